@@ -1,0 +1,236 @@
+/**
+ * Every error smtpwire throws, with a stable `code` string (`ERR_SMTP_*`).
+ *
+ * The codes are the contract (listed in the README); messages may change. Errors wrap,
+ * never replace: the low-level error stays in `cause`. Messages never contain a secret.
+ */
+
+/** Every stable error code, grouped by class. */
+export const ErrorCodes = Object.freeze({
+  // ReplyError
+  REPLY: 'ERR_SMTP_REPLY',
+  GREETING_REFUSED: 'ERR_SMTP_GREETING_REFUSED',
+  // ProtocolError
+  PROTOCOL: 'ERR_SMTP_PROTOCOL',
+  LINE_TOO_LONG: 'ERR_SMTP_LINE_TOO_LONG',
+  UNEXPECTED_REPLY: 'ERR_SMTP_UNEXPECTED_REPLY',
+  // ConnectionError
+  CONNECTION: 'ERR_SMTP_CONNECTION',
+  CONNECTION_CLOSED: 'ERR_SMTP_CONNECTION_CLOSED',
+  OUTCOME_UNKNOWN: 'ERR_SMTP_OUTCOME_UNKNOWN',
+  // TimeoutError
+  TIMEOUT: 'ERR_SMTP_TIMEOUT',
+  // TlsError
+  TLS: 'ERR_SMTP_TLS',
+  TLS_MODE_MISMATCH: 'ERR_SMTP_TLS_MODE_MISMATCH',
+  STARTTLS_UNAVAILABLE: 'ERR_SMTP_STARTTLS_UNAVAILABLE',
+  // AuthError
+  AUTH: 'ERR_SMTP_AUTH',
+  AUTH_UNAVAILABLE: 'ERR_SMTP_AUTH_UNAVAILABLE',
+  AUTH_INSECURE: 'ERR_SMTP_AUTH_INSECURE',
+  // CapabilityError
+  CAPABILITY: 'ERR_SMTP_CAPABILITY',
+  SIZE_EXCEEDED: 'ERR_SMTP_SIZE_EXCEEDED',
+  SMTPUTF8_UNSUPPORTED: 'ERR_SMTP_SMTPUTF8_UNSUPPORTED',
+  EIGHTBIT_UNSUPPORTED: 'ERR_SMTP_8BITMIME_UNSUPPORTED',
+  // InvalidArgumentError
+  INVALID_ARGUMENT: 'ERR_SMTP_INVALID_ARGUMENT',
+  INVALID_ADDRESS: 'ERR_SMTP_INVALID_ADDRESS',
+  HEADER_INJECTION: 'ERR_SMTP_HEADER_INJECTION',
+  INVALID_HEADER: 'ERR_SMTP_INVALID_HEADER',
+  INVALID_ATTACHMENT: 'ERR_SMTP_INVALID_ATTACHMENT',
+  BODY_LINE_TOO_LONG: 'ERR_SMTP_BODY_LINE_TOO_LONG',
+  // ClosedError / AbortError
+  CLOSED: 'ERR_SMTP_CLOSED',
+  ABORTED: 'ERR_SMTP_ABORTED',
+} as const);
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface SmtpErrorOptions {
+  code?: ErrorCode;
+  cause?: unknown;
+  /** The command line that was being run, redacted (never an AUTH payload). */
+  command?: string;
+}
+
+/** Base of every smtpwire error. */
+export class SmtpError extends Error {
+  override name = 'SmtpError';
+  readonly code: ErrorCode;
+  readonly command: string | undefined;
+
+  constructor(message: string, options: SmtpErrorOptions = {}, defaultCode: ErrorCode = ErrorCodes.PROTOCOL) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code ?? defaultCode;
+    this.command = options.command;
+  }
+}
+
+export interface ReplyErrorOptions extends SmtpErrorOptions {
+  replyCode: number;
+  enhancedCode?: string | null;
+  lines: readonly string[];
+}
+
+/** The server answered 4xx or 5xx (or another code the step did not expect). */
+export class ReplyError extends SmtpError {
+  override name = 'ReplyError';
+  readonly replyCode: number;
+  readonly enhancedCode: string | null;
+  readonly lines: readonly string[];
+
+  constructor(message: string, options: ReplyErrorOptions) {
+    super(message, options, ErrorCodes.REPLY);
+    this.replyCode = options.replyCode;
+    this.enhancedCode = options.enhancedCode ?? null;
+    this.lines = options.lines;
+  }
+
+  /** 4xx: RFC 5321 §4.2.1 "transient negative completion". */
+  get transient(): boolean {
+    return this.replyCode >= 400 && this.replyCode < 500;
+  }
+
+  /** 5xx: permanent. */
+  get permanent(): boolean {
+    return this.replyCode >= 500 && this.replyCode < 600;
+  }
+
+  /** The reply as one line, e.g. `550 5.1.1 No such user`. */
+  get response(): string {
+    return `${this.replyCode} ${this.lines.join(' ')}`.trimEnd();
+  }
+}
+
+/** Malformed, over-long or out-of-order reply. Poisons the connection. */
+export class ProtocolError extends SmtpError {
+  override name = 'ProtocolError';
+  constructor(message: string, options: SmtpErrorOptions = {}) {
+    super(message, options, ErrorCodes.PROTOCOL);
+  }
+}
+
+export interface ConnectionErrorOptions extends SmtpErrorOptions {
+  /**
+   * True when the whole message had been handed to the server (final dot or last BDAT
+   * written) before the connection failed: the server may have accepted it.
+   */
+  messageHandedOver?: boolean;
+}
+
+/** Refused, reset or closed early. */
+export class ConnectionError extends SmtpError {
+  override name = 'ConnectionError';
+  readonly messageHandedOver: boolean;
+  constructor(message: string, options: ConnectionErrorOptions = {}) {
+    super(message, options, ErrorCodes.CONNECTION);
+    this.messageHandedOver = options.messageHandedOver ?? false;
+  }
+}
+
+export type TimeoutPhase =
+  | 'connect'
+  | 'greeting'
+  | 'tls'
+  | 'command'
+  | 'dataIdle'
+  | 'finalReply'
+  | 'acquire'
+  | 'idle';
+
+export interface TimeoutErrorOptions extends SmtpErrorOptions {
+  phase: TimeoutPhase;
+  timeout: number;
+  messageHandedOver?: boolean;
+}
+
+/** A step took longer than its timeout. Poisons the connection. */
+export class TimeoutError extends SmtpError {
+  override name = 'TimeoutError';
+  readonly phase: TimeoutPhase;
+  /** The limit that ran out, in ms. */
+  readonly timeout: number;
+  readonly messageHandedOver: boolean;
+  constructor(message: string, options: TimeoutErrorOptions) {
+    super(message, options, ErrorCodes.TIMEOUT);
+    this.phase = options.phase;
+    this.timeout = options.timeout;
+    this.messageHandedOver = options.messageHandedOver ?? false;
+  }
+}
+
+/** TLS handshake or certificate failure, STARTTLS missing, implicit TLS vs STARTTLS mix-up. */
+export class TlsError extends SmtpError {
+  override name = 'TlsError';
+  constructor(message: string, options: SmtpErrorOptions = {}) {
+    super(message, options, ErrorCodes.TLS);
+  }
+}
+
+export interface AuthErrorOptions extends SmtpErrorOptions {
+  replyCode?: number;
+  enhancedCode?: string | null;
+}
+
+/** Authentication refused (535 …), no usable mechanism, or credentials over plaintext. */
+export class AuthError extends SmtpError {
+  override name = 'AuthError';
+  readonly replyCode: number | null;
+  readonly enhancedCode: string | null;
+  constructor(message: string, options: AuthErrorOptions = {}) {
+    super(message, options, ErrorCodes.AUTH);
+    this.replyCode = options.replyCode ?? null;
+    this.enhancedCode = options.enhancedCode ?? null;
+  }
+}
+
+/** The message needs an extension the server does not offer (SMTPUTF8, 8BITMIME) or exceeds its SIZE. */
+export class CapabilityError extends SmtpError {
+  override name = 'CapabilityError';
+  constructor(message: string, options: SmtpErrorOptions = {}) {
+    super(message, options, ErrorCodes.CAPABILITY);
+  }
+}
+
+export interface InvalidArgumentErrorOptions extends SmtpErrorOptions {
+  /** The option or field at fault, e.g. `timeouts.command` or `subject`. */
+  field?: string;
+  /** For parse errors: the 0-based offset in the input where parsing failed. */
+  position?: number;
+}
+
+/** A caller's value is unusable: bad option, CR/LF in an argument, malformed address or header. */
+export class InvalidArgumentError extends SmtpError {
+  override name = 'InvalidArgumentError';
+  readonly field: string | undefined;
+  readonly position: number | undefined;
+  constructor(message: string, options: InvalidArgumentErrorOptions = {}) {
+    super(message, options, ErrorCodes.INVALID_ARGUMENT);
+    this.field = options.field;
+    this.position = options.position;
+  }
+}
+
+/** The connection, handler or pool was closed or destroyed. */
+export class ClosedError extends SmtpError {
+  override name = 'ClosedError';
+  constructor(message = 'closed', options: SmtpErrorOptions = {}) {
+    super(message, options, ErrorCodes.CLOSED);
+  }
+}
+
+/** An AbortSignal fired. `cause` holds the signal's reason. */
+export class AbortError extends SmtpError {
+  override name = 'AbortError';
+  constructor(message = 'aborted', options: SmtpErrorOptions = {}) {
+    super(message, options, ErrorCodes.ABORTED);
+  }
+}
+
+/** Throws InvalidArgumentError when `value` holds CR, LF or NUL: the one guard against injection. */
+export function assertNoLineBreaks(value: string, field: string, code: ErrorCode = ErrorCodes.INVALID_ARGUMENT): void {
+  if (/[\r\n\0]/.test(value)) {
+    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, { field, code });
+  }
+}
