@@ -1,0 +1,40 @@
+/**
+ * The shape of a message as callers describe it, shared by the validator, the MIME builder and the
+ * handler (`sendMessage` takes exactly these fields). Pure types, no code.
+ */
+import type { Readable } from 'node:stream';
+
+/**
+ * One attachment. Give exactly one source: `data` (base64 text, as in the reference design),
+ * `content` (bytes, a string encoded as UTF-8, or a stream read once) or `path` (a file, streamed).
+ */
+export interface AttachmentInput {
+  filename: string;
+  /** MIME type; guessed from the filename's extension when absent. */
+  contentType?: string;
+  /** Base64-encoded bytes. */
+  data?: string;
+  content?: Buffer | Uint8Array | string | Readable;
+  path?: string;
+  /** Content-ID (without angle brackets) for an inline part referenced from HTML as `cid:…`. */
+  cid?: string;
+}
+
+/** An address as callers give it: `a@b.example` or `"Doe, John" <a@b.example>`. */
+export type AddressInput = string;
+
+/** The message fields of `sendMessage` and `buildMessage`. */
+export interface MessageInput {
+  toAddresses: readonly AddressInput[];
+  subject: string;
+  textBody?: string;
+  htmlBody?: string;
+  ccAddresses?: readonly AddressInput[];
+  /** Envelope only: never written to a header. */
+  bccAddresses?: readonly AddressInput[];
+  replyTo?: AddressInput;
+  attachments?: readonly AttachmentInput[];
+  /** Extra header fields; names must be RFC 5322 field names, values must not hold CR or LF. */
+  customHeaders?: Readonly<Record<string, string>>;
+  fromAddress?: AddressInput;
+}
