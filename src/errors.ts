@@ -7,6 +7,9 @@
 
 /** Every stable error code, grouped by class. */
 export const ErrorCodes = Object.freeze({
+  // SmtpError (base)
+  INVALID_STATE: 'ERR_SMTP_INVALID_STATE',
+  BODY_SOURCE: 'ERR_SMTP_BODY_SOURCE',
   // ReplyError
   REPLY: 'ERR_SMTP_REPLY',
   GREETING_REFUSED: 'ERR_SMTP_GREETING_REFUSED',
@@ -52,6 +55,11 @@ export interface SmtpErrorOptions {
   cause?: unknown;
   /** The command line that was being run, redacted (never an AUTH payload). */
   command?: string;
+  /**
+   * True when the failure came after the whole message reached the server (final dot or last BDAT
+   * chunk written) and before its reply: the server may have accepted it, so it must not be resent blindly.
+   */
+  messageHandedOver?: boolean;
 }
 
 /** Base of every smtpwire error. */
@@ -59,11 +67,13 @@ export class SmtpError extends Error {
   override name = 'SmtpError';
   readonly code: ErrorCode;
   readonly command: string | undefined;
+  readonly messageHandedOver: boolean;
 
   constructor(message: string, options: SmtpErrorOptions = {}, defaultCode: ErrorCode = ErrorCodes.PROTOCOL) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code ?? defaultCode;
     this.command = options.command;
+    this.messageHandedOver = options.messageHandedOver ?? false;
   }
 }
 
@@ -111,21 +121,11 @@ export class ProtocolError extends SmtpError {
   }
 }
 
-export interface ConnectionErrorOptions extends SmtpErrorOptions {
-  /**
-   * True when the whole message had been handed to the server (final dot or last BDAT
-   * written) before the connection failed: the server may have accepted it.
-   */
-  messageHandedOver?: boolean;
-}
-
-/** Refused, reset or closed early. */
+/** Refused, reset or closed early (`ERR_SMTP_OUTCOME_UNKNOWN` when it happened after the message was handed over). */
 export class ConnectionError extends SmtpError {
   override name = 'ConnectionError';
-  readonly messageHandedOver: boolean;
-  constructor(message: string, options: ConnectionErrorOptions = {}) {
+  constructor(message: string, options: SmtpErrorOptions = {}) {
     super(message, options, ErrorCodes.CONNECTION);
-    this.messageHandedOver = options.messageHandedOver ?? false;
   }
 }
 
@@ -142,7 +142,6 @@ export type TimeoutPhase =
 export interface TimeoutErrorOptions extends SmtpErrorOptions {
   phase: TimeoutPhase;
   timeout: number;
-  messageHandedOver?: boolean;
 }
 
 /** A step took longer than its timeout. Poisons the connection. */
@@ -151,12 +150,10 @@ export class TimeoutError extends SmtpError {
   readonly phase: TimeoutPhase;
   /** The limit that ran out, in ms. */
   readonly timeout: number;
-  readonly messageHandedOver: boolean;
   constructor(message: string, options: TimeoutErrorOptions) {
     super(message, options, ErrorCodes.TIMEOUT);
     this.phase = options.phase;
     this.timeout = options.timeout;
-    this.messageHandedOver = options.messageHandedOver ?? false;
   }
 }
 
