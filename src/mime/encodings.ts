@@ -1,0 +1,524 @@
+/**
+ * Content and header encodings for the MIME builder: RFC 2047 encoded-words, quoted-printable and
+ * base64 (RFC 2045 §6.7, §6.8), RFC 2231 parameter values and RFC 5322 header folding.
+ *
+ * Pure functions, values in, values out. Nothing here touches a socket.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** RFC 2047 §2: an encoded-word may not be more than 75 characters long. */
+export const MAX_ENCODED_WORD_LENGTH = 75;
+/** RFC 5322 §2.1.1: lines SHOULD be no more than 78 characters, excluding the CRLF. */
+export const MAX_LINE_LENGTH = 78;
+/** RFC 5322 §2.1.1: lines MUST be no more than 998 characters, excluding the CRLF. */
+export const MAX_HARD_LINE_LENGTH = 998;
+/** RFC 2045 §6.7 (5) and §6.8: encoded lines are no more than 76 characters. */
+export const MAX_ENCODED_LINE_LENGTH = 76;
+/** 57 input bytes make exactly one 76-character base64 line. */
+const BASE64_LINE_BYTES = (MAX_ENCODED_LINE_LENGTH / 4) * 3;
+
+const CRLF = '\r\n';
+const HEX = '0123456789ABCDEF';
+
+// ---------------------------------------------------------------------------------------------
+// RFC 2047 encoded-words
+// ---------------------------------------------------------------------------------------------
+
+/** `=?UTF-8?X?` + `?=`: the fixed part of every encoded-word we write. */
+const WORD_OVERHEAD = '=?UTF-8?Q?'.length + '?='.length;
+
+/**
+ * Characters that may stand for themselves in a Q-encoded word in every context, including a
+ * display name (RFC 2047 §5 (3): letters, digits, `!*+-/`; `=`, `?`, `_` and space are encoded).
+ */
+function isQSafe(byte: number): boolean {
+  return (
+    (byte >= 0x30 && byte <= 0x39) || // 0-9
+    (byte >= 0x41 && byte <= 0x5a) || // A-Z
+    (byte >= 0x61 && byte <= 0x7a) || // a-z
+    byte === 0x21 || byte === 0x2a || byte === 0x2b || byte === 0x2d || byte === 0x2f
+  );
+}
+
+/** Q-encoded length of one byte: itself, `_` for a space, or `=XX`. */
+function qByteLength(byte: number): number {
+  return isQSafe(byte) || byte === 0x20 ? 1 : 3;
+}
+
+function qEncode(bytes: Buffer): string {
+  let out = '';
+  for (const byte of bytes) {
+    if (isQSafe(byte)) out += String.fromCharCode(byte);
+    else if (byte === 0x20) out += '_';
+    else out += '=' + HEX[byte >> 4]! + HEX[byte & 15]!;
+  }
+  return out;
+}
+
+/**
+ * Encodes `text` as one or more RFC 2047 encoded-words in UTF-8, using Q or B, whichever gives the
+ * shorter result for the whole text.
+ *
+ * Each encoded-word is at most `maxWordLength` (default and maximum 75, RFC 2047 §2) characters
+ * long and holds whole characters only: a multi-byte UTF-8 sequence or a surrogate pair is never
+ * split across two words (RFC 2047 §5 (3)). Words are joined by a single space, which a decoder
+ * drops between adjacent encoded-words (RFC 2047 §6.2), so the text round-trips exactly.
+ * The result is safe both as unstructured text (Subject) and as a display-name phrase.
+ * Always encodes, even pure ASCII; see {@link encodeUnstructured} for "only when needed".
+ * Lone surrogates are written as U+FFFD, as `Buffer.from` does.
+ */
+export function encodeWords(text: string, maxWordLength: number = MAX_ENCODED_WORD_LENGTH): string {
+  if (text === '') return '';
+  const budget = Math.min(maxWordLength, MAX_ENCODED_WORD_LENGTH) - WORD_OVERHEAD;
+  // Whole code points (for...of iterates a string by code points, keeping surrogate pairs together).
+  const chars = Array.from(text, (ch) => Buffer.from(ch, 'utf8'));
+
+  let qTotal = 0;
+  let byteTotal = 0;
+  for (const bytes of chars) {
+    byteTotal += bytes.length;
+    for (const byte of bytes) qTotal += qByteLength(byte);
+  }
+  const useQ = qTotal <= Math.ceil(byteTotal / 3) * 4;
+
+  const words: string[] = [];
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let pendingQ = 0;
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const bytes = Buffer.concat(pending, pendingBytes);
+    words.push(useQ ? `=?UTF-8?Q?${qEncode(bytes)}?=` : `=?UTF-8?B?${bytes.toString('base64')}?=`);
+    pending = [];
+    pendingBytes = 0;
+    pendingQ = 0;
+  };
+  // B: 4 characters per 3 bytes, so a budget of 63 characters holds 45 bytes.
+  const maxBBytes = Math.floor(budget / 4) * 3;
+  for (const bytes of chars) {
+    let q = 0;
+    for (const byte of bytes) q += qByteLength(byte);
+    const fits = useQ ? pendingQ + q <= budget : pendingBytes + bytes.length <= maxBBytes;
+    if (!fits) flush();
+    pending.push(bytes);
+    pendingBytes += bytes.length;
+    pendingQ += q;
+  }
+  flush();
+  return words.join(' ');
+}
+
+/** A token that must not appear raw in a header: non-printable-ASCII, or looks like an encoded-word. */
+function tokenNeedsEncoding(token: string): boolean {
+  return /[^\x21-\x7e]/.test(token) || /=\?.*\?=/.test(token);
+}
+
+/** Options of {@link encodeUnstructured}. */
+export interface EncodeUnstructuredOptions {
+  /**
+   * Also encode ASCII tokens too long to fit on a 78-character line, so that the folded header
+   * keeps to 78 characters. Only sound for unstructured fields such as Subject. Default false.
+   */
+  encodeLongTokens?: boolean;
+  /** Longest encoded-word to write (at most 75), e.g. so the first one fits after `Subject: `. */
+  maxWordLength?: number;
+}
+
+/**
+ * Prepares an unstructured header value (RFC 5322 §3.2.5, e.g. Subject): returned as is when it is
+ * printable ASCII, otherwise the span from the first to the last word that needs it is written
+ * as encoded-words ({@link encodeWords}), keeping readable ASCII words around it readable.
+ * Leading/trailing whitespace and runs of several spaces inside the span are preserved by the
+ * encoding. Precondition: no CR, LF or NUL (checked by the caller).
+ */
+export function encodeUnstructured(value: string, options: EncodeUnstructuredOptions = {}): string {
+  if (value === '') return '';
+  // Split into alternating whitespace / word tokens.
+  const tokens = value.match(/[ \t]+|[^ \t]+/g) ?? [];
+  const isWs = (t: string): boolean => t[0] === ' ' || t[0] === '\t';
+  const needs = (t: string, i: number): boolean => {
+    if (isWs(t)) {
+      // Leading or trailing whitespace would be lost by unfolding/trimming parsers; runs of
+      // whitespace between words are kept by unfolding, so only the edges count.
+      return i === 0 || i === tokens.length - 1;
+    }
+    return tokenNeedsEncoding(t) || (options.encodeLongTokens === true && t.length > MAX_LINE_LENGTH - 1);
+  };
+  let first = -1;
+  let last = -1;
+  tokens.forEach((t, i) => {
+    if (needs(t, i)) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  });
+  if (first < 0) return value;
+  // An encoded span must be delimited by whitespace: widen it to whole-token boundaries, which it
+  // already is, since tokens alternate between whitespace and words.
+  const before = tokens.slice(0, first).join('');
+  const span = tokens.slice(first, last + 1).join('');
+  const after = tokens.slice(last + 1).join('');
+  return before + encodeWords(span, options.maxWordLength) + after;
+}
+
+const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+
+interface DecodedWord {
+  charset: string;
+  bytes: Buffer;
+}
+
+function decodeWordBytes(encoding: string, text: string): Buffer | null {
+  if (encoding === 'B' || encoding === 'b') {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+    const unpadded = text.replace(/=+$/, '');
+    if (unpadded.length % 4 === 1) return null;
+    return Buffer.from(unpadded, 'base64');
+  }
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '_') out.push(0x20);
+    else if (ch === '=') {
+      const hex = text.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return null;
+      out.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      const code = ch.charCodeAt(0);
+      if (code < 0x21 || code > 0x7e) return null;
+      out.push(code);
+    }
+  }
+  return Buffer.from(out);
+}
+
+function makeDecoder(charset: string): TextDecoder | null {
+  // RFC 2231 §5: a charset may carry a language, `utf-8*en`.
+  const name = charset.split('*')[0]!.toLowerCase();
+  try {
+    return new TextDecoder(name);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Decodes the RFC 2047 encoded-words in a header value. Any charset `TextDecoder` knows is
+ * accepted (UTF-8, ISO-8859-1, US-ASCII and more). Whitespace between two adjacent encoded-words
+ * is dropped (RFC 2047 §6.2); adjacent words in the same charset are decoded together, so a
+ * multi-byte character split across two words by a careless encoder still decodes. A malformed
+ * word (bad Q or base64, unknown charset) is left as is. Never throws.
+ */
+export function decodeWords(text: string): string {
+  let out = '';
+  let last = 0;
+  let run: DecodedWord[] = [];
+  let runEnd = 0;
+  const flushRun = (): void => {
+    let i = 0;
+    while (i < run.length) {
+      const charset = run[i]!.charset.toLowerCase();
+      const parts: Buffer[] = [];
+      while (i < run.length && run[i]!.charset.toLowerCase() === charset) parts.push(run[i++]!.bytes);
+      out += makeDecoder(charset)!.decode(Buffer.concat(parts));
+    }
+    run = [];
+  };
+  for (const match of text.matchAll(ENCODED_WORD)) {
+    const start = match.index;
+    const [whole, charset, encoding, payload] = match as unknown as [string, string, string, string];
+    const bytes = makeDecoder(charset) === null ? null : decodeWordBytes(encoding, payload);
+    if (bytes === null) continue; // malformed: stays in the text between words
+    const between = text.slice(run.length > 0 ? runEnd : last, start);
+    if (run.length > 0 && /^[ \t\r\n]*$/.test(between)) {
+      // Adjacent encoded-words: the whitespace between them is not part of the text.
+    } else {
+      flushRun();
+      out += text.slice(last, start);
+    }
+    run.push({ charset, bytes });
+    runEnd = start + whole.length;
+    last = runEnd;
+  }
+  flushRun();
+  return out + text.slice(last);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quoted-printable (RFC 2045 §6.7)
+// ---------------------------------------------------------------------------------------------
+
+/** Bytes that quoted-printable writes literally (rule 2): `!`..`~` except `=`. Space/tab: rule 3. */
+function qpLiteral(byte: number): boolean {
+  return byte >= 0x21 && byte <= 0x7e && byte !== 0x3d;
+}
+
+/**
+ * Quoted-printable encodes `input` (a string is taken as UTF-8) for a body.
+ *
+ * A CRLF pair in the input is a hard line break (written as CRLF); a lone CR or LF is encoded as
+ * `=0D` / `=0A` so bytes round-trip exactly (callers normalise text to CRLF first). Space and tab
+ * before a line break or at the end are encoded (rule 3), output lines are at most 76 characters
+ * with `=` soft breaks (rule 5), never splitting an `=XX` triplet. Lines end in CRLF except the
+ * last, which has no trailing line break unless the input ended in CRLF.
+ */
+export function encodeQuotedPrintable(input: Buffer | Uint8Array | string): string {
+  const parts: string[] = [];
+  for (const chunk of quotedPrintableChunks(input)) parts.push(chunk);
+  return parts.join('');
+}
+
+/**
+ * The same encoding as {@link encodeQuotedPrintable}, produced piecewise (about 64 KiB of output
+ * per chunk), so that a large body is not built as one more giant string.
+ */
+export function* quotedPrintableChunks(input: Buffer | Uint8Array | string): Generator<string> {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  const CHUNK = 64 * 1024;
+  let out = '';
+  let lineLength = 0;
+  const push = (piece: string): void => {
+    // Soft break: 75 characters plus '=' is the longest line (rule 5).
+    if (lineLength + piece.length > MAX_ENCODED_LINE_LENGTH - 1) {
+      out += '=' + CRLF;
+      lineLength = 0;
+    }
+    out += piece;
+    lineLength += piece.length;
+  };
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const byte = bytes[i]!;
+    if (byte === 0x0d && bytes[i + 1] === 0x0a) {
+      out += CRLF;
+      lineLength = 0;
+      i++;
+      if (out.length >= CHUNK) {
+        yield out;
+        out = '';
+      }
+      continue;
+    }
+    if (qpLiteral(byte)) {
+      push(String.fromCharCode(byte));
+    } else if (byte === 0x20 || byte === 0x09) {
+      const atEnd = i + 1 === n || (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a);
+      if (atEnd) push(byte === 0x20 ? '=20' : '=09');
+      else if (lineLength + 1 > MAX_ENCODED_LINE_LENGTH - 1) {
+        // Whitespace would end this line before the soft break: encode it (rule 3).
+        push(byte === 0x20 ? '=20' : '=09');
+      } else push(String.fromCharCode(byte));
+    } else {
+      push('=' + HEX[byte >> 4]! + HEX[byte & 15]!);
+    }
+    if (out.length >= CHUNK) {
+      yield out;
+      out = '';
+    }
+  }
+  if (out !== '') yield out;
+}
+
+/**
+ * Decodes quoted-printable text (soft breaks removed, `=XX` decoded, anything malformed kept
+ * literally, RFC 2045 §6.7 note (2)). Used by tests and available to callers.
+ */
+export function decodeQuotedPrintable(text: string): Buffer {
+  const cleaned = text.replace(/[ \t]+(?=\r?\n|$)/g, '').replace(/=\r?\n/g, '');
+  const out: number[] = [];
+  for (let i = 0; i < cleaned.length; i++) {
+    const ch = cleaned.charCodeAt(i);
+    if (ch === 0x3d && /^[0-9A-Fa-f]{2}$/.test(cleaned.slice(i + 1, i + 3))) {
+      out.push(parseInt(cleaned.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (ch < 0x80) {
+      out.push(ch);
+    } else {
+      out.push(...Buffer.from(cleaned[i]!, 'utf8'));
+    }
+  }
+  return Buffer.from(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Base64 (RFC 2045 §6.8)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Base64 with 76-character lines, each ending in CRLF (the last one too, unless `input` is empty).
+ */
+export function encodeBase64(input: Buffer | Uint8Array | string): string {
+  const parts: string[] = [];
+  for (const chunk of base64Chunks(input)) parts.push(chunk);
+  return parts.join('');
+}
+
+/** Piecewise form of {@link encodeBase64}: about 76 KiB of output per chunk. */
+export function* base64Chunks(input: Buffer | Uint8Array | string): Generator<string> {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const STEP = BASE64_LINE_BYTES * 1024;
+  for (let offset = 0; offset < bytes.length; offset += STEP) {
+    yield wrapBase64(bytes.subarray(offset, Math.min(offset + STEP, bytes.length)));
+  }
+}
+
+/** Base64 of `bytes` cut into 76-character CRLF-terminated lines. */
+function wrapBase64(bytes: Buffer): string {
+  const b64 = bytes.toString('base64');
+  let out = '';
+  for (let i = 0; i < b64.length; i += MAX_ENCODED_LINE_LENGTH) {
+    out += b64.slice(i, i + MAX_ENCODED_LINE_LENGTH) + CRLF;
+  }
+  return out;
+}
+
+/** Exact byte length of {@link encodeBase64} for `byteLength` input bytes. */
+export function base64EncodedLength(byteLength: number): number {
+  const chars = Math.ceil(byteLength / 3) * 4;
+  return chars + Math.ceil(chars / MAX_ENCODED_LINE_LENGTH) * CRLF.length;
+}
+
+/**
+ * A Transform that base64-encodes a byte stream into 76-character CRLF lines, the same output as
+ * {@link encodeBase64} on the concatenated input. Memory is one chunk: the 0–56 bytes that do not
+ * fill a whole line are kept for the next chunk, so lines never depend on how input was split.
+ */
+export class Base64Encoder extends Transform {
+  #remainder: Buffer = Buffer.alloc(0);
+
+  override _transform(chunk: Buffer | string, encoding: BufferEncoding, callback: TransformCallback): void {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+    const data = this.#remainder.length > 0 ? Buffer.concat([this.#remainder, buf]) : buf;
+    const whole = data.length - (data.length % BASE64_LINE_BYTES);
+    // Copy the remainder out, so the (possibly large) input chunk can be collected.
+    this.#remainder = Buffer.from(data.subarray(whole));
+    if (whole > 0) this.push(wrapBase64(data.subarray(0, whole)), 'latin1');
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#remainder.length > 0) this.push(wrapBase64(this.#remainder), 'latin1');
+    this.#remainder = Buffer.alloc(0);
+    callback();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 2231 parameters and RFC 2045 parameter quoting
+// ---------------------------------------------------------------------------------------------
+
+/** RFC 2045 §5.1 token characters: printable ASCII except SPACE and tspecials. */
+const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/;
+
+/** RFC 2231 §7 attribute-char: token characters except `*`, `'` and `%`. */
+function isAttributeChar(byte: number): boolean {
+  return byte < 0x80 && byte !== 0x2a && byte !== 0x27 && byte !== 0x25 && TOKEN.test(String.fromCharCode(byte));
+}
+
+function percentEncode(bytes: Buffer): string {
+  let out = '';
+  for (const byte of bytes) {
+    out += isAttributeChar(byte) ? String.fromCharCode(byte) : '%' + HEX[byte >> 4]! + HEX[byte & 15]!;
+  }
+  return out;
+}
+
+/** `value` as an RFC 2045 token when it is one, else as a quoted-string (RFC 5322 §3.2.4). */
+export function quoteParameterValue(value: string): string {
+  if (TOKEN.test(value)) return value;
+  return '"' + value.replace(/["\\]/g, '\\$&') + '"';
+}
+
+/** Longest `name*N*=…` segment we aim for, so a segment plus `; ` indent fits a 78-character line. */
+const MAX_PARAMETER_SEGMENT = MAX_LINE_LENGTH - 4;
+
+/**
+ * Encodes one MIME parameter, returning the `attribute=value` segments to join with `; `.
+ *
+ * Printable ASCII that fits one line: `name=value` or `name="va lue"`. Non-ASCII (or control
+ * characters): RFC 2231 §4 extended value `name*=utf-8''%E2%82%AC…`. Either form, when too long
+ * for one line, is split into RFC 2231 §3 continuations (`name*0=`, `name*1=` …, or `name*0*=`
+ * with the charset on the first segment only), each at most about 74 characters, never splitting
+ * a `%XX` triplet or a UTF-8 sequence. Precondition: no CR, LF or NUL.
+ */
+export function encodeParameter(name: string, value: string): string[] {
+  const ascii = /^[\x20-\x7e]*$/.test(value);
+  if (ascii) {
+    const simple = `${name}=${quoteParameterValue(value)}`;
+    if (simple.length <= MAX_PARAMETER_SEGMENT) return [simple];
+    const segments: string[] = [];
+    let rest = value;
+    for (let n = 0; rest.length > 0; n++) {
+      const prefix = `${name}*${n}=`;
+      // Quoting may double some characters; take characters until the quoted form is full.
+      let take = 0;
+      let quotedLength = prefix.length + 2;
+      while (take < rest.length) {
+        const ch = rest[take]!;
+        const add = ch === '"' || ch === '\\' ? 2 : 1;
+        if (quotedLength + add > MAX_PARAMETER_SEGMENT && take > 0) break;
+        quotedLength += add;
+        take++;
+      }
+      segments.push(prefix + '"' + rest.slice(0, take).replace(/["\\]/g, '\\$&') + '"');
+      rest = rest.slice(take);
+    }
+    return segments;
+  }
+  const encodedChars = Array.from(value, (ch) => percentEncode(Buffer.from(ch, 'utf8')));
+  const whole = `${name}*=utf-8''${encodedChars.join('')}`;
+  if (whole.length <= MAX_PARAMETER_SEGMENT) return [whole];
+  const segments: string[] = [];
+  let current = '';
+  let n = 0;
+  const prefixOf = (i: number): string => `${name}*${i}*=` + (i === 0 ? "utf-8''" : '');
+  for (const piece of encodedChars) {
+    if (current !== '' && prefixOf(n).length + current.length + piece.length > MAX_PARAMETER_SEGMENT) {
+      segments.push(prefixOf(n) + current);
+      n++;
+      current = '';
+    }
+    current += piece;
+  }
+  segments.push(prefixOf(n) + current);
+  return segments;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header folding (RFC 5322 §2.2.3)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Writes `Name: value` as a header field folded at whitespace so lines stay within 78 characters
+ * where the value allows, returning the field with CRLF after every line (the last one too).
+ *
+ * Folding happens only before a run of whitespace (never inside an encoded-word, which holds
+ * none), and a line never consists of whitespace alone. A word longer than a line stays whole on
+ * its own line. Precondition: `value` holds no CR, LF or NUL; callers check the 998-octet limit
+ * with {@link assertLineLengths} when the value may carry over-long words.
+ */
+export function foldHeader(name: string, value: string): string {
+  let out = `${name}:`;
+  let lineLength = out.length;
+  // Each token is a whitespace run followed by a word; the value starts after one space.
+  const tokens = (' ' + value).match(/[ \t]+[^ \t]*|[^ \t]+/g) ?? [];
+  for (const token of tokens) {
+    const foldable = token[0] === ' ' || token[0] === '\t';
+    const hasWord = /[^ \t]/.test(token);
+    if (foldable && hasWord && lineLength + token.length > MAX_LINE_LENGTH && lineLength > 0) {
+      out += CRLF;
+      lineLength = 0;
+    }
+    out += token;
+    lineLength += token.length;
+  }
+  return out + CRLF;
+}
+
+/** Length in octets of the longest line of `text` (lines split at CRLF). */
+export function longestLine(text: string): number {
+  let max = 0;
+  for (const line of text.split(CRLF)) max = Math.max(max, Buffer.byteLength(line, 'utf8'));
+  return max;
+}
