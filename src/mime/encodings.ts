@@ -5,6 +5,7 @@
  * Pure functions, values in, values out. Nothing here touches a socket.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { TextDecoder } from 'node:util';
 
 /** RFC 2047 §2: an encoded-word may not be more than 75 characters long. */
 export const MAX_ENCODED_WORD_LENGTH = 75;
