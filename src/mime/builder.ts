@@ -1,0 +1,675 @@
+/**
+ * The MIME builder: turns a {@link MessageInput} into an RFC 5322 / MIME (RFC 2045–2049) message,
+ * streamed so that memory does not depend on attachment size.
+ *
+ * Structure, from what is given:
+ *
+ *   multipart/mixed                      only when there are attachments
+ *   ├─ multipart/related                 only with HTML and inline (cid) parts
+ *   │  ├─ multipart/alternative          only with both text and HTML
+ *   │  │  ├─ text/plain
+ *   │  │  └─ text/html
+ *   │  └─ image/png (Content-ID, inline) …
+ *   └─ application/pdf (attachment) …
+ *
+ * Each level collapses when it would have a single child (except multipart/mixed around an
+ * attachment). Pure module: no sockets.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import {
+  envelopeAddress,
+  flattenAddresses,
+  formatAddress,
+  needsSmtpUtf8 as addressNeedsSmtpUtf8,
+  parseAddress,
+  parseAddressList,
+  toAsciiDomain,
+  type AddressEntry,
+  type Mailbox,
+} from '../address.js';
+import { ErrorCodes, InvalidArgumentError, SmtpError } from '../errors.js';
+import type { AttachmentInput, MessageInput } from '../message-types.js';
+import {
+  MAX_ENCODED_WORD_LENGTH,
+  MAX_HARD_LINE_LENGTH,
+  MAX_LINE_LENGTH,
+  base64Chunks,
+  base64EncodedLength,
+  encodeParameter,
+  encodeUnstructured,
+  foldHeader,
+  quoteParameterValue,
+  quotedPrintableChunks,
+} from './encodings.js';
+import {
+  assertCustomHeaderName,
+  assertMessageId,
+  assertNoInjection,
+  checkContentType,
+  formatDate,
+  guessContentType,
+  messageIdDomain,
+} from './headers.js';
+
+/** Options of {@link buildMessage}: the message fields plus what only the builder needs. */
+export interface BuildMessageOptions extends MessageInput {
+  /** The sender (`From:` and `MAIL FROM`); required here. */
+  fromAddress: string;
+  /** With angle brackets; default `<random@sender-domain>` (RFC 5322 §3.6.4). */
+  messageId?: string;
+  /** Default now. Written in UTC. */
+  date?: Date;
+  /** The server accepts 8BITMIME (RFC 6152): text parts may be sent as `8bit`. */
+  allow8bit?: boolean;
+  /**
+   * Fixed boundaries, and a fixed Message-ID and date when not given, derived from `seed`
+   * (default `smtpwire`): the same input always gives the same bytes. For golden files and tests.
+   */
+  deterministic?: boolean | { seed: string };
+}
+
+/** A built message: headers known up front, the body streamed on demand. */
+export interface BuiltMessage {
+  /** The Message-ID header value, with angle brackets. */
+  messageId: string;
+  /** Addresses only (`local@ascii-domain`); `to` = To + Cc + Bcc, deduplicated case-insensitively. */
+  envelope: { from: string; to: string[] };
+  /** The raw header block: CRLF-terminated lines, ending with the empty line. */
+  headers: string;
+  /** Exact size in octets when knowable without reading streams, else null (for SIZE=, RFC 1870). */
+  size: number | null;
+  /** Some part is `8bit` or a header holds raw UTF-8: needs BODY=8BITMIME (RFC 6152). */
+  has8bit: boolean;
+  /** An address has a non-ASCII local part: header and envelope need SMTPUTF8 (RFC 6531). */
+  needsSmtpUtf8: boolean;
+  /** False when an attachment is a one-shot Readable: then {@link stream} works once. */
+  replayable: boolean;
+  /** The whole message (headers + body), streamed with backpressure. */
+  stream(): Readable;
+  /** The whole message in memory: for small messages and tests. */
+  toBuffer(): Promise<Buffer>;
+}
+
+const CRLF = '\r\n';
+/** Seed of deterministic mode when none is given. */
+const DEFAULT_SEED = 'smtpwire';
+/** The date of deterministic mode when none is given: fixed so golden files never change. */
+const DETERMINISTIC_DATE = new Date(Date.UTC(2024, 0, 1, 0, 0, 0));
+/** Read size for file attachments: a multiple of 3 keeps most chunks free of carried bytes. */
+const FILE_CHUNK = 3 * 21_846; // ~64 KiB
+/** In-memory parts are yielded in slices of this size, so backpressure applies to them too. */
+const SLICE = 64 * 1024;
+/** Length of the ASCII fallback filename (RFC 2183 §2.3 suggests short names; keeps one line). */
+const FALLBACK_FILENAME_LENGTH = 60;
+
+// ---------------------------------------------------------------------------------------------
+// The part tree
+// ---------------------------------------------------------------------------------------------
+
+type Body =
+  /** Already encoded text, emitted as is (always ends in CRLF). */
+  | { kind: 'encoded'; data: Buffer }
+  /** Raw bytes base64-encoded while streaming. */
+  | { kind: 'base64'; data: Buffer }
+  | { kind: 'file'; path: string; size: number }
+  | { kind: 'stream'; stream: Readable };
+
+interface Leaf {
+  type: 'leaf';
+  /** Folded Content-* header fields, each ending in CRLF. */
+  headers: string;
+  body: Body;
+  is8bit: boolean;
+}
+
+interface Multipart {
+  type: 'multipart';
+  subtype: 'mixed' | 'alternative' | 'related';
+  boundary: string;
+  children: Node[];
+}
+
+type Node = Leaf | Multipart;
+
+/** Random or seeded hex strings. */
+class Entropy {
+  readonly #seed: string | null;
+  #counter = 0;
+  constructor(seed: string | null) {
+    this.#seed = seed;
+  }
+  get deterministic(): boolean {
+    return this.#seed !== null;
+  }
+  hex(bytes: number): string {
+    if (this.#seed === null) return randomBytes(bytes).toString('hex');
+    const digest = createHash('sha256').update(`${this.#seed}\0${this.#counter++}`).digest('hex');
+    return digest.slice(0, bytes * 2);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text parts
+// ---------------------------------------------------------------------------------------------
+
+/** CR, LF and CRLF in any mixture become CRLF (RFC 5322 §2.3: no bare CR or LF). */
+function normaliseNewlines(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, CRLF);
+}
+
+/** Longest line in octets, lines split at CRLF (the input is normalised). */
+function longestLineOctets(bytes: Buffer): number {
+  let max = 0;
+  let start = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+    max = Math.max(max, i - 1 - start);
+    start = i + 1;
+  }
+  return Math.max(max, bytes.length - start);
+}
+
+/** Chooses the transfer encoding of a text part and encodes it (RFC 2045 §6). */
+function textLeaf(text: string, subtype: 'plain' | 'html', allow8bit: boolean): Leaf {
+  const bytes = Buffer.from(normaliseNewlines(text), 'utf8');
+  let hasHigh = false;
+  let hasControl = false;
+  let toEscape = 0; // bytes quoted-printable would write as =XX
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80) {
+      hasHigh = true;
+      toEscape++;
+    } else if (b < 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0a) {
+      // NUL is never allowed; other controls are legal but fragile in transit: encode them.
+      hasControl = true;
+      toEscape++;
+    } else if (b === 0x3d || b === 0x7f) toEscape++;
+  }
+  const longest = longestLineOctets(bytes);
+  let cte: '7bit' | '8bit' | 'quoted-printable' | 'base64';
+  if (!hasHigh && !hasControl && longest <= MAX_LINE_LENGTH) cte = '7bit';
+  else if (allow8bit && !hasControl && longest <= MAX_HARD_LINE_LENGTH) cte = hasHigh ? '8bit' : '7bit';
+  else {
+    // Quoted-printable for mostly-ASCII text, base64 when it would be shorter.
+    const qpLength = bytes.length + 2 * toEscape + Math.ceil(bytes.length / 75) * 3;
+    cte = qpLength <= base64EncodedLength(bytes.length) ? 'quoted-printable' : 'base64';
+  }
+  let data: Buffer;
+  if (cte === 'base64') {
+    data = Buffer.from([...base64Chunks(bytes)].join('') || CRLF, 'latin1');
+  } else {
+    // The CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1), so one is added
+    // after the text: a text ending in CRLF keeps it.
+    const encoded = cte === 'quoted-printable' ? Buffer.from([...quotedPrintableChunks(bytes)].join(''), 'latin1') : bytes;
+    data = Buffer.concat([encoded, Buffer.from(CRLF)]);
+  }
+  const headers =
+    foldHeader('Content-Type', `text/${subtype}; charset=utf-8`) + foldHeader('Content-Transfer-Encoding', cte);
+  return { type: 'leaf', headers, body: { kind: 'encoded', data }, is8bit: cte === '8bit' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attachments
+// ---------------------------------------------------------------------------------------------
+
+/** A plain ASCII stand-in for a non-ASCII filename, for clients without RFC 2231. */
+function asciiFallbackFilename(filename: string): string {
+  let ascii = filename
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/[^\x20-\x7e]/gu, '_');
+  if (ascii.length > FALLBACK_FILENAME_LENGTH) {
+    const dot = ascii.lastIndexOf('.');
+    const ext = dot > 0 && ascii.length - dot <= 10 ? ascii.slice(dot) : '';
+    ascii = ascii.slice(0, FALLBACK_FILENAME_LENGTH - ext.length) + ext;
+  }
+  return ascii;
+}
+
+/** `name=` / `filename=` parameters: RFC 2231 when needed, plus a plain fallback then. */
+function filenameParameters(attribute: string, filename: string): string[] {
+  if (filename === '') return [];
+  if (/^[\x20-\x7e]*$/.test(filename)) return encodeParameter(attribute, filename);
+  // RFC 6266 §4.3: the plain form first, then the extended one, which capable parsers prefer.
+  return [`${attribute}=${quoteParameterValue(asciiFallbackFilename(filename))}`, ...encodeParameter(attribute, filename)];
+}
+
+const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function attachmentError(index: number, message: string, code: typeof ErrorCodes.INVALID_ATTACHMENT | typeof ErrorCodes.HEADER_INJECTION = ErrorCodes.INVALID_ATTACHMENT, cause?: unknown): InvalidArgumentError {
+  const field = `attachments[${index}]`;
+  return new InvalidArgumentError(`${field}: ${message}`, cause === undefined ? { field, code } : { field, code, cause });
+}
+
+/** Validates one attachment and makes its leaf (nothing is read from a stream or a file here). */
+function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inline: boolean } {
+  if (att === null || typeof att !== 'object') throw attachmentError(index, 'must be an object');
+  const field = `attachments[${index}]`;
+  if (typeof att.filename !== 'string') throw attachmentError(index, 'filename must be a string');
+  assertNoInjection(att.filename, `${field}.filename`);
+
+  const sources = [att.data, att.content, att.path].filter((s) => s !== undefined && s !== null);
+  if (sources.length !== 1) throw attachmentError(index, 'give exactly one of data, content or path');
+
+  let body: Body;
+  if (att.data !== undefined && att.data !== null) {
+    if (typeof att.data !== 'string') throw attachmentError(index, 'data must be a base64 string');
+    const compact = att.data.replace(/[ \t\r\n]+/g, '');
+    if (!BASE64_DATA.test(compact) || compact.length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
+      throw attachmentError(index, 'data is not valid base64');
+    }
+    body = { kind: 'base64', data: Buffer.from(compact, 'base64') };
+  } else if (att.content !== undefined && att.content !== null) {
+    const c = att.content;
+    if (typeof c === 'string') body = { kind: 'base64', data: Buffer.from(c, 'utf8') };
+    else if (Buffer.isBuffer(c)) body = { kind: 'base64', data: c };
+    else if (c instanceof Uint8Array) body = { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
+    else if (c instanceof Readable || (typeof c === 'object' && typeof (c as Readable).pipe === 'function' && Symbol.asyncIterator in c)) {
+      body = { kind: 'stream', stream: c as Readable };
+    } else throw attachmentError(index, 'content must be a Buffer, Uint8Array, string or Readable');
+  } else {
+    if (typeof att.path !== 'string' || att.path === '') throw attachmentError(index, 'path must be a non-empty string');
+    let size: number;
+    try {
+      const st = statSync(att.path);
+      if (!st.isFile()) throw new Error('not a regular file');
+      size = st.size;
+    } catch (err) {
+      throw attachmentError(index, `cannot read ${JSON.stringify(att.path)}: ${(err as Error).message}`, ErrorCodes.INVALID_ATTACHMENT, err);
+    }
+    body = { kind: 'file', path: att.path, size };
+  }
+
+  const contentType =
+    att.contentType === undefined || att.contentType === null
+      ? guessContentType(att.filename)
+      : checkContentType(att.contentType, `${field}.contentType`);
+
+  let cid: string | null = null;
+  if (att.cid !== undefined && att.cid !== null) {
+    if (typeof att.cid !== 'string') throw attachmentError(index, 'cid must be a string');
+    assertNoInjection(att.cid, `${field}.cid`);
+    cid = att.cid.replace(/^<(.*)>$/, '$1');
+    // RFC 2392 / RFC 5322 §3.6.4: the id goes inside <…>, so it must be printable ASCII without
+    // brackets or space.
+    if (!/^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(cid)) {
+      throw attachmentError(index, 'cid must be printable ASCII without spaces or angle brackets');
+    }
+  }
+
+  const typeParams = [contentType, ...filenameParameters('name', att.filename)].join('; ');
+  const disposition = [cid === null ? 'attachment' : 'inline', ...filenameParameters('filename', att.filename)].join('; ');
+  let headers =
+    foldHeader('Content-Type', typeParams) +
+    foldHeader('Content-Transfer-Encoding', 'base64') +
+    foldHeader('Content-Disposition', disposition);
+  if (cid !== null) headers += foldHeader('Content-ID', `<${cid}>`);
+  assertHeaderLines(headers, `${field}.filename`);
+  return { leaf: { type: 'leaf', headers, body, is8bit: false }, inline: cid !== null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message headers
+// ---------------------------------------------------------------------------------------------
+
+/** Throws when a folded header has a line over 998 octets (a word too long to fold). */
+function assertHeaderLines(folded: string, field: string): void {
+  for (const line of folded.split(CRLF)) {
+    if (Buffer.byteLength(line, 'utf8') > MAX_HARD_LINE_LENGTH) {
+      throw new InvalidArgumentError(`${field}: header line longer than ${MAX_HARD_LINE_LENGTH} octets (RFC 5322 §2.1.1)`, {
+        field,
+        code: ErrorCodes.INVALID_HEADER,
+      });
+    }
+  }
+}
+
+interface ParsedAddresses {
+  entries: AddressEntry[];
+  mailboxes: Mailbox[];
+}
+
+function parseAddressInputs(inputs: readonly string[] | undefined, field: string): ParsedAddresses {
+  if (inputs === undefined || inputs === null) return { entries: [], mailboxes: [] };
+  if (!Array.isArray(inputs)) {
+    throw new InvalidArgumentError(`${field} must be an array of addresses`, { field, code: ErrorCodes.INVALID_ADDRESS });
+  }
+  const entries: AddressEntry[] = [];
+  inputs.forEach((input: unknown, i: number) => {
+    if (typeof input !== 'string') {
+      throw new InvalidArgumentError(`${field}[${i}] must be a string`, { field: `${field}[${i}]`, code: ErrorCodes.INVALID_ADDRESS });
+    }
+    assertNoInjection(input, `${field}[${i}]`);
+    entries.push(...parseAddressList(input));
+  });
+  return { entries, mailboxes: flattenAddresses(entries) };
+}
+
+function parseSingle(input: string, field: string): Mailbox {
+  if (typeof input !== 'string') {
+    throw new InvalidArgumentError(`${field} must be a string`, { field, code: ErrorCodes.INVALID_ADDRESS });
+  }
+  assertNoInjection(input, field);
+  return parseAddress(input);
+}
+
+/** The mailbox with its domain in ASCII, so only a non-ASCII local part stays UTF-8 (RFC 6531). */
+function asciiDomainMailbox(m: Mailbox): Mailbox {
+  const at = m.address.lastIndexOf('@');
+  return { name: m.name, address: `${m.address.slice(0, at)}@${toAsciiDomain(m.address.slice(at + 1))}` };
+}
+
+function formatEntry(entry: AddressEntry): string {
+  if ('group' in entry) return formatAddress({ group: entry.group, members: entry.members.map(asciiDomainMailbox) });
+  return formatAddress(asciiDomainMailbox(entry));
+}
+
+function addressHeader(name: string, entries: readonly AddressEntry[]): string {
+  const folded = foldHeader(name, entries.map(formatEntry).join(', '));
+  assertHeaderLines(folded, name);
+  return folded;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialisation
+// ---------------------------------------------------------------------------------------------
+
+function multipartHeader(node: Multipart): string {
+  // Quoted: the boundary holds '=', a tspecial (RFC 2045 §5.1).
+  return foldHeader('Content-Type', `multipart/${node.subtype}; boundary="${node.boundary}"`);
+}
+
+function bodySize(body: Body): number | null {
+  switch (body.kind) {
+    case 'encoded':
+      return body.data.length;
+    case 'base64':
+      return body.data.length === 0 ? CRLF.length : base64EncodedLength(body.data.length);
+    case 'file':
+      return body.size === 0 ? CRLF.length : base64EncodedLength(body.size);
+    case 'stream':
+      return null;
+  }
+}
+
+/** Size of a node without its own Content-* headers (those of the root are in the header block). */
+function nodeBodySize(node: Node): number | null {
+  if (node.type === 'leaf') return bodySize(node.body);
+  let total = 0;
+  for (const child of node.children) {
+    const childBody = nodeBodySize(child);
+    if (childBody === null) return null;
+    const childHeaders = child.type === 'leaf' ? child.headers : multipartHeader(child);
+    total += `--${node.boundary}${CRLF}`.length + Buffer.byteLength(childHeaders) + CRLF.length + childBody;
+  }
+  return total + `--${node.boundary}--${CRLF}`.length;
+}
+
+/** Base64 of a byte stream in 76-character lines, carrying the 0–56 bytes left over per chunk. */
+async function* base64Stream(source: AsyncIterable<Buffer | string>, expectedSize: number | null, what: string): AsyncGenerator<Buffer> {
+  const LINE_BYTES = 57;
+  let carry = Buffer.alloc(0);
+  let total = 0;
+  for await (const raw of source) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+    total += chunk.length;
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    const whole = data.length - (data.length % LINE_BYTES);
+    carry = Buffer.from(data.subarray(whole));
+    if (whole > 0) {
+      for (const s of base64Chunks(data.subarray(0, whole))) yield Buffer.from(s, 'latin1');
+    }
+  }
+  if (carry.length > 0) for (const s of base64Chunks(carry)) yield Buffer.from(s, 'latin1');
+  if (total === 0) yield Buffer.from(CRLF);
+  if (expectedSize !== null && total !== expectedSize) {
+    // The size was announced (SIZE=, BDAT lengths): a file that changed underneath must not
+    // silently produce a different message.
+    throw new SmtpError(`${what} changed while it was read: ${expectedSize} bytes expected, ${total} read`, {
+      code: ErrorCodes.BODY_SOURCE,
+    });
+  }
+}
+
+async function* emitBody(body: Body): AsyncGenerator<Buffer> {
+  switch (body.kind) {
+    case 'encoded':
+      for (let i = 0; i < body.data.length; i += SLICE) yield body.data.subarray(i, i + SLICE);
+      return;
+    case 'base64':
+      if (body.data.length === 0) yield Buffer.from(CRLF);
+      for (const s of base64Chunks(body.data)) yield Buffer.from(s, 'latin1');
+      return;
+    case 'file':
+      yield* base64Stream(createReadStream(body.path, { highWaterMark: FILE_CHUNK }), body.size, `file ${JSON.stringify(body.path)}`);
+      return;
+    case 'stream':
+      yield* base64Stream(body.stream, null, 'attachment stream');
+      return;
+  }
+}
+
+async function* emitNode(node: Node): AsyncGenerator<Buffer> {
+  if (node.type === 'leaf') {
+    yield* emitBody(node.body);
+    return;
+  }
+  for (const child of node.children) {
+    const childHeaders = child.type === 'leaf' ? child.headers : multipartHeader(child);
+    yield Buffer.from(`--${node.boundary}${CRLF}${childHeaders}${CRLF}`, 'utf8');
+    yield* emitNode(child);
+  }
+  yield Buffer.from(`--${node.boundary}--${CRLF}`);
+}
+
+/** Every in-memory encoded text of the tree: the only content a boundary could collide with. */
+function encodedTexts(node: Node, out: Buffer[] = []): Buffer[] {
+  if (node.type === 'leaf') {
+    if (node.body.kind === 'encoded') out.push(node.body.data);
+  } else node.children.forEach((c) => encodedTexts(c, out));
+  return out;
+}
+
+/**
+ * A boundary that occurs in none of the in-memory texts.
+ *
+ * Streamed content is always base64, whose alphabet has no `-`, so `--` + boundary can never
+ * appear in it; quoted-printable writes `=` only as `=XX` or a soft break, so the `=_` in the
+ * boundary cannot appear there either. Only 7bit/8bit text could hold it, and that text is in
+ * memory and checked here (a random 128-bit boundary essentially never needs a second try, but
+ * deterministic mode must not be defeated by a hostile body).
+ */
+function makeBoundary(entropy: Entropy, texts: readonly Buffer[]): string {
+  for (;;) {
+    const boundary = `=_smtpwire_${entropy.hex(16)}`;
+    if (!texts.some((t) => t.includes(boundary))) return boundary;
+  }
+}
+
+function multipart(subtype: Multipart['subtype'], children: Node[], keep = false): Node {
+  if (children.length === 1 && !keep) return children[0]!;
+  return { type: 'multipart', subtype, boundary: '', children };
+}
+
+function assignBoundaries(node: Node, entropy: Entropy, texts: readonly Buffer[]): void {
+  if (node.type === 'leaf') return;
+  node.boundary = makeBoundary(entropy, texts);
+  node.children.forEach((c) => assignBoundaries(c, entropy, texts));
+}
+
+function some(node: Node, predicate: (leaf: Leaf) => boolean): boolean {
+  return node.type === 'leaf' ? predicate(node) : node.children.some((c) => some(c, predicate));
+}
+
+// ---------------------------------------------------------------------------------------------
+// buildMessage
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Builds an RFC 5322 message (MIME, RFC 2045–2049) from `options`.
+ *
+ * Everything that can be checked is checked here, before a byte is streamed: addresses, header
+ * names and values (no CR, LF or NUL anywhere), attachments (one source each, valid base64, a
+ * readable regular file for `path`). Bcc goes to the envelope only. Nothing is read from a file or
+ * stream until {@link BuiltMessage.stream} is consumed.
+ *
+ * @throws InvalidArgumentError with code `ERR_SMTP_HEADER_INJECTION` (CR/LF/NUL in a value),
+ *   `ERR_SMTP_INVALID_HEADER` (bad or reserved header name, bad Message-ID, unfoldable line),
+ *   `ERR_SMTP_INVALID_ATTACHMENT` or `ERR_SMTP_INVALID_ADDRESS` (also when there is no recipient).
+ * @see RFC 5322 §3.6, RFC 2045 §6, RFC 2046 §5.1, RFC 2047, RFC 2231, RFC 2387, RFC 2392
+ */
+export function buildMessage(options: BuildMessageOptions): BuiltMessage {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError('options must be an object', { field: 'options' });
+  }
+  const det = options.deterministic;
+  const entropy = new Entropy(det === undefined || det === false ? null : det === true ? DEFAULT_SEED : String(det.seed));
+  const allow8bit = options.allow8bit === true;
+
+  // Addresses.
+  if (options.fromAddress === undefined || options.fromAddress === null) {
+    throw new InvalidArgumentError('fromAddress is required', { field: 'fromAddress', code: ErrorCodes.INVALID_ADDRESS });
+  }
+  const from = parseSingle(options.fromAddress, 'fromAddress');
+  const to = parseAddressInputs(options.toAddresses, 'toAddresses');
+  const cc = parseAddressInputs(options.ccAddresses, 'ccAddresses');
+  const bcc = parseAddressInputs(options.bccAddresses, 'bccAddresses');
+  const replyTo = options.replyTo === undefined || options.replyTo === null ? null : parseSingle(options.replyTo, 'replyTo');
+
+  const recipients: string[] = [];
+  const seen = new Set<string>();
+  for (const m of [...to.mailboxes, ...cc.mailboxes, ...bcc.mailboxes]) {
+    const envelope = envelopeAddress(m.address);
+    const key = envelope.toLowerCase();
+    if (!seen.has(key)) {
+      seen.add(key);
+      recipients.push(envelope);
+    }
+  }
+  if (recipients.length === 0) {
+    throw new InvalidArgumentError('at least one recipient (To, Cc or Bcc) is required', {
+      field: 'toAddresses',
+      code: ErrorCodes.INVALID_ADDRESS,
+    });
+  }
+  const everyone = [from, ...to.mailboxes, ...cc.mailboxes, ...bcc.mailboxes, ...(replyTo ? [replyTo] : [])];
+  const smtpUtf8 = everyone.some((m) => addressNeedsSmtpUtf8(m.address));
+
+  // Subject and custom headers.
+  const subject = options.subject ?? '';
+  assertNoInjection(subject, 'subject');
+  const customFields: string[] = [];
+  const custom = options.customHeaders ?? {};
+  if (typeof custom !== 'object') {
+    throw new InvalidArgumentError('customHeaders must be an object', { field: 'customHeaders', code: ErrorCodes.INVALID_HEADER });
+  }
+  for (const [name, value] of Object.entries(custom)) {
+    assertCustomHeaderName(name);
+    const field = `customHeaders[${JSON.stringify(name)}]`;
+    assertNoInjection(value, field);
+    // Structure unknown: only non-ASCII words are encoded; long ASCII tokens are kept whole.
+    const folded = foldHeader(name, encodeUnstructured(value, { maxWordLength: MAX_ENCODED_WORD_LENGTH }));
+    assertHeaderLines(folded, field);
+    customFields.push(folded);
+  }
+
+  let messageId: string;
+  if (options.messageId !== undefined && options.messageId !== null) {
+    assertMessageId(options.messageId);
+    messageId = options.messageId;
+  } else {
+    messageId = `<${entropy.hex(16)}@${messageIdDomain(envelopeAddress(from.address))}>`;
+  }
+  const date = options.date ?? (entropy.deterministic ? DETERMINISTIC_DATE : new Date());
+
+  // Body parts.
+  const text = options.textBody;
+  const html = options.htmlBody;
+  if (text !== undefined && text !== null && typeof text !== 'string') {
+    throw new InvalidArgumentError('textBody must be a string', { field: 'textBody' });
+  }
+  if (html !== undefined && html !== null && typeof html !== 'string') {
+    throw new InvalidArgumentError('htmlBody must be a string', { field: 'htmlBody' });
+  }
+  const hasText = typeof text === 'string';
+  const hasHtml = typeof html === 'string';
+  const attachments = options.attachments ?? [];
+  if (!Array.isArray(attachments)) {
+    throw new InvalidArgumentError('attachments must be an array', { field: 'attachments', code: ErrorCodes.INVALID_ATTACHMENT });
+  }
+  const inlineParts: Leaf[] = [];
+  const attachedParts: Leaf[] = [];
+  attachments.forEach((att: AttachmentInput, i: number) => {
+    const { leaf, inline } = attachmentLeaf(att, i);
+    // Inline parts belong to the HTML (multipart/related, RFC 2387); without HTML they are
+    // ordinary parts of multipart/mixed, still marked inline.
+    (inline && hasHtml ? inlineParts : attachedParts).push(leaf);
+  });
+
+  const alternatives: Node[] = [];
+  if (hasText || (!hasHtml && attachedParts.length === 0)) alternatives.push(textLeaf(text ?? '', 'plain', allow8bit));
+  if (hasHtml) alternatives.push(textLeaf(html, 'html', allow8bit));
+  const related: Node[] = [];
+  if (alternatives.length > 0) related.push(multipart('alternative', alternatives));
+  related.push(...inlineParts);
+  const mixed: Node[] = [];
+  if (related.length > 0) mixed.push(multipart('related', related));
+  mixed.push(...attachedParts);
+  // An attachment stays inside multipart/mixed even alone, so it is shown as an attachment.
+  const root = multipart('mixed', mixed, attachedParts.length > 0);
+  assignBoundaries(root, entropy, encodedTexts(root));
+
+  // The header block.
+  let headers = addressHeader('From', [from]);
+  if (to.entries.length > 0) headers += addressHeader('To', to.entries);
+  if (cc.entries.length > 0) headers += addressHeader('Cc', cc.entries);
+  if (replyTo !== null) headers += addressHeader('Reply-To', [replyTo]);
+  // Words sized so the first one fits after "Subject: " on a 78-character line.
+  headers += foldHeader(
+    'Subject',
+    encodeUnstructured(subject, { encodeLongTokens: true, maxWordLength: MAX_LINE_LENGTH - 'Subject: '.length }),
+  );
+  headers += foldHeader('Date', formatDate(date));
+  headers += foldHeader('Message-ID', messageId);
+  headers += customFields.join('');
+  headers += foldHeader('MIME-Version', '1.0');
+  headers += root.type === 'leaf' ? root.headers : multipartHeader(root);
+  headers += CRLF;
+  const headerBytes = Buffer.byteLength(headers, 'utf8');
+
+  const bodyLength = nodeBodySize(root);
+  let streamed = false;
+  const replayable = !some(root, (leaf) => leaf.body.kind === 'stream');
+
+  const stream = (): Readable => {
+    if (!replayable && streamed) {
+      throw new SmtpError('this message has a one-shot stream attachment and was already streamed', {
+        code: ErrorCodes.INVALID_STATE,
+      });
+    }
+    streamed = true;
+    async function* generate(): AsyncGenerator<Buffer> {
+      yield Buffer.from(headers, 'utf8');
+      yield* emitNode(root);
+    }
+    return Readable.from(generate(), { objectMode: false });
+  };
+
+  return {
+    messageId,
+    envelope: { from: envelopeAddress(from.address), to: recipients },
+    headers,
+    size: bodyLength === null ? null : headerBytes + bodyLength,
+    has8bit: headerBytes !== headers.length || some(root, (leaf) => leaf.is8bit),
+    needsSmtpUtf8: smtpUtf8,
+    replayable,
+    stream,
+    async toBuffer(): Promise<Buffer> {
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream()) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    },
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * Header-level helpers of the MIME builder: field-name and value checks (RFC 5322 §2.2, §3.6),
+ * the Date format (RFC 5322 §3.3), Message-ID, and the extension → content-type table.
+ */
+import { domainToASCII } from 'node:url';
+import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+
+/** RFC 5322 §2.2: a field name is one or more printable US-ASCII characters except `:`. */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+
+/**
+ * Header fields the builder writes itself. A custom header with one of these names is refused
+ * (use the matching option instead): a second From or Content-Type would make the message
+ * ambiguous, and Bcc must never appear at all.
+ */
+const RESERVED_FIELDS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'reply-to',
+  'subject',
+  'date',
+  'message-id',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+]);
+
+/**
+ * Throws `InvalidArgumentError` (`ERR_SMTP_HEADER_INJECTION`) when `value` holds CR, LF or NUL.
+ * This is the one guard that keeps a caller's value from starting a new header line.
+ */
+export function assertNoInjection(value: string, field: string): void {
+  if (typeof value !== 'string') {
+    throw new InvalidArgumentError(`${field} must be a string`, { field, code: ErrorCodes.INVALID_ARGUMENT });
+  }
+  const at = value.search(/[\r\n\0]/);
+  if (at >= 0) {
+    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, {
+      field,
+      code: ErrorCodes.HEADER_INJECTION,
+      position: at,
+    });
+  }
+}
+
+/**
+ * Checks a custom header name: RFC 5322 §2.2 field-name syntax, and not one of the fields the
+ * builder owns. Throws `InvalidArgumentError` (`ERR_SMTP_HEADER_INJECTION` for CR/LF/NUL,
+ * `ERR_SMTP_INVALID_HEADER` otherwise).
+ */
+export function assertCustomHeaderName(name: string): void {
+  const field = `customHeaders[${JSON.stringify(name)}]`;
+  assertNoInjection(name, field);
+  if (!FIELD_NAME.test(name)) {
+    throw new InvalidArgumentError(`${field}: header name must be printable US-ASCII without ':' or space (RFC 5322 §2.2)`, {
+      field,
+      code: ErrorCodes.INVALID_HEADER,
+    });
+  }
+  if (RESERVED_FIELDS.has(name.toLowerCase())) {
+    throw new InvalidArgumentError(`${field}: ${name} is written by the builder; use the matching option`, {
+      field,
+      code: ErrorCodes.INVALID_HEADER,
+    });
+  }
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+
+/**
+ * Formats `date` as an RFC 5322 §3.3 date-time in UTC, e.g. `Mon, 01 Jan 2024 09:05:00 +0000`.
+ * Throws `InvalidArgumentError` for an invalid Date.
+ */
+export function formatDate(date: Date): string {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
+    throw new InvalidArgumentError('date must be a valid Date', { field: 'date' });
+  }
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${DAYS[date.getUTCDay()]!}, ${pad(date.getUTCDate())} ${MONTHS[date.getUTCMonth()]!} ${date.getUTCFullYear()} ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`
+  );
+}
+
+/** RFC 5322 §3.6.4 msg-id: `<` dot-atom-text `@` (dot-atom-text / no-fold-literal) `>`, ASCII. */
+const MSG_ID = /^<[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+(\.[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+)*@([!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+(\.[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+)*|\[[\x21-\x5a\x5e-\x7e]*\])>$/;
+
+/**
+ * Checks a caller's Message-ID (with angle brackets, RFC 5322 §3.6.4). Throws
+ * `InvalidArgumentError` (`ERR_SMTP_HEADER_INJECTION` or `ERR_SMTP_INVALID_HEADER`).
+ */
+export function assertMessageId(messageId: string): void {
+  assertNoInjection(messageId, 'messageId');
+  if (!MSG_ID.test(messageId)) {
+    throw new InvalidArgumentError('messageId must look like <id@domain> (RFC 5322 §3.6.4)', {
+      field: 'messageId',
+      code: ErrorCodes.INVALID_HEADER,
+    });
+  }
+}
+
+/**
+ * The right-hand side for a generated Message-ID: the sender's domain in ASCII (IDNA for a
+ * non-ASCII domain), or `localhost` when there is none usable.
+ */
+export function messageIdDomain(address: string): string {
+  const at = address.lastIndexOf('@');
+  const domain = at >= 0 ? address.slice(at + 1) : '';
+  if (/^\[[\x21-\x5a\x5e-\x7e]*\]$/.test(domain)) return domain; // address literal
+  const ascii = /^[\x21-\x7e]+$/.test(domain) ? domain : domainToASCII(domain);
+  return /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(ascii) ? ascii : 'localhost';
+}
+
+/** Fallback type for an unknown extension (RFC 2046 §4.5.1). */
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/** A small built-in extension → MIME type table; no dependency. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  txt: 'text/plain',
+  text: 'text/plain',
+  log: 'text/plain',
+  md: 'text/markdown',
+  csv: 'text/csv',
+  tsv: 'text/tab-separated-values',
+  htm: 'text/html',
+  html: 'text/html',
+  css: 'text/css',
+  js: 'text/javascript',
+  mjs: 'text/javascript',
+  ics: 'text/calendar',
+  vcf: 'text/vcard',
+  xml: 'application/xml',
+  json: 'application/json',
+  pdf: 'application/pdf',
+  rtf: 'application/rtf',
+  zip: 'application/zip',
+  gz: 'application/gzip',
+  tgz: 'application/gzip',
+  tar: 'application/x-tar',
+  '7z': 'application/x-7z-compressed',
+  doc: 'application/msword',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  xls: 'application/vnd.ms-excel',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  ppt: 'application/vnd.ms-powerpoint',
+  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  odt: 'application/vnd.oasis.opendocument.text',
+  ods: 'application/vnd.oasis.opendocument.spreadsheet',
+  odp: 'application/vnd.oasis.opendocument.presentation',
+  eml: 'message/rfc822',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  svg: 'image/svg+xml',
+  bmp: 'image/bmp',
+  ico: 'image/vnd.microsoft.icon',
+  tif: 'image/tiff',
+  tiff: 'image/tiff',
+  heic: 'image/heic',
+  avif: 'image/avif',
+  mp3: 'audio/mpeg',
+  wav: 'audio/wav',
+  ogg: 'audio/ogg',
+  m4a: 'audio/mp4',
+  mp4: 'video/mp4',
+  webm: 'video/webm',
+  mov: 'video/quicktime',
+  avi: 'video/x-msvideo',
+  woff: 'font/woff',
+  woff2: 'font/woff2',
+  ttf: 'font/ttf',
+};
+
+/** MIME type for `filename` from its extension (case-insensitive), else `application/octet-stream`. */
+export function guessContentType(filename: string): string {
+  const dot = filename.lastIndexOf('.');
+  if (dot < 0) return DEFAULT_CONTENT_TYPE;
+  return CONTENT_TYPES[filename.slice(dot + 1).toLowerCase()] ?? DEFAULT_CONTENT_TYPE;
+}
+
+/** RFC 2045 §5.1: `type/subtype`, both tokens, then optional `; attribute=value` parameters. */
+const CONTENT_TYPE =
+  /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=("([^"\\]|\\.)*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+))*\s*$/;
+
+/**
+ * Checks an attachment's `contentType`: RFC 2045 §5.1 syntax in printable ASCII, not `multipart/*`
+ * (its body must be a MIME structure, which an attachment is not). Returns it trimmed.
+ * Throws `InvalidArgumentError` (`ERR_SMTP_HEADER_INJECTION` or `ERR_SMTP_INVALID_ATTACHMENT`).
+ */
+export function checkContentType(contentType: string, field: string): string {
+  assertNoInjection(contentType, field);
+  const trimmed = contentType.trim();
+  if (!CONTENT_TYPE.test(trimmed) || /^multipart\//i.test(trimmed)) {
+    throw new InvalidArgumentError(`${field} must be a type/subtype MIME type (RFC 2045 §5.1), not multipart`, {
+      field,
+      code: ErrorCodes.INVALID_ATTACHMENT,
+    });
+  }
+  return trimmed;
+}
