@@ -362,6 +362,7 @@ class Parser {
       }
       members.push(this.entry(false) as Mailbox);
       if (this.peek() === ',') this.#pos++;
+      else if (this.atEnd()) this.fail('group not closed with ";"');
       else if (this.peek() !== ';') this.unexpected('"," or ";"');
     }
     this.#pos++; // ;
