@@ -1,0 +1,156 @@
+/**
+ * Socket factory: TCP connect, TLS handshake (implicit TLS or after STARTTLS), each under its own
+ * timeout and an AbortSignal. Errors come out typed, with the classic implicit-TLS/STARTTLS mix-up
+ * ("wrong version number") explained.
+ */
+import net from 'node:net';
+import type tls from 'node:tls';
+import { AbortError, ConnectionError, ErrorCodes, TimeoutError, TlsError } from './errors.js';
+
+/** node:tls is loaded only when a connection actually needs it. */
+let tlsModule: typeof tls | undefined;
+async function loadTls(): Promise<typeof tls> {
+  tlsModule ??= (await import('node:tls')).default;
+  return tlsModule;
+}
+
+export interface OpenSocketOptions {
+  host: string;
+  port: number;
+  connectTimeout: number;
+  signal?: AbortSignal | undefined;
+}
+
+/** Opens a TCP connection. @throws ConnectionError, TimeoutError (`connect`), AbortError. */
+export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
+  const { host, port, connectTimeout, signal } = options;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new AbortError('aborted before connecting', { cause: signal.reason }));
+      return;
+    }
+    const socket = net.connect({ host, port });
+    const fail = (err: Error): void => {
+      cleanup();
+      socket.destroy();
+      reject(err);
+    };
+    const onConnect = (): void => {
+      cleanup();
+      resolve(socket);
+    };
+    const onError = (err: NodeJS.ErrnoException): void =>
+      fail(new ConnectionError(`cannot connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+    const onAbort = (): void => fail(new AbortError('aborted while connecting', { cause: signal?.reason }));
+    const timer = setTimeout(
+      () => fail(new TimeoutError(`no TCP connection to ${host}:${port} within ${connectTimeout} ms`, { phase: 'connect', timeout: connectTimeout })),
+      connectTimeout,
+    );
+    function cleanup(): void {
+      clearTimeout(timer);
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface UpgradeOptions {
+  host: string;
+  port: number;
+  tls: tls.ConnectionOptions | undefined;
+  tlsTimeout: number;
+  /** Whether this is implicit TLS (port 465 style), for the wording of mix-up errors. */
+  implicit: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs the TLS handshake over an open socket. Certificates are verified unless the caller's options
+ * say otherwise; SNI is the host name (never an IP address, which SNI forbids: RFC 6066 §3).
+ * @throws TlsError (`ERR_SMTP_TLS`, `ERR_SMTP_TLS_MODE_MISMATCH`), TimeoutError (`tls`), AbortError.
+ */
+export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions): Promise<tls.TLSSocket> {
+  const tlsLib = await loadTls();
+  const { host, port, tlsTimeout, signal } = options;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      socket.destroy();
+      reject(new AbortError('aborted before the TLS handshake', { cause: signal.reason }));
+      return;
+    }
+    const servername = options.tls?.servername ?? (net.isIP(host) ? undefined : host);
+    const secure = tlsLib.connect({
+      ...options.tls,
+      socket,
+      host,
+      ...(servername === undefined ? {} : { servername }),
+    });
+    const fail = (err: Error): void => {
+      cleanup();
+      secure.destroy();
+      socket.destroy();
+      reject(err);
+    };
+    const onSecure = (): void => {
+      cleanup();
+      resolve(secure);
+    };
+    const onError = (err: NodeJS.ErrnoException): void => fail(describeTlsError(err, host, port, options.implicit));
+    const onClose = (): void =>
+      fail(
+        new TlsError(
+          `${host}:${port} closed the connection during the TLS handshake` +
+            (options.implicit ? ' (is this a STARTTLS port? use encryption "tls")' : ''),
+          { code: options.implicit ? ErrorCodes.TLS_MODE_MISMATCH : ErrorCodes.TLS },
+        ),
+      );
+    const onAbort = (): void => fail(new AbortError('aborted during the TLS handshake', { cause: signal?.reason }));
+    const timer = setTimeout(
+      () =>
+        fail(
+          new TimeoutError(
+            `TLS handshake with ${host}:${port} did not finish within ${tlsTimeout} ms` +
+              (options.implicit ? ' (if the server expects STARTTLS, use encryption "tls")' : ''),
+            { phase: 'tls', timeout: tlsTimeout },
+          ),
+        ),
+      tlsTimeout,
+    );
+    function cleanup(): void {
+      clearTimeout(timer);
+      secure.off('secureConnect', onSecure);
+      secure.off('error', onError);
+      secure.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    secure.once('secureConnect', onSecure);
+    secure.once('error', onError);
+    secure.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** OpenSSL's way of saying "the peer did not speak TLS". */
+const NOT_TLS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_UNKNOWN_PROTOCOL', 'ERR_SSL_HTTP_REQUEST']);
+
+/** Maps a Node TLS error to a TlsError with an actionable message. */
+export function describeTlsError(err: NodeJS.ErrnoException, host: string, port: number, implicit: boolean): TlsError {
+  const code = err.code ?? '';
+  if (NOT_TLS.has(code) || /wrong version number/i.test(err.message)) {
+    const hint = implicit
+      ? `the server at ${host}:${port} answered in plaintext: it most likely expects STARTTLS (use encryption "tls", usually port 587) rather than implicit TLS`
+      : `the server at ${host}:${port} did not answer the TLS handshake with TLS`;
+    return new TlsError(`${hint} (${code || err.message})`, { code: ErrorCodes.TLS_MODE_MISMATCH, cause: err });
+  }
+  return new TlsError(`TLS with ${host}:${port} failed: ${err.message}${code ? ` (${code})` : ''}`, { cause: err });
+}
+
+/** RFC 5321 names "localhost" and loopback as safe for credentials without TLS (our policy, not the RFC's). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h.startsWith('::ffff:127.');
+}

@@ -1,0 +1,1149 @@
+/**
+ * SmtpConnection: one socket and its SMTP state machine (RFC 5321), the only module that touches a
+ * socket and turns replies into errors.
+ *
+ * Writes and replies:
+ *
+ *   caller ──#send(line)──► write (coalesced per event-loop turn)  ──►  server
+ *          ◄── settle ◄──── #inflight FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
+ *
+ * Every command pushes one entry on `#inflight`; each reply settles the oldest entry. Only the head
+ * entry runs a timer. A protocol error, a timeout, an abort or a lost socket poisons the connection:
+ * every pending and later call rejects with that same error, and the pool never reuses it.
+ *
+ * Transactions run under a writer lock that is released once the final dot is written, not when its
+ * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
+ * dot, so a warm connection costs about one round trip per message.
+ */
+import { EventEmitter } from 'node:events';
+import diagnostics from 'node:diagnostics_channel';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Readable } from 'node:stream';
+import { type AccessTokenProvider, type AuthMethod, type Credentials, MAX_CHALLENGES, chooseMechanism, createMechanism } from './auth.js';
+import * as cmd from './commands.js';
+import { isLoopback, openSocket, upgradeToTls } from './connect.js';
+import { BodyEncoder, encodeBody } from './dot-stuff.js';
+import { DEFAULT_PORTS, type SmtpEncryption, isEncryption } from './enums.js';
+import {
+  AbortError,
+  AuthError,
+  CapabilityError,
+  ClosedError,
+  ConnectionError,
+  ErrorCodes,
+  InvalidArgumentError,
+  ProtocolError,
+  ReplyError,
+  SmtpError,
+  TimeoutError,
+  type TimeoutPhase,
+  TlsError,
+} from './errors.js';
+import { type ServerInfo, heloInfo, parseEhlo } from './extensions.js';
+import { Mutex } from './mutex.js';
+import { type Reply, ReplyParser, formatReply, replyMatches } from './reply.js';
+
+/** Timeouts in ms, one per phase. */
+export interface Timeouts {
+  /** TCP connect. */
+  connect: number;
+  /** The 220 greeting after connecting (RFC 5321 §4.5.3.2.1: 5 min). */
+  greeting: number;
+  /** A TLS handshake, implicit or after STARTTLS. */
+  tls: number;
+  /** The reply to any command (RFC 5321 §4.5.3.2.2–.4: 5 min for MAIL and RCPT). */
+  command: number;
+  /** No progress while sending the body: the socket stays full or the source gives nothing (§4.5.3.2.6: 3 min). */
+  dataIdle: number;
+  /** The reply after the final dot or `BDAT LAST` (RFC 5321 §4.5.3.2.6: 10 min). */
+  finalReply: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  connect: 30_000,
+  greeting: 5 * 60_000, // RFC 5321 §4.5.3.2.1
+  tls: 30_000,
+  command: 5 * 60_000, // RFC 5321 §4.5.3.2.2
+  dataIdle: 3 * 60_000, // RFC 5321 §4.5.3.2.5
+  finalReply: 10 * 60_000, // RFC 5321 §4.5.3.2.6
+});
+
+/** Default BDAT chunk size: big enough that a chunk's round trip is noise, small enough to bound memory. */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+/** BDAT chunks written before waiting for the oldest one's reply (with PIPELINING). */
+const BDAT_WINDOW = 4;
+
+export type Phase = 'connecting' | 'greeting' | 'ready' | 'mail' | 'rcpt' | 'data' | 'closing' | 'closed';
+
+const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
+  connecting: ['greeting', 'closed'],
+  greeting: ['ready', 'closing', 'closed'],
+  ready: ['ready', 'mail', 'closing', 'closed'],
+  mail: ['rcpt', 'ready', 'closed'],
+  rcpt: ['data', 'ready', 'closed'],
+  data: ['ready', 'closed'],
+  closing: ['closed'],
+  closed: [],
+};
+
+export interface TranscriptEntry {
+  direction: 'client' | 'server';
+  line: string;
+}
+
+export interface SmtpConnectionOptions {
+  host: string;
+  /** Default from the encryption: 25, 587 or 465. */
+  port?: number;
+  /** Default `'tls'` (STARTTLS required). */
+  encryption?: SmtpEncryption;
+  /** With `encryption: 'tls'`: continue in plaintext when STARTTLS is not offered. Off by default. */
+  opportunisticTls?: boolean;
+  /** Passed to `tls.connect` (ca, rejectUnauthorized, servername, minVersion, cert, key …). */
+  tls?: tls.ConnectionOptions;
+  /** EHLO name; default the address literal of the local socket address. */
+  clientName?: string;
+  timeouts?: Partial<Timeouts>;
+  /** Use PIPELINING when advertised. Default true. */
+  pipelining?: boolean;
+  /** Use BDAT when CHUNKING is advertised. Default false. */
+  chunking?: boolean;
+  chunkSize?: number;
+  /** Allow credentials over plaintext to a host that is not loopback. Default false. */
+  allowInsecureAuth?: boolean;
+  maxLineLength?: number;
+  maxReplyLines?: number;
+  /** One call per protocol line, secrets redacted. */
+  onTranscript?: (entry: TranscriptEntry) => void;
+}
+
+export interface DsnOptions {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+  notify?: readonly ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
+  /** Send ORCPT=rfc822;<recipient> with each RCPT. */
+  orcpt?: boolean;
+}
+
+export interface Envelope {
+  /** Reverse path; `''` for the null sender `<>`. */
+  from: string;
+  to: readonly string[];
+  /** Message size in octets for SIZE=; computed for in-memory bodies when absent. */
+  size?: number;
+  /** The body has 8-bit octets (BODY=8BITMIME); detected for in-memory bodies when absent. */
+  eightBit?: boolean;
+  /** Needs SMTPUTF8; detected from the addresses when absent. */
+  smtpUtf8?: boolean;
+  dsn?: DsnOptions;
+}
+
+export type MessageBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
+
+export interface RecipientRejection {
+  recipient: string;
+  reply: Reply;
+}
+
+/** What happened to one message on the wire. Replies are outcomes, not exceptions. */
+export interface MailOutcome {
+  /** True only when the server accepted the message for at least one recipient (2xx after the data). */
+  delivered: boolean;
+  /** Where the transaction ended: sender refused, no recipient accepted, DATA refused, or the final reply. */
+  stage: 'mail' | 'rcpt' | 'data' | 'final';
+  /** The reply that decided the outcome. */
+  reply: Reply;
+  accepted: string[];
+  rejected: RecipientRejection[];
+  via: 'DATA' | 'BDAT' | null;
+  /** Body octets sent after encoding (dot-stuffing, CRLF); 0 when no data was sent. */
+  bytesSent: number;
+}
+
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  /** Redacted command, for errors; `''` for the greeting. */
+  command: string;
+  phase: TimeoutPhase;
+  timeout: number;
+  /** The final dot or BDAT LAST: if the connection dies now the outcome is unknown. */
+  handedOver: boolean;
+  switchesToTls: boolean;
+  resolve: (reply: Reply) => void;
+  reject: (err: SmtpError) => void;
+}
+
+const channels = {
+  connected: diagnostics.channel('smtpwire:connection:connected'),
+  closed: diagnostics.channel('smtpwire:connection:closed'),
+  transcript: diagnostics.channel('smtpwire:transcript'),
+};
+
+const noop = (): void => {};
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
+ * often as needed (concurrent calls are queued and pipelined), and `close()` or `destroy()`.
+ */
+export class SmtpConnection extends EventEmitter {
+  readonly host: string;
+  readonly port: number;
+  readonly encryption: SmtpEncryption;
+  readonly createdAt = Date.now();
+
+  readonly #options: SmtpConnectionOptions;
+  readonly #timeouts: Timeouts;
+  #socket: net.Socket | null = null;
+  #parser: ReplyParser;
+  #phase: Phase = 'connecting';
+  #started = false;
+  #inflight: Pending[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #broken: SmtpError | null = null;
+  #info: ServerInfo | null = null;
+  #secure = false;
+  #authenticatedAs: string | null = null;
+  #discardPlaintext = false;
+  #plaintextDiscarded = 0;
+  #corked = false;
+  #drainWaiters: { resolve: () => void; reject: (err: SmtpError) => void }[] = [];
+  #idleWaiters: (() => void)[] = [];
+  readonly #writer = new Mutex();
+  #messagesSent = 0;
+  #lastUsed = Date.now();
+
+  constructor(options: SmtpConnectionOptions) {
+    super();
+    if (typeof options?.host !== 'string' || options.host === '') {
+      throw new InvalidArgumentError('host must be a non-empty string', { field: 'host' });
+    }
+    cmd.checkPath(options.host, 'host');
+    const encryption = options.encryption ?? 'tls';
+    if (!isEncryption(encryption)) {
+      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, { field: 'encryption' });
+    }
+    const port = options.port ?? DEFAULT_PORTS[encryption];
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${port}`, { field: 'port' });
+    }
+    if (options.clientName !== undefined) cmd.ehlo(options.clientName);
+    this.#timeouts = resolveTimeouts(options.timeouts);
+    if (options.chunkSize !== undefined && (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1)) {
+      throw new InvalidArgumentError('chunkSize must be a positive integer', { field: 'chunkSize' });
+    }
+    this.host = options.host;
+    this.port = port;
+    this.encryption = encryption;
+    this.#options = options;
+    this.#parser = this.#newParser();
+  }
+
+  // ── state ────────────────────────────────────────────────────────────────────────────────
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+  /** What the server advertised (after STARTTLS, the new EHLO's answer); null before EHLO. */
+  get capabilities(): ServerInfo | null {
+    return this.#info;
+  }
+  /** True once TLS is active (implicit or after STARTTLS). */
+  get secure(): boolean {
+    return this.#secure;
+  }
+  get authenticated(): boolean {
+    return this.#authenticatedAs !== null;
+  }
+  /** The error that poisoned this connection, if any. */
+  get error(): SmtpError | null {
+    return this.#broken;
+  }
+  /** Broken or closed: never usable again. */
+  get isBroken(): boolean {
+    return this.#broken !== null;
+  }
+  /** Connected, greeted and not in a transaction or a failure. */
+  get isReady(): boolean {
+    return this.#broken === null && this.#phase === 'ready';
+  }
+  /** Commands written and not yet answered. */
+  get pendingReplies(): number {
+    return this.#inflight.length;
+  }
+  get messagesSent(): number {
+    return this.#messagesSent;
+  }
+  get lastUsed(): number {
+    return this.#lastUsed;
+  }
+  /** The TLS socket when TLS is active (for the certificate, cipher and protocol). */
+  get tlsSocket(): tls.TLSSocket | null {
+    return this.#secure ? (this.#socket as tls.TLSSocket) : null;
+  }
+  /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
+  get plaintextDiscarded(): number {
+    return this.#plaintextDiscarded;
+  }
+
+  // ── connect, greeting, EHLO, STARTTLS ─────────────────────────────────────────────────────
+
+  /**
+   * Connects, reads the greeting, says EHLO (HELO when EHLO is refused), and upgrades with STARTTLS
+   * when encryption is `'tls'`, saying EHLO again. Resolves with the capabilities.
+   * @throws ConnectionError, TimeoutError, TlsError, ReplyError (`ERR_SMTP_GREETING_REFUSED` for 421/554),
+   *   ProtocolError, AbortError.
+   */
+  async connect(options: OperationOptions = {}): Promise<ServerInfo> {
+    if (this.#started) throw this.#broken ?? new SmtpError('connect() was already called', { code: ErrorCodes.INVALID_STATE });
+    this.#started = true;
+    const { signal } = options;
+    const onAbort = (): void => this.#fail(new AbortError('connect aborted', { cause: signal?.reason }));
+    try {
+      let socket = await openSocket({ host: this.host, port: this.port, connectTimeout: this.#timeouts.connect, signal });
+      if (this.encryption === 'ssl') {
+        socket = await upgradeToTls(socket, this.#upgradeOptions(true, signal));
+        this.#secure = true;
+      }
+      if (signal?.aborted) throw new AbortError('connect aborted', { cause: signal.reason });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#attach(socket);
+      this.#transition('greeting');
+      const greeting = await this.#send(null, { phase: 'greeting', timeout: this.#timeouts.greeting });
+      if (greeting.code !== 220) {
+        const err = new ReplyError(`the server refused the session at greeting: ${formatReply(greeting)}`, {
+          code: ErrorCodes.GREETING_REFUSED,
+          replyCode: greeting.code,
+          enhancedCode: greeting.enhanced,
+          lines: greeting.lines,
+        });
+        this.#fail(err);
+        throw err;
+      }
+      await this.#hello();
+      if (this.encryption === 'tls' && !this.#secure) {
+        if (this.#info!.startTls) {
+          await this.#startTls(signal);
+        } else if (!this.#options.opportunisticTls) {
+          const err = new TlsError(
+            `${this.host}:${this.port} does not offer STARTTLS; refusing to continue in plaintext (use encryption 'none' or opportunisticTls to allow it)`,
+            { code: ErrorCodes.STARTTLS_UNAVAILABLE },
+          );
+          this.#fail(err);
+          throw err;
+        }
+      }
+      this.#transition('ready');
+      if (channels.connected.hasSubscribers) channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure });
+      return this.#info!;
+    } catch (err) {
+      const wrapped = this.#toSmtpError(err);
+      this.#fail(wrapped);
+      throw this.#broken ?? wrapped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #hello(): Promise<void> {
+    const name = this.#options.clientName ?? localName(this.#socket);
+    const reply = await this.#send(cmd.ehlo(name));
+    if (reply.code === 250) {
+      this.#info = parseEhlo(reply);
+      return;
+    }
+    // RFC 5321 §3.2: fall back to HELO when EHLO is not recognised.
+    if (reply.code === 500 || reply.code === 502) {
+      const helo = await this.#expect(cmd.helo(name), 250);
+      this.#info = heloInfo(helo);
+      return;
+    }
+    throw this.#replyError('EHLO', reply);
+  }
+
+  async #startTls(signal: AbortSignal | undefined): Promise<void> {
+    const reply = await this.#send(cmd.starttls(), { switchesToTls: true });
+    if (reply.code !== 220) throw this.#replyError('STARTTLS', reply, TlsError);
+    const plain = this.#socket!;
+    this.#detach(plain);
+    // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.
+    this.#info = null;
+    this.#parser = this.#newParser();
+    const secure = await upgradeToTls(plain, this.#upgradeOptions(false, signal));
+    this.#discardPlaintext = false;
+    this.#secure = true;
+    this.#attach(secure);
+    await this.#hello();
+  }
+
+  #upgradeOptions(implicit: boolean, signal: AbortSignal | undefined) {
+    return { host: this.host, port: this.port, tls: this.#options.tls, tlsTimeout: this.#timeouts.tls, implicit, signal };
+  }
+
+  /** Says EHLO again (e.g. to refresh capabilities). */
+  async ehlo(options: OperationOptions = {}): Promise<ServerInfo> {
+    await this.#exclusive(options.signal, true, () => this.#hello());
+    return this.#info!;
+  }
+
+  // ── AUTH ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Authenticates (RFC 4954) with the given mechanism or the best advertised one.
+   * Credentials go over plaintext only to loopback or with `allowInsecureAuth`.
+   * @throws AuthError (`ERR_SMTP_AUTH` refused, `ERR_SMTP_AUTH_UNAVAILABLE`, `ERR_SMTP_AUTH_INSECURE`).
+   */
+  async login(credentials: Credentials, options: OperationOptions & { method?: AuthMethod } = {}): Promise<void> {
+    this.#assertUsable();
+    if (!this.#secure && !isLoopback(this.host) && !this.#options.allowInsecureAuth) {
+      throw new AuthError(`refusing to send credentials to ${this.host} without TLS (set allowInsecureAuth to allow it)`, {
+        code: ErrorCodes.AUTH_INSECURE,
+      });
+    }
+    const info = this.#info!;
+    if (!info.keywords.has('AUTH') && info.authMechanisms.length === 0) {
+      throw new AuthError(`${this.host} does not offer AUTH${this.#secure ? '' : ' (some servers offer it only after STARTTLS)'}`, {
+        code: ErrorCodes.AUTH_UNAVAILABLE,
+      });
+    }
+    const method = chooseMechanism(info.authMechanisms, credentials, { preferred: options.method, secure: this.#secure || isLoopback(this.host) });
+    const token = method === 'XOAUTH2' ? await resolveToken(credentials.accessToken) : undefined;
+    const mechanism = createMechanism(method, credentials, token);
+    await this.#exclusive(options.signal, true, async () => {
+      let reply = await this.#send(cmd.auth(method, mechanism.initialResponse()));
+      for (let round = 0; reply.code === 334; round++) {
+        if (round >= MAX_CHALLENGES) {
+          await this.#send(cmd.saslResponse('*'), { redacted: '*' });
+          throw new AuthError(`AUTH ${method} aborted after ${MAX_CHALLENGES} challenges`, { command: `AUTH ${method}` });
+        }
+        reply = await this.#send(cmd.saslResponse(mechanism.respond(reply.lines[0] ?? '')), { redacted: '****' });
+      }
+      if (reply.code !== 235) {
+        throw new AuthError(`AUTH ${method} failed: ${formatReply(reply)}`, {
+          command: `AUTH ${method}`,
+          replyCode: reply.code,
+          enhancedCode: reply.enhanced,
+        });
+      }
+      this.#authenticatedAs = credentials.username;
+    });
+  }
+
+  // ── the transaction ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sends one message: MAIL, RCPT for each recipient, DATA (or BDAT) and the body. Refused recipients
+   * do not fail the others. Reply outcomes resolve (see `MailOutcome`); the connection stays usable
+   * after them. Throws only when the message could not be put through the protocol.
+   * @throws CapabilityError (SIZE, SMTPUTF8, 8BITMIME, DSN), InvalidArgumentError (CR/LF in an address,
+   *   body line over 998 octets), ConnectionError / TimeoutError / AbortError (with `messageHandedOver`
+   *   true, and `ERR_SMTP_OUTCOME_UNKNOWN` for a lost connection, when the message may have been delivered).
+   */
+  async sendMail(envelope: Envelope, body: MessageBody, options: OperationOptions = {}): Promise<MailOutcome> {
+    this.#assertUsable();
+    const info = this.#info!;
+    const plan = this.#planTransaction(envelope, body, info);
+    const { signal } = options;
+    const release = await this.#writer.acquire(signal);
+    let released = false;
+    const unlock = (): void => {
+      if (!released) {
+        released = true;
+        release();
+      }
+    };
+    const onAbort = (): void => this.#fail(new AbortError('send aborted', { cause: signal?.reason }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.#assertUsable();
+      const pipelining = info.pipelining && this.#options.pipelining !== false;
+      if (!pipelining) await this.#idle();
+      this.#assertUsable();
+      this.#lastUsed = Date.now();
+      return await this.#transaction(plan, body, pipelining, unlock);
+    } catch (err) {
+      const wrapped = this.#toSmtpError(err);
+      // A failure with the body half-written cannot be undone but by closing: never send the final dot.
+      if (this.#phase === 'data' || !(wrapped instanceof ReplyError)) this.#fail(wrapped);
+      throw wrapped.messageHandedOver || !this.#broken ? wrapped : this.#broken;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      unlock();
+    }
+  }
+
+  #planTransaction(envelope: Envelope, body: MessageBody, info: ServerInfo): TransactionPlan {
+    if (!envelope || typeof envelope.from !== 'string' || !Array.isArray(envelope.to)) {
+      throw new InvalidArgumentError('envelope needs from (string) and to (string[])', { field: 'envelope' });
+    }
+    if (envelope.to.length === 0) throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
+    const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : null;
+    const smtpUtf8 = envelope.smtpUtf8 ?? (NON_ASCII.test(envelope.from) || envelope.to.some((a) => NON_ASCII.test(a)));
+    if (smtpUtf8 && !info.smtpUtf8) {
+      throw new CapabilityError(`${this.host} does not offer SMTPUTF8, needed for a non-ASCII address (RFC 6531)`, {
+        code: ErrorCodes.SMTPUTF8_UNSUPPORTED,
+      });
+    }
+    const eightBit = envelope.eightBit ?? (inMemory !== null && has8bit(inMemory));
+    if (eightBit && !info.eightBitMime && !smtpUtf8) {
+      throw new CapabilityError(`${this.host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`, {
+        code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
+      });
+    }
+    const size = envelope.size ?? inMemory?.length;
+    if (size !== undefined && info.size) {
+      if (size > info.size) {
+        throw new CapabilityError(`message of ${size} octets exceeds the server's SIZE limit of ${info.size} (RFC 1870)`, {
+          code: ErrorCodes.SIZE_EXCEEDED,
+        });
+      }
+    }
+    const dsn = envelope.dsn;
+    if (dsn && !info.dsn) throw new CapabilityError(`${this.host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
+    const mailParams: Record<string, string | number | true | undefined> = {
+      SIZE: size !== undefined && info.size !== null ? size : undefined,
+      BODY: eightBit && info.eightBitMime ? '8BITMIME' : undefined,
+      SMTPUTF8: smtpUtf8 ? true : undefined,
+      RET: dsn?.ret,
+      ENVID: dsn?.envid === undefined ? undefined : cmd.xtext(dsn.envid),
+    };
+    // Build (and so check) every line before a byte is written.
+    const mailLine = cmd.mail(envelope.from, mailParams);
+    const rcptLines = envelope.to.map((to) =>
+      cmd.rcpt(to, {
+        NOTIFY: dsn?.notify?.join(','),
+        ORCPT: dsn?.orcpt ? `rfc822;${cmd.xtext(to)}` : undefined,
+      }),
+    );
+    return { envelope, mailLine, rcptLines, inMemory, useBdat: this.#options.chunking === true && info.chunking };
+  }
+
+  async #transaction(
+    plan: TransactionPlan,
+    body: MessageBody,
+    pipelining: boolean,
+    unlock: () => void,
+  ): Promise<MailOutcome> {
+    const { envelope, useBdat } = plan;
+    const outcome = (stage: MailOutcome['stage'], reply: Reply, accepted: string[], rejected: RecipientRejection[]): MailOutcome => ({
+      delivered: false,
+      stage,
+      reply,
+      accepted,
+      rejected,
+      via: null,
+      bytesSent: 0,
+    });
+    this.#transition('mail');
+    // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
+    const mailP = this.#send(plan.mailLine);
+    let rcptPs: Promise<Reply>[] = [];
+    let dataP: Promise<Reply> | null = null;
+    if (pipelining) {
+      rcptPs = plan.rcptLines.map((line) => settleLater(this.#send(line)));
+      if (!useBdat) dataP = settleLater(this.#send(cmd.data()));
+    }
+    const mailReply = await mailP;
+    if (!replyMatches(mailReply, 2)) {
+      // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
+      await this.#drainPipelined(rcptPs, dataP);
+      this.#transition('ready');
+      return outcome('mail', mailReply, [], []);
+    }
+    this.#transition('rcpt');
+    const accepted: string[] = [];
+    const rejected: RecipientRejection[] = [];
+    for (let i = 0; i < plan.rcptLines.length; i++) {
+      const reply = await (pipelining ? rcptPs[i]! : this.#send(plan.rcptLines[i]!));
+      const recipient = envelope.to[i]!;
+      if (replyMatches(reply, 25)) accepted.push(recipient);
+      else rejected.push({ recipient, reply });
+    }
+    if (accepted.length === 0) {
+      await this.#drainPipelined([], dataP);
+      await this.#send(cmd.rset());
+      this.#transition('ready');
+      return outcome('rcpt', rejected[rejected.length - 1]!.reply, accepted, rejected);
+    }
+    this.#transition('data');
+    if (useBdat) return this.#sendBdat(plan, body, accepted, rejected, unlock);
+    const dataReply = await (dataP ?? this.#send(cmd.data()));
+    if (dataReply.code !== 354) {
+      await this.#send(cmd.rset());
+      this.#transition('ready');
+      return outcome('data', dataReply, accepted, rejected);
+    }
+    const encoder = new BodyEncoder({ dotStuff: true });
+    let bytesSent: number;
+    if (plan.inMemory) {
+      const encoded = encodeBody(plan.inMemory);
+      bytesSent = encoded.length;
+      const finalP = this.#writeFinal(encoded, '.', 'DATA');
+      this.#transition('ready');
+      unlock();
+      return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
+    }
+    bytesSent = await this.#pumpBody(body, (chunk) => encoder.encode(chunk), async (buf) => this.#writeData(buf));
+    const tail = encoder.end();
+    bytesSent += tail.length;
+    const finalP = this.#writeFinal(tail, '.', 'DATA');
+    this.#transition('ready');
+    unlock();
+    return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
+  }
+
+  /** RFC 3030: the body in `BDAT n` chunks, no dot-stuffing, the last one `BDAT n LAST`. */
+  async #sendBdat(
+    plan: { inMemory: Uint8Array | null },
+    body: MessageBody,
+    accepted: string[],
+    rejected: RecipientRejection[],
+    unlock: () => void,
+  ): Promise<MailOutcome> {
+    const chunkSize = this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    const encoder = new BodyEncoder({ dotStuff: false });
+    const window: Promise<Reply>[] = [];
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let failure: Reply | null = null;
+    const awaitOldest = async (): Promise<void> => {
+      const reply = await window.shift()!;
+      if (!failure && !replyMatches(reply, 2)) failure = reply;
+    };
+    const flush = async (): Promise<void> => {
+      const chunk = Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+      this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
+      window.push(settleLater(this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true })));
+      const pipelined = this.#info!.pipelining && this.#options.pipelining !== false;
+      while (window.length >= (pipelined ? BDAT_WINDOW : 1)) await awaitOldest();
+      if (failure) throw new BdatRefused();
+    };
+    let bytesSent = 0;
+    try {
+      const collect = async (buf: Buffer): Promise<void> => {
+        if (buf.length === 0) return;
+        held.push(buf);
+        heldBytes += buf.length;
+        bytesSent += buf.length;
+        if (heldBytes >= chunkSize) await flush();
+      };
+      if (plan.inMemory) await collect(encoder.encode(plan.inMemory));
+      else await this.#pumpBody(body, (chunk) => encoder.encode(chunk), collect);
+      await collect(encoder.end());
+      while (window.length > 0) await awaitOldest();
+      if (failure) throw new BdatRefused();
+    } catch (err) {
+      if (!(err instanceof BdatRefused)) throw err;
+      while (window.length > 0) await awaitOldest();
+      await this.#send(cmd.rset());
+      this.#transition('ready');
+      return { delivered: false, stage: 'data', reply: failure!, accepted, rejected, via: 'BDAT', bytesSent };
+    }
+    const last = Buffer.concat(held, heldBytes);
+    const finalP = this.#writeFinal(last, cmd.bdat(last.length, true).trimEnd(), 'BDAT', cmd.bdat(last.length, true));
+    this.#transition('ready');
+    unlock();
+    return this.#finish(await finalP, accepted, rejected, 'BDAT', bytesSent);
+  }
+
+  /** Writes the end of the message and queues the reply that decides it, with the final-reply timer. */
+  #writeFinal(data: Buffer, label: string, via: 'DATA' | 'BDAT', header?: string): Promise<Reply> {
+    this.#transcript('client', label);
+    const p = this.#send(header ?? null, {
+      body: data,
+      phase: 'finalReply',
+      timeout: this.#timeouts.finalReply,
+      handedOver: true,
+      quiet: true,
+      command: via === 'DATA' ? '<CRLF>.<CRLF>' : label,
+    });
+    return p;
+  }
+
+  #finish(reply: Reply, accepted: string[], rejected: RecipientRejection[], via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
+    const delivered = replyMatches(reply, 2);
+    if (delivered) this.#messagesSent++;
+    this.#lastUsed = Date.now();
+    return { delivered, stage: 'final', reply, accepted, rejected, via, bytesSent };
+  }
+
+  async #drainPipelined(rcptPs: Promise<Reply>[], dataP: Promise<Reply> | null): Promise<void> {
+    for (const p of rcptPs) await p;
+    if (dataP && (await dataP).code === 354) {
+      // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
+      await this.#writeFinal(Buffer.from('.\r\n'), '.', 'DATA');
+    }
+  }
+
+  /**
+   * Pulls the body from its source, encodes it and hands it to `sink`, with backpressure. The source
+   * is read only as fast as the socket drains; `dataIdle` bounds any stall on either side.
+   */
+  async #pumpBody(body: MessageBody, encode: (chunk: Uint8Array) => Buffer, sink: (buf: Buffer) => Promise<void>): Promise<number> {
+    const source = toAsyncIterable(body);
+    const iterator = source[Symbol.asyncIterator]();
+    const idleMs = this.#timeouts.dataIdle;
+    let stalled: (() => void) | null = null;
+    const idle = setTimeout(() => {
+      this.#fail(new TimeoutError(`no progress sending the message body for ${idleMs} ms`, { phase: 'dataIdle', timeout: idleMs }));
+      stalled?.();
+    }, idleMs);
+    let total = 0;
+    let done = false;
+    try {
+      for (;;) {
+        const next = iterator.next();
+        // A stalled source must not outlive a broken connection.
+        const step = await Promise.race([
+          next,
+          new Promise<never>((_, reject) => {
+            stalled = () => reject(this.#broken);
+            if (this.#broken) stalled();
+          }),
+        ]);
+        stalled = null;
+        if (step.done) {
+          done = true;
+          break;
+        }
+        let out: Buffer;
+        try {
+          const value = step.value as Uint8Array | string;
+          out = encode(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
+        } catch (err) {
+          throw err instanceof SmtpError ? err : new SmtpError('message body chunk could not be encoded', { code: ErrorCodes.BODY_SOURCE, cause: err });
+        }
+        total += out.length;
+        await sink(out);
+        idle.refresh();
+      }
+    } catch (err) {
+      if (err instanceof SmtpError) throw err;
+      throw new SmtpError(`reading the message body failed: ${(err as Error)?.message ?? err}`, { code: ErrorCodes.BODY_SOURCE, cause: err });
+    } finally {
+      clearTimeout(idle);
+      if (!done) await Promise.resolve(iterator.return?.()).catch(noop);
+    }
+    return total;
+  }
+
+  async #writeData(buf: Buffer): Promise<void> {
+    this.#assertUsable();
+    if (!this.#write(buf)) await this.#drain();
+  }
+
+  // ── RSET, NOOP, QUIT, generic commands ───────────────────────────────────────────────────
+
+  /** RSET: abort any transaction state on the server. */
+  async rset(options: OperationOptions = {}): Promise<Reply> {
+    return this.#exclusive(options.signal, false, () => this.#expect(cmd.rset(), 250));
+  }
+
+  /** NOOP: a real round trip, e.g. to check a parked connection. */
+  async noop(options: OperationOptions = {}): Promise<Reply> {
+    return this.#exclusive(options.signal, false, () => this.#expect(cmd.noop(), 250));
+  }
+
+  /**
+   * Sends any command line and resolves with its reply, whatever the code (for probes and extensions).
+   * The line must not contain CR or LF; CRLF is added.
+   */
+  async command(line: string, options: OperationOptions & { expect?: number } = {}): Promise<Reply> {
+    if (/[\r\n\0]/.test(line)) throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
+    return this.#exclusive(options.signal, true, async () => {
+      const reply = await this.#send(`${line}\r\n`);
+      if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw this.#replyError(line, reply);
+      return reply;
+    });
+  }
+
+  /** QUIT and wait for the server to close. Resolves with the 221 reply. */
+  async quit(options: OperationOptions = {}): Promise<Reply> {
+    return this.#exclusive(options.signal, true, async () => {
+      this.#transition('closing');
+      const reply = await this.#send(cmd.quit());
+      this.#closeSocket();
+      return reply;
+    });
+  }
+
+  /** Graceful: waits for pending replies, says QUIT, closes. Never throws. */
+  async close(): Promise<void> {
+    if (this.#broken || this.#phase === 'closing') {
+      this.#closeSocket();
+      return;
+    }
+    if (!this.#started || this.#phase === 'connecting' || this.#phase === 'greeting') {
+      this.destroy();
+      return;
+    }
+    try {
+      await this.quit();
+    } catch {
+      // The server went away first; the socket is closed either way.
+    }
+    this.#closeSocket();
+  }
+
+  /** Immediate: drops the socket; pending calls reject with `err` (default ClosedError). */
+  destroy(err?: Error): void {
+    this.#fail(err ? this.#toSmtpError(err) : new ClosedError('connection destroyed'));
+  }
+
+  // ── internals: the reply FIFO ────────────────────────────────────────────────────────────
+
+  /** Writes `line` (null: nothing, e.g. the greeting) and queues the entry its reply will settle. */
+  #send(
+    line: string | null,
+    opts: {
+      phase?: TimeoutPhase;
+      timeout?: number;
+      switchesToTls?: boolean;
+      handedOver?: boolean;
+      redacted?: string;
+      body?: Buffer;
+      quiet?: boolean;
+      command?: string;
+    } = {},
+  ): Promise<Reply> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    const shown = opts.redacted ?? (line === null ? '' : cmd.redactCommand(line));
+    return new Promise<Reply>((resolve, reject) => {
+      this.#inflight.push({
+        command: opts.command ?? shown,
+        phase: opts.phase ?? 'command',
+        timeout: opts.timeout ?? this.#timeouts.command,
+        handedOver: opts.handedOver ?? false,
+        switchesToTls: opts.switchesToTls ?? false,
+        resolve,
+        reject,
+      });
+      if (line !== null) {
+        if (!opts.quiet) this.#transcript('client', shown);
+        this.#write(line);
+      }
+      if (opts.body) this.#write(opts.body);
+      if (this.#inflight.length === 1) this.#armTimer();
+    });
+  }
+
+  async #expect(line: string, expect: number): Promise<Reply> {
+    const reply = await this.#send(line);
+    if (!replyMatches(reply, expect)) throw this.#replyError(cmd.redactCommand(line), reply);
+    return reply;
+  }
+
+  /** Runs `fn` under the writer lock; `barrier` commands (EHLO, AUTH, QUIT) wait for every reply first. */
+  async #exclusive<T>(signal: AbortSignal | undefined, barrier: boolean, fn: () => Promise<T>): Promise<T> {
+    this.#assertUsable();
+    const release = await this.#writer.acquire(signal);
+    const onAbort = (): void => this.#fail(new AbortError('operation aborted', { cause: signal?.reason }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const pipelining = this.#info?.pipelining && this.#options.pipelining !== false;
+      if (barrier || !pipelining) await this.#idle();
+      this.#assertUsable();
+      this.#lastUsed = Date.now();
+      return await fn();
+    } catch (err) {
+      const wrapped = this.#toSmtpError(err);
+      if (!(wrapped instanceof ReplyError) && !(wrapped instanceof AuthError && wrapped.replyCode !== null)) this.#fail(wrapped);
+      throw wrapped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      release();
+    }
+  }
+
+  /** Resolves when no reply is pending. */
+  #idle(): Promise<void> {
+    if (this.#inflight.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#discardPlaintext) {
+      this.#plaintextDiscarded += chunk.length;
+      return;
+    }
+    let replies: Reply[];
+    try {
+      replies = this.#parser.push(chunk);
+    } catch (err) {
+      this.#fail(this.#toSmtpError(err));
+      return;
+    }
+    for (let i = 0; i < replies.length; i++) {
+      const reply = replies[i]!;
+      const entry = this.#inflight.shift();
+      if (!entry) {
+        this.#unsolicited(reply);
+        return;
+      }
+      this.#clearTimer();
+      if (this.#inflight.length > 0) this.#armTimer();
+      else this.#settleIdle();
+      entry.resolve(reply);
+      if (entry.switchesToTls && reply.code === 220) {
+        // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
+        this.#discardPlaintext = true;
+        this.#plaintextDiscarded += this.#parser.bufferedBytes;
+        for (let j = i + 1; j < replies.length; j++) this.#plaintextDiscarded += 1;
+        return;
+      }
+    }
+  };
+
+  #unsolicited(reply: Reply): void {
+    // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
+    const err =
+      reply.code === 421
+        ? new ReplyError(`the server closed the session: ${formatReply(reply)}`, { replyCode: 421, enhancedCode: reply.enhanced, lines: reply.lines })
+        : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, { code: ErrorCodes.UNEXPECTED_REPLY });
+    this.#fail(err);
+  }
+
+  #settleIdle(): void {
+    const waiters = this.#idleWaiters;
+    if (waiters.length === 0) return;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #armTimer(): void {
+    const head = this.#inflight[0];
+    if (!head) return;
+    this.#timer = setTimeout(() => {
+      const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${head.command}`;
+      const hint = head.phase === 'greeting' && this.encryption !== 'ssl' && this.port === 465 ? ' (port 465 usually needs implicit TLS: encryption "ssl")' : '';
+      this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command: head.command }));
+    }, head.timeout);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  // ── internals: socket ────────────────────────────────────────────────────────────────────
+
+  #attach(socket: net.Socket): void {
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('end', this.#onEnd);
+    socket.on('drain', this.#onDrain);
+  }
+
+  #detach(socket: net.Socket): void {
+    socket.off('data', this.#onData);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onClose);
+    socket.off('end', this.#onEnd);
+    socket.off('drain', this.#onDrain);
+    // Between the 220 and the handshake nothing may be read as SMTP.
+    this.#discardPlaintext = true;
+  }
+
+  #onError = (err: Error): void => {
+    this.#fail(new ConnectionError(`connection to ${this.host}:${this.port} failed: ${err.message}`, { cause: err }));
+  };
+
+  #onEnd = (): void => {
+    if (this.#phase === 'closing') return;
+    this.#fail(new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }));
+  };
+
+  #onClose = (): void => {
+    if (this.#phase === 'closing' && this.#inflight.length === 0) {
+      this.#fail(new ClosedError('connection closed after QUIT'));
+      return;
+    }
+    this.#fail(new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }));
+  };
+
+  #onDrain = (): void => {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w.resolve();
+  };
+
+  #drain(): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** Writes, coalescing everything written in this turn of the event loop into one segment. */
+  #write(data: string | Buffer): boolean {
+    const socket = this.#socket;
+    if (!socket || socket.destroyed) return true;
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      // setImmediate, not nextTick: the next transaction's commands arrive a few microtasks later
+      // and should share the segment with the previous final dot.
+      setImmediate(this.#uncork);
+    }
+    return socket.write(data);
+  }
+
+  #uncork = (): void => {
+    this.#corked = false;
+    this.#socket?.uncork();
+  };
+
+  #closeSocket(): void {
+    const socket = this.#socket;
+    if (this.#phase !== 'closed' && this.#phase !== 'closing' && !this.#broken) this.#transition('closing');
+    socket?.end();
+    // A server that never closes its side must not keep us alive.
+    if (socket) setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /** Poisons the connection with `err`: rejects every pending and later call, drops the socket. */
+  #fail(err: SmtpError): void {
+    if (this.#broken) return;
+    this.#broken = err;
+    this.#clearTimer();
+    this.#phase = 'closed';
+    const socket = this.#socket;
+    if (socket) {
+      socket.off('data', this.#onData);
+      socket.destroy();
+    }
+    const pending = this.#inflight;
+    this.#inflight = [];
+    for (const entry of pending) entry.reject(entry.handedOver ? handedOverError(err) : err);
+    const drains = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of drains) w.reject(err);
+    this.#settleIdle();
+    if (channels.closed.hasSubscribers) channels.closed.publish({ host: this.host, port: this.port, error: err });
+    this.emit('close', err);
+  }
+
+  #assertUsable(): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#phase === 'connecting' || this.#phase === 'greeting') {
+      throw new SmtpError('not connected: call connect() first', { code: ErrorCodes.INVALID_STATE });
+    }
+    if (this.#phase === 'closing') throw new ClosedError('connection is closing');
+  }
+
+  #transition(to: Phase): void {
+    if (!TRANSITIONS[this.#phase].includes(to)) {
+      throw new SmtpError(`illegal state change ${this.#phase} → ${to}`, { code: ErrorCodes.INVALID_STATE });
+    }
+    this.#phase = to;
+  }
+
+  #transcript(direction: 'client' | 'server', line: string): void {
+    this.#options.onTranscript?.({ direction, line });
+    if (channels.transcript.hasSubscribers) channels.transcript.publish({ host: this.host, port: this.port, direction, line });
+  }
+
+  #newParser(): ReplyParser {
+    const wantsLines = this.#options.onTranscript !== undefined || channels.transcript.hasSubscribers;
+    return new ReplyParser({
+      ...(this.#options.maxLineLength === undefined ? {} : { maxLineLength: this.#options.maxLineLength }),
+      ...(this.#options.maxReplyLines === undefined ? {} : { maxReplyLines: this.#options.maxReplyLines }),
+      ...(wantsLines ? { onLine: (line: string) => this.#transcript('server', line) } : {}),
+    });
+  }
+
+  #replyError(command: string, reply: Reply, Kind: typeof ReplyError | typeof TlsError = ReplyError): SmtpError {
+    const message = `${command.split(' ')[0]} refused: ${formatReply(reply)}`;
+    if (Kind === TlsError) return new TlsError(message, { command });
+    return new ReplyError(message, { command, replyCode: reply.code, enhancedCode: reply.enhanced, lines: reply.lines });
+  }
+
+  #toSmtpError(err: unknown): SmtpError {
+    if (err instanceof SmtpError) return err;
+    return new ConnectionError(`unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+interface TransactionPlan {
+  envelope: Envelope;
+  mailLine: string;
+  rcptLines: string[];
+  inMemory: Uint8Array | null;
+  useBdat: boolean;
+}
+
+class BdatRefused extends Error {}
+
+function handedOverError(err: SmtpError): SmtpError {
+  const options = { cause: err, messageHandedOver: true, command: err.command };
+  if (err instanceof TimeoutError) {
+    return new TimeoutError(`${err.message}; the message was handed over, its outcome is unknown`, { ...options, phase: err.phase, timeout: err.timeout });
+  }
+  if (err instanceof AbortError) return new AbortError(`${err.message} after the message was handed over; its outcome is unknown`, options);
+  return new ConnectionError(`connection lost after the message was handed over and before the server's reply; its outcome is unknown`, {
+    ...options,
+    code: ErrorCodes.OUTCOME_UNKNOWN,
+  });
+}
+
+/** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
+function settleLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
+}
+
+function has8bit(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return true;
+  return false;
+}
+
+function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> {
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    return (async function* () {
+      yield body;
+    })();
+  }
+  if (body && typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') return body as AsyncIterable<Uint8Array | string>;
+  throw new InvalidArgumentError('body must be a Buffer, Uint8Array, string, Readable or async iterable', { field: 'body' });
+}
+
+async function resolveToken(provider: AccessTokenProvider | undefined): Promise<string> {
+  if (provider === undefined) throw new InvalidArgumentError('XOAUTH2 needs accessToken', { field: 'accessToken' });
+  const token = typeof provider === 'function' ? await provider() : provider;
+  if (typeof token !== 'string' || token === '' || /[\r\n\0\x01]/.test(token)) {
+    throw new InvalidArgumentError('accessToken must be a non-empty string without control characters', { field: 'accessToken' });
+  }
+  return token;
+}
+
+/** RFC 5321 §4.1.4: without a name, the client's address literal. */
+function localName(socket: net.Socket | null): string {
+  const address = socket?.localAddress;
+  if (!address) return '[127.0.0.1]';
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (v4) return `[${v4[1]}]`;
+  return address.includes(':') ? `[IPv6:${address}]` : `[${address}]`;
+}
+
+/** Fills in defaults and checks every timeout. @throws InvalidArgumentError naming `timeouts.<phase>`. */
+export function resolveTimeouts(partial: Partial<Timeouts> | undefined): Timeouts {
+  const out = { ...DEFAULT_TIMEOUTS };
+  for (const [key, value] of Object.entries(partial ?? {})) {
+    if (!(key in DEFAULT_TIMEOUTS)) throw new InvalidArgumentError(`unknown timeout ${JSON.stringify(key)}`, { field: `timeouts.${key}` });
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2 ** 31 - 1) {
+      throw new InvalidArgumentError(`timeouts.${key} must be a positive number of ms, not ${value}`, { field: `timeouts.${key}` });
+    }
+    out[key as keyof Timeouts] = value;
+  }
+  return out;
+}

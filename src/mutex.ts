@@ -1,0 +1,73 @@
+/**
+ * A small async mutex with a FIFO of waiters that honours AbortSignal: the pool's lock per key and
+ * the connection's writer lock. Fair by construction: the lock passes directly to the oldest waiter.
+ */
+import { AbortError } from './errors.js';
+
+interface Waiter {
+  grant: (release: () => void) => void;
+  fail: (err: unknown) => void;
+}
+
+export class Mutex {
+  #locked = false;
+  #waiters: Waiter[] = [];
+
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /** Callers waiting for the lock. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Resolves with a release function once the lock is held; call it exactly once (later calls do
+   * nothing). With a signal, an abort while waiting rejects with AbortError and leaves the queue.
+   */
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(new AbortError('aborted while waiting for a lock', { cause: signal.reason }));
+    if (!this.#locked) {
+      this.#locked = true;
+      return Promise.resolve(this.#releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        grant: (release) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(release);
+        },
+        fail: reject,
+      };
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i !== -1) this.#waiters.splice(i, 1);
+        reject(new AbortError('aborted while waiting for a lock', { cause: signal?.reason }));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Runs `fn` under the lock. */
+  async run<T>(fn: () => Promise<T> | T, signal?: AbortSignal): Promise<T> {
+    const release = await this.acquire(signal);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next) next.grant(this.#releaser());
+      else this.#locked = false;
+    };
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * SMTP replies: the `Reply` value and an incremental parser from bytes to whole replies.
+ * RFC 5321 §4.2 (reply lines), RFC 2034 / RFC 3463 (enhanced status codes).
+ */
+import { ErrorCodes, ProtocolError } from './errors.js';
+
+/** One complete reply, possibly multi-line. Plain data. */
+export interface Reply {
+  /** Three-digit reply code, 200..599. */
+  readonly code: number;
+  /** Enhanced status code `class.subject.detail` (e.g. `5.1.1`) when the first line carries one. */
+  readonly enhanced: string | null;
+  /** Text of each line after `ddd ` / `ddd-`, enhanced code removed. */
+  readonly lines: readonly string[];
+}
+
+/** 2xx and 3xx: the command was accepted (3xx asks for more). */
+export function isPositive(reply: Reply): boolean {
+  return reply.code < 400;
+}
+/** 4xx: try again later. */
+export function isTransient(reply: Reply): boolean {
+  return reply.code >= 400 && reply.code < 500;
+}
+/** 5xx: do not try again. */
+export function isPermanent(reply: Reply): boolean {
+  return reply.code >= 500;
+}
+
+/** `550 5.1.1 No such user` on one line, for messages and results. */
+export function formatReply(reply: Reply): string {
+  const text = reply.lines.join(' ').trim();
+  const head = reply.enhanced === null ? String(reply.code) : `${reply.code} ${reply.enhanced}`;
+  return text === '' ? head : `${head} ${text}`;
+}
+
+/**
+ * True when `reply.code` matches `expect`, a prefix: 2 means 2xx, 25 means 25x, 250 means exactly 250.
+ */
+export function replyMatches(reply: Reply, expect: number): boolean {
+  if (expect >= 100) return reply.code === expect;
+  if (expect >= 10) return Math.floor(reply.code / 10) === expect;
+  return Math.floor(reply.code / 100) === expect;
+}
+
+/** go-smtp's limit: lenient against the 512-octet reply line of RFC 5321 §4.5.3.1.5. */
+export const DEFAULT_MAX_LINE_LENGTH = 2000;
+/** A long EHLO reply has a few dozen lines; more is a broken or hostile server. */
+export const DEFAULT_MAX_REPLY_LINES = 200;
+
+export interface ReplyParserOptions {
+  maxLineLength?: number;
+  maxReplyLines?: number;
+  /** Called with every line as received (CRLF removed), for transcripts. */
+  onLine?: (line: string) => void;
+}
+
+const LF = 0x0a;
+const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)/;
+
+/**
+ * Turns a byte stream into replies, whatever the chunking. Keeps only the unterminated tail of the
+ * input (bounded by `maxLineLength`) and searches each new chunk once, so work is linear in the input.
+ * After it throws, the parser is poisoned: every later `push` throws the same error.
+ */
+export class ReplyParser {
+  readonly #maxLineLength: number;
+  readonly #maxReplyLines: number;
+  readonly #onLine: ((line: string) => void) | undefined;
+  /** Bytes of the current, unterminated line, in arrival order. */
+  #partial: Buffer[] = [];
+  #partialLength = 0;
+  /** Lines of the current multi-line reply (text only), and its code. */
+  #lines: string[] = [];
+  #code = 0;
+  #error: ProtocolError | null = null;
+
+  constructor(options: ReplyParserOptions = {}) {
+    this.#maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
+    this.#maxReplyLines = options.maxReplyLines ?? DEFAULT_MAX_REPLY_LINES;
+    this.#onLine = options.onLine;
+  }
+
+  /** Bytes held that do not yet form a whole line. */
+  get bufferedBytes(): number {
+    return this.#partialLength;
+  }
+
+  /** True while a multi-line reply has started and not ended. */
+  get inReply(): boolean {
+    return this.#lines.length > 0 || this.#partialLength > 0;
+  }
+
+  /**
+   * Feeds bytes; returns the replies completed by them (often none or one).
+   * @throws ProtocolError `ERR_SMTP_PROTOCOL` for a malformed line, `ERR_SMTP_LINE_TOO_LONG` for a line
+   *   over `maxLineLength` or a reply over `maxReplyLines`.
+   */
+  push(chunk: Uint8Array): Reply[] {
+    if (this.#error) throw this.#error;
+    const replies: Reply[] = [];
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    try {
+      while (start < buf.length) {
+        const lf = buf.indexOf(LF, start);
+        if (lf === -1) {
+          this.#keepPartial(buf.subarray(start));
+          break;
+        }
+        let line: Buffer;
+        if (this.#partialLength === 0) {
+          line = buf.subarray(start, lf);
+        } else {
+          this.#partial.push(buf.subarray(start, lf));
+          line = Buffer.concat(this.#partial, this.#partialLength + lf - start);
+          this.#partial = [];
+          this.#partialLength = 0;
+        }
+        start = lf + 1;
+        const reply = this.#line(line);
+        if (reply) replies.push(reply);
+      }
+    } catch (err) {
+      this.#error = err as ProtocolError;
+      throw err;
+    }
+    return replies;
+  }
+
+  #keepPartial(bytes: Buffer): void {
+    this.#partialLength += bytes.length;
+    // Checked before the LF arrives, so a server that never ends its line cannot grow the buffer.
+    if (this.#partialLength > this.#maxLineLength) {
+      throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, { code: ErrorCodes.LINE_TOO_LONG });
+    }
+    // Copy: the caller may reuse the chunk's memory.
+    this.#partial.push(Buffer.from(bytes));
+  }
+
+  #line(raw: Buffer): Reply | null {
+    let end = raw.length;
+    if (end > 0 && raw[end - 1] === 0x0d) end--;
+    if (end > this.#maxLineLength) {
+      throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, { code: ErrorCodes.LINE_TOO_LONG });
+    }
+    this.#onLine?.(raw.toString('utf8', 0, end));
+    const c0 = raw[0]! - 0x30;
+    const c1 = raw[1]! - 0x30;
+    const c2 = raw[2]! - 0x30;
+    const sep = end > 3 ? raw[3] : 0x20;
+    if (end < 3 || !(c0 >= 2 && c0 <= 5) || !(c1 >= 0 && c1 <= 9) || !(c2 >= 0 && c2 <= 9) || (sep !== 0x20 && sep !== 0x2d)) {
+      throw new ProtocolError(`malformed reply line: ${JSON.stringify(preview(raw.subarray(0, end)))}`);
+    }
+    const code = c0 * 100 + c1 * 10 + c2;
+    if (this.#lines.length > 0 && code !== this.#code) {
+      throw new ProtocolError(`reply code changed within a multi-line reply (${this.#code} then ${code})`);
+    }
+    this.#code = code;
+    this.#lines.push(end > 4 ? raw.toString('utf8', 4, end) : '');
+    if (this.#lines.length > this.#maxReplyLines) {
+      throw new ProtocolError(`reply longer than ${this.#maxReplyLines} lines`, { code: ErrorCodes.LINE_TOO_LONG });
+    }
+    if (sep === 0x2d) return null;
+    const lines = this.#lines;
+    this.#lines = [];
+    return makeReply(code, lines);
+  }
+}
+
+/** Builds a Reply, lifting the enhanced code off the lines when its class matches the reply code. */
+export function makeReply(code: number, lines: string[]): Reply {
+  let enhanced: string | null = null;
+  const first = ENHANCED.exec(lines[0] ?? '');
+  if (first && Number(first[1]) === Math.floor(code / 100)) {
+    enhanced = `${first[1]}.${Number(first[2])}.${Number(first[3])}`;
+    // Servers repeat the code on every line (RFC 2034 §4); strip it wherever it matches.
+    for (let i = 0; i < lines.length; i++) {
+      const m = ENHANCED.exec(lines[i]!);
+      if (m) lines[i] = lines[i]!.slice(m[0].length);
+    }
+  }
+  return { code, enhanced, lines };
+}
+
+function preview(bytes: Buffer): string {
+  return bytes.subarray(0, 60).toString('latin1');
+}
