@@ -1,0 +1,29 @@
+/**
+ * `smtpwire/testing`: a scriptable, recording SMTP server and the test certificates, for testing
+ * smtpwire itself and any code that sends mail. Zero dependencies: `node:net`, `node:tls`,
+ * `node:crypto` only.
+ *
+ * @example
+ * ```ts
+ * import { startScriptedServer } from 'smtpwire/testing';
+ * const server = await startScriptedServer({ script: [{ on: 'DATA_END', action: 'drop' }] });
+ * ```
+ */
+export { testCertificates } from './certs.js';
+export type { TestCertificates } from './certs.js';
+export {
+  DEFAULT_AUTH_MECHANISMS,
+  DEFAULT_MAX_LINE_LENGTH,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_RECIPIENTS,
+  ScriptedSmtpServer,
+  startScriptedServer,
+} from './scripted-server.js';
+export type { CommandHook, ScriptedServerOptions, ScriptedTlsOptions } from './scripted-server.js';
+export { DEFAULT_SPLIT_DELAY, RuleCounters } from './script.js';
+export type { ScriptAction, ScriptActionKind, ScriptEvent, ScriptRule, SessionInfo } from './script.js';
+export type { CommandRecord, MessageRecord, ReplyRecord, SessionRecord, SmtpParams } from './records.js';
+export { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
+export type { BodyFacts } from './message-body.js';
+export { garbage, longLine } from './faults.js';
+export { waitFor } from './wait-for.js';
