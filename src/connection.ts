@@ -165,6 +165,14 @@ export interface OperationOptions {
   signal?: AbortSignal;
 }
 
+export interface SendMailOptions extends OperationOptions {
+  /**
+   * Called once the whole message is written and only its reply is awaited: the moment another
+   * transaction may start on this connection (a pool hands it on here, to pipeline the next message).
+   */
+  onHandedOver?: () => void;
+}
+
 interface Pending {
   /** Redacted command, for errors; `''` for the greeting. */
   command: string;
@@ -443,7 +451,7 @@ export class SmtpConnection extends EventEmitter {
    *   body line over 998 octets), ConnectionError / TimeoutError / AbortError (with `messageHandedOver`
    *   true, and `ERR_SMTP_OUTCOME_UNKNOWN` for a lost connection, when the message may have been delivered).
    */
-  async sendMail(envelope: Envelope, body: MessageBody, options: OperationOptions = {}): Promise<MailOutcome> {
+  async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
     this.#assertUsable();
     const info = this.#info!;
     const plan = this.#planTransaction(envelope, body, info);
@@ -454,6 +462,7 @@ export class SmtpConnection extends EventEmitter {
       if (!released) {
         released = true;
         release();
+        options.onHandedOver?.();
       }
     };
     const onAbort = (): void => this.#fail(new AbortError('send aborted', { cause: signal?.reason }));
@@ -768,27 +777,22 @@ export class SmtpConnection extends EventEmitter {
     return this.#exclusive(options.signal, true, async () => {
       this.#transition('closing');
       const reply = await this.#send(cmd.quit());
-      this.#closeSocket();
+      void this.#closeSocket();
       return reply;
     });
   }
 
-  /** Graceful: waits for pending replies, says QUIT, closes. Never throws. */
+  /** Graceful: waits for pending replies, says QUIT, closes the socket and waits for it. Never throws. */
   async close(): Promise<void> {
-    if (this.#broken || this.#phase === 'closing') {
-      this.#closeSocket();
-      return;
+    if (!this.#broken && this.#phase !== 'closing' && this.#started && this.#phase !== 'connecting' && this.#phase !== 'greeting') {
+      try {
+        await this.quit();
+      } catch {
+        // The server went away first; the socket is closed either way.
+      }
     }
-    if (!this.#started || this.#phase === 'connecting' || this.#phase === 'greeting') {
-      this.destroy();
-      return;
-    }
-    try {
-      await this.quit();
-    } catch {
-      // The server went away first; the socket is closed either way.
-    }
-    this.#closeSocket();
+    await this.#closeSocket();
+    this.#fail(new ClosedError('connection closed'));
   }
 
   /** Immediate: drops the socket; pending calls reject with `err` (default ClosedError). */
@@ -1002,12 +1006,19 @@ export class SmtpConnection extends EventEmitter {
     this.#socket?.uncork();
   };
 
-  #closeSocket(): void {
+  /** Ends our side and resolves once the socket is closed (destroyed after 1 s if the server lingers). */
+  #closeSocket(): Promise<void> {
     const socket = this.#socket;
-    if (this.#phase !== 'closed' && this.#phase !== 'closing' && !this.#broken) this.#transition('closing');
-    socket?.end();
-    // A server that never closes its side must not keep us alive.
-    if (socket) setTimeout(() => socket.destroy(), 1000).unref();
+    if (!socket || socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), 1000);
+      timer.unref();
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.end();
+    });
   }
 
   /** Poisons the connection with `err`: rejects every pending and later call, drops the socket. */
