@@ -89,7 +89,11 @@ export interface ScriptedServerOptions {
   requireTls?: boolean;
   /** Advertise AUTH only under TLS; AUTH in plaintext gets `538 5.7.11` (RFC 4954 §4). */
   authRequiresTls?: boolean;
-  /** Largest accepted message in octets (SIZE, RFC 1870); default {@link DEFAULT_MAX_MESSAGE_SIZE}. */
+  /**
+   * Largest accepted message in octets (SIZE, RFC 1870), advertised as `SIZE n`; default
+   * {@link DEFAULT_MAX_MESSAGE_SIZE}. When `capabilities` advertises another `SIZE n` (n > 0),
+   * that n is enforced instead. Bigger messages are read to their end, not kept, and get 552.
+   */
   maxMessageSize?: number;
   /** Longest accepted command line, CRLF excluded; default {@link DEFAULT_MAX_LINE_LENGTH}. */
   maxLineLength?: number;
@@ -403,7 +407,8 @@ class Session {
   /** The greeting was not 220: only QUIT is served (RFC 5321 §3.1). */
   #refused = false;
 
-  #advertised = new Set<string>();
+  /** EHLO keywords advertised in this session, with their parameters (`SIZE` → `'100'`). */
+  #advertised = new Map<string, string>();
   #enhanced = false;
   #tx: Transaction | null = null;
 
@@ -480,7 +485,7 @@ class Session {
     this.#received += chunk.length;
     this.#marks.push({ end: this.#received, at: performance.now(), repliesBefore: this.#repliesSent });
     // Bounded memory even when a script delays the reader: a client may not run this far ahead.
-    const cap = 2 * this.#settings.maxMessageSize + 8 * this.#settings.maxLineLength + 65_536;
+    const cap = 2 * this.#sizeLimit() + 8 * this.#settings.maxLineLength + 65_536;
     if (this.#buf.length > cap) {
       this.record.errors.push(`input buffer over ${cap} bytes: connection dropped`);
       this.destroy();
@@ -573,7 +578,7 @@ class Session {
   async #readDataBody(): Promise<{ raw: Buffer; size: number; oversize: boolean } | null> {
     const scanner = new DataTerminatorScanner();
     // Keep at most this much raw input: dot-stuffing can double a body, plus the terminator.
-    const keep = 2 * this.#settings.maxMessageSize + 5;
+    const keep = 2 * this.#sizeLimit() + 5;
     let parts: Buffer[] = [];
     let size = 0;
     let oversize = false;
@@ -860,13 +865,28 @@ class Session {
       this.#tx = null;
       this.record.helo = name;
       this.record.heloVerb = verb;
-      this.#advertised = new Set(caps.map((c) => (c.split(' ')[0] ?? '').toUpperCase()));
+      this.#advertised = new Map(
+        caps.map((c) => {
+          const space = c.indexOf(' ');
+          return [(space === -1 ? c : c.slice(0, space)).toUpperCase(), space === -1 ? '' : c.slice(space + 1).trim()];
+        }),
+      );
       this.#enhanced = this.#advertised.has('ENHANCEDSTATUSCODES');
     });
   }
 
   #offers(keyword: string): boolean {
     return this.#advertised.has(keyword);
+  }
+
+  /**
+   * The message size limit in force: the advertised `SIZE n` when n > 0 (so a custom
+   * `capabilities` list is honoured), else `maxMessageSize` (RFC 1870 §4: SIZE 0 means no
+   * declared limit, but memory stays bounded).
+   */
+  #sizeLimit(): number {
+    const advertised = Number(this.#advertised.get('SIZE') ?? '');
+    return Number.isSafeInteger(advertised) && advertised > 0 ? advertised : this.#settings.maxMessageSize;
   }
 
   /**
@@ -919,7 +939,7 @@ class Session {
       if (typeof params.SIZE !== 'string' || !/^\d+$/.test(params.SIZE)) {
         return void (await fail(501, '5.5.4', 'Syntax: SIZE=<octets>'));
       }
-      if (Number(params.SIZE) > this.#settings.maxMessageSize) {
+      if (Number(params.SIZE) > this.#sizeLimit()) {
         return void (await fail(552, '5.3.4', 'Message size exceeds fixed maximum message size'));
       }
     }
@@ -993,7 +1013,7 @@ class Session {
       const body = await this.#readDataBody();
       if (body === null) return;
       const data = body.oversize ? Buffer.alloc(0) : unstuffDataBody(body.raw);
-      const oversize = body.oversize || data.length > this.#settings.maxMessageSize;
+      const oversize = body.oversize || data.length > this.#sizeLimit();
       const message = this.#message(tx, 'DATA', oversize ? Buffer.alloc(0) : data, oversize ? Buffer.alloc(0) : body.raw, {
         oversize,
         size: body.size,
@@ -1014,7 +1034,7 @@ class Session {
     const events = last ? ['BDAT_LAST', 'BDAT'] : ['BDAT'];
     const tx = this.#tx;
     // RFC 3030 §2: the chunk is read even when it is going to be refused.
-    const room = tx === null ? 0 : Math.max(0, this.#settings.maxMessageSize - tx.chunkBytes);
+    const room = tx === null ? 0 : Math.max(0, this.#sizeLimit() - tx.chunkBytes);
     const chunk = await this.#readExact(size, room);
     if (chunk === null) return;
     const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
@@ -1026,7 +1046,7 @@ class Session {
     tx.chunks ??= [];
     tx.chunkSizes.push(size);
     tx.chunkBytes += size;
-    const oversize = !chunk.kept || tx.chunkBytes > this.#settings.maxMessageSize;
+    const oversize = !chunk.kept || tx.chunkBytes > this.#sizeLimit();
     if (!oversize) tx.chunks.push(chunk.bytes);
     if (!last) {
       if (oversize) {
@@ -1108,7 +1128,7 @@ class Session {
       this.record.heloVerb = null;
       this.record.authUser = null;
       this.record.authMechanism = null;
-      this.#advertised = new Set();
+      this.#advertised = new Map();
       this.#enhanced = false;
       this.#tx = null;
     });
@@ -1120,12 +1140,12 @@ class Session {
     const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
       this.respond(['AUTH'], text, [this.#fmt(code, enhanced, message)]);
     const users = this.#settings.users;
-    if (this.record.authUser !== null) return void (await fail(503, '5.5.1', 'Already authenticated'));
-    if (this.#tx !== null) return void (await fail(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
-    if (this.#settings.authRequiresTls && !this.record.tls) {
+    if (this.#settings.authRequiresTls && !this.record.tls && users !== null) {
       return void (await fail(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
     }
     if (users === null || !this.#offers('AUTH')) return void (await fail(502, '5.5.1', 'AUTH not advertised'));
+    if (this.record.authUser !== null) return void (await fail(503, '5.5.1', 'Already authenticated'));
+    if (this.#tx !== null) return void (await fail(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
     const [mechanismRaw = '', initialRaw, ...extra] = arg.split(' ');
     const mechanism = mechanismRaw.toUpperCase();
     if (mechanism === '' || extra.length > 0) return void (await fail(501, '5.5.4', 'Syntax: AUTH mechanism [initial-response]'));
