@@ -26,4 +26,5 @@ export type { CommandRecord, MessageRecord, ReplyRecord, SessionRecord, SmtpPara
 export { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
 export type { BodyFacts } from './message-body.js';
 export { garbage, longLine } from './faults.js';
+export { formatTranscript } from './transcript.js';
 export { waitFor } from './wait-for.js';

@@ -7,7 +7,14 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { garbage, longLine, startScriptedServer, testCertificates, waitFor } from '../../src/testing/index.js';
+import {
+  formatTranscript,
+  garbage,
+  longLine,
+  startScriptedServer,
+  testCertificates,
+  waitFor,
+} from '../../src/testing/index.js';
 import type { ScriptedServerOptions, ScriptedSmtpServer } from '../../src/testing/index.js';
 
 /** A bare SMTP client over a raw socket: write bytes, read whole replies. */
@@ -219,6 +226,11 @@ describe('default dialogue', () => {
     expect(session.commands.every((c) => c.crlf)).toBe(true);
     expect(session.replies[0]).toMatchObject({ event: 'GREETING', text: '220 localhost ESMTP\r\n' });
     expect(session.helo).toBe('client.test');
+    expect(formatTranscript(session).split('\n').slice(0, 3)).toEqual([
+      'S: 220 localhost ESMTP',
+      'C: EHLO client.test',
+      'S: 250-localhost Hello client.test',
+    ]);
     expect(server.connectionCount).toBe(1);
   });
 
