@@ -19,9 +19,9 @@ export {
   ScriptedSmtpServer,
   startScriptedServer,
 } from './scripted-server.js';
-export type { CommandHook, ScriptedServerOptions, ScriptedTlsOptions } from './scripted-server.js';
+export type { ScriptedServerOptions, ScriptedTlsOptions } from './scripted-server.js';
 export { DEFAULT_SPLIT_DELAY, RuleCounters } from './script.js';
-export type { ScriptAction, ScriptActionKind, ScriptEvent, ScriptRule, SessionInfo } from './script.js';
+export type { CommandHook, ScriptAction, ScriptActionKind, ScriptEvent, ScriptRule, SessionInfo } from './script.js';
 export type { CommandRecord, MessageRecord, ReplyRecord, SessionRecord, SmtpParams } from './records.js';
 export { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
 export type { BodyFacts } from './message-body.js';

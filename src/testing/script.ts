@@ -2,6 +2,7 @@
  * The declarative fault script of the scripted SMTP server: which event, which occurrence, and
  * what to do instead of (or around) the correct reply. Pure: types and rule matching only.
  */
+import type { SessionRecord } from './records.js';
 
 /**
  * Points in a session where the server is about to answer, and so where a fault can be injected.
@@ -84,6 +85,19 @@ export interface ScriptAction {
   /** Pause between pieces when `split` is set, in ms; default {@link DEFAULT_SPLIT_DELAY}. */
   splitDelay?: number;
 }
+
+/**
+ * A programmatic hook called at every event before the script. Return an action to apply it
+ * (the script is then not consulted), or undefined to fall through to the script.
+ * @param session - the live session record.
+ * @param line - the received line (`''` for GREETING; the DATA/BDAT command for DATA_END/BDAT).
+ * @param event - the {@link ScriptEvent} name.
+ */
+export type CommandHook = (
+  session: SessionRecord,
+  line: string,
+  event: string,
+) => ScriptAction | undefined | Promise<ScriptAction | undefined>;
 
 /** Default pause between the pieces of a split reply: long enough to land in separate reads. */
 export const DEFAULT_SPLIT_DELAY = 2;
