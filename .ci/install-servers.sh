@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs the real SMTP servers the conformance suite (test/conformance, issue 7) starts
+# on 127.0.0.1: Postfix with Cyrus SASL (sasldb), aiosmtpd for the Debian python3, and
+# swaks, the independent client that proves the harness.
+#
+# Idempotent and fast: when every package is installed it does nothing (no apt-get update).
+# Run as root on Debian (CI). Anywhere else it prints a loud notice and exits 0, and the
+# suite then skips the missing servers loudly (or fails, with CI / SMTPWIRE_REQUIRE_REAL_SERVERS=1).
+#
+# The system Postfix is never used: the suite runs private instances with their own config,
+# queue and ports. This script keeps the package's postinst from starting (or configuring)
+# a system instance, and stops one that it started anyway.
+set -euo pipefail
+
+# libnet-ssleay-perl: swaks needs it for STARTTLS and implicit TLS (only a Recommends of swaks).
+PACKAGES=(postfix python3-aiosmtpd sasl2-bin libsasl2-modules swaks libnet-ssleay-perl)
+
+loud() {
+  printf '%s\n' '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' \
+    "!!! install-servers: $*" \
+    '!!! the conformance suite will skip (or, under CI, fail on) the missing servers' \
+    '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' >&2
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-servers: all present (${PACKAGES[*]})"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  loud "no apt-get here; missing: ${missing[*]}"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  loud "not root; missing: ${missing[*]} (run this script as root)"
+  exit 0
+fi
+
+echo "install-servers: installing ${missing[*]}"
+postfix_was_installed=yes
+case " ${missing[*]} " in *" postfix "*) postfix_was_installed=no ;; esac
+
+# "No configuration": the postinst writes no system main.cf for a mail server we never use.
+if [ "$postfix_was_installed" = no ] && command -v debconf-set-selections >/dev/null 2>&1; then
+  printf '%s\n' \
+    'postfix postfix/main_mailer_type select No configuration' \
+    "postfix postfix/mailname string $(hostname -f 2>/dev/null || hostname)" | debconf-set-selections
+fi
+
+# policy-rc.d exit 101 = "do not start services" for invoke-rc.d in maintainer scripts.
+# Only when none exists already, and always removed again.
+policy=/usr/sbin/policy-rc.d
+own_policy=no
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=yes
+fi
+cleanup() { if [ "$own_policy" = yes ]; then rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+
+# Belt and braces: if a system Postfix came up during this install, stop it, so nothing of
+# ours ever talks to it and port 25 stays closed. One that ran before this script is left alone.
+if [ "$postfix_was_installed" = no ] && postfix status >/dev/null 2>&1; then
+  echo "install-servers: stopping the system Postfix started by the package install"
+  postfix stop || true
+fi
+
+echo "install-servers: done"
