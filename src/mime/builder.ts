@@ -93,6 +93,7 @@ export interface BuiltMessage {
 }
 
 const CRLF = '\r\n';
+const STRUCTURED = { structured: true } as const;
 /** Seed of deterministic mode when none is given. */
 const DEFAULT_SEED = 'smtpwire';
 /** The date of deterministic mode when none is given: fixed so golden files never change. */
@@ -219,7 +220,8 @@ function asciiFallbackFilename(filename: string): string {
   let ascii = filename
     .normalize('NFKD')
     .replace(/\p{M}/gu, '')
-    .replace(/[^\x20-\x7e]/gu, '_');
+    .replace(/[^\x20-\x7e]/gu, '_')
+    .replace(/=\?/g, '=_');
   if (ascii.length > FALLBACK_FILENAME_LENGTH) {
     const dot = ascii.lastIndexOf('.');
     const ext = dot > 0 && ascii.length - dot <= 10 ? ascii.slice(dot) : '';
@@ -231,9 +233,10 @@ function asciiFallbackFilename(filename: string): string {
 /** `name=` / `filename=` parameters: RFC 2231 when needed, plus a plain fallback then. */
 function filenameParameters(attribute: string, filename: string): string[] {
   if (filename === '') return [];
-  if (/^[\x20-\x7e]*$/.test(filename)) return encodeParameter(attribute, filename);
+  // A name that looks like an encoded-word would be decoded by lenient parsers: extended form.
+  if (/^[\x20-\x7e]*$/.test(filename) && !/=\?.*\?=/.test(filename)) return encodeParameter(attribute, filename);
   // RFC 6266 §4.3: the plain form first, then the extended one, which capable parsers prefer.
-  return [`${attribute}=${quoteParameterValue(asciiFallbackFilename(filename))}`, ...encodeParameter(attribute, filename)];
+  return [`${attribute}=${quoteParameterValue(asciiFallbackFilename(filename))}`, ...encodeParameter(attribute, filename, true)];
 }
 
 const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -302,9 +305,9 @@ function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inli
   const typeParams = [contentType, ...filenameParameters('name', att.filename)].join('; ');
   const disposition = [cid === null ? 'attachment' : 'inline', ...filenameParameters('filename', att.filename)].join('; ');
   let headers =
-    foldHeader('Content-Type', typeParams) +
+    foldHeader('Content-Type', typeParams, STRUCTURED) +
     foldHeader('Content-Transfer-Encoding', 'base64') +
-    foldHeader('Content-Disposition', disposition);
+    foldHeader('Content-Disposition', disposition, STRUCTURED);
   if (cid !== null) headers += foldHeader('Content-ID', `<${cid}>`);
   assertHeaderLines(headers, `${field}.filename`);
   return { leaf: { type: 'leaf', headers, body, is8bit: false }, inline: cid !== null };
@@ -367,7 +370,7 @@ function formatEntry(entry: AddressEntry): string {
 }
 
 function addressHeader(name: string, entries: readonly AddressEntry[]): string {
-  const folded = foldHeader(name, entries.map(formatEntry).join(', '));
+  const folded = foldHeader(name, entries.map(formatEntry).join(', '), STRUCTURED);
   assertHeaderLines(folded, name);
   return folded;
 }

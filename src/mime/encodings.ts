@@ -154,8 +154,11 @@ export function encodeUnstructured(value: string, options: EncodeUnstructuredOpt
     }
   });
   if (first < 0) return value;
-  // An encoded span must be delimited by whitespace: widen it to whole-token boundaries, which it
-  // already is, since tokens alternate between whitespace and words.
+  // Decoders disagree on whitespace next to an encoded-word (some collapse or drop it, against
+  // RFC 2047 §6.2), so the span grows over neighbouring whitespace runs other than one space,
+  // and the words beyond them, until a single space separates it from plain text.
+  while (last + 1 < tokens.length && tokens[last + 1] !== ' ') last = Math.min(last + 2, tokens.length - 1);
+  while (first > 0 && tokens[first - 1] !== ' ') first = Math.max(first - 2, 0);
   const before = tokens.slice(0, first).join('');
   const span = tokens.slice(first, last + 1).join('');
   const after = tokens.slice(last + 1).join('');
@@ -441,10 +444,11 @@ const MAX_PARAMETER_SEGMENT = MAX_LINE_LENGTH - 4;
  * characters): RFC 2231 §4 extended value `name*=utf-8''%E2%82%AC…`. Either form, when too long
  * for one line, is split into RFC 2231 §3 continuations (`name*0=`, `name*1=` …, or `name*0*=`
  * with the charset on the first segment only), each at most about 74 characters, never splitting
- * a `%XX` triplet or a UTF-8 sequence. Precondition: no CR, LF or NUL.
+ * a `%XX` triplet or a UTF-8 sequence. `forceExtended` writes the extended form even for ASCII.
+ * Precondition: no CR, LF or NUL.
  */
-export function encodeParameter(name: string, value: string): string[] {
-  const ascii = /^[\x20-\x7e]*$/.test(value);
+export function encodeParameter(name: string, value: string, forceExtended = false): string[] {
+  const ascii = !forceExtended && /^[\x20-\x7e]*$/.test(value);
   if (ascii) {
     const simple = `${name}=${quoteParameterValue(value)}`;
     if (simple.length <= MAX_PARAMETER_SEGMENT) return [simple];
@@ -490,20 +494,31 @@ export function encodeParameter(name: string, value: string): string[] {
 // Header folding (RFC 5322 §2.2.3)
 // ---------------------------------------------------------------------------------------------
 
+/** Options of {@link foldHeader}. */
+export interface FoldOptions {
+  /**
+   * A structured field (addresses, Content-*): quoted-strings are kept whole on one line. Folding
+   * inside one is legal (RFC 5322 §3.2.4) but some parsers lose a space when they unfold it.
+   */
+  structured?: boolean;
+}
+
 /**
  * Writes `Name: value` as a header field folded at whitespace so lines stay within 78 characters
  * where the value allows, returning the field with CRLF after every line (the last one too).
  *
  * Folding happens only before a run of whitespace (never inside an encoded-word, which holds
- * none), and a line never consists of whitespace alone. A word longer than a line stays whole on
- * its own line. Precondition: `value` holds no CR, LF or NUL; callers check the 998-octet limit
- * with {@link assertLineLengths} when the value may carry over-long words.
+ * none; in a structured field never inside a quoted-string), and a line never consists of
+ * whitespace alone. A word longer than a line stays whole on its own line. Precondition: `value`
+ * holds no CR, LF or NUL; callers check the 998-octet limit (RFC 5322 §2.1.1) when the value may
+ * carry over-long words.
  */
-export function foldHeader(name: string, value: string): string {
+export function foldHeader(name: string, value: string, options: FoldOptions = {}): string {
   let out = `${name}:`;
   let lineLength = out.length;
   // Each token is a whitespace run followed by a word; the value starts after one space.
-  const tokens = (' ' + value).match(/[ \t]+[^ \t]*|[^ \t]+/g) ?? [];
+  const pattern = options.structured === true ? /[ \t]*(?:"(?:[^"\\]|\\.)*"?|[^ \t"])+|[ \t]+/g : /[ \t]*[^ \t]+|[ \t]+/g;
+  const tokens = (' ' + value).match(pattern) ?? [];
   for (const token of tokens) {
     const foldable = token[0] === ' ' || token[0] === '\t';
     const hasWord = /[^ \t]/.test(token);
