@@ -557,6 +557,7 @@ export class SmtpConnection extends EventEmitter {
       if (!useBdat) dataP = settleLater(this.#send(cmd.data()));
     }
     const mailReply = await mailP;
+    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, [], []);
     if (!replyMatches(mailReply, 2)) {
       // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
       await this.#drainPipelined(rcptPs, dataP);
@@ -569,6 +570,7 @@ export class SmtpConnection extends EventEmitter {
     for (let i = 0; i < plan.rcptLines.length; i++) {
       const reply = await (pipelining ? rcptPs[i]! : this.#send(plan.rcptLines[i]!));
       const recipient = envelope.to[i]!;
+      if (reply.code === 421) return this.#serviceClosing('rcpt', reply, accepted, [...rejected, { recipient, reply }]);
       if (replyMatches(reply, 25)) accepted.push(recipient);
       else rejected.push({ recipient, reply });
     }
@@ -581,6 +583,7 @@ export class SmtpConnection extends EventEmitter {
     this.#transition('data');
     if (useBdat) return this.#sendBdat(plan, body, accepted, rejected, unlock);
     const dataReply = await (dataP ?? this.#send(cmd.data()));
+    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, accepted, rejected);
     if (dataReply.code !== 354) {
       await this.#send(cmd.rset());
       this.#transition('ready');
@@ -605,6 +608,12 @@ export class SmtpConnection extends EventEmitter {
     return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
   }
 
+  /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
+  #serviceClosing(stage: MailOutcome['stage'], reply: Reply, accepted: string[], rejected: RecipientRejection[]): MailOutcome {
+    this.#fail(new ReplyError(`the server closed the session: ${formatReply(reply)}`, { replyCode: 421, enhancedCode: reply.enhanced, lines: reply.lines }));
+    return { delivered: false, stage, reply, accepted, rejected, via: null, bytesSent: 0 };
+  }
+
   /** RFC 3030: the body in `BDAT n` chunks, no dot-stuffing, the last one `BDAT n LAST`. */
   async #sendBdat(
     plan: { inMemory: Uint8Array | null },
@@ -624,9 +633,10 @@ export class SmtpConnection extends EventEmitter {
       if (!failure && !replyMatches(reply, 2)) failure = reply;
     };
     const flush = async (): Promise<void> => {
-      const chunk = Buffer.concat(held, heldBytes);
-      held = [];
-      heldBytes = 0;
+      const all = Buffer.concat(held, heldBytes);
+      const chunk = all.subarray(0, chunkSize);
+      held = chunk.length < all.length ? [all.subarray(chunkSize)] : [];
+      heldBytes = all.length - chunk.length;
       this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
       window.push(settleLater(this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true })));
       const pipelined = this.#info!.pipelining && this.#options.pipelining !== false;
@@ -640,7 +650,7 @@ export class SmtpConnection extends EventEmitter {
         held.push(buf);
         heldBytes += buf.length;
         bytesSent += buf.length;
-        if (heldBytes >= chunkSize) await flush();
+        while (heldBytes >= chunkSize) await flush();
       };
       if (plan.inMemory) await collect(encoder.encode(plan.inMemory));
       else await this.#pumpBody(body, (chunk) => encoder.encode(chunk), collect);
@@ -737,7 +747,13 @@ export class SmtpConnection extends EventEmitter {
       throw new SmtpError(`reading the message body failed: ${(err as Error)?.message ?? err}`, { code: ErrorCodes.BODY_SOURCE, cause: err });
     } finally {
       clearTimeout(idle);
-      if (!done) await Promise.resolve(iterator.return?.()).catch(noop);
+      if (!done) {
+        // Not awaited: a stream's return() can wait for a read that never comes. Destroy streams
+        // outright, so a file or socket behind the body is released now.
+        Promise.resolve(iterator.return?.()).catch(noop);
+        const stream = body as Partial<Readable>;
+        if (typeof stream.destroy === 'function' && stream.destroyed === false) stream.destroy();
+      }
     }
     return total;
   }

@@ -129,6 +129,15 @@ export class ReplyParser {
   }
 
   #keepPartial(bytes: Buffer): void {
+    // Check the start of a line as soon as it arrives: garbage without a line break must fail
+    // now, not after the command timeout.
+    const seen = this.#partialLength;
+    for (let i = 0; i < bytes.length && seen + i < 4; i++) {
+      const b = bytes[i]!;
+      const pos = seen + i;
+      const ok = pos === 0 ? b >= 0x32 && b <= 0x35 : pos < 3 ? b >= 0x30 && b <= 0x39 : b === 0x20 || b === 0x2d || b === 0x0d;
+      if (!ok) throw new ProtocolError(`malformed reply line: ${JSON.stringify(preview(Buffer.concat([...this.#partial, bytes])))}`);
+    }
     this.#partialLength += bytes.length;
     // Checked before the LF arrives, so a server that never ends its line cannot grow the buffer.
     if (this.#partialLength > this.#maxLineLength) {
