@@ -1,0 +1,474 @@
+/**
+ * SmtpProtocolHandler: the reference design's main API. Validates, builds the MIME message, takes a
+ * pooled connection, sends, retries what is safe to retry, and always answers with a DeliveryResult.
+ *
+ * Retry rules (RFC 5321 §4.2.1, §4.5.4.1): transient replies in `retryableCodes` and connection
+ * failures before the message was handed over are retried with backoff. Once the final dot (or
+ * BDAT LAST) is written and the connection dies before the reply, the server may have accepted the
+ * message: the result is UNKNOWN with its Message-ID, and nothing is resent.
+ */
+import type { Readable } from 'node:stream';
+import type tls from 'node:tls';
+import { envelopeAddress, parseAddress } from './address.js';
+import { AUTH_METHODS, type AccessTokenProvider, type AuthMethod } from './auth.js';
+import { type Envelope, type MailOutcome, type MessageBody, type SmtpConnection, type Timeouts, type TranscriptEntry, resolveTimeouts } from './connection.js';
+import { DEFAULT_PORTS, SmtpDeliveryStatus, type SmtpEncryption, isEncryption } from './enums.js';
+import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
+import type { AddressInput, MessageInput } from './message-types.js';
+import { type BuiltMessage, buildMessage } from './mime/index.js';
+import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool.js';
+import { type Reply, formatReply } from './reply.js';
+import { DeliveryResult } from './result.js';
+import { type RetryPolicy, backoffDelay, isRetryable, isRetryableReply, resolveRetryPolicy, sleep } from './retry.js';
+import { SmtpMessageValidator, type ValidationLimits, resolveLimits } from './validator.js';
+
+export interface SmtpProtocolHandlerOptions {
+  hostname: string;
+  /** Default from the encryption: 25, 587 or 465. */
+  port?: number;
+  username?: string;
+  password?: string;
+  /** Default `'tls'`: STARTTLS, required. */
+  encryption?: SmtpEncryption;
+  /** Default sender for `sendMessage`. */
+  fromAddress?: AddressInput;
+  /** Connections kept to this server. Default 10. */
+  poolSize?: number;
+  tls?: tls.ConnectionOptions;
+  /** Default: the strongest advertised for the channel (see README). */
+  authMethod?: AuthMethod;
+  clientName?: string;
+  timeouts?: Partial<Timeouts>;
+  retryPolicy?: Partial<RetryPolicy>;
+  limits?: Partial<ValidationLimits>;
+  /** Default: used when advertised. */
+  pipelining?: boolean;
+  /** Default false: BDAT when CHUNKING is advertised. */
+  chunking?: boolean;
+  allowInsecureAuth?: boolean;
+  onTranscript?: (entry: TranscriptEntry) => void;
+  // beyond the contract
+  /** OAuth 2 token (or provider) for XOAUTH2. */
+  accessToken?: AccessTokenProvider;
+  /** With encryption 'tls': go on in plaintext when STARTTLS is missing. Default false. */
+  opportunisticTls?: boolean;
+  /** Extra pool settings (idleTimeout, staleTimeout, maxMessagesPerConnection, rateLimit, …). */
+  pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'>;
+}
+
+export interface SendMessageOptions extends MessageInput {
+  /** Retry temporary failures with backoff. Default true. */
+  retry?: boolean;
+  signal?: AbortSignal;
+  /** Fixed Message-ID (with angle brackets); default a fresh random one. */
+  messageId?: string;
+}
+
+export interface RawEnvelope {
+  from: AddressInput;
+  to: readonly AddressInput[];
+}
+
+export interface SendRawOptions {
+  retry?: boolean;
+  signal?: AbortSignal;
+  /** For the result when the message's own Message-ID header cannot be read (streams). */
+  messageId?: string;
+}
+
+/** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
+export type RawMessage = Buffer | Uint8Array | string | Readable | (() => Readable);
+
+/** Bodies up to this size are built in memory once and reused across attempts. */
+const IN_MEMORY_LIMIT = 1024 * 1024;
+
+interface Job {
+  envelope: Envelope;
+  /** Gives the body for one attempt; null when a one-shot body was already consumed. */
+  body: () => MessageBody | null;
+  messageId: string | null;
+  /** Envelope address (lower case) → the caller's address part. */
+  callerAddress: Map<string, string>;
+  retry: boolean;
+  signal: AbortSignal | undefined;
+}
+
+export class SmtpProtocolHandler {
+  readonly hostname: string;
+  readonly port: number;
+  readonly encryption: SmtpEncryption;
+  readonly fromAddress: string | undefined;
+  readonly pool: SmtpConnectionPool;
+
+  readonly #params: PoolConnectionParams;
+  readonly #retryPolicy: RetryPolicy;
+  readonly #limits: Readonly<ValidationLimits>;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #closed = false;
+  #lastError: SmtpError | null = null;
+
+  /** @throws InvalidArgumentError naming the option at fault. */
+  constructor(options: SmtpProtocolHandlerOptions) {
+    if (!options || typeof options !== 'object') throw new InvalidArgumentError('options are required', { field: 'options' });
+    const { hostname, username, password, accessToken } = options;
+    if (typeof hostname !== 'string' || hostname.trim() === '' || /[\s\r\n\0<>]/.test(hostname)) {
+      throw new InvalidArgumentError('hostname must be a non-empty host name or address', { field: 'hostname' });
+    }
+    const encryption = options.encryption ?? 'tls';
+    if (!isEncryption(encryption)) throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
+    const port = options.port ?? DEFAULT_PORTS[encryption];
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
+    const poolSize = options.poolSize ?? 10;
+    if (!Number.isInteger(poolSize) || poolSize < 1) throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
+    if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
+      throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
+    }
+    if ((password !== undefined || accessToken !== undefined) && username === undefined) {
+      throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });
+    }
+    if (password !== undefined && typeof password !== 'string') throw new InvalidArgumentError('password must be a string', { field: 'password' });
+    if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod)) {
+      throw new InvalidArgumentError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`, { field: 'authMethod' });
+    }
+    if (options.onTranscript !== undefined && typeof options.onTranscript !== 'function') {
+      throw new InvalidArgumentError('onTranscript must be a function', { field: 'onTranscript' });
+    }
+    for (const flag of ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls'] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new InvalidArgumentError(`${flag} must be a boolean`, { field: flag });
+    }
+    const timeouts = resolveTimeouts(options.timeouts);
+    this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
+    this.#limits = resolveLimits(options.limits);
+    if (options.fromAddress !== undefined) {
+      const check = SmtpMessageValidator.validateEmailAddress(options.fromAddress, this.#limits);
+      if (!check.valid) throw new InvalidArgumentError(`fromAddress: ${check.error}`, { field: 'fromAddress', code: ErrorCodes.INVALID_ADDRESS });
+    }
+    this.hostname = hostname;
+    this.port = port;
+    this.encryption = encryption;
+    this.fromAddress = options.fromAddress;
+    this.#params = {
+      host: hostname,
+      port,
+      encryption,
+      ...(username === undefined ? {} : { username }),
+      ...(password === undefined ? {} : { password }),
+      ...(accessToken === undefined ? {} : { accessToken }),
+      ...(options.authMethod === undefined ? {} : { authMethod: options.authMethod }),
+      connection: {
+        timeouts,
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+        ...(options.clientName === undefined ? {} : { clientName: options.clientName }),
+        ...(options.pipelining === undefined ? {} : { pipelining: options.pipelining }),
+        ...(options.chunking === undefined ? {} : { chunking: options.chunking }),
+        ...(options.allowInsecureAuth === undefined ? {} : { allowInsecureAuth: options.allowInsecureAuth }),
+        ...(options.opportunisticTls === undefined ? {} : { opportunisticTls: options.opportunisticTls }),
+        ...(options.onTranscript === undefined ? {} : { onTranscript: options.onTranscript }),
+      },
+    };
+    this.pool = new SmtpConnectionPool({ ...options.pool, maxConnections: poolSize });
+  }
+
+  /** The error behind the last `false` from connect / testConnection / authenticate. */
+  get lastError(): SmtpError | null {
+    return this.#lastError;
+  }
+
+  /** Greeting, EHLO, STARTTLS, EHLO, AUTH when credentials are set; the connection is kept in the pool. */
+  async connect(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return this.#probe(options.signal, async () => true);
+  }
+
+  /** Connects and sends a real NOOP. Never throws. */
+  async testConnection(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return this.#probe(options.signal, async (conn) => {
+      await conn.noop(options.signal ? { signal: options.signal } : {});
+      return true;
+    });
+  }
+
+  /** Authenticates with the configured credentials; false without credentials or when refused. */
+  async authenticate(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.#params.username === undefined) {
+      this.#lastError = new AuthError('no credentials configured (username and password or accessToken)', { code: ErrorCodes.AUTH_UNAVAILABLE });
+      return false;
+    }
+    return this.#probe(options.signal, async (conn) => conn.authenticated);
+  }
+
+  async #probe(signal: AbortSignal | undefined, use: (conn: SmtpConnection) => Promise<boolean>): Promise<boolean> {
+    if (this.#closed) {
+      this.#lastError = new ClosedError('handler is closed');
+      return false;
+    }
+    let conn: SmtpConnection | undefined;
+    try {
+      conn = await this.pool.getConnection(this.#params, signal ? { signal } : {});
+      const ok = await use(conn);
+      this.#lastError = null;
+      return ok;
+    } catch (err) {
+      this.#lastError = toSmtpError(err);
+      return false;
+    } finally {
+      if (conn) this.pool.releaseConnection(conn);
+    }
+  }
+
+  /**
+   * Validates, builds and sends one message. Resolves with a DeliveryResult for every delivery outcome
+   * (INVALID when validation fails: nothing is sent).
+   * @throws ClosedError after `close()`.
+   */
+  sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
+    return this.#track(this.#sendMessage(options));
+  }
+
+  /**
+   * Sends a prepared RFC 5322 message through the same path (pool, retry, result). The envelope's
+   * addresses may be RFC 5322 forms; only the address parts go to MAIL FROM / RCPT TO.
+   * @throws ClosedError after `close()`.
+   */
+  sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions = {}): Promise<DeliveryResult> {
+    return this.#track(this.#sendRaw(envelope, message, options));
+  }
+
+  /** Waits for sends in flight, then closes every pooled connection with QUIT. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.pool.closeAll();
+  }
+
+  #track(p: Promise<DeliveryResult>): Promise<DeliveryResult> {
+    if (this.#closed) return Promise.reject(new ClosedError('handler is closed'));
+    this.#inflight.add(p);
+    const done = (): void => void this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  async #sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
+    const fromAddress = options?.fromAddress ?? this.fromAddress;
+    if (fromAddress === undefined) return invalid('fromAddress is required (in sendMessage or the handler options)');
+    const check = SmtpMessageValidator.validateMessage({ ...options, fromAddress }, this.#limits);
+    if (!check.valid) return invalid(check.error ?? 'invalid message');
+    let built: BuiltMessage;
+    try {
+      built = buildMessage({ ...options, fromAddress, ...(options.messageId === undefined ? {} : { messageId: options.messageId }) });
+    } catch (err) {
+      return invalid((err as Error).message, err);
+    }
+    const callerAddress = new Map<string, string>();
+    for (const list of [options.toAddresses, options.ccAddresses ?? [], options.bccAddresses ?? []]) {
+      for (const input of list) {
+        const address = parseAddress(input).address;
+        callerAddress.set(envelopeAddress(address).toLowerCase(), address);
+      }
+    }
+    const envelope: Envelope = {
+      from: built.envelope.from,
+      to: built.envelope.to,
+      eightBit: built.has8bit,
+      smtpUtf8: built.needsSmtpUtf8,
+      ...(built.size === null ? {} : { size: built.size }),
+    };
+    let body: () => MessageBody | null;
+    if (built.size !== null && built.size <= IN_MEMORY_LIMIT && built.replayable) {
+      const bytes = await built.toBuffer();
+      body = () => bytes;
+    } else {
+      let used = false;
+      body = () => {
+        if (!built.replayable && used) return null;
+        used = true;
+        return built.stream();
+      };
+    }
+    return this.#deliver({ envelope, body, messageId: built.messageId, callerAddress, retry: options.retry !== false, signal: options.signal });
+  }
+
+  async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
+    const callerAddress = new Map<string, string>();
+    let from: string;
+    const to: string[] = [];
+    try {
+      from = envelope.from === '' ? '' : envelopeAddress(parseAddress(envelope.from).address);
+      if (!Array.isArray(envelope.to) || envelope.to.length === 0) return invalid('envelope.to must name at least one recipient');
+      for (const input of envelope.to) {
+        const address = parseAddress(input).address;
+        const wire = envelopeAddress(address);
+        callerAddress.set(wire.toLowerCase(), address);
+        to.push(wire);
+      }
+    } catch (err) {
+      return invalid((err as Error).message, err);
+    }
+    const inMemory = typeof message === 'string' ? Buffer.from(message, 'utf8') : message instanceof Uint8Array ? message : null;
+    const messageId = options.messageId ?? (inMemory ? readMessageId(inMemory) : null);
+    let body: () => MessageBody | null;
+    if (inMemory) body = () => inMemory;
+    else if (typeof message === 'function') body = () => message();
+    else {
+      let used = false;
+      body = () => {
+        if (used) return null;
+        used = true;
+        return message;
+      };
+    }
+    return this.#deliver({
+      envelope: { from, to, ...(inMemory ? { size: inMemory.length } : {}) },
+      body,
+      messageId,
+      callerAddress,
+      retry: options.retry !== false,
+      signal: options.signal,
+    });
+  }
+
+  /** The attempt loop: one DeliveryResult, retries only where nothing can have been delivered. */
+  async #deliver(job: Job): Promise<DeliveryResult> {
+    const policy = this.#retryPolicy;
+    const maxAttempts = job.retry ? policy.maxRetries + 1 : 1;
+    const signalOption = job.signal ? { signal: job.signal } : {};
+    let last: DeliveryResult | null = null;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      if (attempt > 0) {
+        try {
+          await sleep(backoffDelay(attempt - 1, policy), job.signal);
+        } catch (err) {
+          return this.#fromError(job, err, attempt - 1);
+        }
+      }
+      const body = job.body();
+      if (body === null) {
+        // A one-shot stream was read by the failed attempt: the caller must resend it.
+        return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
+      }
+      const result = await this.#attempt(job, body, attempt, signalOption);
+      if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
+      last = result;
+    }
+    // Out of attempts (or retry off): the failure stays temporary for the caller.
+    const status = job.retry ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY;
+    return new DeliveryResult({ ...resultFields(last!), status });
+  }
+
+  async #attempt(job: Job, body: MessageBody, attempt: number, signalOption: { signal?: AbortSignal }): Promise<DeliveryResult> {
+    let conn: SmtpConnection;
+    try {
+      conn = await this.pool.getConnection(this.#params, signalOption);
+    } catch (err) {
+      return this.#fromError(job, err, attempt);
+    }
+    let released = false;
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        this.pool.releaseConnection(conn);
+      }
+    };
+    try {
+      const outcome = await conn.sendMail(job.envelope, body, { ...signalOption, onHandedOver: release });
+      // RFC 5321 §3.8: 421 means the server is closing this session; never reuse it.
+      if (outcome.reply.code === 421) conn.destroy(new ReplyError('server closing the session', { replyCode: 421, lines: outcome.reply.lines }));
+      return this.#fromOutcome(job, outcome, attempt);
+    } catch (err) {
+      return this.#fromError(job, err, attempt);
+    } finally {
+      release();
+    }
+  }
+
+  #fromOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult {
+    const policy = this.#retryPolicy;
+    const recipientFailures: Record<string, string> = {};
+    for (const r of outcome.rejected) recipientFailures[this.#callerAddress(job, r.recipient)] = formatReply(r.reply);
+    const base = {
+      messageId: job.messageId,
+      smtpCode: outcome.reply.code,
+      smtpError: outcome.delivered ? null : formatReply(outcome.reply),
+      enhancedCode: outcome.reply.enhanced,
+      recipientFailures,
+      acceptedRecipients: outcome.accepted.map((a) => this.#callerAddress(job, a)),
+      retryCount: attempt,
+    };
+    if (outcome.delivered) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.SUCCESS, sentAt: new Date() });
+    const transient = (reply: Reply): boolean => isRetryableReply(reply.code, policy);
+    switch (outcome.stage) {
+      case 'mail':
+        return transient(outcome.reply)
+          ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
+          : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.REJECTED });
+      case 'rcpt':
+        // Every recipient refused: worth another try only if every refusal was temporary.
+        return outcome.rejected.every((r) => transient(r.reply))
+          ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
+          : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.REJECTED });
+      case 'data':
+      case 'final':
+        return transient(outcome.reply)
+          ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
+          : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
+    }
+  }
+
+  #fromError(job: Job, err: unknown, attempt: number): DeliveryResult {
+    const error = toSmtpError(err);
+    const reply = error instanceof ReplyError ? error : null;
+    const base = {
+      messageId: job.messageId,
+      smtpCode: reply?.replyCode ?? (error instanceof AuthError ? error.replyCode : null),
+      smtpError: reply ? reply.response : error.message,
+      enhancedCode: reply?.enhancedCode ?? (error instanceof AuthError ? error.enhancedCode : null),
+      retryCount: attempt,
+      error,
+    };
+    if (error.messageHandedOver) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.UNKNOWN });
+    if (error.code === ErrorCodes.INVALID_ADDRESS || error.code === ErrorCodes.HEADER_INJECTION) {
+      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
+    }
+    if (isRetryable(error, this.#retryPolicy)) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true });
+    return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
+  }
+
+  #callerAddress(job: Job, wire: string): string {
+    return job.callerAddress.get(wire.toLowerCase()) ?? wire;
+  }
+}
+
+function resultFields(r: DeliveryResult) {
+  return {
+    messageId: r.messageId,
+    smtpCode: r.smtpCode,
+    smtpError: r.smtpError,
+    enhancedCode: r.enhancedCode,
+    recipientFailures: r.recipientFailures,
+    acceptedRecipients: r.acceptedRecipients,
+    sentAt: r.sentAt,
+    retryCount: r.retryCount,
+    isRetryable: r.isRetryable,
+    error: r.error,
+  };
+}
+
+function invalid(message: string, cause?: unknown): DeliveryResult {
+  const error = cause instanceof SmtpError ? cause : new InvalidArgumentError(message, cause === undefined ? {} : { cause });
+  return new DeliveryResult({ status: SmtpDeliveryStatus.INVALID, messageId: null, smtpError: message, error });
+}
+
+function toSmtpError(err: unknown): SmtpError {
+  if (err instanceof SmtpError) return err;
+  return new SmtpError((err as Error)?.message ?? String(err), { cause: err });
+}
+
+/** The Message-ID of a raw message, read from its header block only. */
+function readMessageId(message: Uint8Array): string | null {
+  const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  let end = buf.indexOf('\r\n\r\n');
+  if (end === -1) end = buf.indexOf('\n\n');
+  const head = buf.toString('latin1', 0, end === -1 ? Math.min(buf.length, 64 * 1024) : end);
+  const m = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im.exec(head);
+  return m ? m[1]! : null;
+}
