@@ -146,6 +146,10 @@ describe('buildMessage round trip through mailparser', () => {
           const built = buildMessage(options);
           const raw = await built.toBuffer();
           expect(raw.length).toBe(built.size);
+          // No address needs SMTPUTF8 here, so every header is 7-bit (RFC 2047 did the rest).
+          expect(built.needsSmtpUtf8).toBe(false);
+          expect(built.headers).toMatch(/^[\x20-\x7e\t\r\n]*$/);
+          expect(raw.subarray(0, built.headers.length).toString('latin1')).toBe(built.headers);
           checkLines(raw);
           checkBoundaries(raw);
           const parsed = await simpleParser(raw);
