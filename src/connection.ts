@@ -87,6 +87,15 @@ const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   closed: [],
 };
 
+/** Milliseconds per step of `connect()`; `starttls` covers STARTTLS, the handshake and the second EHLO. */
+export interface ConnectionTimings {
+  connect?: number;
+  tls?: number;
+  greeting?: number;
+  ehlo?: number;
+  starttls?: number;
+}
+
 export interface TranscriptEntry {
   direction: 'client' | 'server';
   line: string;
@@ -218,6 +227,9 @@ export class SmtpConnection extends EventEmitter {
   #authenticatedAs: string | null = null;
   #discardPlaintext = false;
   #plaintextDiscarded = 0;
+  #greeting: Reply | null = null;
+  #plaintextInfo: ServerInfo | null = null;
+  readonly #timings: ConnectionTimings = {};
   #corked = false;
   #drainWaiters: { resolve: () => void; reject: (err: SmtpError) => void }[] = [];
   #idleWaiters: (() => void)[] = [];
@@ -294,6 +306,18 @@ export class SmtpConnection extends EventEmitter {
     return this.#secure ? (this.#socket as tls.TLSSocket) : null;
   }
   /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
+  /** The 220 greeting. */
+  get greeting(): Reply | null {
+    return this.#greeting;
+  }
+  /** What the server advertised before STARTTLS (null without STARTTLS). */
+  get plaintextCapabilities(): ServerInfo | null {
+    return this.#plaintextInfo;
+  }
+  /** How long each step of `connect()` took, in ms (for probes and diagnostics). */
+  get timings(): Readonly<ConnectionTimings> {
+    return this.#timings;
+  }
   get plaintextDiscarded(): number {
     return this.#plaintextDiscarded;
   }
@@ -312,9 +336,17 @@ export class SmtpConnection extends EventEmitter {
     const { signal } = options;
     const onAbort = (): void => this.#fail(new AbortError('connect aborted', { cause: signal?.reason }));
     try {
+      let t = performance.now();
+      const lap = (step: keyof ConnectionTimings): void => {
+        const now = performance.now();
+        this.#timings[step] = now - t;
+        t = now;
+      };
       let socket = await openSocket({ host: this.host, port: this.port, connectTimeout: this.#timeouts.connect, signal });
+      lap('connect');
       if (this.encryption === 'ssl') {
         socket = await upgradeToTls(socket, this.#upgradeOptions(true, signal));
+        lap('tls');
         this.#secure = true;
       }
       if (signal?.aborted) throw new AbortError('connect aborted', { cause: signal.reason });
@@ -322,6 +354,8 @@ export class SmtpConnection extends EventEmitter {
       this.#attach(socket);
       this.#transition('greeting');
       const greeting = await this.#send(null, { phase: 'greeting', timeout: this.#timeouts.greeting });
+      this.#greeting = greeting;
+      lap('greeting');
       if (greeting.code !== 220) {
         const err = new ReplyError(`the server refused the session at greeting: ${formatReply(greeting)}`, {
           code: ErrorCodes.GREETING_REFUSED,
@@ -333,9 +367,11 @@ export class SmtpConnection extends EventEmitter {
         throw err;
       }
       await this.#hello();
+      lap('ehlo');
       if (this.encryption === 'tls' && !this.#secure) {
         if (this.#info!.startTls) {
           await this.#startTls(signal);
+          lap('starttls');
         } else if (!this.#options.opportunisticTls) {
           const err = new TlsError(
             `${this.host}:${this.port} does not offer STARTTLS; refusing to continue in plaintext (use encryption 'none' or opportunisticTls to allow it)`,
@@ -379,6 +415,7 @@ export class SmtpConnection extends EventEmitter {
     const plain = this.#socket!;
     this.#detach(plain);
     // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.
+    this.#plaintextInfo = this.#info;
     this.#info = null;
     this.#parser = this.#newParser();
     const secure = await upgradeToTls(plain, this.#upgradeOptions(false, signal));

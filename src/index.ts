@@ -30,6 +30,7 @@ export {
   type OperationOptions,
   type SendMailOptions,
   type TranscriptEntry,
+  type ConnectionTimings,
 } from './connection.js';
 export { buildMessage, type BuildMessageOptions, type BuiltMessage } from './mime/index.js';
 export {
