@@ -1,0 +1,884 @@
+/**
+ * SmtpConnectionPool: parks warm SMTP connections per destination and credentials, hands them out
+ * one holder at a time, and recycles, health-checks, reaps and replaces them.
+ *
+ * Per key (host, port, encryption, sha256 of the credentials) the pool keeps a bucket:
+ *
+ *   getConnection ─► [rate-limit FIFO] ─► [key Mutex FIFO] ─► critical section ─┬─► idle.pop()  (NOOP if it sat > healthCheckAfter)
+ *                                                                               ├─► reserve a slot, connect outside the lock
+ *                                                                               └─► wait (lock held) until a release / close frees one
+ *   releaseConnection ─► broken? destroy : stale or worn out? QUIT : park on idle ─► wake the waiting holder of the lock
+ *
+ * The slot count of a key is `idle + busy + connecting + closing` and never exceeds `maxConnections`:
+ * every socket that may still be open at the server (including one being connected or saying QUIT)
+ * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
+ */
+import { createHash } from 'node:crypto';
+import type { AccessTokenProvider, AuthMethod, Credentials } from './auth.js';
+import { SmtpConnection, type SmtpConnectionOptions } from './connection.js';
+import { DEFAULT_PORTS, type SmtpEncryption, isEncryption } from './enums.js';
+import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from './errors.js';
+import { Mutex } from './mutex.js';
+
+/** Where to connect and as whom: the pool key is host, port, encryption and the credentials. */
+export interface PoolConnectionParams {
+  host: string;
+  /** Default from the encryption: 25, 587 or 465. */
+  port?: number;
+  username?: string;
+  password?: string;
+  /** For XOAUTH2: a token or a function that fetches a fresh one. */
+  accessToken?: AccessTokenProvider;
+  /** Default `'tls'` (STARTTLS required), as `SmtpConnection`. */
+  encryption?: SmtpEncryption;
+  /** Default: the strongest mechanism the server advertises. */
+  authMethod?: AuthMethod;
+  /**
+   * Everything else a new connection needs (tls, timeouts, clientName …). Not part of the key: the
+   * options of the request that opens a connection apply to it.
+   */
+  connection?: Omit<SmtpConnectionOptions, 'host' | 'port' | 'encryption'>;
+}
+
+/** The part of `SmtpConnection` the pool uses, so tests can give it fakes. */
+export interface PoolableConnection {
+  /** Broken or closed: never usable again. */
+  readonly isBroken: boolean;
+  /** Replies still awaited (a connection released from `onHandedOver` still waits for its final reply). */
+  readonly pendingReplies: number;
+  /** `Date.now()` at creation. */
+  readonly createdAt: number;
+  /** Messages the server accepted on this connection. */
+  readonly messagesSent: number;
+  connect(options?: { signal?: AbortSignal }): Promise<unknown>;
+  login(credentials: Credentials, options?: { signal?: AbortSignal; method?: AuthMethod }): Promise<void>;
+  noop(options?: { signal?: AbortSignal }): Promise<unknown>;
+  /** Graceful; never throws. */
+  close(): Promise<void>;
+  destroy(err?: Error): void;
+  /** `'close'` fires once when the connection becomes unusable. */
+  on(event: 'close', listener: (err: unknown) => void): unknown;
+  off(event: 'close', listener: (err: unknown) => void): unknown;
+}
+
+export interface SmtpConnectionPoolOptions<C extends PoolableConnection = SmtpConnection> {
+  /** Connections per key, default 10. */
+  maxConnections?: number;
+  /** ms a connection may stay parked before the reaper closes it, default 300 000 (5 min). */
+  idleTimeout?: number;
+  /** Maximum age in ms; older connections are closed at release or checkout, default 3 600 000 (1 h). */
+  staleTimeout?: number;
+  /** Checkouts per connection before it is closed gracefully at release, default 100. */
+  maxMessagesPerConnection?: number;
+  /** ms a `getConnection` may wait for a free slot (and a rate-limit token), default 60 000. */
+  acquireTimeout?: number;
+  /** A connection parked longer than this (ms) gets a NOOP before reuse, default 30 000. */
+  healthCheckAfter?: number;
+  /** Token bucket per key: at most `messages` checkouts per `interval` ms (bursts up to `messages`). */
+  rateLimit?: { messages: number; interval: number };
+  /** Creates an unconnected connection; default `new SmtpConnection(...)`. For tests and instrumentation. */
+  connectionFactory?: (params: PoolConnectionParams) => C;
+}
+
+/** Counters for one key. */
+export interface PoolKeyStats {
+  /** `encryption://host:port`, plus `#` and 12 hex digits of the credentials' sha256 when there are credentials. */
+  key: string;
+  total: number;
+  idle: number;
+  busy: number;
+  connecting: number;
+  closing: number;
+  waiting: number;
+}
+
+export interface PoolStats {
+  /** Connections handed out or parked: `idle + busy`. */
+  total: number;
+  idle: number;
+  busy: number;
+  /** Slots reserved for a connect (and login) in progress. */
+  connecting: number;
+  /** Connections saying QUIT; they still hold their slot. */
+  closing: number;
+  /** `getConnection` calls waiting for a rate-limit token, the key lock or a free slot. */
+  waiting: number;
+  /** Connections opened (connected, and logged in when credentials were given). */
+  created: number;
+  /** Checkouts served by a parked connection. */
+  reused: number;
+  /** Connections closed or destroyed, by the pool or by the server while parked. */
+  closed: number;
+  /** Failed connects and logins, failed health checks, broken connections found at release or while parked. */
+  errors: number;
+  /** Keys with any state in the pool. */
+  keys: number;
+  perKey: PoolKeyStats[];
+}
+
+/** Default connections per key (the reference's pool size). */
+export const DEFAULT_MAX_CONNECTIONS = 10;
+/** The reference's idle timeout: 300 s. */
+export const DEFAULT_IDLE_TIMEOUT = 300_000;
+/** The reference's stale timeout: 3600 s. */
+export const DEFAULT_STALE_TIMEOUT = 3_600_000;
+export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
+export const DEFAULT_ACQUIRE_TIMEOUT = 60_000;
+/**
+ * Servers drop idle sessions (RFC 5321 §4.5.3.2.7 lets them after 5 min; many do so far sooner), so a
+ * connection parked this long is checked with a NOOP before it is trusted with a message.
+ */
+export const DEFAULT_HEALTH_CHECK_AFTER = 30_000;
+/** Reaper period bounds: it runs at half the shorter of idleTimeout and staleTimeout, within these. */
+const MIN_REAP_PERIOD = 5;
+const MAX_REAP_PERIOD = 15_000;
+const MAX_TIMER = 2 ** 31 - 1;
+
+type EntryState = 'idle' | 'busy' | 'closing';
+
+interface Entry<C> {
+  readonly conn: C;
+  readonly bucket: Bucket<C>;
+  readonly host: string;
+  readonly port: number;
+  state: EntryState;
+  /** When it was last parked. */
+  parkedAt: number;
+  /** Times handed out (a proxy for messages: the engine counts a message only after its final reply). */
+  checkouts: number;
+  readonly onClose: (err: unknown) => void;
+}
+
+interface Bucket<C> {
+  readonly key: string;
+  readonly label: string;
+  readonly mutex: Mutex;
+  /** A stack: the most recently parked connection is the warmest, and the coldest ones age out. */
+  readonly idle: Entry<C>[];
+  readonly busy: Set<Entry<C>>;
+  /** Connections being connected (their slot is reserved), for destroy(). */
+  readonly pending: Set<C>;
+  closing: number;
+  /** The lock holder is waiting for a slot. */
+  headWaiting: boolean;
+  /** Wakes the lock holder waiting for a slot. */
+  wake: (() => void) | null;
+  /** getConnection calls using this bucket right now (it is dropped from the map only when unused). */
+  users: number;
+  readonly limiter: TokenBucket | null;
+}
+
+/**
+ * A connection pool keyed by destination and credentials. See the module comment for the design.
+ *
+ * Usage: `const conn = await pool.getConnection(params)`, use it, then `pool.releaseConnection(conn)`
+ * exactly once, even when the connection failed (a broken one is destroyed, never parked). A
+ * connection may be released while it still awaits the reply to its last message (from
+ * `sendMail`'s `onHandedOver`): the next holder's commands are pipelined behind it.
+ */
+export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
+  readonly #max: number;
+  readonly #idleTimeout: number;
+  readonly #staleTimeout: number;
+  readonly #maxMessages: number;
+  readonly #acquireTimeout: number;
+  readonly #healthCheckAfter: number;
+  readonly #rateLimit: { messages: number; interval: number } | null;
+  readonly #factory: (params: PoolConnectionParams) => C;
+
+  readonly #buckets = new Map<string, Bucket<C>>();
+  readonly #entries = new Map<C, Entry<C>>();
+  /** Connections this pool has let go of: a later release is a double release, not a stranger. */
+  readonly #retired = new WeakSet<C>();
+  /** Connections handed out when the pool was destroyed: their release is quietly accepted. */
+  readonly #orphans = new WeakSet<C>();
+  /** Abort controllers of every getConnection still acquiring, so close can reject them. */
+  readonly #gates = new Set<AbortController>();
+  #reaper: NodeJS.Timeout | null = null;
+  #closed = false;
+  #destroyed = false;
+  #drained: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
+  #created = 0;
+  #reused = 0;
+  #closedCount = 0;
+  #errors = 0;
+
+  /**
+   * @throws InvalidArgumentError naming the field (`maxConnections`, `idleTimeout`, `rateLimit.messages` …).
+   */
+  constructor(options: SmtpConnectionPoolOptions<C> = {}) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('pool options must be an object', { field: 'options' });
+    this.#max = positiveInteger(options.maxConnections, DEFAULT_MAX_CONNECTIONS, 'maxConnections');
+    this.#idleTimeout = duration(options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 'idleTimeout', false);
+    this.#staleTimeout = duration(options.staleTimeout, DEFAULT_STALE_TIMEOUT, 'staleTimeout', false);
+    this.#maxMessages =
+      options.maxMessagesPerConnection === Infinity
+        ? Infinity
+        : positiveInteger(options.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION, 'maxMessagesPerConnection');
+    this.#acquireTimeout = duration(options.acquireTimeout, DEFAULT_ACQUIRE_TIMEOUT, 'acquireTimeout', false);
+    this.#healthCheckAfter = duration(options.healthCheckAfter, DEFAULT_HEALTH_CHECK_AFTER, 'healthCheckAfter', true);
+    if (options.rateLimit !== undefined) {
+      const rl = options.rateLimit;
+      if (rl === null || typeof rl !== 'object') throw new InvalidArgumentError('rateLimit must be { messages, interval }', { field: 'rateLimit' });
+      const messages = positiveInteger(rl.messages, undefined, 'rateLimit.messages');
+      const interval = rl.interval;
+      if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0 || interval > MAX_TIMER) {
+        throw new InvalidArgumentError(`rateLimit.interval must be a positive number of ms, not ${String(interval)}`, { field: 'rateLimit.interval' });
+      }
+      this.#rateLimit = { messages, interval };
+    } else {
+      this.#rateLimit = null;
+    }
+    if (options.connectionFactory !== undefined && typeof options.connectionFactory !== 'function') {
+      throw new InvalidArgumentError('connectionFactory must be a function', { field: 'connectionFactory' });
+    }
+    this.#factory = options.connectionFactory ?? (defaultFactory as unknown as (params: PoolConnectionParams) => C);
+  }
+
+  /**
+   * A connection for `params`, connected and logged in when credentials are given: a parked one when
+   * there is one (NOOP-checked when it sat longer than `healthCheckAfter`; a dead one is replaced
+   * transparently), else a new one while the key has fewer than `maxConnections`, else the oldest
+   * waiter gets the next one released.
+   * @throws InvalidArgumentError (bad params), TimeoutError (phase `'acquire'`: no slot within
+   *   `acquireTimeout`), AbortError (the signal fired while waiting), ClosedError (pool closed or
+   *   destroyed), and the engine's typed error when connecting or logging in fails (ConnectionError,
+   *   TimeoutError, TlsError, ReplyError, AuthError …); the slot is freed then.
+   */
+  async getConnection(params: PoolConnectionParams, options: { signal?: AbortSignal } = {}): Promise<C> {
+    if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
+    const signal = options?.signal;
+    if (signal?.aborted) throw new AbortError('aborted before getting a connection', { cause: signal.reason });
+    const normal = normaliseParams(params);
+    const bucket = this.#bucket(normal);
+    bucket.users++;
+    // One gate per call: it aborts on the caller's signal, the acquire deadline or the pool closing,
+    // and its reason is the error the call rejects with.
+    const gate = new AbortController();
+    const onAbort = (): void => gate.abort(new AbortError('aborted while waiting for a connection', { cause: signal?.reason }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const deadline =
+      this.#acquireTimeout === Infinity
+        ? null
+        : setTimeout(() => {
+            gate.abort(
+              new TimeoutError(`no connection to ${bucket.label} became free within ${this.#acquireTimeout} ms`, {
+                phase: 'acquire',
+                timeout: this.#acquireTimeout,
+              }),
+            );
+          }, this.#acquireTimeout);
+    this.#gates.add(gate);
+    let got: { entry: Entry<C> } | { fresh: C };
+    try {
+      if (bucket.limiter) await bucket.limiter.take(gate.signal);
+      const unlock = await bucket.mutex.acquire(gate.signal);
+      try {
+        got = await this.#checkout(bucket, normal, gate.signal, signal);
+      } finally {
+        unlock();
+      }
+    } catch (err) {
+      throw gate.signal.aborted ? gate.signal.reason : err;
+    } finally {
+      if (deadline) clearTimeout(deadline);
+      signal?.removeEventListener('abort', onAbort);
+      this.#gates.delete(gate);
+      bucket.users--;
+      this.#notify(bucket);
+    }
+    if ('entry' in got) return got.entry.conn;
+    return this.#open(bucket, got.fresh, normal, signal);
+  }
+
+  /**
+   * Gives a connection back. A broken one is destroyed; one older than `staleTimeout`, handed out
+   * `maxMessagesPerConnection` times, or released after `closeAll()` is closed with QUIT (it keeps its
+   * slot until the socket is gone); any other is parked for reuse, even with a reply still pending.
+   * The reference form `releaseConnection(host, port, conn)` also checks host and port.
+   * @throws InvalidArgumentError when the connection is not from this pool, is already released, or
+   *   does not match host and port.
+   */
+  releaseConnection(conn: C): void;
+  releaseConnection(host: string, port: number | undefined, conn: C): void;
+  releaseConnection(a: C | string, port?: number, c?: C): void {
+    const byHost = typeof a === 'string';
+    const conn = byHost ? c : a;
+    if (conn === undefined || conn === null || typeof conn !== 'object') {
+      throw new InvalidArgumentError('releaseConnection needs the connection', { field: 'connection' });
+    }
+    if (this.#orphans.has(conn)) {
+      this.#orphans.delete(conn);
+      this.#retired.add(conn);
+      conn.destroy();
+      return;
+    }
+    const entry = this.#entries.get(conn);
+    if (!entry) {
+      const why = this.#retired.has(conn) ? 'was already released' : 'is not from this pool';
+      throw new InvalidArgumentError(`releaseConnection: the connection ${why}`, { field: 'connection' });
+    }
+    if (entry.state !== 'busy') throw new InvalidArgumentError('releaseConnection: the connection was already released', { field: 'connection' });
+    if (byHost) {
+      const expectedPort = port ?? entry.port;
+      if (a.toLowerCase() !== entry.host.toLowerCase() || expectedPort !== entry.port) {
+        throw new InvalidArgumentError(`releaseConnection: the connection belongs to ${entry.host}:${entry.port}, not ${a}:${String(port)}`, {
+          field: 'host',
+        });
+      }
+    }
+    const now = Date.now();
+    if (conn.isBroken) {
+      this.#errors++;
+      this.#retire(entry, 'destroy');
+    } else if (this.#closed || now - conn.createdAt >= this.#staleTimeout || Math.max(entry.checkouts, conn.messagesSent) >= this.#maxMessages) {
+      this.#retire(entry, 'close');
+    } else {
+      entry.bucket.busy.delete(entry);
+      entry.state = 'idle';
+      entry.parkedAt = now;
+      entry.bucket.idle.push(entry);
+      this.#startReaper();
+    }
+    this.#notify(entry.bucket);
+  }
+
+  /** A snapshot of the counters. `total = idle + busy`; the slots of a key are `total + connecting + closing`. */
+  getStats(): PoolStats {
+    const stats: PoolStats = {
+      total: 0,
+      idle: 0,
+      busy: 0,
+      connecting: 0,
+      closing: 0,
+      waiting: 0,
+      created: this.#created,
+      reused: this.#reused,
+      closed: this.#closedCount,
+      errors: this.#errors,
+      keys: this.#buckets.size,
+      perKey: [],
+    };
+    for (const b of this.#buckets.values()) {
+      const waiting = b.mutex.waiting + (b.headWaiting ? 1 : 0) + (b.limiter?.waiting ?? 0);
+      const k: PoolKeyStats = {
+        key: b.label,
+        total: b.idle.length + b.busy.size,
+        idle: b.idle.length,
+        busy: b.busy.size,
+        connecting: b.pending.size,
+        closing: b.closing,
+        waiting,
+      };
+      stats.perKey.push(k);
+      stats.total += k.total;
+      stats.idle += k.idle;
+      stats.busy += k.busy;
+      stats.connecting += k.connecting;
+      stats.closing += k.closing;
+      stats.waiting += waiting;
+    }
+    return stats;
+  }
+
+  /**
+   * Graceful shutdown: waiting and later `getConnection` calls reject with ClosedError, parked
+   * connections say QUIT now, busy ones are closed when released. Resolves once every connection is
+   * closed, so it waits for the holders to release theirs (use `destroy()` not to wait).
+   */
+  closeAll(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#stopReaper();
+    this.#closing = new Promise<void>((resolve) => {
+      this.#drained = resolve;
+    });
+    for (const gate of this.#gates) gate.abort(new ClosedError('pool closed while waiting for a connection'));
+    for (const bucket of this.#buckets.values()) {
+      bucket.limiter?.clear(new ClosedError('pool closed while waiting for a connection'));
+      for (const entry of [...bucket.idle]) this.#retire(entry, 'close');
+      this.#notify(bucket);
+    }
+    this.#checkDrained();
+    return this.#closing;
+  }
+
+  /**
+   * Immediate shutdown: every connection is destroyed (pending calls on them reject with `err` or
+   * ClosedError), waiters and later calls reject with ClosedError. Releasing a connection that was
+   * handed out before is still accepted.
+   */
+  destroy(err?: Error): void {
+    const reason = new ClosedError('pool destroyed', err === undefined ? {} : { cause: err });
+    if (!this.#closing) {
+      this.#closing = new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
+    }
+    this.#closed = true;
+    this.#destroyed = true;
+    this.#stopReaper();
+    for (const gate of this.#gates) gate.abort(reason);
+    for (const bucket of this.#buckets.values()) {
+      bucket.limiter?.clear(reason);
+      for (const entry of [...bucket.idle, ...bucket.busy]) {
+        if (entry.state === 'busy') this.#orphans.add(entry.conn);
+        entry.state = 'closing';
+        entry.conn.off('close', entry.onClose);
+        entry.conn.destroy(err);
+        this.#entries.delete(entry.conn);
+        this.#closedCount++;
+      }
+      bucket.idle.length = 0;
+      bucket.busy.clear();
+      for (const conn of bucket.pending) conn.destroy(err);
+      bucket.wake?.();
+    }
+    this.#checkDrained();
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * The critical section of one checkout, run under the key's lock. It returns a parked connection,
+   * or a fresh unconnected one for which a slot was reserved, or waits (holding the lock, so later
+   * callers queue behind in FIFO order) until a release, a close or a failed connect frees a slot.
+   *
+   * Why a reconnect is not under the lock: a connect can take seconds (TCP, greeting, TLS, AUTH), and
+   * holding the lock would open a key's connections one at a time. Reserving the slot under the lock
+   * (`pending`) keeps the count invariant just as well, and the lock is released at once. A health
+   * check NOOP is a single round trip on a warm socket, so it stays inside, as the design asks.
+   */
+  async #checkout(
+    bucket: Bucket<C>,
+    params: PoolConnectionParams,
+    gate: AbortSignal,
+    signal: AbortSignal | undefined,
+  ): Promise<{ entry: Entry<C> } | { fresh: C }> {
+    for (;;) {
+      if (gate.aborted) throw gate.reason;
+      if (this.#closed) throw new ClosedError('pool closed');
+      const entry = bucket.idle.pop();
+      if (entry) {
+        const conn = entry.conn;
+        const now = Date.now();
+        if (conn.isBroken) {
+          this.#errors++;
+          this.#retire(entry, 'destroy');
+          continue;
+        }
+        if (now - conn.createdAt >= this.#staleTimeout) {
+          this.#retire(entry, 'close');
+          continue;
+        }
+        entry.state = 'busy';
+        bucket.busy.add(entry);
+        // A connection still awaiting its previous final reply was in use a moment ago: no NOOP (it
+        // would also queue behind that reply).
+        if (conn.pendingReplies === 0 && now - entry.parkedAt >= this.#healthCheckAfter) {
+          try {
+            await conn.noop(signal ? { signal } : {});
+          } catch (err) {
+            this.#errors++;
+            this.#retire(entry, 'destroy', err instanceof Error ? err : undefined);
+            continue;
+          }
+          if (this.#closed || conn.isBroken) {
+            if (!this.#closed) this.#errors++;
+            this.#retire(entry, conn.isBroken ? 'destroy' : 'close');
+            continue;
+          }
+        }
+        entry.checkouts++;
+        this.#reused++;
+        return { entry };
+      }
+      if (this.#slots(bucket) < this.#max) {
+        // Created under the lock, so the slot and the socket are one.
+        const conn = this.#factory(params);
+        bucket.pending.add(conn);
+        return { fresh: conn };
+      }
+      await this.#waitForSlot(bucket, gate);
+    }
+  }
+
+  /** Connects (and logs in) a connection whose slot is reserved. On failure the slot is freed. */
+  async #open(bucket: Bucket<C>, conn: C, params: PoolConnectionParams, signal: AbortSignal | undefined): Promise<C> {
+    const op = signal ? { signal } : {};
+    try {
+      await conn.connect(op);
+      if (params.username !== undefined) {
+        const credentials: Credentials = { username: params.username };
+        if (params.password !== undefined) credentials.password = params.password;
+        if (params.accessToken !== undefined) credentials.accessToken = params.accessToken;
+        await conn.login(credentials, params.authMethod ? { ...op, method: params.authMethod } : op);
+      }
+    } catch (err) {
+      conn.destroy();
+      bucket.pending.delete(conn);
+      this.#retired.add(conn);
+      if (!this.#destroyed) this.#errors++;
+      this.#notify(bucket);
+      if (this.#destroyed) throw new ClosedError('pool destroyed', { cause: err });
+      throw err;
+    }
+    bucket.pending.delete(conn);
+    this.#created++;
+    const entry: Entry<C> = {
+      conn,
+      bucket,
+      host: params.host,
+      port: params.port!,
+      state: 'busy',
+      parkedAt: Date.now(),
+      checkouts: 1,
+      onClose: () => this.#onConnectionClose(entry),
+    };
+    conn.on('close', entry.onClose);
+    bucket.busy.add(entry);
+    this.#entries.set(conn, entry);
+    if (this.#closed) {
+      // closeAll() came while connecting: the new connection says QUIT at once.
+      this.#retire(entry, 'close');
+      this.#notify(bucket);
+      throw new ClosedError('pool closed while connecting');
+    }
+    return conn;
+  }
+
+  /** The server (or a failure) ended a connection: a parked one leaves the pool at once. */
+  #onConnectionClose(entry: Entry<C>): void {
+    if (entry.state !== 'idle') return; // busy: found broken at release; closing: ours
+    this.#errors++;
+    this.#retire(entry, 'destroy');
+    this.#notify(entry.bucket);
+  }
+
+  /** Takes an entry out of the pool: destroy now, or QUIT and keep the slot until the socket is gone. */
+  #retire(entry: Entry<C>, how: 'close' | 'destroy', err?: Error): void {
+    const { bucket, conn } = entry;
+    if (entry.state === 'idle') {
+      const i = bucket.idle.indexOf(entry);
+      if (i !== -1) bucket.idle.splice(i, 1);
+    } else if (entry.state === 'busy') {
+      bucket.busy.delete(entry);
+    } else {
+      return;
+    }
+    conn.off('close', entry.onClose);
+    this.#entries.delete(conn);
+    this.#retired.add(conn);
+    if (how === 'destroy') {
+      entry.state = 'closing';
+      conn.destroy(err);
+      this.#closedCount++;
+      return;
+    }
+    entry.state = 'closing';
+    bucket.closing++;
+    let closed: Promise<void>;
+    try {
+      closed = Promise.resolve(conn.close());
+    } catch {
+      closed = Promise.resolve(conn.destroy());
+    }
+    void closed
+      .catch(() => conn.destroy())
+      .finally(() => {
+        bucket.closing--;
+        this.#closedCount++;
+        this.#notify(bucket);
+      });
+  }
+
+  #slots(bucket: Bucket<C>): number {
+    return bucket.idle.length + bucket.busy.size + bucket.pending.size + bucket.closing;
+  }
+
+  /** Resolves at the next change of the bucket; rejects when the gate aborts. */
+  #waitForSlot(bucket: Bucket<C>, gate: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        gate.removeEventListener('abort', onAbort);
+        bucket.wake = null;
+        bucket.headWaiting = false;
+      };
+      const onAbort = (): void => {
+        done();
+        reject(gate.reason);
+      };
+      bucket.headWaiting = true;
+      bucket.wake = () => {
+        done();
+        resolve();
+      };
+      gate.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Something changed in the bucket: wake the lock holder, drop an unused bucket, finish closeAll. */
+  #notify(bucket: Bucket<C>): void {
+    bucket.wake?.();
+    if (
+      bucket.users === 0 &&
+      this.#slots(bucket) === 0 &&
+      !bucket.mutex.locked &&
+      bucket.mutex.waiting === 0 &&
+      (bucket.limiter === null || bucket.limiter.full) &&
+      this.#buckets.get(bucket.key) === bucket
+    ) {
+      this.#buckets.delete(bucket.key);
+    }
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (!this.#drained) return;
+    if (!this.#destroyed) {
+      for (const b of this.#buckets.values()) if (this.#slots(b) > 0) return;
+    }
+    const resolve = this.#drained;
+    this.#drained = null;
+    resolve();
+  }
+
+  #bucket(params: PoolConnectionParams): Bucket<C> {
+    const { key, label } = poolKey(params);
+    let bucket = this.#buckets.get(key);
+    if (!bucket) {
+      bucket = {
+        key,
+        label,
+        mutex: new Mutex(),
+        idle: [],
+        busy: new Set(),
+        pending: new Set(),
+        closing: 0,
+        headWaiting: false,
+        wake: null,
+        users: 0,
+        limiter: this.#rateLimit ? new TokenBucket(this.#rateLimit.messages, this.#rateLimit.interval) : null,
+      };
+      this.#buckets.set(key, bucket);
+    }
+    return bucket;
+  }
+
+  #startReaper(): void {
+    if (this.#reaper || this.#closed) return;
+    const shorter = Math.min(this.#idleTimeout, this.#staleTimeout);
+    const period = Math.max(MIN_REAP_PERIOD, Math.min(MAX_REAP_PERIOD, shorter / 2));
+    this.#reaper = setInterval(() => this.#reap(), period);
+    // Parked connections must not keep the process alive.
+    this.#reaper.unref();
+  }
+
+  #stopReaper(): void {
+    if (this.#reaper) clearInterval(this.#reaper);
+    this.#reaper = null;
+  }
+
+  /** Closes parked connections idle longer than `idleTimeout` or older than `staleTimeout`. A move in one tick: no lock. */
+  #reap(): void {
+    const now = Date.now();
+    let parked = 0;
+    for (const bucket of [...this.#buckets.values()]) {
+      for (const entry of [...bucket.idle]) {
+        if (entry.conn.isBroken) {
+          this.#errors++;
+          this.#retire(entry, 'destroy');
+        } else if (now - entry.parkedAt >= this.#idleTimeout || now - entry.conn.createdAt >= this.#staleTimeout) {
+          this.#retire(entry, 'close');
+        }
+      }
+      parked += bucket.idle.length;
+      this.#notify(bucket);
+    }
+    if (parked === 0) this.#stopReaper();
+  }
+}
+
+function defaultFactory(params: PoolConnectionParams): SmtpConnection {
+  return new SmtpConnection({
+    ...params.connection,
+    host: params.host,
+    port: params.port!,
+    encryption: params.encryption ?? 'tls',
+  });
+}
+
+/** Checks the params and fills in encryption and port. @throws InvalidArgumentError naming the field. */
+function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
+  if (params === null || typeof params !== 'object') throw new InvalidArgumentError('connection params must be an object', { field: 'params' });
+  const { host } = params;
+  if (typeof host !== 'string' || host === '' || /[\r\n\0\s]/.test(host)) {
+    throw new InvalidArgumentError('host must be a non-empty string without spaces or line breaks', { field: 'host' });
+  }
+  const encryption = params.encryption ?? 'tls';
+  if (!isEncryption(encryption)) {
+    throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, { field: 'encryption' });
+  }
+  const port = params.port ?? DEFAULT_PORTS[encryption];
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${String(port)}`, { field: 'port' });
+  }
+  if (params.username !== undefined && typeof params.username !== 'string') {
+    throw new InvalidArgumentError('username must be a string', { field: 'username' });
+  }
+  if (params.username === undefined && (params.password !== undefined || params.accessToken !== undefined)) {
+    throw new InvalidArgumentError('a password or access token needs a username', { field: 'username' });
+  }
+  if (params.password !== undefined && typeof params.password !== 'string') {
+    throw new InvalidArgumentError('password must be a string', { field: 'password' });
+  }
+  if (params.accessToken !== undefined && typeof params.accessToken !== 'string' && typeof params.accessToken !== 'function') {
+    throw new InvalidArgumentError('accessToken must be a string or a function', { field: 'accessToken' });
+  }
+  return { ...params, encryption, port };
+}
+
+/** Identity numbers for token functions: the same function is the same credential. */
+const tokenFunctionIds = new WeakMap<object, number>();
+let nextTokenFunctionId = 1;
+
+/**
+ * The pool key: host (case-insensitive), port, encryption and a sha256 of the credentials, so no
+ * password or token is ever kept in plain text in the pool's maps or stats.
+ */
+function poolKey(params: PoolConnectionParams): { key: string; label: string } {
+  const host = params.host.toLowerCase();
+  const where = `${params.encryption}://${host}:${params.port}`;
+  if (params.username === undefined) return { key: where, label: where };
+  let token: string | null = null;
+  if (typeof params.accessToken === 'function') {
+    let id = tokenFunctionIds.get(params.accessToken);
+    if (id === undefined) {
+      id = nextTokenFunctionId++;
+      tokenFunctionIds.set(params.accessToken, id);
+    }
+    token = `fn:${id}`;
+  } else if (typeof params.accessToken === 'string') {
+    token = `str:${params.accessToken}`;
+  }
+  const digest = createHash('sha256')
+    .update(JSON.stringify([params.username, params.password ?? null, token, params.authMethod ?? null]))
+    .digest('hex');
+  return { key: `${where}#${digest}`, label: `${where}#${digest.slice(0, 12)}` };
+}
+
+function positiveInteger(value: unknown, fallback: number | undefined, field: string): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${field} must be a positive integer, not ${String(value)}`, { field });
+  }
+  return value;
+}
+
+/** A duration in ms: positive (or 0 when `zeroOk`), finite and within a timer's range, or Infinity (never). */
+function duration(value: unknown, fallback: number, field: string, zeroOk: boolean): number {
+  if (value === undefined) return fallback;
+  if (value === Infinity) return Infinity;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zeroOk && value === 0) || value > MAX_TIMER) {
+    throw new InvalidArgumentError(`${field} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms (or Infinity), not ${String(value)}`, {
+      field,
+    });
+  }
+  return value;
+}
+
+/**
+ * A token bucket with a FIFO of waiters: `capacity` tokens, refilled continuously at `capacity` per
+ * `interval` ms. Its wake-up timer is ref'ed: a caller waiting for a token is work in progress.
+ */
+class TokenBucket {
+  readonly #capacity: number;
+  readonly #interval: number;
+  #tokens: number;
+  #last = Date.now();
+  #waiters: { resolve: () => void; reject: (err: unknown) => void; signal: AbortSignal; onAbort: () => void }[] = [];
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(capacity: number, interval: number) {
+    this.#capacity = capacity;
+    this.#interval = interval;
+    this.#tokens = capacity;
+  }
+
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /** No waiter and a full bucket: forgetting it loses nothing. */
+  get full(): boolean {
+    this.#refill();
+    return this.#waiters.length === 0 && this.#tokens >= this.#capacity;
+  }
+
+  /** Takes one token, waiting in FIFO order; rejects with the signal's reason when it aborts. */
+  take(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    this.#refill();
+    if (this.#waiters.length === 0 && this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i !== -1) this.#waiters.splice(i, 1);
+          reject(signal.reason);
+          if (this.#waiters.length === 0) this.#cancelTimer();
+        },
+      };
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      this.#waiters.push(waiter);
+      this.#schedule();
+    });
+  }
+
+  /** Rejects every waiter with `err` and stops the timer. */
+  clear(err: unknown): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    this.#cancelTimer();
+    for (const w of waiters) {
+      w.signal.removeEventListener('abort', w.onAbort);
+      w.reject(err);
+    }
+  }
+
+  #refill(): void {
+    const now = Date.now();
+    if (now > this.#last) {
+      this.#tokens = Math.min(this.#capacity, this.#tokens + ((now - this.#last) * this.#capacity) / this.#interval);
+    }
+    this.#last = now;
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#waiters.length === 0) return;
+    const wait = Math.max(1, Math.ceil(((1 - this.#tokens) * this.#interval) / this.#capacity));
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#refill();
+      while (this.#waiters.length > 0 && this.#tokens >= 1) {
+        this.#tokens -= 1;
+        const w = this.#waiters.shift()!;
+        w.signal.removeEventListener('abort', w.onAbort);
+        w.resolve();
+      }
+      this.#schedule();
+    }, wait);
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
