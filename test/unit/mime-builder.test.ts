@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
+import fc from 'fast-check';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../src/errors.js';
 import { buildMessage, decodeWords, type BuildMessageOptions } from '../../src/mime/index.js';
 
@@ -281,6 +282,18 @@ describe('sizes and sources', () => {
       expect(err).toBeInstanceOf(SmtpError);
       expect((err as SmtpError).code).toBe(ErrorCodes.INVALID_STATE);
     }
+  });
+
+  it('a Readable gives the same bytes as the same content in memory, however it is chunked', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 10 }), async (chunks) => {
+        const buffers = chunks.map((c) => Buffer.from(c));
+        const streamed = await build({ attachments: [{ filename: 'a.bin', content: Readable.from(buffers) }] }).toBuffer();
+        const inMemory = await build({ attachments: [{ filename: 'a.bin', content: Buffer.concat(buffers) }] }).toBuffer();
+        expect(streamed.equals(inMemory)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('a file that changes size after build fails the stream instead of lying about SIZE', async () => {
