@@ -1,0 +1,158 @@
+/**
+ * Shared pieces of the command-line tool: the exit codes, usage errors, `host[:port]` targets,
+ * encryption flags and password input (environment variable or a prompt that does not echo).
+ */
+import { readFileSync } from 'node:fs';
+import type { SmtpEncryption } from './api.js';
+
+/** Exit codes: everything fine, warnings only, failure (also used for usage errors). */
+export const EXIT_OK = 0;
+export const EXIT_WARNINGS = 1;
+export const EXIT_FAILURE = 2;
+
+/** Where a command writes; tests and embedding callers pass their own. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
+  env: NodeJS.ProcessEnv;
+}
+
+/** A wrong command line: printed with a hint, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface Target {
+  host: string;
+  port: number | undefined;
+}
+
+/**
+ * Parses `host`, `host:port`, `[v6]` or `[v6]:port`. A bare IPv6 address (two or more colons) has no port.
+ * @throws UsageError for an empty host or a port outside 1..65535.
+ */
+export function parseTarget(text: string | undefined): Target {
+  if (text === undefined || text.trim() === '') throw new UsageError('a server is required: host[:port]');
+  let host = text.trim();
+  let portText: string | undefined;
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(host);
+  if (bracket) {
+    host = bracket[1]!;
+    portText = bracket[2];
+  } else if ((host.match(/:/g) ?? []).length === 1) {
+    const i = host.lastIndexOf(':');
+    portText = host.slice(i + 1);
+    host = host.slice(0, i);
+  }
+  if (host === '' || /[\s<>\0]/.test(host)) throw new UsageError(`not a host: ${JSON.stringify(text)}`);
+  if (portText === undefined) return { host, port: undefined };
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`not a port: ${JSON.stringify(portText)}`);
+  return { host, port };
+}
+
+/**
+ * The encryption from `--tls` (implicit, port 465 style), `--starttls` (required) and `--plain`.
+ * Returns undefined when none is given (the command's default applies).
+ * @throws UsageError when more than one is given.
+ */
+export function encryptionFlag(values: { tls?: boolean; starttls?: boolean; plain?: boolean }): SmtpEncryption | undefined {
+  const chosen = [values.tls && 'ssl', values.starttls && 'tls', values.plain && 'none'].filter(Boolean) as SmtpEncryption[];
+  if (chosen.length > 1) throw new UsageError('choose one of --tls, --starttls and --plain');
+  return chosen[0];
+}
+
+/** TLS options from `--ca FILE` and `--insecure`. */
+export function tlsFlags(values: { ca?: string; insecure?: boolean }): { ca?: string; rejectUnauthorized?: boolean } | undefined {
+  if (values.ca === undefined && !values.insecure) return undefined;
+  return {
+    ...(values.ca === undefined ? {} : { ca: readFileSync(values.ca, 'utf8') }),
+    ...(values.insecure ? { rejectUnauthorized: false } : {}),
+  };
+}
+
+/** A positive integer option. @throws UsageError. */
+export function positiveInt(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, not ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** A positive number (seconds and the like). @throws UsageError. */
+export function positiveNumber(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, not ${JSON.stringify(text)}`);
+  return n;
+}
+
+/**
+ * The password for `--user`: from `--pass-env VAR` when given (never from the command line, where
+ * `ps` and shell history would show it), else a prompt on a terminal with echo off, else none.
+ * @throws UsageError when the variable is unset.
+ */
+export async function readPassword(io: CliIo, user: string | undefined, passEnv: string | undefined): Promise<string | undefined> {
+  if (user === undefined) {
+    if (passEnv !== undefined) throw new UsageError('--pass-env needs --user');
+    return undefined;
+  }
+  if (passEnv !== undefined) {
+    const value = io.env[passEnv];
+    if (value === undefined) throw new UsageError(`environment variable ${passEnv} is not set`);
+    return value;
+  }
+  if (!io.stdin.isTTY || typeof io.stdin.setRawMode !== 'function') {
+    throw new UsageError('--user needs --pass-env VAR when standard input is not a terminal');
+  }
+  return promptHidden(io, `Password for ${user}: `);
+}
+
+/** Reads one line from a TTY in raw mode without echoing it. Ctrl-C aborts with exit 130. */
+function promptHidden(io: CliIo, question: string): Promise<string> {
+  const stdin = io.stdin;
+  io.stderr.write(question);
+  return new Promise((resolve) => {
+    let answer = '';
+    stdin.setRawMode!(true);
+    stdin.resume();
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          done();
+          resolve(answer);
+          return;
+        }
+        if (ch === '\u0003') {
+          done();
+          process.exit(130);
+        }
+        if (ch === '\u007f' || ch === '\b') answer = answer.slice(0, -1);
+        else answer += ch;
+      }
+    };
+    const done = (): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode!(false);
+      stdin.pause();
+      io.stderr.write('\n');
+    };
+    stdin.on('data', onData);
+  });
+}
+
+/** `1.23 ms`, for timings. */
+export function ms(value: number | undefined): string {
+  return value === undefined ? '-' : `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+}
+
+/** Bytes from `1k`, `100k`, `2m`, `1500`. @throws UsageError. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmM]?)[bB]?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--size must be like 1k, 100k, 2m or a byte count, not ${JSON.stringify(text)}`);
+  const unit = m[2]!.toLowerCase() === 'k' ? 1024 : m[2]!.toLowerCase() === 'm' ? 1024 * 1024 : 1;
+  const n = Math.round(Number(m[1]) * unit);
+  if (n < 200) throw new UsageError('--size must be at least 200 bytes (headers included)');
+  return n;
+}

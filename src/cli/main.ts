@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * The `smtpwire` command: `probe`, `send`, `bench` and `sink`. Uses the public API only (through
+ * `./api.js`) and `node:util` parseArgs. Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
+ * Dev: `npx tsx src/cli/main.ts bench --sink --messages 2000`.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { BENCH_USAGE, benchCommand } from './bench.js';
+import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
+import { PROBE_USAGE, probeCommand } from './probe.js';
+import { SEND_USAGE, sendCommand } from './send.js';
+import { SINK_USAGE, sinkCommand } from './sink.js';
+
+const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; usage: string }> = {
+  probe: { run: probeCommand, usage: PROBE_USAGE },
+  send: { run: sendCommand, usage: SEND_USAGE },
+  bench: { run: benchCommand, usage: BENCH_USAGE },
+  sink: { run: sinkCommand, usage: SINK_USAGE },
+};
+
+export const USAGE = `smtpwire: SMTP probe, send and load generator
+
+${PROBE_USAGE}
+
+${SEND_USAGE}
+
+${BENCH_USAGE}
+
+${SINK_USAGE}
+
+Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).
+Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
+`;
+
+/** Runs one command line (without `node` and the script); resolves with the exit code. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    io.stdout.write(USAGE);
+    return name === undefined ? EXIT_FAILURE : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`smtpwire: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return EXIT_FAILURE;
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    io.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    // parseArgs throws TypeErrors with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION: a usage error too.
+    const code = (err as { code?: string }).code ?? '';
+    if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`smtpwire ${name}: ${(err as Error).message}\n${command.usage}\n`);
+      return EXIT_FAILURE;
+    }
+    io.stderr.write(`smtpwire ${name}: ${(err as Error)?.message ?? String(err)}${code ? ` (${code})` : ''}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+/** True when run as a program (also through an npm bin symlink), false when imported by tests. */
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+const invoked = invokedDirectly();
+if (invoked) {
+  const io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`smtpwire: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  );
+}
