@@ -4,11 +4,12 @@
  * spool reader, and the skip-or-fail policy for unavailable servers.
  */
 import fc from 'fast-check';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { realServersRequired, unavailableBanner } from './servers/index.js';
+import { startChildServer, type ChildServerSpec } from './servers/child-server.js';
+import { ServerStartError, realServersRequired, unavailableBanner } from './servers/index.js';
 import { clearSpool, readSpool, stripAddedHeaders, toCrlf, waitForSpool } from './servers/spool.js';
 
 /** Bytes rich in CR, LF, dots and header-ish text. */
@@ -123,5 +124,41 @@ describe('unavailable servers', () => {
     const text = unavailableBanner({ name: 'postfix', available: false, reason: 'not root' });
     expect(text).toMatch(/postfix IS NOT AVAILABLE/);
     expect(text).toMatch(/reason: not root/);
+  });
+});
+
+describe('start failures', () => {
+  const spec = (script: string): ChildServerSpec => ({
+    name: 'smtp-server',
+    command: process.execPath,
+    args: ['-e', script],
+    hostname: 'x.smtpwire.test',
+    features: {
+      starttls: true,
+      implicitTls: true,
+      authMechanisms: ['PLAIN'],
+      pipelining: true,
+      chunking: false,
+      smtputf8: true,
+      eightBitMime: true,
+    },
+    notes: [],
+  });
+  const workDirs = async (): Promise<string[]> =>
+    (await readdir(tmpdir())).filter((n) => n.startsWith('smtpwire-smtp-server-'));
+
+  it('reports a child that dies with its output, and removes the work directory', async () => {
+    const before = await workDirs();
+    const err = await startChildServer(spec('console.error("boom: cannot bind"); process.exit(3)'), {}).catch((e) => e);
+    expect(err).toBeInstanceOf(ServerStartError);
+    expect(err.message).toMatch(/^smtp-server failed to start: exited \(code 3/);
+    expect(err.logTail).toContain('boom: cannot bind');
+    expect(await workDirs()).toEqual(before);
+  });
+
+  it('gives up on a silent child after startTimeoutMs and kills it', async () => {
+    const err = await startChildServer(spec('setInterval(() => {}, 1000)'), { startTimeoutMs: 200 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ServerStartError);
+    expect(err.message).toMatch(/not ready within 200 ms/);
   });
 });

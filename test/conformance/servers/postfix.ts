@@ -28,6 +28,7 @@ import {
   SERVERS_DIR,
   SYSTEM_PYTHON,
   freePort,
+  detachLogged,
   makeWorkDir,
   readTestTls,
   spawnLogged,
@@ -314,6 +315,7 @@ export async function startPostfix(opts: StartOptions = {}): Promise<RealServer>
       const alive = (): boolean => current.child.exitCode === null && current.child.signalCode === null;
       try {
         await waitForGreeting(layout.port, startTimeoutMs, alive);
+        detachLogged(current);
         return makeServer(layout, users, current, logTail, await readTestTls());
       } catch (err) {
         lastError = err;

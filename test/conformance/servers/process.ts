@@ -131,14 +131,33 @@ export function spawnLogged(command: string, args: readonly string[], input?: st
 export async function stopLogged(proc: LoggedChild, graceMs = 5_000): Promise<void> {
   const { child } = proc;
   if (child.exitCode !== null || child.signalCode !== null) return;
+  // Referenced again while stopping, so the process waits for the cleanup to finish.
+  child.ref();
   child.stdin?.end();
   const steps: NodeJS.Signals[] = ['SIGTERM', 'SIGKILL'];
   for (;;) {
-    const timer = new Promise<'timeout'>((r) => setTimeout(r, graceMs, 'timeout').unref());
-    if ((await Promise.race([proc.exited, timer])) !== 'timeout') return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => {
+      timer = setTimeout(r, graceMs, 'timeout');
+    });
+    const outcome = await Promise.race([proc.exited, timeout]);
+    clearTimeout(timer);
+    if (outcome !== 'timeout') return;
     const signal = steps.shift();
     if (signal === undefined) throw new Error(`process ${child.pid} ignores SIGKILL`);
     child.kill(signal);
+  }
+}
+
+/**
+ * Lets this Node process exit although the child still runs: a test that forgets
+ * stop() must not hang. The child then sees EOF on stdin and stops itself (its
+ * work directory stays behind in that case).
+ */
+export function detachLogged(proc: LoggedChild): void {
+  proc.child.unref();
+  for (const stream of [proc.child.stdin, proc.child.stdout, proc.child.stderr]) {
+    (stream as unknown as { unref?: () => void } | null)?.unref?.();
   }
 }
 
@@ -243,6 +262,7 @@ export async function startJsonChild(
     if (ready['ready'] !== true || typeof ready['port'] !== 'number' || typeof ready['tlsPort'] !== 'number') {
       throw new Error(`unexpected ready message ${JSON.stringify(ready)}`);
     }
+    detachLogged(proc);
     return { proc, port: ready['port'], tlsPort: ready['tlsPort'] };
   } catch (err) {
     await stopLogged(proc, 2_000).catch(() => {});
