@@ -13,7 +13,7 @@
  * every socket that may still be open at the server (including one being connected or saying QUIT)
  * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
  */
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { AccessTokenProvider, AuthMethod, Credentials } from './auth.js';
 import { SmtpConnection, type SmtpConnectionOptions } from './connection.js';
 import { DEFAULT_PORTS, type SmtpEncryption, isEncryption } from './enums.js';
@@ -61,6 +61,11 @@ export interface PoolableConnection {
   off(event: 'close', listener: (err: unknown) => void): unknown;
 }
 
+/**
+ * Pool settings; every field is optional and validated by the constructor (InvalidArgumentError
+ * naming the field). Durations are ms; Infinity turns idleTimeout, staleTimeout, acquireTimeout or
+ * healthCheckAfter off.
+ */
 export interface SmtpConnectionPoolOptions<C extends PoolableConnection = SmtpConnection> {
   /** Connections per key, default 10. */
   maxConnections?: number;
@@ -80,9 +85,9 @@ export interface SmtpConnectionPoolOptions<C extends PoolableConnection = SmtpCo
   connectionFactory?: (params: PoolConnectionParams) => C;
 }
 
-/** Counters for one key. */
+/** Counters for one key (see PoolStats for the meaning of each). */
 export interface PoolKeyStats {
-  /** `encryption://host:port`, plus `#` and 12 hex digits of the credentials' sha256 when there are credentials. */
+  /** `encryption://host:port`, plus `#` and 12 hex digits of the credentials' HMAC-SHA256 when there are credentials. */
   key: string;
   total: number;
   idle: number;
@@ -92,6 +97,7 @@ export interface PoolKeyStats {
   waiting: number;
 }
 
+/** A snapshot from `getStats()`: gauges (total … waiting) and counters since creation (created … errors). */
 export interface PoolStats {
   /** Connections handed out or parked: `idle + busy`. */
   total: number;
@@ -739,13 +745,19 @@ function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
   return { ...params, encryption, port };
 }
 
+/**
+ * Keys only need to agree within this process, so the credential digest is an HMAC-SHA256 under a
+ * random per-process key: a digest seen in stats or a heap dump cannot be brute-forced offline.
+ */
+const KEY_SECRET = randomBytes(32);
+
 /** Identity numbers for token functions: the same function is the same credential. */
 const tokenFunctionIds = new WeakMap<object, number>();
 let nextTokenFunctionId = 1;
 
 /**
- * The pool key: host (case-insensitive), port, encryption and a sha256 of the credentials, so no
- * password or token is ever kept in plain text in the pool's maps or stats.
+ * The pool key: host (case-insensitive), port, encryption and a keyed sha256 (HMAC) of the
+ * credentials, so no password or token is ever kept in plain text in the pool's maps or stats.
  */
 function poolKey(params: PoolConnectionParams): { key: string; label: string } {
   const host = params.host.toLowerCase();
@@ -762,7 +774,7 @@ function poolKey(params: PoolConnectionParams): { key: string; label: string } {
   } else if (typeof params.accessToken === 'string') {
     token = `str:${params.accessToken}`;
   }
-  const digest = createHash('sha256')
+  const digest = createHmac('sha256', KEY_SECRET)
     .update(JSON.stringify([params.username, params.password ?? null, token, params.authMethod ?? null]))
     .digest('hex');
   return { key: `${where}#${digest}`, label: `${where}#${digest.slice(0, 12)}` };

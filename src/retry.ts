@@ -44,6 +44,7 @@ const TEMPORARY_AUTH_FAILURE = 454;
 /** The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days). */
 const MAX_DELAY = 2 ** 31 - 1;
 
+/** The reference design's policy: 3 retries after 1 s, 5 s, 30 s on 421/450/451/452, ±10 % jitter. Frozen. */
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   maxRetries: DEFAULT_MAX_RETRIES,
   delays: DEFAULT_RETRY_DELAYS,

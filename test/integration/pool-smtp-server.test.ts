@@ -57,24 +57,28 @@ async function send(p: SmtpConnectionPool, at: PoolConnectionParams, n: number):
 const messageIds = (s: TestServer) => s.messages.map((m) => /^Message-ID: (.*)$/im.exec(m.raw.toString('latin1'))?.[1]?.trim());
 
 describe('SmtpConnectionPool against smtp-server', () => {
-  it('sends 200 messages through a pool of 4, pipelined via onHandedOver: each arrives exactly once, never more than 4 sockets', async () => {
+  it('sends 1,000 messages through a pool of 4, pipelined via onHandedOver: each arrives exactly once, never more than 4 sockets', async () => {
     const s = await serve();
     pool = new SmtpConnectionPool({ maxConnections: 4 });
     const at = params(s.port);
     warmCheckouts = 0;
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => send(pool!, at, i)));
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => send(pool!, at, i)));
     expect(warmCheckouts).toBeGreaterThan(0);
     expect(results.every(Boolean)).toBe(true);
     const ids = messageIds(s);
-    expect(ids).toHaveLength(200);
-    expect(new Set(ids).size).toBe(200);
+    expect(ids).toHaveLength(1000);
+    expect(new Set(ids).size).toBe(1000);
     expect(ids.every((id) => id !== undefined)).toBe(true);
+    // Never more than 4 sockets at the server, although each connection is recycled after its
+    // 100th message (the default maxMessagesPerConnection) while the others keep sending.
     expect(s.maxOpen).toBeLessThanOrEqual(4);
-    expect(s.connections).toBeLessThanOrEqual(4);
+    expect(s.connections).toBeGreaterThanOrEqual(10);
     const stats = pool.getStats();
-    expect(stats).toMatchObject({ total: 4, busy: 0, idle: 4, created: 4, reused: 196, errors: 0, waiting: 0 });
+    expect(stats).toMatchObject({ busy: 0, errors: 0, waiting: 0, connecting: 0, created: s.connections });
+    expect(stats.total).toBeLessThanOrEqual(4);
+    expect(stats.created + stats.reused).toBe(1000);
     await pool.closeAll();
-    expect(pool.getStats()).toMatchObject({ total: 0, closed: 4 });
+    expect(pool.getStats()).toMatchObject({ total: 0, closing: 0, closed: s.connections });
   });
 
   it('recycles connections after maxMessagesPerConnection without exceeding the limit', async () => {
