@@ -27,6 +27,7 @@ import {
   CERTS,
   SERVERS_DIR,
   SYSTEM_PYTHON,
+  canBind,
   freePort,
   detachLogged,
   makeWorkDir,
@@ -75,7 +76,8 @@ const FEATURES: ServerFeatures = Object.freeze({
 const NOTES = Object.freeze([
   'Delivered files have LF line endings (Postfix stores lines, pipe(8) writes LF): compare with toCrlf().',
   'A Received header is prepended; no other header is added or rewritten (local_header_rewrite_clients is empty).',
-  'Bare LF in DATA is accepted from 127.0.0.0/8 (smtpd_forbid_bare_newline_exclusions = $mynetworks).',
+  'Bare LF in DATA is accepted from 127.0.0.0/8 (smtpd_forbid_bare_newline_exclusions = $mynetworks) and delivered as a line break.',
+  'A bare CR inside a line is delivered as a space (observed with Postfix 3.7.11).',
   'SASL users live in realm postfix.smtpwire.test: AUTH as "alice" logs in alice@postfix.smtpwire.test.',
   'Lines longer than line_length_limit (2048) are split by cleanup(8).',
 ]);
@@ -321,7 +323,8 @@ export async function startPostfix(opts: StartOptions = {}): Promise<RealServer>
         lastError = err;
         await stopLogged(current);
         // Only a port clash is worth another try; anything else is reported at once.
-        if (!/Address already in use/.test(await tailFile(maillog, 20))) break;
+        // master(8) dies silently on a bind error (postlogd is not up yet), so look at the ports.
+        if ((await canBind(layout.port)) && (await canBind(layout.tlsPort))) break;
       }
     }
     throw lastError ?? new Error('no usable port pair');

@@ -175,6 +175,15 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** Whether `port` on 127.0.0.1 can be bound right now. */
+export async function canBind(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((res) => {
+    server.once('error', () => res(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => res(true)));
+  });
+}
+
 /**
  * Resolves once a plain SMTP server on `port` sends a 220 greeting (RFC 5321 §4.2),
  * then says QUIT. Retries refused connections until `timeoutMs`.
