@@ -168,6 +168,13 @@ for (const entry of availability) {
       expect(asSent(delivered).toString('latin1')).toBe(sent.toString('latin1'));
     });
 
+    it('records the null reverse-path as an empty sender', async () => {
+      const run = await swaks(['--server', `127.0.0.1:${server.port}`, '--from', '<>', '--to', `dsn@${TEST_DOMAIN}`]);
+      expect(run.code, run.transcript).toBe(0);
+      const [delivered] = await server.waitForMessages(1);
+      expect([delivered!.sender, delivered!.recipients]).toEqual(['', [`dsn@${TEST_DOMAIN}`]]);
+    });
+
     it('refuses a wrong password with 535 and delivers nothing', async () => {
       const user = server.users[0]!;
       const run = await swaks([

@@ -16,7 +16,7 @@
  * every process is gone (SIGKILL after 5 s); then the work directory is removed.
  *
  * Delivery: `default_transport = spool`, a pipe(8) service running
- * py/spool_pipe.py as `nobody` with ${sender} ${recipient}, so each message is one
+ * py/spool_pipe.py as `nobody` with the envelope as arguments, so each message is one
  * `.eml` (LF line endings, a Received header prepended) plus its envelope.
  */
 import { execFile } from 'node:child_process';
@@ -51,9 +51,11 @@ import {
 
 const run = promisify(execFile);
 
-/** Postfix command-line tools (Debian paths). */
+/** postfix(1) (Debian path). */
 export const POSTFIX_BIN = '/usr/sbin/postfix';
+/** postconf(1): asked for the default daemon_directory, where master(8) lives. */
 export const POSTCONF_BIN = '/usr/sbin/postconf';
+/** saslpasswd2(8) from sasl2-bin: fills the private sasldb. */
 export const SASLPASSWD2_BIN = '/usr/sbin/saslpasswd2';
 
 /** Host name the instance announces; also the Cyrus SASL realm of its users. */
@@ -172,7 +174,8 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 spool     unix  - n n - - pipe
-  user=nobody argv=${SYSTEM_PYTHON} ${l.root}/spool_pipe.py ${l.spool} \${sender} \${recipient}
+  user=nobody null_sender= argv=${SYSTEM_PYTHON} ${l.root}/spool_pipe.py ${l.spool}
+  from=\${sender} proto=\${client_protocol} auth=\${sasl_username} \${recipient}
 `;
 }
 

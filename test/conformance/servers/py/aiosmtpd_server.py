@@ -48,7 +48,8 @@ class SpoolHandler:
         auth = session.auth_data
         meta = {
             'id': msg_id,
-            'sender': envelope.mail_from,
+            # aiosmtpd keeps the null reverse-path as the literal '<>'; the spool format says ''.
+            'sender': '' if envelope.mail_from == '<>' else envelope.mail_from,
             'recipients': list(envelope.rcpt_tos),
             'receivedAt': datetime.datetime.now(datetime.timezone.utc).isoformat(),
             'lineEnding': 'crlf',
