@@ -1,0 +1,113 @@
+/**
+ * `npm run bench`: the side-by-side throughput table (issue 6) and the 100 MiB memory runs.
+ *
+ * Same message, same sink, same run: smtpwire `sendMessage` (MIME built per send, pool), smtpwire
+ * `sendRaw`, nodemailer's pooled transport, and Postfix's smtp-source when installed; 1, 4 and 8
+ * connections; a 1 KB text message and a 100 KB one with an attachment. Every measurement runs in
+ * its own process (bench/worker.ts) so CPU and peak RSS are one client's; each cell is the median
+ * of BENCH_REPS runs, and ratios are taken against nodemailer in the same repetition, then the
+ * median of those ratios (the machine is noisy: absolute numbers mean little).
+ *
+ * Environment: BENCH_REPS (default 3), BENCH_MESSAGES_1K (3000), BENCH_MESSAGES_100K (600),
+ * BENCH_CONNECTIONS (1,4,8), BENCH_SIZES (1k,100k), BENCH_MEMORY=0 to skip the memory runs,
+ * BENCH_OUT (a Markdown file to write the tables to, default .tmp/bench-results.md).
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { memoryTable } from './memory.js';
+import { median, runWorker } from './spawn-worker.js';
+import { type Sink, startSink } from './sink.js';
+import type { Client, Measurement, ThroughputJob } from './worker.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
+const REPS = Number(env('BENCH_REPS', '3'));
+const CONNECTIONS = env('BENCH_CONNECTIONS', '1,4,8').split(',').map(Number);
+const SIZES = env('BENCH_SIZES', '1k,100k').split(',');
+const MESSAGES: Record<string, number> = { '1k': Number(env('BENCH_MESSAGES_1K', '3000')), '100k': Number(env('BENCH_MESSAGES_100K', '600')) };
+const BYTES: Record<string, number> = { '1k': 1024, '100k': 100 * 1024 };
+const OUT = env('BENCH_OUT', join(here, '..', '.tmp', 'bench-results.md'));
+const HAS_SOURCE = existsSync('/usr/sbin/smtp-source') && existsSync('/usr/bin/time');
+const CLIENTS: Client[] = ['smtpwire', 'smtpwire-raw', 'nodemailer', ...(HAS_SOURCE ? (['smtp-source'] as const) : [])];
+
+interface Cell {
+  rate: number;
+  cpu: number | null;
+  rss: number | null;
+  ratio: number | null;
+  failed: number;
+}
+
+async function throughputTable(sink: Sink): Promise<string> {
+  const rows: string[] = [];
+  rows.push('| size | conns | client | msg/s (median) | × nodemailer | CPU s / 1,000 msgs | peak RSS MiB | failed |');
+  rows.push('|---|---:|---|---:|---:|---:|---:|---:|');
+  for (const size of SIZES) {
+    for (const connections of CONNECTIONS) {
+      const runs = new Map<Client, Measurement[]>(CLIENTS.map((c) => [c, []]));
+      const ratios = new Map<Client, number[]>(CLIENTS.map((c) => [c, []]));
+      for (let rep = 0; rep < REPS; rep++) {
+        // Interleave the clients within a repetition so drift on the machine hits all of them.
+        const order = rep % 2 === 0 ? CLIENTS : [...CLIENTS].reverse();
+        const rep_ = new Map<Client, Measurement>();
+        for (const client of order) {
+          const messages = MESSAGES[size]!;
+          const job: ThroughputJob = { kind: 'throughput', client, port: sink.port, connections, messages, size: BYTES[size]!, warmup: Math.max(200, Math.floor(messages / 5)) };
+          const m = await runWorker(job);
+          rep_.set(client, m);
+          runs.get(client)!.push(m);
+          process.stderr.write(`  ${size} ×${connections} ${client.padEnd(12)} rep ${rep + 1}: ${m.messagesPerSecond.toFixed(0)} msg/s, CPU ${m.cpuSecondsPer1000?.toFixed(3) ?? '-'} s/1k\n`);
+        }
+        const base = rep_.get('nodemailer')!.messagesPerSecond;
+        for (const [client, m] of rep_) ratios.get(client)!.push(m.messagesPerSecond / base);
+      }
+      for (const client of CLIENTS) {
+        const ms = runs.get(client)!;
+        const cpus = ms.map((m) => m.cpuSecondsPer1000).filter((v): v is number => v !== null);
+        const cell: Cell = {
+          rate: median(ms.map((m) => m.messagesPerSecond)),
+          cpu: cpus.length ? median(cpus) : null,
+          rss: median(ms.map((m) => m.peakRssMiB ?? 0)),
+          ratio: median(ratios.get(client)!),
+          failed: ms.reduce((a, m) => a + m.failed, 0),
+        };
+        rows.push(
+          `| ${size} | ${connections} | ${client} | ${cell.rate.toFixed(0)} | ${cell.ratio!.toFixed(2)} | ${cell.cpu?.toFixed(3) ?? '-'} | ${cell.rss?.toFixed(0) ?? '-'} | ${cell.failed} |`,
+        );
+      }
+    }
+  }
+  return rows.join('\n');
+}
+
+const started = Date.now();
+const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.arch()}`;
+const sink = await startSink();
+let throughput: string;
+try {
+  process.stderr.write(`throughput against ${sink.name} (${machine}), ${REPS} repetitions per cell\n`);
+  throughput = await throughputTable(sink);
+} finally {
+  await sink.stop();
+}
+const memory = env('BENCH_MEMORY', '1') === '0' ? '(skipped: BENCH_MEMORY=0)' : await memoryTable(runWorker);
+const report = `## Throughput (${new Date().toISOString().slice(0, 10)}, ${machine})
+
+Sink: ${sink.name}. Messages per run: ${SIZES.map((s) => `${s} ${MESSAGES[s]}`).join(', ')} (after a warm-up of a fifth), ${REPS} runs per cell,
+each client in its own process with ${16} sends in flight per connection. "× nodemailer" is the median of the per-repetition ratios.
+smtp-source sends without pipelining (\`-d\`: many messages per session) and its CPU comes from /usr/bin/time.
+
+${throughput}
+
+## Memory: one message with a 100 MiB attachment from a file
+
+${memory}
+
+(total bench time ${((Date.now() - started) / 1000).toFixed(0)} s)
+`;
+process.stdout.write(`\n${report}`);
+mkdirSync(dirname(OUT), { recursive: true });
+writeFileSync(OUT, report);
+process.stderr.write(`written to ${OUT}\n`);
