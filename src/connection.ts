@@ -344,11 +344,15 @@ export class SmtpConnection extends EventEmitter {
       };
       let socket = await openSocket({ host: this.host, port: this.port, connectTimeout: this.#timeouts.connect, signal });
       lap('connect');
-      if (this.encryption === 'ssl') {
+      // destroy() may have been called while the socket was opening: it must not outlive that.
+      if (this.#broken) socket.destroy();
+      if (this.encryption === 'ssl' && !this.#broken) {
         socket = await upgradeToTls(socket, this.#upgradeOptions(true, signal));
         lap('tls');
         this.#secure = true;
+        if (this.#broken) socket.destroy();
       }
+      if (this.#broken) throw this.#broken;
       if (signal?.aborted) throw new AbortError('connect aborted', { cause: signal.reason });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#attach(socket);
@@ -726,6 +730,11 @@ export class SmtpConnection extends EventEmitter {
     const delivered = replyMatches(reply, 2);
     if (delivered) this.#messagesSent++;
     this.#lastUsed = Date.now();
+    // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
+    // already pipelined behind this one fails as "not handed over" (retryable) at once.
+    if (reply.code === 421) {
+      this.#fail(new ReplyError(`the server closed the session: ${formatReply(reply)}`, { replyCode: 421, enhancedCode: reply.enhanced, lines: reply.lines }));
+    }
     return { delivered, stage: 'final', reply, accepted, rejected, via, bytesSent };
   }
 

@@ -370,9 +370,8 @@ export class SmtpProtocolHandler {
       }
     };
     try {
+      // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
       const outcome = await conn.sendMail(job.envelope, body, { ...signalOption, onHandedOver: release });
-      // RFC 5321 §3.8: 421 means the server is closing this session; never reuse it.
-      if (outcome.reply.code === 421) conn.destroy(new ReplyError('server closing the session', { replyCode: 421, lines: outcome.reply.lines }));
       return this.#fromOutcome(job, outcome, attempt);
     } catch (err) {
       return this.#fromError(job, err, attempt);

@@ -202,6 +202,26 @@ describe('the outcome of a message', () => {
     await expect.poll(() => c.isBroken).toBe(true);
   });
 
+  it('a 421 to the final dot is an outcome, and the connection is not reused', async () => {
+    const s = await serve(script({ on: 'DATA_END', reply: '421 4.3.2 Shutting down' }));
+    const c = connect(s);
+    await c.connect();
+    const [first, second] = await Promise.allSettled([c.sendMail(envelope, body), c.sendMail(envelope, body)]);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { delivered: false, stage: 'final' } });
+    // The pipelined second message never reached its final dot: not handed over, safe to retry.
+    expect(second).toMatchObject({ status: 'rejected', reason: { messageHandedOver: false } });
+    expect(c.isBroken).toBe(true);
+  });
+
+  it('destroy() during connect leaves no socket behind', async () => {
+    const s = await serve(script({ on: 'GREETING', delay: 100 }));
+    const c = connect(s);
+    const pending = c.connect().catch((e: unknown) => e);
+    c.destroy();
+    expect(await pending).toMatchObject({ code: 'ERR_SMTP_CLOSED' });
+    await expect.poll(() => s.openConnections).toBe(0);
+  });
+
   it('times out a slow command reply, naming the phase and command', async () => {
     const s = await serve(script({ on: 'MAIL', delay: 1000 }));
     const c = connect(s, { timeouts: { command: 150 } });
