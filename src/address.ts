@@ -553,7 +553,21 @@ function checkAddressLiteral(literal: string): string | null {
 }
 
 /** RFC 5321 §4.1.2 Domain: hostname labels, IDN converted, or an address literal. */
+/** Domains repeat across messages (same sender, same recipients): remember recent verdicts. */
+const DOMAIN_CACHE_SIZE = 512;
+const domainCache = new Map<string, DomainCheck>();
+
 function checkDomain(domain: string, maxLabelLength: number): DomainCheck {
+  const key = `${maxLabelLength}\0${domain}`;
+  const hit = domainCache.get(key);
+  if (hit !== undefined) return hit;
+  const result = checkDomainUncached(domain, maxLabelLength);
+  if (domainCache.size >= DOMAIN_CACHE_SIZE) domainCache.delete(domainCache.keys().next().value!);
+  domainCache.set(key, result);
+  return result;
+}
+
+function checkDomainUncached(domain: string, maxLabelLength: number): DomainCheck {
   if (domain.length === 0) return { error: 'domain is empty' };
   if (domain.startsWith('[')) {
     if (!domain.endsWith(']')) return { error: `"${domain}" is not a valid address literal` };

@@ -274,8 +274,8 @@ export class SmtpProtocolHandler {
       ...(built.size === null ? {} : { size: built.size }),
     };
     let body: () => MessageBody | null;
-    if (built.size !== null && built.size <= IN_MEMORY_LIMIT && built.replayable) {
-      const bytes = await built.toBuffer();
+    if (built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT) {
+      const bytes = built.toBufferSync();
       body = () => bytes;
     } else {
       let used = false;

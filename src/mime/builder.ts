@@ -90,6 +90,10 @@ export interface BuiltMessage {
   stream(): Readable;
   /** The whole message in memory: for small messages and tests. */
   toBuffer(): Promise<Buffer>;
+  /** True when every part is in memory (no file or stream): then {@link toBufferSync} works. */
+  inMemory: boolean;
+  /** The whole message at once, without I/O. @throws SmtpError `ERR_SMTP_INVALID_STATE` unless `inMemory`. */
+  toBufferSync(): Buffer;
 }
 
 const CRLF = '\r\n';
@@ -135,6 +139,20 @@ interface Multipart {
 type Node = Leaf | Multipart;
 
 /** Random or seeded hex strings. */
+/** Random bytes drawn 4 KiB at a time: one syscall-backed fill serves hundreds of messages. */
+const RANDOM_POOL_SIZE = 4096;
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+function randomHex(bytes: number): string {
+  if (randomOffset + bytes > randomPool.length) {
+    randomPool = randomBytes(Math.max(RANDOM_POOL_SIZE, bytes));
+    randomOffset = 0;
+  }
+  const hex = randomPool.toString('hex', randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return hex;
+}
+
 class Entropy {
   readonly #seed: string | null;
   #counter = 0;
@@ -145,7 +163,7 @@ class Entropy {
     return this.#seed !== null;
   }
   hex(bytes: number): string {
-    if (this.#seed === null) return randomBytes(bytes).toString('hex');
+    if (this.#seed === null) return randomHex(bytes);
     const digest = createHash('sha256').update(`${this.#seed}\0${this.#counter++}`).digest('hex');
     return digest.slice(0, bytes * 2);
   }
@@ -454,6 +472,25 @@ async function* emitBody(body: Body): AsyncGenerator<Buffer> {
   }
 }
 
+/** The same bytes as emitNode, synchronously, for a tree whose bodies are all in memory. */
+function emitNodeSync(node: Node, out: Buffer[]): void {
+  if (node.type === 'leaf') {
+    const body = node.body;
+    if (body.kind === 'encoded') out.push(body.data);
+    else if (body.kind === 'base64') {
+      if (body.data.length === 0) out.push(Buffer.from(CRLF));
+      for (const s of base64Chunks(body.data)) out.push(Buffer.from(s, 'latin1'));
+    } else throw new SmtpError('message has a file or stream part', { code: ErrorCodes.INVALID_STATE });
+    return;
+  }
+  for (const child of node.children) {
+    const childHeaders = child.type === 'leaf' ? child.headers : multipartHeader(child);
+    out.push(Buffer.from(`--${node.boundary}${CRLF}${childHeaders}${CRLF}`, 'utf8'));
+    emitNodeSync(child, out);
+  }
+  out.push(Buffer.from(`--${node.boundary}--${CRLF}`));
+}
+
 async function* emitNode(node: Node): AsyncGenerator<Buffer> {
   if (node.type === 'leaf') {
     yield* emitBody(node.body);
@@ -645,6 +682,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const bodyLength = nodeBodySize(root);
   let streamed = false;
   const replayable = !some(root, (leaf) => leaf.body.kind === 'stream');
+  const inMemory = !some(root, (leaf) => leaf.body.kind === 'stream' || leaf.body.kind === 'file');
 
   const stream = (): Readable => {
     if (!replayable && streamed) {
@@ -669,7 +707,15 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
     needsSmtpUtf8: smtpUtf8,
     replayable,
     stream,
+    inMemory,
+    toBufferSync(): Buffer {
+      if (!inMemory) throw new SmtpError('message has a file or stream part: use toBuffer() or stream()', { code: ErrorCodes.INVALID_STATE });
+      const chunks: Buffer[] = [Buffer.from(headers, 'utf8')];
+      emitNodeSync(root, chunks);
+      return Buffer.concat(chunks);
+    },
     async toBuffer(): Promise<Buffer> {
+      if (inMemory) return this.toBufferSync();
       const chunks: Buffer[] = [];
       for await (const chunk of stream()) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);

@@ -515,6 +515,8 @@ export interface FoldOptions {
  * carry over-long words.
  */
 export function foldHeader(name: string, value: string, options: FoldOptions = {}): string {
+  // Most fields fit on one line: no need to tokenise them.
+  if (name.length + 2 + value.length <= MAX_LINE_LENGTH && !/[\t]|  /.test(value)) return `${name}: ${value}${CRLF}`;
   let out = `${name}:`;
   let lineLength = out.length;
   // Each token is a whitespace run followed by a word; the value starts after one space.

@@ -369,3 +369,31 @@ describe('refusals', () => {
     expectCode(() => build({ toAddresses: [] }), ErrorCodes.INVALID_ADDRESS);
   });
 });
+
+describe('in-memory serialisation', () => {
+  it('toBufferSync gives the same bytes as the stream for in-memory messages', async () => {
+    const { buildMessage } = await import('../../src/mime/index.js');
+    const msg = buildMessage({
+      fromAddress: 'a@example.com',
+      toAddresses: ['b@example.com'],
+      subject: 'Grüße',
+      textBody: 'text',
+      htmlBody: '<p>html</p>',
+      attachments: [{ filename: 'a.bin', content: Buffer.from([0, 1, 2, 255]) }, { filename: 'logo.png', content: Buffer.alloc(100, 7), cid: 'logo' }],
+      deterministic: true,
+    });
+    expect(msg.inMemory).toBe(true);
+    const chunks: Buffer[] = [];
+    for await (const c of msg.stream()) chunks.push(c as Buffer);
+    expect(msg.toBufferSync().equals(Buffer.concat(chunks))).toBe(true);
+    expect(msg.toBufferSync().length).toBe(msg.size);
+  });
+
+  it('refuses toBufferSync when a part is a file or stream', async () => {
+    const { buildMessage } = await import('../../src/mime/index.js');
+    const { Readable } = await import('node:stream');
+    const msg = buildMessage({ fromAddress: 'a@example.com', toAddresses: ['b@example.com'], subject: 's', attachments: [{ filename: 'x', content: Readable.from([Buffer.from('x')]) }] });
+    expect(msg.inMemory).toBe(false);
+    expect(() => msg.toBufferSync()).toThrow(expect.objectContaining({ code: 'ERR_SMTP_INVALID_STATE' }));
+  });
+});
