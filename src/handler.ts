@@ -147,7 +147,8 @@ export class SmtpProtocolHandler {
     this.port = port;
     this.encryption = encryption;
     this.fromAddress = options.fromAddress;
-    this.#params = {
+    // Frozen: the pool resolves a frozen params object once instead of per checkout.
+    this.#params = Object.freeze({
       host: hostname,
       port,
       encryption,
@@ -165,7 +166,7 @@ export class SmtpProtocolHandler {
         ...(options.opportunisticTls === undefined ? {} : { opportunisticTls: options.opportunisticTls }),
         ...(options.onTranscript === undefined ? {} : { onTranscript: options.onTranscript }),
       },
-    };
+    });
     this.pool = new SmtpConnectionPool({ ...options.pool, maxConnections: poolSize });
   }
 
