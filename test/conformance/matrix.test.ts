@@ -23,9 +23,11 @@ import type { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmtpProtocolHandler, buildMessage, type DeliveryResult, type TranscriptEntry } from '../../src/index.js';
-import { EXPECTED_FEATURES, matrixCases, usesBdat, usesPipelining, type MatrixCase } from './matrix-cases.js';
+import { EXPECTED_FEATURES, MATRIX_ROWS, matrixCases, notApplicable, usesBdat, usesPipelining, type MatrixCase } from './matrix-cases.js';
+import { cell } from './matrix-report.js';
 import {
   REFUSED_RECIPIENT,
+  SERVER_NAMES,
   TEST_DOMAIN,
   availableServers,
   realServersRequired,
@@ -141,6 +143,34 @@ function show(transcript: readonly TranscriptEntry[]): string {
   return transcript.map((e) => `${e.direction === 'client' ? 'C:' : 'S:'} ${e.line}`).join('\n');
 }
 
+describe('conformance matrix: the plan', () => {
+  it.each(SERVER_NAMES)('%s: every offered encryption × mechanism, every row a case or an n/a reason', (name) => {
+    const features = EXPECTED_FEATURES[name];
+    const cases = matrixCases(name);
+    const encryptions = ['none', ...(features.starttls ? ['starttls'] : []), ...(features.implicitTls ? ['implicit'] : [])];
+    for (const encryption of encryptions) {
+      for (const auth of features.authMechanisms) {
+        expect(cases.some((c) => c.encryption === encryption && c.auth === auth && c.rows.length > 0), `${encryption} × ${auth}`).toBe(true);
+      }
+    }
+    for (const { row } of MATRIX_ROWS) {
+      const covered = cases.some((c) => c.rows.includes(row) || c.naRows[row] !== undefined) || notApplicable(row, features) !== undefined;
+      expect(covered, row).toBe(true);
+    }
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+  });
+
+  it('the report says FAIL when one case of a row failed, and never pass for a row that did not run', () => {
+    const cases = matrixCases('postfix');
+    const status = new Map(cases.map((c) => [c.name, 'passed' as const]));
+    expect(cell('postfix', 'bdat', cases, status)).toMatch(/^pass \(\d+\)$/);
+    const bdat = cases.find((c) => c.rows.includes('bdat'))!;
+    expect(cell('postfix', 'bdat', cases, new Map([...status, [bdat.name, 'failed' as const]]))).toMatch(/^\*\*FAIL\*\* \(1 of \d+\)$/);
+    expect(cell('postfix', 'bdat', cases, new Map(), 'unavailable')).toBe('skipped: unavailable');
+    expect(cell('aiosmtpd', 'bdat', matrixCases('aiosmtpd'), new Map())).toBe('n/a: CHUNKING not advertised');
+  });
+});
+
 for (const entry of availability) {
   describe(`conformance matrix: ${entry.name}`, () => {
     if (!entry.available) {
@@ -229,6 +259,18 @@ for (const entry of availability) {
           const handler = handlerFor(c, transcript);
           let delivered: DeliveredMessage;
           let rcptCount = 1;
+          if (c.auth !== 'none' && !features.authMechanisms.includes(c.auth)) {
+            try {
+              const result = await handler.sendMessage({ fromAddress: SENDER, toAddresses: [BOB], subject: 'never sent', textBody: 'x' });
+              expect(result.status).toBe('failed');
+              expect(result.error?.code).toBe('ERR_SMTP_AUTH_UNAVAILABLE');
+              expect(clientLines(transcript).filter((l) => /^(AUTH|MAIL) /.test(l))).toEqual([]);
+              expect(await server.readMessages()).toEqual([]);
+            } finally {
+              await handler.close();
+            }
+            return;
+          }
           try {
             switch (c.content) {
               case 'text': {
