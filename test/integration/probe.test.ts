@@ -179,3 +179,17 @@ describe('probe against smtp-server', () => {
     expect(check(report, 'unknown-command').status).not.toBe('fail');
   });
 });
+
+describe('probe over implicit TLS', () => {
+  it('reports mode implicit, a verified certificate and no STARTTLS step', async () => {
+    const server = await scripted({ implicitTls: true, tls: true });
+    const report = await probe({ host: 'localhost', port: server.port, encryption: 'ssl', tls: { ca: server.ca }, timeouts: FAST });
+    expect(report.error).toBeNull();
+    expect(report.tls).toMatchObject({ mode: 'implicit', certificate: { verified: true } });
+    expect(report.capabilitiesBeforeTls).toBeNull();
+    expect(report.timings.tls).toBeGreaterThan(0);
+    expect(check(report, 'starttls')).toMatchObject({ status: 'pass', reason: expect.stringContaining('implicit') });
+    // The raw pipelining session also speaks implicit TLS.
+    expect(check(report, 'pipelining').status).toBe('pass');
+  });
+});
