@@ -6,6 +6,7 @@ import type { Measurement } from './worker.js';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.ts');
 
+/** Runs `job` in a fresh `node --import tsx bench/worker.ts` process. @throws Error when the worker fails. */
 export function runWorker(job: object): Promise<Measurement> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });

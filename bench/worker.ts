@@ -9,8 +9,10 @@ import { createTransport } from 'nodemailer';
 import { SmtpProtocolHandler } from '../src/index.js';
 import { messageContent, percentile, runLoad } from '../src/cli/load.js';
 
+/** The clients compared in the throughput table. */
 export type Client = 'smtpwire' | 'smtpwire-raw' | 'nodemailer' | 'smtp-source';
 
+/** N messages of one size over C connections, after a warm-up. */
 export interface ThroughputJob {
   kind: 'throughput';
   client: Client;
@@ -21,6 +23,7 @@ export interface ThroughputJob {
   warmup: number;
 }
 
+/** One message with a big attachment read from `file`. */
 export interface MemoryJob {
   kind: 'memory';
   client: 'smtpwire' | 'nodemailer';
@@ -28,6 +31,7 @@ export interface MemoryJob {
   file: string;
 }
 
+/** What a worker prints (one JSON line). CPU and RSS are the worker process's own. */
 export interface Measurement {
   messagesPerSecond: number;
   cpuSecondsPer1000: number | null;

@@ -42,6 +42,7 @@ export interface ProbeChecks {
   sender?: string;
 }
 
+/** Options of {@link probe}: where to connect, how, with which credentials, and which checks to run. */
 export interface ProbeOptions {
   host: string;
   /** Default from the encryption: 25, 587 or 465. */
@@ -86,6 +87,7 @@ export interface ProbeCertificate {
   verifyError: string | null;
 }
 
+/** The TLS session of the probed connection. */
 export interface ProbeTls {
   /** How TLS came about. */
   mode: 'implicit' | 'starttls';
@@ -94,6 +96,7 @@ export interface ProbeTls {
   certificate: ProbeCertificate | null;
 }
 
+/** What happened to AUTH (RFC 4954) when credentials were given. */
 export interface ProbeAuth {
   attempted: boolean;
   ok: boolean;

@@ -23,6 +23,7 @@ import {
 } from './common.js';
 import { type LoadProgress, type LoadResult, runLoad } from './load.js';
 
+/** `smtpwire bench --help`. */
 export const BENCH_USAGE = `usage: smtpwire bench [host[:port] | --sink] [--messages N] [--connections C] [--size 1k|100k|BYTES]
                      [--duration S] [--pipelining on|off] [--chunking] [--api message|raw] [--window W]
                      [--tls|--starttls|--plain] [--ca FILE] [--insecure] [--user U --pass-env VAR] [--json]
@@ -168,6 +169,7 @@ export function progressPrinter(io: CliIo, live: boolean): (p: LoadProgress) => 
 
 // ── the embedded sink ─────────────────────────────────────────────────────────────────────────
 
+/** A sink child process started by {@link startEmbeddedSink}. */
 export interface EmbeddedSink {
   port: number;
   stop(): Promise<void>;

@@ -7,7 +7,9 @@ import type { SmtpEncryption } from './api.js';
 
 /** Exit codes: everything fine, warnings only, failure (also used for usage errors). */
 export const EXIT_OK = 0;
+/** Some check warned, some recipient or message failed. */
 export const EXIT_WARNINGS = 1;
+/** Failure, or a usage error. */
 export const EXIT_FAILURE = 2;
 
 /** Where a command writes; tests and embedding callers pass their own. */
@@ -23,6 +25,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A parsed `host[:port]`; port undefined when not given (the command's default applies). */
 export interface Target {
   host: string;
   port: number | undefined;

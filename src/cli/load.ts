@@ -12,6 +12,7 @@ const TEXT_ONLY_LIMIT = 16 * 1024;
 const FROM = 'bench@smtpwire.example';
 const TO = 'sink@smtpwire.example';
 
+/** Options of {@link runLoad}. */
 export interface LoadOptions {
   host: string;
   port: number;
@@ -37,6 +38,7 @@ export interface LoadOptions {
   progressMs?: number;
 }
 
+/** A progress snapshot for the live line. */
 export interface LoadProgress {
   sent: number;
   ok: number;
@@ -47,6 +49,7 @@ export interface LoadProgress {
   durationMs: number | null;
 }
 
+/** The figures of one load run. */
 export interface LoadResult {
   messages: number;
   ok: number;

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   sink: { run: sinkCommand, usage: SINK_USAGE },
 };
 
+/** `smtpwire --help`. */
 export const USAGE = `smtpwire: SMTP probe, send and load generator
 
 ${PROBE_USAGE}

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { type ProbeReport, type TranscriptEntry, probe } from './api.js';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, ms, parseTarget, readPassword, tlsFlags } from './common.js';
 
+/** `smtpwire probe --help`. */
 export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--tls|--starttls|--plain] [--user U --pass-env VAR]
                      [--auth-method M] [--ca FILE] [--insecure] [--name EHLO] [--bare-lf-to ADDR]
                      [--sender ADDR] [--no-checks] [--timeout MS] [--json] [-v]

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { type AttachmentInput, type DeliveryResult, SmtpProtocolHandler } from './api.js';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, parseTarget, readPassword, tlsFlags } from './common.js';
 
+/** `smtpwire send --help`. */
 export const SEND_USAGE = `usage: smtpwire send --from A --to B [--to C]… [--cc X]… [--bcc Y]… [--subject S]
                     [--text T | --text-file F] [--html-file F] [--attach FILE]… [--header 'Name: value']…
                     [--tls|--starttls|--plain] [--ca FILE] [--insecure] [--user U --pass-env VAR]

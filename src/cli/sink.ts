@@ -10,6 +10,7 @@ import { type CliIo, UsageError } from './common.js';
 /** Forget recorded sessions and messages this often, so a long run keeps memory bounded. */
 const FORGET_EVERY_MS = 1000;
 
+/** `smtpwire sink --help`. */
 export const SINK_USAGE = 'usage: smtpwire sink [--host 127.0.0.1] [--port 2525]   (port 0: any free port)';
 
 /** Runs until a signal; resolves with exit code 0. */
