@@ -45,7 +45,7 @@ export interface ProbeChecks {
 /** Options of {@link probe}: where to connect, how, with which credentials, and which checks to run. */
 export interface ProbeOptions {
   host: string;
-  /** Default from the encryption: 25, 587 or 465. */
+  /** Default 25 when `encryption` is omitted (opportunistic STARTTLS, as MX servers), else 25, 587 or 465. */
   port?: number;
   /**
    * `'ssl'`: implicit TLS. `'tls'`: STARTTLS required (failure when missing). `'none'`: plaintext only.
@@ -151,7 +151,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
   }
   const encryption: SmtpEncryption = options.encryption ?? 'tls';
   const opportunistic = options.opportunisticTls ?? options.encryption === undefined;
-  const port = options.port ?? DEFAULT_PORTS[encryption];
+  const port = options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : DEFAULT_PORTS[encryption]);
   const checks = options.checks ?? {};
   for (const field of ['bareLfRecipient', 'sender'] as const) {
     const v = checks[field];

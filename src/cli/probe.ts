@@ -10,7 +10,8 @@ import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptio
 export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--tls|--starttls|--plain] [--user U --pass-env VAR]
                      [--auth-method M] [--ca FILE] [--insecure] [--name EHLO] [--bare-lf-to ADDR]
                      [--sender ADDR] [--no-checks] [--timeout MS] [--json] [-v]
-  Default: STARTTLS when offered (a warning when not), port 25. --tls: implicit TLS (port 465).`;
+  Default: STARTTLS when offered (a warning when not), port 25. --starttls: required (port 587).
+  --tls: implicit TLS (port 465). --plain: no TLS (port 25). --bare-lf-to sends one test message there.`;
 
 /** Runs the probe command; resolves with the exit code. @throws UsageError. */
 export async function probeCommand(argv: string[], io: CliIo): Promise<number> {

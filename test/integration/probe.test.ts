@@ -193,3 +193,14 @@ describe('probe over implicit TLS', () => {
     expect(check(report, 'pipelining').status).toBe('pass');
   });
 });
+
+describe('probe defaults', () => {
+  it('uses port 25 with opportunistic STARTTLS when neither port nor encryption is given', async () => {
+    // Nothing listens on 127.0.0.1:25 in the test environment: the report names the port it tried.
+    const report = await probe({ host: '127.0.0.1', timeouts: FAST, checks: { enabled: false } });
+    expect(report.port).toBe(25);
+    expect(report.encryption).toBe('tls');
+    const implicit = await probe({ host: '127.0.0.1', encryption: 'ssl', timeouts: FAST, checks: { enabled: false } });
+    expect(implicit.port).toBe(465);
+  });
+});
