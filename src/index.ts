@@ -67,4 +67,16 @@ export {
   type ErrorCode,
   type TimeoutPhase,
 } from './errors.js';
+export {
+  probe,
+  type ProbeOptions,
+  type ProbeChecks,
+  type ProbeReport,
+  type ProbeCheck,
+  type ProbeCheckStatus,
+  type ProbeCertificate,
+  type ProbeTls,
+  type ProbeAuth,
+  type ProbeTimings,
+} from './probe.js';
 export * as errors from './errors.js';
