@@ -15,6 +15,7 @@
  * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
  * dot, so a warm connection costs about one round trip per message.
  */
+import { isAscii } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import type net from 'node:net';
@@ -23,7 +24,7 @@ import type { Readable } from 'node:stream';
 import { type AccessTokenProvider, type AuthMethod, type Credentials, MAX_CHALLENGES, chooseMechanism, createMechanism } from './auth.js';
 import * as cmd from './commands.js';
 import { isLoopback, openSocket, upgradeToTls } from './connect.js';
-import { BodyEncoder, encodeBody } from './dot-stuff.js';
+import { BodyEncoder } from './dot-stuff.js';
 import { DEFAULT_PORTS, type SmtpEncryption, isEncryption } from './enums.js';
 import {
   AbortError,
@@ -538,13 +539,25 @@ export class SmtpConnection extends EventEmitter {
         code: ErrorCodes.SMTPUTF8_UNSUPPORTED,
       });
     }
-    const eightBit = envelope.eightBit ?? (inMemory !== null && has8bit(inMemory));
+    const eightBit = envelope.eightBit ?? (inMemory !== null && !isAscii(inMemory));
     if (eightBit && !info.eightBitMime && !smtpUtf8) {
       throw new CapabilityError(`${this.host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`, {
         code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
       });
     }
-    const size = envelope.size ?? inMemory?.length;
+    const useBdat = this.#options.chunking === true && info.chunking;
+    // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
+    // dot-stuffing) is then exact for SIZE=, and a bad line fails before a byte is written.
+    let encoded: Buffer | null = null;
+    let transmitted: number | undefined;
+    if (inMemory) {
+      const encoder = new BodyEncoder({ dotStuff: !useBdat });
+      const head = encoder.encode(inMemory);
+      const tail = encoder.end();
+      encoded = Buffer.concat([head, tail], head.length + tail.length);
+      transmitted = useBdat ? encoded.length : encoded.length - 3 - encoder.dotsAdded;
+    }
+    const size = envelope.size ?? transmitted;
     if (size !== undefined && info.size) {
       if (size > info.size) {
         throw new CapabilityError(`message of ${size} octets exceeds the server's SIZE limit of ${info.size} (RFC 1870)`, {
@@ -569,7 +582,7 @@ export class SmtpConnection extends EventEmitter {
         ORCPT: dsn?.orcpt ? `rfc822;${cmd.xtext(to)}` : undefined,
       }),
     );
-    return { envelope, mailLine, rcptLines, inMemory, useBdat: this.#options.chunking === true && info.chunking };
+    return { envelope, mailLine, rcptLines, encoded, useBdat };
   }
 
   async #transaction(
@@ -632,10 +645,9 @@ export class SmtpConnection extends EventEmitter {
     }
     const encoder = new BodyEncoder({ dotStuff: true });
     let bytesSent: number;
-    if (plan.inMemory) {
-      const encoded = encodeBody(plan.inMemory);
-      bytesSent = encoded.length;
-      const finalP = this.#writeFinal(encoded, '.', 'DATA');
+    if (plan.encoded) {
+      bytesSent = plan.encoded.length;
+      const finalP = this.#writeFinal(plan.encoded, '.', 'DATA');
       this.#transition('ready');
       unlock();
       return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
@@ -657,7 +669,7 @@ export class SmtpConnection extends EventEmitter {
 
   /** RFC 3030: the body in `BDAT n` chunks, no dot-stuffing, the last one `BDAT n LAST`. */
   async #sendBdat(
-    plan: { inMemory: Uint8Array | null },
+    plan: { encoded: Buffer | null },
     body: MessageBody,
     accepted: string[],
     rejected: RecipientRejection[],
@@ -693,9 +705,12 @@ export class SmtpConnection extends EventEmitter {
         bytesSent += buf.length;
         while (heldBytes >= chunkSize) await flush();
       };
-      if (plan.inMemory) await collect(encoder.encode(plan.inMemory));
-      else await this.#pumpBody(body, (chunk) => encoder.encode(chunk), collect);
-      await collect(encoder.end());
+      if (plan.encoded) {
+        await collect(plan.encoded);
+      } else {
+        await this.#pumpBody(body, (chunk) => encoder.encode(chunk), collect);
+        await collect(encoder.end());
+      }
       while (window.length > 0) await awaitOldest();
       if (failure) throw new BdatRefused();
     } catch (err) {
@@ -1150,7 +1165,8 @@ interface TransactionPlan {
   envelope: Envelope;
   mailLine: string;
   rcptLines: string[];
-  inMemory: Uint8Array | null;
+  /** The whole body already encoded (DATA form, or BDAT form when `useBdat`), for in-memory bodies. */
+  encoded: Buffer | null;
   useBdat: boolean;
 }
 
@@ -1172,11 +1188,6 @@ function handedOverError(err: SmtpError): SmtpError {
 function settleLater<T>(p: Promise<T>): Promise<T> {
   p.catch(noop);
   return p;
-}
-
-function has8bit(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return true;
-  return false;
 }
 
 function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> {

@@ -34,7 +34,7 @@ export class BodyEncoder {
   #pendingCr = false;
   #lineLength = 0;
   #bytesIn = 0;
-  #has8bit = false;
+  #dotsAdded = 0;
 
   constructor(options: BodyEncoderOptions = {}) {
     this.#dotStuff = options.dotStuff ?? true;
@@ -46,16 +46,17 @@ export class BodyEncoder {
     return this.#bytesIn;
   }
 
-  /** True once any byte over 0x7f has been seen (the body needs BODY=8BITMIME). */
-  get has8bit(): boolean {
-    return this.#has8bit;
+  /** Dots added by stuffing so far: the transmitted size is the output less these and the final `.` line. */
+  get dotsAdded(): number {
+    return this.#dotsAdded;
   }
 
   /**
    * @throws InvalidArgumentError `ERR_SMTP_BODY_LINE_TOO_LONG` for a line over the limit.
    */
   encode(chunk: Uint8Array): Buffer {
-    const n = chunk.length;
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const n = buf.length;
     this.#bytesIn += n;
     // Worst case every byte doubles (LF → CRLF, or a dot after a line break), plus a held CR.
     const out = Buffer.allocUnsafe(n * 2 + 2);
@@ -65,42 +66,64 @@ export class BodyEncoder {
     let atLineStart = this.#atLineStart;
     let pendingCr = this.#pendingCr;
     let lineLength = this.#lineLength;
-    let high = 0;
-    for (let i = 0; i < n; i++) {
-      const b = chunk[i]!;
+    // Runs between line breaks are found with the native indexOf and copied whole: the per-byte
+    // work is only at line breaks. Each search moves forward, so the pass stays linear.
+    let nextLf = -2;
+    let nextCr = -2;
+    let i = 0;
+    while (i < n) {
       if (pendingCr) {
         pendingCr = false;
         out[o++] = CR;
         out[o++] = LF;
         lineLength = 0;
         atLineStart = true;
-        if (b === LF) continue;
+        if (buf[i] === LF) {
+          i++;
+          continue;
+        }
       }
-      if (b === CR) {
-        pendingCr = true;
-        continue;
+      if (nextLf < i && nextLf !== -1) nextLf = buf.indexOf(LF, i);
+      if (nextCr < i && nextCr !== -1) nextCr = buf.indexOf(CR, i);
+      const lf = nextLf === -1 ? n : nextLf;
+      const cr = nextCr === -1 ? n : nextCr;
+      const end = lf < cr ? lf : cr;
+      if (end > i) {
+        if (atLineStart && stuff && buf[i] === DOT) {
+          out[o++] = DOT;
+          this.#dotsAdded++;
+        }
+        atLineStart = false;
+        lineLength += end - i;
+        if (lineLength > max) {
+          throw new InvalidArgumentError(`message body has a line longer than ${max} octets (RFC 5321 §4.5.3.1.6)`, {
+            code: ErrorCodes.BODY_LINE_TOO_LONG,
+            field: 'body',
+          });
+        }
+        o += buf.copy(out, o, i, end);
       }
-      if (b === LF) {
+      if (end === n) break;
+      if (end === lf) {
         out[o++] = CR;
         out[o++] = LF;
         lineLength = 0;
         atLineStart = true;
-        continue;
-      }
-      if (atLineStart) {
-        atLineStart = false;
-        if (b === DOT && stuff) out[o++] = DOT;
-      }
-      high |= b;
-      out[o++] = b;
-      if (++lineLength > max) {
-        throw new InvalidArgumentError(`message body has a line longer than ${max} octets (RFC 5321 §4.5.3.1.6)`, {
-          code: ErrorCodes.BODY_LINE_TOO_LONG,
-          field: 'body',
-        });
+        i = end + 1;
+      } else {
+        // A CR: CRLF stays, a bare CR becomes CRLF; at the chunk's end, the next byte decides.
+        pendingCr = true;
+        i = end + 1;
+        if (i < n) {
+          pendingCr = false;
+          out[o++] = CR;
+          out[o++] = LF;
+          lineLength = 0;
+          atLineStart = true;
+          if (buf[i] === LF) i++;
+        }
       }
     }
-    if (high & 0x80) this.#has8bit = true;
     this.#atLineStart = atLineStart;
     this.#pendingCr = pendingCr;
     this.#lineLength = lineLength;

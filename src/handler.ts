@@ -319,7 +319,8 @@ export class SmtpProtocolHandler {
       };
     }
     return this.#deliver({
-      envelope: { from, to, ...(inMemory ? { size: inMemory.length } : {}) },
+      // In memory, the engine computes the transmitted size itself (bare line breaks become CRLF).
+      envelope: { from, to },
       body,
       messageId,
       callerAddress,

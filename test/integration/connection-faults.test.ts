@@ -283,6 +283,26 @@ describe('the outcome of a message', () => {
     expect(source.destroyed).toBe(true);
   });
 
+  it('declares SIZE as transmitted, after bare CR/LF become CRLF', async () => {
+    const s = await serve();
+    const c = connect(s);
+    await c.connect();
+    const raw = Buffer.from('Subject: x\n\nline\rnext\n.dot\nlast');
+    await c.sendMail(envelope, raw);
+    const got = s.messages[0]!;
+    expect(Number(got.mailParams.SIZE)).toBe(got.data.length);
+    expect(got.data.toString()).toBe('Subject: x\r\n\r\nline\r\nnext\r\n.dot\r\nlast\r\n');
+  });
+
+  it('refuses an in-memory body with an over-long line before writing anything, and stays usable', async () => {
+    const s = await serve();
+    const c = connect(s);
+    await c.connect();
+    await expect(c.sendMail(envelope, Buffer.alloc(1200, 0x61))).rejects.toMatchObject({ code: 'ERR_SMTP_BODY_LINE_TOO_LONG' });
+    expect(s.lastSession!.commands.filter((x) => x.verb === 'MAIL')).toHaveLength(0);
+    expect(c.isReady).toBe(true);
+  });
+
   it('sends nothing when an address carries CR/LF', async () => {
     const s = await serve();
     const c = connect(s);

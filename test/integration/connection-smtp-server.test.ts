@@ -184,7 +184,7 @@ describe('SmtpConnection against smtp-server', () => {
     const c = connection(s.port);
     const info = await c.connect();
     expect(info.size).toBe(1000);
-    const err = await c.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, Buffer.alloc(2000, 0x61)).catch((e: unknown) => e);
+    const err = await c.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, Buffer.from(`${'a'.repeat(98)}\r\n`.repeat(20))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CapabilityError);
     expect(err).toMatchObject({ code: 'ERR_SMTP_SIZE_EXCEEDED' });
     expect(c.isReady).toBe(true);

@@ -81,11 +81,13 @@ describe('BodyEncoder (DATA transparency)', () => {
     expect(() => encodeBody(Buffer.from('x'.repeat(999)))).toThrow(expect.objectContaining({ code: 'ERR_SMTP_BODY_LINE_TOO_LONG' }));
   });
 
-  it('notices 8-bit octets', () => {
-    const encoder = new BodyEncoder();
-    encoder.encode(Buffer.from('plain'));
-    expect(encoder.has8bit).toBe(false);
-    encoder.encode(Buffer.from('é'));
-    expect(encoder.has8bit).toBe(true);
+  it('counts the dots it adds, so the transmitted size is known', () => {
+    fc.assert(
+      fc.property(body, (text) => {
+        const encoder = new BodyEncoder();
+        const out = Buffer.concat([encoder.encode(Buffer.from(text, 'latin1')), encoder.end()]);
+        expect(out.length - 3 - encoder.dotsAdded).toBe(Buffer.byteLength(normalise(text), 'latin1'));
+      }),
+    );
   });
 });
