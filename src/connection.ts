@@ -184,8 +184,10 @@ export interface SendMailOptions extends OperationOptions {
 }
 
 interface Pending {
-  /** Redacted command, for errors; `''` for the greeting. */
-  command: string;
+  /** The line written (null for the greeting); redacted only when shown, see `shownCommand`. */
+  line: string | null;
+  /** What to show instead of the redacted line (AUTH continuations, the final dot). */
+  label: string | undefined;
   phase: TimeoutPhase;
   timeout: number;
   /** The final dot or BDAT LAST: if the connection dies now the outcome is unknown. */
@@ -894,10 +896,10 @@ export class SmtpConnection extends EventEmitter {
     } = {},
   ): Promise<Reply> {
     if (this.#broken) return Promise.reject(this.#broken);
-    const shown = opts.redacted ?? (line === null ? '' : cmd.redactCommand(line));
     return new Promise<Reply>((resolve, reject) => {
       this.#inflight.push({
-        command: opts.command ?? shown,
+        line,
+        label: opts.command ?? opts.redacted,
         phase: opts.phase ?? 'command',
         timeout: opts.timeout ?? this.#timeouts.command,
         handedOver: opts.handedOver ?? false,
@@ -906,7 +908,7 @@ export class SmtpConnection extends EventEmitter {
         reject,
       });
       if (line !== null) {
-        if (!opts.quiet) this.#transcript('client', shown);
+        if (!opts.quiet && this.#transcribing) this.#transcript('client', opts.redacted ?? cmd.redactCommand(line));
         this.#write(line);
       }
       if (opts.body) this.#write(opts.body);
@@ -1001,9 +1003,10 @@ export class SmtpConnection extends EventEmitter {
     const head = this.#inflight[0];
     if (!head) return;
     this.#timer = setTimeout(() => {
-      const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${head.command}`;
+      const command = shownCommand(head);
+      const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${command}`;
       const hint = head.phase === 'greeting' && this.encryption !== 'ssl' && this.port === 465 ? ' (port 465 usually needs implicit TLS: encryption "ssl")' : '';
-      this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command: head.command }));
+      this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command }));
     }, head.timeout);
   }
 
@@ -1135,6 +1138,11 @@ export class SmtpConnection extends EventEmitter {
     this.#phase = to;
   }
 
+  /** Whether anyone listens to the transcript (so redaction work is skipped when nobody does). */
+  get #transcribing(): boolean {
+    return this.#options.onTranscript !== undefined || channels.transcript.hasSubscribers;
+  }
+
   #transcript(direction: 'client' | 'server', line: string): void {
     this.#options.onTranscript?.({ direction, line });
     if (channels.transcript.hasSubscribers) channels.transcript.publish({ host: this.host, port: this.port, direction, line });
@@ -1159,6 +1167,10 @@ export class SmtpConnection extends EventEmitter {
     if (err instanceof SmtpError) return err;
     return new ConnectionError(`unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
+}
+
+function shownCommand(entry: Pending): string {
+  return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
 }
 
 interface TransactionPlan {

@@ -88,7 +88,7 @@ interface Job {
   body: () => MessageBody | null;
   messageId: string | null;
   /** Envelope address (lower case) → the caller's address part. */
-  callerAddress: Map<string, string>;
+  callerAddress: () => Map<string, string>;
   retry: boolean;
   signal: AbortSignal | undefined;
 }
@@ -260,13 +260,19 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid((err as Error).message, err);
     }
-    const callerAddress = new Map<string, string>();
-    for (const list of [options.toAddresses, options.ccAddresses ?? [], options.bccAddresses ?? []]) {
-      for (const input of list) {
-        const address = parseAddress(input).address;
-        callerAddress.set(envelopeAddress(address).toLowerCase(), address);
+    // Only needed to name recipients in the result; built on first use.
+    let map: Map<string, string> | null = null;
+    const callerAddress = (): Map<string, string> => {
+      if (map) return map;
+      map = new Map();
+      for (const list of [options.toAddresses, options.ccAddresses ?? [], options.bccAddresses ?? []]) {
+        for (const input of list) {
+          const address = parseAddress(input).address;
+          map.set(envelopeAddress(address).toLowerCase(), address);
+        }
       }
-    }
+      return map;
+    };
     const envelope: Envelope = {
       from: built.envelope.from,
       to: built.envelope.to,
@@ -290,7 +296,8 @@ export class SmtpProtocolHandler {
   }
 
   async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
-    const callerAddress = new Map<string, string>();
+    const map = new Map<string, string>();
+    const callerAddress = (): Map<string, string> => map;
     let from: string;
     const to: string[] = [];
     try {
@@ -299,7 +306,7 @@ export class SmtpProtocolHandler {
       for (const input of envelope.to) {
         const address = parseAddress(input).address;
         const wire = envelopeAddress(address);
-        callerAddress.set(wire.toLowerCase(), address);
+        map.set(wire.toLowerCase(), address);
         to.push(wire);
       }
     } catch (err) {
@@ -435,7 +442,9 @@ export class SmtpProtocolHandler {
   }
 
   #callerAddress(job: Job, wire: string): string {
-    return job.callerAddress.get(wire.toLowerCase()) ?? wire;
+    // Only an IDN domain differs on the wire (punycode); anything else is the caller's own text.
+    if (!wire.includes('xn--') && !wire.includes('XN--')) return wire;
+    return job.callerAddress().get(wire.toLowerCase()) ?? wire;
   }
 }
 
