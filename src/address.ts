@@ -421,6 +421,23 @@ function assertString(input: unknown, what: string): asserts input is string {
  */
 export function parseAddress(input: string): Mailbox {
   assertString(input, 'address');
+  // The same sender and recipients come back message after message: parse each text once.
+  const hit = mailboxCache.get(input);
+  if (hit !== undefined) return { name: hit.name, address: hit.address };
+  const mailbox = parseMailbox(input);
+  if (input.length > MAX_CACHED_INPUT) return mailbox;
+  if (mailboxCache.size >= MAILBOX_CACHE_SIZE) mailboxCache.delete(mailboxCache.keys().next().value!);
+  mailboxCache.set(input, { name: mailbox.name, address: mailbox.address });
+  return mailbox;
+}
+
+/** Successful parses only (failures are cheap to repeat and carry positions); copies are handed out. */
+const MAILBOX_CACHE_SIZE = 1024;
+/** Longer texts are not kept, so the cache stays small whatever callers pass. */
+const MAX_CACHED_INPUT = 512;
+const mailboxCache = new Map<string, Mailbox>();
+
+function parseMailbox(input: string): Mailbox {
   const p: Parser = new Parser(input);
   p.skipCfws();
   if (p.atEnd()) p.fail('empty address');
