@@ -189,9 +189,24 @@ function longestLineOctets(bytes: Buffer): number {
   return Math.max(max, bytes.length - start);
 }
 
+/** Controls other than TAB, CR and LF (and DEL), which the slow path encodes. */
+const CONTROL_CHARS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+const CRLF_BYTES = Buffer.from(CRLF);
+
 /** Chooses the transfer encoding of a text part and encodes it (RFC 2045 §6). */
 function textLeaf(text: string, subtype: 'plain' | 'html', allow8bit: boolean): Leaf {
-  const bytes = Buffer.from(normaliseNewlines(text), 'utf8');
+  const normal = normaliseNewlines(text);
+  const bytes = Buffer.from(normal, 'utf8');
+  // Fast path for the common case, plain ASCII with short lines: 7bit, no per-byte scan. (A UTF-8
+  // encoding as long as the string means every character was ASCII.)
+  if (bytes.length === normal.length && !CONTROL_CHARS.test(normal) && longestLineOctets(bytes) <= MAX_LINE_LENGTH) {
+    return {
+      type: 'leaf',
+      headers: foldHeader('Content-Type', `text/${subtype}; charset=utf-8`) + foldHeader('Content-Transfer-Encoding', '7bit'),
+      body: { kind: 'encoded', data: Buffer.concat([bytes, CRLF_BYTES]) },
+      is8bit: false,
+    };
+  }
   let hasHigh = false;
   let hasControl = false;
   let toEscape = 0; // bytes quoted-printable would write as =XX
