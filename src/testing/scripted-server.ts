@@ -101,8 +101,10 @@ export interface ScriptedServerOptions {
 export class ScriptedSmtpServer {
   /** The fault script, checked in order at every event; replace or push to it at any time. */
   script: ScriptRule[];
-  /** The PEM of the CA that signed the server certificate (give it to clients as `ca`). */
-  readonly ca: string;
+  /** The PEM of the CA that signed the server certificate (give it to clients as `ca`); read on first use. */
+  get ca(): string {
+    return testCertificates().ca;
+  }
   /** Every session since start or `reset()`, in connection order. */
   readonly sessions: SessionRecord[] = [];
   /** Every message received since start or `reset()`, across sessions, in order. */
@@ -121,7 +123,6 @@ export class ScriptedSmtpServer {
   constructor(options: ScriptedServerOptions = {}) {
     this.#settings = resolveSettings(options);
     this.script = options.script ?? [];
-    this.ca = testCertificates().ca;
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
 
