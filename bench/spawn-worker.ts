@@ -1,15 +1,20 @@
 /** Runs one bench/worker.ts job in a fresh process and parses the JSON line it prints. */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Measurement } from './worker.js';
 
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.ts');
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WORKER = join(HERE, 'worker.ts');
+/** The compiled worker (`npm run bench` builds it with tsconfig.bench.json): plain node, no loader in the hot path. */
+const COMPILED_WORKER = join(HERE, '..', '.tmp', 'bench-build', 'bench', 'worker.js');
 
-/** Runs `job` in a fresh `node --import tsx bench/worker.ts` process. @throws Error when the worker fails. */
+/** Runs `job` in a fresh worker process (compiled when built, else through tsx). @throws Error when the worker fails. */
 export function runWorker(job: object): Promise<Measurement> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = existsSync(COMPILED_WORKER) ? [COMPILED_WORKER, JSON.stringify(job)] : ['--import', 'tsx', WORKER, JSON.stringify(job)];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.once('error', reject);
