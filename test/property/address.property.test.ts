@@ -75,8 +75,13 @@ const fitsLimits = (address: string): boolean => {
   const d = address.slice(at + 1);
   // The hostname generator can spell an "xn--" label that is not valid punycode (found by a run):
   // such a domain is not a valid address, so it is not a generated valid one either.
-  if (/(^|\.)xn--/i.test(d) && !/[^\x00-\x7f]/.test(d)) return false;
-  return Buffer.byteLength(local) <= 64 && Buffer.byteLength(local) + 1 + toAsciiDomain(d).length <= 254;
+  let ascii: string;
+  try {
+    ascii = toAsciiDomain(d);
+  } catch {
+    return false;
+  }
+  return Buffer.byteLength(local) <= 64 && Buffer.byteLength(local) + 1 + ascii.length <= 254;
 };
 
 /** A valid `local@domain` (canonical: dot-atom local parts bare, others quoted). */
