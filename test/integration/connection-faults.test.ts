@@ -313,6 +313,30 @@ describe('the outcome of a message', () => {
   });
 });
 
+describe('DSN (RFC 3461)', () => {
+  it('sends RET, ENVID, NOTIFY and ORCPT when the server offers DSN', async () => {
+    const s = await serve({ capabilities: (d) => [...d, 'DSN'] });
+    const c = connect(s);
+    await c.connect();
+    const outcome = await c.sendMail({ ...envelope, dsn: { ret: 'HDRS', envid: 'id+1=x', notify: ['FAILURE', 'DELAY'], orcpt: true } }, body);
+    expect(outcome.delivered).toBe(true);
+    const mail = s.lastSession!.commands.find((x) => x.verb === 'MAIL')!.line;
+    expect(mail).toContain(' RET=HDRS');
+    expect(mail).toContain(' ENVID=id+2B1+3Dx');
+    const rcpt = s.lastSession!.commands.find((x) => x.verb === 'RCPT')!.line;
+    expect(rcpt).toContain(' NOTIFY=FAILURE,DELAY');
+    expect(rcpt).toContain(' ORCPT=rfc822;b@rcpt.example');
+  });
+
+  it('refuses DSN parameters when the server does not offer DSN, before writing anything', async () => {
+    const s = await serve();
+    const c = connect(s);
+    await c.connect();
+    await expect(c.sendMail({ ...envelope, dsn: { notify: ['NEVER'] } }, body)).rejects.toMatchObject({ name: 'CapabilityError', code: 'ERR_SMTP_CAPABILITY' });
+    expect(s.lastSession!.commands.filter((x) => x.verb === 'MAIL')).toHaveLength(0);
+  });
+});
+
 describe('BDAT (RFC 3030)', () => {
   it('sends the body in chunks without dot-stuffing, binary-exact', async () => {
     const s = await serve();
