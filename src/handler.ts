@@ -350,12 +350,9 @@ export class SmtpProtocolHandler {
           return this.#fromError(job, err, attempt - 1);
         }
       }
-      const body = job.body();
-      if (body === null) {
-        // A one-shot stream was read by the failed attempt: the caller must resend it.
-        return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
-      }
-      const result = await this.#attempt(job, body, attempt, signalOption);
+      const result = await this.#attempt(job, attempt, signalOption);
+      // A one-shot stream was taken by the failed attempt: the caller must resend it.
+      if (result === null) return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
       last = result;
     }
@@ -364,12 +361,19 @@ export class SmtpProtocolHandler {
     return new DeliveryResult({ ...resultFields(last!), status });
   }
 
-  async #attempt(job: Job, body: MessageBody, attempt: number, signalOption: { signal?: AbortSignal }): Promise<DeliveryResult> {
+  /** One attempt; null when the body was a one-shot stream already used. */
+  async #attempt(job: Job, attempt: number, signalOption: { signal?: AbortSignal }): Promise<DeliveryResult | null> {
     let conn: SmtpConnection;
     try {
       conn = await this.pool.getConnection(this.#params, signalOption);
     } catch (err) {
       return this.#fromError(job, err, attempt);
+    }
+    // Taken only now: a failed connect leaves a one-shot stream unread, so the retry can still send it.
+    const body = job.body();
+    if (body === null) {
+      this.pool.releaseConnection(conn);
+      return null;
     }
     let released = false;
     const release = (): void => {

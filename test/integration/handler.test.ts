@@ -90,6 +90,25 @@ describe('sendMessage outcomes', () => {
     expect(server.connectionCount).toBe(4);
   });
 
+  it('retries a one-shot stream attachment when the failed attempt never read it', async () => {
+    const { Readable } = await import('node:stream');
+    const { server, handler } = await withScript([{ on: 'GREETING', reply: '421 4.3.2 Busy', once: true }]);
+    const attachment = Readable.from([Buffer.from('streamed attachment bytes')]);
+    const result = await handler.sendMessage({ ...msg, attachments: [{ filename: 'a.txt', content: attachment }] });
+    expect(result).toMatchObject({ status: 'success', retryCount: 1 });
+    const parsed = await simpleParser(server.messages[0]!.data);
+    expect(parsed.attachments[0]!.content.toString()).toBe('streamed attachment bytes');
+  });
+
+  it('does not resend a one-shot stream that a failed attempt consumed', async () => {
+    const { Readable } = await import('node:stream');
+    const { server, handler } = await withScript([{ on: 'DATA_END', reply: '451 4.3.0 Try later' }]);
+    const attachment = Readable.from([Buffer.from('once')]);
+    const result = await handler.sendMessage({ ...msg, attachments: [{ filename: 'a.txt', content: attachment }] });
+    expect(result).toMatchObject({ status: 'temp_failed', isRetryable: true, retryCount: 0 });
+    expect(server.messages).toHaveLength(1);
+  });
+
   it('with retry off, a temporary failure is RETRY and attempted once', async () => {
     const { server, handler } = await withScript([{ on: 'MAIL', reply: '451 4.7.1 Greylisted' }]);
     const result = await handler.sendMessage({ ...msg, retry: false });
