@@ -1005,7 +1005,12 @@ export class SmtpConnection extends EventEmitter {
     this.#timer = setTimeout(() => {
       const command = shownCommand(head);
       const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${command}`;
-      const hint = head.phase === 'greeting' && this.encryption !== 'ssl' && this.port === 465 ? ' (port 465 usually needs implicit TLS: encryption "ssl")' : '';
+      // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
+      // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
+      const hint =
+        head.phase === 'greeting' && this.encryption !== 'ssl'
+          ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
+          : '';
       this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command }));
     }, head.timeout);
   }

@@ -123,6 +123,14 @@ describe('greeting and EHLO', () => {
     expect(err).toMatchObject({ phase: 'greeting', timeout: 200 });
   });
 
+  it('explains a silent greeting from an implicit-TLS port when connecting in plaintext', async () => {
+    const s = await serve({ implicitTls: true });
+    const err = await connect(s, { encryption: 'tls', timeouts: { greeting: 200 } }).connect().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ phase: 'greeting' });
+    expect((err as Error).message).toMatch(/implicit TLS.*encryption "ssl"/);
+  });
+
   it('falls back to HELO when EHLO is not recognised', async () => {
     const s = await serve(script({ on: 'EHLO', reply: '502 5.5.1 Not implemented' }));
     const c = connect(s);
