@@ -88,6 +88,11 @@ export interface ScriptedServerOptions {
   maxRecipients?: number;
   /** The fault script (see {@link ScriptRule}); also settable later via `server.script`. */
   script?: ScriptRule[];
+  /**
+   * Keep every command, reply and message (with its bytes) in `sessions` and `messages`; default
+   * true. False for a long-running sink: only `messageCount` and the connection counters grow.
+   */
+  record?: boolean;
   /** Called at every event before the script; see {@link CommandHook}. */
   onCommand?: CommandHook;
 }
@@ -115,6 +120,7 @@ export class ScriptedSmtpServer {
   readonly #live = new Set<Session>();
   readonly #counters = new RuleCounters();
   #connectionCount = 0;
+  #messageCount = 0;
   #maxConcurrent = 0;
   #queueSeq = 0;
   #closed: Promise<void> | null = null;
@@ -124,6 +130,11 @@ export class ScriptedSmtpServer {
     this.#settings = resolveSettings(options);
     this.script = options.script ?? [];
     this.#server = net.createServer((socket) => this.#accept(socket));
+  }
+
+  /** Messages received since start (also with `record: false`; not cleared by `reset()`). */
+  get messageCount(): number {
+    return this.#messageCount;
   }
 
   /** Start listening. Resolves once the port is known. */
@@ -211,7 +222,10 @@ export class ScriptedSmtpServer {
       script: () => this.script,
       counters: this.#counters,
       nextQueueId: () => `SW${(++this.#queueSeq).toString().padStart(6, '0')}`,
-      message: (m) => this.messages.push(m),
+      message: (m) => {
+        this.#messageCount++;
+        if (this.#settings.record) this.messages.push(m);
+      },
       closed: () => this.#live.delete(session),
     });
     this.sessions.push(session.record);
@@ -282,6 +296,7 @@ function resolveSettings(options: ScriptedServerOptions): Settings {
     maxLineLength: options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
     maxRecipients: options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS,
     onCommand: options.onCommand,
+    record: options.record !== false,
   };
 }
 

@@ -32,6 +32,8 @@ export interface Settings {
   maxLineLength: number;
   maxRecipients: number;
   onCommand: CommandHook | undefined;
+  /** Keep commands, replies and message bodies in the records (false for a long-running sink). */
+  record: boolean;
 }
 
 /** What a session needs from its server. */
@@ -339,6 +341,7 @@ export class Session {
   }
 
   #record(line: Line, verb: string): void {
+    if (!this.#settings.record) return;
     this.record.commands.push({
       line: line.text,
       verb,
@@ -422,7 +425,7 @@ export class Session {
       if (this.#closed) return;
       this.#socket.write(pieces[i] as Buffer);
     }
-    this.record.replies.push({ text: bytes.toString('utf8'), event, at: performance.now() });
+    if (this.#settings.record) this.record.replies.push({ text: bytes.toString('utf8'), event, at: performance.now() });
     this.#repliesSent += 1;
   }
 
@@ -814,7 +817,7 @@ export class Session {
    * what the server got even when the script drops the connection instead of answering.
    */
   async #finishMessage(events: readonly string[], text: string, message: MessageRecord): Promise<void> {
-    this.record.messages.push(message);
+    if (this.#settings.record) this.record.messages.push(message);
     this.#host.message(message);
     // The transaction ends with the final reply whatever it says (RFC 5321 §4.1.1.4).
     this.#tx = null;

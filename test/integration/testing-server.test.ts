@@ -686,3 +686,27 @@ describe('lifecycle', () => {
     await expect(RawClient.connect(server)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
+
+describe('record: false (a long-running sink)', () => {
+  it('answers normally, counts messages, and keeps no commands, replies or bodies', async () => {
+    const { SmtpConnection } = await import('../../src/connection.js');
+    const { startScriptedServer } = await import('../../src/testing/index.js');
+    const sink = await startScriptedServer({ record: false });
+    const conn = new SmtpConnection({ host: '127.0.0.1', port: sink.port, encryption: 'none' });
+    try {
+      await conn.connect();
+      for (let i = 0; i < 3; i++) {
+        const outcome = await conn.sendMail({ from: 'a@x.example', to: ['b@x.example'] }, 'Subject: s\r\n\r\nbody\r\n');
+        expect(outcome.delivered).toBe(true);
+      }
+      expect(sink.messageCount).toBe(3);
+      expect(sink.messages).toHaveLength(0);
+      expect(sink.sessions[0]!.commands).toHaveLength(0);
+      expect(sink.sessions[0]!.replies).toHaveLength(0);
+      expect(sink.sessions[0]!.messages).toHaveLength(0);
+    } finally {
+      conn.destroy();
+      await sink.close();
+    }
+  });
+});
