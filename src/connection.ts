@@ -224,6 +224,8 @@ export class SmtpConnection extends EventEmitter {
   #started = false;
   #inflight: Pending[] = [];
   #timer: NodeJS.Timeout | null = null;
+  /** Duration of the running timer, so it can be refreshed when the next head has the same. */
+  #timerMs = 0;
   #broken: SmtpError | null = null;
   #info: ServerInfo | null = null;
   #secure = false;
@@ -969,9 +971,12 @@ export class SmtpConnection extends EventEmitter {
         this.#unsolicited(reply);
         return;
       }
-      this.#clearTimer();
-      if (this.#inflight.length > 0) this.#armTimer();
-      else this.#settleIdle();
+      if (this.#inflight.length > 0) {
+        this.#armTimer();
+      } else {
+        this.#clearTimer();
+        this.#settleIdle();
+      }
       entry.resolve(reply);
       if (entry.switchesToTls && reply.code === 220) {
         // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
@@ -999,21 +1004,36 @@ export class SmtpConnection extends EventEmitter {
     for (const w of waiters) w();
   }
 
+  /**
+   * Starts the head entry's timer. Consecutive commands mostly share one duration, so the running
+   * timer is refreshed rather than replaced (a timer per reply was a visible share of a send).
+   */
   #armTimer(): void {
     const head = this.#inflight[0];
     if (!head) return;
-    this.#timer = setTimeout(() => {
-      const command = shownCommand(head);
-      const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${command}`;
-      // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
-      // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
-      const hint =
-        head.phase === 'greeting' && this.encryption !== 'ssl'
-          ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
-          : '';
-      this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command }));
-    }, head.timeout);
+    if (this.#timer && this.#timerMs === head.timeout) {
+      this.#timer.refresh();
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerMs = head.timeout;
+    this.#timer = setTimeout(this.#onTimeout, head.timeout);
   }
+
+  #onTimeout = (): void => {
+    this.#timer = null;
+    const head = this.#inflight[0];
+    if (!head) return;
+    const command = shownCommand(head);
+    const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${command}`;
+    // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
+    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
+    const hint =
+      head.phase === 'greeting' && this.encryption !== 'ssl'
+        ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
+        : '';
+    this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command }));
+  };
 
   #clearTimer(): void {
     if (this.#timer) {
