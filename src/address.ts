@@ -11,7 +11,6 @@
  * string indices).
  */
 import { domainToASCII } from 'node:url';
-import { isIPv4, isIPv6 } from 'node:net';
 import { ErrorCodes, InvalidArgumentError } from './errors.js';
 import { decodeWords, encodeWords } from './mime/encodings.js';
 
@@ -559,8 +558,7 @@ function checkAddressLiteral(literal: string): string | null {
   // RFC 5321 §4.1.3: IPv4-address-literal, or "IPv6:" IPv6-addr (the tag is case-insensitive ABNF).
   if (/^ipv6:/i.test(inner)) {
     const ip = inner.slice(5);
-    // node's isIPv6 accepts a zone index ("%eth0"), which is not part of RFC 5321's grammar.
-    return isIPv6(ip) && !ip.includes('%') ? null : `"${literal}" is not a valid IPv6 address literal`;
+    return isIPv6(ip) ? null : `"${literal}" is not a valid IPv6 address literal`;
   }
   if (isIPv4(inner)) return null;
   if (/^[A-Za-z0-9-]*[A-Za-z0-9]:/.test(inner)) {
@@ -573,6 +571,26 @@ function checkAddressLiteral(literal: string): string | null {
 /** Domains repeat across messages (same sender, same recipients): remember recent verdicts. */
 const DOMAIN_CACHE_SIZE = 512;
 const domainCache = new Map<string, DomainCheck>();
+
+/** Dotted quad, each octet 0–255 without leading zeros (RFC 5321 §4.1.3 IPv4-address-literal). */
+function isIPv4(text: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  return m !== null && m.slice(1).every((octet) => Number(octet) <= 255 && (octet.length === 1 || octet[0] !== '0'));
+}
+
+/**
+ * RFC 4291 text form, checked by the WHATWG URL parser (a pure built-in: this module stays free of
+ * node:net, STYLE §2). Zone indexes ("%eth0") are not part of RFC 5321's grammar.
+ */
+function isIPv6(text: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function checkDomain(domain: string, maxLabelLength: number): DomainCheck {
   const key = `${maxLabelLength}\0${domain}`;
