@@ -144,16 +144,24 @@ describe('start failures', () => {
     },
     notes: [],
   });
-  const workDirs = async (): Promise<string[]> =>
-    (await readdir(tmpdir())).filter((n) => n.startsWith('smtpwire-smtp-server-'));
 
   it('reports a child that dies with its output, and removes the work directory', async () => {
-    const before = await workDirs();
-    const err = await startChildServer(spec('console.error("boom: cannot bind"); process.exit(3)'), {}).catch((e) => e);
-    expect(err).toBeInstanceOf(ServerStartError);
-    expect(err.message).toMatch(/^smtp-server failed to start: exited \(code 3/);
-    expect(err.logTail).toContain('boom: cannot bind');
-    expect(await workDirs()).toEqual(before);
+    // A private temp dir: the real servers of other test files create and remove work dirs in the
+    // shared one at the same time, which made a before/after comparison there flaky.
+    const privateTmp = await mkdtemp(join(tmpdir(), 'smtpwire-harness-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = privateTmp;
+    try {
+      const err = await startChildServer(spec('console.error("boom: cannot bind"); process.exit(3)'), {}).catch((e) => e);
+      expect(err).toBeInstanceOf(ServerStartError);
+      expect(err.message).toMatch(/^smtp-server failed to start: exited \(code 3/);
+      expect(err.logTail).toContain('boom: cannot bind');
+      expect(await readdir(privateTmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      await rm(privateTmp, { recursive: true, force: true });
+    }
   });
 
   it('gives up on a silent child after startTimeoutMs and kills it', async () => {
