@@ -16,7 +16,6 @@ import {
 } from '../../src/mime/encodings.js';
 
 const RUNS = 200;
-const ENCODED_WORD = /=\?UTF-8\?[QB]\?[^?\s]*\?=/g;
 
 describe('encodeWords / decodeWords (RFC 2047)', () => {
   it('picks Q for mostly-ASCII text and B for the rest', () => {
