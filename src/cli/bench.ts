@@ -20,6 +20,7 @@ import {
   positiveNumber,
   readPassword,
   tlsFlags,
+  CONNECTION_OPTIONS,
 } from './common.js';
 import { type LoadProgress, type LoadResult, runLoad } from './load.js';
 
@@ -38,6 +39,7 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
+      ...CONNECTION_OPTIONS,
       messages: { type: 'string', short: 'n' },
       connections: { type: 'string', short: 'c' },
       size: { type: 'string', default: '1k' },
@@ -46,13 +48,6 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       chunking: { type: 'boolean' },
       api: { type: 'string', default: 'message' },
       window: { type: 'string' },
-      tls: { type: 'boolean' },
-      starttls: { type: 'boolean' },
-      plain: { type: 'boolean' },
-      ca: { type: 'string' },
-      insecure: { type: 'boolean' },
-      user: { type: 'string' },
-      'pass-env': { type: 'string' },
       sink: { type: 'boolean' },
       json: { type: 'boolean' },
     },

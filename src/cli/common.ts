@@ -66,6 +66,20 @@ export function encryptionFlag(values: { tls?: boolean; starttls?: boolean; plai
   return chosen[0];
 }
 
+/**
+ * The parseArgs options every command that connects shares: encryption, certificate checks and
+ * credentials. Read them back with {@link encryptionFlag}, {@link tlsFlags} and {@link readPassword}.
+ */
+export const CONNECTION_OPTIONS = {
+  tls: { type: 'boolean' },
+  starttls: { type: 'boolean' },
+  plain: { type: 'boolean' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean' },
+  user: { type: 'string' },
+  'pass-env': { type: 'string' },
+} as const;
+
 /** TLS options from `--ca FILE` and `--insecure`. */
 export function tlsFlags(values: { ca?: string; insecure?: boolean }): { ca?: string; rejectUnauthorized?: boolean } | undefined {
   if (values.ca === undefined && !values.insecure) return undefined;

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type ProbeReport, type TranscriptEntry, probe } from './api.js';
-import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, ms, parseTarget, readPassword, tlsFlags } from './common.js';
+import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, ms, parseTarget, readPassword, tlsFlags, CONNECTION_OPTIONS } from './common.js';
 
 /** `smtpwire probe --help`. */
 export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--tls|--starttls|--plain] [--user U --pass-env VAR]
@@ -19,14 +19,8 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      tls: { type: 'boolean' },
-      starttls: { type: 'boolean' },
-      plain: { type: 'boolean' },
-      user: { type: 'string' },
-      'pass-env': { type: 'string' },
+      ...CONNECTION_OPTIONS,
       'auth-method': { type: 'string' },
-      ca: { type: 'string' },
-      insecure: { type: 'boolean' },
       name: { type: 'string' },
       'bare-lf-to': { type: 'string' },
       sender: { type: 'string' },

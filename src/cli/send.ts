@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttachmentInput, type DeliveryResult, SmtpProtocolHandler } from './api.js';
-import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, parseTarget, readPassword, tlsFlags } from './common.js';
+import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, parseTarget, readPassword, tlsFlags, CONNECTION_OPTIONS } from './common.js';
 
 /** `smtpwire send --help`. */
 export const SEND_USAGE = `usage: smtpwire send --from A --to B [--to C]… [--cc X]… [--bcc Y]… [--subject S]
@@ -22,6 +22,7 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
+      ...CONNECTION_OPTIONS,
       from: { type: 'string' },
       to: { type: 'string', multiple: true },
       cc: { type: 'string', multiple: true },
@@ -32,13 +33,6 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
       'html-file': { type: 'string' },
       attach: { type: 'string', multiple: true },
       header: { type: 'string', multiple: true },
-      tls: { type: 'boolean' },
-      starttls: { type: 'boolean' },
-      plain: { type: 'boolean' },
-      ca: { type: 'string' },
-      insecure: { type: 'boolean' },
-      user: { type: 'string' },
-      'pass-env': { type: 'string' },
       chunking: { type: 'boolean' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
