@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
 import type { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
+import { reportUnavailable } from './unavailable.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmtpProtocolHandler, buildMessage, type DeliveryResult, type TranscriptEntry } from '../../src/index.js';
 import { EXPECTED_FEATURES, MATRIX_ROWS, matrixCases, notApplicable, usesBdat, usesPipelining, type MatrixCase } from './matrix-cases.js';
@@ -30,17 +31,14 @@ import {
   SERVER_NAMES,
   TEST_DOMAIN,
   availableServers,
-  realServersRequired,
   startServer,
   stripAddedHeaders,
   toCrlf,
-  unavailableBanner,
   type DeliveredMessage,
   type RealServer,
 } from './servers/index.js';
 
 const availability = await availableServers();
-const required = realServersRequired();
 
 const SENDER = 'sender@smtpwire.test';
 const BOB = `bob@${TEST_DOMAIN}`;
@@ -174,11 +172,7 @@ describe('conformance matrix: the plan', () => {
 for (const entry of availability) {
   describe(`conformance matrix: ${entry.name}`, () => {
     if (!entry.available) {
-      it(`${entry.name} can run on this machine`, (ctx) => {
-        console.warn(unavailableBanner(entry));
-        if (required) throw new Error(`${entry.name} is required here but unavailable: ${entry.reason}`);
-        ctx.skip(`${entry.name} unavailable: ${entry.reason}`);
-      });
+      reportUnavailable(entry);
       return;
     }
 

@@ -14,16 +14,15 @@ import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reportUnavailable } from './unavailable.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   REFUSED_RECIPIENT,
   TEST_DOMAIN,
   availableServers,
-  realServersRequired,
   startServer,
   stripAddedHeaders,
   toCrlf,
-  unavailableBanner,
   type DeliveredMessage,
   type RealServer,
 } from './servers/index.js';
@@ -31,7 +30,6 @@ import { CERTS } from './servers/process.js';
 
 const SWAKS = '/usr/bin/swaks';
 const availability = await availableServers();
-const required = realServersRequired();
 const swaksReady = await access(SWAKS).then(
   () => true,
   () => false,
@@ -86,11 +84,7 @@ function portOpen(port: number): Promise<boolean> {
 for (const entry of availability) {
   describe(`real server: ${entry.name}`, () => {
     if (!entry.available) {
-      it(`${entry.name} can run on this machine`, (ctx) => {
-        console.warn(unavailableBanner(entry));
-        if (required) throw new Error(`${entry.name} is required here but unavailable: ${entry.reason}`);
-        ctx.skip(`${entry.name} unavailable: ${entry.reason}`);
-      });
+      reportUnavailable(entry);
       return;
     }
 
