@@ -13,7 +13,10 @@
 set -euo pipefail
 
 # libnet-ssleay-perl: swaks needs it for STARTTLS and implicit TLS (only a Recommends of swaks).
-PACKAGES=(postfix python3-aiosmtpd sasl2-bin libsasl2-modules swaks libnet-ssleay-perl)
+# Dovecot (LMTP, submission, SCRAM/OAUTHBEARER), Redis (outbox), dkimpy + PyNaCl (DKIM verification),
+# ripmime (independent MIME reader), chromium (HTML report test).
+PACKAGES=(postfix python3-aiosmtpd sasl2-bin libsasl2-modules swaks libnet-ssleay-perl
+  dovecot-core dovecot-lmtpd dovecot-submissiond redis-server python3-dkim python3-nacl ripmime chromium)
 
 loud() {
   printf '%s\n' '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' \

@@ -25,7 +25,7 @@ function message(i: number): Buffer {
   const line = 'abcdefghijklmnopqrstuvwxyz0123456789 the quick brown fox jumps over\r\n';
   let body = '';
   while (head.length + body.length < size) body += line;
-  return Buffer.from(head + body.slice(0, Math.max(0, size - head.length - 2)) + '\r\n');
+  return Buffer.from(`${head + body.slice(0, Math.max(0, size - head.length - 2))}\r\n`);
 }
 
 async function run(port: number, pipelining: boolean): Promise<{ rate: number; cpuMsPer1000: number }> {
@@ -56,7 +56,9 @@ async function run(port: number, pipelining: boolean): Promise<{ rate: number; c
 const sink = await startSink({ prefer: values.sink === 'node' ? 'node' : 'postfix' });
 try {
   console.log(`smtpwire one-connection benchmark: ${messages} messages of ${size} B against ${sink.name}`);
-  console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.arch()}`);
+  console.log(
+    `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.arch()}`,
+  );
   await run(sink.port, true); // warm-up
   for (const pipelining of [false, true]) {
     const r = await run(sink.port, pipelining);

@@ -36,8 +36,12 @@ export async function memoryTable(run: (job: MemoryJob) => Promise<Measurement>)
       try {
         for (const client of ['smtpwire', 'nodemailer'] as const) {
           const m = await run({ kind: 'memory', client, port: sink.port, file });
-          process.stderr.write(`  memory ${sink.name} ${client}: ${m.seconds.toFixed(2)} s, ${m.peakRssMiB?.toFixed(0)} MiB\n`);
-          rows.push(`| ${sink.name} | ${client} | ${m.seconds.toFixed(2)} | ${((m.cpuSecondsPer1000 ?? 0) / 1000).toFixed(2)} | ${m.peakRssMiB?.toFixed(0) ?? '-'} | ${m.failed} |`);
+          process.stderr.write(
+            `  memory ${sink.name} ${client}: ${m.seconds.toFixed(2)} s, ${m.peakRssMiB?.toFixed(0)} MiB\n`,
+          );
+          rows.push(
+            `| ${sink.name} | ${client} | ${m.seconds.toFixed(2)} | ${((m.cpuSecondsPer1000 ?? 0) / 1000).toFixed(2)} | ${m.peakRssMiB?.toFixed(0) ?? '-'} | ${m.failed} |`,
+          );
         }
       } finally {
         await sink.stop();

@@ -5,13 +5,14 @@
  *
  *   npx tsx bench/mime-memory.ts [--size-mib 100]
  */
-import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { buildMessage } from '../src/mime/index.js';
 
 const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '100' } } });

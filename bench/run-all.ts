@@ -17,8 +17,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { memoryTable } from './memory.js';
-import { median, runWorker } from './spawn-worker.js';
 import { type Sink, startSink } from './sink.js';
+import { median, runWorker } from './spawn-worker.js';
 import type { Client, Measurement, ThroughputJob } from './worker.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,7 +26,10 @@ const env = (name: string, fallback: string): string => process.env[name] ?? fal
 const REPS = Number(env('BENCH_REPS', '3'));
 const CONNECTIONS = env('BENCH_CONNECTIONS', '1,4,8').split(',').map(Number);
 const SIZES = env('BENCH_SIZES', '1k,100k').split(',');
-const MESSAGES: Record<string, number> = { '1k': Number(env('BENCH_MESSAGES_1K', '3000')), '100k': Number(env('BENCH_MESSAGES_100K', '600')) };
+const MESSAGES: Record<string, number> = {
+  '1k': Number(env('BENCH_MESSAGES_1K', '3000')),
+  '100k': Number(env('BENCH_MESSAGES_100K', '600')),
+};
 const BYTES: Record<string, number> = { '1k': 1024, '100k': 100 * 1024 };
 const OUT = env('BENCH_OUT', join(here, '..', '.tmp', 'bench-results.md'));
 const HAS_SOURCE = existsSync('/usr/sbin/smtp-source') && existsSync('/usr/bin/time');
@@ -54,11 +57,21 @@ async function throughputTable(sink: Sink): Promise<string> {
         const rep_ = new Map<Client, Measurement>();
         for (const client of order) {
           const messages = MESSAGES[size]!;
-          const job: ThroughputJob = { kind: 'throughput', client, port: sink.port, connections, messages, size: BYTES[size]!, warmup: Math.max(200, Math.floor(messages / 5)) };
+          const job: ThroughputJob = {
+            kind: 'throughput',
+            client,
+            port: sink.port,
+            connections,
+            messages,
+            size: BYTES[size]!,
+            warmup: Math.max(200, Math.floor(messages / 5)),
+          };
           const m = await runWorker(job);
           rep_.set(client, m);
           runs.get(client)!.push(m);
-          process.stderr.write(`  ${size} ×${connections} ${client.padEnd(12)} rep ${rep + 1}: ${m.messagesPerSecond.toFixed(0)} msg/s, CPU ${m.cpuSecondsPer1000?.toFixed(3) ?? '-'} s/1k\n`);
+          process.stderr.write(
+            `  ${size} ×${connections} ${client.padEnd(12)} rep ${rep + 1}: ${m.messagesPerSecond.toFixed(0)} msg/s, CPU ${m.cpuSecondsPer1000?.toFixed(3) ?? '-'} s/1k\n`,
+          );
         }
         const base = rep_.get('nodemailer')!.messagesPerSecond;
         for (const [client, m] of rep_) ratios.get(client)!.push(m.messagesPerSecond / base);

@@ -62,12 +62,20 @@ export async function startSink(options: { prefer?: 'postfix' | 'node'; stallMs?
   const port = await freePort();
   if (options.prefer !== 'node' && !options.stallMs && existsSync('/usr/sbin/smtp-sink')) {
     // -c: count, -P: PIPELINING, -e: no ETRN ... ; -u nobody drops privileges when run as root.
-    const child = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', '-4', `127.0.0.1:${port}`, '1024'], { stdio: 'ignore' });
+    const child = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', '-4', `127.0.0.1:${port}`, '1024'], {
+      stdio: 'ignore',
+    });
     await waitForPort(port, child);
     return { name: 'postfix smtp-sink', port, stop: stopper(child) };
   }
   const script = fileURLToPath(new URL('./sink-node.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, String(port), String(options.stallMs ?? 0)], { stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(port), String(options.stallMs ?? 0)], {
+    stdio: 'ignore',
+  });
   await waitForPort(port, child);
-  return { name: options.stallMs ? `smtp-server (stalls ${options.stallMs} ms)` : 'smtp-server (child process)', port, stop: stopper(child) };
+  return {
+    name: options.stallMs ? `smtp-server (stalls ${options.stallMs} ms)` : 'smtp-server (child process)',
+    port,
+    stop: stopper(child),
+  };
 }

@@ -13,7 +13,9 @@ const COMPILED_WORKER = join(HERE, '..', '.tmp', 'bench-build', 'bench', 'worker
 /** Runs `job` in a fresh worker process (compiled when built, else through tsx). @throws Error when the worker fails. */
 export function runWorker(job: object): Promise<Measurement> {
   return new Promise((resolve, reject) => {
-    const args = existsSync(COMPILED_WORKER) ? [COMPILED_WORKER, JSON.stringify(job)] : ['--import', 'tsx', WORKER, JSON.stringify(job)];
+    const args = existsSync(COMPILED_WORKER)
+      ? [COMPILED_WORKER, JSON.stringify(job)]
+      : ['--import', 'tsx', WORKER, JSON.stringify(job)];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createTransport } from 'nodemailer';
-import { SmtpProtocolHandler } from '../src/index.js';
 import { messageContent, percentile, runLoad } from '../src/cli/load.js';
+import { SmtpProtocolHandler } from '../src/index.js';
 
 /** The clients compared in the throughput table. */
 export type Client = 'smtpwire' | 'smtpwire-raw' | 'nodemailer' | 'smtp-source';
@@ -69,7 +69,13 @@ async function nodemailerLoad(job: ThroughputJob, messages: number): Promise<Mea
       const t = performance.now();
       try {
         // nodemailer builds the MIME per send too: the same work as smtpwire's sendMessage.
-        await transport.sendMail({ from: FROM, to: TO, subject: content.subject, text: content.textBody, ...(content.attachments ? { attachments: content.attachments } : {}) });
+        await transport.sendMail({
+          from: FROM,
+          to: TO,
+          subject: content.subject,
+          text: content.textBody,
+          ...(content.attachments ? { attachments: content.attachments } : {}),
+        });
       } catch {
         failed++;
       }
@@ -95,7 +101,23 @@ async function nodemailerLoad(job: ThroughputJob, messages: number): Promise<Mea
 /** Postfix's smtp-source under /usr/bin/time: no pipelining, `-d` keeps each session for many messages. */
 function smtpSource(job: ThroughputJob): Promise<Measurement> {
   return new Promise((resolve, reject) => {
-    const args = ['-f', '%e %U %S %M', '/usr/sbin/smtp-source', '-d', '-s', String(job.connections), '-m', String(job.messages), '-l', String(job.size), '-f', FROM, '-t', TO, `127.0.0.1:${job.port}`];
+    const args = [
+      '-f',
+      '%e %U %S %M',
+      '/usr/sbin/smtp-source',
+      '-d',
+      '-s',
+      String(job.connections),
+      '-m',
+      String(job.messages),
+      '-l',
+      String(job.size),
+      '-f',
+      FROM,
+      '-t',
+      TO,
+      `127.0.0.1:${job.port}`,
+    ];
     // Wall time from here (/usr/bin/time's %e has a 10 ms resolution); CPU and RSS from /usr/bin/time.
     const t0 = performance.now();
     const child = spawn('/usr/bin/time', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -163,7 +185,12 @@ async function memory(job: MemoryJob): Promise<Measurement> {
       retryPolicy: { maxRetries: 0 },
       limits: { maxAttachmentSize: Number.MAX_SAFE_INTEGER, maxTotalAttachmentSize: Number.MAX_SAFE_INTEGER },
     });
-    const r = await handler.sendMessage({ toAddresses: [TO], subject: 'big', textBody: 'see attachment', attachments: [{ filename: 'big.bin', path: job.file }] });
+    const r = await handler.sendMessage({
+      toAddresses: [TO],
+      subject: 'big',
+      textBody: 'see attachment',
+      attachments: [{ filename: 'big.bin', path: job.file }],
+    });
     if (r.status !== 'success') {
       failed = 1;
       process.stderr.write(`smtpwire: ${r.status} ${r.smtpError}\n`);
@@ -172,7 +199,13 @@ async function memory(job: MemoryJob): Promise<Measurement> {
   } else {
     const transport = createTransport({ host: '127.0.0.1', port: job.port, secure: false, ignoreTLS: true });
     try {
-      await transport.sendMail({ from: FROM, to: TO, subject: 'big', text: 'see attachment', attachments: [{ filename: 'big.bin', path: job.file }] });
+      await transport.sendMail({
+        from: FROM,
+        to: TO,
+        subject: 'big',
+        text: 'see attachment',
+        attachments: [{ filename: 'big.bin', path: job.file }],
+      });
     } catch (err) {
       failed = 1;
       process.stderr.write(`nodemailer: ${(err as Error).message}\n`);
@@ -181,7 +214,13 @@ async function memory(job: MemoryJob): Promise<Measurement> {
   }
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
-  return { messagesPerSecond: 1 / seconds, cpuSecondsPer1000: (cpu.user + cpu.system) / 1e6 * 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024, failed, seconds };
+  return {
+    messagesPerSecond: 1 / seconds,
+    cpuSecondsPer1000: ((cpu.user + cpu.system) / 1e6) * 1000,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    failed,
+    seconds,
+  };
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as ThroughputJob | MemoryJob;

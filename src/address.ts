@@ -220,7 +220,7 @@ class Parser {
       out += this.#s[this.#pos];
       this.#pos++;
     }
-    this.fail('unterminated quoted string (missing closing \'"\')', start);
+    this.fail("unterminated quoted string (missing closing '\"')", start);
   }
 
   /** A run of atext (possibly empty). */
@@ -238,9 +238,7 @@ class Parser {
       if (atom.length === 0) {
         if (this.peek() === '.') {
           this.fail(
-            this.#pos === start
-              ? `${what} must not start with a dot`
-              : `${what} must not contain two dots in a row`,
+            this.#pos === start ? `${what} must not start with a dot` : `${what} must not contain two dots in a row`,
           );
         }
         if (this.#pos === start) this.unexpected(what);
@@ -575,7 +573,8 @@ const domainCache = new Map<string, DomainCheck>();
 /** Dotted quad, each octet 0–255 without leading zeros (RFC 5321 §4.1.3 IPv4-address-literal). */
 function isIPv4(text: string): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  return m !== null && m.slice(1).every((octet) => Number(octet) <= 255 && (octet.length === 1 || octet[0] !== '0'));
+  if (m === null) return false;
+  return m.slice(1).every((octet) => Number(octet) <= 255 && (octet.length === 1 || octet[0] !== '0'));
 }
 
 /**
@@ -617,7 +616,10 @@ function checkDomainUncached(domain: string, maxLabelLength: number): DomainChec
     // Only letters, digits and hyphen may appear in ASCII; other ASCII (say "%" or "_") would be
     // silently rewritten or let through by domainToASCII, which is for URLs, not mail.
     const bad = /[\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/.exec(label);
-    if (bad) return { error: `domain "${domain}" contains ${JSON.stringify(bad[0])}; only letters, digits and "-" are allowed` };
+    if (bad)
+      return {
+        error: `domain "${domain}" contains ${JSON.stringify(bad[0])}; only letters, digits and "-" are allowed`,
+      };
   }
   const isAscii = !/[^\x00-\x7f]/.test(domain);
   const ascii = isAscii ? domain : domainToASCII(domain);
@@ -655,7 +657,10 @@ export function toAsciiDomain(domain: string): string {
   assertString(domain, 'domain');
   const result = checkDomain(domain, DEFAULT_MAX_LABEL_LENGTH);
   if ('error' in result) {
-    throw new InvalidArgumentError(`Invalid domain: ${result.error}`, { code: ErrorCodes.INVALID_ADDRESS, field: 'domain' });
+    throw new InvalidArgumentError(`Invalid domain: ${result.error}`, {
+      code: ErrorCodes.INVALID_ADDRESS,
+      field: 'domain',
+    });
   }
   return result.ascii;
 }
@@ -741,7 +746,8 @@ export function checkMailboxAddress(address: string, options: MailboxCheckOption
   if ('error' in domain) return domain.error;
   if (!domain.literal) {
     const tld = domain.labels[domain.labels.length - 1] ?? '';
-    if (/^[0-9]+$/.test(tld)) return `top-level domain "${tld}" must not be all digits (use an address literal such as [192.0.2.1] for an IP address)`;
+    if (/^[0-9]+$/.test(tld))
+      return `top-level domain "${tld}" must not be all digits (use an address literal such as [192.0.2.1] for an IP address)`;
     if (requireTld && domain.labels.length < 2) {
       return `domain "${spec.domain}" has no top-level domain (requireTld: false allows single-label domains)`;
     }

@@ -33,7 +33,8 @@ export const MAX_CHALLENGES = 10;
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
 function requirePassword(credentials: Credentials, name: string): string {
-  if (credentials.password === undefined) throw new InvalidArgumentError(`${name} needs a password`, { field: 'password' });
+  if (credentials.password === undefined)
+    throw new InvalidArgumentError(`${name} needs a password`, { field: 'password' });
   return credentials.password;
 }
 
@@ -68,9 +69,14 @@ export function createMechanism(name: AuthMethod, credentials: Credentials, acce
       };
     }
     case 'XOAUTH2': {
-      if (accessToken === undefined) throw new InvalidArgumentError('XOAUTH2 needs an access token', { field: 'accessToken' });
+      if (accessToken === undefined)
+        throw new InvalidArgumentError('XOAUTH2 needs an access token', { field: 'accessToken' });
       // On failure the server sends a 334 with a JSON error; an empty answer makes it send the final 535.
-      return { name, initialResponse: () => b64(`user=${username}\x01auth=Bearer ${accessToken}\x01\x01`), respond: () => '' };
+      return {
+        name,
+        initialResponse: () => b64(`user=${username}\x01auth=Bearer ${accessToken}\x01\x01`),
+        respond: () => '',
+      };
     }
   }
 }
@@ -89,15 +95,21 @@ export function chooseMechanism(
   const offered = new Set(advertised.map((m) => m.toUpperCase()));
   if (options.preferred) {
     if (!offered.has(options.preferred)) {
-      throw new AuthError(`the server does not offer AUTH ${options.preferred} (it offers: ${[...offered].join(' ') || 'none'})`, {
-        code: ErrorCodes.AUTH_UNAVAILABLE,
-      });
+      throw new AuthError(
+        `the server does not offer AUTH ${options.preferred} (it offers: ${[...offered].join(' ') || 'none'})`,
+        {
+          code: ErrorCodes.AUTH_UNAVAILABLE,
+        },
+      );
     }
     return options.preferred;
   }
   const order: AuthMethod[] = [];
   if (credentials.accessToken !== undefined) order.push('XOAUTH2');
-  if (credentials.password !== undefined) order.push(...(options.secure ? (['PLAIN', 'LOGIN', 'CRAM-MD5'] as const) : (['CRAM-MD5', 'PLAIN', 'LOGIN'] as const)));
+  if (credentials.password !== undefined)
+    order.push(
+      ...(options.secure ? (['PLAIN', 'LOGIN', 'CRAM-MD5'] as const) : (['CRAM-MD5', 'PLAIN', 'LOGIN'] as const)),
+    );
   const pick = order.find((m) => offered.has(m));
   if (!pick) {
     throw new AuthError(`no usable AUTH mechanism (server offers: ${[...offered].join(' ') || 'none'})`, {

@@ -3,7 +3,7 @@
  * Every caller-supplied value is checked here, before a byte is written: CR, LF or NUL would let a
  * caller smuggle a second command (RFC 5321 §2.3.8, §4.1.1).
  */
-import { ErrorCodes, InvalidArgumentError, assertNoLineBreaks } from './errors.js';
+import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from './errors.js';
 
 const CRLF = '\r\n';
 /** RFC 5321 §4.5.3.1.4: a command line, CRLF included, is at most 512 octets (extensions add to it). */
@@ -60,7 +60,9 @@ export function checkPath(address: string, field: string): void {
 function domainArg(name: string): string {
   assertNoLineBreaks(name, 'clientName');
   if (name === '' || /\s/.test(name)) {
-    throw new InvalidArgumentError('clientName must be a domain or an address literal without spaces', { field: 'clientName' });
+    throw new InvalidArgumentError('clientName must be a domain or an address literal without spaces', {
+      field: 'clientName',
+    });
   }
   return name;
 }
@@ -69,7 +71,10 @@ function domainArg(name: string): string {
 export function xtext(value: string): string {
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
-    out += byte >= 33 && byte <= 126 && byte !== 0x2b && byte !== 0x3d ? String.fromCharCode(byte) : `+${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    out +=
+      byte >= 33 && byte <= 126 && byte !== 0x2b && byte !== 0x3d
+        ? String.fromCharCode(byte)
+        : `+${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }
@@ -85,7 +90,11 @@ export function mail(from: string, p?: EsmtpParams): string {
 
 export function rcpt(to: string, p?: EsmtpParams): string {
   checkPath(to, 'recipient');
-  if (to === '') throw new InvalidArgumentError('recipient must not be empty', { field: 'recipient', code: ErrorCodes.INVALID_ADDRESS });
+  if (to === '')
+    throw new InvalidArgumentError('recipient must not be empty', {
+      field: 'recipient',
+      code: ErrorCodes.INVALID_ADDRESS,
+    });
   return `RCPT TO:<${to}>${params(p)}${CRLF}`;
 }
 
@@ -93,7 +102,8 @@ export const data = (): string => `DATA${CRLF}`;
 
 /** RFC 3030 §2: `BDAT size [LAST]`; the chunk's bytes follow the line at once. */
 export function bdat(size: number, last: boolean): string {
-  if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArgumentError('BDAT size must be a non-negative integer', { field: 'size' });
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new InvalidArgumentError('BDAT size must be a non-negative integer', { field: 'size' });
   return last ? `BDAT ${size} LAST${CRLF}` : `BDAT ${size}${CRLF}`;
 }
 
@@ -103,7 +113,8 @@ export const quit = (): string => `QUIT${CRLF}`;
 
 /** `AUTH mechanism [initial-response]` (RFC 4954 §4); the response is base64 or `=` for empty. */
 export function auth(mechanism: string, initialResponse?: string | null): string {
-  if (!/^[A-Z0-9_-]{1,20}$/i.test(mechanism)) throw new InvalidArgumentError('invalid SASL mechanism name', { field: 'authMethod' });
+  if (!/^[A-Z0-9_-]{1,20}$/i.test(mechanism))
+    throw new InvalidArgumentError('invalid SASL mechanism name', { field: 'authMethod' });
   if (initialResponse === undefined || initialResponse === null) return `AUTH ${mechanism.toUpperCase()}${CRLF}`;
   return `AUTH ${mechanism.toUpperCase()} ${saslLine(initialResponse)}${CRLF}`;
 }

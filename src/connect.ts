@@ -43,7 +43,13 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
       fail(new ConnectionError(`cannot connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
     const onAbort = (): void => fail(new AbortError('aborted while connecting', { cause: signal?.reason }));
     const timer = setTimeout(
-      () => fail(new TimeoutError(`no TCP connection to ${host}:${port} within ${connectTimeout} ms`, { phase: 'connect', timeout: connectTimeout })),
+      () =>
+        fail(
+          new TimeoutError(`no TCP connection to ${host}:${port} within ${connectTimeout} ms`, {
+            phase: 'connect',
+            timeout: connectTimeout,
+          }),
+        ),
       connectTimeout,
     );
     function cleanup(): void {
@@ -135,7 +141,12 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
 }
 
 /** OpenSSL's way of saying "the peer did not speak TLS". */
-const NOT_TLS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_UNKNOWN_PROTOCOL', 'ERR_SSL_HTTP_REQUEST']);
+const NOT_TLS = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_UNKNOWN_PROTOCOL',
+  'ERR_SSL_HTTP_REQUEST',
+]);
 
 /** Maps a Node TLS error to a TlsError with an actionable message. */
 export function describeTlsError(err: NodeJS.ErrnoException, host: string, port: number, implicit: boolean): TlsError {

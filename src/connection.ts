@@ -16,16 +16,23 @@
  * dot, so a warm connection costs about one round trip per message.
  */
 import { isAscii } from 'node:buffer';
-import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import type tls from 'node:tls';
 import type { Readable } from 'node:stream';
-import { type AccessTokenProvider, type AuthMethod, type Credentials, MAX_CHALLENGES, chooseMechanism, createMechanism } from './auth.js';
+import type tls from 'node:tls';
+import {
+  type AccessTokenProvider,
+  type AuthMethod,
+  type Credentials,
+  chooseMechanism,
+  createMechanism,
+  MAX_CHALLENGES,
+} from './auth.js';
 import * as cmd from './commands.js';
 import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 import { BodyEncoder } from './dot-stuff.js';
-import { DEFAULT_PORTS, type SmtpEncryption, isEncryption } from './enums.js';
+import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from './enums.js';
 import {
   AbortError,
   AuthError,
@@ -41,9 +48,9 @@ import {
   type TimeoutPhase,
   TlsError,
 } from './errors.js';
-import { type ServerInfo, heloInfo, parseEhlo } from './extensions.js';
+import { heloInfo, parseEhlo, type ServerInfo } from './extensions.js';
 import { Mutex } from './mutex.js';
-import { type Reply, ReplyParser, formatReply, replyMatches } from './reply.js';
+import { formatReply, type Reply, ReplyParser, replyMatches } from './reply.js';
 
 /** Timeouts in ms, one per phase. */
 export interface Timeouts {
@@ -250,7 +257,9 @@ export class SmtpConnection extends EventEmitter {
     cmd.checkPath(options.host, 'host');
     const encryption = options.encryption ?? 'tls';
     if (!isEncryption(encryption)) {
-      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, { field: 'encryption' });
+      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, {
+        field: 'encryption',
+      });
     }
     const port = options.port ?? DEFAULT_PORTS[encryption];
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -336,7 +345,8 @@ export class SmtpConnection extends EventEmitter {
    *   ProtocolError, AbortError.
    */
   async connect(options: OperationOptions = {}): Promise<ServerInfo> {
-    if (this.#started) throw this.#broken ?? new SmtpError('connect() was already called', { code: ErrorCodes.INVALID_STATE });
+    if (this.#started)
+      throw this.#broken ?? new SmtpError('connect() was already called', { code: ErrorCodes.INVALID_STATE });
     this.#started = true;
     const { signal } = options;
     const onAbort = (): void => this.#fail(new AbortError('connect aborted', { cause: signal?.reason }));
@@ -347,7 +357,12 @@ export class SmtpConnection extends EventEmitter {
         this.#timings[step] = now - t;
         t = now;
       };
-      let socket = await openSocket({ host: this.host, port: this.port, connectTimeout: this.#timeouts.connect, signal });
+      let socket = await openSocket({
+        host: this.host,
+        port: this.port,
+        connectTimeout: this.#timeouts.connect,
+        signal,
+      });
       lap('connect');
       // destroy() may have been called while the socket was opening: it must not outlive that.
       if (this.#broken) socket.destroy();
@@ -391,7 +406,8 @@ export class SmtpConnection extends EventEmitter {
         }
       }
       this.#transition('ready');
-      if (channels.connected.hasSubscribers) channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure });
+      if (channels.connected.hasSubscribers)
+        channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure });
       return this.#info!;
     } catch (err) {
       const wrapped = this.#toSmtpError(err);
@@ -435,7 +451,14 @@ export class SmtpConnection extends EventEmitter {
   }
 
   #upgradeOptions(implicit: boolean, signal: AbortSignal | undefined) {
-    return { host: this.host, port: this.port, tls: this.#options.tls, tlsTimeout: this.#timeouts.tls, implicit, signal };
+    return {
+      host: this.host,
+      port: this.port,
+      tls: this.#options.tls,
+      tlsTimeout: this.#timeouts.tls,
+      implicit,
+      signal,
+    };
   }
 
   /** Says EHLO again (e.g. to refresh capabilities). */
@@ -454,17 +477,26 @@ export class SmtpConnection extends EventEmitter {
   async login(credentials: Credentials, options: OperationOptions & { method?: AuthMethod } = {}): Promise<void> {
     this.#assertUsable();
     if (!this.#secure && !isLoopback(this.host) && !this.#options.allowInsecureAuth) {
-      throw new AuthError(`refusing to send credentials to ${this.host} without TLS (set allowInsecureAuth to allow it)`, {
-        code: ErrorCodes.AUTH_INSECURE,
-      });
+      throw new AuthError(
+        `refusing to send credentials to ${this.host} without TLS (set allowInsecureAuth to allow it)`,
+        {
+          code: ErrorCodes.AUTH_INSECURE,
+        },
+      );
     }
     const info = this.#info!;
     if (!info.keywords.has('AUTH') && info.authMechanisms.length === 0) {
-      throw new AuthError(`${this.host} does not offer AUTH${this.#secure ? '' : ' (some servers offer it only after STARTTLS)'}`, {
-        code: ErrorCodes.AUTH_UNAVAILABLE,
-      });
+      throw new AuthError(
+        `${this.host} does not offer AUTH${this.#secure ? '' : ' (some servers offer it only after STARTTLS)'}`,
+        {
+          code: ErrorCodes.AUTH_UNAVAILABLE,
+        },
+      );
     }
-    const method = chooseMechanism(info.authMechanisms, credentials, { preferred: options.method, secure: this.#secure || isLoopback(this.host) });
+    const method = chooseMechanism(info.authMechanisms, credentials, {
+      preferred: options.method,
+      secure: this.#secure || isLoopback(this.host),
+    });
     const token = method === 'XOAUTH2' ? await resolveToken(credentials.accessToken) : undefined;
     const mechanism = createMechanism(method, credentials, token);
     await this.#exclusive(options.signal, true, async () => {
@@ -472,7 +504,9 @@ export class SmtpConnection extends EventEmitter {
       for (let round = 0; reply.code === 334; round++) {
         if (round >= MAX_CHALLENGES) {
           await this.#send(cmd.saslResponse('*'), { redacted: '*' });
-          throw new AuthError(`AUTH ${method} aborted after ${MAX_CHALLENGES} challenges`, { command: `AUTH ${method}` });
+          throw new AuthError(`AUTH ${method} aborted after ${MAX_CHALLENGES} challenges`, {
+            command: `AUTH ${method}`,
+          });
         }
         reply = await this.#send(cmd.saslResponse(mechanism.respond(reply.lines[0] ?? '')), { redacted: '****' });
       }
@@ -535,7 +569,8 @@ export class SmtpConnection extends EventEmitter {
     if (!envelope || typeof envelope.from !== 'string' || !Array.isArray(envelope.to)) {
       throw new InvalidArgumentError('envelope needs from (string) and to (string[])', { field: 'envelope' });
     }
-    if (envelope.to.length === 0) throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
+    if (envelope.to.length === 0)
+      throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
     const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : null;
     const smtpUtf8 = envelope.smtpUtf8 ?? (NON_ASCII.test(envelope.from) || envelope.to.some((a) => NON_ASCII.test(a)));
     if (smtpUtf8 && !info.smtpUtf8) {
@@ -545,9 +580,12 @@ export class SmtpConnection extends EventEmitter {
     }
     const eightBit = envelope.eightBit ?? (inMemory !== null && !isAscii(inMemory));
     if (eightBit && !info.eightBitMime && !smtpUtf8) {
-      throw new CapabilityError(`${this.host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`, {
-        code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
-      });
+      throw new CapabilityError(
+        `${this.host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`,
+        {
+          code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
+        },
+      );
     }
     const useBdat = this.#options.chunking === true && info.chunking;
     // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
@@ -564,13 +602,17 @@ export class SmtpConnection extends EventEmitter {
     const size = envelope.size ?? transmitted;
     if (size !== undefined && info.size) {
       if (size > info.size) {
-        throw new CapabilityError(`message of ${size} octets exceeds the server's SIZE limit of ${info.size} (RFC 1870)`, {
-          code: ErrorCodes.SIZE_EXCEEDED,
-        });
+        throw new CapabilityError(
+          `message of ${size} octets exceeds the server's SIZE limit of ${info.size} (RFC 1870)`,
+          {
+            code: ErrorCodes.SIZE_EXCEEDED,
+          },
+        );
       }
     }
     const dsn = envelope.dsn;
-    if (dsn && !info.dsn) throw new CapabilityError(`${this.host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
+    if (dsn && !info.dsn)
+      throw new CapabilityError(`${this.host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
     const mailParams: Record<string, string | number | true | undefined> = {
       SIZE: size !== undefined && info.size !== null ? size : undefined,
       BODY: eightBit && info.eightBitMime ? '8BITMIME' : undefined,
@@ -596,7 +638,12 @@ export class SmtpConnection extends EventEmitter {
     unlock: () => void,
   ): Promise<MailOutcome> {
     const { envelope, useBdat } = plan;
-    const outcome = (stage: MailOutcome['stage'], reply: Reply, accepted: string[], rejected: RecipientRejection[]): MailOutcome => ({
+    const outcome = (
+      stage: MailOutcome['stage'],
+      reply: Reply,
+      accepted: string[],
+      rejected: RecipientRejection[],
+    ): MailOutcome => ({
       delivered: false,
       stage,
       reply,
@@ -656,7 +703,11 @@ export class SmtpConnection extends EventEmitter {
       unlock();
       return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
     }
-    bytesSent = await this.#pumpBody(body, (chunk) => encoder.encode(chunk), async (buf) => this.#writeData(buf));
+    bytesSent = await this.#pumpBody(
+      body,
+      (chunk) => encoder.encode(chunk),
+      async (buf) => this.#writeData(buf),
+    );
     const tail = encoder.end();
     bytesSent += tail.length;
     const finalP = this.#writeFinal(tail, '.', 'DATA');
@@ -666,8 +717,19 @@ export class SmtpConnection extends EventEmitter {
   }
 
   /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
-  #serviceClosing(stage: MailOutcome['stage'], reply: Reply, accepted: string[], rejected: RecipientRejection[]): MailOutcome {
-    this.#fail(new ReplyError(`the server closed the session: ${formatReply(reply)}`, { replyCode: 421, enhancedCode: reply.enhanced, lines: reply.lines }));
+  #serviceClosing(
+    stage: MailOutcome['stage'],
+    reply: Reply,
+    accepted: string[],
+    rejected: RecipientRejection[],
+  ): MailOutcome {
+    this.#fail(
+      new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
+        replyCode: 421,
+        enhancedCode: reply.enhanced,
+        lines: reply.lines,
+      }),
+    );
     return { delivered: false, stage, reply, accepted, rejected, via: null, bytesSent: 0 };
   }
 
@@ -745,14 +807,26 @@ export class SmtpConnection extends EventEmitter {
     return p;
   }
 
-  #finish(reply: Reply, accepted: string[], rejected: RecipientRejection[], via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
+  #finish(
+    reply: Reply,
+    accepted: string[],
+    rejected: RecipientRejection[],
+    via: 'DATA' | 'BDAT',
+    bytesSent: number,
+  ): MailOutcome {
     const delivered = replyMatches(reply, 2);
     if (delivered) this.#messagesSent++;
     this.#lastUsed = Date.now();
     // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
     // already pipelined behind this one fails as "not handed over" (retryable) at once.
     if (reply.code === 421) {
-      this.#fail(new ReplyError(`the server closed the session: ${formatReply(reply)}`, { replyCode: 421, enhancedCode: reply.enhanced, lines: reply.lines }));
+      this.#fail(
+        new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
+          replyCode: 421,
+          enhancedCode: reply.enhanced,
+          lines: reply.lines,
+        }),
+      );
     }
     return { delivered, stage: 'final', reply, accepted, rejected, via, bytesSent };
   }
@@ -769,13 +843,22 @@ export class SmtpConnection extends EventEmitter {
    * Pulls the body from its source, encodes it and hands it to `sink`, with backpressure. The source
    * is read only as fast as the socket drains; `dataIdle` bounds any stall on either side.
    */
-  async #pumpBody(body: MessageBody, encode: (chunk: Uint8Array) => Buffer, sink: (buf: Buffer) => Promise<void>): Promise<number> {
+  async #pumpBody(
+    body: MessageBody,
+    encode: (chunk: Uint8Array) => Buffer,
+    sink: (buf: Buffer) => Promise<void>,
+  ): Promise<number> {
     const source = toAsyncIterable(body);
     const iterator = source[Symbol.asyncIterator]();
     const idleMs = this.#timeouts.dataIdle;
     let stalled: (() => void) | null = null;
     const idle = setTimeout(() => {
-      this.#fail(new TimeoutError(`no progress sending the message body for ${idleMs} ms`, { phase: 'dataIdle', timeout: idleMs }));
+      this.#fail(
+        new TimeoutError(`no progress sending the message body for ${idleMs} ms`, {
+          phase: 'dataIdle',
+          timeout: idleMs,
+        }),
+      );
       stalled?.();
     }, idleMs);
     let total = 0;
@@ -801,7 +884,9 @@ export class SmtpConnection extends EventEmitter {
           const value = step.value as Uint8Array | string;
           out = encode(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
         } catch (err) {
-          throw err instanceof SmtpError ? err : new SmtpError('message body chunk could not be encoded', { code: ErrorCodes.BODY_SOURCE, cause: err });
+          throw err instanceof SmtpError
+            ? err
+            : new SmtpError('message body chunk could not be encoded', { code: ErrorCodes.BODY_SOURCE, cause: err });
         }
         total += out.length;
         await sink(out);
@@ -809,7 +894,10 @@ export class SmtpConnection extends EventEmitter {
       }
     } catch (err) {
       if (err instanceof SmtpError) throw err;
-      throw new SmtpError(`reading the message body failed: ${(err as Error)?.message ?? err}`, { code: ErrorCodes.BODY_SOURCE, cause: err });
+      throw new SmtpError(`reading the message body failed: ${(err as Error)?.message ?? err}`, {
+        code: ErrorCodes.BODY_SOURCE,
+        cause: err,
+      });
     } finally {
       clearTimeout(idle);
       if (!done) {
@@ -845,7 +933,8 @@ export class SmtpConnection extends EventEmitter {
    * The line must not contain CR or LF; CRLF is added.
    */
   async command(line: string, options: OperationOptions & { expect?: number } = {}): Promise<Reply> {
-    if (/[\r\n\0]/.test(line)) throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
+    if (/[\r\n\0]/.test(line))
+      throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
     return this.#exclusive(options.signal, true, async () => {
       const reply = await this.#send(`${line}\r\n`);
       if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw this.#replyError(line, reply);
@@ -865,7 +954,13 @@ export class SmtpConnection extends EventEmitter {
 
   /** Graceful: waits for pending replies, says QUIT, closes the socket and waits for it. Never throws. */
   async close(): Promise<void> {
-    if (!this.#broken && this.#phase !== 'closing' && this.#started && this.#phase !== 'connecting' && this.#phase !== 'greeting') {
+    if (
+      !this.#broken &&
+      this.#phase !== 'closing' &&
+      this.#started &&
+      this.#phase !== 'connecting' &&
+      this.#phase !== 'greeting'
+    ) {
       try {
         await this.quit();
       } catch {
@@ -938,7 +1033,8 @@ export class SmtpConnection extends EventEmitter {
       return await fn();
     } catch (err) {
       const wrapped = this.#toSmtpError(err);
-      if (!(wrapped instanceof ReplyError) && !(wrapped instanceof AuthError && wrapped.replyCode !== null)) this.#fail(wrapped);
+      if (!(wrapped instanceof ReplyError) && !(wrapped instanceof AuthError && wrapped.replyCode !== null))
+        this.#fail(wrapped);
       throw wrapped;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -992,8 +1088,14 @@ export class SmtpConnection extends EventEmitter {
     // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
     const err =
       reply.code === 421
-        ? new ReplyError(`the server closed the session: ${formatReply(reply)}`, { replyCode: 421, enhancedCode: reply.enhanced, lines: reply.lines })
-        : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, { code: ErrorCodes.UNEXPECTED_REPLY });
+        ? new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
+            replyCode: 421,
+            enhancedCode: reply.enhanced,
+            lines: reply.lines,
+          })
+        : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, {
+            code: ErrorCodes.UNEXPECTED_REPLY,
+          });
     this.#fail(err);
   }
 
@@ -1025,14 +1127,25 @@ export class SmtpConnection extends EventEmitter {
     const head = this.#inflight[0];
     if (!head) return;
     const command = shownCommand(head);
-    const what = head.phase === 'greeting' ? 'the greeting' : head.phase === 'finalReply' ? 'the reply to the end of the message' : `the reply to ${command}`;
+    const what =
+      head.phase === 'greeting'
+        ? 'the greeting'
+        : head.phase === 'finalReply'
+          ? 'the reply to the end of the message'
+          : `the reply to ${command}`;
     // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
     // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
     const hint =
       head.phase === 'greeting' && this.encryption !== 'ssl'
         ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
         : '';
-    this.#fail(new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, { phase: head.phase, timeout: head.timeout, command }));
+    this.#fail(
+      new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, {
+        phase: head.phase,
+        timeout: head.timeout,
+        command,
+      }),
+    );
   };
 
   #clearTimer(): void {
@@ -1070,7 +1183,9 @@ export class SmtpConnection extends EventEmitter {
 
   #onEnd = (): void => {
     if (this.#phase === 'closing') return;
-    this.#fail(new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }));
+    this.#fail(
+      new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }),
+    );
   };
 
   #onClose = (): void => {
@@ -1078,7 +1193,9 @@ export class SmtpConnection extends EventEmitter {
       this.#fail(new ClosedError('connection closed after QUIT'));
       return;
     }
-    this.#fail(new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }));
+    this.#fail(
+      new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }),
+    );
   };
 
   #onDrain = (): void => {
@@ -1170,7 +1287,8 @@ export class SmtpConnection extends EventEmitter {
 
   #transcript(direction: 'client' | 'server', line: string): void {
     this.#options.onTranscript?.({ direction, line });
-    if (channels.transcript.hasSubscribers) channels.transcript.publish({ host: this.host, port: this.port, direction, line });
+    if (channels.transcript.hasSubscribers)
+      channels.transcript.publish({ host: this.host, port: this.port, direction, line });
   }
 
   #newParser(): ReplyParser {
@@ -1185,7 +1303,12 @@ export class SmtpConnection extends EventEmitter {
   #replyError(command: string, reply: Reply, Kind: typeof ReplyError | typeof TlsError = ReplyError): SmtpError {
     const message = `${command.split(' ')[0]} refused: ${formatReply(reply)}`;
     if (Kind === TlsError) return new TlsError(message, { command });
-    return new ReplyError(message, { command, replyCode: reply.code, enhancedCode: reply.enhanced, lines: reply.lines });
+    return new ReplyError(message, {
+      command,
+      replyCode: reply.code,
+      enhancedCode: reply.enhanced,
+      lines: reply.lines,
+    });
   }
 
   #toSmtpError(err: unknown): SmtpError {
@@ -1212,13 +1335,21 @@ class BdatRefused extends Error {}
 function handedOverError(err: SmtpError): SmtpError {
   const options = { cause: err, messageHandedOver: true, command: err.command };
   if (err instanceof TimeoutError) {
-    return new TimeoutError(`${err.message}; the message was handed over, its outcome is unknown`, { ...options, phase: err.phase, timeout: err.timeout });
+    return new TimeoutError(`${err.message}; the message was handed over, its outcome is unknown`, {
+      ...options,
+      phase: err.phase,
+      timeout: err.timeout,
+    });
   }
-  if (err instanceof AbortError) return new AbortError(`${err.message} after the message was handed over; its outcome is unknown`, options);
-  return new ConnectionError(`connection lost after the message was handed over and before the server's reply; its outcome is unknown`, {
-    ...options,
-    code: ErrorCodes.OUTCOME_UNKNOWN,
-  });
+  if (err instanceof AbortError)
+    return new AbortError(`${err.message} after the message was handed over; its outcome is unknown`, options);
+  return new ConnectionError(
+    `connection lost after the message was handed over and before the server's reply; its outcome is unknown`,
+    {
+      ...options,
+      code: ErrorCodes.OUTCOME_UNKNOWN,
+    },
+  );
 }
 
 /** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
@@ -1233,15 +1364,20 @@ function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> 
       yield body;
     })();
   }
-  if (body && typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') return body as AsyncIterable<Uint8Array | string>;
-  throw new InvalidArgumentError('body must be a Buffer, Uint8Array, string, Readable or async iterable', { field: 'body' });
+  if (body && typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function')
+    return body as AsyncIterable<Uint8Array | string>;
+  throw new InvalidArgumentError('body must be a Buffer, Uint8Array, string, Readable or async iterable', {
+    field: 'body',
+  });
 }
 
 async function resolveToken(provider: AccessTokenProvider | undefined): Promise<string> {
   if (provider === undefined) throw new InvalidArgumentError('XOAUTH2 needs accessToken', { field: 'accessToken' });
   const token = typeof provider === 'function' ? await provider() : provider;
   if (typeof token !== 'string' || token === '' || /[\r\n\0\x01]/.test(token)) {
-    throw new InvalidArgumentError('accessToken must be a non-empty string without control characters', { field: 'accessToken' });
+    throw new InvalidArgumentError('accessToken must be a non-empty string without control characters', {
+      field: 'accessToken',
+    });
   }
   return token;
 }
@@ -1259,10 +1395,13 @@ function localName(socket: net.Socket | null): string {
 export function resolveTimeouts(partial: Partial<Timeouts> | undefined): Timeouts {
   const out = { ...DEFAULT_TIMEOUTS };
   for (const [key, value] of Object.entries(partial ?? {})) {
-    if (!(key in DEFAULT_TIMEOUTS)) throw new InvalidArgumentError(`unknown timeout ${JSON.stringify(key)}`, { field: `timeouts.${key}` });
+    if (!(key in DEFAULT_TIMEOUTS))
+      throw new InvalidArgumentError(`unknown timeout ${JSON.stringify(key)}`, { field: `timeouts.${key}` });
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2 ** 31 - 1) {
-      throw new InvalidArgumentError(`timeouts.${key} must be a positive number of ms, not ${value}`, { field: `timeouts.${key}` });
+      throw new InvalidArgumentError(`timeouts.${key} must be a positive number of ms, not ${value}`, {
+        field: `timeouts.${key}`,
+      });
     }
     out[key as keyof Timeouts] = value;
   }

@@ -71,7 +71,9 @@ async function main(): Promise<number> {
     const parsed = await simpleParser(stored);
     console.log('\nWhat the server received (read back with mailparser):');
     console.log(`  From:        ${parsed.from?.text}`);
-    console.log(`  To:          ${Array.isArray(parsed.to) ? parsed.to.map((t) => t.text).join(', ') : parsed.to?.text}`);
+    console.log(
+      `  To:          ${Array.isArray(parsed.to) ? parsed.to.map((t) => t.text).join(', ') : parsed.to?.text}`,
+    );
     console.log(`  Subject:     ${parsed.subject}`);
     console.log(`  Message-ID:  ${parsed.messageId}`);
     console.log(`  Attachments: ${parsed.attachments.map((a) => `${a.filename} (${a.size} bytes)`).join(', ')}`);

@@ -87,7 +87,7 @@ export class BodyEncoder {
       if (nextCr < i && nextCr !== -1) nextCr = buf.indexOf(CR, i);
       const lf = nextLf === -1 ? n : nextLf;
       const cr = nextCr === -1 ? n : nextCr;
-      const end = lf < cr ? lf : cr;
+      const end = Math.min(lf, cr);
       if (end > i) {
         if (atLineStart && stuff && buf[i] === DOT) {
           out[o++] = DOT;

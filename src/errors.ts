@@ -129,15 +129,7 @@ export class ConnectionError extends SmtpError {
   }
 }
 
-export type TimeoutPhase =
-  | 'connect'
-  | 'greeting'
-  | 'tls'
-  | 'command'
-  | 'dataIdle'
-  | 'finalReply'
-  | 'acquire'
-  | 'idle';
+export type TimeoutPhase = 'connect' | 'greeting' | 'tls' | 'command' | 'dataIdle' | 'finalReply' | 'acquire' | 'idle';
 
 export interface TimeoutErrorOptions extends SmtpErrorOptions {
   phase: TimeoutPhase;

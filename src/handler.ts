@@ -10,17 +10,25 @@
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { envelopeAddress, parseAddress } from './address.js';
-import { AUTH_METHODS, type AccessTokenProvider, type AuthMethod } from './auth.js';
-import { type Envelope, type MailOutcome, type MessageBody, type SmtpConnection, type Timeouts, type TranscriptEntry, resolveTimeouts } from './connection.js';
-import { DEFAULT_PORTS, SmtpDeliveryStatus, type SmtpEncryption, isEncryption } from './enums.js';
+import { type AccessTokenProvider, AUTH_METHODS, type AuthMethod } from './auth.js';
+import {
+  type Envelope,
+  type MailOutcome,
+  type MessageBody,
+  resolveTimeouts,
+  type SmtpConnection,
+  type Timeouts,
+  type TranscriptEntry,
+} from './connection.js';
+import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
 import type { AddressInput, MessageInput } from './message-types.js';
 import { type BuiltMessage, buildMessage } from './mime/index.js';
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool.js';
-import { type Reply, formatReply } from './reply.js';
+import { formatReply, type Reply } from './reply.js';
 import { DeliveryResult } from './result.js';
-import { type RetryPolicy, backoffDelay, isRetryable, isRetryableReply, resolveRetryPolicy, sleep } from './retry.js';
-import { SmtpMessageValidator, type ValidationLimits, resolveLimits } from './validator.js';
+import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
+import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './validator.js';
 
 export interface SmtpProtocolHandlerOptions {
   hostname: string;
@@ -109,24 +117,29 @@ export class SmtpProtocolHandler {
 
   /** @throws InvalidArgumentError naming the option at fault. */
   constructor(options: SmtpProtocolHandlerOptions) {
-    if (!options || typeof options !== 'object') throw new InvalidArgumentError('options are required', { field: 'options' });
+    if (!options || typeof options !== 'object')
+      throw new InvalidArgumentError('options are required', { field: 'options' });
     const { hostname, username, password, accessToken } = options;
     if (typeof hostname !== 'string' || hostname.trim() === '' || /[\s\r\n\0<>]/.test(hostname)) {
       throw new InvalidArgumentError('hostname must be a non-empty host name or address', { field: 'hostname' });
     }
     const encryption = options.encryption ?? 'tls';
-    if (!isEncryption(encryption)) throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
+    if (!isEncryption(encryption))
+      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
     const port = options.port ?? DEFAULT_PORTS[encryption];
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
     const poolSize = options.poolSize ?? 10;
-    if (!Number.isInteger(poolSize) || poolSize < 1) throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
+    if (!Number.isInteger(poolSize) || poolSize < 1)
+      throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
     if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
       throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
     }
     if ((password !== undefined || accessToken !== undefined) && username === undefined) {
       throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });
     }
-    if (password !== undefined && typeof password !== 'string') throw new InvalidArgumentError('password must be a string', { field: 'password' });
+    if (password !== undefined && typeof password !== 'string')
+      throw new InvalidArgumentError('password must be a string', { field: 'password' });
     if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod)) {
       throw new InvalidArgumentError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`, { field: 'authMethod' });
     }
@@ -134,14 +147,19 @@ export class SmtpProtocolHandler {
       throw new InvalidArgumentError('onTranscript must be a function', { field: 'onTranscript' });
     }
     for (const flag of ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls'] as const) {
-      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new InvalidArgumentError(`${flag} must be a boolean`, { field: flag });
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
+        throw new InvalidArgumentError(`${flag} must be a boolean`, { field: flag });
     }
     const timeouts = resolveTimeouts(options.timeouts);
     this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
     this.#limits = resolveLimits(options.limits);
     if (options.fromAddress !== undefined) {
       const check = SmtpMessageValidator.validateEmailAddress(options.fromAddress, this.#limits);
-      if (!check.valid) throw new InvalidArgumentError(`fromAddress: ${check.error}`, { field: 'fromAddress', code: ErrorCodes.INVALID_ADDRESS });
+      if (!check.valid)
+        throw new InvalidArgumentError(`fromAddress: ${check.error}`, {
+          field: 'fromAddress',
+          code: ErrorCodes.INVALID_ADDRESS,
+        });
     }
     this.hostname = hostname;
     this.port = port;
@@ -191,7 +209,9 @@ export class SmtpProtocolHandler {
   /** Authenticates with the configured credentials; false without credentials or when refused. */
   async authenticate(options: { signal?: AbortSignal } = {}): Promise<boolean> {
     if (this.#params.username === undefined) {
-      this.#lastError = new AuthError('no credentials configured (username and password or accessToken)', { code: ErrorCodes.AUTH_UNAVAILABLE });
+      this.#lastError = new AuthError('no credentials configured (username and password or accessToken)', {
+        code: ErrorCodes.AUTH_UNAVAILABLE,
+      });
       return false;
     }
     return this.#probe(options.signal, async (conn) => conn.authenticated);
@@ -256,7 +276,11 @@ export class SmtpProtocolHandler {
     if (!check.valid) return invalid(check.error ?? 'invalid message');
     let built: BuiltMessage;
     try {
-      built = buildMessage({ ...options, fromAddress, ...(options.messageId === undefined ? {} : { messageId: options.messageId }) });
+      built = buildMessage({
+        ...options,
+        fromAddress,
+        ...(options.messageId === undefined ? {} : { messageId: options.messageId }),
+      });
     } catch (err) {
       return invalid((err as Error).message, err);
     }
@@ -292,7 +316,14 @@ export class SmtpProtocolHandler {
         return built.stream();
       };
     }
-    return this.#deliver({ envelope, body, messageId: built.messageId, callerAddress, retry: options.retry !== false, signal: options.signal });
+    return this.#deliver({
+      envelope,
+      body,
+      messageId: built.messageId,
+      callerAddress,
+      retry: options.retry !== false,
+      signal: options.signal,
+    });
   }
 
   async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
@@ -302,7 +333,8 @@ export class SmtpProtocolHandler {
     const to: string[] = [];
     try {
       from = envelope.from === '' ? '' : envelopeAddress(parseAddress(envelope.from).address);
-      if (!Array.isArray(envelope.to) || envelope.to.length === 0) return invalid('envelope.to must name at least one recipient');
+      if (!Array.isArray(envelope.to) || envelope.to.length === 0)
+        return invalid('envelope.to must name at least one recipient');
       for (const input of envelope.to) {
         const address = parseAddress(input).address;
         const wire = envelopeAddress(address);
@@ -312,7 +344,8 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid((err as Error).message, err);
     }
-    const inMemory = typeof message === 'string' ? Buffer.from(message, 'utf8') : message instanceof Uint8Array ? message : null;
+    const inMemory =
+      typeof message === 'string' ? Buffer.from(message, 'utf8') : message instanceof Uint8Array ? message : null;
     const messageId = options.messageId ?? (inMemory ? readMessageId(inMemory) : null);
     let body: () => MessageBody | null;
     if (inMemory) body = () => inMemory;
@@ -352,7 +385,8 @@ export class SmtpProtocolHandler {
       }
       const result = await this.#attempt(job, attempt, signalOption);
       // A one-shot stream was taken by the failed attempt: the caller must resend it.
-      if (result === null) return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
+      if (result === null)
+        return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
       last = result;
     }
@@ -406,7 +440,8 @@ export class SmtpProtocolHandler {
       acceptedRecipients: outcome.accepted.map((a) => this.#callerAddress(job, a)),
       retryCount: attempt,
     };
-    if (outcome.delivered) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.SUCCESS, sentAt: new Date() });
+    if (outcome.delivered)
+      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.SUCCESS, sentAt: new Date() });
     const transient = (reply: Reply): boolean => isRetryableReply(reply.code, policy);
     switch (outcome.stage) {
       case 'mail':
@@ -441,7 +476,8 @@ export class SmtpProtocolHandler {
     if (error.code === ErrorCodes.INVALID_ADDRESS || error.code === ErrorCodes.HEADER_INJECTION) {
       return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
     }
-    if (isRetryable(error, this.#retryPolicy)) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true });
+    if (isRetryable(error, this.#retryPolicy))
+      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true });
     return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
   }
 
@@ -468,7 +504,8 @@ function resultFields(r: DeliveryResult) {
 }
 
 function invalid(message: string, cause?: unknown): DeliveryResult {
-  const error = cause instanceof SmtpError ? cause : new InvalidArgumentError(message, cause === undefined ? {} : { cause });
+  const error =
+    cause instanceof SmtpError ? cause : new InvalidArgumentError(message, cause === undefined ? {} : { cause });
   return new DeliveryResult({ status: SmtpDeliveryStatus.INVALID, messageId: null, smtpError: message, error });
 }
 

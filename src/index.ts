@@ -2,81 +2,95 @@
  * smtpwire: an SMTP client engine on Node's own net and tls sockets, with no runtime dependency.
  * Public exports only; see README.md for the guide and the error-code table.
  */
-export { SmtpEncryption, SmtpDeliveryStatus, DEFAULT_PORTS } from './enums.js';
-export { DeliveryResult, type DeliveryResultInit } from './result.js';
+
 export {
-  SmtpProtocolHandler,
-  type SmtpProtocolHandlerOptions,
-  type SendMessageOptions,
-  type SendRawOptions,
-  type RawEnvelope,
-  type RawMessage,
-} from './handler.js';
-export * from './pool.js';
-export { SmtpMessageValidator, DEFAULT_VALIDATION_LIMITS, resolveLimits, type ValidationLimits, type ValidationResult } from './validator.js';
-export {
-  SmtpConnection,
-  DEFAULT_TIMEOUTS,
-  DEFAULT_CHUNK_SIZE,
-  resolveTimeouts,
-  type SmtpConnectionOptions,
-  type Timeouts,
-  type Phase,
-  type Envelope,
-  type DsnOptions,
-  type MessageBody,
-  type MailOutcome,
-  type RecipientRejection,
-  type OperationOptions,
-  type SendMailOptions,
-  type TranscriptEntry,
-  type ConnectionTimings,
-} from './connection.js';
-export { buildMessage, type BuildMessageOptions, type BuiltMessage } from './mime/index.js';
-export {
+  type AddressEntry,
+  envelopeAddress,
+  flattenAddresses,
+  formatAddress,
+  type Group,
+  type Mailbox,
+  needsSmtpUtf8,
   parseAddress,
   parseAddressList,
-  formatAddress,
-  flattenAddresses,
-  envelopeAddress,
-  needsSmtpUtf8,
   toAsciiDomain,
-  type Mailbox,
-  type Group,
-  type AddressEntry,
 } from './address.js';
-export type { AttachmentInput, MessageInput, AddressInput } from './message-types.js';
-export { type AuthMethod, type Credentials, type AccessTokenProvider, AUTH_METHODS } from './auth.js';
-export { type Reply, ReplyParser, formatReply, isPositive, isTransient, isPermanent } from './reply.js';
-export { type ServerInfo, parseEhlo } from './extensions.js';
-export { BodyEncoder, encodeBody } from './dot-stuff.js';
-export { DEFAULT_RETRY_POLICY, isRetryable, isRetryableReply, backoffDelay, resolveRetryPolicy, type RetryPolicy } from './retry.js';
+export { type AccessTokenProvider, AUTH_METHODS, type AuthMethod, type Credentials } from './auth.js';
 export {
-  SmtpError,
-  ReplyError,
-  ProtocolError,
-  ConnectionError,
-  TimeoutError,
-  TlsError,
+  type ConnectionTimings,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_TIMEOUTS,
+  type DsnOptions,
+  type Envelope,
+  type MailOutcome,
+  type MessageBody,
+  type OperationOptions,
+  type Phase,
+  type RecipientRejection,
+  resolveTimeouts,
+  type SendMailOptions,
+  SmtpConnection,
+  type SmtpConnectionOptions,
+  type Timeouts,
+  type TranscriptEntry,
+} from './connection.js';
+export { BodyEncoder, encodeBody } from './dot-stuff.js';
+export { DEFAULT_PORTS, SmtpDeliveryStatus, SmtpEncryption } from './enums.js';
+export * as errors from './errors.js';
+export {
+  AbortError,
   AuthError,
   CapabilityError,
-  InvalidArgumentError,
   ClosedError,
-  AbortError,
-  ErrorCodes,
+  ConnectionError,
   type ErrorCode,
+  ErrorCodes,
+  InvalidArgumentError,
+  ProtocolError,
+  ReplyError,
+  SmtpError,
+  TimeoutError,
   type TimeoutPhase,
+  TlsError,
 } from './errors.js';
+export { parseEhlo, type ServerInfo } from './extensions.js';
 export {
-  probe,
-  type ProbeOptions,
-  type ProbeChecks,
-  type ProbeReport,
+  type RawEnvelope,
+  type RawMessage,
+  type SendMessageOptions,
+  type SendRawOptions,
+  SmtpProtocolHandler,
+  type SmtpProtocolHandlerOptions,
+} from './handler.js';
+export type { AddressInput, AttachmentInput, MessageInput } from './message-types.js';
+export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './mime/index.js';
+export * from './pool.js';
+export {
+  type ProbeAuth,
+  type ProbeCertificate,
   type ProbeCheck,
   type ProbeCheckStatus,
-  type ProbeCertificate,
-  type ProbeTls,
-  type ProbeAuth,
+  type ProbeChecks,
+  type ProbeOptions,
+  type ProbeReport,
   type ProbeTimings,
+  type ProbeTls,
+  probe,
 } from './probe.js';
-export * as errors from './errors.js';
+export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './reply.js';
+export { DeliveryResult, type DeliveryResultInit } from './result.js';
+export {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  isRetryable,
+  isRetryableReply,
+  type RetryPolicy,
+  resolveRetryPolicy,
+} from './retry.js';
+export {
+  DEFAULT_VALIDATION_LIMITS,
+  resolveLimits,
+  SmtpMessageValidator,
+  type ValidationLimits,
+  type ValidationResult,
+} from './validator.js';

@@ -27,7 +27,8 @@ export class Mutex {
    * nothing). With a signal, an abort while waiting rejects with AbortError and leaves the queue.
    */
   acquire(signal?: AbortSignal): Promise<() => void> {
-    if (signal?.aborted) return Promise.reject(new AbortError('aborted while waiting for a lock', { cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(new AbortError('aborted while waiting for a lock', { cause: signal.reason }));
     if (!this.#locked) {
       this.#locked = true;
       return Promise.resolve(this.#releaser());

@@ -16,7 +16,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { AccessTokenProvider, AuthMethod, Credentials } from './auth.js';
 import { SmtpConnection, type SmtpConnectionOptions } from './connection.js';
-import { DEFAULT_PORTS, type SmtpEncryption, isEncryption } from './enums.js';
+import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from './enums.js';
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from './errors.js';
 import { Mutex } from './mutex.js';
 
@@ -214,23 +214,31 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
    * @throws InvalidArgumentError naming the field (`maxConnections`, `idleTimeout`, `rateLimit.messages` …).
    */
   constructor(options: SmtpConnectionPoolOptions<C> = {}) {
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('pool options must be an object', { field: 'options' });
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('pool options must be an object', { field: 'options' });
     this.#max = positiveInteger(options.maxConnections, DEFAULT_MAX_CONNECTIONS, 'maxConnections');
     this.#idleTimeout = duration(options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 'idleTimeout', false);
     this.#staleTimeout = duration(options.staleTimeout, DEFAULT_STALE_TIMEOUT, 'staleTimeout', false);
     this.#maxMessages =
       options.maxMessagesPerConnection === Infinity
         ? Infinity
-        : positiveInteger(options.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION, 'maxMessagesPerConnection');
+        : positiveInteger(
+            options.maxMessagesPerConnection,
+            DEFAULT_MAX_MESSAGES_PER_CONNECTION,
+            'maxMessagesPerConnection',
+          );
     this.#acquireTimeout = duration(options.acquireTimeout, DEFAULT_ACQUIRE_TIMEOUT, 'acquireTimeout', false);
     this.#healthCheckAfter = duration(options.healthCheckAfter, DEFAULT_HEALTH_CHECK_AFTER, 'healthCheckAfter', true);
     if (options.rateLimit !== undefined) {
       const rl = options.rateLimit;
-      if (rl === null || typeof rl !== 'object') throw new InvalidArgumentError('rateLimit must be { messages, interval }', { field: 'rateLimit' });
+      if (rl === null || typeof rl !== 'object')
+        throw new InvalidArgumentError('rateLimit must be { messages, interval }', { field: 'rateLimit' });
       const messages = positiveInteger(rl.messages, undefined, 'rateLimit.messages');
       const interval = rl.interval;
       if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0 || interval > MAX_TIMER) {
-        throw new InvalidArgumentError(`rateLimit.interval must be a positive number of ms, not ${String(interval)}`, { field: 'rateLimit.interval' });
+        throw new InvalidArgumentError(`rateLimit.interval must be a positive number of ms, not ${String(interval)}`, {
+          field: 'rateLimit.interval',
+        });
       }
       this.#rateLimit = { messages, interval };
     } else {
@@ -268,7 +276,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     // One gate per call: it aborts on the caller's signal, the acquire deadline or the pool closing,
     // and its reason is the error the call rejects with.
     const gate = new Gate();
-    const onAbort = (): void => gate.abort(new AbortError('aborted while waiting for a connection', { cause: signal?.reason }));
+    const onAbort = (): void =>
+      gate.abort(new AbortError('aborted while waiting for a connection', { cause: signal?.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
     const deadline =
       this.#acquireTimeout === Infinity
@@ -331,20 +340,28 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       const why = this.#retired.has(conn) ? 'was already released' : 'is not from this pool';
       throw new InvalidArgumentError(`releaseConnection: the connection ${why}`, { field: 'connection' });
     }
-    if (entry.state !== 'busy') throw new InvalidArgumentError('releaseConnection: the connection was already released', { field: 'connection' });
+    if (entry.state !== 'busy')
+      throw new InvalidArgumentError('releaseConnection: the connection was already released', { field: 'connection' });
     if (byHost) {
       const expectedPort = port ?? entry.port;
       if (a.toLowerCase() !== entry.host.toLowerCase() || expectedPort !== entry.port) {
-        throw new InvalidArgumentError(`releaseConnection: the connection belongs to ${entry.host}:${entry.port}, not ${a}:${String(port)}`, {
-          field: 'host',
-        });
+        throw new InvalidArgumentError(
+          `releaseConnection: the connection belongs to ${entry.host}:${entry.port}, not ${a}:${String(port)}`,
+          {
+            field: 'host',
+          },
+        );
       }
     }
     const now = Date.now();
     if (conn.isBroken) {
       this.#errors++;
       this.#retire(entry, 'destroy');
-    } else if (this.#closed || now - conn.createdAt >= this.#staleTimeout || Math.max(entry.checkouts, conn.messagesSent) >= this.#maxMessages) {
+    } else if (
+      this.#closed ||
+      now - conn.createdAt >= this.#staleTimeout ||
+      Math.max(entry.checkouts, conn.messagesSent) >= this.#maxMessages
+    ) {
       this.#retire(entry, 'close');
     } else {
       entry.bucket.busy.delete(entry);
@@ -773,7 +790,10 @@ class Gate {
  * Normalised params and their key. Frozen params objects (the handler freezes its own) are resolved
  * once: hashing credentials per checkout would cost more than the checkout itself.
  */
-const resolvedParams = new WeakMap<PoolConnectionParams, { normal: PoolConnectionParams; key: string; label: string }>();
+const resolvedParams = new WeakMap<
+  PoolConnectionParams,
+  { normal: PoolConnectionParams; key: string; label: string }
+>();
 function resolveParams(params: PoolConnectionParams): { normal: PoolConnectionParams; key: string; label: string } {
   const cached = params !== null && typeof params === 'object' ? resolvedParams.get(params) : undefined;
   if (cached) return cached;
@@ -784,14 +804,17 @@ function resolveParams(params: PoolConnectionParams): { normal: PoolConnectionPa
 }
 
 function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
-  if (params === null || typeof params !== 'object') throw new InvalidArgumentError('connection params must be an object', { field: 'params' });
+  if (params === null || typeof params !== 'object')
+    throw new InvalidArgumentError('connection params must be an object', { field: 'params' });
   const { host } = params;
   if (typeof host !== 'string' || host === '' || /[\r\n\0\s]/.test(host)) {
     throw new InvalidArgumentError('host must be a non-empty string without spaces or line breaks', { field: 'host' });
   }
   const encryption = params.encryption ?? 'tls';
   if (!isEncryption(encryption)) {
-    throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, { field: 'encryption' });
+    throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, {
+      field: 'encryption',
+    });
   }
   const port = params.port ?? DEFAULT_PORTS[encryption];
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -806,7 +829,11 @@ function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
   if (params.password !== undefined && typeof params.password !== 'string') {
     throw new InvalidArgumentError('password must be a string', { field: 'password' });
   }
-  if (params.accessToken !== undefined && typeof params.accessToken !== 'string' && typeof params.accessToken !== 'function') {
+  if (
+    params.accessToken !== undefined &&
+    typeof params.accessToken !== 'string' &&
+    typeof params.accessToken !== 'function'
+  ) {
     throw new InvalidArgumentError('accessToken must be a string or a function', { field: 'accessToken' });
   }
   return { ...params, encryption, port };
@@ -859,10 +886,19 @@ function positiveInteger(value: unknown, fallback: number | undefined, field: st
 function duration(value: unknown, fallback: number, field: string, zeroOk: boolean): number {
   if (value === undefined) return fallback;
   if (value === Infinity) return Infinity;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zeroOk && value === 0) || value > MAX_TIMER) {
-    throw new InvalidArgumentError(`${field} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms (or Infinity), not ${String(value)}`, {
-      field,
-    });
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    (!zeroOk && value === 0) ||
+    value > MAX_TIMER
+  ) {
+    throw new InvalidArgumentError(
+      `${field} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms (or Infinity), not ${String(value)}`,
+      {
+        field,
+      },
+    );
   }
   return value;
 }

@@ -17,7 +17,7 @@ import { type ConnectionTimings, SmtpConnection, type Timeouts, type TranscriptE
 import { DEFAULT_PORTS, type SmtpEncryption } from './enums.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from './errors.js';
 import type { ServerInfo } from './extensions.js';
-import { type Reply, ReplyParser, formatReply } from './reply.js';
+import { formatReply, type Reply, ReplyParser } from './reply.js';
 
 /** Outcome of one conformance check. `skipped` means it could not or should not be run. */
 export type ProbeCheckStatus = 'pass' | 'warn' | 'fail' | 'skipped';
@@ -156,7 +156,9 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
   for (const field of ['bareLfRecipient', 'sender'] as const) {
     const v = checks[field];
     if (v !== undefined && (typeof v !== 'string' || /[\s<>\r\n\0]/.test(v))) {
-      throw new InvalidArgumentError(`checks.${field} must be a bare address without spaces or angle brackets`, { field: `checks.${field}` });
+      throw new InvalidArgumentError(`checks.${field} must be a bare address without spaces or angle brackets`, {
+        field: `checks.${field}`,
+      });
     }
   }
   const report: ProbeReport = {
@@ -199,7 +201,12 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
     conn = await open(options.tls);
   } catch (err) {
     const error = asSmtpError(err);
-    if (!(error instanceof TlsError) || error.code !== ErrorCodes.TLS || options.retryUnverified === false || encryption === 'none') {
+    if (
+      !(error instanceof TlsError) ||
+      error.code !== ErrorCodes.TLS ||
+      options.retryUnverified === false ||
+      encryption === 'none'
+    ) {
       report.error = { code: error.code, message: error.message };
       report.timings.total = performance.now() - started;
       return report;
@@ -207,7 +214,10 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
     // Verification (or another handshake step) failed: look again without verification, only to show
     // the certificate. The report marks it unverified and nothing secret is sent on that connection.
     verifyError = error.message;
-    options.onTranscript?.({ direction: 'client', line: '-- certificate not verified; connecting again without verification, only to show it --' });
+    options.onTranscript?.({
+      direction: 'client',
+      line: '-- certificate not verified; connecting again without verification, only to show it --',
+    });
     try {
       conn = await open({ ...options.tls, rejectUnauthorized: false });
     } catch {
@@ -246,7 +256,9 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
       report.checks.push(checkStartTls(conn, encryption, opportunistic));
       report.checks.push(await checkPipelining(options, port, encryption, conn, unverified, sender));
       report.checks.push(await checkSize(conn, sender));
-      report.checks.push(await checkBareLf(options, port, encryption, conn, unverified, sender, checks.bareLfRecipient));
+      report.checks.push(
+        await checkBareLf(options, port, encryption, conn, unverified, sender, checks.bareLfRecipient),
+      );
       const { enhanced, vrfy, unknown } = await checkReplies(conn);
       report.checks.push(enhanced, vrfy, unknown);
     }
@@ -270,7 +282,12 @@ function overallStatus(report: ProbeReport): ProbeReport['status'] {
   return 'ok';
 }
 
-async function authenticate(conn: SmtpConnection, options: ProbeOptions, unverified: boolean, timings: ProbeTimings): Promise<ProbeAuth | null> {
+async function authenticate(
+  conn: SmtpConnection,
+  options: ProbeOptions,
+  unverified: boolean,
+  timings: ProbeTimings,
+): Promise<ProbeAuth | null> {
   if (options.username === undefined) return null;
   const mechanism = options.authMethod ?? null;
   if (unverified) {
@@ -301,7 +318,8 @@ async function authenticate(conn: SmtpConnection, options: ProbeOptions, unverif
 function checkStartTls(conn: SmtpConnection, encryption: SmtpEncryption, opportunistic: boolean): ProbeCheck {
   const name = 'starttls';
   if (encryption === 'none') return { name, status: 'skipped', reason: 'plaintext probe (encryption none)' };
-  if (encryption === 'ssl') return { name, status: conn.secure ? 'pass' : 'fail', reason: 'implicit TLS (RFC 8314): no STARTTLS needed' };
+  if (encryption === 'ssl')
+    return { name, status: conn.secure ? 'pass' : 'fail', reason: 'implicit TLS (RFC 8314): no STARTTLS needed' };
   const before = conn.plaintextCapabilities;
   const after = conn.capabilities!;
   if (!before) {
@@ -314,9 +332,14 @@ function checkStartTls(conn: SmtpConnection, encryption: SmtpEncryption, opportu
   if (!conn.secure) return { name, status: 'fail', reason: 'STARTTLS answered but the channel is not encrypted' };
   if (after === before) return { name, status: 'fail', reason: 'capabilities were not read again after TLS' };
   if (conn.plaintextDiscarded > 0) {
-    return { name, status: 'warn', reason: `${conn.plaintextDiscarded} plaintext bytes after the 220 (discarded, RFC 3207 §6)` };
+    return {
+      name,
+      status: 'warn',
+      reason: `${conn.plaintextDiscarded} plaintext bytes after the 220 (discarded, RFC 3207 §6)`,
+    };
   }
-  if (after.startTls) return { name, status: 'warn', reason: 'upgraded, but STARTTLS is still advertised under TLS (RFC 3207 §4.2)' };
+  if (after.startTls)
+    return { name, status: 'warn', reason: 'upgraded, but STARTTLS is still advertised under TLS (RFC 3207 §4.2)' };
   return { name, status: 'pass', reason: 'upgraded to TLS, EHLO repeated and capabilities re-read' };
 }
 
@@ -341,8 +364,14 @@ async function checkPipelining(
     for (let i = 0; i < 4; i++) replies.push(await raw.read());
     const codes = replies.map((r) => r.code).join(' ');
     const rset = replies[3]!;
-    if (rset.code !== 250) return { name, status: 'fail', reason: `the fourth reply (to RSET) was ${formatReply(rset)} (replies ${codes})` };
-    if (replies[0]!.code >= 400) return { name, status: 'warn', reason: `answered in order (${codes}), but MAIL was refused so RCPT was not exercised` };
+    if (rset.code !== 250)
+      return { name, status: 'fail', reason: `the fourth reply (to RSET) was ${formatReply(rset)} (replies ${codes})` };
+    if (replies[0]!.code >= 400)
+      return {
+        name,
+        status: 'warn',
+        reason: `answered in order (${codes}), but MAIL was refused so RCPT was not exercised`,
+      };
     return { name, status: 'pass', reason: `MAIL/RCPT/RCPT/RSET in one write answered in order (${codes})` };
   } catch (err) {
     return { name, status: 'fail', reason: `pipelined commands not answered: ${(err as Error).message}` };
@@ -358,13 +387,28 @@ async function checkSize(conn: SmtpConnection, sender: string): Promise<ProbeChe
   if (limit === 0) return { name, status: 'skipped', reason: 'SIZE advertised without a fixed limit' };
   const reply = await conn.command(`MAIL FROM:<${sender}> SIZE=${limit + 1}`);
   await conn.command('RSET');
-  if (reply.code === 552 || reply.enhanced === '5.3.4') return { name, status: 'pass', reason: `SIZE=${limit + 1} refused: ${formatReply(reply)}` };
+  if (reply.code === 552 || reply.enhanced === '5.3.4')
+    return { name, status: 'pass', reason: `SIZE=${limit + 1} refused: ${formatReply(reply)}` };
   if (reply.code === 530 || reply.enhanced?.startsWith('5.7.') || reply.code === 503) {
-    return { name, status: 'warn', reason: `inconclusive: MAIL refused before SIZE could be judged (${formatReply(reply)})` };
+    return {
+      name,
+      status: 'warn',
+      reason: `inconclusive: MAIL refused before SIZE could be judged (${formatReply(reply)})`,
+    };
   }
-  if (reply.code >= 500) return { name, status: 'pass', reason: `SIZE=${limit + 1} refused, though not with 552 (RFC 1870 §6): ${formatReply(reply)}` };
-  if (reply.code >= 400) return { name, status: 'warn', reason: `SIZE=${limit + 1} refused only temporarily: ${formatReply(reply)}` };
-  return { name, status: 'fail', reason: `MAIL with SIZE=${limit + 1} over the advertised ${limit} was accepted: ${formatReply(reply)}` };
+  if (reply.code >= 500)
+    return {
+      name,
+      status: 'pass',
+      reason: `SIZE=${limit + 1} refused, though not with 552 (RFC 1870 §6): ${formatReply(reply)}`,
+    };
+  if (reply.code >= 400)
+    return { name, status: 'warn', reason: `SIZE=${limit + 1} refused only temporarily: ${formatReply(reply)}` };
+  return {
+    name,
+    status: 'fail',
+    reason: `MAIL with SIZE=${limit + 1} over the advertised ${limit} was accepted: ${formatReply(reply)}`,
+  };
 }
 
 async function checkBareLf(
@@ -377,7 +421,8 @@ async function checkBareLf(
   recipient: string | undefined,
 ): Promise<ProbeCheck> {
   const name = 'bare-lf';
-  if (recipient === undefined) return { name, status: 'skipped', reason: 'no probe recipient given (checks.bareLfRecipient / --bare-lf-to)' };
+  if (recipient === undefined)
+    return { name, status: 'skipped', reason: 'no probe recipient given (checks.bareLfRecipient / --bare-lf-to)' };
   let raw: RawSession | null = null;
   try {
     raw = await RawSession.open(options, port, encryption, conn.secure, unverified);
@@ -399,7 +444,11 @@ async function checkBareLf(
     }
     if (reply.code >= 500) return { name, status: 'pass', reason: `refused: ${formatReply(reply)}` };
     if (reply.code >= 400) return { name, status: 'pass', reason: `refused (temporarily): ${formatReply(reply)}` };
-    return { name, status: 'warn', reason: `a body with a bare LF was accepted (RFC 5321 §2.3.8; SMTP smuggling risk): ${formatReply(reply)}` };
+    return {
+      name,
+      status: 'warn',
+      reason: `a body with a bare LF was accepted (RFC 5321 §2.3.8; SMTP smuggling risk): ${formatReply(reply)}`,
+    };
   } catch (err) {
     return { name, status: 'warn', reason: `inconclusive: ${(err as Error).message}` };
   } finally {
@@ -407,7 +456,9 @@ async function checkBareLf(
   }
 }
 
-async function checkReplies(conn: SmtpConnection): Promise<{ enhanced: ProbeCheck; vrfy: ProbeCheck; unknown: ProbeCheck }> {
+async function checkReplies(
+  conn: SmtpConnection,
+): Promise<{ enhanced: ProbeCheck; vrfy: ProbeCheck; unknown: ProbeCheck }> {
   const advertised = conn.capabilities!.enhancedStatusCodes;
   const rset = await conn.command('RSET');
   const vrfyReply = await conn.command('VRFY postmaster');
@@ -417,9 +468,17 @@ async function checkReplies(conn: SmtpConnection): Promise<{ enhanced: ProbeChec
   const withCode = sample.filter((r) => r.enhanced !== null).length;
   let enhanced: ProbeCheck;
   if (!advertised) {
-    enhanced = { name: 'enhanced-status-codes', status: withCode > 0 ? 'pass' : 'warn', reason: 'ENHANCEDSTATUSCODES not advertised (RFC 2034)' };
+    enhanced = {
+      name: 'enhanced-status-codes',
+      status: withCode > 0 ? 'pass' : 'warn',
+      reason: 'ENHANCEDSTATUSCODES not advertised (RFC 2034)',
+    };
   } else if (withCode === sample.length) {
-    enhanced = { name: 'enhanced-status-codes', status: 'pass', reason: 'advertised and present on RSET, VRFY and unknown-command replies' };
+    enhanced = {
+      name: 'enhanced-status-codes',
+      status: 'pass',
+      reason: 'advertised and present on RSET, VRFY and unknown-command replies',
+    };
   } else {
     enhanced = {
       name: 'enhanced-status-codes',
@@ -437,11 +496,23 @@ async function checkReplies(conn: SmtpConnection): Promise<{ enhanced: ProbeChec
   }
   let unknown: ProbeCheck;
   if (unknownReply.code === 500 || unknownReply.code === 502) {
-    unknown = { name: 'unknown-command', status: 'pass', reason: `unknown command answered ${formatReply(unknownReply)}` };
+    unknown = {
+      name: 'unknown-command',
+      status: 'pass',
+      reason: `unknown command answered ${formatReply(unknownReply)}`,
+    };
   } else if (unknownReply.code >= 400) {
-    unknown = { name: 'unknown-command', status: 'warn', reason: `unknown command answered ${formatReply(unknownReply)} (expected 500, RFC 5321 §4.2.4)` };
+    unknown = {
+      name: 'unknown-command',
+      status: 'warn',
+      reason: `unknown command answered ${formatReply(unknownReply)} (expected 500, RFC 5321 §4.2.4)`,
+    };
   } else {
-    unknown = { name: 'unknown-command', status: 'fail', reason: `an unknown command was accepted: ${formatReply(unknownReply)}` };
+    unknown = {
+      name: 'unknown-command',
+      status: 'fail',
+      reason: `an unknown command was accepted: ${formatReply(unknownReply)}`,
+    };
   }
   return { enhanced, vrfy, unknown };
 }
@@ -510,14 +581,23 @@ class RawSession {
     this.#listen(socket);
   }
 
-  static async open(options: ProbeOptions, port: number, encryption: SmtpEncryption, starttls: boolean, unverified: boolean): Promise<RawSession> {
+  static async open(
+    options: ProbeOptions,
+    port: number,
+    encryption: SmtpEncryption,
+    starttls: boolean,
+    unverified: boolean,
+  ): Promise<RawSession> {
     const tlsOptions: tls.ConnectionOptions = {
       ...options.tls,
       host: options.host,
       servername: options.tls?.servername ?? (net.isIP(options.host) ? undefined : options.host),
       ...(unverified ? { rejectUnauthorized: false } : {}),
     };
-    const socket = encryption === 'ssl' ? await connectTls({ ...tlsOptions, host: options.host, port }) : await connectPlain(options.host, port);
+    const socket =
+      encryption === 'ssl'
+        ? await connectTls({ ...tlsOptions, host: options.host, port })
+        : await connectPlain(options.host, port);
     const session = new RawSession(socket, Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.command ?? RAW_REPLY_TIMEOUT));
     try {
       await session.expect(null, 220);

@@ -135,13 +135,19 @@ export class ReplyParser {
     for (let i = 0; i < bytes.length && seen + i < 4; i++) {
       const b = bytes[i]!;
       const pos = seen + i;
-      const ok = pos === 0 ? b >= 0x32 && b <= 0x35 : pos < 3 ? b >= 0x30 && b <= 0x39 : b === 0x20 || b === 0x2d || b === 0x0d;
-      if (!ok) throw new ProtocolError(`malformed reply line: ${JSON.stringify(preview(Buffer.concat([...this.#partial, bytes])))}`);
+      const ok =
+        pos === 0 ? b >= 0x32 && b <= 0x35 : pos < 3 ? b >= 0x30 && b <= 0x39 : b === 0x20 || b === 0x2d || b === 0x0d;
+      if (!ok)
+        throw new ProtocolError(
+          `malformed reply line: ${JSON.stringify(preview(Buffer.concat([...this.#partial, bytes])))}`,
+        );
     }
     this.#partialLength += bytes.length;
     // Checked before the LF arrives, so a server that never ends its line cannot grow the buffer.
     if (this.#partialLength > this.#maxLineLength) {
-      throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, { code: ErrorCodes.LINE_TOO_LONG });
+      throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, {
+        code: ErrorCodes.LINE_TOO_LONG,
+      });
     }
     // Copy: the caller may reuse the chunk's memory.
     this.#partial.push(Buffer.from(bytes));
@@ -151,14 +157,22 @@ export class ReplyParser {
     let end = raw.length;
     if (end > 0 && raw[end - 1] === 0x0d) end--;
     if (end > this.#maxLineLength) {
-      throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, { code: ErrorCodes.LINE_TOO_LONG });
+      throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, {
+        code: ErrorCodes.LINE_TOO_LONG,
+      });
     }
     this.#onLine?.(raw.toString('utf8', 0, end));
     const c0 = raw[0]! - 0x30;
     const c1 = raw[1]! - 0x30;
     const c2 = raw[2]! - 0x30;
     const sep = end > 3 ? raw[3] : 0x20;
-    if (end < 3 || !(c0 >= 2 && c0 <= 5) || !(c1 >= 0 && c1 <= 9) || !(c2 >= 0 && c2 <= 9) || (sep !== 0x20 && sep !== 0x2d)) {
+    if (
+      end < 3 ||
+      !(c0 >= 2 && c0 <= 5) ||
+      !(c1 >= 0 && c1 <= 9) ||
+      !(c2 >= 0 && c2 <= 9) ||
+      (sep !== 0x20 && sep !== 0x2d)
+    ) {
       throw new ProtocolError(`malformed reply line: ${JSON.stringify(preview(raw.subarray(0, end)))}`);
     }
     const code = c0 * 100 + c1 * 10 + c2;

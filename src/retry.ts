@@ -7,14 +7,7 @@
  * handler reports `UNKNOWN` and a resend is the caller's choice (RFC 5321 §4.1.1.4, §6.1: the
  * server takes responsibility at the 250, and a duplicate is worse than a visible unknown).
  */
-import {
-  AbortError,
-  AuthError,
-  ConnectionError,
-  InvalidArgumentError,
-  ReplyError,
-  TimeoutError,
-} from './errors.js';
+import { AbortError, AuthError, ConnectionError, InvalidArgumentError, ReplyError, TimeoutError } from './errors.js';
 
 /** How the handler retries a delivery. */
 export interface RetryPolicy {
@@ -67,7 +60,9 @@ export function resolveRetryPolicy(partial?: Partial<RetryPolicy>): RetryPolicy 
   }
   for (const key of Object.keys(partial)) {
     if (!POLICY_KEYS.includes(key)) {
-      throw new InvalidArgumentError(`unknown retryPolicy field ${JSON.stringify(key)}`, { field: `retryPolicy.${key}` });
+      throw new InvalidArgumentError(`unknown retryPolicy field ${JSON.stringify(key)}`, {
+        field: `retryPolicy.${key}`,
+      });
     }
   }
   const maxRetries = partial.maxRetries ?? DEFAULT_MAX_RETRIES;
@@ -77,11 +72,18 @@ export function resolveRetryPolicy(partial?: Partial<RetryPolicy>): RetryPolicy 
     });
   }
   const delays = partial.delays ?? DEFAULT_RETRY_DELAYS;
-  if (!Array.isArray(delays) || !delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0 && d <= MAX_DELAY)) {
-    throw new InvalidArgumentError(`retryPolicy.delays must be an array of ms from 0 to ${MAX_DELAY}`, { field: 'retryPolicy.delays' });
+  if (
+    !Array.isArray(delays) ||
+    !delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0 && d <= MAX_DELAY)
+  ) {
+    throw new InvalidArgumentError(`retryPolicy.delays must be an array of ms from 0 to ${MAX_DELAY}`, {
+      field: 'retryPolicy.delays',
+    });
   }
   if (delays.length === 0 && maxRetries > 0) {
-    throw new InvalidArgumentError('retryPolicy.delays must hold at least one delay when maxRetries > 0', { field: 'retryPolicy.delays' });
+    throw new InvalidArgumentError('retryPolicy.delays must hold at least one delay when maxRetries > 0', {
+      field: 'retryPolicy.delays',
+    });
   }
   const retryableCodes = partial.retryableCodes ?? DEFAULT_RETRYABLE_CODES;
   if (!Array.isArray(retryableCodes) || !retryableCodes.every((c) => Number.isInteger(c) && c >= 400 && c <= 599)) {
@@ -91,7 +93,9 @@ export function resolveRetryPolicy(partial?: Partial<RetryPolicy>): RetryPolicy 
   }
   const jitter = partial.jitter ?? DEFAULT_JITTER;
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
-    throw new InvalidArgumentError(`retryPolicy.jitter must be a number from 0 to 1, not ${String(jitter)}`, { field: 'retryPolicy.jitter' });
+    throw new InvalidArgumentError(`retryPolicy.jitter must be a number from 0 to 1, not ${String(jitter)}`, {
+      field: 'retryPolicy.jitter',
+    });
   }
   return {
     maxRetries,
@@ -137,9 +141,15 @@ export function isRetryable(err: unknown, policy: RetryPolicy = DEFAULT_RETRY_PO
  * @param random a source of numbers in [0, 1), for tests; default `Math.random`.
  * @throws InvalidArgumentError when `retryIndex` is not a non-negative integer.
  */
-export function backoffDelay(retryIndex: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY, random: () => number = Math.random): number {
+export function backoffDelay(
+  retryIndex: number,
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+  random: () => number = Math.random,
+): number {
   if (!Number.isSafeInteger(retryIndex) || retryIndex < 0) {
-    throw new InvalidArgumentError(`retryIndex must be a non-negative integer, not ${String(retryIndex)}`, { field: 'retryIndex' });
+    throw new InvalidArgumentError(`retryIndex must be a non-negative integer, not ${String(retryIndex)}`, {
+      field: 'retryIndex',
+    });
   }
   const { delays, jitter } = policy;
   if (delays.length === 0) return 0;
@@ -157,18 +167,24 @@ export function backoffDelay(retryIndex: number, policy: RetryPolicy = DEFAULT_R
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    return Promise.reject(new InvalidArgumentError(`sleep needs a non-negative number of ms, not ${String(ms)}`, { field: 'ms' }));
+    return Promise.reject(
+      new InvalidArgumentError(`sleep needs a non-negative number of ms, not ${String(ms)}`, { field: 'ms' }),
+    );
   }
-  if (signal?.aborted) return Promise.reject(new AbortError('aborted while waiting to retry', { cause: signal.reason }));
+  if (signal?.aborted)
+    return Promise.reject(new AbortError('aborted while waiting to retry', { cause: signal.reason }));
   return new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
       clearTimeout(timer);
       reject(new AbortError('aborted while waiting to retry', { cause: signal?.reason }));
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.min(ms, MAX_DELAY));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.min(ms, MAX_DELAY),
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -69,7 +69,8 @@ const LIMIT_KEYS = Object.keys(DEFAULT_VALIDATION_LIMITS) as (keyof ValidationLi
  * @throws InvalidArgumentError (`ERR_SMTP_INVALID_ARGUMENT`) naming the field, e.g. `limits.maxRecipients`.
  */
 export function resolveLimits(partial?: Partial<ValidationLimits> | null): Readonly<ValidationLimits> {
-  if (partial === undefined || partial === null || partial === DEFAULT_VALIDATION_LIMITS) return DEFAULT_VALIDATION_LIMITS;
+  if (partial === undefined || partial === null || partial === DEFAULT_VALIDATION_LIMITS)
+    return DEFAULT_VALIDATION_LIMITS;
   if (typeof partial !== 'object' || Array.isArray(partial)) {
     throw new InvalidArgumentError('limits must be an object', { code: ErrorCodes.INVALID_ARGUMENT, field: 'limits' });
   }
@@ -86,7 +87,10 @@ export function resolveLimits(partial?: Partial<ValidationLimits> | null): Reado
     if (value === undefined) continue;
     if (key === 'requireTld') {
       if (typeof value !== 'boolean') {
-        throw new InvalidArgumentError(`${field} must be a boolean, got ${show(value)}`, { code: ErrorCodes.INVALID_ARGUMENT, field });
+        throw new InvalidArgumentError(`${field} must be a boolean, got ${show(value)}`, {
+          code: ErrorCodes.INVALID_ARGUMENT,
+          field,
+        });
       }
       out.requireTld = value;
     } else {
@@ -167,7 +171,10 @@ function base64DecodedLength(text: string): number {
 }
 
 function isReadable(value: unknown): value is Readable {
-  return value instanceof Readable || (typeof value === 'object' && value !== null && typeof (value as { pipe?: unknown }).pipe === 'function');
+  return (
+    value instanceof Readable ||
+    (typeof value === 'object' && value !== null && typeof (value as { pipe?: unknown }).pipe === 'function')
+  );
 }
 
 /**
@@ -176,7 +183,8 @@ function isReadable(value: unknown): value is Readable {
  */
 function attachmentSize(att: AttachmentInput, label: string): { bytes: number | null } | { error: string } {
   if (att.data !== undefined && att.data !== null) {
-    if (typeof att.data !== 'string') return { error: `${label}: data must be a base64 string, got ${describeType(att.data)}` };
+    if (typeof att.data !== 'string')
+      return { error: `${label}: data must be a base64 string, got ${describeType(att.data)}` };
     // Line-wrapped base64 (MIME style) is accepted: white space carries no data.
     const text = att.data.replace(/[ \t\r\n]+/g, '');
     if (!BASE64.test(text) || (text.endsWith('=') && text.length % 4 !== 0) || text.length % 4 === 1) {
@@ -194,13 +202,16 @@ function attachmentSize(att: AttachmentInput, label: string): { bytes: number | 
   const path: unknown = att.path;
   if (typeof path !== 'string' || path.length === 0) return { error: `${label}: path must be a non-empty string` };
   if (path.includes('\0')) return { error: `${label}: path must not contain NUL` };
-  let stats;
+  let stats: ReturnType<typeof statSync>;
   try {
     stats = statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return {
-      error: code === 'ENOENT' ? `${label}: file not found: ${show(path)}` : `${label}: cannot read ${show(path)} (${code ?? String(err)})`,
+      error:
+        code === 'ENOENT'
+          ? `${label}: file not found: ${show(path)}`
+          : `${label}: cannot read ${show(path)} (${code ?? String(err)})`,
     };
   }
   if (!stats.isFile()) return { error: `${label}: ${show(path)} is not a regular file` };
@@ -253,7 +264,9 @@ export class SmtpMessageValidator {
       }
       if (total === 0) return invalid('at least one recipient is required (toAddresses, ccAddresses or bccAddresses)');
       if (total > l.maxRecipients) {
-        return invalid(`too many recipients: ${total} across To, Cc and Bcc, the limit is ${l.maxRecipients} (limits.maxRecipients)`);
+        return invalid(
+          `too many recipients: ${total} across To, Cc and Bcc, the limit is ${l.maxRecipients} (limits.maxRecipients)`,
+        );
       }
       for (const [field, list] of lists) {
         if (!Array.isArray(list)) continue;
@@ -279,7 +292,9 @@ export class SmtpMessageValidator {
       let length = 0;
       for (const _ of subject) length++;
       if (length > l.maxSubjectLength) {
-        return invalid(`subject is ${length} characters, over the limit of ${l.maxSubjectLength} (limits.maxSubjectLength)`);
+        return invalid(
+          `subject is ${length} characters, over the limit of ${l.maxSubjectLength} (limits.maxSubjectLength)`,
+        );
       }
       return valid();
     });
@@ -289,7 +304,11 @@ export class SmtpMessageValidator {
    * The text and HTML bodies: each optional, each a string of at most `maxBodySize` UTF-8 bytes
    * (MB = 1024 × 1024 bytes). A message with neither body is valid (e.g. attachments only).
    */
-  static validateBody(textBody?: string | null, htmlBody?: string | null, limits?: Partial<ValidationLimits>): ValidationResult {
+  static validateBody(
+    textBody?: string | null,
+    htmlBody?: string | null,
+    limits?: Partial<ValidationLimits>,
+  ): ValidationResult {
     return guard(() => {
       const l = resolveLimits(limits);
       for (const [field, body] of [
@@ -320,7 +339,10 @@ export class SmtpMessageValidator {
    * A `content` that is a `Readable` is accepted without a size check: its size cannot be known
    * before it is read, so it is not counted in the total either.
    */
-  static validateAttachments(attachments: readonly AttachmentInput[] | null | undefined, limits?: Partial<ValidationLimits>): ValidationResult {
+  static validateAttachments(
+    attachments: readonly AttachmentInput[] | null | undefined,
+    limits?: Partial<ValidationLimits>,
+  ): ValidationResult {
     return guard(() => {
       const l = resolveLimits(limits);
       if (attachments === undefined || attachments === null) return valid();
@@ -339,7 +361,11 @@ export class SmtpMessageValidator {
         const br = lineBreakError(`${label}: filename`, a.filename);
         if (br !== null) return invalid(br);
         if (a.contentType !== undefined && a.contentType !== null) {
-          if (typeof a.contentType !== 'string' || LINE_BREAK.test(a.contentType) || !CONTENT_TYPE.test(a.contentType)) {
+          if (
+            typeof a.contentType !== 'string' ||
+            LINE_BREAK.test(a.contentType) ||
+            !CONTENT_TYPE.test(a.contentType)
+          ) {
             return invalid(`${label}: contentType ${show(a.contentType)} is not a MIME type such as "application/pdf"`);
           }
         }
@@ -359,7 +385,9 @@ export class SmtpMessageValidator {
         if ('error' in s) return invalid(s.error);
         if (s.bytes === null) continue;
         if (s.bytes > l.maxAttachmentSize) {
-          return invalid(`${label} is ${size(s.bytes)}, over the limit of ${size(l.maxAttachmentSize)} (limits.maxAttachmentSize)`);
+          return invalid(
+            `${label} is ${size(s.bytes)}, over the limit of ${size(l.maxAttachmentSize)} (limits.maxAttachmentSize)`,
+          );
         }
         total += s.bytes;
       }
@@ -378,10 +406,14 @@ export class SmtpMessageValidator {
    * §3.6.8 field names: printable ASCII 33..126 except ":"; values strings without CR, LF or NUL).
    * Returns the first problem found.
    */
-  static validateMessage(input: MessageInput & { fromAddress?: string }, limits?: Partial<ValidationLimits>): ValidationResult {
+  static validateMessage(
+    input: MessageInput & { fromAddress?: string },
+    limits?: Partial<ValidationLimits>,
+  ): ValidationResult {
     return guard(() => {
       const l = resolveLimits(limits);
-      if (typeof input !== 'object' || input === null) return invalid(`message must be an object, got ${describeType(input)}`);
+      if (typeof input !== 'object' || input === null)
+        return invalid(`message must be an object, got ${describeType(input)}`);
       if (input.fromAddress !== undefined && input.fromAddress !== null) {
         const error = addressError(input.fromAddress, l);
         if (error !== null) return invalid(`fromAddress: ${error}`);
@@ -416,7 +448,8 @@ function validateCustomHeaders(headers: unknown): ValidationResult {
     if (!FIELD_NAME.test(name)) {
       return invalid(`customHeaders: ${show(name)} is not a valid header name (printable ASCII except ":", no spaces)`);
     }
-    if (typeof value !== 'string') return invalid(`customHeaders[${show(name)}] must be a string, got ${describeType(value)}`);
+    if (typeof value !== 'string')
+      return invalid(`customHeaders[${show(name)}] must be a string, got ${describeType(value)}`);
     const br = lineBreakError(`customHeaders[${show(name)}]`, value);
     if (br !== null) return invalid(br);
   }

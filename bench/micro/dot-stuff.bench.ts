@@ -6,7 +6,9 @@
 import { bench, describe } from 'vitest';
 import { BodyEncoder, encodeBody } from '../../src/dot-stuff.js';
 
-const small = Buffer.from(`From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\n${'The quick brown fox jumps over the lazy dog.\r\n'.repeat(20)}`);
+const small = Buffer.from(
+  `From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\n${'The quick brown fox jumps over the lazy dog.\r\n'.repeat(20)}`,
+);
 const line = 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n';
 const base64 = Buffer.from(line.repeat(Math.ceil((1024 * 1024) / line.length)));
 const dots = Buffer.from('.leading dot on every line\r\n'.repeat(40_000));

@@ -1,6 +1,12 @@
 /** Micro-benchmarks of the MIME encoders (`npx vitest bench bench/micro/mime.bench.ts`). */
 import { bench, describe } from 'vitest';
-import { encodeBase64, encodeQuotedPrintable, encodeWords, foldHeader, encodeUnstructured } from '../../src/mime/encodings.js';
+import {
+  encodeBase64,
+  encodeQuotedPrintable,
+  encodeUnstructured,
+  encodeWords,
+  foldHeader,
+} from '../../src/mime/encodings.js';
 import { buildMessage } from '../../src/mime/index.js';
 
 const binary = Buffer.alloc(1024 * 1024);

@@ -9,10 +9,10 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
   type CliIo,
+  CONNECTION_OPTIONS,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
-  UsageError,
   encryptionFlag,
   parseSize,
   parseTarget,
@@ -20,7 +20,7 @@ import {
   positiveNumber,
   readPassword,
   tlsFlags,
-  CONNECTION_OPTIONS,
+  UsageError,
 } from './common.js';
 import { type LoadProgress, type LoadResult, runLoad } from './load.js';
 
@@ -58,7 +58,10 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
   if (values.pipelining !== 'on' && values.pipelining !== 'off') throw new UsageError('--pipelining must be on or off');
   if (values.api !== 'message' && values.api !== 'raw') throw new UsageError('--api must be message or raw');
   const durationS = positiveNumber('duration', values.duration);
-  const messages = values.messages === undefined && durationS !== undefined ? Infinity : positiveInt('messages', values.messages, DEFAULT_MESSAGES);
+  const messages =
+    values.messages === undefined && durationS !== undefined
+      ? Infinity
+      : positiveInt('messages', values.messages, DEFAULT_MESSAGES);
   const connections = positiveInt('connections', values.connections, DEFAULT_CONNECTIONS);
   const window = positiveInt('window', values.window, 16);
   const size = parseSize(values.size);
@@ -81,8 +84,12 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
   const live = !values.json && io.stdout.isTTY === true;
   const where = `${host}:${port}${sink ? ' (embedded sink)' : ''}`;
   if (!values.json) {
-    const bound = [Number.isFinite(messages) ? `${messages} messages` : null, durationS ? `${durationS} s` : null].filter(Boolean).join(' or ');
-    io.stdout.write(`smtpwire bench → ${where}: ${bound}, ${connections} connection(s), ${values.size}, pipelining ${values.pipelining}, api ${values.api}\n`);
+    const bound = [Number.isFinite(messages) ? `${messages} messages` : null, durationS ? `${durationS} s` : null]
+      .filter(Boolean)
+      .join(' or ');
+    io.stdout.write(
+      `smtpwire bench → ${where}: ${bound}, ${connections} connection(s), ${values.size}, pipelining ${values.pipelining}, api ${values.api}\n`,
+    );
   }
   let result: LoadResult;
   try {
@@ -113,7 +120,15 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       `${JSON.stringify(
         {
           target: { host, port, embeddedSink: sink !== null },
-          settings: { connections, messages: Number.isFinite(messages) ? messages : null, durationSeconds: durationS ?? null, size, pipelining: values.pipelining === 'on', chunking: values.chunking === true, api: values.api },
+          settings: {
+            connections,
+            messages: Number.isFinite(messages) ? messages : null,
+            durationSeconds: durationS ?? null,
+            size,
+            pipelining: values.pipelining === 'on',
+            chunking: values.chunking === true,
+            api: values.api,
+          },
           ...result,
           node: process.version,
           cpus: os.cpus().length,
@@ -177,7 +192,9 @@ export interface EmbeddedSink {
 export async function startEmbeddedSink(): Promise<EmbeddedSink> {
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot locate the smtpwire script to start the sink');
-  const child = spawn(process.execPath, [...process.execArgv, script, 'sink', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, script, 'sink', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const kill = (): void => void child.kill('SIGKILL');
   process.once('exit', kill);
   const port = await new Promise<number>((resolve, reject) => {

@@ -51,7 +51,8 @@ export function parseTarget(text: string | undefined): Target {
   if (host === '' || /[\s<>\0]/.test(host)) throw new UsageError(`not a host: ${JSON.stringify(text)}`);
   if (portText === undefined) return { host, port: undefined };
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`not a port: ${JSON.stringify(portText)}`);
+  if (!/^\d+$/.test(portText) || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError(`not a port: ${JSON.stringify(portText)}`);
   return { host, port };
 }
 
@@ -60,8 +61,14 @@ export function parseTarget(text: string | undefined): Target {
  * Returns undefined when none is given (the command's default applies).
  * @throws UsageError when more than one is given.
  */
-export function encryptionFlag(values: { tls?: boolean; starttls?: boolean; plain?: boolean }): SmtpEncryption | undefined {
-  const chosen = [values.tls && 'ssl', values.starttls && 'tls', values.plain && 'none'].filter(Boolean) as SmtpEncryption[];
+export function encryptionFlag(values: {
+  tls?: boolean;
+  starttls?: boolean;
+  plain?: boolean;
+}): SmtpEncryption | undefined {
+  const chosen = [values.tls && 'ssl', values.starttls && 'tls', values.plain && 'none'].filter(
+    Boolean,
+  ) as SmtpEncryption[];
   if (chosen.length > 1) throw new UsageError('choose one of --tls, --starttls and --plain');
   return chosen[0];
 }
@@ -81,7 +88,10 @@ export const CONNECTION_OPTIONS = {
 } as const;
 
 /** TLS options from `--ca FILE` and `--insecure`. */
-export function tlsFlags(values: { ca?: string; insecure?: boolean }): { ca?: string; rejectUnauthorized?: boolean } | undefined {
+export function tlsFlags(values: {
+  ca?: string;
+  insecure?: boolean;
+}): { ca?: string; rejectUnauthorized?: boolean } | undefined {
   if (values.ca === undefined && !values.insecure) return undefined;
   return {
     ...(values.ca === undefined ? {} : { ca: readFileSync(values.ca, 'utf8') }),
@@ -93,7 +103,8 @@ export function tlsFlags(values: { ca?: string; insecure?: boolean }): { ca?: st
 export function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, not ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a positive integer, not ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -101,7 +112,8 @@ export function positiveInt(name: string, text: string | undefined, fallback: nu
 export function positiveNumber(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, not ${JSON.stringify(text)}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${name} must be a positive number, not ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -110,7 +122,11 @@ export function positiveNumber(name: string, text: string | undefined): number |
  * `ps` and shell history would show it), else a prompt on a terminal with echo off, else none.
  * @throws UsageError when the variable is unset.
  */
-export async function readPassword(io: CliIo, user: string | undefined, passEnv: string | undefined): Promise<string | undefined> {
+export async function readPassword(
+  io: CliIo,
+  user: string | undefined,
+  passEnv: string | undefined,
+): Promise<string | undefined> {
   if (user === undefined) {
     if (passEnv !== undefined) throw new UsageError('--pass-env needs --user');
     return undefined;

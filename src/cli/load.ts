@@ -3,7 +3,7 @@
  * through one `SmtpProtocolHandler` with a pool of C connections, with enough sends in flight that
  * PIPELINING can carry the next MAIL right behind the previous final dot.
  */
-import { type SmtpEncryption, SmtpProtocolHandler, buildMessage } from './api.js';
+import { buildMessage, type SmtpEncryption, SmtpProtocolHandler } from './api.js';
 
 /** Sends queued per connection: deep enough to keep a pipelined connection busy. */
 export const DEFAULT_WINDOW = 16;
@@ -86,8 +86,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     limits: { maxAttachmentSize: Number.MAX_SAFE_INTEGER, maxTotalAttachmentSize: Number.MAX_SAFE_INTEGER },
   });
   const content = messageContent(options.size);
-  const raw = options.api === 'raw' ? await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer() : null;
-  const messageBytes = raw?.length ?? (await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer()).length;
+  const raw =
+    options.api === 'raw' ? await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer() : null;
+  const messageBytes =
+    raw?.length ?? (await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer()).length;
 
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
@@ -105,7 +107,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     total: Number.isFinite(options.messages) ? options.messages : null,
     durationMs: options.durationMs ?? null,
   });
-  const timer = options.onProgress ? setInterval(() => options.onProgress!(progress()), options.progressMs ?? 250) : null;
+  const timer = options.onProgress
+    ? setInterval(() => options.onProgress!(progress()), options.progressMs ?? 250)
+    : null;
   const worker = async (): Promise<void> => {
     while (started < options.messages && performance.now() < deadline) {
       started++;
@@ -141,7 +145,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     messagesPerSecond: sent / seconds,
     megabytesPerSecond: (ok * messageBytes) / 1e6 / seconds,
     messageBytes,
-    latency: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? 0 },
+    latency: {
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+      max: latencies[latencies.length - 1] ?? 0,
+    },
     errors,
     cpuSecondsPer1000: sent === 0 ? 0 : ((cpu.user + cpu.system) / 1e6 / sent) * 1000,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
@@ -159,7 +168,11 @@ export function percentile(sorted: readonly number[], p: number): number {
  * Subject, text and (above {@link TEXT_ONLY_LIMIT}) an attachment so the built message is about
  * `size` octets. Deterministic, ASCII text; the attachment is binary and goes out as base64.
  */
-export function messageContent(size: number): { subject: string; textBody: string; attachments?: { filename: string; content: Buffer; contentType: string }[] } {
+export function messageContent(size: number): {
+  subject: string;
+  textBody: string;
+  attachments?: { filename: string; content: Buffer; contentType: string }[];
+} {
   const line = 'The quick brown fox jumps over the lazy dog, 0123456789 times a day.\n';
   // The headers of a built text message take about 300 octets (a multipart adds ~100 more below).
   const overhead = 300;
@@ -172,5 +185,9 @@ export function messageContent(size: number): { subject: string; textBody: strin
   const attachmentBytes = Math.max(1, Math.floor(((size - overhead - textBody.length - 300) * 3 * 76) / (4 * 78)));
   const content = Buffer.alloc(attachmentBytes);
   for (let i = 0; i < content.length; i++) content[i] = (i * 131 + 17) & 0xff;
-  return { subject: 'smtpwire bench', textBody, attachments: [{ filename: 'data.bin', content, contentType: 'application/octet-stream' }] };
+  return {
+    subject: 'smtpwire bench',
+    textBody,
+    attachments: [{ filename: 'data.bin', content, contentType: 'application/octet-stream' }],
+  };
 }

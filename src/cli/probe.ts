@@ -3,8 +3,20 @@
  * Exit 0 when every check passed, 1 with warnings, 2 on failure.
  */
 import { parseArgs } from 'node:util';
-import { type ProbeReport, type TranscriptEntry, probe } from './api.js';
-import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, ms, parseTarget, readPassword, tlsFlags, CONNECTION_OPTIONS } from './common.js';
+import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
+import {
+  type CliIo,
+  CONNECTION_OPTIONS,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_WARNINGS,
+  encryptionFlag,
+  ms,
+  parseTarget,
+  readPassword,
+  tlsFlags,
+  UsageError,
+} from './common.js';
 
 /** `smtpwire probe --help`. */
 export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--tls|--starttls|--plain] [--user U --pass-env VAR]
@@ -51,7 +63,9 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     ...(password === undefined ? {} : { password }),
     ...(authMethod === undefined ? {} : { authMethod: authMethod as 'PLAIN' }),
     ...(values.name === undefined ? {} : { clientName: values.name }),
-    ...(timeout === undefined ? {} : { timeouts: { connect: timeout, greeting: timeout, tls: timeout, command: timeout } }),
+    ...(timeout === undefined
+      ? {}
+      : { timeouts: { connect: timeout, greeting: timeout, tls: timeout, command: timeout } }),
     checks: {
       enabled: !values['no-checks'],
       ...(values['bare-lf-to'] === undefined ? {} : { bareLfRecipient: values['bare-lf-to'] }),
@@ -72,7 +86,9 @@ const MARK: Record<string, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL',
 /** The human-readable report. The transcript (secrets already redacted by the engine) with `-v`. */
 export function formatProbeReport(report: ProbeReport, transcript: TranscriptEntry[] | null): string {
   const out: string[] = [];
-  out.push(`smtpwire probe ${report.host}:${report.port} (${report.encryption === 'ssl' ? 'implicit TLS' : report.encryption === 'tls' ? 'STARTTLS' : 'plaintext'})`);
+  out.push(
+    `smtpwire probe ${report.host}:${report.port} (${report.encryption === 'ssl' ? 'implicit TLS' : report.encryption === 'tls' ? 'STARTTLS' : 'plaintext'})`,
+  );
   if (report.greeting !== null) out.push(`  greeting      ${report.greeting}`);
   if (report.capabilitiesBeforeTls) out.push(`  before TLS    ${report.capabilitiesBeforeTls.join(', ')}`);
   if (report.capabilities) out.push(`  capabilities  ${report.capabilities.join(', ')}`);
@@ -90,7 +106,10 @@ export function formatProbeReport(report: ProbeReport, transcript: TranscriptEnt
     out.push('  tls           none: plaintext session');
   }
   out.push(`  auth mechs    ${report.authMechanisms.length ? report.authMechanisms.join(' ') : '(none advertised)'}`);
-  if (report.auth) out.push(`  auth          ${report.auth.ok ? 'OK' : report.auth.attempted ? `FAILED: ${report.auth.error}` : `not attempted: ${report.auth.error}`}`);
+  if (report.auth)
+    out.push(
+      `  auth          ${report.auth.ok ? 'OK' : report.auth.attempted ? `FAILED: ${report.auth.error}` : `not attempted: ${report.auth.error}`}`,
+    );
   const t = report.timings;
   const timing = [
     ['connect', t.connect],

@@ -7,7 +7,18 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttachmentInput, type DeliveryResult, SmtpProtocolHandler } from './api.js';
-import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, UsageError, encryptionFlag, parseTarget, readPassword, tlsFlags, CONNECTION_OPTIONS } from './common.js';
+import {
+  type CliIo,
+  CONNECTION_OPTIONS,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_WARNINGS,
+  encryptionFlag,
+  parseTarget,
+  readPassword,
+  tlsFlags,
+  UsageError,
+} from './common.js';
 
 /** `smtpwire send --help`. */
 export const SEND_USAGE = `usage: smtpwire send --from A --to B [--to C]… [--cc X]… [--bcc Y]… [--subject S]
@@ -41,7 +52,8 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('send takes exactly one server: host[:port]');
   if (values.from === undefined) throw new UsageError('--from is required');
   if (!values.to?.length) throw new UsageError('at least one --to is required');
-  if (values.text !== undefined && values['text-file'] !== undefined) throw new UsageError('choose one of --text and --text-file');
+  if (values.text !== undefined && values['text-file'] !== undefined)
+    throw new UsageError('choose one of --text and --text-file');
   const target = parseTarget(positionals[0]);
   const encryption = encryptionFlag(values) ?? 'tls';
   const password = await readPassword(io, values.user, values['pass-env']);
@@ -65,7 +77,9 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
     ...(password === undefined ? {} : { password }),
     ...(values.chunking ? { chunking: true } : {}),
     retryPolicy: { maxRetries: 0 },
-    ...(values.verbose ? { onTranscript: (e) => io.stderr.write(`${e.direction === 'client' ? 'C:' : 'S:'} ${e.line}\n`) } : {}),
+    ...(values.verbose
+      ? { onTranscript: (e) => io.stderr.write(`${e.direction === 'client' ? 'C:' : 'S:'} ${e.line}\n`) }
+      : {}),
   });
   let result: DeliveryResult;
   try {
@@ -93,7 +107,10 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
 /** The DeliveryResult as a few lines of text. */
 export function formatResult(r: DeliveryResult): string {
   const lines = [`status      ${r.status}`, `message-id  ${r.messageId ?? '-'}`];
-  if (r.smtpCode !== null) lines.push(`reply       ${r.smtpCode}${r.enhancedCode ? ` ${r.enhancedCode}` : ''}${r.smtpError ? ` ${r.smtpError}` : ''}`);
+  if (r.smtpCode !== null)
+    lines.push(
+      `reply       ${r.smtpCode}${r.enhancedCode ? ` ${r.enhancedCode}` : ''}${r.smtpError ? ` ${r.smtpError}` : ''}`,
+    );
   else if (r.smtpError) lines.push(`error       ${r.smtpError}`);
   if (r.acceptedRecipients?.length) lines.push(`accepted    ${r.acceptedRecipients.join(', ')}`);
   for (const [rcpt, why] of Object.entries(r.recipientFailures)) lines.push(`refused     ${rcpt}: ${why}`);

@@ -24,7 +24,13 @@ export async function sinkCommand(argv: string[], io: CliIo): Promise<number> {
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError('--port must be 0..65535');
   // No SIZE cap beyond 1 GiB: a sink for benchmarks, not a policy server.
-  const server = await startScriptedServer({ host: values.host, port, maxMessageSize: 1024 * 1024 * 1024, maxRecipients: 1000, record: false });
+  const server = await startScriptedServer({
+    host: values.host,
+    port,
+    maxMessageSize: 1024 * 1024 * 1024,
+    maxRecipients: 1000,
+    record: false,
+  });
   const forget = setInterval(() => server.reset(), FORGET_EVERY_MS);
   io.stdout.write(`smtpwire sink listening on ${server.host} port ${server.port}\n`);
   await new Promise<void>((resolve) => {

@@ -19,29 +19,29 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
+  type AddressEntry,
+  needsSmtpUtf8 as addressNeedsSmtpUtf8,
   envelopeAddress,
   flattenAddresses,
   formatAddress,
-  needsSmtpUtf8 as addressNeedsSmtpUtf8,
+  type Mailbox,
   parseAddress,
   parseAddressList,
   toAsciiDomain,
-  type AddressEntry,
-  type Mailbox,
 } from '../address.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../errors.js';
 import type { AttachmentInput, MessageInput } from '../message-types.js';
 import {
-  MAX_ENCODED_WORD_LENGTH,
-  MAX_HARD_LINE_LENGTH,
-  MAX_LINE_LENGTH,
   base64Chunks,
   base64EncodedLength,
   encodeParameter,
   encodeUnstructured,
   foldHeader,
-  quoteParameterValue,
+  MAX_ENCODED_WORD_LENGTH,
+  MAX_HARD_LINE_LENGTH,
+  MAX_LINE_LENGTH,
   quotedPrintableChunks,
+  quoteParameterValue,
 } from './encodings.js';
 import {
   assertCustomHeaderName,
@@ -164,7 +164,9 @@ class Entropy {
   }
   hex(bytes: number): string {
     if (this.#seed === null) return randomHex(bytes);
-    const digest = createHash('sha256').update(`${this.#seed}\0${this.#counter++}`).digest('hex');
+    const digest = createHash('sha256')
+      .update(`${this.#seed}\0${this.#counter++}`)
+      .digest('hex');
     return digest.slice(0, bytes * 2);
   }
 }
@@ -202,7 +204,8 @@ function textLeaf(text: string, subtype: 'plain' | 'html', allow8bit: boolean): 
   if (bytes.length === normal.length && !CONTROL_CHARS.test(normal) && longestLineOctets(bytes) <= MAX_LINE_LENGTH) {
     return {
       type: 'leaf',
-      headers: foldHeader('Content-Type', `text/${subtype}; charset=utf-8`) + foldHeader('Content-Transfer-Encoding', '7bit'),
+      headers:
+        foldHeader('Content-Type', `text/${subtype}; charset=utf-8`) + foldHeader('Content-Transfer-Encoding', '7bit'),
       body: { kind: 'encoded', data: Buffer.concat([bytes, CRLF_BYTES]) },
       is8bit: false,
     };
@@ -236,7 +239,8 @@ function textLeaf(text: string, subtype: 'plain' | 'html', allow8bit: boolean): 
   } else {
     // The CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1), so one is added
     // after the text: a text ending in CRLF keeps it.
-    const encoded = cte === 'quoted-printable' ? Buffer.from([...quotedPrintableChunks(bytes)].join(''), 'latin1') : bytes;
+    const encoded =
+      cte === 'quoted-printable' ? Buffer.from([...quotedPrintableChunks(bytes)].join(''), 'latin1') : bytes;
     data = Buffer.concat([encoded, Buffer.from(CRLF)]);
   }
   const headers =
@@ -269,14 +273,25 @@ function filenameParameters(attribute: string, filename: string): string[] {
   // A name that looks like an encoded-word would be decoded by lenient parsers: extended form.
   if (/^[\x20-\x7e]*$/.test(filename) && !/=\?.*\?=/.test(filename)) return encodeParameter(attribute, filename);
   // RFC 6266 §4.3: the plain form first, then the extended one, which capable parsers prefer.
-  return [`${attribute}=${quoteParameterValue(asciiFallbackFilename(filename))}`, ...encodeParameter(attribute, filename, true)];
+  return [
+    `${attribute}=${quoteParameterValue(asciiFallbackFilename(filename))}`,
+    ...encodeParameter(attribute, filename, true),
+  ];
 }
 
 const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
 
-function attachmentError(index: number, message: string, code: typeof ErrorCodes.INVALID_ATTACHMENT | typeof ErrorCodes.HEADER_INJECTION = ErrorCodes.INVALID_ATTACHMENT, cause?: unknown): InvalidArgumentError {
+function attachmentError(
+  index: number,
+  message: string,
+  code: typeof ErrorCodes.INVALID_ATTACHMENT | typeof ErrorCodes.HEADER_INJECTION = ErrorCodes.INVALID_ATTACHMENT,
+  cause?: unknown,
+): InvalidArgumentError {
   const field = `attachments[${index}]`;
-  return new InvalidArgumentError(`${field}: ${message}`, cause === undefined ? { field, code } : { field, code, cause });
+  return new InvalidArgumentError(
+    `${field}: ${message}`,
+    cause === undefined ? { field, code } : { field, code, cause },
+  );
 }
 
 /** Validates one attachment and makes its leaf (nothing is read from a stream or a file here). */
@@ -301,19 +316,29 @@ function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inli
     const c = att.content;
     if (typeof c === 'string') body = { kind: 'base64', data: Buffer.from(c, 'utf8') };
     else if (Buffer.isBuffer(c)) body = { kind: 'base64', data: c };
-    else if (c instanceof Uint8Array) body = { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
-    else if (c instanceof Readable || (typeof c === 'object' && typeof (c as Readable).pipe === 'function' && Symbol.asyncIterator in c)) {
+    else if (c instanceof Uint8Array)
+      body = { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
+    else if (
+      c instanceof Readable ||
+      (typeof c === 'object' && typeof (c as Readable).pipe === 'function' && Symbol.asyncIterator in c)
+    ) {
       body = { kind: 'stream', stream: c as Readable };
     } else throw attachmentError(index, 'content must be a Buffer, Uint8Array, string or Readable');
   } else {
-    if (typeof att.path !== 'string' || att.path === '') throw attachmentError(index, 'path must be a non-empty string');
+    if (typeof att.path !== 'string' || att.path === '')
+      throw attachmentError(index, 'path must be a non-empty string');
     let size: number;
     try {
       const st = statSync(att.path);
       if (!st.isFile()) throw new Error('not a regular file');
       size = st.size;
     } catch (err) {
-      throw attachmentError(index, `cannot read ${JSON.stringify(att.path)}: ${(err as Error).message}`, ErrorCodes.INVALID_ATTACHMENT, err);
+      throw attachmentError(
+        index,
+        `cannot read ${JSON.stringify(att.path)}: ${(err as Error).message}`,
+        ErrorCodes.INVALID_ATTACHMENT,
+        err,
+      );
     }
     body = { kind: 'file', path: att.path, size };
   }
@@ -336,7 +361,9 @@ function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inli
   }
 
   const typeParams = [contentType, ...filenameParameters('name', att.filename)].join('; ');
-  const disposition = [cid === null ? 'attachment' : 'inline', ...filenameParameters('filename', att.filename)].join('; ');
+  const disposition = [cid === null ? 'attachment' : 'inline', ...filenameParameters('filename', att.filename)].join(
+    '; ',
+  );
   let headers =
     foldHeader('Content-Type', typeParams, STRUCTURED) +
     foldHeader('Content-Transfer-Encoding', 'base64') +
@@ -354,10 +381,13 @@ function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inli
 function assertHeaderLines(folded: string, field: string): void {
   for (const line of folded.split(CRLF)) {
     if (Buffer.byteLength(line, 'utf8') > MAX_HARD_LINE_LENGTH) {
-      throw new InvalidArgumentError(`${field}: header line longer than ${MAX_HARD_LINE_LENGTH} octets (RFC 5322 §2.1.1)`, {
-        field,
-        code: ErrorCodes.INVALID_HEADER,
-      });
+      throw new InvalidArgumentError(
+        `${field}: header line longer than ${MAX_HARD_LINE_LENGTH} octets (RFC 5322 §2.1.1)`,
+        {
+          field,
+          code: ErrorCodes.INVALID_HEADER,
+        },
+      );
     }
   }
 }
@@ -370,12 +400,18 @@ interface ParsedAddresses {
 function parseAddressInputs(inputs: readonly string[] | undefined, field: string): ParsedAddresses {
   if (inputs === undefined || inputs === null) return { entries: [], mailboxes: [] };
   if (!Array.isArray(inputs)) {
-    throw new InvalidArgumentError(`${field} must be an array of addresses`, { field, code: ErrorCodes.INVALID_ADDRESS });
+    throw new InvalidArgumentError(`${field} must be an array of addresses`, {
+      field,
+      code: ErrorCodes.INVALID_ADDRESS,
+    });
   }
   const entries: AddressEntry[] = [];
   inputs.forEach((input: unknown, i: number) => {
     if (typeof input !== 'string') {
-      throw new InvalidArgumentError(`${field}[${i}] must be a string`, { field: `${field}[${i}]`, code: ErrorCodes.INVALID_ADDRESS });
+      throw new InvalidArgumentError(`${field}[${i}] must be a string`, {
+        field: `${field}[${i}]`,
+        code: ErrorCodes.INVALID_ADDRESS,
+      });
     }
     assertNoInjection(input, `${field}[${i}]`);
     entries.push(...parseAddressList(input));
@@ -444,7 +480,11 @@ function nodeBodySize(node: Node): number | null {
 }
 
 /** Base64 of a byte stream in 76-character lines, carrying the 0–56 bytes left over per chunk. */
-async function* base64Stream(source: AsyncIterable<Buffer | string>, expectedSize: number | null, what: string): AsyncGenerator<Buffer> {
+async function* base64Stream(
+  source: AsyncIterable<Buffer | string>,
+  expectedSize: number | null,
+  what: string,
+): AsyncGenerator<Buffer> {
   const LINE_BYTES = 57;
   let carry = Buffer.alloc(0);
   let total = 0;
@@ -479,7 +519,11 @@ async function* emitBody(body: Body): AsyncGenerator<Buffer> {
       for (const s of base64Chunks(body.data)) yield Buffer.from(s, 'latin1');
       return;
     case 'file':
-      yield* base64Stream(createReadStream(body.path, { highWaterMark: FILE_CHUNK }), body.size, `file ${JSON.stringify(body.path)}`);
+      yield* base64Stream(
+        createReadStream(body.path, { highWaterMark: FILE_CHUNK }),
+        body.size,
+        `file ${JSON.stringify(body.path)}`,
+      );
       return;
     case 'stream':
       yield* base64Stream(body.stream, null, 'attachment stream');
@@ -523,7 +567,7 @@ async function* emitNode(node: Node): AsyncGenerator<Buffer> {
 function encodedTexts(node: Node, out: Buffer[] = []): Buffer[] {
   if (node.type === 'leaf') {
     if (node.body.kind === 'encoded') out.push(node.body.data);
-  } else node.children.forEach((c) => encodedTexts(c, out));
+  } else for (const c of node.children) encodedTexts(c, out);
   return out;
 }
 
@@ -551,7 +595,7 @@ function multipart(subtype: Multipart['subtype'], children: Node[], keep = false
 function assignBoundaries(node: Node, entropy: Entropy, texts: readonly Buffer[]): void {
   if (node.type === 'leaf') return;
   node.boundary = makeBoundary(entropy, texts);
-  node.children.forEach((c) => assignBoundaries(c, entropy, texts));
+  for (const c of node.children) assignBoundaries(c, entropy, texts);
 }
 
 function some(node: Node, predicate: (leaf: Leaf) => boolean): boolean {
@@ -580,18 +624,24 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
     throw new InvalidArgumentError('options must be an object', { field: 'options' });
   }
   const det = options.deterministic;
-  const entropy = new Entropy(det === undefined || det === false ? null : det === true ? DEFAULT_SEED : String(det.seed));
+  const entropy = new Entropy(
+    det === undefined || det === false ? null : det === true ? DEFAULT_SEED : String(det.seed),
+  );
   const allow8bit = options.allow8bit === true;
 
   // Addresses.
   if (options.fromAddress === undefined || options.fromAddress === null) {
-    throw new InvalidArgumentError('fromAddress is required', { field: 'fromAddress', code: ErrorCodes.INVALID_ADDRESS });
+    throw new InvalidArgumentError('fromAddress is required', {
+      field: 'fromAddress',
+      code: ErrorCodes.INVALID_ADDRESS,
+    });
   }
   const from = parseSingle(options.fromAddress, 'fromAddress');
   const to = parseAddressInputs(options.toAddresses, 'toAddresses');
   const cc = parseAddressInputs(options.ccAddresses, 'ccAddresses');
   const bcc = parseAddressInputs(options.bccAddresses, 'bccAddresses');
-  const replyTo = options.replyTo === undefined || options.replyTo === null ? null : parseSingle(options.replyTo, 'replyTo');
+  const replyTo =
+    options.replyTo === undefined || options.replyTo === null ? null : parseSingle(options.replyTo, 'replyTo');
 
   const recipients: string[] = [];
   const seen = new Set<string>();
@@ -618,7 +668,10 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const customFields: string[] = [];
   const custom = options.customHeaders ?? {};
   if (typeof custom !== 'object') {
-    throw new InvalidArgumentError('customHeaders must be an object', { field: 'customHeaders', code: ErrorCodes.INVALID_HEADER });
+    throw new InvalidArgumentError('customHeaders must be an object', {
+      field: 'customHeaders',
+      code: ErrorCodes.INVALID_HEADER,
+    });
   }
   for (const [name, value] of Object.entries(custom)) {
     assertCustomHeaderName(name);
@@ -652,7 +705,10 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const hasHtml = typeof html === 'string';
   const attachments = options.attachments ?? [];
   if (!Array.isArray(attachments)) {
-    throw new InvalidArgumentError('attachments must be an array', { field: 'attachments', code: ErrorCodes.INVALID_ATTACHMENT });
+    throw new InvalidArgumentError('attachments must be an array', {
+      field: 'attachments',
+      code: ErrorCodes.INVALID_ATTACHMENT,
+    });
   }
   const inlineParts: Leaf[] = [];
   const attachedParts: Leaf[] = [];
@@ -724,7 +780,10 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
     stream,
     inMemory,
     toBufferSync(): Buffer {
-      if (!inMemory) throw new SmtpError('message has a file or stream part: use toBuffer() or stream()', { code: ErrorCodes.INVALID_STATE });
+      if (!inMemory)
+        throw new SmtpError('message has a file or stream part: use toBuffer() or stream()', {
+          code: ErrorCodes.INVALID_STATE,
+        });
       const chunks: Buffer[] = [Buffer.from(headers, 'utf8')];
       emitNodeSync(root, chunks);
       return Buffer.concat(chunks);

@@ -38,7 +38,11 @@ function isQSafe(byte: number): boolean {
     (byte >= 0x30 && byte <= 0x39) || // 0-9
     (byte >= 0x41 && byte <= 0x5a) || // A-Z
     (byte >= 0x61 && byte <= 0x7a) || // a-z
-    byte === 0x21 || byte === 0x2a || byte === 0x2b || byte === 0x2d || byte === 0x2f
+    byte === 0x21 ||
+    byte === 0x2a ||
+    byte === 0x2b ||
+    byte === 0x2d ||
+    byte === 0x2f
   );
 }
 
@@ -52,7 +56,7 @@ function qEncode(bytes: Buffer): string {
   for (const byte of bytes) {
     if (isQSafe(byte)) out += String.fromCharCode(byte);
     else if (byte === 0x20) out += '_';
-    else out += '=' + HEX[byte >> 4]! + HEX[byte & 15]!;
+    else out += `=${HEX[byte >> 4]!}${HEX[byte & 15]!}`;
   }
   return out;
 }
@@ -361,7 +365,10 @@ export function encodeBase64(input: Buffer | Uint8Array | string): string {
 
 /** Piecewise form of {@link encodeBase64}: about 76 KiB of output per chunk. */
 export function* base64Chunks(input: Buffer | Uint8Array | string): Generator<string> {
-  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const bytes =
+    typeof input === 'string'
+      ? Buffer.from(input, 'utf8')
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const STEP = BASE64_LINE_BYTES * 1024;
   for (let offset = 0; offset < bytes.length; offset += STEP) {
     yield wrapBase64(bytes.subarray(offset, Math.min(offset + STEP, bytes.length)));
@@ -424,7 +431,7 @@ function isAttributeChar(byte: number): boolean {
 function percentEncode(bytes: Buffer): string {
   let out = '';
   for (const byte of bytes) {
-    out += isAttributeChar(byte) ? String.fromCharCode(byte) : '%' + HEX[byte >> 4]! + HEX[byte & 15]!;
+    out += isAttributeChar(byte) ? String.fromCharCode(byte) : `%${HEX[byte >> 4]!}${HEX[byte & 15]!}`;
   }
   return out;
 }
@@ -432,7 +439,7 @@ function percentEncode(bytes: Buffer): string {
 /** `value` as an RFC 2045 token when it is one, else as a quoted-string (RFC 5322 §3.2.4). */
 export function quoteParameterValue(value: string): string {
   if (TOKEN.test(value)) return value;
-  return '"' + value.replace(/["\\]/g, '\\$&') + '"';
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** Longest `name*N*=…` segment we aim for, so a segment plus `; ` indent fits a 78-character line. */
@@ -467,7 +474,7 @@ export function encodeParameter(name: string, value: string, forceExtended = fal
         quotedLength += add;
         take++;
       }
-      segments.push(prefix + '"' + rest.slice(0, take).replace(/["\\]/g, '\\$&') + '"');
+      segments.push(`${prefix}"${rest.slice(0, take).replace(/["\\]/g, '\\$&')}"`);
       rest = rest.slice(take);
     }
     return segments;
@@ -478,7 +485,7 @@ export function encodeParameter(name: string, value: string, forceExtended = fal
   const segments: string[] = [];
   let current = '';
   let n = 0;
-  const prefixOf = (i: number): string => `${name}*${i}*=` + (i === 0 ? "utf-8''" : '');
+  const prefixOf = (i: number): string => `${name}*${i}*=${i === 0 ? "utf-8''" : ''}`;
   for (const piece of encodedChars) {
     if (current !== '' && prefixOf(n).length + current.length + piece.length > MAX_PARAMETER_SEGMENT) {
       segments.push(prefixOf(n) + current);
@@ -516,12 +523,13 @@ export interface FoldOptions {
  */
 export function foldHeader(name: string, value: string, options: FoldOptions = {}): string {
   // Most fields fit on one line: no need to tokenise them.
-  if (name.length + 2 + value.length <= MAX_LINE_LENGTH && !/[\t]|  /.test(value)) return `${name}: ${value}${CRLF}`;
+  if (name.length + 2 + value.length <= MAX_LINE_LENGTH && !/[\t]| {2}/.test(value)) return `${name}: ${value}${CRLF}`;
   let out = `${name}:`;
   let lineLength = out.length;
   // Each token is a whitespace run followed by a word; the value starts after one space.
-  const pattern = options.structured === true ? /[ \t]*(?:"(?:[^"\\]|\\.)*"?|[^ \t"])+|[ \t]+/g : /[ \t]*[^ \t]+|[ \t]+/g;
-  const tokens = (' ' + value).match(pattern) ?? [];
+  const pattern =
+    options.structured === true ? /[ \t]*(?:"(?:[^"\\]|\\.)*"?|[^ \t"])+|[ \t]+/g : /[ \t]*[^ \t]+|[ \t]+/g;
+  const tokens = ` ${value}`.match(pattern) ?? [];
   for (const token of tokens) {
     const foldable = token[0] === ' ' || token[0] === '\t';
     const hasWord = /[^ \t]/.test(token);

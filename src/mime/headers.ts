@@ -54,10 +54,13 @@ export function assertCustomHeaderName(name: string): void {
   const field = `customHeaders[${JSON.stringify(name)}]`;
   assertNoInjection(name, field);
   if (!FIELD_NAME.test(name)) {
-    throw new InvalidArgumentError(`${field}: header name must be printable US-ASCII without ':' or space (RFC 5322 §2.2)`, {
-      field,
-      code: ErrorCodes.INVALID_HEADER,
-    });
+    throw new InvalidArgumentError(
+      `${field}: header name must be printable US-ASCII without ':' or space (RFC 5322 §2.2)`,
+      {
+        field,
+        code: ErrorCodes.INVALID_HEADER,
+      },
+    );
   }
   if (RESERVED_FIELDS.has(name.toLowerCase())) {
     throw new InvalidArgumentError(`${field}: ${name} is written by the builder; use the matching option`, {
@@ -86,7 +89,8 @@ export function formatDate(date: Date): string {
 }
 
 /** RFC 5322 §3.6.4 msg-id: `<` dot-atom-text `@` (dot-atom-text / no-fold-literal) `>`, ASCII. */
-const MSG_ID = /^<[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+(\.[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+)*@([!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+(\.[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+)*|\[[\x21-\x5a\x5e-\x7e]*\])>$/;
+const MSG_ID =
+  /^<[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+(\.[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+)*@([!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+(\.[!#$%&'*+\-/=?^_`{|}~0-9A-Za-z]+)*|\[[\x21-\x5a\x5e-\x7e]*\])>$/;
 
 /**
  * Checks a caller's Message-ID (with angle brackets, RFC 5322 §3.6.4). Throws

@@ -34,8 +34,7 @@ let cached: TestCertificates | undefined;
  */
 export function testCertificates(): TestCertificates {
   if (cached !== undefined) return cached;
-  const read = (name: string): string =>
-    readFileSync(new URL(`../../fixtures/certs/${name}`, import.meta.url), 'utf8');
+  const read = (name: string): string => readFileSync(new URL(`../../fixtures/certs/${name}`, import.meta.url), 'utf8');
   cached = Object.freeze({
     ca: read('ca.pem'),
     cert: read('server.pem'),

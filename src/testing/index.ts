@@ -9,8 +9,16 @@
  * const server = await startScriptedServer({ script: [{ on: 'DATA_END', action: 'drop' }] });
  * ```
  */
-export { testCertificates } from './certs.js';
+
 export type { TestCertificates } from './certs.js';
+export { testCertificates } from './certs.js';
+export { garbage, longLine } from './faults.js';
+export type { BodyFacts } from './message-body.js';
+export { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
+export type { CommandRecord, MessageRecord, ReplyRecord, SessionRecord, SmtpParams } from './records.js';
+export type { CommandHook, ScriptAction, ScriptActionKind, ScriptEvent, ScriptRule, SessionInfo } from './script.js';
+export { DEFAULT_SPLIT_DELAY, RuleCounters } from './script.js';
+export type { ScriptedServerOptions, ScriptedTlsOptions } from './scripted-server.js';
 export {
   DEFAULT_AUTH_MECHANISMS,
   DEFAULT_MAX_LINE_LENGTH,
@@ -19,12 +27,5 @@ export {
   ScriptedSmtpServer,
   startScriptedServer,
 } from './scripted-server.js';
-export type { ScriptedServerOptions, ScriptedTlsOptions } from './scripted-server.js';
-export { DEFAULT_SPLIT_DELAY, RuleCounters } from './script.js';
-export type { CommandHook, ScriptAction, ScriptActionKind, ScriptEvent, ScriptRule, SessionInfo } from './script.js';
-export type { CommandRecord, MessageRecord, ReplyRecord, SessionRecord, SmtpParams } from './records.js';
-export { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
-export type { BodyFacts } from './message-body.js';
-export { garbage, longLine } from './faults.js';
 export { formatTranscript } from './transcript.js';
 export { waitFor } from './wait-for.js';

@@ -12,10 +12,10 @@ import * as tls from 'node:tls';
 
 import { testCertificates } from './certs.js';
 import type { CommandRecord, MessageRecord, SessionRecord } from './records.js';
-import { RuleCounters } from './script.js';
 import type { CommandHook, ScriptRule } from './script.js';
-import { Session } from './session.js';
+import { RuleCounters } from './script.js';
 import type { Settings } from './session.js';
+import { Session } from './session.js';
 
 /** Default SIZE limit and advertisement: 10 MiB (RFC 1870). */
 export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
@@ -299,4 +299,3 @@ function resolveSettings(options: ScriptedServerOptions): Settings {
     record: options.record !== false,
   };
 }
-

@@ -10,8 +10,8 @@ import * as tls from 'node:tls';
 
 import { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
 import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
-import { DEFAULT_SPLIT_DELAY } from './script.js';
 import type { CommandHook, RuleCounters, ScriptAction, ScriptRule } from './script.js';
+import { DEFAULT_SPLIT_DELAY } from './script.js';
 
 /** Resolved options, defaults applied. */
 export interface Settings {
@@ -271,7 +271,13 @@ export class Session {
         const mark = this.#markFor(index);
         this.#consume(index + 1);
         this.#discarding = false;
-        return { text: this.#discardPrefix, crlf: true, overlong: true, at: mark.at, repliesBefore: mark.repliesBefore };
+        return {
+          text: this.#discardPrefix,
+          crlf: true,
+          overlong: true,
+          at: mark.at,
+          repliesBefore: mark.repliesBefore,
+        };
       }
       if (index === -1) {
         if (this.#buf.length > max + 1) {
@@ -403,7 +409,12 @@ export class Session {
     const body =
       action?.raw !== undefined
         ? toBuffer(action.raw)
-        : Buffer.from(toLines(action?.reply ?? lines).map((l) => `${l}\r\n`).join(''), 'utf8');
+        : Buffer.from(
+            toLines(action?.reply ?? lines)
+              .map((l) => `${l}\r\n`)
+              .join(''),
+            'utf8',
+          );
     const bytes = action?.append === undefined ? body : Buffer.concat([body, toBuffer(action.append)]);
     const code = replyCode(body);
     await this.#send(bytes, event, action?.split, action?.splitDelay ?? DEFAULT_SPLIT_DELAY);
@@ -494,9 +505,17 @@ export class Session {
   /** The EHLO keywords for the session's current state. */
   #capabilities(): string[] {
     const s = this.#settings;
-    const defaults = ['PIPELINING', '8BITMIME', 'SMTPUTF8', `SIZE ${s.maxMessageSize}`, 'ENHANCEDSTATUSCODES', 'CHUNKING'];
+    const defaults = [
+      'PIPELINING',
+      '8BITMIME',
+      'SMTPUTF8',
+      `SIZE ${s.maxMessageSize}`,
+      'ENHANCEDSTATUSCODES',
+      'CHUNKING',
+    ];
     if (s.secureContext !== null && !s.implicitTls && !this.record.tls) defaults.push('STARTTLS');
-    if (s.users !== null && (!s.authRequiresTls || this.record.tls)) defaults.push(`AUTH ${s.authMechanisms.join(' ')}`);
+    if (s.users !== null && (!s.authRequiresTls || this.record.tls))
+      defaults.push(`AUTH ${s.authMechanisms.join(' ')}`);
     const given = s.capabilities;
     if (given === undefined) return defaults;
     return typeof given === 'function' ? given(defaults) : [...given];
@@ -547,12 +566,18 @@ export class Session {
         await this.respond([verb], text, [this.#fmt(250, '2.0.0', 'OK')]);
         return;
       case 'QUIT':
-        await this.respond([verb], text, [this.#fmt(221, '2.0.0', `${this.#settings.hostname} closing connection`)], (code) => {
-          if (isPositive(code)) this.#drop();
-        });
+        await this.respond(
+          [verb],
+          text,
+          [this.#fmt(221, '2.0.0', `${this.#settings.hostname} closing connection`)],
+          (code) => {
+            if (isPositive(code)) this.#drop();
+          },
+        );
         return;
       case 'VRFY':
-        if (arg === '') return void (await this.respond([verb], text, [this.#fmt(501, '5.5.4', 'Syntax: VRFY address')]));
+        if (arg === '')
+          return void (await this.respond([verb], text, [this.#fmt(501, '5.5.4', 'Syntax: VRFY address')]));
         await this.respond([verb], text, [
           this.#fmt(252, '2.5.2', 'Cannot VRFY user, but will accept message and attempt delivery'),
         ]);
@@ -733,10 +758,16 @@ export class Session {
       if (body === null) return;
       const data = body.oversize ? Buffer.alloc(0) : unstuffDataBody(body.raw);
       const oversize = body.oversize || data.length > this.#sizeLimit();
-      const message = this.#message(tx, 'DATA', oversize ? Buffer.alloc(0) : data, oversize ? Buffer.alloc(0) : body.raw, {
-        oversize,
-        size: body.size,
-      });
+      const message = this.#message(
+        tx,
+        'DATA',
+        oversize ? Buffer.alloc(0) : data,
+        oversize ? Buffer.alloc(0) : body.raw,
+        {
+          oversize,
+          size: body.size,
+        },
+      );
       await this.#finishMessage(['DATA_END'], text, message);
     });
   }
@@ -867,7 +898,8 @@ export class Session {
     if (this.#tx !== null) return void (await fail(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
     const [mechanismRaw = '', initialRaw, ...extra] = arg.split(' ');
     const mechanism = mechanismRaw.toUpperCase();
-    if (mechanism === '' || extra.length > 0) return void (await fail(501, '5.5.4', 'Syntax: AUTH mechanism [initial-response]'));
+    if (mechanism === '' || extra.length > 0)
+      return void (await fail(501, '5.5.4', 'Syntax: AUTH mechanism [initial-response]'));
     if (!this.#settings.authMechanisms.includes(mechanism)) {
       return void (await fail(504, '5.5.4', 'Unrecognized authentication type'));
     }

@@ -15,7 +15,10 @@ export function formatTranscript(session: SessionRecord): string {
   let order = 0;
   for (const c of session.commands) entries.push({ at: c.at, order: order++, lines: [`C: ${c.line}`] });
   for (const r of session.replies) {
-    const lines = r.text.replace(/\r?\n$/, '').split(/\r?\n/).map((l) => `S: ${l}`);
+    const lines = r.text
+      .replace(/\r?\n$/, '')
+      .split(/\r?\n/)
+      .map((l) => `S: ${l}`);
     entries.push({ at: r.at, order: order++, lines });
   }
   entries.sort((a, b) => a.at - b.at || a.order - b.order);

@@ -3,13 +3,14 @@
  * header stripping (used to compare a delivered file with what was sent), the
  * spool reader, and the skip-or-fail policy for unavailable servers.
  */
-import fc from 'fast-check';
+
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startChildServer, type ChildServerSpec } from './servers/child-server.js';
-import { ServerStartError, realServersRequired, unavailableBanner } from './servers/index.js';
+import { type ChildServerSpec, startChildServer } from './servers/child-server.js';
+import { realServersRequired, ServerStartError, unavailableBanner } from './servers/index.js';
 import { clearSpool, readSpool, stripAddedHeaders, toCrlf, waitForSpool } from './servers/spool.js';
 
 /** Bytes rich in CR, LF, dots and header-ish text. */
@@ -152,7 +153,9 @@ describe('start failures', () => {
     const saved = process.env.TMPDIR;
     process.env.TMPDIR = privateTmp;
     try {
-      const err = await startChildServer(spec('console.error("boom: cannot bind"); process.exit(3)'), {}).catch((e) => e);
+      const err = await startChildServer(spec('console.error("boom: cannot bind"); process.exit(3)'), {}).catch(
+        (e) => e,
+      );
       expect(err).toBeInstanceOf(ServerStartError);
       expect(err.message).toMatch(/^smtp-server failed to start: exited \(code 3/);
       expect(err.logTail).toContain('boom: cannot bind');

@@ -144,9 +144,18 @@ function makeCase(
 ): MatrixCase {
   const bdat = usesBdat(spec, features);
   const verb = bdat ? 'BDAT' : spec.chunking ? 'BDAT requested, not offered → DATA' : 'DATA';
-  const pipe = !spec.pipelining ? 'pipelining off' : features.pipelining ? 'pipelining on' : 'pipelining on, not offered → lock-step';
+  const pipe = !spec.pipelining
+    ? 'pipelining off'
+    : features.pipelining
+      ? 'pipelining on'
+      : 'pipelining on, not offered → lock-step';
   const authOffered = spec.auth === 'none' || features.authMechanisms.includes(spec.auth);
-  const authLabel = spec.auth === 'none' ? 'no AUTH' : authOffered ? `AUTH ${spec.auth}` : `AUTH ${spec.auth} not offered → ERR_SMTP_AUTH_UNAVAILABLE`;
+  const authLabel =
+    spec.auth === 'none'
+      ? 'no AUTH'
+      : authOffered
+        ? `AUTH ${spec.auth}`
+        : `AUTH ${spec.auth} not offered → ERR_SMTP_AUTH_UNAVAILABLE`;
   const name = [server, spec.encryption, authLabel, pipe, verb, CONTENT_LABEL[spec.content]].join(' › ');
   if (!authOffered) {
     return {
@@ -154,7 +163,9 @@ function makeCase(
       ...spec,
       name,
       rows: [],
-      naRows: { [`auth:${spec.auth}`]: `not offered; \`authMethod: '${spec.auth}'\` gives \`ERR_SMTP_AUTH_UNAVAILABLE\` before MAIL (verified)` },
+      naRows: {
+        [`auth:${spec.auth}`]: `not offered; \`authMethod: '${spec.auth}'\` gives \`ERR_SMTP_AUTH_UNAVAILABLE\` before MAIL (verified)`,
+      },
     };
   }
   const rows: MatrixRow[] = [`enc:${spec.encryption}`];
@@ -162,11 +173,14 @@ function makeCase(
   if (usesPipelining(spec, features)) rows.push('pipelining:on');
   if (!spec.pipelining) rows.push('pipelining:off');
   if (bdat) rows.push('bdat');
-  const contentRow = spec.content === 'utf8-address' && !features.smtputf8 ? 'smtputf8-refusal' : CONTENT_ROW[spec.content];
+  const contentRow =
+    spec.content === 'utf8-address' && !features.smtputf8 ? 'smtputf8-refusal' : CONTENT_ROW[spec.content];
   if (contentRow) rows.push(contentRow);
   const naRows: Partial<Record<MatrixRow, string>> = {};
-  if (spec.pipelining && !features.pipelining) naRows['pipelining:on'] = 'PIPELINING not advertised; smtpwire stayed lock-step (verified)';
-  if (spec.chunking && !features.chunking) naRows.bdat = 'CHUNKING not advertised; `chunking: true` fell back to DATA (verified)';
+  if (spec.pipelining && !features.pipelining)
+    naRows['pipelining:on'] = 'PIPELINING not advertised; smtpwire stayed lock-step (verified)';
+  if (spec.chunking && !features.chunking)
+    naRows.bdat = 'CHUNKING not advertised; `chunking: true` fell back to DATA (verified)';
   return { server, ...spec, name, rows, naRows };
 }
 
@@ -188,7 +202,8 @@ export function matrixCases(server: ServerName, features: PlannedFeatures = EXPE
   if (features.implicitTls) encryptions.push('implicit');
   const mechanisms = (['PLAIN', 'LOGIN', 'CRAM-MD5'] as const).filter((m) => features.authMechanisms.includes(m));
   const out: MatrixCase[] = [];
-  const add = (spec: Omit<MatrixCase, 'server' | 'name' | 'rows' | 'naRows'>): void => void out.push(makeCase(server, features, spec));
+  const add = (spec: Omit<MatrixCase, 'server' | 'name' | 'rows' | 'naRows'>): void =>
+    void out.push(makeCase(server, features, spec));
 
   add({ encryption: 'none', auth: 'none', pipelining: true, chunking: false, content: 'text' });
   let i = 0;
@@ -213,11 +228,29 @@ export function matrixCases(server: ServerName, features: PlannedFeatures = EXPE
   });
   // A mechanism the server does not offer, asked for by name: a typed error, nothing sent.
   for (const auth of (['PLAIN', 'LOGIN', 'CRAM-MD5'] as const).filter((m) => !mechanisms.includes(m))) {
-    add({ encryption: features.starttls ? 'starttls' : 'none', auth, pipelining: true, chunking: false, content: 'text' });
+    add({
+      encryption: features.starttls ? 'starttls' : 'none',
+      auth,
+      pipelining: true,
+      chunking: false,
+      content: 'text',
+    });
   }
-  add({ encryption: features.starttls ? 'starttls' : 'none', auth: mechanisms[0] ?? 'none', pipelining: true, chunking: false, content: 'attachment-20mb' });
+  add({
+    encryption: features.starttls ? 'starttls' : 'none',
+    auth: mechanisms[0] ?? 'none',
+    pipelining: true,
+    chunking: false,
+    content: 'attachment-20mb',
+  });
   if (features.chunking) {
-    add({ encryption: features.implicitTls ? 'implicit' : 'none', auth: mechanisms[1] ?? mechanisms[0] ?? 'none', pipelining: true, chunking: true, content: 'attachment-20mb' });
+    add({
+      encryption: features.implicitTls ? 'implicit' : 'none',
+      auth: mechanisms[1] ?? mechanisms[0] ?? 'none',
+      pipelining: true,
+      chunking: true,
+      content: 'attachment-20mb',
+    });
   }
   return out;
 }

@@ -10,7 +10,14 @@
  * ```
  */
 import { readFileSync } from 'node:fs';
-import { EXPECTED_FEATURES, MATRIX_ROWS, matrixCases, notApplicable, type MatrixCase, type MatrixRow } from './matrix-cases.js';
+import {
+  EXPECTED_FEATURES,
+  MATRIX_ROWS,
+  type MatrixCase,
+  type MatrixRow,
+  matrixCases,
+  notApplicable,
+} from './matrix-cases.js';
 import { SERVER_NAMES, type ServerName } from './servers/types.js';
 
 /** The parts of vitest's JSON report read here. */
@@ -19,7 +26,11 @@ interface VitestJson {
   numTotalTests: number;
   numPassedTests: number;
   numFailedTests: number;
-  testResults: { startTime: number; endTime: number; assertionResults: { title: string; status: string; failureMessages: string[] }[] }[];
+  testResults: {
+    startTime: number;
+    endTime: number;
+    assertionResults: { title: string; status: string; failureMessages: string[] }[];
+  }[];
 }
 
 /** Column headings: the server and the version the table was made with. */
@@ -32,7 +43,13 @@ const SERVER_LABEL: Record<ServerName, string> = {
 type Status = 'passed' | 'failed' | 'skipped';
 
 /** One cell of the table for `row` on `server`, from the statuses of its cases. */
-export function cell(server: ServerName, row: MatrixRow, cases: readonly MatrixCase[], status: ReadonlyMap<string, Status>, skipReason?: string): string {
+export function cell(
+  server: ServerName,
+  row: MatrixRow,
+  cases: readonly MatrixCase[],
+  status: ReadonlyMap<string, Status>,
+  skipReason?: string,
+): string {
   const proving = cases.filter((c) => c.rows.includes(row));
   const ran = proving.filter((c) => status.has(c.name));
   const failed = ran.filter((c) => status.get(c.name) === 'failed');
@@ -56,7 +73,8 @@ export function renderMatrix(report: VitestJson, versions: Partial<Record<Server
       const s: Status = t.status === 'passed' ? 'passed' : t.status === 'failed' ? 'failed' : 'skipped';
       status.set(t.title, s);
       const unavailable = /^(.+) can run on this machine$/.exec(t.title);
-      if (unavailable && s !== 'passed') skipped.set(unavailable[1] as ServerName, 'server unavailable (see the banner in the test output)');
+      if (unavailable && s !== 'passed')
+        skipped.set(unavailable[1] as ServerName, 'server unavailable (see the banner in the test output)');
     }
   }
   const cases = new Map(SERVER_NAMES.map((name) => [name, matrixCases(name)] as const));
@@ -66,7 +84,8 @@ export function renderMatrix(report: VitestJson, versions: Partial<Record<Server
     const cells = SERVER_NAMES.map((name) => cell(name, row, cases.get(name)!, status, skipped.get(name)));
     lines.push(`| ${label} | ${cells.join(' | ')} |`);
   }
-  const ms = Math.max(...report.testResults.map((f) => f.endTime)) - Math.min(...report.testResults.map((f) => f.startTime));
+  const ms =
+    Math.max(...report.testResults.map((f) => f.endTime)) - Math.min(...report.testResults.map((f) => f.startTime));
   const when = new Date(report.startTime).toISOString().replace(/\.\d+Z$/, 'Z');
   return [
     ...lines,
@@ -74,14 +93,16 @@ export function renderMatrix(report: VitestJson, versions: Partial<Record<Server
     `From a run of \`test/conformance/matrix.test.ts\` on ${when}: ${report.numPassedTests} of ${report.numTotalTests} tests passed` +
       `${report.numFailedTests ? `, **${report.numFailedTests} failed**` : ''} in ${(ms / 1000).toFixed(1)} s (Node ${process.version}).`,
     '`pass (n)`: every one of the n cases that exercise the row passed; each case compares the delivered file with what was built',
-    'and checks in the transcript (and the server\'s own record) that the channel, mechanism, pipelining and verb were the ones asked for.',
+    "and checks in the transcript (and the server's own record) that the channel, mechanism, pipelining and verb were the ones asked for.",
   ].join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const file = process.argv[2];
   if (!file) {
-    console.error('usage: tsx test/conformance/matrix-report.ts <vitest-json-report> [postfix=3.7.11 aiosmtpd=1.4.3 ...]');
+    console.error(
+      'usage: tsx test/conformance/matrix-report.ts <vitest-json-report> [postfix=3.7.11 aiosmtpd=1.4.3 ...]',
+    );
     process.exit(2);
   }
   const versions: Partial<Record<ServerName, string>> = {};

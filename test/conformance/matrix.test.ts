@@ -18,25 +18,33 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { domainToASCII } from 'node:url';
 import type { Readable } from 'node:stream';
+import { domainToASCII } from 'node:url';
 import { simpleParser } from 'mailparser';
-import { reportUnavailable } from './unavailable.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SmtpProtocolHandler, buildMessage, type DeliveryResult, type TranscriptEntry } from '../../src/index.js';
-import { EXPECTED_FEATURES, MATRIX_ROWS, matrixCases, notApplicable, usesBdat, usesPipelining, type MatrixCase } from './matrix-cases.js';
+import { buildMessage, type DeliveryResult, SmtpProtocolHandler, type TranscriptEntry } from '../../src/index.js';
+import {
+  EXPECTED_FEATURES,
+  MATRIX_ROWS,
+  type MatrixCase,
+  matrixCases,
+  notApplicable,
+  usesBdat,
+  usesPipelining,
+} from './matrix-cases.js';
 import { cell } from './matrix-report.js';
 import {
-  REFUSED_RECIPIENT,
-  SERVER_NAMES,
-  TEST_DOMAIN,
   availableServers,
+  type DeliveredMessage,
+  REFUSED_RECIPIENT,
+  type RealServer,
+  SERVER_NAMES,
   startServer,
   stripAddedHeaders,
+  TEST_DOMAIN,
   toCrlf,
-  type DeliveredMessage,
-  type RealServer,
 } from './servers/index.js';
+import { reportUnavailable } from './unavailable.js';
 
 const availability = await availableServers();
 
@@ -122,7 +130,8 @@ function dotsMessage(id: string): string {
 function firstBatch(transcript: readonly TranscriptEntry[]): string[] {
   const start = transcript.findIndex((e) => e.direction === 'client' && e.line.startsWith('MAIL FROM:'));
   const batch: string[] = [];
-  for (let j = start; j >= 0 && j < transcript.length && transcript[j]!.direction === 'client'; j++) batch.push(transcript[j]!.line);
+  for (let j = start; j >= 0 && j < transcript.length && transcript[j]!.direction === 'client'; j++)
+    batch.push(transcript[j]!.line);
   return batch;
 }
 
@@ -145,14 +154,23 @@ describe('conformance matrix: the plan', () => {
   it.each(SERVER_NAMES)('%s: every offered encryption × mechanism, every row a case or an n/a reason', (name) => {
     const features = EXPECTED_FEATURES[name];
     const cases = matrixCases(name);
-    const encryptions = ['none', ...(features.starttls ? ['starttls'] : []), ...(features.implicitTls ? ['implicit'] : [])];
+    const encryptions = [
+      'none',
+      ...(features.starttls ? ['starttls'] : []),
+      ...(features.implicitTls ? ['implicit'] : []),
+    ];
     for (const encryption of encryptions) {
       for (const auth of features.authMechanisms) {
-        expect(cases.some((c) => c.encryption === encryption && c.auth === auth && c.rows.length > 0), `${encryption} × ${auth}`).toBe(true);
+        expect(
+          cases.some((c) => c.encryption === encryption && c.auth === auth && c.rows.length > 0),
+          `${encryption} × ${auth}`,
+        ).toBe(true);
       }
     }
     for (const { row } of MATRIX_ROWS) {
-      const covered = cases.some((c) => c.rows.includes(row) || c.naRows[row] !== undefined) || notApplicable(row, features) !== undefined;
+      const covered =
+        cases.some((c) => c.rows.includes(row) || c.naRows[row] !== undefined) ||
+        notApplicable(row, features) !== undefined;
       expect(covered, row).toBe(true);
     }
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
@@ -163,7 +181,9 @@ describe('conformance matrix: the plan', () => {
     const status = new Map(cases.map((c) => [c.name, 'passed' as const]));
     expect(cell('postfix', 'bdat', cases, status)).toMatch(/^pass \(\d+\)$/);
     const bdat = cases.find((c) => c.rows.includes('bdat'))!;
-    expect(cell('postfix', 'bdat', cases, new Map([...status, [bdat.name, 'failed' as const]]))).toMatch(/^\*\*FAIL\*\* \(1 of \d+\)$/);
+    expect(cell('postfix', 'bdat', cases, new Map([...status, [bdat.name, 'failed' as const]]))).toMatch(
+      /^\*\*FAIL\*\* \(1 of \d+\)$/,
+    );
     expect(cell('postfix', 'bdat', cases, new Map(), 'unavailable')).toBe('skipped: unavailable');
     expect(cell('aiosmtpd', 'bdat', matrixCases('aiosmtpd'), new Map())).toBe('n/a: CHUNKING not advertised');
   });
@@ -255,7 +275,12 @@ for (const entry of availability) {
           let rcptCount = 1;
           if (c.auth !== 'none' && !features.authMechanisms.includes(c.auth)) {
             try {
-              const result = await handler.sendMessage({ fromAddress: SENDER, toAddresses: [BOB], subject: 'never sent', textBody: 'x' });
+              const result = await handler.sendMessage({
+                fromAddress: SENDER,
+                toAddresses: [BOB],
+                subject: 'never sent',
+                textBody: 'x',
+              });
               expect(result.status).toBe('failed');
               expect(result.error?.code).toBe('ERR_SMTP_AUTH_UNAVAILABLE');
               expect(clientLines(transcript).filter((l) => /^(AUTH|MAIL) /.test(l))).toEqual([]);
@@ -295,13 +320,19 @@ for (const entry of availability) {
                 expect(bytes.toString('latin1')).toMatch(/^Content-Transfer-Encoding: 8bit\r$/m);
                 delivered = await sendRawAndCompare(handler, built.envelope, bytes, bytes, transcript);
                 expect(firstBatch(transcript)[0]).toMatch(/ BODY=8BITMIME(?: |$)/);
-                if ('mailOptions' in delivered.meta) expect(delivered.meta['mailOptions']).toContain('BODY=8BITMIME');
+                if ('mailOptions' in delivered.meta) expect(delivered.meta.mailOptions).toContain('BODY=8BITMIME');
                 break;
               }
               case 'dots': {
                 const raw = dotsMessage(sha256(c.name).slice(0, 16));
                 const expected = Buffer.from(normaliseLineEndings(raw), 'latin1');
-                delivered = await sendRawAndCompare(handler, { from: SENDER, to: [BOB] }, Buffer.from(raw, 'latin1'), expected, transcript);
+                delivered = await sendRawAndCompare(
+                  handler,
+                  { from: SENDER, to: [BOB] },
+                  Buffer.from(raw, 'latin1'),
+                  expected,
+                  transcript,
+                );
                 break;
               }
               case 'utf8-address': {
@@ -326,7 +357,11 @@ for (const entry of availability) {
                 expect(result.status, `${result.smtpError}\n${show(transcript)}`).toBe('success');
                 // The IDN domain goes out as its A-label, the UTF-8 local part as is (RFC 6531 §3.2).
                 const rcptLines = clientLines(transcript).filter((l) => l.startsWith('RCPT TO:'));
-                expect(rcptLines).toEqual(['RCPT TO:<jörg@test.example>', 'RCPT TO:<ana@xn--bcher-kva.example>', `RCPT TO:<${BOB}>`]);
+                expect(rcptLines).toEqual([
+                  'RCPT TO:<jörg@test.example>',
+                  'RCPT TO:<ana@xn--bcher-kva.example>',
+                  `RCPT TO:<${BOB}>`,
+                ]);
                 // Postfix delivers once per destination domain: collect every copy, each must be identical.
                 const copies = await waitForRecipients(3);
                 for (const copy of copies) {
@@ -337,7 +372,7 @@ for (const entry of availability) {
                 const recorded = copies.flatMap((m) => m.recipients.map(asciiDomain)).sort();
                 expect(recorded).toEqual(['ana@xn--bcher-kva.example', BOB, 'jörg@test.example'].sort());
                 delivered = copies[0]!;
-                if ('mailOptions' in delivered.meta) expect(delivered.meta['mailOptions']).toContain('SMTPUTF8');
+                if ('mailOptions' in delivered.meta) expect(delivered.meta.mailOptions).toContain('SMTPUTF8');
                 break;
               }
               case 'refused': {
@@ -388,7 +423,9 @@ for (const entry of availability) {
                   const parsed = await simpleParser(body);
                   expect(parsed.messageId).toBe(messageId);
                   expect(parsed.text?.trim()).toBe('See the attachment.');
-                  expect(parsed.attachments.map((a) => [a.filename, a.content.length, sha256(a.content)])).toEqual([['big.bin', BIG_SIZE, bigHash]]);
+                  expect(parsed.attachments.map((a) => [a.filename, a.content.length, sha256(a.content)])).toEqual([
+                    ['big.bin', BIG_SIZE, bigHash],
+                  ]);
                   break;
                 }
                 // BDAT: a prepared message, sent from a stream factory, compared by hash of the raw bytes.
@@ -430,17 +467,19 @@ for (const entry of availability) {
           }
           // aiosmtpd sets session.ssl only after STARTTLS, so its record says nothing about implicit TLS
           // (a plaintext client could not have talked to that port at all).
-          if ('tls' in delivered.meta && c.encryption !== 'implicit') expect(delivered.meta['tls']).toBe(c.encryption === 'starttls');
+          if ('tls' in delivered.meta && c.encryption !== 'implicit')
+            expect(delivered.meta.tls).toBe(c.encryption === 'starttls');
 
           const authLines = lines.filter((l) => /^AUTH /i.test(l));
           if (c.auth === 'none') {
             expect(authLines).toEqual([]);
-            if ('authUser' in delivered.meta) expect(delivered.meta['authUser']).toBeNull();
+            if ('authUser' in delivered.meta) expect(delivered.meta.authUser).toBeNull();
           } else {
             expect(authLines.map((l) => l.split(' ')[1])).toEqual([c.auth]);
             // Secrets never reach the transcript (AUTH PLAIN ****).
             expect(show(transcript)).not.toContain(server.users[0]!.password);
-            if ('authUser' in delivered.meta) expect(String(delivered.meta['authUser'])).toMatch(new RegExp(`^${server.users[0]!.username}(?:@|$)`));
+            if ('authUser' in delivered.meta)
+              expect(String(delivered.meta.authUser)).toMatch(new RegExp(`^${server.users[0]!.username}(?:@|$)`));
           }
 
           const bdat = usesBdat(c, features);

@@ -14,19 +14,19 @@ import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reportUnavailable } from './unavailable.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  REFUSED_RECIPIENT,
-  TEST_DOMAIN,
   availableServers,
+  type DeliveredMessage,
+  REFUSED_RECIPIENT,
+  type RealServer,
   startServer,
   stripAddedHeaders,
+  TEST_DOMAIN,
   toCrlf,
-  type DeliveredMessage,
-  type RealServer,
 } from './servers/index.js';
 import { CERTS } from './servers/process.js';
+import { reportUnavailable } from './unavailable.js';
 
 const SWAKS = '/usr/bin/swaks';
 const availability = await availableServers();
@@ -96,7 +96,9 @@ for (const entry of availability) {
       scratch = await mkdtemp(join(tmpdir(), 'smtpwire-swaks-'));
       const t0 = performance.now();
       server = await startServer(entry.name);
-      console.info(`${entry.name}: started in ${Math.round(performance.now() - t0)} ms on ${server.port}/${server.tlsPort}`);
+      console.info(
+        `${entry.name}: started in ${Math.round(performance.now() - t0)} ms on ${server.port}/${server.tlsPort}`,
+      );
     });
 
     afterAll(async () => {
@@ -119,10 +121,18 @@ for (const entry of availability) {
       const user = server.users[0]!;
       const run = await swaks([
         ...transport,
-        '--from', 'sender@smtpwire.test',
-        '--to', `bob@${TEST_DOMAIN},${REFUSED_RECIPIENT},carol@${TEST_DOMAIN}`,
-        '--data', file,
-        '--auth', mechanism, '--auth-user', user.username, '--auth-password', user.password,
+        '--from',
+        'sender@smtpwire.test',
+        '--to',
+        `bob@${TEST_DOMAIN},${REFUSED_RECIPIENT},carol@${TEST_DOMAIN}`,
+        '--data',
+        file,
+        '--auth',
+        mechanism,
+        '--auth-user',
+        user.username,
+        '--auth-password',
+        user.password,
       ]);
       expect(run.code, run.transcript).toBe(0);
       // The refused recipient got 550 and the others were still accepted.
@@ -151,14 +161,20 @@ for (const entry of availability) {
 
     it('delivers over STARTTLS with AUTH LOGIN, verifying the test certificate', async () => {
       expect(server.features.starttls).toBe(true);
-      const [sent, delivered] = await sendAndRead(['--server', `127.0.0.1:${server.port}`, '--tls', ...verifyTls], 'LOGIN');
+      const [sent, delivered] = await sendAndRead(
+        ['--server', `127.0.0.1:${server.port}`, '--tls', ...verifyTls],
+        'LOGIN',
+      );
       expect(asSent(delivered).toString('latin1')).toBe(sent.toString('latin1'));
-      if ('tls' in delivered.meta) expect(delivered.meta['tls']).toBe(true);
+      if ('tls' in delivered.meta) expect(delivered.meta.tls).toBe(true);
     });
 
     it('delivers over implicit TLS with AUTH PLAIN', async () => {
       expect(server.features.implicitTls).toBe(true);
-      const [sent, delivered] = await sendAndRead(['--server', `127.0.0.1:${server.tlsPort}`, '--tls-on-connect', ...verifyTls], 'PLAIN');
+      const [sent, delivered] = await sendAndRead(
+        ['--server', `127.0.0.1:${server.tlsPort}`, '--tls-on-connect', ...verifyTls],
+        'PLAIN',
+      );
       expect(asSent(delivered).toString('latin1')).toBe(sent.toString('latin1'));
     });
 
@@ -172,10 +188,18 @@ for (const entry of availability) {
     it('refuses a wrong password with 535 and delivers nothing', async () => {
       const user = server.users[0]!;
       const run = await swaks([
-        '--server', `127.0.0.1:${server.port}`,
-        '--from', 'sender@smtpwire.test',
-        '--to', `bob@${TEST_DOMAIN}`,
-        '--auth', 'PLAIN', '--auth-user', user.username, '--auth-password', `${user.password}-wrong`,
+        '--server',
+        `127.0.0.1:${server.port}`,
+        '--from',
+        'sender@smtpwire.test',
+        '--to',
+        `bob@${TEST_DOMAIN}`,
+        '--auth',
+        'PLAIN',
+        '--auth-user',
+        user.username,
+        '--auth-password',
+        `${user.password}-wrong`,
       ]);
       expect(run.code, run.transcript).toBe(28); // swaks: "error authenticating"
       expect(run.transcript).toMatch(/^<(?:\*\*|~\*) +535/m);

@@ -3,7 +3,7 @@
  * never silently; under CI, `realServersRequired()`, fail instead). One place for both files.
  */
 import { it } from 'vitest';
-import { type ServerAvailability, realServersRequired, unavailableBanner } from './servers/index.js';
+import { realServersRequired, type ServerAvailability, unavailableBanner } from './servers/index.js';
 
 export function reportUnavailable(entry: ServerAvailability): void {
   it(`${entry.name} can run on this machine`, (ctx) => {

@@ -1,9 +1,10 @@
 /**
  * In-process smtp-server fixture: real SMTP, port 0, every received message kept byte for byte.
  */
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import type { AddressInfo } from 'node:net';
+
 import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { testCertificates } from '../../src/testing/certs.js';
 
 export interface ReceivedMessage {
@@ -96,7 +97,10 @@ export async function startSmtpServer(options: TestServerOptions = {}): Promise<
         if (!digestOnly) chunks.push(c);
       });
       stream.on('end', () => {
-        const args = (session.envelope.mailFrom ? session.envelope.mailFrom.args : {}) as Record<string, string | boolean>;
+        const args = (session.envelope.mailFrom ? session.envelope.mailFrom.args : {}) as Record<
+          string,
+          string | boolean
+        >;
         messages.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),

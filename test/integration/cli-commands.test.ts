@@ -16,7 +16,10 @@ interface Run {
 /** Spawns the CLI exactly as a user would in dev: `node --import tsx src/cli/main.ts …`. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -53,12 +56,31 @@ describe('smtpwire (spawned)', () => {
   });
 
   it('probe --json: exit 0 when every check passes, with the report shape and a verified certificate', async () => {
-    const server = await scripted({ tls: true, users: { alice: 'secret' }, script: [{ on: 'DATA_END', reply: '554 5.6.11 bare LF' }] });
+    const server = await scripted({
+      tls: true,
+      users: { alice: 'secret' },
+      script: [{ on: 'DATA_END', reply: '554 5.6.11 bare LF' }],
+    });
     const ca = join(dir, 'ca.pem');
     writeFileSync(ca, server.ca);
-    const run = await cli(['probe', `localhost:${server.port}`, '--ca', ca, '--user', 'alice', '--pass-env', 'SMTP_PW', '--bare-lf-to', 'p@sink.example', '--json'], {
-      SMTP_PW: 'secret',
-    });
+    const run = await cli(
+      [
+        'probe',
+        `localhost:${server.port}`,
+        '--ca',
+        ca,
+        '--user',
+        'alice',
+        '--pass-env',
+        'SMTP_PW',
+        '--bare-lf-to',
+        'p@sink.example',
+        '--json',
+      ],
+      {
+        SMTP_PW: 'secret',
+      },
+    );
     expect(run.stderr).toBe('');
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({
@@ -78,7 +100,9 @@ describe('smtpwire (spawned)', () => {
 
   it('probe text: exit 1 on warnings, transcript with -v and the AUTH payload redacted', async () => {
     const server = await scripted({ users: { alice: 'secret' } });
-    const run = await cli(['probe', `127.0.0.1:${server.port}`, '--user', 'alice', '--pass-env', 'SMTP_PW', '-v'], { SMTP_PW: 'secret' });
+    const run = await cli(['probe', `127.0.0.1:${server.port}`, '--user', 'alice', '--pass-env', 'SMTP_PW', '-v'], {
+      SMTP_PW: 'secret',
+    });
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('WARN  starttls');
     expect(run.stdout).toContain('auth          OK');
@@ -101,8 +125,20 @@ describe('smtpwire (spawned)', () => {
     const file = join(dir, 'note.txt');
     writeFileSync(file, 'attached text\n');
     const run = await cli([
-      'send', '--plain', '--from', 'Alice <alice@a.example>', '--to', 'bob@b.example', '--subject', 'hello', '--text', 'body text',
-      '--attach', file, '--json', `127.0.0.1:${server.port}`,
+      'send',
+      '--plain',
+      '--from',
+      'Alice <alice@a.example>',
+      '--to',
+      'bob@b.example',
+      '--subject',
+      'hello',
+      '--text',
+      'body text',
+      '--attach',
+      file,
+      '--json',
+      `127.0.0.1:${server.port}`,
     ]);
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout);
@@ -118,7 +154,17 @@ describe('smtpwire (spawned)', () => {
 
   it('send: exit 2 and the reply when the message is refused; exit 2 for a missing --to', async () => {
     const server = await scripted({ script: [{ on: 'DATA_END', reply: '554 5.7.1 spam' }] });
-    const run = await cli(['send', '--plain', '--from', 'a@a.example', '--to', 'b@b.example', '--text', 'x', `127.0.0.1:${server.port}`]);
+    const run = await cli([
+      'send',
+      '--plain',
+      '--from',
+      'a@a.example',
+      '--to',
+      'b@b.example',
+      '--text',
+      'x',
+      `127.0.0.1:${server.port}`,
+    ]);
     expect(run.code).toBe(2);
     expect(run.stdout).toContain('status      failed');
     expect(run.stdout).toContain('554 5.7.1');

@@ -5,8 +5,22 @@
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/connection.js';
-import { AbortError, ConnectionError, InvalidArgumentError, ProtocolError, ReplyError, TimeoutError } from '../../src/errors.js';
-import { type ScriptRule, type ScriptedServerOptions, type ScriptedSmtpServer, garbage, longLine, startScriptedServer } from '../../src/testing/index.js';
+import {
+  AbortError,
+  ConnectionError,
+  InvalidArgumentError,
+  ProtocolError,
+  ReplyError,
+  TimeoutError,
+} from '../../src/errors.js';
+import {
+  garbage,
+  longLine,
+  type ScriptedServerOptions,
+  type ScriptedSmtpServer,
+  type ScriptRule,
+  startScriptedServer,
+} from '../../src/testing/index.js';
 
 let server: ScriptedSmtpServer | undefined;
 const conns: SmtpConnection[] = [];
@@ -70,7 +84,9 @@ describe('pipelining on the wire', () => {
 
 describe('reply parsing on real sockets', () => {
   it('reassembles a reply split at every byte', async () => {
-    const s = await serve(script({ on: 'EHLO', split: 'byte', splitDelay: 0 }, { on: 'DATA_END', split: 'byte', splitDelay: 1 }));
+    const s = await serve(
+      script({ on: 'EHLO', split: 'byte', splitDelay: 0 }, { on: 'DATA_END', split: 'byte', splitDelay: 1 }),
+    );
     const c = connect(s);
     const info = await c.connect();
     expect(info.pipelining).toBe(true);
@@ -110,7 +126,9 @@ describe('greeting and EHLO', () => {
   for (const code of [421, 554]) {
     it(`types a ${code} greeting`, async () => {
       const s = await serve(script({ on: 'GREETING', reply: `${code} 4.3.2 Go away` }));
-      const err = await connect(s).connect().catch((e: unknown) => e);
+      const err = await connect(s)
+        .connect()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ReplyError);
       expect(err).toMatchObject({ code: 'ERR_SMTP_GREETING_REFUSED', replyCode: code });
     });
@@ -118,14 +136,18 @@ describe('greeting and EHLO', () => {
 
   it('times out a silent greeting, naming the phase', async () => {
     const s = await serve(script({ on: 'GREETING', action: 'silent' }));
-    const err = await connect(s, { timeouts: { greeting: 200 } }).connect().catch((e: unknown) => e);
+    const err = await connect(s, { timeouts: { greeting: 200 } })
+      .connect()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect(err).toMatchObject({ phase: 'greeting', timeout: 200 });
   });
 
   it('explains a silent greeting from an implicit-TLS port when connecting in plaintext', async () => {
     const s = await serve({ implicitTls: true });
-    const err = await connect(s, { encryption: 'tls', timeouts: { greeting: 200 } }).connect().catch((e: unknown) => e);
+    const err = await connect(s, { encryption: 'tls', timeouts: { greeting: 200 } })
+      .connect()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect(err).toMatchObject({ phase: 'greeting' });
     expect((err as Error).message).toMatch(/implicit TLS.*encryption "ssl"/);
@@ -157,7 +179,9 @@ describe('STARTTLS', () => {
 
   it('does not continue when the STARTTLS reply is an error', async () => {
     const s = await serve({ tls: true, ...script({ on: 'STARTTLS', reply: '454 4.7.0 TLS not available' }) });
-    const err = await connect(s, { encryption: 'tls', host: 'localhost' }).connect().catch((e: unknown) => e);
+    const err = await connect(s, { encryption: 'tls', host: 'localhost' })
+      .connect()
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'TlsError' });
     expect(s.messages).toHaveLength(0);
   });
@@ -272,7 +296,9 @@ describe('the outcome of a message', () => {
     const s = await serve();
     const c = connect(s);
     await c.connect();
-    const err = await c.sendMail(envelope, Readable.from([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(1200, 0x61)])).catch((e: unknown) => e);
+    const err = await c
+      .sendMail(envelope, Readable.from([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(1200, 0x61)]))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect(err).toMatchObject({ code: 'ERR_SMTP_BODY_LINE_TOO_LONG' });
     await new Promise((r) => setTimeout(r, 50));
@@ -306,7 +332,9 @@ describe('the outcome of a message', () => {
     const s = await serve();
     const c = connect(s);
     await c.connect();
-    await expect(c.sendMail(envelope, Buffer.alloc(1200, 0x61))).rejects.toMatchObject({ code: 'ERR_SMTP_BODY_LINE_TOO_LONG' });
+    await expect(c.sendMail(envelope, Buffer.alloc(1200, 0x61))).rejects.toMatchObject({
+      code: 'ERR_SMTP_BODY_LINE_TOO_LONG',
+    });
     expect(s.lastSession!.commands.filter((x) => x.verb === 'MAIL')).toHaveLength(0);
     expect(c.isReady).toBe(true);
   });
@@ -315,7 +343,9 @@ describe('the outcome of a message', () => {
     const s = await serve();
     const c = connect(s);
     await c.connect();
-    await expect(c.sendMail({ from: 'a@x.example', to: ['b@x.example>\r\nRCPT TO:<evil@x.example'] }, body)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(
+      c.sendMail({ from: 'a@x.example', to: ['b@x.example>\r\nRCPT TO:<evil@x.example'] }, body),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(s.lastSession!.commands.filter((x) => x.verb === 'MAIL')).toHaveLength(0);
     expect(c.isReady).toBe(true);
   });
@@ -326,7 +356,10 @@ describe('DSN (RFC 3461)', () => {
     const s = await serve({ capabilities: (d) => [...d, 'DSN'] });
     const c = connect(s);
     await c.connect();
-    const outcome = await c.sendMail({ ...envelope, dsn: { ret: 'HDRS', envid: 'id+1=x', notify: ['FAILURE', 'DELAY'], orcpt: true } }, body);
+    const outcome = await c.sendMail(
+      { ...envelope, dsn: { ret: 'HDRS', envid: 'id+1=x', notify: ['FAILURE', 'DELAY'], orcpt: true } },
+      body,
+    );
     expect(outcome.delivered).toBe(true);
     const mail = s.lastSession!.commands.find((x) => x.verb === 'MAIL')!.line;
     expect(mail).toContain(' RET=HDRS');
@@ -340,7 +373,10 @@ describe('DSN (RFC 3461)', () => {
     const s = await serve();
     const c = connect(s);
     await c.connect();
-    await expect(c.sendMail({ ...envelope, dsn: { notify: ['NEVER'] } }, body)).rejects.toMatchObject({ name: 'CapabilityError', code: 'ERR_SMTP_CAPABILITY' });
+    await expect(c.sendMail({ ...envelope, dsn: { notify: ['NEVER'] } }, body)).rejects.toMatchObject({
+      name: 'CapabilityError',
+      code: 'ERR_SMTP_CAPABILITY',
+    });
     expect(s.lastSession!.commands.filter((x) => x.verb === 'MAIL')).toHaveLength(0);
   });
 });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/connection.js';
 import { AuthError, CapabilityError, TlsError } from '../../src/errors.js';
 import { testCertificates } from '../../src/testing/certs.js';
-import { type TestServer, type TestServerOptions, startSmtpServer } from '../helpers/smtp-server.js';
+import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
 
 const certs = testCertificates();
 let server: TestServer | undefined;
@@ -45,7 +45,13 @@ describe('SmtpConnection against smtp-server', () => {
     expect(c.phase).toBe('ready');
     const body = message('plain', 'line one\r\n.leading dot\r\n..two dots\nbare lf\rbare cr\r\nFrom me\r\n');
     const outcome = await c.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, body);
-    expect(outcome).toMatchObject({ delivered: true, stage: 'final', accepted: ['b@rcpt.example'], rejected: [], via: 'DATA' });
+    expect(outcome).toMatchObject({
+      delivered: true,
+      stage: 'final',
+      accepted: ['b@rcpt.example'],
+      rejected: [],
+      via: 'DATA',
+    });
     expect(outcome.reply.code).toBe(250);
     expect(s.messages).toHaveLength(1);
     expect(s.messages[0]!.raw.equals(normalise(body))).toBe(true);
@@ -148,7 +154,10 @@ describe('SmtpConnection against smtp-server', () => {
       const c = connection(s.port);
       const info = await c.connect();
       expect(info.pipelining).toBe(!hidePIPELINING);
-      const outcome = await c.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example', 'nobody@rcpt.example', 'c@rcpt.example'] }, message('partial'));
+      const outcome = await c.sendMail(
+        { from: 'a@sender.example', to: ['b@rcpt.example', 'nobody@rcpt.example', 'c@rcpt.example'] },
+        message('partial'),
+      );
       expect(outcome.delivered).toBe(true);
       expect(outcome.accepted).toEqual(['b@rcpt.example', 'c@rcpt.example']);
       expect(outcome.rejected.map((r) => [r.recipient, r.reply.code])).toEqual([['nobody@rcpt.example', 550]]);
@@ -160,7 +169,10 @@ describe('SmtpConnection against smtp-server', () => {
     const s = await serve({ refuse: ['x@rcpt.example', 'y@rcpt.example'] });
     const c = connection(s.port);
     await c.connect();
-    const outcome = await c.sendMail({ from: 'a@sender.example', to: ['x@rcpt.example', 'y@rcpt.example'] }, message('none'));
+    const outcome = await c.sendMail(
+      { from: 'a@sender.example', to: ['x@rcpt.example', 'y@rcpt.example'] },
+      message('none'),
+    );
     expect(outcome).toMatchObject({ delivered: false, stage: 'rcpt', accepted: [] });
     expect(outcome.rejected).toHaveLength(2);
     expect(s.messages).toHaveLength(0);
@@ -184,7 +196,9 @@ describe('SmtpConnection against smtp-server', () => {
     const c = connection(s.port);
     const info = await c.connect();
     expect(info.size).toBe(1000);
-    const err = await c.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, Buffer.from(`${'a'.repeat(98)}\r\n`.repeat(20))).catch((e: unknown) => e);
+    const err = await c
+      .sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, Buffer.from(`${'a'.repeat(98)}\r\n`.repeat(20)))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CapabilityError);
     expect(err).toMatchObject({ code: 'ERR_SMTP_SIZE_EXCEEDED' });
     expect(c.isReady).toBe(true);
@@ -207,7 +221,9 @@ describe('SmtpConnection against smtp-server', () => {
     const s = await serve({ hideSMTPUTF8: true });
     const c = connection(s.port);
     await c.connect();
-    await expect(c.sendMail({ from: 'zoë@sender.example', to: ['b@rcpt.example'] }, 'x')).rejects.toMatchObject({ code: 'ERR_SMTP_SMTPUTF8_UNSUPPORTED' });
+    await expect(c.sendMail({ from: 'zoë@sender.example', to: ['b@rcpt.example'] }, 'x')).rejects.toMatchObject({
+      code: 'ERR_SMTP_SMTPUTF8_UNSUPPORTED',
+    });
   });
 
   it('sends many messages concurrently over one connection, pipelined across messages', async () => {
@@ -215,7 +231,9 @@ describe('SmtpConnection against smtp-server', () => {
     const c = connection(s.port);
     await c.connect();
     const outcomes = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => c.sendMail({ from: 'a@sender.example', to: [`r${i}@rcpt.example`] }, message(`n${i}`))),
+      Array.from({ length: 30 }, (_, i) =>
+        c.sendMail({ from: 'a@sender.example', to: [`r${i}@rcpt.example`] }, message(`n${i}`)),
+      ),
     );
     expect(outcomes.every((o) => o.delivered)).toBe(true);
     expect(s.messages.map((m) => m.to[0])).toEqual(Array.from({ length: 30 }, (_, i) => `r${i}@rcpt.example`));
@@ -254,7 +272,10 @@ describe('SmtpConnection against smtp-server', () => {
       const m = process.memoryUsage();
       peak = Math.max(peak, m.heapUsed + m.arrayBuffers - before.heapUsed - before.arrayBuffers);
     }, 20);
-    const outcome = await c.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'], size: head.length + count * line.length }, source);
+    const outcome = await c.sendMail(
+      { from: 'a@sender.example', to: ['b@rcpt.example'], size: head.length + count * line.length },
+      source,
+    );
     clearInterval(sampler);
     expect(outcome.delivered).toBe(true);
     expect(s.messages[0]!.size).toBe(head.length + count * line.length);

@@ -10,8 +10,8 @@ import {
   SmtpProtocolHandler,
   type SmtpProtocolHandlerOptions,
 } from '../../src/index.js';
-import { type ScriptRule, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
-import { type TestServer, startSmtpServer } from '../helpers/smtp-server.js';
+import { type ScriptedSmtpServer, type ScriptRule, startScriptedServer } from '../../src/testing/index.js';
+import { startSmtpServer, type TestServer } from '../helpers/smtp-server.js';
 
 const fast = { delays: [5, 10, 20], jitter: 0 };
 let scripted: ScriptedSmtpServer | undefined;
@@ -26,7 +26,11 @@ afterEach(async () => {
   real = undefined;
 });
 
-async function withScript(rules: ScriptRule[], options: Partial<SmtpProtocolHandlerOptions> = {}, server: Parameters<typeof startScriptedServer>[0] = {}) {
+async function withScript(
+  rules: ScriptRule[],
+  options: Partial<SmtpProtocolHandlerOptions> = {},
+  server: Parameters<typeof startScriptedServer>[0] = {},
+) {
   scripted = await startScriptedServer({ ...server, script: rules });
   const handler = new SmtpProtocolHandler({
     hostname: '127.0.0.1',
@@ -68,7 +72,13 @@ describe('sendMessage outcomes', () => {
   it('does not retry a 550 after the data: FAILED, retryCount 0', async () => {
     const { server, handler } = await withScript([{ on: 'DATA_END', reply: '550 5.7.1 Content rejected' }]);
     const result = await handler.sendMessage(msg);
-    expect(result).toMatchObject({ status: 'failed', smtpCode: 550, enhancedCode: '5.7.1', retryCount: 0, isRetryable: false });
+    expect(result).toMatchObject({
+      status: 'failed',
+      smtpCode: 550,
+      enhancedCode: '5.7.1',
+      retryCount: 0,
+      isRetryable: false,
+    });
     expect(server.messages).toHaveLength(1);
   });
 
@@ -133,13 +143,21 @@ describe('sendMessage outcomes', () => {
     const { server, handler } = await withScript([{ on: 'RCPT', reply: '550 5.1.1 No such user' }]);
     const result = await handler.sendMessage({ ...msg, toAddresses: ['"A" <a@example.com>', 'b@example.com'] });
     expect(result.status).toBe('rejected');
-    expect(result.recipientFailures).toEqual({ 'a@example.com': '550 5.1.1 No such user', 'b@example.com': '550 5.1.1 No such user' });
+    expect(result.recipientFailures).toEqual({
+      'a@example.com': '550 5.1.1 No such user',
+      'b@example.com': '550 5.1.1 No such user',
+    });
     expect(server.messages).toHaveLength(0);
   });
 
   it('SUCCESS with recipientFailures when some recipients are refused', async () => {
     const { server, handler } = await withScript([{ on: 'RCPT', match: /bad@/, reply: '550 5.1.1 No such user' }]);
-    const result = await handler.sendMessage({ ...msg, toAddresses: ['good@example.com'], ccAddresses: ['bad@example.com'], bccAddresses: ['hidden@example.com'] });
+    const result = await handler.sendMessage({
+      ...msg,
+      toAddresses: ['good@example.com'],
+      ccAddresses: ['bad@example.com'],
+      bccAddresses: ['hidden@example.com'],
+    });
     expect(result.status).toBe('success');
     expect(result.recipientFailures).toEqual({ 'bad@example.com': '550 5.1.1 No such user' });
     expect(result.acceptedRecipients).toEqual(['good@example.com', 'hidden@example.com']);
@@ -173,14 +191,17 @@ describe('sendMessage outcomes', () => {
 
   it('sends a raw message with sendRaw and reads its Message-ID', async () => {
     const { server, handler } = await withScript([]);
-    const raw = 'From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <raw-1@example.com>\r\nSubject: raw\r\n\r\nraw body\r\n';
+    const raw =
+      'From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <raw-1@example.com>\r\nSubject: raw\r\n\r\nraw body\r\n';
     const result = await handler.sendRaw({ from: 'a@example.com', to: ['"B" <b@example.com>'] }, raw);
     expect(result).toMatchObject({ status: 'success', messageId: '<raw-1@example.com>' });
     expect(server.messages[0]!.data.toString()).toBe(raw);
   });
 
   it('aborts a send waiting for its backoff', async () => {
-    const { handler } = await withScript([{ on: 'MAIL', reply: '451 4.7.1 Later' }], { retryPolicy: { delays: [10_000], jitter: 0 } });
+    const { handler } = await withScript([{ on: 'MAIL', reply: '451 4.7.1 Later' }], {
+      retryPolicy: { delays: [10_000], jitter: 0 },
+    });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     const t0 = Date.now();
@@ -250,7 +271,14 @@ describe('connect, testConnection, authenticate, close', () => {
 describe('DeliveryResult', () => {
   it('serialises like the reference to_dict(): snake_case, ISO dates', () => {
     const sentAt = new Date('2026-01-02T03:04:05.000Z');
-    const r = new DeliveryResult({ status: 'success', messageId: '<a@b>', smtpCode: 250, sentAt, recipientFailures: { 'x@y.example': '550 no' }, retryCount: 1 });
+    const r = new DeliveryResult({
+      status: 'success',
+      messageId: '<a@b>',
+      smtpCode: 250,
+      sentAt,
+      recipientFailures: { 'x@y.example': '550 no' },
+      retryCount: 1,
+    });
     expect(r.toJSON()).toMatchObject({
       status: 'success',
       message_id: '<a@b>',
@@ -268,10 +296,19 @@ describe('DeliveryResult', () => {
 describe('the pool under load (smtp-server)', () => {
   it('delivers 1,000 messages through a pool of 4 exactly once each, never over 4 connections', async () => {
     real = await startSmtpServer();
-    const handler = new SmtpProtocolHandler({ hostname: '127.0.0.1', port: real.port, encryption: 'none', poolSize: 4, fromAddress: 's@example.com', retryPolicy: fast });
+    const handler = new SmtpProtocolHandler({
+      hostname: '127.0.0.1',
+      port: real.port,
+      encryption: 'none',
+      poolSize: 4,
+      fromAddress: 's@example.com',
+      retryPolicy: fast,
+    });
     handlers.push(handler);
     const results = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => handler.sendMessage({ toAddresses: [`r${i}@example.com`], subject: `n${i}`, textBody: `message ${i}` })),
+      Array.from({ length: 1000 }, (_, i) =>
+        handler.sendMessage({ toAddresses: [`r${i}@example.com`], subject: `n${i}`, textBody: `message ${i}` }),
+      ),
     );
     expect(results.filter((r) => r.status !== 'success')).toEqual([]);
     const ids = real.messages.map((m) => /^Message-ID: (.+)$/im.exec(m.raw.toString())?.[1]);

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpConnection } from '../../src/connection.js';
+import type { SmtpConnection } from '../../src/connection.js';
 import { ReplyError } from '../../src/errors.js';
 import { type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool.js';
 import { testCertificates } from '../../src/testing/certs.js';
-import { type TestServer, type TestServerOptions, startSmtpServer } from '../helpers/smtp-server.js';
+import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
 
 const certs = testCertificates();
 
@@ -31,7 +31,9 @@ const params = (port: number, extra: Partial<PoolConnectionParams> = {}): PoolCo
 });
 
 const message = (n: number) =>
-  Buffer.from(`From: a@sender.example\r\nTo: b@rcpt.example\r\nMessage-ID: <m${n}@pool.test>\r\nSubject: ${n}\r\n\r\nBody ${n}\r\n`);
+  Buffer.from(
+    `From: a@sender.example\r\nTo: b@rcpt.example\r\nMessage-ID: <m${n}@pool.test>\r\nSubject: ${n}\r\n\r\nBody ${n}\r\n`,
+  );
 
 /** Takes a connection, sends, releases from onHandedOver (or after a failure before it). */
 let warmCheckouts = 0;
@@ -47,14 +49,17 @@ async function send(p: SmtpConnectionPool, at: PoolConnectionParams, n: number):
     }
   };
   try {
-    const outcome = await conn.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, message(n), { onHandedOver: release });
+    const outcome = await conn.sendMail({ from: 'a@sender.example', to: ['b@rcpt.example'] }, message(n), {
+      onHandedOver: release,
+    });
     return outcome.delivered;
   } finally {
     release();
   }
 }
 
-const messageIds = (s: TestServer) => s.messages.map((m) => /^Message-ID: (.*)$/im.exec(m.raw.toString('latin1'))?.[1]?.trim());
+const messageIds = (s: TestServer) =>
+  s.messages.map((m) => /^Message-ID: (.*)$/im.exec(m.raw.toString('latin1'))?.[1]?.trim());
 
 describe('SmtpConnectionPool against smtp-server', () => {
   it('sends 1,000 messages through a pool of 4, pipelined via onHandedOver: each arrives exactly once, never more than 4 sockets', async () => {
@@ -139,7 +144,9 @@ describe('SmtpConnectionPool against smtp-server', () => {
     pool.releaseConnection(bob);
     expect(await pool.getConnection(tls({ username: 'alice', password: 'wonder' }))).toBe(alice);
     pool.releaseConnection(alice);
-    await expect(pool.getConnection(tls({ username: 'bob', password: 'wrong' }))).rejects.toMatchObject({ name: 'AuthError' });
+    await expect(pool.getConnection(tls({ username: 'bob', password: 'wrong' }))).rejects.toMatchObject({
+      name: 'AuthError',
+    });
     expect(JSON.stringify(pool.getStats())).not.toMatch(/wonder|builder|wrong/);
     expect(pool.getStats()).toMatchObject({ total: 2, connecting: 0, errors: 1 });
   });

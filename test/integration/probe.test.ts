@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { probe, type ProbeCheck, type ProbeReport } from '../../src/probe.js';
+import { type ProbeCheck, type ProbeReport, probe } from '../../src/probe.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { startSmtpServer, type TestServer } from '../helpers/smtp-server.js';
 
@@ -48,7 +48,14 @@ describe('probe against the scripted server', () => {
     expect(report.auth).toMatchObject({ attempted: true, ok: true });
     expect(report.timings.noop).toBeGreaterThan(0);
     expect(report.timings.starttls).toBeGreaterThan(0);
-    for (const name of ['starttls', 'pipelining', 'size', 'enhanced-status-codes', 'vrfy', 'unknown-command'] as const) {
+    for (const name of [
+      'starttls',
+      'pipelining',
+      'size',
+      'enhanced-status-codes',
+      'vrfy',
+      'unknown-command',
+    ] as const) {
       expect(check(report, name).status, `${name}: ${check(report, name).reason}`).toBe('pass');
     }
     // The scripted server accepts bare LF by default: a warning, and the message really arrived.
@@ -56,7 +63,9 @@ describe('probe against the scripted server', () => {
     const bare = server.messages.find((m) => m.bareLf);
     expect(bare?.rcptTo).toEqual(['probe@sink.example']);
     // The pipelining check put MAIL, RCPT, RCPT and RSET in one write: all arrived before the MAIL reply.
-    const pipelined = server.sessions.flatMap((s) => s.commands).filter((c) => c.line.startsWith('MAIL FROM:<probe@smtpwire.invalid>') && !c.line.includes('SIZE'));
+    const pipelined = server.sessions
+      .flatMap((s) => s.commands)
+      .filter((c) => c.line.startsWith('MAIL FROM:<probe@smtpwire.invalid>') && !c.line.includes('SIZE'));
     expect(pipelined.length).toBeGreaterThan(0);
     expect(report.status).toBe('warnings');
   });
@@ -73,7 +82,13 @@ describe('probe against the scripted server', () => {
 
   it('is ok when every check passes (bare LF refused, STARTTLS, AUTH)', async () => {
     const server = await scripted({ tls: true, script: [{ on: 'DATA_END', reply: '550 5.6.11 bare LF not allowed' }] });
-    const report = await probe({ host: 'localhost', port: server.port, tls: { ca: server.ca }, timeouts: FAST, checks: { bareLfRecipient: 'p@sink.example' } });
+    const report = await probe({
+      host: 'localhost',
+      port: server.port,
+      tls: { ca: server.ca },
+      timeouts: FAST,
+      checks: { bareLfRecipient: 'p@sink.example' },
+    });
     expect(check(report, 'bare-lf')).toMatchObject({ status: 'pass', reason: expect.stringContaining('550') });
     expect(report.checks.every((c) => c.status === 'pass')).toBe(true);
     expect(report.status).toBe('ok');
@@ -88,7 +103,13 @@ describe('probe against the scripted server', () => {
 
   it('shows an untrusted certificate as NOT verified and never sends credentials over it', async () => {
     const server = await scripted({ tls: 'untrusted', users: { alice: 'secret' } });
-    const report = await probe({ host: 'localhost', port: server.port, username: 'alice', password: 'secret', timeouts: FAST });
+    const report = await probe({
+      host: 'localhost',
+      port: server.port,
+      username: 'alice',
+      password: 'secret',
+      timeouts: FAST,
+    });
     expect(report.error).toBeNull();
     expect(report.tls?.certificate?.verified).toBe(false);
     expect(report.tls?.certificate?.verifyError).toMatch(/self.signed/i);
@@ -107,7 +128,14 @@ describe('probe against the scripted server', () => {
 
   it('reports refused AUTH as a failure with the reason', async () => {
     const server = await scripted({ tls: true, users: { alice: 'secret' } });
-    const report = await probe({ host: 'localhost', port: server.port, tls: { ca: server.ca }, username: 'alice', password: 'wrong', timeouts: FAST });
+    const report = await probe({
+      host: 'localhost',
+      port: server.port,
+      tls: { ca: server.ca },
+      username: 'alice',
+      password: 'wrong',
+      timeouts: FAST,
+    });
     expect(report.auth).toMatchObject({ attempted: true, ok: false, error: expect.stringContaining('535') });
     expect(report.status).toBe('failure');
   });
@@ -129,12 +157,23 @@ describe('probe against the scripted server', () => {
 
   it('fails pipelining when pipelined commands are not all answered', async () => {
     const server = await scripted({ script: [{ on: 'RSET', action: 'silent', match: () => true, connection: 2 }] });
-    const report = await probe({ host: '127.0.0.1', port: server.port, encryption: 'none', timeouts: { ...FAST, command: 300 } });
-    expect(check(report, 'pipelining')).toMatchObject({ status: 'fail', reason: expect.stringContaining('not answered') });
+    const report = await probe({
+      host: '127.0.0.1',
+      port: server.port,
+      encryption: 'none',
+      timeouts: { ...FAST, command: 300 },
+    });
+    expect(check(report, 'pipelining')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringContaining('not answered'),
+    });
   });
 
   it('skips SIZE and pipelining when they are not advertised, and warns on VRFY that discloses', async () => {
-    const server = await scripted({ capabilities: ['8BITMIME'], script: [{ on: 'VRFY', reply: '250 2.1.5 Postmaster <postmaster@localhost>' }] });
+    const server = await scripted({
+      capabilities: ['8BITMIME'],
+      script: [{ on: 'VRFY', reply: '250 2.1.5 Postmaster <postmaster@localhost>' }],
+    });
     const report = await probe({ host: '127.0.0.1', port: server.port, encryption: 'none', timeouts: FAST });
     expect(check(report, 'size').status).toBe('skipped');
     expect(check(report, 'pipelining').status).toBe('skipped');
@@ -153,7 +192,9 @@ describe('probe against the scripted server', () => {
   });
 
   it('rejects an address option with angle brackets or spaces', async () => {
-    await expect(probe({ host: '127.0.0.1', checks: { bareLfRecipient: 'a@b>\r\nRSET' } })).rejects.toMatchObject({ code: 'ERR_SMTP_INVALID_ARGUMENT' });
+    await expect(probe({ host: '127.0.0.1', checks: { bareLfRecipient: 'a@b>\r\nRSET' } })).rejects.toMatchObject({
+      code: 'ERR_SMTP_INVALID_ARGUMENT',
+    });
   });
 });
 
@@ -183,7 +224,13 @@ describe('probe against smtp-server', () => {
 describe('probe over implicit TLS', () => {
   it('reports mode implicit, a verified certificate and no STARTTLS step', async () => {
     const server = await scripted({ implicitTls: true, tls: true });
-    const report = await probe({ host: 'localhost', port: server.port, encryption: 'ssl', tls: { ca: server.ca }, timeouts: FAST });
+    const report = await probe({
+      host: 'localhost',
+      port: server.port,
+      encryption: 'ssl',
+      tls: { ca: server.ca },
+      timeouts: FAST,
+    });
     expect(report.error).toBeNull();
     expect(report.tls).toMatchObject({ mode: 'implicit', certificate: { verified: true } });
     expect(report.capabilitiesBeforeTls).toBeNull();

@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-
+import type { ScriptedServerOptions, ScriptedSmtpServer } from '../../src/testing/index.js';
 import {
   formatTranscript,
   garbage,
@@ -15,7 +15,6 @@ import {
   testCertificates,
   waitFor,
 } from '../../src/testing/index.js';
-import type { ScriptedServerOptions, ScriptedSmtpServer } from '../../src/testing/index.js';
 
 /** A bare SMTP client over a raw socket: write bytes, read whole replies. */
 class RawClient {
@@ -109,7 +108,8 @@ class RawClient {
       }
     };
     await this.until(() => find() || this.closed, timeoutMs, 'a reply');
-    if (end === -1) throw new Error(`connection closed before a reply; pending: ${JSON.stringify(this.#buf.toString())}`);
+    if (end === -1)
+      throw new Error(`connection closed before a reply; pending: ${JSON.stringify(this.#buf.toString())}`);
     const text = this.#buf.toString('utf8', 0, end);
     this.#buf = this.#buf.subarray(end);
     return text.replace(/\r?\n$/, '').replace(/\r\n/g, '\n');
@@ -191,7 +191,9 @@ describe('default dialogue', () => {
       '250-ENHANCEDSTATUSCODES',
       '250 CHUNKING',
     ]);
-    expect(await client.cmd('MAIL FROM:<a@example.com> SIZE=42 BODY=8BITMIME')).toBe('250 2.1.0 Sender <a@example.com> OK');
+    expect(await client.cmd('MAIL FROM:<a@example.com> SIZE=42 BODY=8BITMIME')).toBe(
+      '250 2.1.0 Sender <a@example.com> OK',
+    );
     expect(await client.cmd('RCPT TO:<b@example.com> NOTIFY=NEVER')).toBe('555 5.5.4 NOTIFY parameter not supported');
     expect(await client.cmd('RCPT TO:<b@example.com>')).toBe('250 2.1.5 Recipient <b@example.com> OK');
     expect(await client.cmd('DATA')).toBe('354 End data with <CR><LF>.<CR><LF>');
@@ -221,7 +223,16 @@ describe('default dialogue', () => {
     expect(message?.raw.toString()).toBe(wire);
     const session = await waitFor(() => (server.lastSession?.closed === true ? server.lastSession : undefined));
     expect(session.commands.map((c) => c.verb)).toEqual([
-      'EHLO', 'MAIL', 'RCPT', 'RCPT', 'DATA', 'VRFY', 'NOOP', 'RSET', 'FOO', 'QUIT',
+      'EHLO',
+      'MAIL',
+      'RCPT',
+      'RCPT',
+      'DATA',
+      'VRFY',
+      'NOOP',
+      'RSET',
+      'FOO',
+      'QUIT',
     ]);
     expect(session.commands.every((c) => c.crlf)).toBe(true);
     expect(session.replies[0]).toMatchObject({ event: 'GREETING', text: '220 localhost ESMTP\r\n' });
@@ -283,7 +294,14 @@ describe('default dialogue', () => {
     client.write('MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n');
     expect(await client.reply()).toMatch(/^250 /);
     expect(await client.reply()).toMatch(/^250 /);
-    client.write(Buffer.concat([Buffer.from(`BDAT ${binary.length}\r\n`), binary, Buffer.from(`BDAT ${tricky.length} LAST\r\n`), tricky]));
+    client.write(
+      Buffer.concat([
+        Buffer.from(`BDAT ${binary.length}\r\n`),
+        binary,
+        Buffer.from(`BDAT ${tricky.length} LAST\r\n`),
+        tricky,
+      ]),
+    );
     expect(await client.reply()).toBe('250 2.0.0 256 octets received');
     expect(await client.reply()).toMatch(/^250 2\.0\.0 OK: queued as /);
     expect(await client.cmd('NOOP')).toBe('250 2.0.0 OK');
@@ -328,7 +346,11 @@ describe('TLS', () => {
     expect(session).toMatchObject({ tls: true, starttls: true, tlsError: null });
     expect(session?.tlsProtocol).toMatch(/^TLSv1\.[23]$/);
     expect(session?.commands.map((c) => [c.verb, c.tls])).toEqual([
-      ['EHLO', false], ['STARTTLS', false], ['MAIL', true], ['EHLO', true], ['STARTTLS', true],
+      ['EHLO', false],
+      ['STARTTLS', false],
+      ['MAIL', true],
+      ['EHLO', true],
+      ['STARTTLS', true],
     ]);
   });
 
@@ -385,7 +407,9 @@ describe('AUTH', () => {
     const server = await start({ users, requireAuth: true });
     const client = await ready(server);
     expect(await client.cmd('MAIL FROM:<a@x.test>')).toBe('530 5.7.0 Authentication required');
-    expect(await client.cmd(`AUTH PLAIN ${b64('\0alice\0wrong')}`)).toBe('535 5.7.8 Authentication credentials invalid');
+    expect(await client.cmd(`AUTH PLAIN ${b64('\0alice\0wrong')}`)).toBe(
+      '535 5.7.8 Authentication credentials invalid',
+    );
     expect(await client.cmd('AUTH PLAIN')).toBe('334 ');
     expect(await client.cmd(b64('\0alice\0wonderland'))).toBe('235 2.7.0 Authentication successful');
     expect(await client.cmd('AUTH PLAIN')).toBe('503 5.5.1 Already authenticated');

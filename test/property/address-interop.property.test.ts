@@ -20,7 +20,10 @@ const name = fc
   .map((parts) => parts.join(''))
   .filter((n) => n.trim() === n && n.length > 0 && !/[\x00-\x1f\x7f-\x9f]/.test(n));
 const address = fc
-  .tuple(fc.stringMatching(/^[a-z0-9][a-z0-9.+_-]{0,10}[a-z0-9]$/), fc.stringMatching(/^[a-z][a-z0-9-]{0,10}[a-z0-9]\.[a-z]{2,6}$/))
+  .tuple(
+    fc.stringMatching(/^[a-z0-9][a-z0-9.+_-]{0,10}[a-z0-9]$/),
+    fc.stringMatching(/^[a-z][a-z0-9-]{0,10}[a-z0-9]\.[a-z]{2,6}$/),
+  )
   .filter(([l]) => !l.includes('..'))
   .map(([l, d]) => `${l}@${d}`);
 

@@ -1,17 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type AddressEntry,
   checkMailboxAddress,
   envelopeAddress,
   formatAddress,
+  type Group,
   isValidMailboxAddress,
+  type Mailbox,
   needsSmtpUtf8,
   parseAddress,
   parseAddressList,
   toAsciiDomain,
-  type AddressEntry,
-  type Group,
-  type Mailbox,
 } from '../../src/address.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { SmtpMessageValidator } from '../../src/validator.js';
@@ -20,10 +20,7 @@ import { SmtpMessageValidator } from '../../src/validator.js';
 // Generators for the RFC 5322 / 5321 grammar
 // ---------------------------------------------------------------------------------------------
 
-const ASCII_ATEXT = [
-  ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789',
-  ..."!#$%&'*+-/=?^_`{|}~",
-];
+const ASCII_ATEXT = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', ..."!#$%&'*+-/=?^_`{|}~"];
 const atextChar = fc.constantFrom(...ASCII_ATEXT);
 /** RFC 6532 UTF8-non-ascii samples for SMTPUTF8 local parts. */
 const utf8Char = fc.constantFrom('é', 'ü', 'ß', 'ø', 'ñ', 'δ', 'ж', '中', '文', 'あ', '😀');
@@ -51,14 +48,20 @@ const hostname = fc
   .map(([labels, t]) => [...labels, t].join('.'));
 /** IDN labels from letters UTS #46 maps cleanly (no RTL scripts, no leading combining marks). */
 const idnLabel = fc
-  .tuple(fc.string({ unit: fc.constantFrom(...'abcdeäöüéèçñåø例え中文'), minLength: 1, maxLength: 8 }), fc.constantFrom('ü', 'é', '例'))
+  .tuple(
+    fc.string({ unit: fc.constantFrom(...'abcdeäöüéèçñåø例え中文'), minLength: 1, maxLength: 8 }),
+    fc.constantFrom('ü', 'é', '例'),
+  )
   .map(([a, b]) => a + b);
 const idnDomain = fc.tuple(idnLabel, fc.constantFrom('example', 'com', 'テスト', 'de')).map(([l, t]) => `${l}.${t}`);
 
 const octet = fc.integer({ min: 0, max: 255 });
 const ipv4Literal = fc.tuple(octet, octet, octet, octet).map((o) => `[${o.join('.')}]`);
 const ipv6Literal = fc
-  .tuple(fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }), fc.boolean())
+  .tuple(
+    fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }),
+    fc.boolean(),
+  )
   .map(([groups, compress]) => {
     const full = groups.map((g) => g.toString(16)).join(':');
     // The WHATWG URL parser gives the RFC 5952 compressed form ("2001:db8::1").
@@ -66,8 +69,17 @@ const ipv6Literal = fc
     return `[IPv6:${text}]`;
   });
 
-const domain = fc.oneof({ weight: 6, arbitrary: hostname }, { weight: 1, arbitrary: idnDomain }, { weight: 1, arbitrary: ipv4Literal }, { weight: 1, arbitrary: ipv6Literal });
-const localPart = fc.oneof({ weight: 4, arbitrary: dotAtom }, { weight: 2, arbitrary: quotedLocal }, { weight: 1, arbitrary: utf8DotAtom });
+const domain = fc.oneof(
+  { weight: 6, arbitrary: hostname },
+  { weight: 1, arbitrary: idnDomain },
+  { weight: 1, arbitrary: ipv4Literal },
+  { weight: 1, arbitrary: ipv6Literal },
+);
+const localPart = fc.oneof(
+  { weight: 4, arbitrary: dotAtom },
+  { weight: 2, arbitrary: quotedLocal },
+  { weight: 1, arbitrary: utf8DotAtom },
+);
 
 const fitsLimits = (address: string): boolean => {
   const at = address.lastIndexOf('@');
@@ -85,12 +97,38 @@ const fitsLimits = (address: string): boolean => {
 };
 
 /** A valid `local@domain` (canonical: dot-atom local parts bare, others quoted). */
-const validAddress = fc.tuple(localPart, domain).map(([l, d]) => `${l}@${d}`).filter(fitsLimits);
+const validAddress = fc
+  .tuple(localPart, domain)
+  .map(([l, d]) => `${l}@${d}`)
+  .filter(fitsLimits);
 /** Only dot-atom local parts and hostnames: every character outside a dot or "@" is atext. */
-const plainAddress = fc.tuple(dotAtom, hostname).map(([l, d]) => `${l}@${d}`).filter(fitsLimits);
+const plainAddress = fc
+  .tuple(dotAtom, hostname)
+  .map(([l, d]) => `${l}@${d}`)
+  .filter(fitsLimits);
 
 /** Display names: any Unicode plus the characters that need quoting or encoding. */
-const nameSpecials = fc.constantFrom('"', ',', '\\', '(', ')', '<', '>', ':', ';', '@', '.', ' ', '  ', '\t', '=?', '?=', '=?UTF-8?Q?x?=', '[', ']');
+const nameSpecials = fc.constantFrom(
+  '"',
+  ',',
+  '\\',
+  '(',
+  ')',
+  '<',
+  '>',
+  ':',
+  ';',
+  '@',
+  '.',
+  ' ',
+  '  ',
+  '\t',
+  '=?',
+  '?=',
+  '=?UTF-8?Q?x?=',
+  '[',
+  ']',
+);
 const displayName = fc
   .array(
     fc.oneof(
@@ -104,7 +142,10 @@ const displayName = fc
   .map((parts) => parts.join(''))
   .filter((n) => n.length > 0 && !/[\r\n\0]/.test(n));
 
-const mailbox: fc.Arbitrary<Mailbox> = fc.record({ name: fc.option(displayName, { nil: null }), address: validAddress });
+const mailbox: fc.Arbitrary<Mailbox> = fc.record({
+  name: fc.option(displayName, { nil: null }),
+  address: validAddress,
+});
 const group: fc.Arbitrary<Group> = fc.record({
   group: displayName,
   members: fc.array(mailbox, { maxLength: 3 }),
@@ -224,7 +265,7 @@ describe('targeted mutations are rejected', () => {
     fc.assert(
       fc.property(plainAddress, fc.nat(), (address, n) => {
         const i = n % (address.length + 1);
-        invalidBoth(address.slice(0, i) + '@' + address.slice(i));
+        invalidBoth(`${address.slice(0, i)}@${address.slice(i)}`);
       }),
       { numRuns: 300 },
     );
@@ -236,7 +277,13 @@ describe('targeted mutations are rejected', () => {
         const at = address.lastIndexOf('@');
         const local = address.slice(0, at);
         const d = address.slice(at + 1);
-        const mutated = [`.${local}@${d}`, `${local}.@${d}`, `${local}@.${d}`, `${local}@${d}.`, `${local}@${d.replace('.', '..')}`][which]!;
+        const mutated = [
+          `.${local}@${d}`,
+          `${local}.@${d}`,
+          `${local}@.${d}`,
+          `${local}@${d}.`,
+          `${local}@${d.replace('.', '..')}`,
+        ][which]!;
         invalidBoth(mutated);
       }),
       { numRuns: 300 },
@@ -276,11 +323,11 @@ describe('targeted mutations are rejected', () => {
     fc.assert(
       fc.property(plainAddress, fc.nat(), fc.nat(), (address, n, m) => {
         const i = n % (address.length + 1);
-        expect(isValidMailboxAddress(address.slice(0, i) + ' ' + address.slice(i))).toBe(false);
+        expect(isValidMailboxAddress(`${address.slice(0, i)} ${address.slice(i)}`)).toBe(false);
         const inside = insideAtomPositions(address);
         fc.pre(inside.length > 0);
         const j = inside[m % inside.length]!;
-        invalidBoth(address.slice(0, j) + ' ' + address.slice(j));
+        invalidBoth(`${address.slice(0, j)} ${address.slice(j)}`);
       }),
       { numRuns: 300 },
     );
@@ -288,9 +335,14 @@ describe('targeted mutations are rejected', () => {
 
   it('an invalid IPv4 literal octet', () => {
     fc.assert(
-      fc.property(dotAtom, fc.tuple(octet, octet, octet), fc.integer({ min: 256, max: 9999 }), (local, [a, b, c], bad) => {
-        invalidBoth(`${local}@[${a}.${b}.${c}.${bad}]`);
-      }),
+      fc.property(
+        dotAtom,
+        fc.tuple(octet, octet, octet),
+        fc.integer({ min: 256, max: 9999 }),
+        (local, [a, b, c], bad) => {
+          invalidBoth(`${local}@[${a}.${b}.${c}.${bad}]`);
+        },
+      ),
     );
   });
 });

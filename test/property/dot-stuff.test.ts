@@ -17,7 +17,7 @@ function receive(wire: Buffer): string {
 function normalise(body: string): string {
   const lines = body.replace(/\r\n|\r|\n/g, '\n');
   if (lines === '') return '';
-  return (lines.endsWith('\n') ? lines : lines + '\n').replace(/\n/g, '\r\n');
+  return (lines.endsWith('\n') ? lines : `${lines}\n`).replace(/\n/g, '\r\n');
 }
 
 const bodyChars = fc.constantFrom('a', '.', '\r', '\n', ' ', 'é', 'From ', '..', '\r\n');
@@ -77,8 +77,10 @@ describe('BodyEncoder (DATA transparency)', () => {
   });
 
   it('refuses a line over 998 octets and accepts exactly 998', () => {
-    expect(() => encodeBody(Buffer.from('x'.repeat(998) + '\r\n'))).not.toThrow();
-    expect(() => encodeBody(Buffer.from('x'.repeat(999)))).toThrow(expect.objectContaining({ code: 'ERR_SMTP_BODY_LINE_TOO_LONG' }));
+    expect(() => encodeBody(Buffer.from(`${'x'.repeat(998)}\r\n`))).not.toThrow();
+    expect(() => encodeBody(Buffer.from('x'.repeat(999)))).toThrow(
+      expect.objectContaining({ code: 'ERR_SMTP_BODY_LINE_TOO_LONG' }),
+    );
   });
 
   it('counts the dots it adds, so the transmitted size is known', () => {

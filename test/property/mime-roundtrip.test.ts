@@ -2,10 +2,11 @@
  * Round trips of the MIME builder through mailparser (an independent parser), and invariants of
  * the raw output, over arbitrary Unicode input.
  */
-import { describe, expect, it } from 'vitest';
+
 import fc from 'fast-check';
-import { simpleParser, type AddressObject } from 'mailparser';
-import { buildMessage, type BuildMessageOptions } from '../../src/mime/index.js';
+import { type AddressObject, simpleParser } from 'mailparser';
+import { describe, expect, it } from 'vitest';
+import { type BuildMessageOptions, buildMessage } from '../../src/mime/index.js';
 
 /** Property runs; raise with MIME_RUNS=2000 for a deeper search. */
 const RUNS = Number(process.env.MIME_RUNS ?? 100);
@@ -20,7 +21,23 @@ const unicodeText = fc
       fc.string({ unit: 'grapheme', maxLength: 20 }),
       fc.string({ unit: 'binary', maxLength: 10 }),
       fc.string({ maxLength: 20 }),
-      fc.constantFrom(' ', '  ', '\t', '=?', '?=', '=?UTF-8?Q?a?=', '"', '\\', '_', '=', 'From ', '.', 'x'.repeat(120), 'é'.repeat(50), '😀'),
+      fc.constantFrom(
+        ' ',
+        '  ',
+        '\t',
+        '=?',
+        '?=',
+        '=?UTF-8?Q?a?=',
+        '"',
+        '\\',
+        '_',
+        '=',
+        'From ',
+        '.',
+        'x'.repeat(120),
+        'é'.repeat(50),
+        '😀',
+      ),
     ),
     { maxLength: 8 },
   )
@@ -52,7 +69,9 @@ const bodyText = fc
 const displayName = unicodeText.map((s) => s.replace(/[\x00-\x1f\x7f-\x9f]/g, ''));
 
 const attachment = fc.record({
-  filename: fc.oneof(unicodeText, fc.constantFrom('report.pdf', 'a b.txt', 'ünïcödé.png', 'x'.repeat(150) + '.bin')).map(headerSafe),
+  filename: fc
+    .oneof(unicodeText, fc.constantFrom('report.pdf', 'a b.txt', 'ünïcödé.png', `${'x'.repeat(150)}.bin`))
+    .map(headerSafe),
   bytes: fc.uint8Array({ maxLength: 3000 }),
   source: fc.constantFrom('content', 'data', 'uint8'),
 });
@@ -69,19 +88,23 @@ function expectTextEqual(actual: string | false | undefined, expected: string): 
   if (expected === '' && (actual === false || actual === undefined)) return; // empty HTML: false
   expect(typeof actual).toBe('string');
   const a = actual as string;
-  if (a !== expected) expect(a).toBe(expected + '\n');
+  if (a !== expected) expect(a).toBe(`${expected}\n`);
 }
 
 /**
  * mailparser trims the spaces at the edges of a quoted-string display name; a name written as
  * encoded-words comes back exactly. `field` is the header line the name was written in.
  */
-const expectedName = (name: string, field: string): string => (field.includes('=?UTF-8?') ? name : name.replace(/^ +| +$/g, ''));
+const expectedName = (name: string, field: string): string =>
+  field.includes('=?UTF-8?') ? name : name.replace(/^ +| +$/g, '');
 
 /** The unfolded header field `name` of a raw message. */
 function headerField(raw: Buffer, name: string): string {
-  const head = raw.toString('utf8').split('\r\n\r\n')[0]!.replace(/\r\n(?=[ \t])/g, '');
-  return head.split('\r\n').find((l) => l.toLowerCase().startsWith(name.toLowerCase() + ':')) ?? '';
+  const head = raw
+    .toString('utf8')
+    .split('\r\n\r\n')[0]!
+    .replace(/\r\n(?=[ \t])/g, '');
+  return head.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`)) ?? '';
 }
 
 function firstAddress(obj: AddressObject | AddressObject[] | undefined): { name: string; address: string | undefined } {
@@ -156,8 +179,14 @@ describe('buildMessage round trip through mailparser', () => {
           context.raw = raw.toString('utf8');
 
           expect(parsed.subject ?? '').toBe(m.subject);
-          expect(firstAddress(parsed.from)).toEqual({ name: expectedName(m.fromName, headerField(raw, 'From')), address: 'sender@example.com' });
-          expect(firstAddress(parsed.to)).toEqual({ name: expectedName(m.toName, headerField(raw, 'To')), address: 'rcpt@example.org' });
+          expect(firstAddress(parsed.from)).toEqual({
+            name: expectedName(m.fromName, headerField(raw, 'From')),
+            address: 'sender@example.com',
+          });
+          expect(firstAddress(parsed.to)).toEqual({
+            name: expectedName(m.toName, headerField(raw, 'To')),
+            address: 'rcpt@example.org',
+          });
           if (m.text !== undefined) expectTextEqual(parsed.text, asLf(m.text));
           if (m.html !== undefined) expectTextEqual(parsed.html, asLf(m.html));
           else expect(parsed.html).toBe(false);
@@ -170,7 +199,15 @@ describe('buildMessage round trip through mailparser', () => {
           });
         },
       ),
-      { numRuns: RUNS, reporter: (out) => { if (out.failed) throw new Error(`${fc.defaultReportMessage(out)}\n${String(out.errorInstance)}\n${JSON.stringify(context.raw)}`); } },
+      {
+        numRuns: RUNS,
+        reporter: (out) => {
+          if (out.failed)
+            throw new Error(
+              `${fc.defaultReportMessage(out)}\n${String(out.errorInstance)}\n${JSON.stringify(context.raw)}`,
+            );
+        },
+      },
     );
   });
 });

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConnectionError } from '../../src/errors.js';
-import { type PoolConnectionParams, type PoolableConnection, SmtpConnectionPool } from '../../src/pool.js';
+import { type PoolableConnection, type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool.js';
 
 interface Gate {
   resolve: () => void;
@@ -84,7 +84,14 @@ type Cmd =
   | { t: 'tick'; ms: number };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('get' as const), key: fc.integer({ min: 0, max: 1 }), abortable: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant('get' as const),
+      key: fc.integer({ min: 0, max: 1 }),
+      abortable: fc.boolean(),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('release' as const), pick: fc.nat(), pending: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('releaseBroken' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('killHeld' as const), pick: fc.nat() }) },
@@ -150,7 +157,8 @@ describe('SmtpConnectionPool model', () => {
               conns.push(c);
               // The request is named in its (unkeyed) connection options.
               const r = requests[Number(params.connection?.clientName?.slice(1))];
-              if (!r || r.key !== key) violations.push(`factory called for an unknown request ${params.connection?.clientName}`);
+              if (!r || r.key !== key)
+                violations.push(`factory called for an unknown request ${params.connection?.clientName}`);
               else served(r);
               return c;
             },
@@ -158,7 +166,9 @@ describe('SmtpConnectionPool model', () => {
 
           const served = (r: Request): void => {
             r.served = true;
-            const earlier = requests.filter((e) => e.key === r.key && e.id < r.id && e.state === 'pending' && !e.served);
+            const earlier = requests.filter(
+              (e) => e.key === r.key && e.id < r.id && e.state === 'pending' && !e.served,
+            );
             if (earlier.length > 0) fifoChecks.push({ later: r.id, earlier });
           };
 
@@ -193,10 +203,12 @@ describe('SmtpConnectionPool model', () => {
 
           const check = (step: string): void => {
             const stats = pool.getStats();
-            if (stats.total !== stats.idle + stats.busy) violations.push(`${step}: total ${stats.total} != idle + busy`);
+            if (stats.total !== stats.idle + stats.busy)
+              violations.push(`${step}: total ${stats.total} != idle + busy`);
             for (const k of stats.perKey) {
               if (k.total !== k.idle + k.busy) violations.push(`${step}: key total mismatch`);
-              if (k.total + k.connecting + k.closing > max) violations.push(`${step}: ${k.key} uses ${k.total + k.connecting + k.closing} slots > ${max}`);
+              if (k.total + k.connecting + k.closing > max)
+                violations.push(`${step}: ${k.key} uses ${k.total + k.connecting + k.closing} slots > ${max}`);
             }
             for (const key of [0, 1]) {
               const open = conns.filter((c) => c.key === key && c.open).length;
@@ -205,11 +217,13 @@ describe('SmtpConnectionPool model', () => {
               const checking = conns.filter((c) => c.key === key && c.noopGate !== null).length;
               const label = stats.perKey.find((k) => k.key.includes(key === 0 ? 'a.example' : 'b.example'));
               const busy = label?.busy ?? 0;
-              if (busy !== holding + checking) violations.push(`${step}: key ${key} busy ${busy} != held ${holding} + checking ${checking}`);
+              if (busy !== holding + checking)
+                violations.push(`${step}: key ${key} busy ${busy} != held ${holding} + checking ${checking}`);
             }
             for (const f of fifoChecks) {
               for (const e of f.earlier) {
-                if (e.state === 'pending' && !e.served) violations.push(`${step}: request ${f.later} served before earlier request ${e.id}`);
+                if (e.state === 'pending' && !e.served)
+                  violations.push(`${step}: request ${f.later} served before earlier request ${e.id}`);
               }
             }
             fifoChecks = [];
@@ -251,15 +265,15 @@ describe('SmtpConnectionPool model', () => {
                 pick(
                   requests.filter((r) => r.state === 'pending' && r.controller && !r.controller.signal.aborted),
                   cmd.pick,
-                )?.controller!.abort();
+                )?.controller?.abort();
                 break;
               case 'connect': {
                 const c = pick(
                   conns.filter((x) => x.connectGate),
                   cmd.pick,
                 );
-                if (cmd.ok) c?.connectGate!.resolve();
-                else c?.connectGate!.reject(new ConnectionError('refused'));
+                if (cmd.ok) c?.connectGate?.resolve();
+                else c?.connectGate?.reject(new ConnectionError('refused'));
                 break;
               }
               case 'noop': {
@@ -267,8 +281,8 @@ describe('SmtpConnectionPool model', () => {
                   conns.filter((x) => x.noopGate),
                   cmd.pick,
                 );
-                if (cmd.ok) c?.noopGate!.resolve();
-                else c?.noopGate!.reject(new ConnectionError('reset'));
+                if (cmd.ok) c?.noopGate?.resolve();
+                else c?.noopGate?.reject(new ConnectionError('reset'));
                 break;
               }
               case 'tick':
@@ -301,7 +315,8 @@ describe('SmtpConnectionPool model', () => {
           const starved = requests.filter((r) => r.state === 'pending').map((r) => r.id);
           if (starved.length > 0) violations.push(`requests never settled: ${starved.join(', ')}`);
           const stats = pool.getStats();
-          if (stats.waiting !== 0 || stats.connecting !== 0) violations.push(`after the drain: waiting ${stats.waiting}, connecting ${stats.connecting}`);
+          if (stats.waiting !== 0 || stats.connecting !== 0)
+            violations.push(`after the drain: waiting ${stats.waiting}, connecting ${stats.connecting}`);
 
           for (const c of [...held]) pool.releaseConnection(c);
           held.clear();

@@ -18,21 +18,25 @@ function render(r: { code: number; enhanced: [number, number] | undefined; lines
 describe('ReplyParser under arbitrary chunking', () => {
   it('any split of a valid reply stream parses the same as the whole', () => {
     fc.assert(
-      fc.property(fc.array(reply, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), (replies, cuts) => {
-        const bytes = Buffer.from(replies.map(render).join(''), 'utf8');
-        const whole = new ReplyParser().push(bytes);
-        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-        const parser = new ReplyParser();
-        const pieces = [];
-        let last = 0;
-        for (const p of [...points, bytes.length]) {
-          pieces.push(...parser.push(bytes.subarray(last, p)));
-          last = p;
-        }
-        expect(pieces).toEqual(whole);
-        expect(whole.map((r) => r.code)).toEqual(replies.map((r) => r.code));
-        expect(parser.bufferedBytes).toBe(0);
-      }),
+      fc.property(
+        fc.array(reply, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (replies, cuts) => {
+          const bytes = Buffer.from(replies.map(render).join(''), 'utf8');
+          const whole = new ReplyParser().push(bytes);
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const parser = new ReplyParser();
+          const pieces = [];
+          let last = 0;
+          for (const p of [...points, bytes.length]) {
+            pieces.push(...parser.push(bytes.subarray(last, p)));
+            last = p;
+          }
+          expect(pieces).toEqual(whole);
+          expect(whole.map((r) => r.code)).toEqual(replies.map((r) => r.code));
+          expect(parser.bufferedBytes).toBe(0);
+        },
+      ),
     );
   });
 

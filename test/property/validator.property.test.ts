@@ -64,7 +64,10 @@ describe('validator properties', () => {
         expect(() => {
           r = V.validateMessage(input as MessageInput, limits as never);
         }).not.toThrow();
-        expect(r).toEqual({ valid: expect.any(Boolean), error: expect.toSatisfy((e: unknown) => e === null || typeof e === 'string') });
+        expect(r).toEqual({
+          valid: expect.any(Boolean),
+          error: expect.toSatisfy((e: unknown) => e === null || typeof e === 'string'),
+        });
       }),
       { numRuns: 500 },
     );

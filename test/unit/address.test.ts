@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type AddressEntry,
   checkMailboxAddress,
   envelopeAddress,
   flattenAddresses,
   formatAddress,
   isValidMailboxAddress,
+  type Mailbox,
   needsSmtpUtf8,
   parseAddress,
   parseAddressList,
   toAsciiDomain,
-  type AddressEntry,
-  type Mailbox,
 } from '../../src/address.js';
 import { ErrorCodes, InvalidArgumentError } from '../../src/errors.js';
 
@@ -144,7 +144,15 @@ describe('parseAddressList', () => {
     ],
     [
       'Team: a@x.example, Bee <b@y.example>;',
-      [{ group: 'Team', members: [{ name: null, address: 'a@x.example' }, { name: 'Bee', address: 'b@y.example' }] }],
+      [
+        {
+          group: 'Team',
+          members: [
+            { name: null, address: 'a@x.example' },
+            { name: 'Bee', address: 'b@y.example' },
+          ],
+        },
+      ],
     ],
     ['undisclosed-recipients:;', [{ group: 'undisclosed-recipients', members: [] }]],
     ['undisclosed-recipients: (none) ;', [{ group: 'undisclosed-recipients', members: [] }]],
@@ -153,7 +161,13 @@ describe('parseAddressList', () => {
       'x@y.example, G: a@x.example,, b@x.example; , z@w.example',
       [
         { name: null, address: 'x@y.example' },
-        { group: 'G', members: [{ name: null, address: 'a@x.example' }, { name: null, address: 'b@x.example' }] },
+        {
+          group: 'G',
+          members: [
+            { name: null, address: 'a@x.example' },
+            { name: null, address: 'b@x.example' },
+          ],
+        },
         { name: null, address: 'z@w.example' },
       ],
     ],
@@ -184,7 +198,12 @@ describe('parseAddressList', () => {
 
   it('flattenAddresses replaces groups by their members, in order', () => {
     const list = parseAddressList('x@y.example, G: a@x.example, b@x.example;, E:;, z@w.example');
-    expect(flattenAddresses(list).map((m) => m.address)).toEqual(['x@y.example', 'a@x.example', 'b@x.example', 'z@w.example']);
+    expect(flattenAddresses(list).map((m) => m.address)).toEqual([
+      'x@y.example',
+      'a@x.example',
+      'b@x.example',
+      'z@w.example',
+    ]);
   });
 });
 
@@ -202,7 +221,16 @@ describe('formatAddress', () => {
     [{ name: 'Zoë', address: 'zoe@example.com' }, '=?UTF-8?Q?Zo=C3=AB?= <zoe@example.com>'],
     [{ name: null, address: '"john doe"@example.com' }, '"john doe"@example.com'],
     [{ name: null, address: '"john"@example.com' }, 'john@example.com'],
-    [{ group: 'Team', members: [{ name: null, address: 'a@x.example' }, { name: 'B, C', address: 'b@x.example' }] }, 'Team: a@x.example, "B, C" <b@x.example>;'],
+    [
+      {
+        group: 'Team',
+        members: [
+          { name: null, address: 'a@x.example' },
+          { name: 'B, C', address: 'b@x.example' },
+        ],
+      },
+      'Team: a@x.example, "B, C" <b@x.example>;',
+    ],
     [{ group: 'undisclosed-recipients', members: [] }, 'undisclosed-recipients:;'],
     ['  "Doe, John"   <a@b.example> (c)', '"Doe, John" <a@b.example>'],
     ['G: a@x.example;', 'G: a@x.example;'],
@@ -231,9 +259,13 @@ describe('formatAddress', () => {
 
   it('refuses an address that is not an addr-spec', () => {
     for (const address of ['nope', 'a@b@c', 'a b@c.example', 'John <a@b.example>', 'a@b.example\r\n']) {
-      expect(() => formatAddress({ name: 'X', address })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }));
+      expect(() => formatAddress({ name: 'X', address })).toThrow(
+        expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }),
+      );
     }
-    expect(() => formatAddress('a@x.example, b@y.example')).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }));
+    expect(() => formatAddress('a@x.example, b@y.example')).toThrow(
+      expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }),
+    );
   });
 });
 
@@ -252,12 +284,25 @@ describe('toAsciiDomain / envelopeAddress / needsSmtpUtf8', () => {
     expect(toAsciiDomain(input)).toBe(expected);
   });
 
-  it.each(['', 'a..b', '.a.b', 'a.b.', '-a.com', 'a-.com', 'ex_ample.com', 'ex%41.com', 'a b.com', 'xn--zz.com', `${'a'.repeat(64)}.com`, '[300.1.1.1]', '[IPv6:nope]', '[1.2.3.4', 'bü%cher.example'])(
-    'toAsciiDomain(%j) throws',
-    (input) => {
-      expect(() => toAsciiDomain(input)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }));
-    },
-  );
+  it.each([
+    '',
+    'a..b',
+    '.a.b',
+    'a.b.',
+    '-a.com',
+    'a-.com',
+    'ex_ample.com',
+    'ex%41.com',
+    'a b.com',
+    'xn--zz.com',
+    `${'a'.repeat(64)}.com`,
+    '[300.1.1.1]',
+    '[IPv6:nope]',
+    '[1.2.3.4',
+    'bü%cher.example',
+  ])('toAsciiDomain(%j) throws', (input) => {
+    expect(() => toAsciiDomain(input)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }));
+  });
 
   it('envelopeAddress drops the name and converts only the domain', () => {
     expect(envelopeAddress('Zoë <zoë@Bücher.example>')).toBe('zoë@xn--bcher-kva.example');

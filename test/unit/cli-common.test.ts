@@ -1,16 +1,30 @@
-import fc from 'fast-check';
 import { PassThrough } from 'node:stream';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type CliIo, UsageError, encryptionFlag, parseSize, parseTarget, positiveInt, readPassword } from '../../src/cli/common.js';
-import { messageContent, percentile } from '../../src/cli/load.js';
 import { progressPrinter } from '../../src/cli/bench.js';
+import {
+  type CliIo,
+  encryptionFlag,
+  parseSize,
+  parseTarget,
+  positiveInt,
+  readPassword,
+  UsageError,
+} from '../../src/cli/common.js';
+import { messageContent, percentile } from '../../src/cli/load.js';
 import { buildMessage } from '../../src/index.js';
 
 function io(env: Record<string, string> = {}, tty = false): CliIo & { out: () => string } {
   const stdout = new PassThrough();
   let text = '';
   stdout.on('data', (c: Buffer) => (text += c.toString()));
-  return { stdout: Object.assign(stdout, { isTTY: tty }), stderr: new PassThrough(), stdin: new PassThrough(), env, out: () => text };
+  return {
+    stdout: Object.assign(stdout, { isTTY: tty }),
+    stderr: new PassThrough(),
+    stdin: new PassThrough(),
+    env,
+    out: () => text,
+  };
 }
 
 describe('parseTarget', () => {
@@ -78,17 +92,25 @@ describe('load helpers', () => {
     expect(percentile(values, 99)).toBe(99);
     expect(percentile([], 50)).toBe(0);
     fc.assert(
-      fc.property(fc.array(fc.double({ noNaN: true, min: 0, max: 1e6 }), { minLength: 1 }), fc.integer({ min: 1, max: 100 }), (xs, p) => {
-        const sorted = [...xs].sort((a, b) => a - b);
-        const v = percentile(sorted, p);
-        expect(v).toBeGreaterThanOrEqual(sorted[0]!);
-        expect(v).toBeLessThanOrEqual(sorted[sorted.length - 1]!);
-      }),
+      fc.property(
+        fc.array(fc.double({ noNaN: true, min: 0, max: 1e6 }), { minLength: 1 }),
+        fc.integer({ min: 1, max: 100 }),
+        (xs, p) => {
+          const sorted = [...xs].sort((a, b) => a - b);
+          const v = percentile(sorted, p);
+          expect(v).toBeGreaterThanOrEqual(sorted[0]!);
+          expect(v).toBeLessThanOrEqual(sorted[sorted.length - 1]!);
+        },
+      ),
     );
   });
 
   it.each([1024, 4096, 100 * 1024, 1024 * 1024])('builds a message of about %i octets', async (size) => {
-    const built = await buildMessage({ fromAddress: 'a@b.example', toAddresses: ['c@d.example'], ...messageContent(size) }).toBuffer();
+    const built = await buildMessage({
+      fromAddress: 'a@b.example',
+      toAddresses: ['c@d.example'],
+      ...messageContent(size),
+    }).toBuffer();
     expect(Math.abs(built.length - size) / size).toBeLessThan(0.1);
     expect(messageContent(size).attachments !== undefined).toBe(size > 16 * 1024);
   });
@@ -100,7 +122,9 @@ describe('progressPrinter', () => {
     const live = progressPrinter(tty, true);
     live({ sent: 10, ok: 10, failed: 0, elapsedMs: 1000, total: 100, durationMs: null });
     live({ sent: 20, ok: 19, failed: 1, elapsedMs: 2000, total: 100, durationMs: null });
-    expect(tty.out()).toBe('\r\x1b[2Ksent 10/100, 10 msg/s, 0 errors, ETA 9.0 s\r\x1b[2Ksent 20/100, 10 msg/s, 1 errors, ETA 8.0 s');
+    expect(tty.out()).toBe(
+      '\r\x1b[2Ksent 10/100, 10 msg/s, 0 errors, ETA 9.0 s\r\x1b[2Ksent 20/100, 10 msg/s, 1 errors, ETA 8.0 s',
+    );
     const pipe = io();
     const plain = progressPrinter(pipe, false);
     plain({ sent: 5, ok: 5, failed: 0, elapsedMs: 1000, total: null, durationMs: 3000 });

@@ -1,10 +1,10 @@
+import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chooseMechanism, createMechanism } from '../../src/auth.js';
 import * as cmd from '../../src/commands.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { parseEhlo } from '../../src/extensions.js';
-import { chooseMechanism, createMechanism } from '../../src/auth.js';
-import { createHmac } from 'node:crypto';
 
 describe('command builders', () => {
   it('build exact wire lines', () => {
@@ -52,14 +52,36 @@ describe('parseEhlo', () => {
     const info = parseEhlo({
       code: 250,
       enhanced: null,
-      lines: ['mx.example greets you', 'PIPELINING', 'SIZE 35882577', '8BITMIME', 'SMTPUTF8', 'CHUNKING', 'BINARYMIME', 'DSN',
-        'ENHANCEDSTATUSCODES', 'STARTTLS', 'REQUIRETLS', 'AUTH PLAIN login', 'AUTH=CRAM-MD5', 'X-FANCY a b'],
+      lines: [
+        'mx.example greets you',
+        'PIPELINING',
+        'SIZE 35882577',
+        '8BITMIME',
+        'SMTPUTF8',
+        'CHUNKING',
+        'BINARYMIME',
+        'DSN',
+        'ENHANCEDSTATUSCODES',
+        'STARTTLS',
+        'REQUIRETLS',
+        'AUTH PLAIN login',
+        'AUTH=CRAM-MD5',
+        'X-FANCY a b',
+      ],
     });
     expect(info.serverName).toBe('mx.example');
     expect(info.size).toBe(35882577);
-    expect([info.pipelining, info.eightBitMime, info.smtpUtf8, info.chunking, info.binaryMime, info.dsn, info.enhancedStatusCodes, info.startTls, info.requireTls]).toEqual(
-      Array(9).fill(true),
-    );
+    expect([
+      info.pipelining,
+      info.eightBitMime,
+      info.smtpUtf8,
+      info.chunking,
+      info.binaryMime,
+      info.dsn,
+      info.enhancedStatusCodes,
+      info.startTls,
+      info.requireTls,
+    ]).toEqual(Array(9).fill(true));
     expect(info.authMechanisms).toEqual(['PLAIN', 'LOGIN', 'CRAM-MD5']);
     expect(info.keywords.get('X-FANCY')).toEqual(['a', 'b']);
   });
@@ -96,9 +118,15 @@ describe('SASL mechanisms', () => {
   it('chooses by channel security and honours a configured method', () => {
     expect(chooseMechanism(['LOGIN', 'PLAIN', 'CRAM-MD5'], creds, { secure: true })).toBe('PLAIN');
     expect(chooseMechanism(['LOGIN', 'PLAIN', 'CRAM-MD5'], creds, { secure: false })).toBe('CRAM-MD5');
-    expect(chooseMechanism(['PLAIN', 'XOAUTH2'], { username: 'u', accessToken: 't' }, { secure: true })).toBe('XOAUTH2');
+    expect(chooseMechanism(['PLAIN', 'XOAUTH2'], { username: 'u', accessToken: 't' }, { secure: true })).toBe(
+      'XOAUTH2',
+    );
     expect(chooseMechanism(['LOGIN', 'PLAIN'], creds, { secure: true, preferred: 'LOGIN' })).toBe('LOGIN');
-    expect(() => chooseMechanism(['PLAIN'], creds, { secure: true, preferred: 'CRAM-MD5' })).toThrow(expect.objectContaining({ code: 'ERR_SMTP_AUTH_UNAVAILABLE' }));
-    expect(() => chooseMechanism(['GSSAPI'], creds, { secure: true })).toThrow(expect.objectContaining({ code: 'ERR_SMTP_AUTH_UNAVAILABLE' }));
+    expect(() => chooseMechanism(['PLAIN'], creds, { secure: true, preferred: 'CRAM-MD5' })).toThrow(
+      expect.objectContaining({ code: 'ERR_SMTP_AUTH_UNAVAILABLE' }),
+    );
+    expect(() => chooseMechanism(['GSSAPI'], creds, { secure: true })).toThrow(
+      expect.objectContaining({ code: 'ERR_SMTP_AUTH_UNAVAILABLE' }),
+    );
   });
 });

@@ -1,13 +1,14 @@
 /** buildMessage: structure, encodings, envelope, sizes, sources and refusals. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { simpleParser } from 'mailparser';
 import fc from 'fast-check';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../src/errors.js';
-import { buildMessage, decodeWords, type BuildMessageOptions } from '../../src/mime/index.js';
+import { type BuildMessageOptions, buildMessage, decodeWords } from '../../src/mime/index.js';
 
 const base: BuildMessageOptions = {
   fromAddress: 'Sender <sender@example.com>',
@@ -135,7 +136,7 @@ describe('transfer encodings', () => {
     expect(cte(m)).toEqual(['8bit']);
     expect(m).toContain('Grüße');
     // A line over 998 octets cannot be 8bit even when allowed.
-    expect(cte(await raw({ textBody: 'ü' + 'a'.repeat(1200), allow8bit: true }))).toEqual(['quoted-printable']);
+    expect(cte(await raw({ textBody: `ü${'a'.repeat(1200)}`, allow8bit: true }))).toEqual(['quoted-printable']);
   });
 
   it('normalises CR, LF and CRLF mixtures to CRLF', async () => {
@@ -270,7 +271,13 @@ describe('sizes and sources', () => {
     const source = new PassThrough();
     const m = build({ attachments: [{ filename: 'live.bin', content: source }] });
     expect(m.replayable).toBe(false);
-    const pieces = [Buffer.from([1]), Buffer.alloc(100, 2), Buffer.alloc(57, 3), Buffer.alloc(0), Buffer.alloc(1000, 4)];
+    const pieces = [
+      Buffer.from([1]),
+      Buffer.alloc(100, 2),
+      Buffer.alloc(57, 3),
+      Buffer.alloc(0),
+      Buffer.alloc(1000, 4),
+    ];
     for (const p of pieces) source.write(p);
     source.end();
     const parsed = await simpleParser(await m.toBuffer());
@@ -288,8 +295,12 @@ describe('sizes and sources', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 10 }), async (chunks) => {
         const buffers = chunks.map((c) => Buffer.from(c));
-        const streamed = await build({ attachments: [{ filename: 'a.bin', content: Readable.from(buffers) }] }).toBuffer();
-        const inMemory = await build({ attachments: [{ filename: 'a.bin', content: Buffer.concat(buffers) }] }).toBuffer();
+        const streamed = await build({
+          attachments: [{ filename: 'a.bin', content: Readable.from(buffers) }],
+        }).toBuffer();
+        const inMemory = await build({
+          attachments: [{ filename: 'a.bin', content: Buffer.concat(buffers) }],
+        }).toBuffer();
         expect(streamed.equals(inMemory)).toBe(true);
       }),
       { numRuns: 100 },
@@ -306,7 +317,9 @@ describe('sizes and sources', () => {
 
   it('writes a non-ASCII filename as RFC 2231 with an ASCII fallback', async () => {
     const m = await raw({ attachments: [{ filename: 'Résumé €.pdf', content: 'x' }] });
-    expect(m.replace(/\r\n /g, ' ')).toContain(`filename="Resume _.pdf"; filename*=utf-8''R%C3%A9sum%C3%A9%20%E2%82%AC.pdf`);
+    expect(m.replace(/\r\n /g, ' ')).toContain(
+      `filename="Resume _.pdf"; filename*=utf-8''R%C3%A9sum%C3%A9%20%E2%82%AC.pdf`,
+    );
     const parsed = await simpleParser(Buffer.from(m));
     expect(parsed.attachments[0]!.filename).toBe('Résumé €.pdf');
   });
@@ -379,7 +392,10 @@ describe('in-memory serialisation', () => {
       subject: 'Grüße',
       textBody: 'text',
       htmlBody: '<p>html</p>',
-      attachments: [{ filename: 'a.bin', content: Buffer.from([0, 1, 2, 255]) }, { filename: 'logo.png', content: Buffer.alloc(100, 7), cid: 'logo' }],
+      attachments: [
+        { filename: 'a.bin', content: Buffer.from([0, 1, 2, 255]) },
+        { filename: 'logo.png', content: Buffer.alloc(100, 7), cid: 'logo' },
+      ],
       deterministic: true,
     });
     expect(msg.inMemory).toBe(true);
@@ -392,7 +408,12 @@ describe('in-memory serialisation', () => {
   it('refuses toBufferSync when a part is a file or stream', async () => {
     const { buildMessage } = await import('../../src/mime/index.js');
     const { Readable } = await import('node:stream');
-    const msg = buildMessage({ fromAddress: 'a@example.com', toAddresses: ['b@example.com'], subject: 's', attachments: [{ filename: 'x', content: Readable.from([Buffer.from('x')]) }] });
+    const msg = buildMessage({
+      fromAddress: 'a@example.com',
+      toAddresses: ['b@example.com'],
+      subject: 's',
+      attachments: [{ filename: 'x', content: Readable.from([Buffer.from('x')]) }],
+    });
     expect(msg.inMemory).toBe(false);
     expect(() => msg.toBufferSync()).toThrow(expect.objectContaining({ code: 'ERR_SMTP_INVALID_STATE' }));
   });

@@ -1,7 +1,8 @@
 /** The encoders under src/mime/encodings.ts: tables for the fixed cases, properties for the rest. */
-import { describe, expect, it } from 'vitest';
-import fc from 'fast-check';
+
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import {
   Base64Encoder,
   base64EncodedLength,
@@ -75,15 +76,18 @@ describe('encodeUnstructured', () => {
 
   it('round-trips and folds to 78-character lines with encodeLongTokens', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 400 }).map((s) => s.replace(/[\r\n\0]/g, '')), (text) => {
-        const folded = foldHeader('Subject', encodeUnstructured(text, { encodeLongTokens: true, maxWordLength: 69 }));
-        for (const line of folded.split('\r\n').slice(0, -1)) {
-          expect(line.length).toBeLessThanOrEqual(78);
-          expect(line).toMatch(/^[\x20-\x7e\t]*$/);
-        }
-        const unfolded = folded.slice('Subject: '.length, -2).replace(/\r\n(?=[ \t])/g, '');
-        expect(decodeWords(unfolded)).toBe(text);
-      }),
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 400 }).map((s) => s.replace(/[\r\n\0]/g, '')),
+        (text) => {
+          const folded = foldHeader('Subject', encodeUnstructured(text, { encodeLongTokens: true, maxWordLength: 69 }));
+          for (const line of folded.split('\r\n').slice(0, -1)) {
+            expect(line.length).toBeLessThanOrEqual(78);
+            expect(line).toMatch(/^[\x20-\x7e\t]*$/);
+          }
+          const unfolded = folded.slice('Subject: '.length, -2).replace(/\r\n(?=[ \t])/g, '');
+          expect(decodeWords(unfolded)).toBe(text);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -188,29 +192,32 @@ describe('encodeParameter (RFC 2231)', () => {
 
   it('round-trips: segments decode to the value and stay within a line', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 300 }).map((s) => s.replace(/[\r\n\0]/g, '')), (value) => {
-        const segments = encodeParameter('filename', value);
-        let decoded = '';
-        const bytes: number[] = [];
-        for (const seg of segments) {
-          expect(seg.length).toBeLessThanOrEqual(76 + 2);
-          const m = /^filename(?:\*(\d+))?(\*?)=(.*)$/.exec(seg)!;
-          if (m[2] === '*') {
-            const text = m[3]!.replace(/^utf-8''/, '');
-            for (let i = 0; i < text.length; i++) {
-              if (text[i] === '%') {
-                bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
-                i += 2;
-              } else bytes.push(text.charCodeAt(i));
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 300 }).map((s) => s.replace(/[\r\n\0]/g, '')),
+        (value) => {
+          const segments = encodeParameter('filename', value);
+          let decoded = '';
+          const bytes: number[] = [];
+          for (const seg of segments) {
+            expect(seg.length).toBeLessThanOrEqual(76 + 2);
+            const m = /^filename(?:\*(\d+))?(\*?)=(.*)$/.exec(seg)!;
+            if (m[2] === '*') {
+              const text = m[3]!.replace(/^utf-8''/, '');
+              for (let i = 0; i < text.length; i++) {
+                if (text[i] === '%') {
+                  bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+                  i += 2;
+                } else bytes.push(text.charCodeAt(i));
+              }
+            } else {
+              const raw = m[3]!;
+              decoded += raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
             }
-          } else {
-            const raw = m[3]!;
-            decoded += raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
           }
-        }
-        if (bytes.length > 0) decoded += Buffer.from(bytes).toString('utf8');
-        expect(decoded).toBe(value);
-      }),
+          if (bytes.length > 0) decoded += Buffer.from(bytes).toString('utf8');
+          expect(decoded).toBe(value);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -3,10 +3,11 @@
  * fixtures/messages/*.eml. Regenerate after an intended change with
  * `UPDATE_GOLDEN=1 npx vitest run test/unit/mime-golden.test.ts` and review the diff.
  */
-import { describe, expect, it } from 'vitest';
+
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildMessage, type BuildMessageOptions } from '../../src/mime/index.js';
+import { describe, expect, it } from 'vitest';
+import { type BuildMessageOptions, buildMessage } from '../../src/mime/index.js';
 
 const DIR = fileURLToPath(new URL('../../fixtures/messages/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -35,7 +36,7 @@ const cases: Record<string, BuildMessageOptions> = {
     bccAddresses: ['audit@example.com'],
     replyTo: 'replies@example.com',
     subject: 'Grüße aus Köln — Ihre Bestellung Nr. 12345 wurde versandt und kommt bald an 📦',
-    textBody: 'Hallo,\r\nIhre Bestellung wurde versandt.\r\nViele Grüße\r\n' + 'Eine sehr lange Zeile '.repeat(6),
+    textBody: `Hallo,\r\nIhre Bestellung wurde versandt.\r\nViele Grüße\r\n${'Eine sehr lange Zeile '.repeat(6)}`,
     htmlBody: '<p>Hallo,</p>\n<p>Ihre Bestellung wurde <b>versandt</b>.</p>\n<p>Viele Grüße</p>\n',
     customHeaders: { 'X-Campaign': 'autumn-2024', 'X-Note': 'naïve café' },
   },
@@ -47,7 +48,10 @@ const cases: Record<string, BuildMessageOptions> = {
     attachments: [
       { filename: 'logo.png', content: PNG, cid: 'logo@example.com' },
       { filename: 'report.csv', content: 'id,value\r\n1,42\r\n' },
-      { filename: 'Überblick Quartalsbericht 2024 – vollständige Fassung mit Anhängen.pdf', data: 'JVBERi0xLjQKJcOkw7zDtsOfCg==' },
+      {
+        filename: 'Überblick Quartalsbericht 2024 – vollständige Fassung mit Anhängen.pdf',
+        data: 'JVBERi0xLjQKJcOkw7zDtsOfCg==',
+      },
     ],
   },
 };

@@ -1,8 +1,20 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Credentials } from '../../src/auth.js';
-import { AbortError, AuthError, ClosedError, ConnectionError, InvalidArgumentError, TimeoutError } from '../../src/errors.js';
-import { type PoolConnectionParams, type PoolableConnection, SmtpConnectionPool, type SmtpConnectionPoolOptions } from '../../src/pool.js';
+import {
+  AbortError,
+  AuthError,
+  ClosedError,
+  ConnectionError,
+  InvalidArgumentError,
+  TimeoutError,
+} from '../../src/errors.js';
+import {
+  type PoolableConnection,
+  type PoolConnectionParams,
+  SmtpConnectionPool,
+  type SmtpConnectionPoolOptions,
+} from '../../src/pool.js';
 
 // ── a fake connection with controllable connect, login and noop ────────────────────────────
 
@@ -111,7 +123,10 @@ class FakeConnection extends EventEmitter implements PoolableConnection {
 const made: FakeConnection[] = [];
 const pools: SmtpConnectionPool<FakeConnection>[] = [];
 
-function makePool(options: Omit<SmtpConnectionPoolOptions<FakeConnection>, 'connectionFactory'> = {}, setup?: (c: FakeConnection) => void) {
+function makePool(
+  options: Omit<SmtpConnectionPoolOptions<FakeConnection>, 'connectionFactory'> = {},
+  setup?: (c: FakeConnection) => void,
+) {
   const pool = new SmtpConnectionPool<FakeConnection>({
     ...options,
     connectionFactory: (params) => {
@@ -168,7 +183,15 @@ describe('SmtpConnectionPool options', () => {
   });
 
   it('accepts healthCheckAfter 0 and Infinity for the durations', () => {
-    expect(() => new SmtpConnectionPool({ healthCheckAfter: 0, idleTimeout: Infinity, staleTimeout: Infinity, acquireTimeout: Infinity })).not.toThrow();
+    expect(
+      () =>
+        new SmtpConnectionPool({
+          healthCheckAfter: 0,
+          idleTimeout: Infinity,
+          staleTimeout: Infinity,
+          acquireTimeout: Infinity,
+        }),
+    ).not.toThrow();
   });
 
   it.each([

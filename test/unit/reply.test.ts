@@ -1,17 +1,32 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/errors.js';
-import { ReplyParser, formatReply, isPermanent, isPositive, isTransient, replyMatches } from '../../src/reply.js';
+import { formatReply, isPermanent, isPositive, isTransient, ReplyParser, replyMatches } from '../../src/reply.js';
 
 const parse = (text: string, options = {}) => new ReplyParser(options).push(Buffer.from(text, 'utf8'));
 
 describe('ReplyParser', () => {
   const cases: [string, string, { code: number; enhanced: string | null; lines: string[] }[]][] = [
     ['single line', '250 OK\r\n', [{ code: 250, enhanced: null, lines: ['OK'] }]],
-    ['multi-line', '250-mx.example\r\n250-PIPELINING\r\n250 SIZE 100\r\n', [{ code: 250, enhanced: null, lines: ['mx.example', 'PIPELINING', 'SIZE 100'] }]],
-    ['enhanced code on every line', '550-5.1.1 No such\r\n550 5.1.1 user\r\n', [{ code: 550, enhanced: '5.1.1', lines: ['No such', 'user'] }]],
+    [
+      'multi-line',
+      '250-mx.example\r\n250-PIPELINING\r\n250 SIZE 100\r\n',
+      [{ code: 250, enhanced: null, lines: ['mx.example', 'PIPELINING', 'SIZE 100'] }],
+    ],
+    [
+      'enhanced code on every line',
+      '550-5.1.1 No such\r\n550 5.1.1 user\r\n',
+      [{ code: 550, enhanced: '5.1.1', lines: ['No such', 'user'] }],
+    ],
     ['enhanced class must match the code', '250 5.0.0 odd\r\n', [{ code: 250, enhanced: null, lines: ['5.0.0 odd'] }]],
     ['code alone', '354\r\n', [{ code: 354, enhanced: null, lines: [''] }]],
-    ['bare LF endings', '220 hi\n221 bye\n', [{ code: 220, enhanced: null, lines: ['hi'] }, { code: 221, enhanced: null, lines: ['bye'] }]],
+    [
+      'bare LF endings',
+      '220 hi\n221 bye\n',
+      [
+        { code: 220, enhanced: null, lines: ['hi'] },
+        { code: 221, enhanced: null, lines: ['bye'] },
+      ],
+    ],
     ['UTF-8 text', '250 héllo ✓\r\n', [{ code: 250, enhanced: null, lines: ['héllo ✓'] }]],
     ['incomplete line waits', '250-a\r\n250 b', []],
   ];
@@ -41,14 +56,16 @@ describe('ReplyParser', () => {
 
   it('caps line length before the line ends, so the buffer stays bounded', () => {
     const parser = new ReplyParser({ maxLineLength: 100 });
-    expect(parser.push(Buffer.from('250 ' + 'x'.repeat(90)))).toEqual([]);
+    expect(parser.push(Buffer.from(`250 ${'x'.repeat(90)}`))).toEqual([]);
     expect(() => parser.push(Buffer.from('x'.repeat(20)))).toThrow(/longer than 100/);
     expect(parser.bufferedBytes).toBeLessThanOrEqual(120);
   });
 
   it('caps the number of lines in one reply', () => {
-    const text = '250-x\r\n'.repeat(5) + '250 end\r\n';
-    expect(() => parse(text, { maxReplyLines: 5 })).toThrow(expect.objectContaining({ code: 'ERR_SMTP_LINE_TOO_LONG' }));
+    const text = `${'250-x\r\n'.repeat(5)}250 end\r\n`;
+    expect(() => parse(text, { maxReplyLines: 5 })).toThrow(
+      expect.objectContaining({ code: 'ERR_SMTP_LINE_TOO_LONG' }),
+    );
   });
 
   it('stays poisoned after an error', () => {

@@ -15,11 +15,11 @@ import {
   TlsError,
 } from '../../src/errors.js';
 import {
-  DEFAULT_RETRY_POLICY,
-  type RetryPolicy,
   backoffDelay,
+  DEFAULT_RETRY_POLICY,
   isRetryable,
   isRetryableReply,
+  type RetryPolicy,
   resolveRetryPolicy,
   sleep,
 } from '../../src/retry.js';
@@ -46,10 +46,18 @@ describe('isRetryable', () => {
     ['552 reply', reply(552), false],
     ['connection refused', new ConnectionError('refused'), true],
     ['connection closed early', new ConnectionError('closed', { code: ErrorCodes.CONNECTION_CLOSED }), true],
-    ['connection lost after the dot', new ConnectionError('lost', { code: ErrorCodes.OUTCOME_UNKNOWN, ...handedOver }), false],
+    [
+      'connection lost after the dot',
+      new ConnectionError('lost', { code: ErrorCodes.OUTCOME_UNKNOWN, ...handedOver }),
+      false,
+    ],
     ['command timeout', new TimeoutError('t', { phase: 'command', timeout: 1 }), true],
     ['acquire timeout', new TimeoutError('t', { phase: 'acquire', timeout: 1 }), true],
-    ['final-reply timeout after the dot', new TimeoutError('t', { phase: 'finalReply', timeout: 1, ...handedOver }), false],
+    [
+      'final-reply timeout after the dot',
+      new TimeoutError('t', { phase: 'finalReply', timeout: 1, ...handedOver }),
+      false,
+    ],
     ['454 temporary auth failure', new AuthError('a', { replyCode: 454 }), true],
     ['535 auth failure', new AuthError('a', { replyCode: 535 }), false],
     ['no auth mechanism', new AuthError('a', { code: ErrorCodes.AUTH_UNAVAILABLE }), false],
@@ -81,27 +89,36 @@ describe('isRetryable', () => {
 
   it('never says yes once the message was handed over, except for a real reply', () => {
     fc.assert(
-      fc.property(fc.constantFrom('conn', 'timeout', 'abort', 'closed', 'auth'), fc.integer({ min: 400, max: 599 }), (kind, code) => {
-        const opts = { messageHandedOver: true };
-        const err =
-          kind === 'conn'
-            ? new ConnectionError('x', opts)
-            : kind === 'timeout'
-              ? new TimeoutError('x', { ...opts, phase: 'finalReply', timeout: 1 })
-              : kind === 'abort'
-                ? new AbortError('x', opts)
-                : kind === 'closed'
-                  ? new ClosedError('x', opts)
-                  : new AuthError('x', { ...opts, replyCode: code });
-        return kind === 'auth' ? isRetryable(err) === (code === 454) : !isRetryable(err);
-      }),
+      fc.property(
+        fc.constantFrom('conn', 'timeout', 'abort', 'closed', 'auth'),
+        fc.integer({ min: 400, max: 599 }),
+        (kind, code) => {
+          const opts = { messageHandedOver: true };
+          const err =
+            kind === 'conn'
+              ? new ConnectionError('x', opts)
+              : kind === 'timeout'
+                ? new TimeoutError('x', { ...opts, phase: 'finalReply', timeout: 1 })
+                : kind === 'abort'
+                  ? new AbortError('x', opts)
+                  : kind === 'closed'
+                    ? new ClosedError('x', opts)
+                    : new AuthError('x', { ...opts, replyCode: code });
+          return kind === 'auth' ? isRetryable(err) === (code === 454) : !isRetryable(err);
+        },
+      ),
     );
   });
 });
 
 describe('resolveRetryPolicy', () => {
   it('gives the reference defaults', () => {
-    expect(resolveRetryPolicy()).toEqual({ maxRetries: 3, delays: [1000, 5000, 30000], retryableCodes: [421, 450, 451, 452], jitter: 0.1 });
+    expect(resolveRetryPolicy()).toEqual({
+      maxRetries: 3,
+      delays: [1000, 5000, 30000],
+      retryableCodes: [421, 450, 451, 452],
+      jitter: 0.1,
+    });
     expect(DEFAULT_RETRY_POLICY).toEqual(resolveRetryPolicy({}));
     expect(Object.isFrozen(DEFAULT_RETRY_POLICY)).toBe(true);
   });
@@ -165,7 +182,9 @@ describe('backoffDelay', () => {
           const p = resolveRetryPolicy({ delays, jitter });
           const base = delays[Math.min(index, delays.length - 1)]!;
           const d = backoffDelay(index, p, () => r);
-          return Number.isInteger(d) && d >= 0 && d >= Math.floor(base * (1 - jitter)) && d <= Math.ceil(base * (1 + jitter));
+          return (
+            Number.isInteger(d) && d >= 0 && d >= Math.floor(base * (1 - jitter)) && d <= Math.ceil(base * (1 + jitter))
+          );
         },
       ),
     );

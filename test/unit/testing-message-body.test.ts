@@ -1,11 +1,11 @@
-import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 
 import { bodyFacts, DataTerminatorScanner, unstuffDataBody } from '../../src/testing/message-body.js';
 
 /** Reference client-side encoder: CRLF lines, leading dots doubled, then `.CRLF` (RFC 5321 §4.5.2). */
 function stuff(lines: readonly string[]): Buffer {
-  const body = lines.map((l) => (l.startsWith('.') ? `.${l}` : l) + '\r\n').join('');
+  const body = lines.map((l) => `${l.startsWith('.') ? `.${l}` : l}\r\n`).join('');
   return Buffer.from(`${body}.\r\n`, 'latin1');
 }
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { garbage, longLine } from '../../src/testing/faults.js';
-import { RuleCounters } from '../../src/testing/script.js';
 import type { ScriptRule } from '../../src/testing/script.js';
+import { RuleCounters } from '../../src/testing/script.js';
 
 const s1 = { id: 1 };
 const s2 = { id: 2 };

@@ -65,9 +65,12 @@ describe('limits', () => {
 });
 
 describe('validateEmailAddress', () => {
-  it.each(['user@example.com', 'test.user@example.co.uk', 'user+tag@sub.example.com'])('reference valid: %s', (email) => {
-    expect(V.validateEmailAddress(email)).toEqual(OK);
-  });
+  it.each(['user@example.com', 'test.user@example.co.uk', 'user+tag@sub.example.com'])(
+    'reference valid: %s',
+    (email) => {
+      expect(V.validateEmailAddress(email)).toEqual(OK);
+    },
+  );
 
   it.each([
     ['user@example', /no top-level domain/],
@@ -121,7 +124,9 @@ describe('validateEmailAddress', () => {
 
   it('honours requireTld: false and custom lengths', () => {
     expect(V.validateEmailAddress('user@intranet', { requireTld: false })).toEqual(OK);
-    expect(V.validateEmailAddress('abcdef@example.com', { maxLocalPartLength: 5 }).error).toMatch(/over the limit of 5/);
+    expect(V.validateEmailAddress('abcdef@example.com', { maxLocalPartLength: 5 }).error).toMatch(
+      /over the limit of 5/,
+    );
     expect(V.validateEmailAddress('a@example.com', { maxAddressLength: 10 }).error).toMatch(/over the limit of 10/);
   });
 
@@ -169,13 +174,16 @@ describe('validateRecipients', () => {
 
   it('refuses non-arrays', () => {
     expect(V.validateRecipients('a@x.example' as unknown as string[]).error).toMatch(/toAddresses must be an array/);
-    expect(V.validateRecipients(['a@x.example'], 'b@x.example' as unknown as string[]).error).toMatch(/ccAddresses must be an array/);
+    expect(V.validateRecipients(['a@x.example'], 'b@x.example' as unknown as string[]).error).toMatch(
+      /ccAddresses must be an array/,
+    );
   });
 });
 
 describe('validateSubject', () => {
   it('accepts ordinary, empty, Unicode and exactly-998-character subjects', () => {
-    for (const s of ['Hello', '', 'Zoë 😀 你好', 'x'.repeat(998), '😀'.repeat(998)]) expect(V.validateSubject(s)).toEqual(OK);
+    for (const s of ['Hello', '', 'Zoë 😀 你好', 'x'.repeat(998), '😀'.repeat(998)])
+      expect(V.validateSubject(s)).toEqual(OK);
   });
 
   it('refuses more than 998 characters, naming length and limit', () => {
@@ -216,7 +224,9 @@ describe('validateBody', () => {
 
   it('reports MB sizes for big bodies', () => {
     const r = V.validateBody('x'.repeat(MB + 1), undefined, { maxBodySize: MB });
-    expect(r.error).toBe(`textBody is 1.0 MB (${MB + 1} bytes), over the limit of 1 MB (${MB} bytes) (limits.maxBodySize)`);
+    expect(r.error).toBe(
+      `textBody is 1.0 MB (${MB + 1} bytes), over the limit of 1 MB (${MB} bytes) (limits.maxBodySize)`,
+    );
   });
 
   it('refuses non-string bodies', () => {
@@ -296,8 +306,12 @@ describe('validateAttachments', () => {
     expect(V.validateAttachments([{ filename: 'a', data }], { maxAttachmentSize: 7 }).error).toBe(
       'attachments[0] ("a") is 8 bytes, over the limit of 7 bytes (limits.maxAttachmentSize)',
     );
-    expect(V.validateAttachments([{ filename: 'f', path: small }], { maxAttachmentSize: 10 }).error).toMatch(/is 11 bytes/);
-    expect(V.validateAttachments([{ filename: 's', content: 'ééé' }], { maxAttachmentSize: 5 }).error).toMatch(/is 6 bytes/);
+    expect(V.validateAttachments([{ filename: 'f', path: small }], { maxAttachmentSize: 10 }).error).toMatch(
+      /is 11 bytes/,
+    );
+    expect(V.validateAttachments([{ filename: 's', content: 'ééé' }], { maxAttachmentSize: 5 }).error).toMatch(
+      /is 6 bytes/,
+    );
   });
 
   it('sums known sizes against maxTotalAttachmentSize; a stream is not counted', () => {
@@ -314,13 +328,17 @@ describe('validateAttachments', () => {
 
   it('the default single-attachment limit is 25 MB, stated in MB', () => {
     const r = V.validateAttachments([{ filename: 'big.bin', content: Buffer.alloc(25 * MB + 1) }]);
-    expect(r.error).toBe(`attachments[0] ("big.bin") is 25.0 MB (${25 * MB + 1} bytes), over the limit of 25 MB (${25 * MB} bytes) (limits.maxAttachmentSize)`);
+    expect(r.error).toBe(
+      `attachments[0] ("big.bin") is 25.0 MB (${25 * MB + 1} bytes), over the limit of 25 MB (${25 * MB} bytes) (limits.maxAttachmentSize)`,
+    );
     expect(V.validateAttachments([{ filename: 'ok.bin', content: Buffer.alloc(25 * MB) }])).toEqual(OK);
   });
 
   it('refuses a non-array or non-object entries', () => {
     expect(V.validateAttachments('x' as unknown as AttachmentInput[]).error).toMatch(/attachments must be an array/);
-    expect(V.validateAttachments([null as unknown as AttachmentInput]).error).toMatch(/attachments\[0\] must be an object/);
+    expect(V.validateAttachments([null as unknown as AttachmentInput]).error).toMatch(
+      /attachments\[0\] must be an object/,
+    );
   });
 });
 
@@ -356,7 +374,10 @@ describe('validateMessage', () => {
     [{ customHeaders: { 'X-Bad:': 'v' } }, /not a valid header name/],
     [{ customHeaders: { 'X-Ünicode': 'v' } }, /not a valid header name/],
     [{ customHeaders: { '': 'v' } }, /not a valid header name/],
-    [{ customHeaders: { 'X-Inject': 'v\r\nBcc: evil@example.com' } }, /customHeaders\["X-Inject"\] must not contain CR, LF or NUL/],
+    [
+      { customHeaders: { 'X-Inject': 'v\r\nBcc: evil@example.com' } },
+      /customHeaders\["X-Inject"\] must not contain CR, LF or NUL/,
+    ],
     [{ customHeaders: { 'X-Num': 5 } }, /customHeaders\["X-Num"\] must be a string/],
     [{ customHeaders: 'X-A: b' }, /customHeaders must be an object/],
   ])('invalid: %j', (patch, reason) => {
@@ -368,7 +389,9 @@ describe('validateMessage', () => {
   it('passes limits through to every check', () => {
     const limits = { requireTld: false, maxSubjectLength: 3 };
     expect(V.validateMessage({ ...base, toAddresses: ['x@intranet'], subject: 'abc' }, limits)).toEqual(OK);
-    expect(V.validateMessage({ ...base, toAddresses: ['x@intranet'], subject: 'abcd' }, limits).error).toMatch(/limit of 3/);
+    expect(V.validateMessage({ ...base, toAddresses: ['x@intranet'], subject: 'abcd' }, limits).error).toMatch(
+      /limit of 3/,
+    );
     expect(V.validateMessage(base, { maxRecipients: 0 }).error).toMatch(/limits\.maxRecipients/);
   });
 

@@ -11,10 +11,10 @@ import {
   DEFAULT_SIZE_LIMIT,
   DEFAULT_USER,
   REFUSED_RECIPIENT,
-  ServerStartError,
   type RealServer,
   type ServerFeatures,
   type ServerName,
+  ServerStartError,
   type StartOptions,
 } from './types.js';
 

@@ -18,13 +18,13 @@ import { startAiosmtpd } from './aiosmtpd.js';
 import { POSTCONF_BIN, POSTFIX_BIN, SASLPASSWD2_BIN, startPostfix } from './postfix.js';
 import { CERTS, SYSTEM_PYTHON } from './process.js';
 import { startSmtpServerProcess } from './smtp-server-process.js';
-import { SERVER_NAMES, type RealServer, type ServerName, type StartOptions } from './types.js';
+import { type RealServer, SERVER_NAMES, type ServerName, type StartOptions } from './types.js';
 
-export * from './types.js';
 export { startAiosmtpd } from './aiosmtpd.js';
 export { startPostfix } from './postfix.js';
 export { startSmtpServerProcess } from './smtp-server-process.js';
 export { stripAddedHeaders, toCrlf } from './spool.js';
+export * from './types.js';
 
 const run = promisify(execFile);
 
@@ -63,7 +63,9 @@ async function certProblem(): Promise<string | undefined> {
       absent.push(path);
     }
   }
-  return absent.length ? `test certificates missing: ${absent.join(', ')} (run fixtures/certs/make-certs.sh)` : undefined;
+  return absent.length
+    ? `test certificates missing: ${absent.join(', ')} (run fixtures/certs/make-certs.sh)`
+    : undefined;
 }
 
 async function checkPostfix(): Promise<string | undefined> {
@@ -143,8 +145,8 @@ export function startServer(name: ServerName, opts?: StartOptions): Promise<Real
  * `SMTPWIRE_REQUIRE_REAL_SERVERS=1`, or `CI` set (CI installs every server).
  */
 export function realServersRequired(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env['SMTPWIRE_REQUIRE_REAL_SERVERS'] !== undefined) return env['SMTPWIRE_REQUIRE_REAL_SERVERS'] === '1';
-  return env['CI'] !== undefined && env['CI'] !== '' && env['CI'] !== 'false' && env['CI'] !== '0';
+  if (env.SMTPWIRE_REQUIRE_REAL_SERVERS !== undefined) return env.SMTPWIRE_REQUIRE_REAL_SERVERS === '1';
+  return env.CI !== undefined && env.CI !== '' && env.CI !== 'false' && env.CI !== '0';
 }
 
 /** A banner that cannot be missed in test output, naming a skipped server and why. */

@@ -25,27 +25,27 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   CERTS,
-  SERVERS_DIR,
-  SYSTEM_PYTHON,
   canBind,
-  freePort,
   detachLogged,
+  freePort,
+  type LoggedChild,
   makeWorkDir,
   readTestTls,
+  SERVERS_DIR,
+  SYSTEM_PYTHON,
   spawnLogged,
   stopLogged,
   tailFile,
   waitForGreeting,
-  type LoggedChild,
 } from './process.js';
 import { clearSpool, readSpool, waitForSpool } from './spool.js';
 import {
   DEFAULT_SIZE_LIMIT,
   DEFAULT_USER,
   REFUSED_RECIPIENT,
-  ServerStartError,
   type RealServer,
   type ServerFeatures,
+  ServerStartError,
   type StartOptions,
 } from './types.js';
 
@@ -230,7 +230,11 @@ async function prepare(root: string, users: StartOptions['users'] & object): Pro
     if (!/^[A-Za-z0-9._-]+$/.test(user.username)) {
       throw new Error(`postfix: username ${JSON.stringify(user.username)} must be plain (letters, digits, . _ -)`);
     }
-    await runWithInput(SASLPASSWD2_BIN, ['-f', sasldb, '-p', '-c', '-u', POSTFIX_HOSTNAME, user.username], user.password);
+    await runWithInput(
+      SASLPASSWD2_BIN,
+      ['-f', sasldb, '-p', '-c', '-u', POSTFIX_HOSTNAME, user.username],
+      user.password,
+    );
   }
   // smtpd reads the sasldb as user postfix; root ownership keeps `postfix check` quiet.
   const postfix = await userIds('postfix');
@@ -248,9 +252,19 @@ async function makeQueue(root: string): Promise<void> {
   const queue = join(root, 'queue');
   await mkdir(queue, { mode: 0o755 });
   const dirs: Array<[string, number, number, number]> = [
-    ...['active', 'bounce', 'corrupt', 'defer', 'deferred', 'flush', 'hold', 'incoming', 'private', 'saved', 'trace'].map(
-      (d): [string, number, number, number] => [join(queue, d), postfix.uid, postfix.gid, 0o700],
-    ),
+    ...[
+      'active',
+      'bounce',
+      'corrupt',
+      'defer',
+      'deferred',
+      'flush',
+      'hold',
+      'incoming',
+      'private',
+      'saved',
+      'trace',
+    ].map((d): [string, number, number, number] => [join(queue, d), postfix.uid, postfix.gid, 0o700]),
     [join(queue, 'maildrop'), postfix.uid, postdrop, 0o730],
     [join(queue, 'public'), postfix.uid, postdrop, 0o710],
     [join(queue, 'pid'), 0, 0, 0o755],
@@ -315,7 +329,13 @@ export async function startPostfix(opts: StartOptions = {}): Promise<RealServer>
       };
       if (layout.port === layout.tlsPort) continue;
       await configure(layout);
-      proc = spawnLogged(SYSTEM_PYTHON, [join(SERVERS_DIR, 'py/reaper.py'), join(daemonDirectory, 'master'), '-c', etc, '-s']);
+      proc = spawnLogged(SYSTEM_PYTHON, [
+        join(SERVERS_DIR, 'py/reaper.py'),
+        join(daemonDirectory, 'master'),
+        '-c',
+        etc,
+        '-s',
+      ]);
       const current = proc;
       const alive = (): boolean => current.child.exitCode === null && current.child.signalCode === null;
       try {

@@ -2,7 +2,7 @@
  * Process and socket helpers shared by the server launchers: child processes with a
  * captured log, a graceful-then-forceful stop, free ports, waiting for a 220 greeting.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
@@ -51,7 +51,11 @@ export class LogBuffer {
   }
 
   tail(lines = 40): string {
-    return this.#text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+    return this.#text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trimEnd();
   }
 }
 
@@ -268,11 +272,11 @@ export async function startJsonChild(
   });
   try {
     const ready = await Promise.race([proc.firstMessage, timeout]);
-    if (ready['ready'] !== true || typeof ready['port'] !== 'number' || typeof ready['tlsPort'] !== 'number') {
+    if (ready.ready !== true || typeof ready.port !== 'number' || typeof ready.tlsPort !== 'number') {
       throw new Error(`unexpected ready message ${JSON.stringify(ready)}`);
     }
     detachLogged(proc);
-    return { proc, port: ready['port'], tlsPort: ready['tlsPort'] };
+    return { proc, port: ready.port, tlsPort: ready.tlsPort };
   } catch (err) {
     await stopLogged(proc, 2_000).catch(() => {});
     throw Object.assign(err as Error, { logTail: proc.log.tail() });

@@ -12,11 +12,12 @@
 // TLS: loopback only), PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, SIZE
 // (enforced with 552 after the data, since smtp-server only counts). No CHUNKING.
 // Messages go to SPOOL/ID.eml (bytes after dot-unstuffing, CRLF) + SPOOL/ID.json, .json last.
-import { SMTPServer } from 'smtp-server';
+
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SMTPServer } from 'smtp-server';
 
 const lines = createInterface({ input: process.stdin });
 const first = await new Promise((resolve, reject) => {
@@ -41,7 +42,10 @@ async function store(raw, session, meta) {
     authUser: session.user ?? null,
     ...meta,
   };
-  for (const [suffix, payload] of [['.eml', raw], ['.json', JSON.stringify(envelope)]]) {
+  for (const [suffix, payload] of [
+    ['.eml', raw],
+    ['.json', JSON.stringify(envelope)],
+  ]) {
     const tmp = join(config.spool, `.${id}${suffix}.tmp`);
     await writeFile(tmp, payload);
     await rename(tmp, join(config.spool, id + suffix));

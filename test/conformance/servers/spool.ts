@@ -25,9 +25,9 @@ export async function readSpool(dir: string, server: ServerName): Promise<Delive
       id,
       server,
       raw: await readFile(file),
-      lineEnding: meta['lineEnding'] === 'lf' ? 'lf' : 'crlf',
-      sender: typeof meta['sender'] === 'string' ? meta['sender'] : '',
-      recipients: Array.isArray(meta['recipients']) ? meta['recipients'].map(String) : [],
+      lineEnding: meta.lineEnding === 'lf' ? 'lf' : 'crlf',
+      sender: typeof meta.sender === 'string' ? meta.sender : '',
+      recipients: Array.isArray(meta.recipients) ? meta.recipients.map(String) : [],
       file,
       meta,
     });
