@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { buildMessage } from '../src/mime/index.js';
+import { buildMessage } from '../src/message/mime/index.js';
 
 const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '100' } } });
 const sizeMiB = Number(values['size-mib']);

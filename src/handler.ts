@@ -9,8 +9,17 @@
  */
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { envelopeAddress, parseAddress } from './address.js';
-import { type AccessTokenProvider, AUTH_METHODS, type AuthMethod } from './auth.js';
+import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
+import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
+import { envelopeAddress, parseAddress } from './message/address.js';
+import { type BuiltMessage, buildMessage } from './message/mime/index.js';
+import type { AddressInput, MessageInput } from './message/types.js';
+import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
+import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
+import { type AccessTokenProvider, AUTH_METHODS, type AuthMethod } from './protocol/auth.js';
+import { formatReply, type Reply } from './protocol/reply.js';
+import { DeliveryResult } from './result.js';
+import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
 import {
   type Envelope,
   type MailOutcome,
@@ -19,16 +28,7 @@ import {
   type SmtpConnection,
   type Timeouts,
   type TranscriptEntry,
-} from './connection.js';
-import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
-import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
-import type { AddressInput, MessageInput } from './message-types.js';
-import { type BuiltMessage, buildMessage } from './mime/index.js';
-import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool.js';
-import { formatReply, type Reply } from './reply.js';
-import { DeliveryResult } from './result.js';
-import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
-import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './validator.js';
+} from './transport/connection.js';
 
 export interface SmtpProtocolHandlerOptions {
   hostname: string;

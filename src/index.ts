@@ -4,37 +4,17 @@
  */
 
 export {
-  type AddressEntry,
-  envelopeAddress,
-  flattenAddresses,
-  formatAddress,
-  type Group,
-  type Mailbox,
-  needsSmtpUtf8,
-  parseAddress,
-  parseAddressList,
-  toAsciiDomain,
-} from './address.js';
-export { type AccessTokenProvider, AUTH_METHODS, type AuthMethod, type Credentials } from './auth.js';
-export {
-  type ConnectionTimings,
-  DEFAULT_CHUNK_SIZE,
-  DEFAULT_TIMEOUTS,
-  type DsnOptions,
-  type Envelope,
-  type MailOutcome,
-  type MessageBody,
-  type OperationOptions,
-  type Phase,
-  type RecipientRejection,
-  resolveTimeouts,
-  type SendMailOptions,
-  SmtpConnection,
-  type SmtpConnectionOptions,
-  type Timeouts,
-  type TranscriptEntry,
-} from './connection.js';
-export { BodyEncoder, encodeBody } from './dot-stuff.js';
+  type ProbeAuth,
+  type ProbeCertificate,
+  type ProbeCheck,
+  type ProbeCheckStatus,
+  type ProbeChecks,
+  type ProbeOptions,
+  type ProbeReport,
+  type ProbeTimings,
+  type ProbeTls,
+  probe,
+} from './conform/probe.js';
 export { DEFAULT_PORTS, SmtpDeliveryStatus, SmtpEncryption } from './enums.js';
 export * as errors from './errors.js';
 export {
@@ -53,7 +33,6 @@ export {
   type TimeoutPhase,
   TlsError,
 } from './errors.js';
-export { parseEhlo, type ServerInfo } from './extensions.js';
 export {
   type RawEnvelope,
   type RawMessage,
@@ -62,22 +41,32 @@ export {
   SmtpProtocolHandler,
   type SmtpProtocolHandlerOptions,
 } from './handler.js';
-export type { AddressInput, AttachmentInput, MessageInput } from './message-types.js';
-export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './mime/index.js';
-export * from './pool.js';
 export {
-  type ProbeAuth,
-  type ProbeCertificate,
-  type ProbeCheck,
-  type ProbeCheckStatus,
-  type ProbeChecks,
-  type ProbeOptions,
-  type ProbeReport,
-  type ProbeTimings,
-  type ProbeTls,
-  probe,
-} from './probe.js';
-export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './reply.js';
+  type AddressEntry,
+  envelopeAddress,
+  flattenAddresses,
+  formatAddress,
+  type Group,
+  type Mailbox,
+  needsSmtpUtf8,
+  parseAddress,
+  parseAddressList,
+  toAsciiDomain,
+} from './message/address.js';
+export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
+export type { AddressInput, AttachmentInput, MessageInput } from './message/types.js';
+export {
+  DEFAULT_VALIDATION_LIMITS,
+  resolveLimits,
+  SmtpMessageValidator,
+  type ValidationLimits,
+  type ValidationResult,
+} from './message/validator.js';
+export * from './pool/pool.js';
+export { type AccessTokenProvider, AUTH_METHODS, type AuthMethod, type Credentials } from './protocol/auth.js';
+export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
+export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
+export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
 export { DeliveryResult, type DeliveryResultInit } from './result.js';
 export {
   backoffDelay,
@@ -88,9 +77,20 @@ export {
   resolveRetryPolicy,
 } from './retry.js';
 export {
-  DEFAULT_VALIDATION_LIMITS,
-  resolveLimits,
-  SmtpMessageValidator,
-  type ValidationLimits,
-  type ValidationResult,
-} from './validator.js';
+  type ConnectionTimings,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_TIMEOUTS,
+  type DsnOptions,
+  type Envelope,
+  type MailOutcome,
+  type MessageBody,
+  type OperationOptions,
+  type Phase,
+  type RecipientRejection,
+  resolveTimeouts,
+  type SendMailOptions,
+  SmtpConnection,
+  type SmtpConnectionOptions,
+  type Timeouts,
+  type TranscriptEntry,
+} from './transport/connection.js';

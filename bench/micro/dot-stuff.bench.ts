@@ -4,7 +4,7 @@
  * and bare-LF input that must be normalised, in one piece and in 16 KiB stream chunks.
  */
 import { bench, describe } from 'vitest';
-import { BodyEncoder, encodeBody } from '../../src/dot-stuff.js';
+import { BodyEncoder, encodeBody } from '../../src/protocol/dot-stuff.js';
 
 const small = Buffer.from(
   `From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\n${'The quick brown fox jumps over the lazy dog.\r\n'.repeat(20)}`,

@@ -6,8 +6,8 @@ import {
   encodeUnstructured,
   encodeWords,
   foldHeader,
-} from '../../src/mime/encodings.js';
-import { buildMessage } from '../../src/mime/index.js';
+} from '../../src/message/mime/encodings.js';
+import { buildMessage } from '../../src/message/mime/index.js';
 
 const binary = Buffer.alloc(1024 * 1024);
 for (let i = 0; i < binary.length; i++) binary[i] = (i * 131 + 17) & 0xff;

@@ -4,7 +4,7 @@
  * into small reads.
  */
 import { bench, describe } from 'vitest';
-import { ReplyParser } from '../../src/reply.js';
+import { ReplyParser } from '../../src/protocol/reply.js';
 
 const transaction = Buffer.from(
   '250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as 4Xb9Lq1Wq2z\r\n',

@@ -4,7 +4,6 @@
  */
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/connection.js';
 import {
   AbortError,
   ConnectionError,
@@ -21,6 +20,7 @@ import {
   type ScriptRule,
   startScriptedServer,
 } from '../../src/testing/index.js';
+import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/transport/connection.js';
 
 let server: ScriptedSmtpServer | undefined;
 const conns: SmtpConnection[] = [];

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/connection.js';
 import { AuthError, CapabilityError, TlsError } from '../../src/errors.js';
 import { testCertificates } from '../../src/testing/certs.js';
+import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/transport/connection.js';
 import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
 
 const certs = testCertificates();

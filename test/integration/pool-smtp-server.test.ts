@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SmtpConnection } from '../../src/connection.js';
 import { ReplyError } from '../../src/errors.js';
-import { type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool.js';
+import { type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool/pool.js';
 import { testCertificates } from '../../src/testing/certs.js';
+import type { SmtpConnection } from '../../src/transport/connection.js';
 import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
 
 const certs = testCertificates();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ProbeCheck, type ProbeReport, probe } from '../../src/probe.js';
+import { type ProbeCheck, type ProbeReport, probe } from '../../src/conform/probe.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { startSmtpServer, type TestServer } from '../helpers/smtp-server.js';
 

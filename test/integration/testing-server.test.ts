@@ -713,7 +713,7 @@ describe('lifecycle', () => {
 
 describe('record: false (a long-running sink)', () => {
   it('answers normally, counts messages, and keeps no commands, replies or bodies', async () => {
-    const { SmtpConnection } = await import('../../src/connection.js');
+    const { SmtpConnection } = await import('../../src/transport/connection.js');
     const { startScriptedServer } = await import('../../src/testing/index.js');
     const sink = await startScriptedServer({ record: false });
     const conn = new SmtpConnection({ host: '127.0.0.1', port: sink.port, encryption: 'none' });

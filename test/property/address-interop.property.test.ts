@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import { formatAddress } from '../../src/address.js';
+import { formatAddress } from '../../src/message/address.js';
 
 /**
  * Interoperability: what formatAddress writes, a third-party parser (mailparser, as a receiving

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/errors.js';
 import {
   type AddressEntry,
   checkMailboxAddress,
@@ -12,9 +13,8 @@ import {
   parseAddress,
   parseAddressList,
   toAsciiDomain,
-} from '../../src/address.js';
-import { InvalidArgumentError } from '../../src/errors.js';
-import { SmtpMessageValidator } from '../../src/validator.js';
+} from '../../src/message/address.js';
+import { SmtpMessageValidator } from '../../src/message/validator.js';
 
 // ---------------------------------------------------------------------------------------------
 // Generators for the RFC 5322 / 5321 grammar

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BodyEncoder, encodeBody } from '../../src/dot-stuff.js';
+import { BodyEncoder, encodeBody } from '../../src/protocol/dot-stuff.js';
 
 /** What a receiving server does (RFC 5321 §4.5.2): split on CRLF, drop the final ".", un-stuff. */
 function receive(wire: Buffer): string {

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { type AddressObject, simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import { type BuildMessageOptions, buildMessage } from '../../src/mime/index.js';
+import { type BuildMessageOptions, buildMessage } from '../../src/message/mime/index.js';
 
 /** Property runs; raise with MIME_RUNS=2000 for a deeper search. */
 const RUNS = Number(process.env.MIME_RUNS ?? 100);

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConnectionError } from '../../src/errors.js';
-import { type PoolableConnection, type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool.js';
+import { type PoolableConnection, type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool/pool.js';
 
 interface Gate {
   resolve: () => void;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ReplyParser } from '../../src/reply.js';
+import { ReplyParser } from '../../src/protocol/reply.js';
 
 const text = fc.stringMatching(/^[\x20-\x7e]{0,40}$/);
 const reply = fc.record({

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { MessageInput } from '../../src/message-types.js';
-import { SmtpMessageValidator as V } from '../../src/validator.js';
+import type { MessageInput } from '../../src/message/types.js';
+import { SmtpMessageValidator as V } from '../../src/message/validator.js';
 
 const lineBreak = fc.constantFrom('\r', '\n', '\r\n', '\0');
 

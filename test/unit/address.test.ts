@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ErrorCodes, InvalidArgumentError } from '../../src/errors.js';
 import {
   type AddressEntry,
   checkMailboxAddress,
@@ -11,8 +12,7 @@ import {
   parseAddress,
   parseAddressList,
   toAsciiDomain,
-} from '../../src/address.js';
-import { ErrorCodes, InvalidArgumentError } from '../../src/errors.js';
+} from '../../src/message/address.js';
 
 function parseError(input: string): InvalidArgumentError {
   try {

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chooseMechanism, createMechanism } from '../../src/auth.js';
-import * as cmd from '../../src/commands.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { parseEhlo } from '../../src/extensions.js';
+import { chooseMechanism, createMechanism } from '../../src/protocol/auth.js';
+import * as cmd from '../../src/protocol/commands.js';
+import { parseEhlo } from '../../src/protocol/extensions.js';
 
 describe('command builders', () => {
   it('build exact wire lines', () => {

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../src/errors.js';
-import { type BuildMessageOptions, buildMessage, decodeWords } from '../../src/mime/index.js';
+import { type BuildMessageOptions, buildMessage, decodeWords } from '../../src/message/mime/index.js';
 
 const base: BuildMessageOptions = {
   fromAddress: 'Sender <sender@example.com>',
@@ -385,7 +385,7 @@ describe('refusals', () => {
 
 describe('in-memory serialisation', () => {
   it('toBufferSync gives the same bytes as the stream for in-memory messages', async () => {
-    const { buildMessage } = await import('../../src/mime/index.js');
+    const { buildMessage } = await import('../../src/message/mime/index.js');
     const msg = buildMessage({
       fromAddress: 'a@example.com',
       toAddresses: ['b@example.com'],
@@ -406,7 +406,7 @@ describe('in-memory serialisation', () => {
   });
 
   it('refuses toBufferSync when a part is a file or stream', async () => {
-    const { buildMessage } = await import('../../src/mime/index.js');
+    const { buildMessage } = await import('../../src/message/mime/index.js');
     const { Readable } = await import('node:stream');
     const msg = buildMessage({
       fromAddress: 'a@example.com',

@@ -1,4 +1,4 @@
-/** The encoders under src/mime/encodings.ts: tables for the fixed cases, properties for the rest. */
+/** The encoders under src/message/mime/encodings.ts: tables for the fixed cases, properties for the rest. */
 
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
@@ -14,7 +14,7 @@ import {
   encodeUnstructured,
   encodeWords,
   foldHeader,
-} from '../../src/mime/encodings.js';
+} from '../../src/message/mime/encodings.js';
 
 const RUNS = 200;
 

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type BuildMessageOptions, buildMessage } from '../../src/mime/index.js';
+import { type BuildMessageOptions, buildMessage } from '../../src/message/mime/index.js';
 
 const DIR = fileURLToPath(new URL('../../fixtures/messages/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Credentials } from '../../src/auth.js';
 import {
   AbortError,
   AuthError,
@@ -14,7 +13,8 @@ import {
   type PoolConnectionParams,
   SmtpConnectionPool,
   type SmtpConnectionPoolOptions,
-} from '../../src/pool.js';
+} from '../../src/pool/pool.js';
+import type { Credentials } from '../../src/protocol/auth.js';
 
 // ── a fake connection with controllable connect, login and noop ────────────────────────────
 

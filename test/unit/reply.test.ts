@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/errors.js';
-import { formatReply, isPermanent, isPositive, isTransient, ReplyParser, replyMatches } from '../../src/reply.js';
+import {
+  formatReply,
+  isPermanent,
+  isPositive,
+  isTransient,
+  ReplyParser,
+  replyMatches,
+} from '../../src/protocol/reply.js';
 
 const parse = (text: string, options = {}) => new ReplyParser(options).push(Buffer.from(text, 'utf8'));
 

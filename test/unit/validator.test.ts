@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidArgumentError } from '../../src/errors.js';
-import type { AttachmentInput, MessageInput } from '../../src/message-types.js';
-import { DEFAULT_VALIDATION_LIMITS, MB, resolveLimits, SmtpMessageValidator as V } from '../../src/validator.js';
+import type { AttachmentInput, MessageInput } from '../../src/message/types.js';
+import {
+  DEFAULT_VALIDATION_LIMITS,
+  MB,
+  resolveLimits,
+  SmtpMessageValidator as V,
+} from '../../src/message/validator.js';
 
 const OK = { valid: true, error: null };
 

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import type tls from 'node:tls';
-import { AbortError, ConnectionError, ErrorCodes, TimeoutError, TlsError } from './errors.js';
+import { AbortError, ConnectionError, ErrorCodes, TimeoutError, TlsError } from '../errors.js';
 
 /** node:tls is loaded only when a connection actually needs it. */
 let tlsModule: typeof tls | undefined;

@@ -2,7 +2,7 @@
  * SMTP replies: the `Reply` value and an incremental parser from bytes to whole replies.
  * RFC 5321 §4.2 (reply lines), RFC 2034 / RFC 3463 (enhanced status codes).
  */
-import { ErrorCodes, ProtocolError } from './errors.js';
+import { ErrorCodes, ProtocolError } from '../errors.js';
 
 /** One complete reply, possibly multi-line. Plain data. */
 export interface Reply {

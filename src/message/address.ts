@@ -11,7 +11,7 @@
  * string indices).
  */
 import { domainToASCII } from 'node:url';
-import { ErrorCodes, InvalidArgumentError } from './errors.js';
+import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { decodeWords, encodeWords } from './mime/encodings.js';
 
 /** One mailbox: an optional display name and the address `local@domain`. */

@@ -12,12 +12,17 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import type { AccessTokenProvider, AuthMethod } from './auth.js';
-import { type ConnectionTimings, SmtpConnection, type Timeouts, type TranscriptEntry } from './connection.js';
-import { DEFAULT_PORTS, type SmtpEncryption } from './enums.js';
-import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from './errors.js';
-import type { ServerInfo } from './extensions.js';
-import { formatReply, type Reply, ReplyParser } from './reply.js';
+import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
+import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
+import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
+import type { ServerInfo } from '../protocol/extensions.js';
+import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
+import {
+  type ConnectionTimings,
+  SmtpConnection,
+  type Timeouts,
+  type TranscriptEntry,
+} from '../transport/connection.js';
 
 /** Outcome of one conformance check. `skipped` means it could not or should not be run. */
 export type ProbeCheckStatus = 'pass' | 'warn' | 'fail' | 'skipped';

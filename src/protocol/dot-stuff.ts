@@ -6,7 +6,7 @@
  * terminates the last line and, for DATA, appends the final `.` line. For BDAT (RFC 3030) the same
  * encoder runs with stuffing off: lines are still normalised, but no dot is added.
  */
-import { ErrorCodes, InvalidArgumentError } from './errors.js';
+import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 
 /** RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF. */
 export const MAX_BODY_LINE_LENGTH = 998;

@@ -21,18 +21,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import {
-  type AccessTokenProvider,
-  type AuthMethod,
-  type Credentials,
-  chooseMechanism,
-  createMechanism,
-  MAX_CHALLENGES,
-} from './auth.js';
-import * as cmd from './commands.js';
-import { isLoopback, openSocket, upgradeToTls } from './connect.js';
-import { BodyEncoder } from './dot-stuff.js';
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from './enums.js';
+import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
 import {
   AbortError,
   AuthError,
@@ -47,10 +36,21 @@ import {
   TimeoutError,
   type TimeoutPhase,
   TlsError,
-} from './errors.js';
-import { heloInfo, parseEhlo, type ServerInfo } from './extensions.js';
-import { Mutex } from './mutex.js';
-import { formatReply, type Reply, ReplyParser, replyMatches } from './reply.js';
+} from '../errors.js';
+import { Mutex } from '../pool/mutex.js';
+import {
+  type AccessTokenProvider,
+  type AuthMethod,
+  type Credentials,
+  chooseMechanism,
+  createMechanism,
+  MAX_CHALLENGES,
+} from '../protocol/auth.js';
+import * as cmd from '../protocol/commands.js';
+import { BodyEncoder } from '../protocol/dot-stuff.js';
+import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
+import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 
 /** Timeouts in ms, one per phase. */
 export interface Timeouts {

@@ -4,7 +4,7 @@
  * Pure: no socket, no secrets in anything it returns other than the base64 payloads themselves.
  */
 import { createHmac } from 'node:crypto';
-import { AuthError, ErrorCodes, InvalidArgumentError } from './errors.js';
+import { AuthError, ErrorCodes, InvalidArgumentError } from '../errors.js';
 
 export type AuthMethod = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'XOAUTH2';
 export const AUTH_METHODS: readonly AuthMethod[] = Object.freeze(['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2']);

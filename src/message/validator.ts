@@ -8,9 +8,9 @@
  */
 import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { checkMailboxAddress, parseAddress } from './address.js';
-import { ErrorCodes, InvalidArgumentError } from './errors.js';
-import type { AttachmentInput, MessageInput } from './message-types.js';
+import type { AttachmentInput, MessageInput } from './types.js';
 
 /** One mebibyte: every "MB" in these limits means 1024 × 1024 bytes. */
 export const MB = 1024 * 1024;

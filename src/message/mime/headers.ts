@@ -3,7 +3,7 @@
  * the Date format (RFC 5322 §3.3), Message-ID, and the extension → content-type table.
  */
 import { domainToASCII } from 'node:url';
-import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 
 /** RFC 5322 §2.2: a field name is one or more printable US-ASCII characters except `:`. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;

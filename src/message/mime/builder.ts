@@ -18,6 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../errors.js';
 import {
   type AddressEntry,
   needsSmtpUtf8 as addressNeedsSmtpUtf8,
@@ -29,8 +30,7 @@ import {
   parseAddressList,
   toAsciiDomain,
 } from '../address.js';
-import { ErrorCodes, InvalidArgumentError, SmtpError } from '../errors.js';
-import type { AttachmentInput, MessageInput } from '../message-types.js';
+import type { AttachmentInput, MessageInput } from '../types.js';
 import {
   base64Chunks,
   base64EncodedLength,

@@ -2,7 +2,7 @@
  * A small async mutex with a FIFO of waiters that honours AbortSignal: the pool's lock per key and
  * the connection's writer lock. Fair by construction: the lock passes directly to the oldest waiter.
  */
-import { AbortError } from './errors.js';
+import { AbortError } from '../errors.js';
 
 interface Waiter {
   grant: (release: () => void) => void;

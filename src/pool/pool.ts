@@ -14,10 +14,10 @@
  * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { AccessTokenProvider, AuthMethod, Credentials } from './auth.js';
-import { SmtpConnection, type SmtpConnectionOptions } from './connection.js';
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from './enums.js';
-import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from './errors.js';
+import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
+import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import type { AccessTokenProvider, AuthMethod, Credentials } from '../protocol/auth.js';
+import { SmtpConnection, type SmtpConnectionOptions } from '../transport/connection.js';
 import { Mutex } from './mutex.js';
 
 /** Where to connect and as whom: the pool key is host, port, encryption and the credentials. */

@@ -3,7 +3,7 @@
  * Every caller-supplied value is checked here, before a byte is written: CR, LF or NUL would let a
  * caller smuggle a second command (RFC 5321 §2.3.8, §4.1.1).
  */
-import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from './errors.js';
+import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from '../errors.js';
 
 const CRLF = '\r\n';
 /** RFC 5321 §4.5.3.1.4: a command line, CRLF included, is at most 512 octets (extensions add to it). */
