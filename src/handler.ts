@@ -70,6 +70,8 @@ export interface SendMessageOptions extends MessageInput {
   signal?: AbortSignal;
   /** Fixed Message-ID (with angle brackets); default a fresh random one. */
   messageId?: string;
+  /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
+  onBeforeHandOver?: () => void | Promise<void>;
 }
 
 export interface RawEnvelope {
@@ -82,6 +84,8 @@ export interface SendRawOptions {
   signal?: AbortSignal;
   /** For the result when the message's own Message-ID header cannot be read (streams). */
   messageId?: string;
+  /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
+  onBeforeHandOver?: () => void | Promise<void>;
 }
 
 /** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
@@ -99,6 +103,7 @@ interface Job {
   callerAddress: () => Map<string, string>;
   retry: boolean;
   signal: AbortSignal | undefined;
+  beforeHandOver: (() => void | Promise<void>) | undefined;
 }
 
 export class SmtpProtocolHandler {
@@ -323,6 +328,7 @@ export class SmtpProtocolHandler {
       callerAddress,
       retry: options.retry !== false,
       signal: options.signal,
+      beforeHandOver: options.onBeforeHandOver,
     });
   }
 
@@ -366,6 +372,7 @@ export class SmtpProtocolHandler {
       callerAddress,
       retry: options.retry !== false,
       signal: options.signal,
+      beforeHandOver: options.onBeforeHandOver,
     });
   }
 
@@ -418,7 +425,11 @@ export class SmtpProtocolHandler {
     };
     try {
       // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
-      const outcome = await conn.sendMail(job.envelope, body, { ...signalOption, onHandedOver: release });
+      const outcome = await conn.sendMail(job.envelope, body, {
+        ...signalOption,
+        onHandedOver: release,
+        ...(job.beforeHandOver ? { onBeforeHandOver: job.beforeHandOver } : {}),
+      });
       return this.#fromOutcome(job, outcome, attempt);
     } catch (err) {
       return this.#fromError(job, err, attempt);

@@ -188,6 +188,13 @@ export interface SendMailOptions extends OperationOptions {
    * transaction may start on this connection (a pool hands it on here, to pipeline the next message).
    */
   onHandedOver?: () => void;
+  /**
+   * Awaited just before the write that carries the final dot (or `BDAT … LAST`): the last moment at
+   * which the message is certainly not handed over. A durable queue records "handing over" here.
+   * If it throws, the final dot is never written and the connection is closed, so the server drops
+   * the unterminated body; the send fails with `ERR_SMTP_HANDOVER_REFUSED` (not retried).
+   */
+  onBeforeHandOver?: () => void | Promise<void>;
 }
 
 interface Pending {
@@ -553,7 +560,7 @@ export class SmtpConnection extends EventEmitter {
       if (!pipelining) await this.#idle();
       this.#assertUsable();
       this.#lastUsed = Date.now();
-      return await this.#transaction(plan, body, pipelining, unlock);
+      return await this.#transaction(plan, body, pipelining, unlock, options.onBeforeHandOver);
     } catch (err) {
       const wrapped = this.#toSmtpError(err);
       // A failure with the body half-written cannot be undone but by closing: never send the final dot.
@@ -636,6 +643,7 @@ export class SmtpConnection extends EventEmitter {
     body: MessageBody,
     pipelining: boolean,
     unlock: () => void,
+    beforeHandOver: SendMailOptions['onBeforeHandOver'],
   ): Promise<MailOutcome> {
     const { envelope, useBdat } = plan;
     const outcome = (
@@ -686,7 +694,7 @@ export class SmtpConnection extends EventEmitter {
       return outcome('rcpt', rejected[rejected.length - 1]!.reply, accepted, rejected);
     }
     this.#transition('data');
-    if (useBdat) return this.#sendBdat(plan, body, accepted, rejected, unlock);
+    if (useBdat) return this.#sendBdat(plan, body, accepted, rejected, unlock, beforeHandOver);
     const dataReply = await (dataP ?? this.#send(cmd.data()));
     if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, accepted, rejected);
     if (dataReply.code !== 354) {
@@ -698,6 +706,7 @@ export class SmtpConnection extends EventEmitter {
     let bytesSent: number;
     if (plan.encoded) {
       bytesSent = plan.encoded.length;
+      await this.#beforeHandOver(beforeHandOver);
       const finalP = this.#writeFinal(plan.encoded, '.', 'DATA');
       this.#transition('ready');
       unlock();
@@ -710,6 +719,7 @@ export class SmtpConnection extends EventEmitter {
     );
     const tail = encoder.end();
     bytesSent += tail.length;
+    await this.#beforeHandOver(beforeHandOver);
     const finalP = this.#writeFinal(tail, '.', 'DATA');
     this.#transition('ready');
     unlock();
@@ -740,6 +750,7 @@ export class SmtpConnection extends EventEmitter {
     accepted: string[],
     rejected: RecipientRejection[],
     unlock: () => void,
+    beforeHandOver: SendMailOptions['onBeforeHandOver'],
   ): Promise<MailOutcome> {
     const chunkSize = this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     const encoder = new BodyEncoder({ dotStuff: false });
@@ -787,10 +798,25 @@ export class SmtpConnection extends EventEmitter {
       return { delivered: false, stage: 'data', reply: failure!, accepted, rejected, via: 'BDAT', bytesSent };
     }
     const last = Buffer.concat(held, heldBytes);
+    await this.#beforeHandOver(beforeHandOver);
     const finalP = this.#writeFinal(last, cmd.bdat(last.length, true).trimEnd(), 'BDAT', cmd.bdat(last.length, true));
     this.#transition('ready');
     unlock();
     return this.#finish(await finalP, accepted, rejected, 'BDAT', bytesSent);
+  }
+
+  /** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
+  async #beforeHandOver(hook: SendMailOptions['onBeforeHandOver']): Promise<void> {
+    if (!hook) return;
+    try {
+      await hook();
+    } catch (err) {
+      throw new SmtpError(`the hand-over was refused by onBeforeHandOver: ${(err as Error)?.message ?? err}`, {
+        code: ErrorCodes.HANDOVER_REFUSED,
+        cause: err,
+      });
+    }
+    this.#assertUsable();
   }
 
   /** Writes the end of the message and queues the reply that decides it, with the final-reply timer. */

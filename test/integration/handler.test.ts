@@ -93,6 +93,47 @@ describe('sendMessage outcomes', () => {
     expect(server.connectionCount).toBe(1);
   });
 
+  it('awaits onBeforeHandOver before the final dot, once per attempt that reaches it', async () => {
+    const { server, handler } = await withScript([]);
+    const seen: number[] = [];
+    const result = await handler.sendMessage({
+      ...msg,
+      onBeforeHandOver: async () => {
+        seen.push(server.messages.length);
+        await new Promise((r) => setTimeout(r, 20));
+      },
+    });
+    expect(result.status).toBe(SmtpDeliveryStatus.SUCCESS);
+    // Called while the server had stored nothing yet: the dot had not left.
+    expect(seen).toEqual([0]);
+    expect(server.messages).toHaveLength(1);
+  });
+
+  it('a refusing onBeforeHandOver sends no final dot: FAILED, not retried, nothing stored', async () => {
+    for (const chunking of [false, true]) {
+      const { server, handler } = await withScript([], { chunking });
+      let calls = 0;
+      const result = await handler.sendRaw(
+        { from: 'sender@example.com', to: ['rcpt@example.com'] },
+        'Subject: x\r\n\r\nbody\r\n',
+        {
+          onBeforeHandOver: () => {
+            calls++;
+            throw new Error('redis down');
+          },
+        },
+      );
+      expect(result.status).toBe(SmtpDeliveryStatus.FAILED);
+      expect(result.error?.code).toBe('ERR_SMTP_HANDOVER_REFUSED');
+      expect(result.error?.messageHandedOver).toBe(false);
+      expect(calls).toBe(1);
+      await new Promise((r) => setTimeout(r, 30));
+      expect(server.messages).toHaveLength(0);
+      await handler.close();
+      await server.close();
+    }
+  });
+
   it('retries a 421 greeting and ends TEMP_FAILED, retryable, after the retries', async () => {
     const { server, handler } = await withScript([{ on: 'GREETING', reply: '421 4.3.2 Too busy' }]);
     const result = await handler.sendMessage(msg);
