@@ -36,7 +36,7 @@ export interface Resolved {
   clientName: string;
   sender: string;
   rcpt: string | null;
-  credentials: { username: string; password: string; method: AuthMethod | null } | null;
+  credentials: { username: string; password: string; method: AuthMethod | null; accessToken?: string } | null;
   relayTest: boolean;
   replyTimeout: number;
   connectTimeout: number;
@@ -152,7 +152,8 @@ export class CheckContext {
     if (options.auth !== false && this.baseline.authenticate && o.credentials && options.plain !== true) {
       const method = o.credentials.method ?? chooseMechanism(info);
       if (method !== null) {
-        const reply = await session.auth(method, o.credentials.username, o.credentials.password);
+        const { username, password, accessToken } = o.credentials;
+        const reply = await session.auth(method, username, password, accessToken);
         if (reply.code !== 235) throw new Error(`AUTH ${method} answered ${formatReply(reply)}`);
       }
     }

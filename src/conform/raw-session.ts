@@ -269,8 +269,8 @@ export class RawSession {
    * AUTH with the engine's mechanisms (`protocol/auth.ts`); the evidence shows `AUTH <MECH> ****`.
    * @returns the final reply (235 on success).
    */
-  async auth(method: AuthMethod, username: string, password: string): Promise<Reply> {
-    const mechanism = createMechanism(method, { username, password });
+  async auth(method: AuthMethod, username: string, password: string, accessToken?: string): Promise<Reply> {
+    const mechanism = createMechanism(method, { username, password }, accessToken);
     const initial = mechanism.initialResponse();
     let reply = await this.command(
       initial === null ? `AUTH ${method}` : `AUTH ${method} ${initial}`,

@@ -29,7 +29,9 @@ async function mailRcptData(ctx: CheckContext): Promise<Verdict> {
     try {
       replies.push(await session.read());
     } catch (err) {
-      return verdict.fail(`only ${i} of 3 pipelined commands answered (${codes(replies)}): ${(err as Error).message}`);
+      return verdict.fail(
+        `pipelined commands not answered: only ${i} of 3 replies (${codes(replies)}): ${(err as Error).message}`,
+      );
     }
   }
   const [mail, rcptReply, final] = replies as [(typeof replies)[0], (typeof replies)[0], (typeof replies)[0]];
