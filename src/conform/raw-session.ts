@@ -327,6 +327,8 @@ export class RawSession {
         this.#dropping = true;
         this.#plaintextDiscarded += this.#parser.bufferedBytes + (replies.length - i - 1);
         this.#parser = this.#newParser();
+        if (this.#plaintextDiscarded > 0)
+          this.evidence.received.push('(what followed the 220 in plaintext was dropped: RFC 3207 §6)');
         return;
       }
     }
