@@ -38,6 +38,20 @@ export const CONFORM_CHECKS: readonly CheckDef[] = Object.freeze(
   ),
 );
 
+/** What each check is, for listings and documentation (the public view of {@link CONFORM_CHECKS}). */
+export interface ConformCheckInfo {
+  id: string;
+  group: ConformCheck['group'];
+  rfc: string;
+  /** Sends a message to `rcpt` (skipped without it). */
+  sendsMail: boolean;
+}
+
+/** Every check's id, group, RFC and whether it sends mail, in report order. */
+export const CONFORM_CHECK_LIST: readonly ConformCheckInfo[] = Object.freeze(
+  CONFORM_CHECKS.map((c) => Object.freeze({ id: c.id, group: c.group, rfc: c.rfc, sendsMail: c.needs === 'rcpt' })),
+);
+
 const KNOWN_OPTIONS: readonly (keyof ConformOptions)[] = [
   'host',
   'port',
@@ -124,7 +138,10 @@ export async function conform(options: ConformOptions): Promise<ConformReport> {
       });
     }
   }
-  return { server, checks, summary: summarize(checks, performance.now() - started) };
+  const summary = summarize(checks, performance.now() - started);
+  // A server that could not be examined fails the run: nothing passed.
+  if (baseline === null) summary.status = 'fail';
+  return { server, checks, summary };
 }
 
 /** Runs one check; a thrown error is an inconclusive warning, the deadline a hard stop. */

@@ -344,6 +344,7 @@ describe('how the verdicts are reached', () => {
     const report = await conform({ host: '127.0.0.1', port, encryption: 'none', replyTimeout: 500 });
     expect(report.server.error).toMatch(/cannot connect/);
     expect(report.checks.every((c) => c.status === 'skipped')).toBe(true);
+    expect(report.summary.status).toBe('fail');
   });
 
   it('runs over implicit TLS', async () => {
