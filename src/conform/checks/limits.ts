@@ -32,6 +32,7 @@ async function bareInCommand(ctx: CheckContext, character: string, what: string)
       ? verdict.warn('inconclusive: no reply within the timeout')
       : verdict.pass(`the server closed the connection on ${what}`);
   if (before.length >= 2) return verdict.warn(`${what} ended a command line: two NOOPs answered (${codes(before)})`);
+  if (before[0]!.code >= 400) return verdict.pass(`a line with ${what} was refused (${formatReply(before[0]!)})`);
   return verdict.pass(`${what} did not end the command line: one reply (${codes(before)})`);
 }
 
@@ -56,7 +57,7 @@ async function commandLine(ctx: CheckContext): Promise<Verdict> {
     return end === 'timeout'
       ? verdict.warn('inconclusive: no reply to a long line within the timeout')
       : verdict.pass(`512 octets accepted; a ${LONG}-octet line made the server hang up`);
-  if (first.code >= 500) return verdict.pass(`512 octets accepted; ${LONG} octets refused (${formatReply(first)})`);
+  if (first.code >= 400) return verdict.pass(`512 octets accepted; ${LONG} octets refused (${formatReply(first)})`);
   return verdict.warn(`a ${LONG}-octet command line was accepted (${formatReply(first)}): no line length limit seen`);
 }
 
