@@ -101,8 +101,11 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
   return status === 'pass' ? EXIT_OK : status === 'warn' ? EXIT_WARNINGS : EXIT_FAILURE;
 }
 
-/** `--encryption none|tls|ssl`, or the older `--tls` / `--starttls` / `--plain`; not both. */
-function encryptionOption(values: {
+/**
+ * `--encryption none|tls|ssl`, or the older `--tls` / `--starttls` / `--plain`; not contradicting each other.
+ * @throws UsageError.
+ */
+export function encryptionOption(values: {
   encryption?: string;
   tls?: boolean;
   starttls?: boolean;

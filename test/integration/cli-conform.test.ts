@@ -90,7 +90,7 @@ describe('smtpwire conform (spawned)', () => {
     expect(verbose.code).toBe(1);
   });
 
-  it('usage errors: exit 2 for a bad --encryption or --json with --junit; --list (in process)', async () => {
+  it('usage errors: exit 2 for a bad --encryption or --json with --junit; probe --encryption; --list (in process)', async () => {
     const { main } = await import('../../src/cli/main.js');
     const { PassThrough } = await import('node:stream');
     const run = async (args: string[]) => {
@@ -103,6 +103,12 @@ describe('smtpwire conform (spawned)', () => {
     expect((await run(['conform', 'localhost', '--encryption', 'starttls'])).code).toBe(2);
     expect((await run(['conform', 'localhost', '--json', '--junit'])).code).toBe(2);
     expect((await run(['conform', 'localhost', '--plain', '--encryption', 'ssl'])).code).toBe(2);
+    // probe takes the same spelling.
+    const server = await startScriptedServer();
+    servers.push(server);
+    const probed = await run(['probe', `127.0.0.1:${server.port}`, '--encryption', 'none', '--json']);
+    expect(JSON.parse(probed.stdout())).toMatchObject({ encryption: 'none', secure: false });
+    expect(server.commands.some((c) => c.verb === 'STARTTLS')).toBe(false);
     const list = await run(['conform', '--list']);
     expect(list.code).toBe(0);
     expect(list.stdout()).toContain('eod-cr-dot-crlf');
