@@ -20,7 +20,14 @@ import { LIMIT_CHECKS } from './checks/limits.js';
 import { PIPELINING_CHECKS } from './checks/pipelining.js';
 import { SMUGGLING_CHECKS } from './checks/smuggling.js';
 import { STARTTLS_CHECKS } from './checks/starttls.js';
-import { type Baseline, CheckContext, type CheckDef, chooseMechanism, type Resolved } from './context.js';
+import {
+  assertBareArgument,
+  type Baseline,
+  CheckContext,
+  type CheckDef,
+  chooseMechanism,
+  type Resolved,
+} from './context.js';
 import { RawSession } from './raw-session.js';
 import {
   CONFORM_GROUPS,
@@ -264,18 +271,13 @@ async function discover(o: Resolved, requested: SmtpEncryption | undefined, serv
   return { greeting, plain, info, unverified, authenticate };
 }
 
-const ADDRESS = /^[^\s<>\0]+$/;
-
 function resolve(options: ConformOptions): Resolved {
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('conform options must be an object');
   assertKnownKeys(options, KNOWN_OPTIONS, 'conform options');
   const { host } = options;
-  if (typeof host !== 'string' || host === '' || /[\s<>\0]/.test(host))
-    throw new InvalidArgumentError('host must be a non-empty host name or address', { field: 'host' });
+  assertBareArgument(host, 'host');
   for (const field of ['sender', 'rcpt', 'clientName', 'username'] as const) {
-    const v = options[field];
-    if (v !== undefined && (typeof v !== 'string' || !ADDRESS.test(v)))
-      throw new InvalidArgumentError(`${field} must be a bare value without spaces, angle brackets or NUL`, { field });
+    if (options[field] !== undefined) assertBareArgument(options[field], field);
   }
   if (options.encryption !== undefined && !['none', 'tls', 'ssl'].includes(options.encryption))
     throw new InvalidArgumentError("encryption must be 'none', 'tls' or 'ssl'", { field: 'encryption' });

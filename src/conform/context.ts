@@ -4,6 +4,7 @@
  * run uses TLS, AUTH when credentials were given) whose evidence becomes the check's.
  */
 import type tls from 'node:tls';
+import { InvalidArgumentError } from '../errors.js';
 import type { AuthMethod } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply } from '../protocol/reply.js';
@@ -201,4 +202,16 @@ export class CheckContext {
 export function chooseMechanism(info: ServerInfo): AuthMethod | null {
   for (const m of ['PLAIN', 'LOGIN', 'CRAM-MD5'] as const) if (info.authMechanisms.includes(m)) return m;
   return null;
+}
+
+/**
+ * The one rule for values the raw session writes into a command line (host, addresses, EHLO name,
+ * user): non-empty, no whitespace, angle bracket or NUL — so no CR/LF can reach the wire.
+ * @throws InvalidArgumentError naming `field`.
+ */
+export function assertBareArgument(value: unknown, field: string): void {
+  if (typeof value !== 'string' || value === '' || /[\s<>\0]/.test(value))
+    throw new InvalidArgumentError(`${field} must be a non-empty value without spaces, angle brackets or NUL`, {
+      field,
+    });
 }

@@ -15,6 +15,7 @@
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
+import { assertKnownKeys } from '../options.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply } from '../protocol/reply.js';
@@ -26,7 +27,7 @@ import {
 } from '../transport/connection.js';
 import { PIPELINING_CHECKS } from './checks/pipelining.js';
 import { SMUGGLING_CHECKS } from './checks/smuggling.js';
-import { type Baseline, CheckContext, type Resolved } from './context.js';
+import { assertBareArgument, type Baseline, CheckContext, type Resolved } from './context.js';
 
 /** Outcome of one conformance check. `skipped` means it could not or should not be run. */
 export type ProbeCheckStatus = 'pass' | 'warn' | 'fail' | 'skipped';
@@ -149,26 +150,41 @@ const RAW_REPLY_TIMEOUT = 10_000;
 const DEFAULT_SENDER = 'probe@smtpwire.invalid';
 const NOOP_ROUNDS = 3;
 
+const PROBE_OPTION_KEYS: readonly (keyof ProbeOptions)[] = [
+  'host',
+  'port',
+  'encryption',
+  'opportunisticTls',
+  'tls',
+  'retryUnverified',
+  'username',
+  'password',
+  'accessToken',
+  'authMethod',
+  'clientName',
+  'timeouts',
+  'allowInsecureAuth',
+  'checks',
+  'onTranscript',
+];
+const PROBE_CHECKS_KEYS: readonly (keyof ProbeChecks)[] = ['enabled', 'bareLfRecipient', 'sender'];
+
 /**
  * Probes one server and reports. Never throws for what the server does: a refused connection, a
  * failed handshake or AUTH are in the report (`status: 'failure'`, `error`).
  * @throws InvalidArgumentError for an unusable host, port or address option.
  */
 export async function probe(options: ProbeOptions): Promise<ProbeReport> {
-  if (!options || typeof options.host !== 'string' || options.host === '' || /[\s<>]/.test(options.host)) {
-    throw new InvalidArgumentError('host must be a non-empty host name or address', { field: 'host' });
-  }
+  if (!options || typeof options !== 'object') throw new InvalidArgumentError('probe options must be an object');
+  assertKnownKeys(options, PROBE_OPTION_KEYS, 'probe options');
+  if (options.checks !== undefined) assertKnownKeys(options.checks, PROBE_CHECKS_KEYS, 'probe checks');
+  assertBareArgument(options.host, 'host');
   const encryption: SmtpEncryption = options.encryption ?? 'tls';
   const opportunistic = options.opportunisticTls ?? options.encryption === undefined;
   const port = options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : DEFAULT_PORTS[encryption]);
   const checks = options.checks ?? {};
   for (const field of ['bareLfRecipient', 'sender'] as const) {
-    const v = checks[field];
-    if (v !== undefined && (typeof v !== 'string' || /[\s<>\r\n\0]/.test(v))) {
-      throw new InvalidArgumentError(`checks.${field} must be a bare address without spaces or angle brackets`, {
-        field: `checks.${field}`,
-      });
-    }
+    if (checks[field] !== undefined) assertBareArgument(checks[field], `checks.${field}`);
   }
   const report: ProbeReport = {
     host: options.host,
