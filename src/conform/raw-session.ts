@@ -13,7 +13,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { ConnectionError, ProtocolError, SmtpError, TimeoutError } from '../errors.js';
 import { type AuthMethod, createMechanism, MAX_CHALLENGES } from '../protocol/auth.js';
-import { parseEhlo, type ServerInfo } from '../protocol/extensions.js';
+import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
 import { openSocket, upgradeToTls } from '../transport/connect.js';
 
@@ -226,9 +226,12 @@ export class RawSession {
     return this.ehlo(clientName);
   }
 
-  /** EHLO, parsed. @throws SmtpError when refused. */
+  /** EHLO, parsed; HELO when EHLO is not recognised (RFC 5321 §3.2). @throws SmtpError when refused. */
   async ehlo(clientName: string): Promise<ServerInfo> {
-    return parseEhlo(await this.expect(`EHLO ${clientName}`, 250));
+    const reply = await this.command(`EHLO ${clientName}`);
+    if (reply.code === 250) return parseEhlo(reply);
+    if (reply.code === 500 || reply.code === 502) return heloInfo(await this.expect(`HELO ${clientName}`, 250));
+    throw new SmtpError(`EHLO answered ${formatReply(reply)}`);
   }
 
   /**

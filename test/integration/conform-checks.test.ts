@@ -281,6 +281,24 @@ describe('how the verdicts are reached', () => {
     expect(check.evidence.sent.join('')).toContain('part one\\n.\\nMAIL FROM:<conform@smtpwire.invalid>');
   });
 
+  it('ext-enhancedstatuscodes also judges the 4xx replies earlier checks met (452 from limit-recipients)', async () => {
+    const server = await startScriptedServer({ quirks: { omitEnhancedCodes: [4] } });
+    servers.push(server);
+    const options = { host: '127.0.0.1', port: server.port, encryption: 'none', replyTimeout: 1000 } as const;
+    const alone = await conform({ ...options, only: ['ext-enhancedstatuscodes'] });
+    expect(alone.checks[0]).toMatchObject({ status: 'pass', reason: /no 4xx reply seen/ });
+    const after = await conform({ ...options, only: ['limit-recipients', 'ext-enhancedstatuscodes'] });
+    expect(after.checks[1]).toMatchObject({ status: 'fail', reason: /4xx replies of the run \(452 Too many/ });
+  });
+
+  it('falls back to HELO when EHLO is not recognised', async () => {
+    const server = await startScriptedServer({ script: [{ on: 'EHLO', reply: '502 5.5.1 EHLO not implemented' }] });
+    servers.push(server);
+    const report = await conform({ host: '127.0.0.1', port: server.port, encryption: 'none', only: ['reply-syntax'] });
+    expect(report.server.capabilities).toEqual([]);
+    expect(report.checks[0]?.status).toBe('pass');
+  });
+
   it('sends no mail without --rcpt: the checks that would are skipped, nothing is delivered', async () => {
     const server = await startScriptedServer();
     servers.push(server);

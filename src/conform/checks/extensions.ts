@@ -12,7 +12,9 @@
  * - `ext-chunking` (needs the operator's mailbox): `BDAT n` with a small message then `BDAT 0 LAST`
  *   (RFC 3030 §2 allows a last chunk of zero octets) → 250, 250 → pass; anything else → fail.
  * - `ext-enhancedstatuscodes`: a 2xx (RSET) and two 5xx (unknown verb, RCPT before MAIL) must carry
- *   an enhanced code (RFC 2034 §3: every 2xx, 4xx, 5xx reply except the greeting and EHLO) → else fail.
+ *   an enhanced code (RFC 2034 §3: every 2xx, 4xx, 5xx reply except the greeting and EHLO) → else fail;
+ *   so must every 4xx reply earlier checks met (e.g. 452 from `limit-recipients`), since a 4xx cannot
+ *   be provoked safely on its own.
  * - `relay-open` (opt-in): unauthenticated MAIL, then `RCPT TO:<smtpwire-relay-test@example.net>`
  *   (RFC 2606 domain), never DATA. 2xx → fail (open relay); refused → pass.
  * - `reply-syntax`: every reply line of the whole run (plus HELP, VRFY, NOOP in its own session)
@@ -103,8 +105,32 @@ async function enhancedCodes(ctx: CheckContext): Promise<Verdict> {
     ['RCPT before MAIL', await session.command(`RCPT TO:<${ctx.options.rcpt ?? 'postmaster'}>`)],
   ] as const;
   const missing = replies.filter(([, r]) => r.enhanced === null).map(([what, r]) => `${what} → ${formatReply(r)}`);
+  // 4xx cannot be provoked safely; judge the ones earlier checks met (452 too many recipients, 421 …).
+  const transient = transientReplies(ctx.runLines());
+  const bare = transient.filter((line) => !ENHANCED.test(line.slice(4)));
+  if (bare.length) missing.push(`${bare.length} of ${transient.length} 4xx replies of the run (${bare[0]})`);
   if (missing.length) return verdict.fail(`advertised but missing on: ${missing.join('; ')}`);
-  return verdict.pass(`enhanced codes on 2xx and 5xx replies (${replies.map(([, r]) => r.enhanced).join(' ')})`);
+  const seen4xx = transient.length
+    ? `, and on ${transient.length} 4xx replies of the run`
+    : '; no 4xx reply seen in the run';
+  return verdict.pass(
+    `enhanced codes on 2xx and 5xx replies (${replies.map(([, r]) => r.enhanced).join(' ')})${seen4xx}`,
+  );
+}
+
+/** First lines of the 4xx replies in each session's raw lines, the greeting excepted (RFC 2034 §3 exempts it). */
+function transientReplies(sessions: readonly (readonly string[])[]): string[] {
+  const out: string[] = [];
+  for (const lines of sessions) {
+    let index = 0;
+    let first = true;
+    for (const line of lines) {
+      if (first && index > 0 && line.startsWith('4')) out.push(line);
+      first = line[3] !== '-';
+      if (first) index++;
+    }
+  }
+  return out;
 }
 
 async function requireTls(ctx: CheckContext): Promise<Verdict> {
