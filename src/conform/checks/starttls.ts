@@ -159,7 +159,7 @@ async function certificate(ctx: CheckContext): Promise<Verdict> {
 /** The checks of this module. */
 export const STARTTLS_CHECKS: readonly CheckDef[] = [
   { id: 'starttls-offered', group: 'starttls', rfc: 'RFC 3207 §4, RFC 8314', run: offered },
-  { id: 'starttls-injection', group: 'starttls', rfc: 'RFC 3207 §6 (CVE-2011-0411)', run: injection },
+  { id: 'starttls-injection', group: 'starttls', rfc: 'RFC 3207 §4.2, §6 (CVE-2011-0411)', run: injection },
   { id: 'starttls-capabilities', group: 'starttls', rfc: 'RFC 3207 §4.2', run: capabilities },
   { id: 'auth-before-tls', group: 'starttls', rfc: 'RFC 8314 §3, RFC 4954 §4', run: authBeforeTls },
   { id: 'tls-v1.0', group: 'starttls', rfc: 'RFC 8996 §2', run: (ctx) => legacyVersion(ctx, 'TLSv1') },
