@@ -32,8 +32,8 @@ function keywords(info: ServerInfo): string[] {
 
 async function offered(ctx: CheckContext): Promise<Verdict> {
   if (ctx.options.channel === 'implicit') return verdict.skipped('implicit TLS (RFC 8314): no STARTTLS needed');
-  const session = await ctx.open({ plain: true, auth: false });
-  void session;
+  // A fresh plaintext EHLO, for the evidence; the verdict reads what the first session learnt.
+  await ctx.open({ plain: true, auth: false });
   const plain = ctx.baseline.plain!;
   if (plain.startTls) return verdict.pass('STARTTLS advertised in the plaintext EHLO');
   return verdict.warn('STARTTLS not advertised: every session stays in plaintext');
@@ -88,8 +88,7 @@ async function capabilities(ctx: CheckContext): Promise<Verdict> {
 async function authBeforeTls(ctx: CheckContext): Promise<Verdict> {
   const skip = needsStartTls(ctx);
   if (skip) return skip;
-  const session = await ctx.open({ plain: true, auth: false });
-  void session;
+  await ctx.open({ plain: true, auth: false });
   const plain = ctx.baseline.plain!;
   if (plain.authMechanisms.length > 0)
     return verdict.warn(`AUTH ${plain.authMechanisms.join(' ')} offered before TLS: credentials may go in the clear`);
@@ -97,10 +96,8 @@ async function authBeforeTls(ctx: CheckContext): Promise<Verdict> {
 }
 
 async function legacyVersion(ctx: CheckContext, version: 'TLSv1' | 'TLSv1.1'): Promise<Verdict> {
-  if (ctx.options.channel === 'plain' && !ctx.baseline.plain?.startTls) return verdict.skipped('no TLS offered');
-  if (ctx.options.channel === 'starttls' || ctx.options.channel === 'plain') {
-    if (!ctx.baseline.plain?.startTls) return verdict.skipped('STARTTLS not advertised');
-  }
+  if (ctx.options.channel !== 'implicit' && !ctx.baseline.plain?.startTls)
+    return verdict.skipped('no TLS offered (STARTTLS not advertised)');
   // OpenSSL 3 refuses these versions at its default security level; lower it for this probe only.
   const tls: ConnectionOptions = {
     ...ctx.tlsOptions,
