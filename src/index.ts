@@ -3,6 +3,7 @@
  * Public exports only; see README.md for the guide and the error-code table.
  */
 
+export { CONFORM_CHECK_LIST, type ConformCheckInfo, conform } from './conform/conform.js';
 export {
   type ProbeAuth,
   type ProbeCertificate,
@@ -15,6 +16,18 @@ export {
   type ProbeTls,
   probe,
 } from './conform/probe.js';
+export type { Evidence as ConformEvidence } from './conform/raw-session.js';
+export { formatConformJunit, formatConformText } from './conform/report.js';
+export {
+  CONFORM_GROUPS,
+  type ConformCheck,
+  type ConformGroup,
+  type ConformOptions,
+  type ConformReport,
+  type ConformServer,
+  type ConformStatus,
+  type ConformSummary,
+} from './conform/types.js';
 export { DEFAULT_PORTS, SmtpDeliveryStatus, SmtpEncryption } from './enums.js';
 export * as errors from './errors.js';
 export {

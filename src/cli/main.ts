@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
+import { CONFORM_USAGE, conformCommand } from './conform.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SEND_USAGE, sendCommand } from './send.js';
 import { SINK_USAGE, sinkCommand } from './sink.js';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   send: { run: sendCommand, usage: SEND_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
   sink: { run: sinkCommand, usage: SINK_USAGE },
+  conform: { run: conformCommand, usage: CONFORM_USAGE },
 };
 
 /** `smtpwire --help`. */

@@ -10,20 +10,20 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
-  encryptionFlag,
   ms,
   parseTarget,
   readPassword,
   tlsFlags,
   UsageError,
 } from './common.js';
+import { encryptionOption } from './conform.js';
 
 /** `smtpwire probe --help`. */
-export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--tls|--starttls|--plain] [--user U --pass-env VAR]
+export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--encryption none|tls|ssl] [--user U --pass-env VAR]
                      [--auth-method M] [--ca FILE] [--insecure] [--name EHLO] [--bare-lf-to ADDR]
                      [--sender ADDR] [--no-checks] [--timeout MS] [--json] [-v]
-  Default: STARTTLS when offered (a warning when not), port 25. --starttls: required (port 587).
-  --tls: implicit TLS (port 465). --plain: no TLS (port 25). --bare-lf-to sends one test message there.`;
+  Default: STARTTLS when offered (a warning when not), port 25. --encryption tls (or --starttls): required
+  (port 587). ssl (or --tls): implicit TLS (port 465). none (or --plain): no TLS (port 25). --bare-lf-to sends one test message there.`;
 
 /** Runs the probe command; resolves with the exit code. @throws UsageError. */
 export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
@@ -32,6 +32,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     allowPositionals: true,
     options: {
       ...CONNECTION_OPTIONS,
+      encryption: { type: 'string' },
       'auth-method': { type: 'string' },
       name: { type: 'string' },
       'bare-lf-to': { type: 'string' },
@@ -44,7 +45,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('probe takes exactly one server: host[:port]');
   const target = parseTarget(positionals[0]);
-  const encryption = encryptionFlag(values);
+  const encryption = encryptionOption(values);
   const password = await readPassword(io, values.user, values['pass-env']);
   const authMethod = values['auth-method']?.toUpperCase();
   if (authMethod !== undefined && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(authMethod)) {

@@ -5,24 +5,29 @@
  * honoured, STARTTLS really upgraded, SIZE enforced, bare LF in DATA refused, enhanced status codes,
  * VRFY and unknown-command handling. Each check is pass / warn / fail / skipped with a one-line reason.
  *
- * Two checks need a raw socket (see `RawSession`): the engine can never put a bare LF on the wire
- * (its encoder normalises line ends, RFC 5321 §2.3.8), and its public commands wait for each reply,
- * so they cannot pipeline MAIL/RCPT/RCPT/RSET in one write (RFC 2920). Nothing secret goes over the
- * raw socket: it never authenticates.
+ * Two checks need a raw socket: the engine can never put a bare LF on the wire (its encoder
+ * normalises line ends, RFC 5321 §2.3.8), and its public commands wait for each reply, so they
+ * cannot pipeline MAIL/RCPT/RSET in one write (RFC 2920). Those two are `conform`'s own checks
+ * (`pipelining-mail-rcpt-data`, `data-bare-lf`), run on the shared raw session (`raw-session.ts`,
+ * through `transport/connect.ts`); it authenticates when the probe did (a submission server
+ * refuses MAIL without AUTH), with the secrets redacted from its evidence.
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
+import { assertKnownKeys } from '../options.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
-import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
+import { formatReply } from '../protocol/reply.js';
 import {
   type ConnectionTimings,
   SmtpConnection,
   type Timeouts,
   type TranscriptEntry,
 } from '../transport/connection.js';
+import { PIPELINING_CHECKS } from './checks/pipelining.js';
+import { SMUGGLING_CHECKS } from './checks/smuggling.js';
+import { assertBareArgument, type Baseline, CheckContext, type Resolved } from './context.js';
 
 /** Outcome of one conformance check. `skipped` means it could not or should not be run. */
 export type ProbeCheckStatus = 'pass' | 'warn' | 'fail' | 'skipped';
@@ -145,26 +150,41 @@ const RAW_REPLY_TIMEOUT = 10_000;
 const DEFAULT_SENDER = 'probe@smtpwire.invalid';
 const NOOP_ROUNDS = 3;
 
+const PROBE_OPTION_KEYS: readonly (keyof ProbeOptions)[] = [
+  'host',
+  'port',
+  'encryption',
+  'opportunisticTls',
+  'tls',
+  'retryUnverified',
+  'username',
+  'password',
+  'accessToken',
+  'authMethod',
+  'clientName',
+  'timeouts',
+  'allowInsecureAuth',
+  'checks',
+  'onTranscript',
+];
+const PROBE_CHECKS_KEYS: readonly (keyof ProbeChecks)[] = ['enabled', 'bareLfRecipient', 'sender'];
+
 /**
  * Probes one server and reports. Never throws for what the server does: a refused connection, a
  * failed handshake or AUTH are in the report (`status: 'failure'`, `error`).
  * @throws InvalidArgumentError for an unusable host, port or address option.
  */
 export async function probe(options: ProbeOptions): Promise<ProbeReport> {
-  if (!options || typeof options.host !== 'string' || options.host === '' || /[\s<>]/.test(options.host)) {
-    throw new InvalidArgumentError('host must be a non-empty host name or address', { field: 'host' });
-  }
+  if (!options || typeof options !== 'object') throw new InvalidArgumentError('probe options must be an object');
+  assertKnownKeys(options, PROBE_OPTION_KEYS, 'probe options');
+  if (options.checks !== undefined) assertKnownKeys(options.checks, PROBE_CHECKS_KEYS, 'probe checks');
+  assertBareArgument(options.host, 'host');
   const encryption: SmtpEncryption = options.encryption ?? 'tls';
   const opportunistic = options.opportunisticTls ?? options.encryption === undefined;
   const port = options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : DEFAULT_PORTS[encryption]);
   const checks = options.checks ?? {};
   for (const field of ['bareLfRecipient', 'sender'] as const) {
-    const v = checks[field];
-    if (v !== undefined && (typeof v !== 'string' || /[\s<>\r\n\0]/.test(v))) {
-      throw new InvalidArgumentError(`checks.${field} must be a bare address without spaces or angle brackets`, {
-        field: `checks.${field}`,
-      });
-    }
+    if (checks[field] !== undefined) assertBareArgument(checks[field], `checks.${field}`);
   }
   const report: ProbeReport = {
     host: options.host,
@@ -259,11 +279,18 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
     if (checks.enabled !== false) {
       const sender = checks.sender ?? DEFAULT_SENDER;
       report.checks.push(checkStartTls(conn, encryption, opportunistic));
-      report.checks.push(await checkPipelining(options, port, encryption, conn, unverified, sender));
+      const input: RawCheckInput = {
+        options,
+        port,
+        encryption,
+        conn,
+        unverified,
+        authenticated: report.auth?.ok === true,
+        sender,
+      };
+      report.checks.push(await checkPipelining(input));
       report.checks.push(await checkSize(conn, sender));
-      report.checks.push(
-        await checkBareLf(options, port, encryption, conn, unverified, sender, checks.bareLfRecipient),
-      );
+      report.checks.push(await checkBareLf(input, checks.bareLfRecipient));
       const { enhanced, vrfy, unknown } = await checkReplies(conn);
       report.checks.push(enhanced, vrfy, unknown);
     }
@@ -348,41 +375,71 @@ function checkStartTls(conn: SmtpConnection, encryption: SmtpEncryption, opportu
   return { name, status: 'pass', reason: 'upgraded to TLS, EHLO repeated and capabilities re-read' };
 }
 
-async function checkPipelining(
-  options: ProbeOptions,
-  port: number,
-  encryption: SmtpEncryption,
-  conn: SmtpConnection,
-  unverified: boolean,
-  sender: string,
-): Promise<ProbeCheck> {
-  const name = 'pipelining';
+/** What the raw-session checks need from the probe's engine session. */
+interface RawCheckInput {
+  options: ProbeOptions;
+  port: number;
+  encryption: SmtpEncryption;
+  conn: SmtpConnection;
+  unverified: boolean;
+  authenticated: boolean;
+  sender: string;
+}
+
+/** Runs one of conform's checks on the raw session, with the probe's channel, credentials and timeouts. */
+async function runConformCheck(
+  input: RawCheckInput,
+  id: string,
+  rcpt: string | null,
+): Promise<{ status: ProbeCheckStatus; reason: string }> {
+  const { options, conn, encryption } = input;
+  const def = [...PIPELINING_CHECKS, ...SMUGGLING_CHECKS].find((c) => c.id === id)!;
+  const replyTimeout = Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.command ?? RAW_REPLY_TIMEOUT);
   const info = conn.capabilities!;
-  if (!info.pipelining) return { name, status: 'skipped', reason: 'PIPELINING not advertised' };
-  let raw: RawSession | null = null;
+  const accessToken = typeof options.accessToken === 'function' ? await options.accessToken() : options.accessToken;
+  const resolved: Resolved = {
+    host: options.host,
+    port: input.port,
+    channel: encryption === 'ssl' ? 'implicit' : conn.secure ? 'starttls' : 'plain',
+    tls: options.tls,
+    clientName: options.clientName ?? 'smtpwire.probe',
+    sender: input.sender,
+    rcpt,
+    credentials:
+      input.authenticated && options.username !== undefined
+        ? {
+            username: options.username,
+            password: options.password ?? '',
+            method: options.authMethod ?? null,
+            ...(accessToken === undefined ? {} : { accessToken }),
+          }
+        : null,
+    relayTest: false,
+    replyTimeout,
+    connectTimeout: Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.connect ?? RAW_REPLY_TIMEOUT),
+    unknownCommandLimit: 0,
+    signal: undefined,
+  };
+  const baseline: Baseline = {
+    greeting: conn.greeting!,
+    plain: conn.plaintextCapabilities ?? (conn.secure ? null : info),
+    info,
+    unverified: input.unverified,
+    authenticate: resolved.credentials !== null,
+  };
+  const ctx = new CheckContext(resolved, baseline, performance.now() + 4 * replyTimeout, []);
   try {
-    raw = await RawSession.open(options, port, encryption, conn.secure, unverified);
-    const domain = info.serverName || 'localhost';
-    // RFC 2920 §3.1: MAIL, RCPT and RSET may all go in one write; the replies must come back in order.
-    raw.write(`MAIL FROM:<${sender}>\r\nRCPT TO:<postmaster>\r\nRCPT TO:<postmaster@${domain}>\r\nRSET\r\n`);
-    const replies: Reply[] = [];
-    for (let i = 0; i < 4; i++) replies.push(await raw.read());
-    const codes = replies.map((r) => r.code).join(' ');
-    const rset = replies[3]!;
-    if (rset.code !== 250)
-      return { name, status: 'fail', reason: `the fourth reply (to RSET) was ${formatReply(rset)} (replies ${codes})` };
-    if (replies[0]!.code >= 400)
-      return {
-        name,
-        status: 'warn',
-        reason: `answered in order (${codes}), but MAIL was refused so RCPT was not exercised`,
-      };
-    return { name, status: 'pass', reason: `MAIL/RCPT/RCPT/RSET in one write answered in order (${codes})` };
+    return await def.run(ctx);
   } catch (err) {
-    return { name, status: 'fail', reason: `pipelined commands not answered: ${(err as Error).message}` };
+    return { status: 'fail', reason: `pipelined commands not answered: ${(err as Error).message}` };
   } finally {
-    raw?.destroy();
+    ctx.close();
   }
+}
+
+async function checkPipelining(input: RawCheckInput): Promise<ProbeCheck> {
+  // Without a recipient: MAIL, RCPT TO:<postmaster>, RSET in one write (nothing delivered).
+  return { name: 'pipelining', ...(await runConformCheck(input, 'pipelining-mail-rcpt-data', null)) };
 }
 
 async function checkSize(conn: SmtpConnection, sender: string): Promise<ProbeCheck> {
@@ -416,49 +473,13 @@ async function checkSize(conn: SmtpConnection, sender: string): Promise<ProbeChe
   };
 }
 
-async function checkBareLf(
-  options: ProbeOptions,
-  port: number,
-  encryption: SmtpEncryption,
-  conn: SmtpConnection,
-  unverified: boolean,
-  sender: string,
-  recipient: string | undefined,
-): Promise<ProbeCheck> {
+async function checkBareLf(input: RawCheckInput, recipient: string | undefined): Promise<ProbeCheck> {
   const name = 'bare-lf';
   if (recipient === undefined)
     return { name, status: 'skipped', reason: 'no probe recipient given (checks.bareLfRecipient / --bare-lf-to)' };
-  let raw: RawSession | null = null;
-  try {
-    raw = await RawSession.open(options, port, encryption, conn.secure, unverified);
-    for (const line of [`MAIL FROM:<${sender}>`, `RCPT TO:<${recipient}>`, 'DATA']) {
-      raw.write(`${line}\r\n`);
-      const reply = await raw.read();
-      const want = line === 'DATA' ? 354 : 250;
-      if (reply.code !== want && !(line.startsWith('RCPT') && reply.code === 251)) {
-        return { name, status: 'warn', reason: `inconclusive: ${line.split(':')[0]} answered ${formatReply(reply)}` };
-      }
-    }
-    // The one place smtpwire writes a bare LF: the engine's encoder would turn it into CRLF.
-    raw.write('Subject: smtpwire probe (bare LF)\r\n\r\nthis line ends in a bare LF\nthis one in CRLF\r\n.\r\n');
-    let reply: Reply;
-    try {
-      reply = await raw.read();
-    } catch {
-      return { name, status: 'pass', reason: 'the server dropped the connection on a bare LF' };
-    }
-    if (reply.code >= 500) return { name, status: 'pass', reason: `refused: ${formatReply(reply)}` };
-    if (reply.code >= 400) return { name, status: 'pass', reason: `refused (temporarily): ${formatReply(reply)}` };
-    return {
-      name,
-      status: 'warn',
-      reason: `a body with a bare LF was accepted (RFC 5321 §2.3.8; SMTP smuggling risk): ${formatReply(reply)}`,
-    };
-  } catch (err) {
-    return { name, status: 'warn', reason: `inconclusive: ${(err as Error).message}` };
-  } finally {
-    raw?.destroy();
-  }
+  const verdict = await runConformCheck(input, 'data-bare-lf', recipient);
+  // A setup failure is inconclusive here, not a pipelining failure.
+  return { name, ...(verdict.status === 'fail' ? { status: 'warn', reason: verdict.reason } : verdict) };
 }
 
 async function checkReplies(
@@ -564,147 +585,4 @@ function median(values: number[]): number {
 
 function asSmtpError(err: unknown): SmtpError {
   return err instanceof SmtpError ? err : new SmtpError((err as Error)?.message ?? String(err), { cause: err });
-}
-
-// ── the raw session ──────────────────────────────────────────────────────────────────────────
-
-/**
- * A minimal SMTP client on a bare socket for the two checks the engine cannot do (see the module
- * comment): greeting, EHLO, STARTTLS when the engine used it, then whatever the check writes.
- */
-class RawSession {
-  readonly #parser = new ReplyParser();
-  readonly #timeout: number;
-  #socket: net.Socket;
-  #queue: Reply[] = [];
-  #waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
-  #error: Error | null = null;
-
-  private constructor(socket: net.Socket, timeout: number) {
-    this.#socket = socket;
-    this.#timeout = timeout;
-    this.#listen(socket);
-  }
-
-  static async open(
-    options: ProbeOptions,
-    port: number,
-    encryption: SmtpEncryption,
-    starttls: boolean,
-    unverified: boolean,
-  ): Promise<RawSession> {
-    const tlsOptions: tls.ConnectionOptions = {
-      ...options.tls,
-      host: options.host,
-      servername: options.tls?.servername ?? (net.isIP(options.host) ? undefined : options.host),
-      ...(unverified ? { rejectUnauthorized: false } : {}),
-    };
-    const socket =
-      encryption === 'ssl'
-        ? await connectTls({ ...tlsOptions, host: options.host, port })
-        : await connectPlain(options.host, port);
-    const session = new RawSession(socket, Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.command ?? RAW_REPLY_TIMEOUT));
-    try {
-      await session.expect(null, 220);
-      const name = options.clientName ?? 'smtpwire.probe';
-      await session.expect(`EHLO ${name}`, 250);
-      if (encryption === 'tls' && starttls) {
-        await session.expect('STARTTLS', 220);
-        session.#socket.removeAllListeners('data');
-        const secure = await connectTls({ ...tlsOptions, socket: session.#socket });
-        session.#socket = secure;
-        session.#listen(secure);
-        await session.expect(`EHLO ${name}`, 250);
-      }
-    } catch (err) {
-      session.destroy();
-      throw err;
-    }
-    return session;
-  }
-
-  write(text: string): void {
-    this.#socket.write(text);
-  }
-
-  /** The next reply, in order. Rejects on close, error or after the timeout. */
-  read(): Promise<Reply> {
-    const next = this.#queue.shift();
-    if (next) return Promise.resolve(next);
-    if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiter = null;
-        reject(new Error(`no reply within ${this.#timeout} ms`));
-      }, this.#timeout);
-      this.#waiter = {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-    });
-  }
-
-  async expect(line: string | null, code: number): Promise<Reply> {
-    if (line !== null) this.write(`${line}\r\n`);
-    const reply = await this.read();
-    if (reply.code !== code) throw new Error(`${line ?? 'greeting'} answered ${formatReply(reply)}`);
-    return reply;
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
-  }
-
-  #listen(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
-      let replies: Reply[];
-      try {
-        replies = this.#parser.push(chunk);
-      } catch (err) {
-        this.#fail(err as Error);
-        return;
-      }
-      for (const reply of replies) {
-        const waiter = this.#waiter;
-        if (waiter) {
-          this.#waiter = null;
-          waiter.resolve(reply);
-        } else this.#queue.push(reply);
-      }
-    });
-    socket.on('error', (err) => this.#fail(err));
-    socket.on('close', () => this.#fail(new Error('connection closed by the server')));
-  }
-
-  #fail(err: Error): void {
-    this.#error ??= err;
-    const waiter = this.#waiter;
-    this.#waiter = null;
-    waiter?.reject(this.#error);
-  }
-}
-
-function connectPlain(host: string, port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    socket.setTimeout(RAW_REPLY_TIMEOUT, () => socket.destroy(new Error('connect timeout')));
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
-function connectTls(options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(options, () => resolve(socket));
-    socket.once('error', reject);
-  });
 }

@@ -15,6 +15,8 @@ export { testCertificates } from './certs.js';
 export { garbage, longLine } from './faults.js';
 export type { BodyFacts } from './message-body.js';
 export { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
+export type { ServerQuirks } from './quirks.js';
+export { EARLY_TALKER_REPLY, LenientTerminatorScanner } from './quirks.js';
 export type { CommandRecord, MessageRecord, ReplyRecord, SessionRecord, SmtpParams } from './records.js';
 export type { CommandHook, ScriptAction, ScriptActionKind, ScriptEvent, ScriptRule, SessionInfo } from './script.js';
 export { DEFAULT_SPLIT_DELAY, RuleCounters } from './script.js';

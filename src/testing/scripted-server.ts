@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { testCertificates } from './certs.js';
+import type { ServerQuirks } from './quirks.js';
 import type { CommandRecord, MessageRecord, SessionRecord } from './records.js';
 import type { CommandHook, ScriptRule } from './script.js';
 import { RuleCounters } from './script.js';
@@ -39,6 +40,8 @@ export interface ScriptedTlsOptions {
   requestCert?: boolean;
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  /** OpenSSL cipher list, e.g. `'DEFAULT:@SECLEVEL=0'` to allow TLS 1.0/1.1 with `minVersion: 'TLSv1'`. */
+  ciphers?: string;
 }
 
 /** Options of {@link startScriptedServer}. Everything is optional: the defaults are a correct server. */
@@ -95,6 +98,8 @@ export interface ScriptedServerOptions {
   record?: boolean;
   /** Called at every event before the script; see {@link CommandHook}. */
   onCommand?: CommandHook;
+  /** Deliberate non-conformances, to prove a conformance checker can fail; see {@link ServerQuirks}. */
+  quirks?: ServerQuirks;
 }
 
 /**
@@ -274,6 +279,7 @@ function resolveSettings(options: ScriptedServerOptions): Settings {
       ca: given.ca ?? certs.ca,
       ...(given.minVersion === undefined ? {} : { minVersion: given.minVersion }),
       ...(given.maxVersion === undefined ? {} : { maxVersion: given.maxVersion }),
+      ...(given.ciphers === undefined ? {} : { ciphers: given.ciphers }),
     });
   }
   const greeting = options.greeting ?? `220 ${hostname} ESMTP`;
@@ -297,5 +303,6 @@ function resolveSettings(options: ScriptedServerOptions): Settings {
     maxRecipients: options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS,
     onCommand: options.onCommand,
     record: options.record !== false,
+    quirks: options.quirks ?? {},
   };
 }

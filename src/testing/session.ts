@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 
 import { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
+import { EARLY_TALKER_REPLY, LenientTerminatorScanner, omitsEnhancedCode, type ServerQuirks } from './quirks.js';
 import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
 import type { CommandHook, RuleCounters, ScriptAction, ScriptRule } from './script.js';
 import { DEFAULT_SPLIT_DELAY } from './script.js';
@@ -34,6 +35,8 @@ export interface Settings {
   onCommand: CommandHook | undefined;
   /** Keep commands, replies and message bodies in the records (false for a long-running sink). */
   record: boolean;
+  /** Deliberate non-conformances (quirks.ts); empty by default. */
+  quirks: ServerQuirks;
 }
 
 /** What a session needs from its server. */
@@ -172,6 +175,7 @@ export class Session {
         await this.#startTls();
         if (!this.record.tls) return;
       }
+      if (await this.#earlyTalker()) return;
       const greeted = await this.respond(['GREETING'], '', [...this.#settings.greeting]);
       // RFC 5321 §3.1: after a 554 (or anything but 220) only QUIT makes sense.
       if (greeted.sent !== null && greeted.code !== 220) this.#refused = true;
@@ -300,7 +304,8 @@ export class Session {
 
   /** Read a DATA body up to and including `CRLF.CRLF`; null when the connection closed first. */
   async #readDataBody(): Promise<{ raw: Buffer; size: number; oversize: boolean } | null> {
-    const scanner = new DataTerminatorScanner();
+    const extra = this.#settings.quirks.endOfData;
+    const scanner = extra ? new LenientTerminatorScanner(extra) : new DataTerminatorScanner();
     // Keep at most this much raw input: dot-stuffing can double a body, plus the terminator.
     const keep = 2 * this.#sizeLimit() + 5;
     let parts: Buffer[] = [];
@@ -461,8 +466,10 @@ export class Session {
     const context = this.#settings.secureContext;
     if (context === null) throw new Error('TLS requested without TLS material');
     // RFC 3207 §4.2 / §6: plaintext that arrived after STARTTLS is discarded, never obeyed.
-    this.record.plaintextDiscarded += this.#buf.length;
-    this.#consume(this.#buf.length);
+    if (!this.#settings.quirks.starttlsKeepsPlaintext) {
+      this.record.plaintextDiscarded += this.#buf.length;
+      this.#consume(this.#buf.length);
+    }
     this.#raw.off('data', this.#onData);
     const secure = new tls.TLSSocket(this.#raw, {
       isServer: true,
@@ -499,7 +506,20 @@ export class Session {
 
   /** Reply text with an enhanced status code when ENHANCEDSTATUSCODES is in force (RFC 2034). */
   #fmt(code: number, enhanced: string, text: string): string {
-    return this.#enhanced ? `${code} ${enhanced} ${text}` : `${code} ${text}`;
+    return this.#enhanced && !omitsEnhancedCode(this.#settings.quirks, code)
+      ? `${code} ${enhanced} ${text}`
+      : `${code} ${text}`;
+  }
+
+  /** The `rejectEarlyTalkers` quirk: true when the client talked first and was dropped. */
+  async #earlyTalker(): Promise<boolean> {
+    const wait = this.#settings.quirks.rejectEarlyTalkers;
+    if (wait === undefined) return false;
+    await this.#sleep(wait);
+    if (this.#buf.length === 0 || this.#closed) return false;
+    await this.respond(['GREETING'], '', [EARLY_TALKER_REPLY]);
+    this.#drop();
+    return true;
   }
 
   /** The EHLO keywords for the session's current state. */

@@ -191,6 +191,13 @@ describe('probe against the scripted server', () => {
     expect(report.greeting).toBeNull();
   });
 
+  it('rejects unknown option keys with a did-you-mean, in the options and in checks', async () => {
+    await expect(probe({ host: '127.0.0.1', usrname: 'a' } as never)).rejects.toThrow(/did you mean 'username'/);
+    await expect(probe({ host: '127.0.0.1', checks: { bareLfRcpt: 'a@b' } as never })).rejects.toMatchObject({
+      code: 'ERR_SMTP_INVALID_ARGUMENT',
+    });
+  });
+
   it('rejects an address option with angle brackets or spaces', async () => {
     await expect(probe({ host: '127.0.0.1', checks: { bareLfRecipient: 'a@b>\r\nRSET' } })).rejects.toMatchObject({
       code: 'ERR_SMTP_INVALID_ARGUMENT',

@@ -94,6 +94,14 @@ interface PostfixLayout {
   tlsPort: number;
   sizeLimit: number;
   daemonDirectory: string;
+  /** Extra main.cf lines (PostfixStartOptions.mainCf), appended last so they win. */
+  extra: Readonly<Record<string, string>>;
+}
+
+/** Options of {@link startPostfix}: the common ones plus extra main.cf settings. */
+export interface PostfixStartOptions extends StartOptions {
+  /** main.cf parameters appended after the generated ones, e.g. `{ smtpd_forbid_bare_newline: 'yes' }`. */
+  mainCf?: Readonly<Record<string, string>>;
 }
 
 /** main.cf: every line matters for isolation or for a feature the matrix tests. */
@@ -146,7 +154,9 @@ smtpd_sasl_local_domain = ${POSTFIX_HOSTNAME}
 smtpd_tls_auth_only = no
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = check_recipient_access regexp:${l.etc}/refuse.regexp
-`;
+${Object.entries(l.extra)
+  .map(([k, v]) => `${k} = ${v}\n`)
+  .join('')}`;
 }
 
 /** master.cf: no chroot anywhere (the private dirs are not set up for it). */
@@ -300,7 +310,7 @@ async function configure(layout: PostfixLayout): Promise<void> {
  * packages postfix, sasl2-bin, libsasl2-modules (see .ci/install-servers.sh).
  * @throws ServerStartError with the maillog and master output when it does not greet.
  */
-export async function startPostfix(opts: StartOptions = {}): Promise<RealServer> {
+export async function startPostfix(opts: PostfixStartOptions = {}): Promise<RealServer> {
   const users = [...(opts.users ?? [DEFAULT_USER])];
   const sizeLimit = opts.sizeLimit ?? DEFAULT_SIZE_LIMIT;
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
@@ -326,6 +336,7 @@ export async function startPostfix(opts: StartOptions = {}): Promise<RealServer>
         tlsPort: await freePort(),
         sizeLimit,
         daemonDirectory,
+        extra: opts.mainCf ?? {},
       };
       if (layout.port === layout.tlsPort) continue;
       await configure(layout);

@@ -1,0 +1,121 @@
+/**
+ * `smtpwire conform host[:port]`: the server conformance and security report (issue 17), as text,
+ * JSON (`--json`) or JUnit XML (`--junit`, for CI). Exit 0 when every check passed, 1 with
+ * warnings, 2 when a check failed or the server could not be reached.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CONFORM_CHECK_LIST, conform, formatConformJunit, formatConformText, type SmtpEncryption } from './api.js';
+import {
+  type CliIo,
+  CONNECTION_OPTIONS,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_WARNINGS,
+  encryptionFlag,
+  parseTarget,
+  positiveInt,
+  readPassword,
+  tlsFlags,
+  UsageError,
+} from './common.js';
+
+/** `smtpwire conform --help`. */
+export const CONFORM_USAGE = `usage: smtpwire conform host[:port] [--encryption none|tls|ssl] [--ca FILE] [--insecure]
+                       [--user U --pass-env VAR] [--auth-method M] [--name EHLO] [--sender ADDR]
+                       [--rcpt ADDR] [--relay-test] [--only ID|GROUP]… [--timeout MS] [--check-timeout MS]
+                       [--budget MS] [--json | --junit [--output FILE]] [-v] [--list]
+  Tests the server's protocol handling: end-of-data (SMTP smuggling), bare CR/LF/NUL, STARTTLS
+  and TLS, PIPELINING, limits, extensions, reply syntax; --relay-test adds an open-relay attempt
+  (never DATA). Checks that send mail send only to --rcpt (a mailbox you own), and are skipped
+  without it. Default: STARTTLS when offered, port 25. --tls/--starttls/--plain also work.
+  -v shows each check's evidence (bytes sent, lines received; secrets redacted).`;
+
+/** Runs the conform command; resolves with the exit code. @throws UsageError. */
+export async function conformCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...CONNECTION_OPTIONS,
+      encryption: { type: 'string' },
+      'auth-method': { type: 'string' },
+      name: { type: 'string' },
+      sender: { type: 'string' },
+      rcpt: { type: 'string' },
+      'relay-test': { type: 'boolean' },
+      only: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      'check-timeout': { type: 'string' },
+      budget: { type: 'string' },
+      json: { type: 'boolean' },
+      junit: { type: 'boolean' },
+      output: { type: 'string' },
+      list: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.list) {
+    for (const c of CONFORM_CHECK_LIST)
+      io.stdout.write(
+        `${c.group.padEnd(16)} ${c.id.padEnd(28)} ${c.rfc}${c.sendsMail ? '  (sends mail to --rcpt)' : ''}\n`,
+      );
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new UsageError('conform takes exactly one server: host[:port]');
+  if (values.json && values.junit) throw new UsageError('choose one of --json and --junit');
+  const target = parseTarget(positionals[0]);
+  const encryption = encryptionOption(values);
+  const password = await readPassword(io, values.user, values['pass-env']);
+  const authMethod = values['auth-method']?.toUpperCase();
+  if (authMethod !== undefined && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(authMethod))
+    throw new UsageError('--auth-method must be PLAIN, LOGIN, CRAM-MD5 or XOAUTH2');
+  const tls = tlsFlags(values);
+  const report = await conform({
+    host: target.host,
+    ...(target.port === undefined ? {} : { port: target.port }),
+    ...(encryption === undefined ? {} : { encryption }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(values.user === undefined ? {} : { username: values.user }),
+    ...(password === undefined ? {} : { password }),
+    ...(authMethod === undefined ? {} : { authMethod: authMethod as 'PLAIN' }),
+    ...(values.name === undefined ? {} : { clientName: values.name }),
+    ...(values.sender === undefined ? {} : { sender: values.sender }),
+    ...(values.rcpt === undefined ? {} : { rcpt: values.rcpt }),
+    ...(values['relay-test'] ? { relayTest: true } : {}),
+    ...(values.only === undefined ? {} : { only: values.only }),
+    ...(values.timeout === undefined ? {} : { replyTimeout: positiveInt('timeout', values.timeout, 0) }),
+    ...(values['check-timeout'] === undefined
+      ? {}
+      : { checkTimeout: positiveInt('check-timeout', values['check-timeout'], 0) }),
+    ...(values.budget === undefined ? {} : { budget: positiveInt('budget', values.budget, 0) }),
+  });
+  const text = values.json
+    ? `${JSON.stringify(report, null, 2)}\n`
+    : values.junit
+      ? formatConformJunit(report)
+      : formatConformText(report, { evidence: values.verbose === true });
+  if (values.output !== undefined) writeFileSync(values.output, text);
+  else io.stdout.write(text);
+  const status = report.summary.status;
+  return status === 'pass' ? EXIT_OK : status === 'warn' ? EXIT_WARNINGS : EXIT_FAILURE;
+}
+
+/**
+ * `--encryption none|tls|ssl`, or the older `--tls` / `--starttls` / `--plain`; not contradicting each other.
+ * @throws UsageError.
+ */
+export function encryptionOption(values: {
+  encryption?: string;
+  tls?: boolean;
+  starttls?: boolean;
+  plain?: boolean;
+}): SmtpEncryption | undefined {
+  const flag = encryptionFlag(values);
+  if (values.encryption === undefined) return flag;
+  if (!['none', 'tls', 'ssl'].includes(values.encryption))
+    throw new UsageError('--encryption must be none, tls (STARTTLS) or ssl (implicit TLS)');
+  if (flag !== undefined && flag !== values.encryption)
+    throw new UsageError('--encryption contradicts --tls/--starttls/--plain');
+  return values.encryption as SmtpEncryption;
+}

@@ -1,0 +1,74 @@
+/**
+ * `conform` against real servers (issue 17): the verdicts that say something about each server, and
+ * that whatever the checks delivered went to the operator's own mailbox only. Bounded: each server
+ * run takes a few seconds (about 30 s for all five columns on a loaded 2-core machine).
+ * An unavailable server skips loudly, or fails under CI (reportUnavailable).
+ */
+import { describe, expect, it } from 'vitest';
+import { CONFORM_CHECK_LIST } from '../../src/conform/conform.js';
+import type { ConformReport, ConformStatus } from '../../src/conform/types.js';
+import { CONFORM_TARGETS, runTarget } from './conform-matrix.js';
+import { availableServers, TEST_DOMAIN } from './servers/index.js';
+import { reportUnavailable } from './unavailable.js';
+
+const availability = await availableServers();
+const EOD = CONFORM_CHECK_LIST.filter((c) => c.id.startsWith('eod-')).map((c) => c.id);
+
+function status(report: ConformReport, id: string): ConformStatus {
+  const check = report.checks.find((c) => c.id === id);
+  if (!check) throw new Error(`no ${id} in the report`);
+  return check.status;
+}
+
+/** What each column must show; the rest of its row is in the README matrix. */
+const EXPECTED: Record<string, (report: ConformReport) => void> = {
+  'Postfix 3.7 (defaults)': (r) => {
+    // Bare LF ends a line for Postfix 3.7 by default, so these end DATA: the smuggling finding.
+    for (const id of ['eod-lf-dot-lf', 'eod-lf-dot-crlf', 'eod-crlf-dot-lf']) expect(status(r, id), id).toBe('fail');
+    for (const id of EOD.filter((id) => !/lf-dot-lf|lf-dot-crlf|crlf-dot-lf/.test(id)))
+      expect(status(r, id), id).toBe('pass');
+    expect(status(r, 'data-bare-lf')).toBe('warn');
+  },
+  'Postfix 3.7 (smtpd_forbid_bare_newline = yes)': (r) => {
+    for (const id of EOD) expect(status(r, id), id).toBe('pass');
+    // "yes" normalises: a bare LF is still accepted inside the body.
+    expect(status(r, 'data-bare-lf')).toBe('warn');
+  },
+  'Postfix 3.7 (smtpd_forbid_bare_newline = reject)': (r) => {
+    for (const id of [...EOD, 'data-bare-lf', 'cmd-bare-lf']) expect(status(r, id), id).toBe('pass');
+  },
+  'aiosmtpd 1.4': (r) => {
+    for (const id of EOD) expect(status(r, id), id).toBe('pass');
+    expect(status(r, 'pipelining-mail-rcpt-data')).toBe('skipped');
+  },
+  'smtp-server 3.x': (r) => {
+    for (const id of EOD) expect(status(r, id), id).toBe('pass');
+    expect(status(r, 'early-talker')).toBe('pass');
+  },
+};
+
+describe('conform against real servers', () => {
+  for (const target of CONFORM_TARGETS) {
+    const entry = availability.find((a) => a.name === target.server)!;
+    if (!entry.available) {
+      reportUnavailable(entry);
+      continue;
+    }
+    it(`${target.label}: verdicts, evidence, and mail only to the operator's mailbox`, async () => {
+      const report = await runTarget(target, async (server, r) => {
+        // Everything the checks delivered (smuggled parts included) went to the one owned mailbox.
+        // Delivery is asynchronous (Postfix's queue): wait for the first message, then read what is there.
+        if (r.checks.some((c) => c.status !== 'skipped' && c.id.startsWith('eod-'))) await server.waitForMessages(1);
+        for (const m of await server.readMessages()) expect(m.recipients).toEqual([`owner@${TEST_DOMAIN}`]);
+      });
+      expect(report.server).toMatchObject({ secure: true, authenticated: true, error: null });
+      // Every check reached a verdict: nothing inconclusive, nothing cut by the budget.
+      const unclear = report.checks.filter((c) => /inconclusive|budget/.test(c.reason));
+      expect(unclear, JSON.stringify(unclear.map((c) => [c.id, c.reason]))).toEqual([]);
+      for (const c of report.checks.filter((c) => c.status !== 'skipped'))
+        expect(c.evidence.sent.length, c.id).toBeGreaterThan(0);
+      EXPECTED[target.label]!(report);
+      expect(report.summary.durationMs).toBeLessThan(30_000);
+    }, 60_000);
+  }
+});
