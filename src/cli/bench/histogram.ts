@@ -25,7 +25,7 @@ export const BUCKET_COUNT = (TOP_EXPONENT - SUB_BUCKET_BITS + 1) * HALF + SUB;
 /** Bucket index of a value in µs (a non-negative integer). */
 export function bucketIndex(us: number): number {
   if (us < SUB) return us;
-  const v = us > MAX_TRACKABLE_US ? MAX_TRACKABLE_US : us;
+  const v = Math.min(us, MAX_TRACKABLE_US);
   // floor(log2(v)); v < 2^36 so Math.log2 rounding cannot cross a power of two at these magnitudes
   // except right at one, which the correction below fixes.
   let e = Math.floor(Math.log2(v));
