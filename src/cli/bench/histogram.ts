@@ -162,3 +162,21 @@ export class LatencyHistogram {
     return out;
   }
 }
+
+/** The JSON form of a histogram in reports: non-empty buckets as `[lowMs, highMs, count]`. */
+export interface HistogramJson {
+  unit: 'ms';
+  relativePrecision: number;
+  count: number;
+  buckets: [number, number, number][];
+}
+
+/** A snapshot as {@link HistogramJson} (bucket bounds in ms, exact to the µs). */
+export function histogramJson(snapshot: HistogramSnapshot): HistogramJson {
+  const buckets: [number, number, number][] = [];
+  for (let i = 0; i < snapshot.buckets.length; i += 2) {
+    const [low, high] = bucketRange(snapshot.buckets[i]!);
+    buckets.push([low / 1000, high / 1000, snapshot.buckets[i + 1]!]);
+  }
+  return { unit: 'ms', relativePrecision: RELATIVE_PRECISION, count: snapshot.count, buckets };
+}
