@@ -92,7 +92,7 @@ function xAxis(seconds: number[], x: (t: number) => number): string {
   const out: string[] = [];
   for (let t = 0; t <= last + 1e-9; t += step)
     out.push(
-      `<text x="${x(t).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle" class="tick">${fmt(t)} s</text>`,
+      `<text x="${x(t).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle" class="tick">${Number(t.toFixed(2))} s</text>`,
     );
   return out.join('');
 }
