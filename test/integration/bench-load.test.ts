@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runBench } from '../../src/cli/bench/run.js';
+import { runBench, split } from '../../src/cli/bench/run.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 
 const servers: ScriptedSmtpServer[] = [];
@@ -104,6 +105,42 @@ describe('runBench', () => {
     // The stall is in the open loop's time series: some interval's max is about a second.
     expect(Math.max(...open.series.map((p) => p.latency.max))).toBeGreaterThanOrEqual(900);
   }, 30_000);
+
+  it('per-phase latency: STARTTLS and AUTH once per connection, beside connect, greeting and EHLO', async () => {
+    const server = await startScriptedServer({ record: false, tls: true, users: { alice: 'secret' } });
+    servers.push(server);
+    const report = await runBench({
+      ...base,
+      port: server.port,
+      encryption: 'tls',
+      tls: { ca: server.ca },
+      username: 'alice',
+      password: 'secret',
+      workers: 0,
+      connections: 3,
+      messages: 60,
+    });
+    expect(report.ok).toBe(60);
+    for (const phase of ['connect', 'greeting', 'ehlo', 'starttls', 'auth']) {
+      expect(report.phases[phase]?.count, phase).toBe(3);
+      expect(report.phases[phase]!.max, phase).toBeGreaterThan(0);
+    }
+    // Per-message phases come from the engine's MailOutcome.timings when it has them: one per send then.
+    for (const phase of ['mail', 'data', 'final']) {
+      if (report.phases[phase] !== undefined) expect(report.phases[phase]!.count, phase).toBe(60);
+    }
+  });
+
+  it('split: shares add up to the whole and differ by at most one', () => {
+    fc.assert(
+      fc.property(fc.nat(10_000), fc.integer({ min: 1, max: 64 }), (total, n) => {
+        const shares = split(total, n);
+        expect(shares.reduce((a, b) => a + b, 0)).toBe(total);
+        expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+      }),
+    );
+    expect(split(Infinity, 3)).toEqual([Infinity, Infinity, Infinity]);
+  });
 
   it('a closed port: every send fails, no delivery rate, errors by code', async () => {
     const server = await startScriptedServer();
