@@ -95,7 +95,6 @@ describe('runBench', () => {
     expect(open.mode).toBe('open-loop');
     expect(open.rate.requested).toBe(250);
     expect(open.failed).toBe(0);
-    expect(open.latency.p90).toBeGreaterThanOrEqual(500);
     expect(open.latency.p99).toBeGreaterThanOrEqual(500);
     expect(open.rate.achieved).toBeGreaterThan(200);
     // Closed loop: the stall stopped the offered load, so only the few sends in flight saw it.
