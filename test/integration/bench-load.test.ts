@@ -96,7 +96,9 @@ describe('runBench', () => {
     expect(open.rate.requested).toBe(250);
     expect(open.failed).toBe(0);
     expect(open.latency.p99).toBeGreaterThanOrEqual(500);
-    expect(open.rate.achieved).toBeGreaterThan(200);
+    // Every send of the 4 s schedule was made, whatever the machine's load did to their latency.
+    expect(open.messages).toBeGreaterThanOrEqual(999);
+    expect(open.messages).toBeLessThanOrEqual(1001);
     // Closed loop: the stall stopped the offered load, so only the few sends in flight saw it.
     expect(closed.failed).toBe(0);
     expect(closed.latency.max).toBeGreaterThanOrEqual(900);
