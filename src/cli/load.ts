@@ -92,6 +92,8 @@ export interface LoadPart {
   /** Clock ({@link clock}) at the first measured send's (intended) start, and at the last measured completion. */
   startedAt: number | null;
   endedAt: number | null;
+  /** Clock at the zero of `series` (the run's start, shared by its threads). */
+  origin: number;
   /** Per-message latency (open loop: from the intended start). */
   latency: HistogramSnapshot;
   /**
@@ -100,7 +102,7 @@ export interface LoadPart {
    * engine's `MailOutcome.timings`, when it has them).
    */
   phases: Record<string, HistogramSnapshot>;
-  /** Completions and latency over time (from the first measured send). */
+  /** Measured completions and their latency over time, from `origin`. */
   series: SeriesPart;
 }
 
@@ -174,7 +176,11 @@ export async function runLoad(options: LoadOptions, startAt?: number): Promise<L
 
 /** A load with its handler and message built, ready to start at a given clock time. */
 export interface PreparedLoad {
-  run(startAt?: number): Promise<LoadPart>;
+  /**
+   * Starts at clock time `startAt` (default now). `origin`, the zero of the time series, is shared by
+   * the threads of one run so their intervals line up exactly (default: the start).
+   */
+  run(startAt?: number, origin?: number): Promise<LoadPart>;
 }
 
 /** Builds the handler and the message(s); nothing is sent until `run()`. */
@@ -215,11 +221,13 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       : handler.sendMessage({ toAddresses: [TO], ...content, retry: false });
 
   return {
-    async run(startAt?: number): Promise<LoadPart> {
+    async run(startAt?: number, origin?: number): Promise<LoadPart> {
       if (startAt !== undefined && startAt > clock()) await new Promise((r) => setTimeout(r, startAt - clock()));
       const cap = options.connections * window;
       const period = options.rate ? 1000 / options.rate : 0;
-      const t0 = clock();
+      // The schedule starts at the agreed time, not whenever the timer fired.
+      const t0 = startAt ?? clock();
+      const zero = origin ?? t0;
       const warmupEnd = t0 + (options.warmupMs ?? 0);
       const warmupMessages = options.warmupMessages ?? 0;
       const latency = new LatencyHistogram();
@@ -247,7 +255,7 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
           const ms = now - intended;
           latency.record(ms);
           const delivered = result.status === 'success';
-          series.record(now - startedAt!, ms, delivered);
+          series.record(now - zero, ms, delivered);
           endedAt = now;
           if (delivered) ok++;
           else {
@@ -328,6 +336,7 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
         messageBytes: built.length,
         startedAt,
         endedAt,
+        origin: zero,
         latency: latency.snapshot(),
         phases,
         series: series.part(),

@@ -82,6 +82,7 @@ function syntheticPart(startedAt: number): LoadPart {
     messageBytes: 1017,
     startedAt,
     endedAt: startedAt + 6000,
+    origin: startedAt,
     latency: latency.snapshot(),
     phases,
     series: series.part(),

@@ -103,14 +103,15 @@ function throughputChart(r: BenchReport): string {
   const plotH = H - M.top - M.bottom;
   const n = Math.max(1, Math.round((r.series.at(-1)?.t ?? 0) / (r.intervalMs / 1000)) + 1);
   const slot = plotW / n;
-  const rate = (count: number): number => (count * 1000) / r.intervalMs;
-  const y = linearScale(Math.max(0, ...r.series.map((p) => rate(p.ok + p.failed))), plotH);
+  const y = linearScale(Math.max(0, ...r.series.map((p) => p.rate)), plotH);
   const bars = r.series
     .map((p) => {
       const x = M.left + (p.t / (r.intervalMs / 1000)) * slot + slot * 0.1;
       const w = (slot * 0.8).toFixed(1);
-      const hOk = y.at(rate(p.ok));
-      const hFail = y.at(rate(p.failed));
+      // Per second over the interval's true width (the last one may be partial).
+      const perCompletion = p.ok + p.failed > 0 ? p.rate / (p.ok + p.failed) : 0;
+      const hOk = y.at(p.ok * perCompletion);
+      const hFail = y.at(p.failed * perCompletion);
       const base = M.top + plotH;
       const title = `<title>${fmt(p.t)} s: ${p.ok} delivered, ${p.failed} failed</title>`;
       return `<rect class="bar-ok" x="${x.toFixed(1)}" y="${(base - hOk).toFixed(1)}" width="${w}" height="${hOk.toFixed(1)}" fill="${OK_COLOUR}">${title}</rect><rect class="bar-failed" x="${x.toFixed(1)}" y="${(base - hOk - hFail).toFixed(1)}" width="${w}" height="${hFail.toFixed(1)}" fill="${FAIL_COLOUR}">${title}</rect>`;

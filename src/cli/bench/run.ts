@@ -176,7 +176,8 @@ async function runWorkers(options: BenchOptions, n: number, counts: LoadCounts[]
     // share of the period, so the N streams interleave instead of bursting together.
     const startAt = clock() + 20;
     const period = options.rate ? 1000 / options.rate : 0;
-    for (const [i, w] of workers.entries()) w.postMessage({ type: 'start', startAt: startAt + i * period });
+    for (const [i, w] of workers.entries())
+      w.postMessage({ type: 'start', startAt: startAt + i * period, origin: startAt });
     return await Promise.all(done);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
@@ -214,9 +215,11 @@ export function mergeParts(parts: readonly LoadPart[], ctx: MergeContext): Bench
     if (p.endedAt !== null) endedAt = Math.max(endedAt, p.endedAt);
   }
   const seconds = endedAt > startedAt ? (endedAt - startedAt) / 1000 : 0;
+  const origin = Math.min(...parts.map((p) => p.origin));
   const series = mergeSeries(
     parts.map((p) => p.series),
-    parts.map((p) => (p.startedAt === null ? 0 : p.startedAt - startedAt)),
+    parts.map((p) => p.origin - origin),
+    endedAt - origin,
   );
   const messageBytes = parts[0]?.messageBytes ?? 0;
   return {

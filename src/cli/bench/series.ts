@@ -26,7 +26,7 @@ export interface SeriesPart {
 
 /** One point of a merged series. */
 export interface SeriesPoint {
-  /** Start of the interval, s after the first measured send. */
+  /** Start of the interval, s after the start of the run (warm-up included). */
   t: number;
   ok: number;
   failed: number;
@@ -89,11 +89,14 @@ export class TimeSeries {
   }
 }
 
-/** Points re-indexed as `floor(index × from / to)` (plus nothing else), merging those that meet. */
-function rebucket(points: readonly IntervalPart[], from: number, to: number, offset = 0): IntervalPart[] {
+/**
+ * Points of `from`-wide intervals, shifted by `offsetMs`, re-cut into `to`-wide ones (merging those that
+ * meet). Exact when `offsetMs` is a multiple of `to` and `to` of `from`.
+ */
+function rebucket(points: readonly IntervalPart[], from: number, to: number, offsetMs = 0): IntervalPart[] {
   const out = new Map<number, { ok: number; failed: number; latency: LatencyHistogram }>();
   for (const p of points) {
-    const index = Math.floor(((p.index + offset) * from) / to);
+    const index = Math.floor((p.index * from + offsetMs) / to);
     let q = out.get(index);
     if (!q) {
       q = { ok: 0, failed: 0, latency: new LatencyHistogram() };
@@ -109,18 +112,20 @@ function rebucket(points: readonly IntervalPart[], from: number, to: number, off
 }
 
 /**
- * Merges the series of several threads: each re-based on the run's first start (`offsetsMs[i]` after
- * it) and brought to the coarsest interval among them, then summed interval by interval.
+ * Merges the series of several threads: each shifted by `offsetsMs[i]` (its zero after the earliest; 0
+ * for threads of one run, which share their origin) and brought to the coarsest interval among them,
+ * then summed interval by interval. `spanMs`, the run's length, gives the last (partial) interval its
+ * true width for its rate.
  */
 export function mergeSeries(
   parts: readonly SeriesPart[],
   offsetsMs: readonly number[],
+  spanMs = Infinity,
 ): { intervalMs: number; points: SeriesPoint[] } {
   const intervalMs = Math.max(BASE_INTERVAL_MS, ...parts.map((p) => p.intervalMs));
   const all: IntervalPart[] = [];
   parts.forEach((p, i) => {
-    const offset = Math.round((offsetsMs[i] ?? 0) / p.intervalMs);
-    all.push(...rebucket(p.points, p.intervalMs, intervalMs, offset));
+    all.push(...rebucket(p.points, p.intervalMs, intervalMs, offsetsMs[i] ?? 0));
   });
   const merged = rebucket(all, 1, 1);
   return {

@@ -16,8 +16,8 @@ try {
     ...options,
     ...(options.progressMs === undefined ? {} : { onProgress: (c) => post({ type: 'progress', ...c }) }),
   });
-  port.once('message', (m: { type: 'start'; startAt: number }) => {
-    prepared.run(m.startAt).then(
+  port.once('message', (m: { type: 'start'; startAt: number; origin: number }) => {
+    prepared.run(m.startAt, m.origin).then(
       (part) => post({ type: 'done', part }),
       (err: unknown) => post({ type: 'error', message: (err as Error)?.message ?? String(err) }),
     );
