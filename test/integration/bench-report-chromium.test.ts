@@ -131,7 +131,7 @@ describe('bench --report in headless Chromium', () => {
     expect(count(/<svg /g)).toBe(4);
     expect(count(/<rect class="bar-ok"/g)).toBe(report.series.length);
     expect(count(/<rect class="bar-failed"/g)).toBe(report.series.length);
-    expect(count(/<polyline class="line /g)).toBe(5);
+    expect(count(/<path class="line /g)).toBe(5);
     expect(count(/<circle class="dot p99"/g)).toBe(report.series.length);
     expect(count(/<rect class="phase-bar /g)).toBe(2 * 6);
     expect(count(/<rect class="error-bar"/g)).toBe(3);

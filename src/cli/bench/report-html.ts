@@ -136,14 +136,21 @@ function latencyChart(r: BenchReport): string {
   const y = logScale(all, plotH);
   const x = (t: number): number => M.left + (t / (r.intervalMs / 1000)) * slot + slot / 2;
   const lines = PERCENTILE_LINES.map(([key, colour]) => {
-    const points = r.series.map((p) => `${x(p.t).toFixed(1)},${(M.top + plotH - y.at(p.latency[key])).toFixed(1)}`);
+    // One path per percentile, lifted over intervals without completions (a stall is a gap, not a slope).
+    const step = r.intervalMs / 1000;
+    const d = r.series
+      .map((p, i) => {
+        const gap = i === 0 || p.t - r.series[i - 1]!.t > step * 1.5;
+        return `${gap ? 'M' : 'L'}${x(p.t).toFixed(1)},${(M.top + plotH - y.at(p.latency[key])).toFixed(1)}`;
+      })
+      .join(' ');
     const dots = r.series
       .map(
         (p) =>
           `<circle class="dot ${key}" cx="${x(p.t).toFixed(1)}" cy="${(M.top + plotH - y.at(p.latency[key])).toFixed(1)}" r="2.5" fill="${colour}"><title>${fmt(p.t)} s ${LABEL[key]}: ${msText(p.latency[key])}</title></circle>`,
       )
       .join('');
-    return `<polyline class="line ${key}" fill="none" stroke="${colour}" stroke-width="2" points="${points.join(' ')}"/>${dots}`;
+    return `<path class="line ${key}" fill="none" stroke="${colour}" stroke-width="2" d="${d}"/>${dots}`;
   }).join('');
   return frame(
     lines,
