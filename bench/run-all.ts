@@ -10,12 +10,14 @@
  *
  * Environment: BENCH_REPS (default 3), BENCH_MESSAGES_1K (3000), BENCH_MESSAGES_100K (600),
  * BENCH_CONNECTIONS (1,4,8), BENCH_SIZES (1k,100k), BENCH_MEMORY=0 to skip the memory runs,
- * BENCH_OUT (a Markdown file to write the tables to, default .tmp/bench-results.md).
+ * BENCH_OUT (a Markdown file to write the tables to, default .tmp/bench-results.md),
+ * BENCH_SECTIONS (default throughput,memory,load: which parts to run; load is bench/load.ts).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadSection } from './load.js';
 import { memoryTable } from './memory.js';
 import { type Sink, startSink } from './sink.js';
 import { median, runWorker } from './spawn-worker.js';
@@ -32,6 +34,7 @@ const MESSAGES: Record<string, number> = {
 };
 const BYTES: Record<string, number> = { '1k': 1024, '100k': 100 * 1024 };
 const OUT = env('BENCH_OUT', join(here, '..', '.tmp', 'bench-results.md'));
+const SECTIONS = new Set(env('BENCH_SECTIONS', 'throughput,memory,load').split(','));
 const HAS_SOURCE = existsSync('/usr/sbin/smtp-source') && existsSync('/usr/bin/time');
 const CLIENTS: Client[] = ['smtpwire', 'smtpwire-raw', 'nodemailer', ...(HAS_SOURCE ? (['smtp-source'] as const) : [])];
 
@@ -98,14 +101,24 @@ async function throughputTable(sink: Sink): Promise<string> {
 const started = Date.now();
 const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.arch()}`;
 const sink = await startSink();
-let throughput: string;
+let throughput = '(skipped: BENCH_SECTIONS)';
+let load = '(skipped: BENCH_SECTIONS)';
 try {
-  process.stderr.write(`throughput against ${sink.name} (${machine}), ${REPS} repetitions per cell\n`);
-  throughput = await throughputTable(sink);
+  if (SECTIONS.has('throughput')) {
+    process.stderr.write(`throughput against ${sink.name} (${machine}), ${REPS} repetitions per cell\n`);
+    throughput = await throughputTable(sink);
+  }
+  if (SECTIONS.has('load')) {
+    process.stderr.write(`load generator against ${sink.name} (${machine})\n`);
+    load = await loadSection(sink);
+  }
 } finally {
   await sink.stop();
 }
-const memory = env('BENCH_MEMORY', '1') === '0' ? '(skipped: BENCH_MEMORY=0)' : await memoryTable(runWorker);
+const memory =
+  env('BENCH_MEMORY', '1') === '0' || !SECTIONS.has('memory')
+    ? '(skipped: BENCH_MEMORY=0 or BENCH_SECTIONS)'
+    : await memoryTable(runWorker);
 const report = `## Throughput (${new Date().toISOString().slice(0, 10)}, ${machine})
 
 Sink: ${sink.name}. Messages per run: ${SIZES.map((s) => `${s} ${MESSAGES[s]}`).join(', ')} (after a warm-up of a fifth), ${REPS} runs per cell,
@@ -113,6 +126,10 @@ each client in its own process with ${16} sends in flight per connection. "× no
 smtp-source sends without pipelining (\`-d\`: many messages per session) and its CPU comes from /usr/bin/time.
 
 ${throughput}
+
+## Load generator (\`smtpwire bench\`, issue 18)
+
+${load}
 
 ## Memory: one message with a 100 MiB attachment from a file
 

@@ -6,7 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createTransport } from 'nodemailer';
-import { messageContent, percentile, runLoad } from '../src/cli/load.js';
+import { runBench } from '../src/cli/bench/run.js';
+import { messageContent, percentile } from '../src/cli/load.js';
 import { SmtpProtocolHandler } from '../src/index.js';
 
 /** The clients compared in the throughput table. */
@@ -21,6 +22,8 @@ export interface ThroughputJob {
   messages: number;
   size: number;
   warmup: number;
+  /** smtpwire only: worker threads (0: the load runs in the main thread). */
+  workers?: number;
 }
 
 /** One message with a big attachment read from `file`. */
@@ -146,21 +149,20 @@ async function throughput(job: ThroughputJob): Promise<Measurement> {
     await nodemailerLoad(job, job.warmup);
     return nodemailerLoad(job, job.messages);
   }
-  const load = (messages: number) =>
-    runLoad({
-      host: '127.0.0.1',
-      port: job.port,
-      encryption: 'none',
-      connections: job.connections,
-      messages,
-      size: job.size,
-      window: WINDOW,
-      api: job.client === 'smtpwire-raw' ? 'raw' : 'message',
-    });
-  await load(job.warmup);
-  const r = await load(job.messages);
+  const r = await runBench({
+    host: '127.0.0.1',
+    port: job.port,
+    encryption: 'none',
+    connections: job.connections,
+    workers: job.workers ?? 0,
+    messages: job.messages,
+    warmupMessages: job.warmup,
+    size: job.size,
+    window: WINDOW,
+    api: job.client === 'smtpwire-raw' ? 'raw' : 'message',
+  });
   return {
-    messagesPerSecond: r.messagesPerSecond,
+    messagesPerSecond: r.rate.achieved ?? 0,
     cpuSecondsPer1000: r.cpuSecondsPer1000,
     peakRssMiB: r.peakRssMiB,
     failed: r.failed,

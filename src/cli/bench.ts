@@ -4,9 +4,13 @@
  * (the scripted server of `smtpwire/testing`), so the client's CPU and memory figures stay its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import type { LatencySummary } from './bench/histogram.js';
+import { renderHtmlReport } from './bench/report-html.js';
+import { type BenchProgress, type BenchReport, runBench } from './bench/run.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -14,6 +18,7 @@ import {
   EXIT_OK,
   EXIT_WARNINGS,
   encryptionFlag,
+  ms,
   parseSize,
   parseTarget,
   positiveInt,
@@ -22,13 +27,15 @@ import {
   tlsFlags,
   UsageError,
 } from './common.js';
-import { type LoadProgress, type LoadResult, runLoad } from './load.js';
 
 /** `smtpwire bench --help`. */
-export const BENCH_USAGE = `usage: smtpwire bench [host[:port] | --sink] [--messages N] [--connections C] [--size 1k|100k|BYTES]
-                     [--duration S] [--pipelining on|off] [--chunking] [--api message|raw] [--window W]
-                     [--tls|--starttls|--plain] [--ca FILE] [--insecure] [--user U --pass-env VAR] [--json]
-  Defaults: 1000 messages, 4 connections, 1k, plaintext, port 25; --sink needs no server.`;
+export const BENCH_USAGE = `usage: smtpwire bench [host[:port] | --sink] [--messages N] [--duration S] [--connections C] [--workers W]
+                     [--rate R] [--warmup S | --warmup-messages N] [--size 1k|100k|BYTES] [--pipelining on|off]
+                     [--chunking] [--api message|raw] [--window W] [--tls|--starttls|--plain] [--ca FILE]
+                     [--insecure] [--user U --pass-env VAR] [--json] [--report FILE.html]
+  Defaults: 1000 messages, 4 connections, closed loop in this thread, 1k, plaintext, port 25; --sink needs no server.
+  --workers W: W worker threads share the connections, messages and rate. --rate R: open loop at R msg/s,
+  latency measured from each send's intended start (a stalled server shows in the percentiles).`;
 
 const DEFAULT_MESSAGES = 1000;
 const DEFAULT_CONNECTIONS = 4;
@@ -42,6 +49,10 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       ...CONNECTION_OPTIONS,
       messages: { type: 'string', short: 'n' },
       connections: { type: 'string', short: 'c' },
+      workers: { type: 'string', short: 'w' },
+      rate: { type: 'string', short: 'r' },
+      warmup: { type: 'string' },
+      'warmup-messages': { type: 'string' },
       size: { type: 'string', default: '1k' },
       duration: { type: 'string', short: 'd' },
       pipelining: { type: 'string', default: 'on' },
@@ -50,6 +61,7 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       window: { type: 'string' },
       sink: { type: 'boolean' },
       json: { type: 'boolean' },
+      report: { type: 'string' },
     },
   });
   if (values.sink ? positionals.length !== 0 : positionals.length !== 1) {
@@ -63,6 +75,14 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       ? Infinity
       : positiveInt('messages', values.messages, DEFAULT_MESSAGES);
   const connections = positiveInt('connections', values.connections, DEFAULT_CONNECTIONS);
+  const workers = values.workers === undefined ? 0 : positiveInt('workers', values.workers, 1);
+  if (workers > connections) throw new UsageError('--workers must not exceed --connections (each needs one)');
+  const rate = positiveNumber('rate', values.rate);
+  const warmupS = positiveNumber('warmup', values.warmup);
+  const warmupMessages =
+    values['warmup-messages'] === undefined ? undefined : positiveInt('warmup-messages', values['warmup-messages'], 1);
+  if (warmupS !== undefined && warmupMessages !== undefined)
+    throw new UsageError('choose one of --warmup and --warmup-messages');
   const window = positiveInt('window', values.window, 16);
   const size = parseSize(values.size);
   const encryption = encryptionFlag(values) ?? 'none';
@@ -83,22 +103,30 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
   }
   const live = !values.json && io.stdout.isTTY === true;
   const where = `${host}:${port}${sink ? ' (embedded sink)' : ''}`;
-  if (!values.json) {
-    const bound = [Number.isFinite(messages) ? `${messages} messages` : null, durationS ? `${durationS} s` : null]
-      .filter(Boolean)
-      .join(' or ');
-    io.stdout.write(
-      `smtpwire bench → ${where}: ${bound}, ${connections} connection(s), ${values.size}, pipelining ${values.pipelining}, api ${values.api}\n`,
-    );
-  }
-  let result: LoadResult;
+  const settings = {
+    connections,
+    workers,
+    messages: Number.isFinite(messages) ? messages : null,
+    durationSeconds: durationS ?? null,
+    rate: rate ?? null,
+    warmupSeconds: warmupS ?? null,
+    warmupMessages: warmupMessages ?? null,
+    size,
+    pipelining: values.pipelining === 'on',
+    chunking: values.chunking === true,
+    api: values.api,
+  };
+  const title = describeRun(where, settings, values.size);
+  if (!values.json) io.stdout.write(`${title}\n`);
+  let report: BenchReport;
   try {
     const tls = tlsFlags(values);
-    result = await runLoad({
+    report = await runBench({
       host,
       port,
       encryption,
       connections,
+      workers,
       messages,
       size,
       window,
@@ -106,6 +134,9 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       pipelining: values.pipelining === 'on',
       ...(values.chunking ? { chunking: true } : {}),
       ...(durationS === undefined ? {} : { durationMs: durationS * 1000 }),
+      ...(rate === undefined ? {} : { rate }),
+      ...(warmupS === undefined ? {} : { warmupMs: warmupS * 1000 }),
+      ...(warmupMessages === undefined ? {} : { warmupMessages }),
       ...(tls === undefined ? {} : { tls }),
       ...(values.user === undefined ? {} : { username: values.user }),
       ...(password === undefined ? {} : { password }),
@@ -115,51 +146,125 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
     await sink?.stop();
   }
   if (live) io.stdout.write('\n');
+  const machine = { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null };
+  if (values.report !== undefined) {
+    writeFileSync(
+      values.report,
+      renderHtmlReport(report, { title, date: new Date().toISOString(), ...machine }, orderedPhases(report.phases)),
+    );
+  }
   if (values.json) {
     io.stdout.write(
-      `${JSON.stringify(
-        {
-          target: { host, port, embeddedSink: sink !== null },
-          settings: {
-            connections,
-            messages: Number.isFinite(messages) ? messages : null,
-            durationSeconds: durationS ?? null,
-            size,
-            pipelining: values.pipelining === 'on',
-            chunking: values.chunking === true,
-            api: values.api,
-          },
-          ...result,
-          node: process.version,
-          cpus: os.cpus().length,
-        },
-        null,
-        2,
-      )}\n`,
+      `${benchJson({ target: { host, port, embeddedSink: sink !== null }, settings, ...report, ...machine })}\n`,
     );
   } else {
-    io.stdout.write(formatLoadResult(result));
+    io.stdout.write(formatBenchReport(report));
+    if (values.report !== undefined) io.stdout.write(`  report        ${values.report}\n`);
   }
-  if (result.ok === 0) return EXIT_FAILURE;
-  return result.failed > 0 ? EXIT_WARNINGS : EXIT_OK;
+  if (report.ok === 0) return EXIT_FAILURE;
+  return report.failed > 0 ? EXIT_WARNINGS : EXIT_OK;
 }
 
-/** The report as text. */
-export function formatLoadResult(r: LoadResult): string {
+function describeRun(where: string, s: Record<string, unknown>, sizeText: string): string {
+  const bound = [
+    s.messages !== null ? `${s.messages} messages` : null,
+    s.durationSeconds ? `${s.durationSeconds} s` : null,
+  ]
+    .filter(Boolean)
+    .join(' or ');
+  const threads = s.workers ? ` on ${s.workers} worker thread(s)` : '';
+  const loop = s.rate ? `open loop at ${s.rate} msg/s` : 'closed loop';
+  const warm = s.warmupSeconds
+    ? `, ${s.warmupSeconds} s warm-up`
+    : s.warmupMessages
+      ? `, ${s.warmupMessages} warm-up messages`
+      : '';
+  return `smtpwire bench → ${where}: ${bound}, ${s.connections} connection(s)${threads}, ${sizeText}, pipelining ${s.pipelining ? 'on' : 'off'}, api ${s.api}, ${loop}${warm}`;
+}
+
+/**
+ * The report as JSON: camelCase keys; durations in ms rounded to the µs (3 decimals), seconds to 6,
+ * rates and sizes to 3. One place, so every figure is rounded the same way.
+ */
+export function benchJson(value: unknown): string {
+  const text = JSON.stringify(
+    value,
+    (key, v: unknown) => {
+      if (typeof v !== 'number' || Number.isInteger(v) || key === 'relativePrecision') return v;
+      const digits = key === 'seconds' ? 6 : 3;
+      return Number(v.toFixed(digits));
+    },
+    2,
+  );
+  // Arrays of plain numbers (histogram buckets) on one line each: a long run has hundreds of them.
+  return text.replace(
+    /\[\s+(-?[\d.e+-]+(?:,\s+-?[\d.e+-]+)*)\s+\]/g,
+    (_, inner: string) => `[${inner.replace(/\s+/g, '')}]`,
+  );
+}
+
+/** `p50 1.23 ms, p90 …, p99 …, p99.9 …, max …`. */
+export function formatSummary(s: LatencySummary): string {
+  return `p50 ${ms(s.p50)}, p90 ${ms(s.p90)}, p99 ${ms(s.p99)}, p99.9 ${ms(s.p999)}, max ${ms(s.max)}`;
+}
+
+/** The phases in the order a session goes through them; others (from a newer engine) follow. */
+export const PHASE_ORDER = [
+  'connect',
+  'tls',
+  'greeting',
+  'ehlo',
+  'starttls',
+  'auth',
+  'mail',
+  'rcpt',
+  'data',
+  'body',
+  'final',
+];
+
+/** Phase names of a report in session order. */
+export function orderedPhases(phases: Record<string, unknown>): string[] {
+  const rank = (name: string): number => {
+    const i = PHASE_ORDER.indexOf(name);
+    return i < 0 ? PHASE_ORDER.length : i;
+  };
+  return Object.keys(phases).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** The report as text. Failures apart from deliveries; no rate when nothing was delivered. */
+export function formatBenchReport(r: BenchReport): string {
+  const warm = r.warmup ? ` (+${r.warmup} warm-up, not counted)` : '';
   const lines = [
-    `  messages      ${r.messages} (${r.ok} delivered, ${r.failed} failed) in ${r.seconds.toFixed(2)} s, ${r.messageBytes} octets each`,
-    `  throughput    ${r.messagesPerSecond.toFixed(0)} msg/s, ${r.megabytesPerSecond.toFixed(2)} MB/s`,
-    `  latency       p50 ${r.latency.p50.toFixed(2)} ms, p95 ${r.latency.p95.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms, max ${r.latency.max.toFixed(2)} ms`,
-    `  client CPU    ${r.cpuSecondsPer1000.toFixed(3)} s per 1,000 messages`,
-    `  peak RSS      ${r.peakRssMiB.toFixed(1)} MiB`,
+    `  messages      ${r.messages} (${r.ok} delivered, ${r.failed} failed) in ${r.seconds.toFixed(2)} s, ${r.messageBytes} octets each${warm}`,
+    r.messagesPerSecond === null
+      ? '  throughput    none: nothing was delivered'
+      : `  throughput    ${r.messagesPerSecond.toFixed(0)} msg/s delivered, ${r.megabytesPerSecond!.toFixed(2)} MB/s`,
   ];
-  const errors = Object.entries(r.errors);
-  if (errors.length) lines.push(`  errors        ${errors.map(([code, n]) => `${code} × ${n}`).join(', ')}`);
+  if (r.rate.requested !== null) {
+    lines.push(
+      `  rate          requested ${r.rate.requested} msg/s, achieved ${r.rate.achieved === null ? '-' : r.rate.achieved.toFixed(0)} msg/s (open loop)`,
+    );
+  }
+  const from = r.mode === 'open-loop' ? 'from the intended start' : 'from the send call';
+  lines.push(`  latency       ${formatSummary(r.latency)} (${from})`);
+  const phases = orderedPhases(r.phases);
+  if (phases.length) {
+    lines.push('  phases        (connection set-up: every connection; per message: measured sends)');
+    for (const name of phases) {
+      const s = r.phases[name]!;
+      lines.push(`    ${name.padEnd(11)} ${formatSummary(s)} (${s.count}×)`);
+    }
+  }
+  if (r.errors.length) lines.push(`  errors        ${r.errors.map((e) => `${e.key} × ${e.count}`).join(', ')}`);
+  if (r.cpuSecondsPer1000 !== null)
+    lines.push(`  client CPU    ${r.cpuSecondsPer1000.toFixed(3)} s per 1,000 messages (all threads)`);
+  lines.push(`  peak RSS      ${r.peakRssMiB.toFixed(1)} MiB`);
   return `${lines.join('\n')}\n`;
 }
 
 /** On a TTY: one line rewritten in place (CR + erase line). Otherwise: one plain line per tick. */
-export function progressPrinter(io: CliIo, live: boolean): (p: LoadProgress) => void {
+export function progressPrinter(io: CliIo, live: boolean): (p: BenchProgress) => void {
   let last = -1;
   return (p) => {
     const seconds = p.elapsedMs / 1000;

@@ -1,9 +1,33 @@
 /**
- * The load generator behind `smtpwire bench` (and `bench/run-all.ts`): N messages (or S seconds)
- * through one `SmtpProtocolHandler` with a pool of C connections, with enough sends in flight that
- * PIPELINING can carry the next MAIL right behind the previous final dot.
+ * The load generator of one thread behind `smtpwire bench`: messages through one `SmtpProtocolHandler`
+ * with a pool of C connections, with up to C × window sends in flight so PIPELINING can carry the next
+ * MAIL right behind the previous final dot.
+ *
+ * Closed loop (default): a send starts when a slot frees up; latency runs from the send call.
+ * Open loop (`rate`): send k is due at t0 + k / rate whatever the replies; latency runs from that
+ * intended start, so a stalled server shows in the percentiles instead of silently slowing the
+ * offered load (coordinated omission, as wrk2 corrects it for HTTP). When every slot is taken the
+ * overdue sends wait for one, still timed from their intended start.
+ *
+ * The result is a {@link LoadPart}: plain data (histogram snapshots) that crosses `worker_threads`
+ * and merges exactly with the parts of other threads (`bench/run.ts`).
  */
-import { buildMessage, type SmtpEncryption, SmtpProtocolHandler } from './api.js';
+import {
+  buildMessage,
+  type Credentials,
+  type DeliveryResult,
+  type Envelope,
+  type MailOutcome,
+  type MessageBody,
+  type OperationOptions,
+  type SendMailOptions,
+  type ServerInfo,
+  SmtpConnection,
+  type SmtpEncryption,
+  SmtpProtocolHandler,
+} from './api.js';
+import { type HistogramSnapshot, LatencyHistogram } from './bench/histogram.js';
+import { type SeriesPart, TimeSeries } from './bench/series.js';
 
 /** Sends queued per connection: deep enough to keep a pipelined connection busy. */
 export const DEFAULT_WINDOW = 16;
@@ -12,7 +36,10 @@ const TEXT_ONLY_LIMIT = 16 * 1024;
 const FROM = 'bench@smtpwire.example';
 const TO = 'sink@smtpwire.example';
 
-/** Options of {@link runLoad}. */
+/** Wall-clock ms with sub-ms resolution, comparable across worker threads (each has its own timeOrigin). */
+export const clock = (): number => performance.timeOrigin + performance.now();
+
+/** Options of {@link runLoad} (one thread's share of a run). */
 export interface LoadOptions {
   host: string;
   port: number;
@@ -21,10 +48,16 @@ export interface LoadOptions {
   username?: string;
   password?: string;
   connections: number;
-  /** Stop after this many messages (Infinity: only the duration bounds the run). */
+  /** Measured messages to send (Infinity: only the duration bounds the run). */
   messages: number;
-  /** Stop starting new messages after this many ms. */
+  /** Stop starting measured messages this many ms after the measurement began. */
   durationMs?: number;
+  /** Open loop: messages per second, sends scheduled independently of replies. Closed loop without it. */
+  rate?: number;
+  /** Sends in the first `warmupMs` ms are not measured. */
+  warmupMs?: number;
+  /** The first `warmupMessages` sends are not measured. */
+  warmupMessages?: number;
   /** Approximate message size in octets, headers included. */
   size: number;
   pipelining?: boolean;
@@ -33,44 +66,128 @@ export interface LoadOptions {
   api: 'message' | 'raw';
   /** Sends in flight per connection. Default {@link DEFAULT_WINDOW}. */
   window?: number;
-  /** Called about every `progressMs` ms and once at the end. */
-  onProgress?: (p: LoadProgress) => void;
+  /** Called about every `progressMs` ms with this thread's counts. */
+  onProgress?: (p: LoadCounts) => void;
   progressMs?: number;
 }
 
-/** A progress snapshot for the live line. */
-export interface LoadProgress {
+/** Live counts of one thread (measured sends only). */
+export interface LoadCounts {
   sent: number;
   ok: number;
   failed: number;
-  elapsedMs: number;
-  /** Target count, or null when only the duration bounds the run. */
-  total: number | null;
-  durationMs: number | null;
 }
 
-/** The figures of one load run. */
-export interface LoadResult {
-  messages: number;
+/** What one thread measured: plain data, merged exactly across threads by `mergeParts`. */
+export interface LoadPart {
+  /** Measured sends completed, delivered, failed. */
+  sent: number;
   ok: number;
   failed: number;
-  seconds: number;
-  messagesPerSecond: number;
-  /** Message octets (as built) accepted per second, in MB (10^6). */
-  megabytesPerSecond: number;
-  messageBytes: number;
-  /** Per-message latency, ms: from the send call to its DeliveryResult (pool wait included). */
-  latency: { p50: number; p95: number; p99: number; max: number };
-  /** Failures by reply code (`550`) or error code (`ERR_SMTP_CONNECTION`). */
+  /** Sends excluded as warm-up. */
+  warmup: number;
+  /** Failures by reply (`451 4.3.0`) or error code (`ERR_SMTP_CONNECTION`). */
   errors: Record<string, number>;
-  /** Client CPU (user + system) per 1,000 messages, seconds. */
-  cpuSecondsPer1000: number;
-  peakRssMiB: number;
+  messageBytes: number;
+  /** Clock ({@link clock}) at the first measured send's (intended) start, and at the last measured completion. */
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Clock at the zero of `series` (the run's start, shared by its threads). */
+  origin: number;
+  /** Per-message latency (open loop: from the intended start). */
+  latency: HistogramSnapshot;
+  /**
+   * Per-phase latency: connection setup (`connect`, `tls`, `greeting`, `ehlo`, `starttls`, `auth`: every
+   * connection opened, warm-up included) and per message (`mail`, `rcpt`, `data`, `body`, `final` from the
+   * engine's `MailOutcome.timings`, when it has them).
+   */
+  phases: Record<string, HistogramSnapshot>;
+  /** Measured completions and their latency over time, from `origin`. */
+  series: SeriesPart;
 }
 
-/** Runs the load and resolves with the figures. Delivery failures are counted, never thrown. */
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+/** Where per-phase timings go; swapped from warm-up (null) to measured at the boundary. */
+type PhaseSink = Map<string, LatencyHistogram>;
+interface PhaseState {
+  connectSink: PhaseSink;
+  messageSink: PhaseSink | null;
+}
+
+function recordPhases(sink: PhaseSink | null, timings: object | undefined, extra?: Record<string, number>): void {
+  if (sink === null) return;
+  const all = { ...timings, ...extra } as Record<string, unknown>;
+  for (const [name, value] of Object.entries(all)) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+    let h = sink.get(name);
+    if (h === undefined) {
+      h = new LatencyHistogram();
+      sink.set(name, h);
+    }
+    h.record(value);
+  }
+}
+
+/**
+ * An `SmtpConnection` that reports its timings: connection setup (`timings`) after `connect()`, AUTH
+ * around `login()`, and each transaction's `MailOutcome.timings` when the engine provides them (read
+ * defensively: absent in engines that predate them).
+ */
+class TimedConnection extends SmtpConnection {
+  readonly #state: PhaseState;
+
+  constructor(options: ConstructorParameters<typeof SmtpConnection>[0], state: PhaseState) {
+    super(options);
+    this.#state = state;
+  }
+
+  override async connect(options?: OperationOptions): Promise<ServerInfo> {
+    const info = await super.connect(options);
+    recordPhases(this.#state.connectSink, this.timings);
+    return info;
+  }
+
+  override async login(credentials: Credentials, options?: Parameters<SmtpConnection['login']>[1]): Promise<void> {
+    const t = performance.now();
+    await super.login(credentials, options);
+    recordPhases(this.#state.connectSink, undefined, { auth: performance.now() - t });
+  }
+
+  override async sendMail(envelope: Envelope, body: MessageBody, options?: SendMailOptions): Promise<MailOutcome> {
+    // The phase is the one current when the send reaches its connection (≈ when it started).
+    const sink = this.#state.messageSink;
+    const outcome = await super.sendMail(envelope, body, options);
+    recordPhases(sink, (outcome as { timings?: object }).timings);
+    return outcome;
+  }
+}
+
+/** The failure key of a result: reply code and enhanced code, else the error code, else the status. */
+export function failureKey(result: DeliveryResult): string {
+  if (result.smtpCode !== null)
+    return result.enhancedCode ? `${result.smtpCode} ${result.enhancedCode}` : String(result.smtpCode);
+  return result.error?.code ?? result.status;
+}
+
+/** Runs one thread's load and resolves with its part. Delivery failures are counted, never thrown. */
+export async function runLoad(options: LoadOptions, startAt?: number): Promise<LoadPart> {
+  const prepared = await prepareLoad(options);
+  return prepared.run(startAt);
+}
+
+/** A load with its handler and message built, ready to start at a given clock time. */
+export interface PreparedLoad {
+  /**
+   * Starts at clock time `startAt` (default now). `origin`, the zero of the time series, is shared by
+   * the threads of one run so their intervals line up exactly (default: the start).
+   */
+  run(startAt?: number, origin?: number): Promise<LoadPart>;
+}
+
+/** Builds the handler and the message(s); nothing is sent until `run()`. */
+export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
   const window = options.window ?? DEFAULT_WINDOW;
+  const phaseState: PhaseState = { connectSink: new Map(), messageSink: null };
+  const measuredPhases: PhaseSink = new Map();
   const handler = new SmtpProtocolHandler({
     hostname: options.host,
     port: options.port,
@@ -84,76 +201,147 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     ...(options.chunking === undefined ? {} : { chunking: options.chunking }),
     retryPolicy: { maxRetries: 0 },
     limits: { maxAttachmentSize: Number.MAX_SAFE_INTEGER, maxTotalAttachmentSize: Number.MAX_SAFE_INTEGER },
+    pool: {
+      // As the pool's default factory, plus timings. Never recycled by count: a load run keeps its sessions.
+      connectionFactory: (params) =>
+        new TimedConnection(
+          { ...params.connection, host: params.host, port: params.port!, encryption: params.encryption ?? 'tls' },
+          phaseState,
+        ),
+      maxMessagesPerConnection: Number.MAX_SAFE_INTEGER,
+    },
   });
   const content = messageContent(options.size);
-  const raw =
-    options.api === 'raw' ? await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer() : null;
-  const messageBytes =
-    raw?.length ?? (await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer()).length;
+  const built = await buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer();
+  const raw = options.api === 'raw' ? built : null;
+  const envelope = { from: FROM, to: [TO] };
+  const send = (): Promise<DeliveryResult> =>
+    raw
+      ? handler.sendRaw(envelope, raw, { retry: false })
+      : handler.sendMessage({ toAddresses: [TO], ...content, retry: false });
 
-  const latencies: number[] = [];
-  const errors: Record<string, number> = {};
-  let started = 0;
-  let ok = 0;
-  let failed = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const deadline = options.durationMs === undefined ? Infinity : t0 + options.durationMs;
-  const progress = (): LoadProgress => ({
-    sent: ok + failed,
-    ok,
-    failed,
-    elapsedMs: performance.now() - t0,
-    total: Number.isFinite(options.messages) ? options.messages : null,
-    durationMs: options.durationMs ?? null,
-  });
-  const timer = options.onProgress
-    ? setInterval(() => options.onProgress!(progress()), options.progressMs ?? 250)
-    : null;
-  const worker = async (): Promise<void> => {
-    while (started < options.messages && performance.now() < deadline) {
-      started++;
-      const t = performance.now();
-      const result = raw
-        ? await handler.sendRaw({ from: FROM, to: [TO] }, raw, { retry: false })
-        : await handler.sendMessage({ toAddresses: [TO], ...content, retry: false });
-      latencies.push(performance.now() - t);
-      if (result.status === 'success') ok++;
-      else {
-        failed++;
-        const key = result.smtpCode !== null ? String(result.smtpCode) : (result.error?.code ?? result.status);
-        errors[key] = (errors[key] ?? 0) + 1;
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: options.connections * window }, worker));
-  } finally {
-    if (timer) clearInterval(timer);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  options.onProgress?.(progress());
-  await handler.close();
-  const sent = ok + failed;
-  latencies.sort((a, b) => a - b);
   return {
-    messages: sent,
-    ok,
-    failed,
-    seconds,
-    messagesPerSecond: sent / seconds,
-    megabytesPerSecond: (ok * messageBytes) / 1e6 / seconds,
-    messageBytes,
-    latency: {
-      p50: percentile(latencies, 50),
-      p95: percentile(latencies, 95),
-      p99: percentile(latencies, 99),
-      max: latencies[latencies.length - 1] ?? 0,
+    async run(startAt?: number, origin?: number): Promise<LoadPart> {
+      if (startAt !== undefined && startAt > clock()) await new Promise((r) => setTimeout(r, startAt - clock()));
+      const cap = options.connections * window;
+      const period = options.rate ? 1000 / options.rate : 0;
+      // The schedule starts at the agreed time, not whenever the timer fired.
+      const t0 = startAt ?? clock();
+      const zero = origin ?? t0;
+      const warmupEnd = t0 + (options.warmupMs ?? 0);
+      const warmupMessages = options.warmupMessages ?? 0;
+      const latency = new LatencyHistogram();
+      const errors: Record<string, number> = {};
+      const series = new TimeSeries();
+      let failure: unknown = null;
+      let launched = 0; // sends started, warm-up included (open loop: the schedule index)
+      let measuredLaunched = 0;
+      let warmup = 0;
+      let inflight = 0;
+      let ok = 0;
+      let failed = 0;
+      let startedAt: number | null = null;
+      let endedAt: number | null = null;
+      let deadline = Infinity;
+      let stopped = false;
+      let timer: NodeJS.Timeout | null = null;
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+
+      const complete = (result: DeliveryResult, intended: number, measured: boolean): void => {
+        inflight--;
+        if (measured) {
+          const now = clock();
+          const ms = now - intended;
+          latency.record(ms);
+          const delivered = result.status === 'success';
+          series.record(now - zero, ms, delivered);
+          endedAt = now;
+          if (delivered) ok++;
+          else {
+            failed++;
+            const key = failureKey(result);
+            errors[key] = (errors[key] ?? 0) + 1;
+          }
+        } else warmup++;
+        launch();
+      };
+      const launch = (): void => {
+        while (!stopped && inflight < cap) {
+          const now = clock();
+          const intended = period ? t0 + launched * period : now;
+          if (intended > now) {
+            // Open loop: wake at the next intended start (timers are ms-grained; late sends go in a batch).
+            if (timer === null)
+              timer = setTimeout(
+                () => {
+                  timer = null;
+                  launch();
+                },
+                Math.max(1, Math.floor(intended - now)),
+              );
+            return;
+          }
+          const isWarmup = launched < warmupMessages || intended < warmupEnd;
+          if (!isWarmup) {
+            if (startedAt === null) {
+              startedAt = intended;
+              deadline = options.durationMs === undefined ? Infinity : startedAt + options.durationMs;
+              phaseState.messageSink = measuredPhases;
+            }
+            if (measuredLaunched >= options.messages || intended >= deadline) {
+              stopped = true;
+              break;
+            }
+            measuredLaunched++;
+          } else phaseState.messageSink = null;
+          launched++;
+          inflight++;
+          const measured = !isWarmup;
+          send().then(
+            (r) => complete(r, intended, measured),
+            // sendRaw/sendMessage resolve for delivery outcomes; a throw is a bug or a bad option.
+            (err: unknown) => {
+              stopped = true;
+              inflight--;
+              failure = err;
+              if (inflight === 0) finish();
+            },
+          );
+        }
+        if (stopped && inflight === 0) finish();
+      };
+      const progress = options.onProgress
+        ? setInterval(() => options.onProgress!({ sent: ok + failed, ok, failed }), options.progressMs ?? 250)
+        : null;
+      try {
+        launch();
+        await finished;
+      } finally {
+        if (progress) clearInterval(progress);
+        if (timer) clearTimeout(timer);
+      }
+      options.onProgress?.({ sent: ok + failed, ok, failed });
+      await handler.close();
+      if (failure !== null) throw failure;
+      const phases: Record<string, HistogramSnapshot> = {};
+      for (const sink of [phaseState.connectSink, measuredPhases])
+        for (const [name, h] of sink) phases[name] = h.snapshot();
+      return {
+        sent: ok + failed,
+        ok,
+        failed,
+        warmup,
+        errors,
+        messageBytes: built.length,
+        startedAt,
+        endedAt,
+        origin: zero,
+        latency: latency.snapshot(),
+        phases,
+        series: series.part(),
+      };
     },
-    errors,
-    cpuSecondsPer1000: sent === 0 ? 0 : ((cpu.user + cpu.system) / 1e6 / sent) * 1000,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
 }
 

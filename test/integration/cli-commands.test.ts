@@ -172,42 +172,4 @@ describe('smtpwire (spawned)', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--to');
   });
-
-  it('bench --json against a server: counts, latency percentiles in order, errors grouped by reply code', async () => {
-    const server = await scripted({ script: [{ on: 'RCPT', nth: 3, reply: '451 4.3.0 try later' }] });
-    const run = await cli(['bench', `127.0.0.1:${server.port}`, '--messages', '60', '--connections', '2', '--json']);
-    const report = JSON.parse(run.stdout);
-    expect(report).toMatchObject({ messages: 60, settings: { connections: 2, messages: 60, size: 1024 } });
-    expect(report.ok + report.failed).toBe(60);
-    expect(report.failed).toBeGreaterThan(0);
-    expect(Object.keys(report.errors)).toEqual(['451']);
-    expect(report.errors['451']).toBe(report.failed);
-    expect(report.latency.p50).toBeLessThanOrEqual(report.latency.p95);
-    expect(report.latency.p95).toBeLessThanOrEqual(report.latency.p99);
-    expect(report.messagesPerSecond).toBeGreaterThan(0);
-    expect(report.cpuSecondsPer1000).toBeGreaterThan(0);
-    expect(report.peakRssMiB).toBeGreaterThan(10);
-    expect(run.code).toBe(1);
-    expect(server.messages.length).toBe(report.ok);
-  });
-
-  it('bench --sink with plain progress lines (not a TTY), bounded by --messages', async () => {
-    const run = await cli(['bench', '--sink', '--messages', '200', '--connections', '2']);
-    expect(run.code).toBe(0);
-    expect(run.stdout).toContain('embedded sink');
-    expect(run.stdout).toMatch(/^sent 200\/200, /m);
-    expect(run.stdout).not.toContain('\r');
-    expect(run.stdout).toMatch(/200 \(200 delivered, 0 failed\)/);
-    expect(run.stdout).toMatch(/latency +p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms/);
-  });
-
-  it('bench --duration bounds an unbounded run by time', async () => {
-    const run = await cli(['bench', '--sink', '--duration', '0.5', '--json']);
-    expect(run.code).toBe(0);
-    const report = JSON.parse(run.stdout);
-    expect(report.settings.messages).toBeNull();
-    expect(report.seconds).toBeGreaterThanOrEqual(0.5);
-    expect(report.seconds).toBeLessThan(5);
-    expect(report.ok).toBeGreaterThan(0);
-  });
 });
