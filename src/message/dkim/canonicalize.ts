@@ -1,0 +1,235 @@
+/**
+ * DKIM canonicalization (RFC 6376 §3.4): header fields (simple, relaxed) and the body (simple, relaxed)
+ * as a streaming state machine, so a 100 MB body is hashed chunk by chunk in constant memory.
+ *
+ * Input contract of the body canonicalizer: the body as transmitted, i.e. already CRLF-normalised by
+ * `BodyEncoder` (the owner of line-ending normalisation). A line ends at CRLF only; a bare CR or LF, if
+ * one still came through, is an ordinary byte. Pure module.
+ */
+
+/** `simple` or `relaxed` (RFC 6376 §3.4). */
+export type Canonicalization = 'simple' | 'relaxed';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const TAB = 0x09;
+const CRLF = Buffer.from('\r\n', 'latin1');
+const SPACE = Buffer.from(' ', 'latin1');
+
+/**
+ * Receives canonical body bytes. Views passed to it are only valid during the call (the hasher
+ * consumes them at once; a collector must copy).
+ */
+export type CanonicalSink = (bytes: Buffer) => void;
+
+/**
+ * The body canonicalizer, chunk by chunk: any split of the input gives the same output as one call with
+ * the whole body (property-tested against {@link canonicalizeBodyReference}).
+ *
+ * State carried across chunks: a CR that may start a CRLF, the count of empty lines not yet known to be
+ * trailing (RFC 6376 §3.4.3/§3.4.4: trailing empty lines are ignored), and for relaxed a run of
+ * whitespace not yet known to be trailing (§3.4.4: ignored at line end, else one SP).
+ */
+export class BodyCanonicalizer {
+  readonly #relaxed: boolean;
+  readonly #sink: CanonicalSink;
+  /** The previous chunk ended in CR: a line end if the next byte is LF, else a content byte. */
+  #pendingCr = false;
+  /** Empty lines seen since the last non-empty one: written only if more content follows. */
+  #emptyLines = 0;
+  /** The current line has had content (relaxed: a non-WSP byte; simple: any byte). */
+  #lineStarted = false;
+  /** Relaxed: whitespace seen after the last content byte of this line, not yet written. */
+  #pendingWsp = false;
+  /** Canonical octets written so far (for `l=`). */
+  #length = 0;
+  #ended = false;
+
+  constructor(canonicalization: Canonicalization, sink: CanonicalSink) {
+    this.#relaxed = canonicalization === 'relaxed';
+    this.#sink = sink;
+  }
+
+  /** Canonical body octets written so far. */
+  get length(): number {
+    return this.#length;
+  }
+
+  #emit(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.#length += bytes.length;
+    this.#sink(bytes);
+  }
+
+  /** Writes the empty lines held back: content follows them, so they were not trailing. */
+  #flushEmptyLines(): void {
+    for (; this.#emptyLines > 0; this.#emptyLines--) this.#emit(CRLF);
+  }
+
+  /**
+   * Feeds the next chunk. Runs of bytes that need no change are passed on as one view; only line ends
+   * and (relaxed) whitespace are handled one by one.
+   */
+  update(chunk: Uint8Array): void {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const n = buf.length;
+    let i = 0;
+    if (this.#pendingCr) {
+      this.#pendingCr = false;
+      if (n > 0 && buf[0] === LF) {
+        this.#lineEnd();
+        i = 1;
+      } else this.#content(Buffer.from([CR]));
+    }
+    const relaxed = this.#relaxed;
+    // [runStart, i) is content that goes out unchanged once the line has started.
+    let runStart = i;
+    while (i < n) {
+      const b = buf[i]!;
+      if (b === CR) {
+        this.#content(buf.subarray(runStart, i));
+        if (i + 1 === n) {
+          this.#pendingCr = true;
+          return;
+        }
+        if (buf[i + 1] === LF) {
+          this.#lineEnd();
+          i += 2;
+        } else {
+          // A bare CR is content (it cannot be whitespace).
+          this.#content(buf.subarray(i, i + 1));
+          i += 1;
+        }
+        runStart = i;
+      } else if (relaxed && (b === SP || b === TAB)) {
+        // One SP between content bytes needs no change: keep it in the run (the common case in text).
+        // (i > runStart: content right before it in this run, so it is neither leading nor in a run.)
+        if (b === SP && i > runStart && i + 1 < n) {
+          const next = buf[i + 1]!;
+          if (next !== SP && next !== TAB && next !== CR) {
+            i += 1;
+            continue;
+          }
+        }
+        this.#content(buf.subarray(runStart, i));
+        this.#pendingWsp = true;
+        i += 1;
+        while (i < n && (buf[i] === SP || buf[i] === TAB)) i++;
+        runStart = i;
+      } else i++;
+    }
+    this.#content(buf.subarray(runStart, n));
+  }
+
+  /** Content bytes (never CRLF; for relaxed never WSP) of the current line. */
+  #content(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (!this.#lineStarted) {
+      this.#flushEmptyLines();
+      this.#lineStarted = true;
+    }
+    if (this.#pendingWsp) {
+      this.#pendingWsp = false;
+      this.#emit(SPACE);
+    }
+    this.#emit(bytes);
+  }
+
+  #lineEnd(): void {
+    // Relaxed: whitespace before CRLF is dropped, and a line of only whitespace is an empty line.
+    this.#pendingWsp = false;
+    if (this.#lineStarted) {
+      this.#emit(CRLF);
+      this.#lineStarted = false;
+    } else this.#emptyLines++;
+  }
+
+  /** Ends the body: a last line without CRLF gets one; trailing empty lines are dropped. Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#pendingCr) {
+      this.#pendingCr = false;
+      this.#content(Buffer.from([CR]));
+    }
+    this.#pendingWsp = false;
+    if (this.#lineStarted) {
+      this.#emit(CRLF);
+      this.#lineStarted = false;
+    }
+    // Simple (§3.4.3): an empty body is one CRLF. Relaxed (§3.4.4): an empty body stays empty.
+    if (!this.#relaxed && this.#length === 0) this.#emit(CRLF);
+  }
+}
+
+/**
+ * The whole body canonicalized at once, written straight from RFC 6376 §3.4.3/§3.4.4 with regular
+ * expressions: the reference the streaming {@link BodyCanonicalizer} is tested against.
+ */
+export function canonicalizeBodyReference(body: Buffer, canonicalization: Canonicalization): Buffer {
+  let text = body.toString('latin1');
+  if (canonicalization === 'relaxed') {
+    const lines = text.split('\r\n');
+    text = lines.map((line) => line.replace(/[ \t]+/g, ' ').replace(/ $/, '')).join('\r\n');
+    // A non-empty last line without CRLF is completed; then trailing empty lines go.
+    if (!text.endsWith('\r\n') && text !== '') text += '\r\n';
+    text = text.replace(/(\r\n)+$/, '\r\n');
+    if (text === '\r\n') text = '';
+  } else {
+    if (!text.endsWith('\r\n')) text += '\r\n';
+    text = text.replace(/(\r\n)+$/, '\r\n');
+  }
+  return Buffer.from(text, 'latin1');
+}
+
+/** One header field as it appears in the message: its name and the whole field (name, colon, value, CRLFs). */
+export interface HeaderField {
+  /** The name as written (case kept). */
+  name: string;
+  /** The whole field, folding kept, without the final CRLF. */
+  raw: string;
+}
+
+/**
+ * Splits a CRLF-normalised header block (without the empty separator line) into fields: a line that
+ * begins with SP or TAB continues the previous field (RFC 5322 §2.2.3). Lines without a colon are kept
+ * as fields named by the whole line, so they can never be mistaken for a signed field.
+ */
+export function parseHeaderFields(block: string): HeaderField[] {
+  const fields: HeaderField[] = [];
+  if (block === '') return fields;
+  const lines = block.split('\r\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (const line of lines) {
+    const first = line.charCodeAt(0);
+    if ((first === SP || first === TAB) && fields.length > 0) {
+      const last = fields[fields.length - 1]!;
+      last.raw += `\r\n${line}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    fields.push({ name: colon === -1 ? line : line.slice(0, colon).replace(/[ \t]+$/, ''), raw: line });
+  }
+  return fields;
+}
+
+/**
+ * One header field canonicalized (RFC 6376 §3.4.1 simple: unchanged; §3.4.2 relaxed: name lower-cased,
+ * unfolded, whitespace runs to one SP, none at the ends of the value or around the colon). Without the
+ * final CRLF.
+ */
+export function canonicalizeHeader(raw: string, canonicalization: Canonicalization): string {
+  if (canonicalization === 'simple') return raw;
+  const colon = raw.indexOf(':');
+  // ASCII-only lower-casing: the text is latin1-decoded bytes, and a field name is ASCII anyway.
+  const name = (colon === -1 ? raw : raw.slice(0, colon))
+    .replace(/[ \t]+$/, '')
+    .replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  const value = colon === -1 ? '' : raw.slice(colon + 1);
+  const unfolded = value
+    .replace(/\r\n/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ | $/g, '');
+  return `${name}:${unfolded}`;
+}
