@@ -69,6 +69,15 @@ const DKIM_OPTION_KEYS: readonly (keyof DkimOptions)[] = [
   'bodyLength',
 ];
 
+/** The spellings other DKIM libraries use (d=, s=, the key), pointed at ours. */
+const DKIM_OPTION_HINTS: Readonly<Record<string, string>> = {
+  domain: "did you mean 'domainName'?",
+  selector: "did you mean 'keySelector'?",
+  key: "did you mean 'privateKey'?",
+  canonicalize: "did you mean 'canonicalization'?",
+  headers: "did you mean 'headerFields'?",
+};
+
 /** RFC 6376 §5.4.1's list of fields worth signing; a field is signed only when the message has it. */
 export const DEFAULT_SIGNED_HEADERS: readonly string[] = Object.freeze([
   'From',
@@ -143,7 +152,7 @@ export class DkimSigner {
   constructor(options: DkimOptions, field = 'dkim') {
     if (options === null || typeof options !== 'object' || Array.isArray(options))
       throw optionError(`${field} must be an object`, field);
-    assertKnownKeys(options, DKIM_OPTION_KEYS, field);
+    assertKnownKeys(options, DKIM_OPTION_KEYS, field, DKIM_OPTION_HINTS);
     const { domainName, keySelector } = options;
     if (typeof domainName !== 'string' || domainName === '')
       throw optionError(`${field}.domainName must be a domain name`, `${field}.domainName`);
@@ -316,6 +325,29 @@ function foldBase64(value: string, column: number): string {
 export function createDkimSigners(option: DkimOptions | readonly DkimOptions[], field = 'dkim'): DkimSigner[] {
   if (Array.isArray(option)) return option.map((o, i) => new DkimSigner(o, `${field}[${i}]`));
   return [new DkimSigner(option as DkimOptions, field)];
+}
+
+/** Signers of per-message options, by the options object: a caller reusing one object parses its key once. */
+const perMessageSigners = new WeakMap<object, readonly DkimSigner[]>();
+
+/**
+ * The signers for one message: its own `dkim` option when given (an empty list turns signing off for it),
+ * else the handler's. Null when nothing is to be signed.
+ * @throws InvalidArgumentError for a bad per-message option (the send path reports it as INVALID).
+ */
+export function dkimSignersFor(
+  perMessage: DkimOptions | readonly DkimOptions[] | undefined,
+  configured: readonly DkimSigner[] | null,
+): readonly DkimSigner[] | null {
+  if (perMessage === undefined) return configured;
+  if (perMessage === null || typeof perMessage !== 'object')
+    throw new InvalidArgumentError('dkim must be an object or a list of objects', { field: 'dkim' });
+  let signers = perMessageSigners.get(perMessage);
+  if (!signers) {
+    signers = createDkimSigners(perMessage);
+    perMessageSigners.set(perMessage, signers);
+  }
+  return signers.length > 0 ? signers : null;
 }
 
 /** Thrown when a message cannot be signed (not a configuration error). */
