@@ -187,6 +187,8 @@ export function canonicalizeBodyReference(body: Buffer, canonicalization: Canoni
 export interface HeaderField {
   /** The name as written (case kept). */
   name: string;
+  /** The name lower-cased (ASCII), for case-insensitive matching. */
+  key: string;
   /** The whole field, folding kept, without the final CRLF. */
   raw: string;
 }
@@ -209,7 +211,8 @@ export function parseHeaderFields(block: string): HeaderField[] {
       continue;
     }
     const colon = line.indexOf(':');
-    fields.push({ name: colon === -1 ? line : line.slice(0, colon).replace(/[ \t]+$/, ''), raw: line });
+    const name = colon === -1 ? line : line.slice(0, colon).replace(/[ \t]+$/, '');
+    fields.push({ name, key: asciiLower(name), raw: line });
   }
   return fields;
 }
@@ -222,14 +225,19 @@ export function parseHeaderFields(block: string): HeaderField[] {
 export function canonicalizeHeader(raw: string, canonicalization: Canonicalization): string {
   if (canonicalization === 'simple') return raw;
   const colon = raw.indexOf(':');
-  // ASCII-only lower-casing: the text is latin1-decoded bytes, and a field name is ASCII anyway.
-  const name = (colon === -1 ? raw : raw.slice(0, colon))
-    .replace(/[ \t]+$/, '')
-    .replace(/[A-Z]+/g, (s) => s.toLowerCase());
-  const value = colon === -1 ? '' : raw.slice(colon + 1);
-  const unfolded = value
-    .replace(/\r\n/g, '')
-    .replace(/[ \t]+/g, ' ')
-    .replace(/^ | $/g, '');
-  return `${name}:${unfolded}`;
+  const name = asciiLower((colon === -1 ? raw : raw.slice(0, colon)).replace(/[ \t]+$/, ''));
+  if (colon === -1) return `${name}:`;
+  // Each step only when needed: most values are one line with single spaces (this runs per signed field).
+  let value = raw.slice(colon + 1);
+  if (value.includes('\r\n')) value = value.replace(/\r\n/g, '');
+  if (value.includes('\t') || value.includes('  ')) value = value.replace(/[ \t]+/g, ' ');
+  // After the step above at most one SP is left at each end.
+  const start = value.charCodeAt(0) === SP ? 1 : 0;
+  const end = value.length > start && value.charCodeAt(value.length - 1) === SP ? value.length - 1 : value.length;
+  return `${name}:${value.slice(start, end)}`;
+}
+
+/** ASCII-only lower-casing: header text is latin1-decoded bytes, whose 8-bit letters must stay as they are. */
+export function asciiLower(text: string): string {
+  return /[^\x00-\x7f]/.test(text) ? text.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : text.toLowerCase();
 }

@@ -85,7 +85,7 @@ export class DkimMessageHasher {
       this.#head = null;
     } else this.#consume(tail);
     const fields = parseHeaderFields(this.#headerBlock);
-    if (!fields.some((f) => f.name.toLowerCase() === 'from'))
+    if (!fields.some((f) => f.key === 'from'))
       throw signError('the message has no From header field, which DKIM must sign (RFC 6376 §5.4)');
     const hashes = new Map<Canonicalization, BodyHash>();
     for (const [c, b] of this.#bodies) {

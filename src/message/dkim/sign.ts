@@ -215,15 +215,10 @@ export class DkimSigner {
   }
 
   /** The `h=` list for a message's fields: present selected fields, plus the oversigned ones. */
-  #signedNames(fields: readonly HeaderField[]): string[] {
-    const count = new Map<string, number>();
-    for (const f of fields) {
-      const name = f.name.toLowerCase();
-      count.set(name, (count.get(name) ?? 0) + 1);
-    }
+  #signedNames(byName: ReadonlyMap<string, readonly HeaderField[]>): string[] {
     const names: string[] = [];
     for (const name of this.#headerFields) {
-      const n = count.get(name) ?? 0;
+      const n = byName.get(name)?.length ?? 0;
       const extra = this.#oversign === 'present' ? (n > 0 ? 1 : 0) : this.#oversign.has(name) ? 1 : 0;
       for (let i = 0; i < n + extra; i++) names.push(name);
     }
@@ -237,7 +232,13 @@ export class DkimSigner {
    * @param now signing time (`t=`).
    */
   sign(fields: readonly HeaderField[], body: BodyHash, now: Date = new Date()): string {
-    const names = this.#signedNames(fields);
+    const byName = new Map<string, HeaderField[]>();
+    for (const f of fields) {
+      const list = byName.get(f.key);
+      if (list) list.push(f);
+      else byName.set(f.key, [f]);
+    }
+    const names = this.#signedNames(byName);
     const t = Math.floor(now.getTime() / 1000);
     const tags: string[] = [
       'v=1;',
@@ -258,14 +259,9 @@ export class DkimSigner {
     for (const name of names) {
       const skip = used.get(name) ?? 0;
       used.set(name, skip + 1);
-      let seen = 0;
-      for (let i = fields.length - 1; i >= 0; i--) {
-        if (fields[i]!.name.toLowerCase() !== name) continue;
-        if (seen++ === skip) {
-          parts.push(`${canonicalizeHeader(fields[i]!.raw, this.headerCanonicalization)}\r\n`);
-          break;
-        }
-      }
+      const list = byName.get(name);
+      const field = list?.[list.length - 1 - skip];
+      if (field) parts.push(`${canonicalizeHeader(field.raw, this.headerCanonicalization)}\r\n`);
     }
     parts.push(canonicalizeHeader(unsigned, this.headerCanonicalization));
     const data = Buffer.from(parts.join(''), 'latin1');
