@@ -384,8 +384,10 @@ export class SmtpProtocolHandler {
   async #deliverSigned(job: Omit<Job, 'body'>, source: SignSource, signers: readonly DkimSigner[]) {
     let signed: SignedMessage;
     try {
-      signed = await signMessage(source, signers, { spool: this.#dkimSpool });
+      signed = await signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
     } catch (err) {
+      // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
+      if ((err as SmtpError).code === ErrorCodes.ABORTED) return this.#fromError({ ...job, body: () => null }, err, 0);
       return invalid(`DKIM signing failed: ${(err as Error).message}`, err);
     }
     const size = job.envelope.size;

@@ -178,6 +178,29 @@ describe('failures', () => {
   });
 });
 
+describe('abort', () => {
+  it('an AbortSignal stops the hash pass of a large body: ABORTED, nothing sent, spool removed', async () => {
+    const mailsBefore = server.commands.filter((c) => c.verb === 'MAIL').length;
+    const spool = await mkdtemp(join(dir, 'abort-'));
+    const h = handler({ dkim: ed, dkimSpool: { directory: spool } });
+    const controller = new AbortController();
+    let n = 0;
+    const endless = new Readable({
+      read() {
+        if (++n === 5) controller.abort(new Error('caller gave up'));
+        this.push(n === 1 ? 'From: sender@example.com\r\n\r\n' : `${'x'.repeat(1000)}\r\n`);
+      },
+    });
+    const envelope = { from: 'sender@example.com', to: ['rcpt@example.org'] };
+    const result = await h.sendRaw(envelope, endless, { signal: controller.signal });
+    expect(result.status).not.toBe(SmtpDeliveryStatus.SUCCESS);
+    expect(result.status).not.toBe(SmtpDeliveryStatus.INVALID);
+    expect(result.error?.code).toBe(ErrorCodes.ABORTED);
+    expect(server.commands.filter((c) => c.verb === 'MAIL').length).toBe(mailsBefore);
+    expect(await readdir(spool)).toEqual([]);
+  });
+});
+
 const dkimpyMissing = await dkimpyUnavailable();
 describe('dkimpy', () => {
   if (dkimpyMissing !== null) {

@@ -109,6 +109,13 @@ for (const c of PAIRS) {
     matrix.push(Buffer.concat([Buffer.from(await dkimSign(awkward, opts), 'latin1'), awkward]));
   }
 }
+/** Raw UTF-8 in headers (RFC 6532, as sent with SMTPUTF8): signed byte for byte. */
+const utf8Headers = Buffer.from(
+  'From: Jörg <jörg@example.com>\r\nTo: 用户@例子.example\r\nSubject:  Grüße  aus   Köln \r\n\r\nHällo\r\n',
+  'utf8',
+);
+for (const c of PAIRS)
+  matrix.push(Buffer.concat([Buffer.from(await dkimSign(utf8Headers, [rsa(c), ed(c)])), utf8Headers]));
 const emptyBody = Buffer.from('From: sender@example.com\r\nSubject: nothing\r\n\r\n');
 for (const c of PAIRS) matrix.push(Buffer.concat([Buffer.from(await dkimSign(emptyBody, [rsa(c), ed(c)])), emptyBody]));
 

@@ -17,7 +17,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../../errors.js';
+import { AbortError, InvalidArgumentError } from '../../errors.js';
 import { assertKnownKeys } from '../../options.js';
 import { DkimMessageHasher } from './message.js';
 import { type DkimSigner, signError } from './sign.js';
@@ -55,13 +55,20 @@ const nothing = async (): Promise<void> => {};
 /**
  * Signs `source` with every signer (one pass over the body) and returns the signed message's body factory.
  * @throws InvalidArgumentError `ERR_SMTP_DKIM_SIGN`: a one-shot stream with spooling off or over
- *   `maxSize`, a message without From, an over-long header block; read errors of the source propagate.
+ *   `maxSize`, a message without From, an over-long header block; AbortError when `signal` fires; read
+ *   errors of the source propagate.
  */
 export async function signMessage(
   source: SignSource,
   signers: readonly DkimSigner[],
-  options: { spool: DkimSpoolOptions; now?: Date },
+  options: { spool: DkimSpoolOptions; now?: Date; signal?: AbortSignal | undefined },
 ): Promise<SignedMessage> {
+  const { signal } = options;
+  // Checked between chunks: reading a large body must stop when the caller gives up.
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw new AbortError('aborted while DKIM-signing the message', { cause: signal.reason });
+  };
+  checkAbort();
   const hasher = new DkimMessageHasher(signers);
   if (source.kind === 'memory') {
     hasher.update(source.bytes);
@@ -71,7 +78,10 @@ export async function signMessage(
     return { signatureHeaders, addedSize: head.length, body: () => signed, dispose: nothing };
   }
   if (source.kind === 'replayable') {
-    for await (const chunk of source.open()) hasher.update(chunk);
+    for await (const chunk of source.open()) {
+      checkAbort();
+      hasher.update(chunk);
+    }
     const signatureHeaders = hasher.finish(options.now);
     const head = Buffer.from(signatureHeaders, 'latin1');
     return { signatureHeaders, addedSize: head.length, body: () => prepend(head, source.open()), dispose: nothing };
@@ -95,6 +105,7 @@ export async function signMessage(
     let size = 0;
     try {
       for await (const chunk of source.stream) {
+        checkAbort();
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
         size += bytes.length;
         if (size > maxSize) throw signError(`the message is over the DKIM spool limit of ${maxSize} bytes`);
