@@ -25,6 +25,8 @@ export class DkimMessageHasher {
   /** Header bytes until the empty line is found; null once in the body. */
   #head: Buffer[] | null = [];
   #headLength = 0;
+  /** The last 3 header bytes seen, where a separator split across chunks begins. */
+  #tail: Buffer = Buffer.alloc(0);
   #headerBlock = '';
   #finished = false;
 
@@ -50,23 +52,31 @@ export class DkimMessageHasher {
       for (const b of this.#bodies.values()) b.canonicalizer.update(normal);
       return;
     }
-    // Search only the new bytes plus the 3 before them, for the CRLF CRLF that ends the header block.
-    const from = Math.max(this.#headLength - 3, 0);
-    this.#head.push(normal);
-    this.#headLength += normal.length;
-    const head = this.#head.length === 1 ? normal : Buffer.concat(this.#head, this.#headLength);
-    this.#head = [head];
-    // A message starting with CRLF has an empty header block.
-    const end = head.length >= 2 && head[0] === 0x0d && head[1] === 0x0a ? 0 : head.indexOf(SEPARATOR, from);
-    if (end === -1) {
-      if (this.#headLength > MAX_HEADER_BLOCK)
-        throw signError(`the header block is over ${MAX_HEADER_BLOCK} bytes: refused for DKIM signing`);
+    // A message starting with CRLF has an empty header block. (The normaliser never splits a CRLF.)
+    if (this.#headLength === 0 && normal[0] === 0x0d && normal[1] === 0x0a) {
+      this.#head = null;
+      this.#consume(normal.subarray(2));
       return;
     }
-    const bodyStart = end === 0 ? 2 : end + 4;
-    this.#headerBlock = head.toString('latin1', 0, end === 0 ? 0 : end + 2);
+    // Search the new bytes plus the last 3 before them for the CRLF CRLF that ends the header block:
+    // linear in the header size whatever the chunking.
+    const tail = this.#tail;
+    const window = tail.length > 0 ? Buffer.concat([tail, normal]) : normal;
+    const at = window.indexOf(SEPARATOR);
+    if (at === -1) {
+      this.#head.push(normal);
+      this.#headLength += normal.length;
+      if (this.#headLength > MAX_HEADER_BLOCK)
+        throw signError(`the header block is over ${MAX_HEADER_BLOCK} bytes: refused for DKIM signing`);
+      this.#tail = Buffer.from(window.subarray(Math.max(window.length - 3, 0)));
+      return;
+    }
+    // In `normal`'s coordinates the separator starts at at - tail.length (down to -3: it began earlier).
+    const separator = at - tail.length;
+    const all = Buffer.concat([...this.#head, normal]);
+    this.#headerBlock = all.toString('latin1', 0, this.#headLength + separator + 2);
     this.#head = null;
-    this.#consume(head.subarray(bodyStart));
+    this.#consume(normal.subarray(separator + 4));
   }
 
   /**
@@ -77,13 +87,12 @@ export class DkimMessageHasher {
   finish(now: Date = new Date()): string {
     if (this.#finished) throw signError('this message was already signed');
     this.#finished = true;
-    const tail = this.#normaliser.end();
+    this.#consume(this.#normaliser.end());
     if (this.#head !== null) {
       // No empty line: the whole message is a header block and the body is empty.
-      const head = Buffer.concat([...this.#head, tail]);
-      this.#headerBlock = head.toString('latin1');
+      this.#headerBlock = Buffer.concat(this.#head).toString('latin1');
       this.#head = null;
-    } else this.#consume(tail);
+    }
     const fields = parseHeaderFields(this.#headerBlock);
     if (!fields.some((f) => f.key === 'from'))
       throw signError('the message has no From header field, which DKIM must sign (RFC 6376 §5.4)');
