@@ -68,63 +68,110 @@ export class BodyCanonicalizer {
   }
 
   /**
-   * Feeds the next chunk. Runs of bytes that need no change are passed on as one view; only line ends
-   * and (relaxed) whitespace are handled one by one.
+   * Feeds the next chunk. Bytes that go out unchanged — whole lines with their CRLF, across many lines —
+   * are passed on as one view, so a base64 attachment costs one hash update per chunk, not two per line.
+   * Only empty lines (held back: they may be trailing) and, for relaxed, whitespace runs break a run.
    */
   update(chunk: Uint8Array): void {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const n = buf.length;
+    const relaxed = this.#relaxed;
     let i = 0;
     if (this.#pendingCr) {
       this.#pendingCr = false;
-      if (n > 0 && buf[0] === LF) {
+      if (n === 0) {
+        this.#pendingCr = true;
+        return;
+      }
+      if (buf[0] === LF) {
         this.#lineEnd();
         i = 1;
       } else this.#content(Buffer.from([CR]));
     }
-    const relaxed = this.#relaxed;
-    // [runStart, i) is content that goes out unchanged once the line has started.
+    // [runStart, i): bytes that go out unchanged. Invariant: nothing is held back (empty lines, whitespace)
+    // from before runStart unless the run is empty.
     let runStart = i;
+    let nextCr = -2;
+    let nextSp = -2;
+    let nextTab = -2;
+    const flush = (): void => {
+      if (i > runStart) this.#emit(buf.subarray(runStart, i));
+    };
     while (i < n) {
       const b = buf[i]!;
       if (b === CR) {
-        this.#content(buf.subarray(runStart, i));
         if (i + 1 === n) {
+          flush();
           this.#pendingCr = true;
           return;
         }
         if (buf[i + 1] === LF) {
-          this.#lineEnd();
-          i += 2;
-        } else {
-          // A bare CR is content (it cannot be whitespace).
-          this.#content(buf.subarray(i, i + 1));
-          i += 1;
+          if (this.#lineStarted) {
+            // The end of a line with content stays in the run (trailing whitespace was already skipped,
+            // and the run then starts at this CR).
+            this.#pendingWsp = false;
+            this.#lineStarted = false;
+            i += 2;
+          } else {
+            // An empty line (relaxed: or one of only whitespace): held back until content follows.
+            flush();
+            this.#pendingWsp = false;
+            this.#emptyLines++;
+            i += 2;
+            runStart = i;
+          }
+          continue;
         }
-        runStart = i;
+        // A bare CR is a content byte (it cannot be whitespace): below.
       } else if (relaxed && (b === SP || b === TAB)) {
         // One SP between content bytes needs no change: keep it in the run (the common case in text).
-        // (i > runStart: content right before it in this run, so it is neither leading nor in a run.)
-        if (b === SP && i > runStart && i + 1 < n) {
+        if (b === SP && this.#lineStarted && !this.#pendingWsp && i + 1 < n) {
           const next = buf[i + 1]!;
           if (next !== SP && next !== TAB && next !== CR) {
             i += 1;
             continue;
           }
         }
-        this.#content(buf.subarray(runStart, i));
+        flush();
         this.#pendingWsp = true;
         i += 1;
         while (i < n && (buf[i] === SP || buf[i] === TAB)) i++;
         runStart = i;
-      } else i++;
+        continue;
+      }
+      // A content byte: first write what was held back before it.
+      if (!this.#lineStarted) {
+        if (this.#emptyLines > 0) {
+          flush();
+          this.#flushEmptyLines();
+          runStart = i;
+        }
+        this.#lineStarted = true;
+      }
+      if (this.#pendingWsp) {
+        flush();
+        this.#pendingWsp = false;
+        this.#emit(SPACE);
+        runStart = i;
+      }
+      // Content bytes change no state: jump to the next byte that may (native indexOf, each search moving
+      // forward, so the pass stays linear).
+      const from = i + 1;
+      if (nextCr < from && nextCr !== -1) nextCr = buf.indexOf(CR, from);
+      let next = nextCr === -1 ? n : nextCr;
+      if (relaxed) {
+        if (nextSp < from && nextSp !== -1) nextSp = buf.indexOf(SP, from);
+        if (nextTab < from && nextTab !== -1) nextTab = buf.indexOf(TAB, from);
+        if (nextSp !== -1 && nextSp < next) next = nextSp;
+        if (nextTab !== -1 && nextTab < next) next = nextTab;
+      }
+      i = next;
     }
-    this.#content(buf.subarray(runStart, n));
+    flush();
   }
 
-  /** Content bytes (never CRLF; for relaxed never WSP) of the current line. */
+  /** A content byte outside a run (a CR held from the previous chunk). */
   #content(bytes: Buffer): void {
-    if (bytes.length === 0) return;
     if (!this.#lineStarted) {
       this.#flushEmptyLines();
       this.#lineStarted = true;
