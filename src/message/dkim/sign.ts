@@ -198,8 +198,9 @@ export class DkimSigner {
       throw optionError(`${field}.expiresIn must be a positive number of ms`, `${field}.expiresIn`);
     this.#expiresIn = expiresIn;
     if (identity !== undefined) {
-      // i= (RFC 6376 §3.5): its domain is d= or a subdomain; no ';', whitespace or non-ASCII.
-      const m = typeof identity === 'string' ? /^([\x21-\x3a\x3c-\x7e]*)@([^@]+)$/.exec(identity) : null;
+      // i= (RFC 6376 §3.5): its domain is d= or a subdomain; no ';' (tag separator), '=' (quoted-printable
+      // escape), whitespace or non-ASCII, so the value is written as given.
+      const m = typeof identity === 'string' ? /^([\x21-\x3a\x3c\x3e-\x7e]*)@([^@]+)$/.exec(identity) : null;
       const idDomain = m ? m[2]!.toLowerCase() : '';
       if (!m || !(idDomain === domain || idDomain.endsWith(`.${domain}`)) || !DNS_NAME.test(idDomain))
         throw optionError(`${field}.identity must be [local]@${domain} or a subdomain of it`, `${field}.identity`);
