@@ -6,7 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { BodyEncoder } from '../../protocol/dot-stuff.js';
-import { BodyCanonicalizer, type Canonicalization, parseHeaderFields } from './canonicalize.js';
+import { BodyCanonicalizer, type Canonicalization, type HeaderField, parseHeaderFields } from './canonicalize.js';
 import { type BodyHash, createDkimSigners, type DkimOptions, type DkimSigner, signError } from './sign.js';
 
 /** The header block is held in memory to sign it; beyond this it is refused (no real header block is close). */
@@ -29,6 +29,7 @@ export class DkimMessageHasher {
   #tail: Buffer = Buffer.alloc(0);
   #headerBlock = '';
   #finished = false;
+  readonly #hashes = new Map<Canonicalization, BodyHash>();
 
   constructor(signers: readonly DkimSigner[]) {
     this.#signers = signers;
@@ -85,6 +86,19 @@ export class DkimMessageHasher {
    * @throws InvalidArgumentError `ERR_SMTP_DKIM_SIGN` when the message has no From field (RFC 6376 §5.4).
    */
   finish(now: Date = new Date()): string {
+    const fields = this.#end();
+    return this.#signers.map((s) => s.sign(fields, this.#hashes.get(s.bodyCanonicalization)!, now)).join('');
+  }
+
+  /** {@link finish} with the private-key operations on the thread pool (see `DkimSigner.signAsync`). */
+  async finishAsync(now: Date = new Date()): Promise<string> {
+    const fields = this.#end();
+    const signatures = this.#signers.map((s) => s.signAsync(fields, this.#hashes.get(s.bodyCanonicalization)!, now));
+    return (await Promise.all(signatures)).join('');
+  }
+
+  /** Ends the message: its header fields, and the body hashes in {@link #hashes}. */
+  #end(): HeaderField[] {
     if (this.#finished) throw signError('this message was already signed');
     this.#finished = true;
     this.#consume(this.#normaliser.end());
@@ -96,24 +110,12 @@ export class DkimMessageHasher {
     const fields = parseHeaderFields(this.#headerBlock);
     if (!fields.some((f) => f.key === 'from'))
       throw signError('the message has no From header field, which DKIM must sign (RFC 6376 §5.4)');
-    const hashes = new Map<Canonicalization, BodyHash>();
     for (const [c, b] of this.#bodies) {
       b.canonicalizer.end();
-      hashes.set(c, { hash: b.hash.digest(), length: b.canonicalizer.length });
+      this.#hashes.set(c, { hash: b.hash.digest(), length: b.canonicalizer.length });
     }
-    return this.#signers.map((s) => s.sign(fields, hashes.get(s.bodyCanonicalization)!, now)).join('');
+    return fields;
   }
-}
-
-/** Signs a message held by a caller-side async source in one pass. */
-export async function signStream(
-  source: AsyncIterable<Uint8Array | string>,
-  signers: readonly DkimSigner[],
-  now?: Date,
-): Promise<string> {
-  const hasher = new DkimMessageHasher(signers);
-  for await (const chunk of source) hasher.update(chunk as Uint8Array | string);
-  return hasher.finish(now);
 }
 
 /**
@@ -133,5 +135,5 @@ export async function dkimSign(
     throw signError('dkimSign takes the message as a Buffer or a string');
   const hasher = new DkimMessageHasher(signers);
   hasher.update(message);
-  return hasher.finish();
+  return hasher.finishAsync();
 }

@@ -72,7 +72,7 @@ export async function signMessage(
   const hasher = new DkimMessageHasher(signers);
   if (source.kind === 'memory') {
     hasher.update(source.bytes);
-    const signatureHeaders = hasher.finish(options.now);
+    const signatureHeaders = await hasher.finishAsync(options.now);
     const head = Buffer.from(signatureHeaders, 'latin1');
     const signed = Buffer.concat([head, source.bytes]);
     return { signatureHeaders, addedSize: head.length, body: () => signed, dispose: nothing };
@@ -82,7 +82,7 @@ export async function signMessage(
       checkAbort();
       hasher.update(chunk);
     }
-    const signatureHeaders = hasher.finish(options.now);
+    const signatureHeaders = await hasher.finishAsync(options.now);
     const head = Buffer.from(signatureHeaders, 'latin1');
     return { signatureHeaders, addedSize: head.length, body: () => prepend(head, source.open()), dispose: nothing };
   }
@@ -116,7 +116,7 @@ export async function signMessage(
       out.end();
     }
     await Promise.race([once(out, 'finish'), failed]);
-    const signatureHeaders = hasher.finish(options.now);
+    const signatureHeaders = await hasher.finishAsync(options.now);
     const head = Buffer.from(signatureHeaders, 'latin1');
     return {
       signatureHeaders,
