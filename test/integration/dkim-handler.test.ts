@@ -121,6 +121,10 @@ describe('handler dkim option', () => {
     expect(await lastVerified()).toEqual(['ed25519b']);
     await h.sendMessage({ ...msg, dkim: [] });
     expect(server.messages.at(-1)!.data.toString('latin1')).not.toMatch(/^DKIM-Signature:/m);
+    // An empty handler list signs nothing either (and does not ask for a From header).
+    const none = handler({ dkim: [] });
+    const raw = await none.sendRaw({ from: 'a@example.com', to: ['b@example.org'] }, 'Subject: no From\r\n\r\nx\r\n');
+    expect(raw.status).toBe(SmtpDeliveryStatus.SUCCESS);
   });
 });
 

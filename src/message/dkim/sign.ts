@@ -362,7 +362,7 @@ export function dkimSignersFor(
   perMessage: DkimOptions | readonly DkimOptions[] | undefined,
   configured: readonly DkimSigner[] | null,
 ): readonly DkimSigner[] | null {
-  if (perMessage === undefined) return configured;
+  if (perMessage === undefined) return configured !== null && configured.length > 0 ? configured : null;
   if (perMessage === null || typeof perMessage !== 'object')
     throw new InvalidArgumentError('dkim must be an object or a list of objects', { field: 'dkim' });
   let signers = perMessageSigners.get(perMessage);
