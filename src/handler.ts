@@ -12,6 +12,14 @@ import type tls from 'node:tls';
 import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
 import { envelopeAddress, parseAddress } from './message/address.js';
+import { createDkimSigners, type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
+import {
+  type DkimSpoolOptions,
+  resolveDkimSpool,
+  type SignedMessage,
+  type SignSource,
+  signMessage,
+} from './message/dkim/signed-body.js';
 import { type BuiltMessage, buildMessage } from './message/mime/index.js';
 import type { AddressInput, MessageInput } from './message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
@@ -62,6 +70,13 @@ export interface SmtpProtocolHandlerOptions {
   opportunisticTls?: boolean;
   /** Extra pool settings (idleTimeout, staleTimeout, maxMessagesPerConnection, rateLimit, …). */
   pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'>;
+  /** DKIM signature(s) for every message (a list: one signature each, e.g. RSA + Ed25519). See README "DKIM". */
+  dkim?: DkimOptions | DkimOptions[];
+  /**
+   * Where a one-shot stream body is spooled to be DKIM-signed (it must be read twice); `false` refuses such
+   * bodies. Default: the OS temp directory, up to the largest message the `limits` allow.
+   */
+  dkimSpool?: DkimSpoolOptions;
 }
 
 export interface SendMessageOptions extends MessageInput {
@@ -72,6 +87,8 @@ export interface SendMessageOptions extends MessageInput {
   messageId?: string;
   /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
   onBeforeHandOver?: () => void | Promise<void>;
+  /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
+  dkim?: DkimOptions | DkimOptions[];
 }
 
 export interface RawEnvelope {
@@ -86,6 +103,8 @@ export interface SendRawOptions {
   messageId?: string;
   /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
   onBeforeHandOver?: () => void | Promise<void>;
+  /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
+  dkim?: DkimOptions | DkimOptions[];
 }
 
 /** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
@@ -117,6 +136,8 @@ export class SmtpProtocolHandler {
   readonly #retryPolicy: RetryPolicy;
   readonly #limits: Readonly<ValidationLimits>;
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #dkim: readonly DkimSigner[] | null;
+  readonly #dkimSpool: DkimSpoolOptions;
   #closed = false;
   #lastError: SmtpError | null = null;
 
@@ -158,6 +179,9 @@ export class SmtpProtocolHandler {
     const timeouts = resolveTimeouts(options.timeouts);
     this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
     this.#limits = resolveLimits(options.limits);
+    // DKIM (issue 14): options and keys checked here, so a bad key throws now, never at send time.
+    this.#dkim = options.dkim === undefined ? null : createDkimSigners(options.dkim);
+    this.#dkimSpool = resolveDkimSpool(options.dkimSpool, this.#limits);
     if (options.fromAddress !== undefined) {
       const check = SmtpMessageValidator.validateEmailAddress(options.fromAddress, this.#limits);
       if (!check.valid)
@@ -309,8 +333,28 @@ export class SmtpProtocolHandler {
       smtpUtf8: built.needsSmtpUtf8,
       ...(built.size === null ? {} : { size: built.size }),
     };
+    const job = {
+      envelope,
+      messageId: built.messageId,
+      callerAddress,
+      retry: options.retry !== false,
+      signal: options.signal,
+      beforeHandOver: options.onBeforeHandOver,
+    };
+    // DKIM (issue 14): when signing, the body comes from signMessage (see #deliverSigned).
+    const inMemory = built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT;
+    const signing = this.#dkimSigners(options.dkim);
+    if (signing instanceof DeliveryResult) return signing;
+    if (signing) {
+      const source: SignSource = inMemory
+        ? { kind: 'memory', bytes: built.toBufferSync() }
+        : built.replayable
+          ? { kind: 'replayable', open: () => built.stream() }
+          : { kind: 'once', stream: built.stream() };
+      return this.#deliverSigned(job, source, signing);
+    }
     let body: () => MessageBody | null;
-    if (built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT) {
+    if (inMemory) {
       const bytes = built.toBufferSync();
       body = () => bytes;
     } else {
@@ -321,15 +365,41 @@ export class SmtpProtocolHandler {
         return built.stream();
       };
     }
-    return this.#deliver({
-      envelope,
-      body,
-      messageId: built.messageId,
-      callerAddress,
-      retry: options.retry !== false,
-      signal: options.signal,
-      beforeHandOver: options.onBeforeHandOver,
-    });
+    return this.#deliver({ ...job, body });
+  }
+
+  /** DKIM (issue 14): the signers for one message (its own option wins), or INVALID for a bad one. */
+  #dkimSigners(perMessage: DkimOptions | DkimOptions[] | undefined): readonly DkimSigner[] | null | DeliveryResult {
+    try {
+      return dkimSignersFor(perMessage, this.#dkim);
+    } catch (err) {
+      return invalid((err as Error).message, err);
+    }
+  }
+
+  /**
+   * DKIM (issue 14): signs once before the attempts (a failure is INVALID, nothing sent), sends the signed
+   * message through the usual attempt loop, then deletes any spool file. The lead moves this into prepare.ts.
+   */
+  async #deliverSigned(job: Omit<Job, 'body'>, source: SignSource, signers: readonly DkimSigner[]) {
+    let signed: SignedMessage;
+    try {
+      signed = await signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
+    } catch (err) {
+      // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
+      if ((err as SmtpError).code === ErrorCodes.ABORTED) return this.#fromError({ ...job, body: () => null }, err, 0);
+      return invalid(`DKIM signing failed: ${(err as Error).message}`, err);
+    }
+    const size = job.envelope.size;
+    try {
+      return await this.#deliver({
+        ...job,
+        envelope: { ...job.envelope, ...(size === undefined ? {} : { size: size + signed.addedSize }) },
+        body: () => signed.body(),
+      });
+    } finally {
+      await signed.dispose();
+    }
   }
 
   async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
@@ -353,6 +423,25 @@ export class SmtpProtocolHandler {
     const inMemory =
       typeof message === 'string' ? Buffer.from(message, 'utf8') : message instanceof Uint8Array ? message : null;
     const messageId = options.messageId ?? (inMemory ? readMessageId(inMemory) : null);
+    // DKIM (issue 14): a bare stream is spooled (or refused) by signMessage; a factory is read twice.
+    const signing = this.#dkimSigners(options.dkim);
+    if (signing instanceof DeliveryResult) return signing;
+    if (signing) {
+      const job = {
+        envelope: { from, to },
+        messageId,
+        callerAddress,
+        retry: options.retry !== false,
+        signal: options.signal,
+        beforeHandOver: options.onBeforeHandOver,
+      };
+      const source: SignSource = inMemory
+        ? { kind: 'memory', bytes: inMemory }
+        : typeof message === 'function'
+          ? { kind: 'replayable', open: () => message() }
+          : { kind: 'once', stream: message as Readable };
+      return this.#deliverSigned(job, source, signing);
+    }
     let body: () => MessageBody | null;
     if (inMemory) body = () => inMemory;
     else if (typeof message === 'function') body = () => message();

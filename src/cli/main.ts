@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
 import { CONFORM_USAGE, conformCommand } from './conform.js';
+import { DKIM_RECORD_USAGE, dkimRecordCommand } from './dkim.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SEND_USAGE, sendCommand } from './send.js';
 import { SINK_USAGE, sinkCommand } from './sink.js';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   bench: { run: benchCommand, usage: BENCH_USAGE },
   sink: { run: sinkCommand, usage: SINK_USAGE },
   conform: { run: conformCommand, usage: CONFORM_USAGE },
+  'dkim-record': { run: dkimRecordCommand, usage: DKIM_RECORD_USAGE },
 };
 
 /** `smtpwire --help`. */
@@ -31,6 +33,8 @@ ${SEND_USAGE}
 ${BENCH_USAGE}
 
 ${SINK_USAGE}
+
+${DKIM_RECORD_USAGE}
 
 Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).
 Exit codes: 0 ok, 1 warnings, 2 failure or usage error.

@@ -19,12 +19,14 @@ import {
   tlsFlags,
   UsageError,
 } from './common.js';
+import { DKIM_SEND_OPTIONS, DKIM_SEND_USAGE, dkimFromFlags } from './dkim.js';
 
 /** `smtpwire send --help`. */
 export const SEND_USAGE = `usage: smtpwire send --from A --to B [--to C]… [--cc X]… [--bcc Y]… [--subject S]
                     [--text T | --text-file F] [--html-file F] [--attach FILE]… [--header 'Name: value']…
                     [--tls|--starttls|--plain] [--ca FILE] [--insecure] [--user U --pass-env VAR]
                     [--chunking] [--json] [-v] host[:port]
+                    ${DKIM_SEND_USAGE}
   Default: STARTTLS required (port 587); --plain for a local test server (port 25).`;
 
 /** Runs the send command; resolves with the exit code. @throws UsageError. */
@@ -47,6 +49,7 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
       chunking: { type: 'boolean' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
+      ...DKIM_SEND_OPTIONS,
     },
   });
   if (positionals.length !== 1) throw new UsageError('send takes exactly one server: host[:port]');
@@ -67,6 +70,7 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
     customHeaders[h.slice(0, i).trim()] = h.slice(i + 1).trim();
   }
   const tls = tlsFlags(values);
+  const dkim = dkimFromFlags(values);
   const handler = new SmtpProtocolHandler({
     hostname: target.host,
     encryption,
@@ -76,6 +80,7 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
     ...(values.user === undefined ? {} : { username: values.user }),
     ...(password === undefined ? {} : { password }),
     ...(values.chunking ? { chunking: true } : {}),
+    ...(dkim === undefined ? {} : { dkim }),
     retryPolicy: { maxRetries: 0 },
     ...(values.verbose
       ? { onTranscript: (e) => io.stderr.write(`${e.direction === 'client' ? 'C:' : 'S:'} ${e.line}\n`) }

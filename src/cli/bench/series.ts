@@ -132,11 +132,13 @@ export function mergeSeries(
     intervalMs,
     points: merged.map((p) => {
       const latency = LatencyHistogram.from(p.latency).summary();
+      // The run may end inside this interval: its rate is over the part that was run.
+      const widthMs = Math.max(1, Math.min(intervalMs, spanMs - p.index * intervalMs));
       return {
         t: (p.index * intervalMs) / 1000,
         ok: p.ok,
         failed: p.failed,
-        rate: ((p.ok + p.failed) * 1000) / intervalMs,
+        rate: ((p.ok + p.failed) * 1000) / widthMs,
         latency,
       };
     }),
