@@ -9,14 +9,23 @@
  */
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
+import { SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
 import { envelopeAddress, parseAddress } from './message/address.js';
 import { type BuiltMessage, buildMessage } from './message/mime/index.js';
 import type { AddressInput, MessageInput } from './message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
+import {
+  checkBooleans,
+  checkClientName,
+  checkCredentials,
+  checkFunction,
+  checkHandlerKeys,
+  positiveInteger,
+  resolveEndpoint,
+} from './options.js';
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
-import { type AccessTokenProvider, AUTH_METHODS, type AuthMethod } from './protocol/auth.js';
+import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
 import { formatReply, type Reply } from './protocol/reply.js';
 import { DeliveryResult } from './result.js';
 import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
@@ -91,6 +100,9 @@ export interface SendRawOptions {
 /** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
 export type RawMessage = Buffer | Uint8Array | string | Readable | (() => Readable);
 
+/** Connections kept to one server: the reference design's pool size. */
+const DEFAULT_POOL_SIZE = 10;
+
 /** Bodies up to this size are built in memory once and reused across attempts. */
 const IN_MEMORY_LIMIT = 1024 * 1024;
 
@@ -124,37 +136,19 @@ export class SmtpProtocolHandler {
   constructor(options: SmtpProtocolHandlerOptions) {
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
-    const { hostname, username, password, accessToken } = options;
-    if (typeof hostname !== 'string' || hostname.trim() === '' || /[\s\r\n\0<>]/.test(hostname)) {
-      throw new InvalidArgumentError('hostname must be a non-empty host name or address', { field: 'hostname' });
-    }
-    const encryption = options.encryption ?? 'tls';
-    if (!isEncryption(encryption))
-      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
-    const port = options.port ?? DEFAULT_PORTS[encryption];
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
-    const poolSize = options.poolSize ?? 10;
-    if (!Number.isInteger(poolSize) || poolSize < 1)
-      throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
-    if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
-      throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
-    }
-    if ((password !== undefined || accessToken !== undefined) && username === undefined) {
-      throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });
-    }
-    if (password !== undefined && typeof password !== 'string')
-      throw new InvalidArgumentError('password must be a string', { field: 'password' });
-    if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod)) {
-      throw new InvalidArgumentError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`, { field: 'authMethod' });
-    }
-    if (options.onTranscript !== undefined && typeof options.onTranscript !== 'function') {
-      throw new InvalidArgumentError('onTranscript must be a function', { field: 'onTranscript' });
-    }
-    for (const flag of ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls'] as const) {
-      if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
-        throw new InvalidArgumentError(`${flag} must be a boolean`, { field: flag });
-    }
+    // Every rule lives in options.ts, shared with the pool, SmtpConnection and probe.
+    checkHandlerKeys(options);
+    const { username, password, accessToken } = options;
+    const {
+      host: hostname,
+      port,
+      encryption,
+    } = resolveEndpoint({ host: options.hostname, port: options.port, encryption: options.encryption }, 'hostname');
+    const poolSize = positiveInteger(options.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
+    checkCredentials(options);
+    checkClientName(options.clientName);
+    checkFunction(options.onTranscript, 'onTranscript');
+    checkBooleans(options, ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls']);
     const timeouts = resolveTimeouts(options.timeouts);
     this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
     this.#limits = resolveLimits(options.limits);

@@ -7,7 +7,9 @@
  * handler reports `UNKNOWN` and a resend is the caller's choice (RFC 5321 §4.1.1.4, §6.1: the
  * server takes responsibility at the 250, and a duplicate is worse than a visible unknown).
  */
+
 import { AbortError, AuthError, ConnectionError, InvalidArgumentError, ReplyError, TimeoutError } from './errors.js';
+import { assertKnownNestedKeys } from './options.js';
 
 /** How the handler retries a delivery. */
 export interface RetryPolicy {
@@ -58,13 +60,7 @@ export function resolveRetryPolicy(partial?: Partial<RetryPolicy>): RetryPolicy 
   if (typeof partial !== 'object' || Array.isArray(partial)) {
     throw new InvalidArgumentError('retryPolicy must be an object', { field: 'retryPolicy' });
   }
-  for (const key of Object.keys(partial)) {
-    if (!POLICY_KEYS.includes(key)) {
-      throw new InvalidArgumentError(`unknown retryPolicy field ${JSON.stringify(key)}`, {
-        field: `retryPolicy.${key}`,
-      });
-    }
-  }
+  assertKnownNestedKeys(partial, POLICY_KEYS, 'retryPolicy');
   const maxRetries = partial.maxRetries ?? DEFAULT_MAX_RETRIES;
   if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
     throw new InvalidArgumentError(`retryPolicy.maxRetries must be a non-negative integer, not ${String(maxRetries)}`, {

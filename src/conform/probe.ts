@@ -14,6 +14,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
+import { assertObject, checkProbeKeys, resolveEndpoint } from '../options.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
@@ -151,12 +152,14 @@ const NOOP_ROUNDS = 3;
  * @throws InvalidArgumentError for an unusable host, port or address option.
  */
 export async function probe(options: ProbeOptions): Promise<ProbeReport> {
-  if (!options || typeof options.host !== 'string' || options.host === '' || /[\s<>]/.test(options.host)) {
-    throw new InvalidArgumentError('host must be a non-empty host name or address', { field: 'host' });
-  }
-  const encryption: SmtpEncryption = options.encryption ?? 'tls';
+  assertObject(options, 'probe options');
+  checkProbeKeys(options);
+  // Without an encryption, port 25 with opportunistic STARTTLS, as an MX is probed.
+  const { encryption, port } = resolveEndpoint({
+    ...options,
+    port: options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : undefined),
+  });
   const opportunistic = options.opportunisticTls ?? options.encryption === undefined;
-  const port = options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : DEFAULT_PORTS[encryption]);
   const checks = options.checks ?? {};
   for (const field of ['bareLfRecipient', 'sender'] as const) {
     const v = checks[field];
