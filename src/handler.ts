@@ -28,7 +28,15 @@ import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolO
 import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
 import { formatReply, type Reply } from './protocol/reply.js';
 import { DeliveryResult } from './result.js';
-import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
+import {
+  backoffDelay,
+  isConnectionRefused,
+  isRetryable,
+  isRetryableReply,
+  type RetryPolicy,
+  resolveRetryPolicy,
+  sleep,
+} from './retry.js';
 import {
   type Envelope,
   type MailOutcome,
@@ -389,6 +397,8 @@ export class SmtpProtocolHandler {
       if (result === null)
         return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
+      // A refused connection gets fewer retries than other failures (RetryPolicy.refusedRetries).
+      if (isConnectionRefused(result.error) && attempt >= policy.refusedRetries) return result;
       last = result;
     }
     // Out of attempts (or retry off): the failure stays temporary for the caller.

@@ -67,6 +67,9 @@ export interface PoolableConnection {
   /** Graceful; never throws. */
   close(): Promise<void>;
   destroy(err?: Error): void;
+  /** Called when parked / checked out, so parked sockets never hold the process (optional for fakes). */
+  unref?(): void;
+  ref?(): void;
   /** `'close'` fires once when the connection becomes unusable. */
   on(event: 'close', listener: (err: unknown) => void): unknown;
   off(event: 'close', listener: (err: unknown) => void): unknown;
@@ -373,6 +376,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       entry.state = 'idle';
       entry.parkedAt = now;
       entry.bucket.idle.push(entry);
+      conn.unref?.();
       this.#startReaper();
     }
     this.#notify(entry.bucket);
@@ -483,6 +487,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     if (conn.isBroken || now - conn.createdAt >= this.#staleTimeout) return null;
     if (conn.pendingReplies === 0 && now - entry.parkedAt >= this.#healthCheckAfter) return null;
     bucket.idle.pop();
+    conn.ref?.();
     entry.state = 'busy';
     bucket.busy.add(entry);
     entry.checkouts++;
@@ -522,6 +527,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
           this.#retire(entry, 'close');
           continue;
         }
+        conn.ref?.();
         entry.state = 'busy';
         bucket.busy.add(entry);
         // A connection still awaiting its previous final reply was in use a moment ago: no NOOP (it

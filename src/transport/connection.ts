@@ -42,6 +42,7 @@ import {
   checkClientName,
   checkConnectionKeys,
   checkFunction,
+  IMPLICIT_TLS_PORTS,
   positiveInteger,
   resolveEndpoint,
   resolveTimeouts,
@@ -295,6 +296,20 @@ export class SmtpConnection extends EventEmitter {
   /** Commands written and not yet answered. */
   get pendingReplies(): number {
     return this.#inflight.length;
+  }
+
+  /**
+   * Lets the process exit while this connection only waits (a pool calls it when it parks the
+   * connection, as undici does): a forgotten `close()` never holds the event loop. A command's reply
+   * timer stays ref'd, so an awaited reply still keeps the process alive. `ref()` undoes it.
+   */
+  unref(): void {
+    this.#socket?.unref();
+  }
+
+  /** Undoes `unref()`: the socket keeps the process alive again. */
+  ref(): void {
+    this.#socket?.ref();
   }
   get messagesSent(): number {
     return this.#messagesSent;
@@ -1140,16 +1155,21 @@ export class SmtpConnection extends EventEmitter {
           ? 'the reply to the end of the message'
           : `the reply to ${command}`;
     // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
-    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
-    const hint =
-      head.phase === 'greeting' && this.encryption !== 'ssl'
-        ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
+    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH). On a well-known implicit-TLS port (465) the silence is
+    // certainly that mix-up, so the error carries the mismatch code and is not retried as transient.
+    const plaintextGreeting = head.phase === 'greeting' && this.encryption !== 'ssl';
+    const implicitPort = plaintextGreeting && IMPLICIT_TLS_PORTS.has(this.port);
+    const hint = implicitPort
+      ? ': this port expects implicit TLS, use encryption "ssl"'
+      : plaintextGreeting
+        ? ' (if this port expects implicit TLS, use encryption "ssl")'
         : '';
     this.#fail(
       new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, {
         phase: head.phase,
         timeout: head.timeout,
         command,
+        ...(implicitPort ? { code: ErrorCodes.TLS_MODE_MISMATCH } : {}),
       }),
     );
   };
