@@ -47,38 +47,42 @@ import {
   type TranscriptEntry,
 } from './transport/connection.js';
 
+/**
+ * Handler options. Optional fields also take `undefined` (as when absent), so values such as
+ * `process.env.SMTP_PASSWORD` type-check under `exactOptionalPropertyTypes`.
+ */
 export interface SmtpProtocolHandlerOptions {
   hostname: string;
   /** Default from the encryption: 25, 587 or 465. */
-  port?: number;
-  username?: string;
-  password?: string;
+  port?: number | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
   /** Default `'tls'`: STARTTLS, required. */
-  encryption?: SmtpEncryption;
+  encryption?: SmtpEncryption | undefined;
   /** Default sender for `sendMessage`. */
-  fromAddress?: AddressInput;
+  fromAddress?: AddressInput | undefined;
   /** Connections kept to this server. Default 10. */
-  poolSize?: number;
-  tls?: tls.ConnectionOptions;
+  poolSize?: number | undefined;
+  tls?: tls.ConnectionOptions | undefined;
   /** Default: the strongest advertised for the channel (see README). */
-  authMethod?: AuthMethod;
-  clientName?: string;
-  timeouts?: Partial<Timeouts>;
-  retryPolicy?: Partial<RetryPolicy>;
-  limits?: Partial<ValidationLimits>;
+  authMethod?: AuthMethod | undefined;
+  clientName?: string | undefined;
+  timeouts?: Partial<Timeouts> | undefined;
+  retryPolicy?: Partial<RetryPolicy> | undefined;
+  limits?: Partial<ValidationLimits> | undefined;
   /** Default: used when advertised. */
-  pipelining?: boolean;
+  pipelining?: boolean | undefined;
   /** Default false: BDAT when CHUNKING is advertised. */
-  chunking?: boolean;
-  allowInsecureAuth?: boolean;
-  onTranscript?: (entry: TranscriptEntry) => void;
+  chunking?: boolean | undefined;
+  allowInsecureAuth?: boolean | undefined;
+  onTranscript?: ((entry: TranscriptEntry) => void) | undefined;
   // beyond the contract
   /** OAuth 2 token (or provider) for XOAUTH2. */
-  accessToken?: AccessTokenProvider;
+  accessToken?: AccessTokenProvider | undefined;
   /** With encryption 'tls': go on in plaintext when STARTTLS is missing. Default false. */
-  opportunisticTls?: boolean;
+  opportunisticTls?: boolean | undefined;
   /** Extra pool settings (idleTimeout, staleTimeout, maxMessagesPerConnection, rateLimit, …). */
-  pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'>;
+  pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'> | undefined;
 }
 
 export interface SendMessageOptions extends MessageInput {
