@@ -7,6 +7,7 @@ import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
+  ENCRYPTION_USAGE,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
@@ -17,13 +18,14 @@ import {
   tlsFlags,
   UsageError,
 } from './common.js';
+import { toJsonText } from './json.js';
 
 /** `smtpwire probe --help`. */
-export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--tls|--starttls|--plain] [--user U --pass-env VAR]
+export const PROBE_USAGE = `usage: smtpwire probe host[:port] ${ENCRYPTION_USAGE} [--user U --pass-env VAR]
                      [--auth-method M] [--ca FILE] [--insecure] [--name EHLO] [--bare-lf-to ADDR]
                      [--sender ADDR] [--no-checks] [--timeout MS] [--json] [-v]
-  Default: STARTTLS when offered (a warning when not), port 25. --starttls: required (port 587).
-  --tls: implicit TLS (port 465). --plain: no TLS (port 25). --bare-lf-to sends one test message there.`;
+  Default: STARTTLS when offered (a warning when not), port 25. --encryption tls (--starttls): required
+  (port 587). --encryption ssl (--ssl): implicit TLS (port 465). --plain: no TLS (port 25). --bare-lf-to sends one test message there.`;
 
 /** Runs the probe command; resolves with the exit code. @throws UsageError. */
 export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
@@ -74,7 +76,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     onTranscript: (entry) => transcript.push(entry),
   });
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(values.verbose ? { ...report, transcript } : report, null, 2)}\n`);
+    io.stdout.write(toJsonText(values.verbose ? { ...report, transcript } : report));
   } else {
     io.stdout.write(formatProbeReport(report, values.verbose ? transcript : null));
   }

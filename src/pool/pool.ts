@@ -634,6 +634,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     }
     entry.state = 'closing';
     bucket.closing++;
+    // A parked connection was unref()ed: its QUIT and close are work the caller awaits (closeAll).
+    conn.ref?.();
     let closed: Promise<void>;
     try {
       closed = Promise.resolve(conn.close());
