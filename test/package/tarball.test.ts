@@ -64,7 +64,14 @@ afterAll(async () => {
 describe('the packed tarball', () => {
   it('ships dist, the run-time certificates and LICENSE; not src, tests or the CA key', () => {
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js']));
-    expect(files).toEqual(expect.arrayContaining(['dist/index.d.ts', 'dist/cli/main.js', 'fixtures/certs/ca.pem']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'dist/index.d.ts',
+        'dist/cli/main.js',
+        'dist/compat/nodemailer.js',
+        'fixtures/certs/ca.pem',
+      ]),
+    );
     const unwanted = files.filter(
       (f) => !/^(dist\/|fixtures\/certs\/[a-z-]+\.pem$|LICENSE$|README\.md$|package\.json$)/.test(f),
     );
@@ -107,6 +114,7 @@ describe('the packed tarball', () => {
       join(app, 'esm.mjs'),
       `import { SmtpProtocolHandler, ErrorCodes } from 'smtpwire';
 import { startScriptedServer } from 'smtpwire/testing';
+import nodemailer from 'smtpwire/nodemailer';
 const server = await startScriptedServer({ tls: true });
 const handler = new SmtpProtocolHandler({
   hostname: 'localhost', port: server.port, encryption: 'tls', tls: { ca: server.ca },
@@ -114,12 +122,15 @@ const handler = new SmtpProtocolHandler({
 });
 const result = await handler.sendMessage({ toAddresses: ['b@example.com'], subject: 'packed', textBody: 'hi' });
 await handler.close();
+const t = nodemailer.createTransport({ host: '127.0.0.1', port: server.port, tls: { ca: server.ca, servername: 'localhost' } });
+const info = await t.sendMail({ from: 'a@example.com', to: 'c@example.com', subject: 'compat', text: 'hi' });
+await t.close();
 await server.close();
-console.log(result.status, server.lastSession.tls, typeof ErrorCodes.TIMEOUT);
+console.log(result.status, server.lastSession.tls, typeof ErrorCodes.TIMEOUT, info.accepted.join());
 `,
     );
     const r = await run(process.execPath, ['esm.mjs'], app);
-    expect(r.out.trim()).toBe('success true string');
+    expect(r.out.trim()).toBe('success true string c@example.com');
     expect(r.code).toBe(0);
   });
 
@@ -128,9 +139,10 @@ console.log(result.status, server.lastSession.tls, typeof ErrorCodes.TIMEOUT);
       join(app, 'cjs.cjs'),
       `const { SmtpProtocolHandler, InvalidArgumentError } = require('smtpwire');
 const testing = require('smtpwire/testing');
+const { createTransport } = require('smtpwire/nodemailer');
 try { new SmtpProtocolHandler({ hostname: 'h', auth: { user: 'u', pass: 'p' } }); }
 catch (err) { console.log(err instanceof InvalidArgumentError, err.field); }
-console.log(typeof testing.startScriptedServer);
+console.log(typeof testing.startScriptedServer, typeof createTransport);
 `,
     );
     const r = await run(process.execPath, ['cjs.cjs'], app);
@@ -140,7 +152,7 @@ console.log(typeof testing.startScriptedServer);
         .filter((l) => !/ExperimentalWarning|--trace-warnings/.test(l))
         .join('\n')
         .trim(),
-    ).toBe('true auth\nfunction');
+    ).toBe('true auth\nfunction function');
     expect(r.code).toBe(0);
   });
 
@@ -152,6 +164,8 @@ console.log(typeof testing.startScriptedServer);
     await writeFile(
       join(app, 'require.cts'),
       `import { SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from 'smtpwire';
+import { createTransport } from 'smtpwire/nodemailer';
+export const transport = createTransport({ host: 'h', auth: { user: 'u', pass: 'p' } });
 const options: SmtpProtocolHandlerOptions = { hostname: 'h', password: process.env.P, username: 'u' };
 export const handler = new SmtpProtocolHandler(options);
 `,
