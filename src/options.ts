@@ -463,6 +463,9 @@ const CONNECTION_HINTS = hintsFor(CONNECTION_OPTION_KEYS, {
   auth: 'credentials go to conn.login({ username, password })',
   user: 'credentials go to conn.login({ username, password })',
   pass: 'credentials go to conn.login({ username, password })',
+  maxConnections: 'one SmtpConnection is one connection: use SmtpConnectionPool or SmtpProtocolHandler for more',
+  maxMessages: 'one SmtpConnection is one connection: use SmtpConnectionPool({ maxMessagesPerConnection })',
+  from: 'the sender goes to sendMail(envelope, body)',
 });
 const PARAM_HINTS = hintsFor(POOL_PARAM_KEYS, {
   maxConnections: 'pool size is a pool option: new SmtpConnectionPool({ maxConnections })',
