@@ -28,7 +28,8 @@ import {
 import { CERTS } from './servers/process.js';
 import { reportUnavailable } from './unavailable.js';
 
-const SWAKS = '/usr/bin/swaks';
+// SMTPWIRE_SWAKS: another path (a test points it at a missing file to prove the loud skip).
+const SWAKS = process.env.SMTPWIRE_SWAKS ?? '/usr/bin/swaks';
 const availability = await availableServers();
 const swaksReady = await access(SWAKS).then(
   () => true,
