@@ -9,7 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
+import { SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
 import { envelopeAddress, parseAddress } from './message/address.js';
 import { createDkimSigners, type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
@@ -23,11 +23,28 @@ import {
 import { type BuiltMessage, buildMessage } from './message/mime/index.js';
 import type { AddressInput, MessageInput } from './message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
+import {
+  checkBooleans,
+  checkClientName,
+  checkCredentials,
+  checkFunction,
+  checkHandlerKeys,
+  positiveInteger,
+  resolveEndpoint,
+} from './options.js';
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
-import { type AccessTokenProvider, AUTH_METHODS, type AuthMethod } from './protocol/auth.js';
+import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
 import { formatReply, type Reply } from './protocol/reply.js';
 import { DeliveryResult } from './result.js';
-import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
+import {
+  backoffDelay,
+  isConnectionRefused,
+  isRetryable,
+  isRetryableReply,
+  type RetryPolicy,
+  resolveRetryPolicy,
+  sleep,
+} from './retry.js';
 import {
   type Envelope,
   type MailOutcome,
@@ -38,45 +55,49 @@ import {
   type TranscriptEntry,
 } from './transport/connection.js';
 
+/**
+ * Handler options. Optional fields also take `undefined` (as when absent), so values such as
+ * `process.env.SMTP_PASSWORD` type-check under `exactOptionalPropertyTypes`.
+ */
 export interface SmtpProtocolHandlerOptions {
   hostname: string;
   /** Default from the encryption: 25, 587 or 465. */
-  port?: number;
-  username?: string;
-  password?: string;
+  port?: number | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
   /** Default `'tls'`: STARTTLS, required. */
-  encryption?: SmtpEncryption;
+  encryption?: SmtpEncryption | undefined;
   /** Default sender for `sendMessage`. */
-  fromAddress?: AddressInput;
+  fromAddress?: AddressInput | undefined;
   /** Connections kept to this server. Default 10. */
-  poolSize?: number;
-  tls?: tls.ConnectionOptions;
+  poolSize?: number | undefined;
+  tls?: tls.ConnectionOptions | undefined;
   /** Default: the strongest advertised for the channel (see README). */
-  authMethod?: AuthMethod;
-  clientName?: string;
-  timeouts?: Partial<Timeouts>;
-  retryPolicy?: Partial<RetryPolicy>;
-  limits?: Partial<ValidationLimits>;
+  authMethod?: AuthMethod | undefined;
+  clientName?: string | undefined;
+  timeouts?: Partial<Timeouts> | undefined;
+  retryPolicy?: Partial<RetryPolicy> | undefined;
+  limits?: Partial<ValidationLimits> | undefined;
   /** Default: used when advertised. */
-  pipelining?: boolean;
+  pipelining?: boolean | undefined;
   /** Default false: BDAT when CHUNKING is advertised. */
-  chunking?: boolean;
-  allowInsecureAuth?: boolean;
-  onTranscript?: (entry: TranscriptEntry) => void;
+  chunking?: boolean | undefined;
+  allowInsecureAuth?: boolean | undefined;
+  onTranscript?: ((entry: TranscriptEntry) => void) | undefined;
   // beyond the contract
   /** OAuth 2 token (or provider) for XOAUTH2. */
-  accessToken?: AccessTokenProvider;
+  accessToken?: AccessTokenProvider | undefined;
   /** With encryption 'tls': go on in plaintext when STARTTLS is missing. Default false. */
-  opportunisticTls?: boolean;
+  opportunisticTls?: boolean | undefined;
   /** Extra pool settings (idleTimeout, staleTimeout, maxMessagesPerConnection, rateLimit, …). */
-  pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'>;
+  pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'> | undefined;
   /** DKIM signature(s) for every message (a list: one signature each, e.g. RSA + Ed25519). See README "DKIM". */
-  dkim?: DkimOptions | DkimOptions[];
+  dkim?: DkimOptions | DkimOptions[] | undefined;
   /**
    * Where a one-shot stream body is spooled to be DKIM-signed (it must be read twice); `false` refuses such
    * bodies. Default: the OS temp directory, up to the largest message the `limits` allow.
    */
-  dkimSpool?: DkimSpoolOptions;
+  dkimSpool?: DkimSpoolOptions | undefined;
 }
 
 export interface SendMessageOptions extends MessageInput {
@@ -109,6 +130,9 @@ export interface SendRawOptions {
 
 /** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
 export type RawMessage = Buffer | Uint8Array | string | Readable | (() => Readable);
+
+/** Connections kept to one server: the reference design's pool size. */
+const DEFAULT_POOL_SIZE = 10;
 
 /** Bodies up to this size are built in memory once and reused across attempts. */
 const IN_MEMORY_LIMIT = 1024 * 1024;
@@ -145,37 +169,19 @@ export class SmtpProtocolHandler {
   constructor(options: SmtpProtocolHandlerOptions) {
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
-    const { hostname, username, password, accessToken } = options;
-    if (typeof hostname !== 'string' || hostname.trim() === '' || /[\s\r\n\0<>]/.test(hostname)) {
-      throw new InvalidArgumentError('hostname must be a non-empty host name or address', { field: 'hostname' });
-    }
-    const encryption = options.encryption ?? 'tls';
-    if (!isEncryption(encryption))
-      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
-    const port = options.port ?? DEFAULT_PORTS[encryption];
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
-    const poolSize = options.poolSize ?? 10;
-    if (!Number.isInteger(poolSize) || poolSize < 1)
-      throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
-    if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
-      throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
-    }
-    if ((password !== undefined || accessToken !== undefined) && username === undefined) {
-      throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });
-    }
-    if (password !== undefined && typeof password !== 'string')
-      throw new InvalidArgumentError('password must be a string', { field: 'password' });
-    if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod)) {
-      throw new InvalidArgumentError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`, { field: 'authMethod' });
-    }
-    if (options.onTranscript !== undefined && typeof options.onTranscript !== 'function') {
-      throw new InvalidArgumentError('onTranscript must be a function', { field: 'onTranscript' });
-    }
-    for (const flag of ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls'] as const) {
-      if (options[flag] !== undefined && typeof options[flag] !== 'boolean')
-        throw new InvalidArgumentError(`${flag} must be a boolean`, { field: flag });
-    }
+    // Every rule lives in options.ts, shared with the pool, SmtpConnection and probe.
+    checkHandlerKeys(options);
+    const { username, password, accessToken } = options;
+    const {
+      host: hostname,
+      port,
+      encryption,
+    } = resolveEndpoint({ host: options.hostname, port: options.port, encryption: options.encryption }, 'hostname');
+    const poolSize = positiveInteger(options.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
+    checkCredentials(options);
+    checkClientName(options.clientName);
+    checkFunction(options.onTranscript, 'onTranscript');
+    checkBooleans(options, ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls']);
     const timeouts = resolveTimeouts(options.timeouts);
     this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
     this.#limits = resolveLimits(options.limits);
@@ -484,6 +490,8 @@ export class SmtpProtocolHandler {
       if (result === null)
         return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
+      // A refused connection gets fewer retries than other failures (RetryPolicy.refusedRetries).
+      if (isConnectionRefused(result.error) && attempt >= policy.refusedRetries) return result;
       last = result;
     }
     // Out of attempts (or retry off): the failure stays temporary for the caller.

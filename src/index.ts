@@ -88,6 +88,7 @@ export { DeliveryResult, type DeliveryResultInit } from './result.js';
 export {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
+  isConnectionRefused,
   isRetryable,
   isRetryableReply,
   type RetryPolicy,
@@ -104,6 +105,7 @@ export {
   type OperationOptions,
   type Phase,
   type RecipientRejection,
+  RFC5321_TIMEOUTS,
   resolveTimeouts,
   type SendMailOptions,
   SmtpConnection,

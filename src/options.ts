@@ -6,7 +6,10 @@
  * sent without credentials is how mail ends up unauthenticated. So every options object is checked
  * against its list of known keys, and the error names the nearest known key.
  */
+import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from './enums.js';
 import { InvalidArgumentError } from './errors.js';
+import { AUTH_METHODS } from './protocol/auth.js';
+import { ehlo } from './protocol/commands.js';
 
 /** Levenshtein distance, bounded: returns `max + 1` as soon as the distance must exceed `max`. */
 function editDistance(a: string, b: string, max: number): number {
@@ -90,4 +93,459 @@ export function assertKnownKeys(
 ): void {
   const unknown = findUnknownKey(value, known, where, hints);
   if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
+}
+
+/**
+ * `assertKnownKeys` for a nested options object named by its path (`timeouts`, `pool.rateLimit`):
+ * the message and the error's `field` name the full path, e.g. `timeouts.comand`.
+ * @throws InvalidArgumentError
+ */
+export function assertKnownNestedKeys(
+  value: object,
+  known: readonly string[],
+  path: string,
+  hints: Readonly<Record<string, string>> = {},
+): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const hint = Object.hasOwn(hints, key) ? hints[key] : undefined;
+    const near = hint === undefined ? nearestKey(key, known) : null;
+    const why = hint !== undefined ? `: ${hint}` : near ? ` — did you mean '${path}.${near}'?` : '';
+    throw new InvalidArgumentError(`unknown option '${path}.${key}'${why}`, { field: `${path}.${key}` });
+  }
+}
+
+// ── value checks ────────────────────────────────────────────────────────────────────────────
+// One rule per value, used by every constructor that takes it (handler, pool params, SmtpConnection,
+// probe), so `port: 0` or `clientName: 'a\r\nMAIL'` fails the same way wherever it is given.
+
+/** RFC 8314 §3.3: ports where the server expects a TLS ClientHello first, not a greeting. */
+export const IMPLICIT_TLS_PORTS: ReadonlySet<number> = new Set([465]);
+
+/** Throws unless `value` is a plain object (not null, not an array). */
+export function assertObject(value: unknown, field: string): asserts value is object {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`${field} must be an object`, { field });
+  }
+}
+
+/** A host name or address: non-empty, no white space, line break, NUL or angle bracket. */
+export function checkHost(value: unknown, field = 'host'): string {
+  if (typeof value !== 'string' || value === '' || /[\s\0<>]/.test(value)) {
+    throw new InvalidArgumentError(`${field} must be a non-empty host name or address, not ${describe(value)}`, {
+      field,
+    });
+  }
+  return value;
+}
+
+/** `'none' | 'tls' | 'ssl'`, default `'tls'` (STARTTLS, required). */
+export function checkEncryption(value: unknown, field = 'encryption'): SmtpEncryption {
+  if (value === undefined) return 'tls';
+  if (!isEncryption(value)) {
+    const hint = value === 'starttls' ? ` ('tls' is STARTTLS)` : value === true ? ` (secure: true is 'ssl')` : '';
+    throw new InvalidArgumentError(`${field} must be 'none', 'tls' or 'ssl', not ${describe(value)}${hint}`, {
+      field,
+    });
+  }
+  return value;
+}
+
+/** A TCP port, 1–65535; default from the encryption (25, 587, 465). */
+export function checkPort(value: unknown, encryption: SmtpEncryption, field = 'port'): number {
+  if (value === undefined) return DEFAULT_PORTS[encryption];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new InvalidArgumentError(`${field} must be an integer from 1 to 65535, not ${describe(value)}`, { field });
+  }
+  return value;
+}
+
+/** Host, encryption and port together: the one place the three defaults are filled in. */
+export function resolveEndpoint(options: { host?: unknown; port?: unknown; encryption?: unknown }, hostField = 'host') {
+  const host = checkHost(options.host, hostField);
+  const encryption = checkEncryption(options.encryption);
+  const port = checkPort(options.port, encryption);
+  return { host, port, encryption };
+}
+
+/** The EHLO name: the `ehlo` command builder owns what a valid one is (no CR/LF, no space). */
+export function checkClientName(value: unknown, field = 'clientName'): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new InvalidArgumentError(`${field} must be a string`, { field });
+  ehlo(value);
+  return value;
+}
+
+/** Throws unless every listed key of `options` is undefined or a boolean. */
+export function checkBooleans(options: object, keys: readonly string[], prefix = ''): void {
+  for (const key of keys) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new InvalidArgumentError(`${prefix}${key} must be a boolean, not ${describe(value)}`, {
+        field: `${prefix}${key}`,
+      });
+    }
+  }
+}
+
+/** Throws unless `value` is undefined or a function. */
+export function checkFunction(value: unknown, field: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidArgumentError(`${field} must be a function`, { field });
+  }
+}
+
+/** Username, password, access token: strings without CR/LF/NUL; a secret needs a username. */
+export function checkCredentials(options: {
+  username?: unknown;
+  password?: unknown;
+  accessToken?: unknown;
+  authMethod?: unknown;
+}): void {
+  const { username, password, accessToken, authMethod } = options;
+  if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
+    throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
+  }
+  if ((password !== undefined || accessToken !== undefined) && username === undefined) {
+    throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });
+  }
+  // The value is never shown: it may be a secret.
+  if (password !== undefined && typeof password !== 'string')
+    throw new InvalidArgumentError('password must be a string', { field: 'password' });
+  if (accessToken !== undefined && typeof accessToken !== 'string' && typeof accessToken !== 'function') {
+    throw new InvalidArgumentError('accessToken must be a string or a function', { field: 'accessToken' });
+  }
+  if (authMethod !== undefined && !(AUTH_METHODS as readonly unknown[]).includes(authMethod)) {
+    throw new InvalidArgumentError(
+      `authMethod must be one of ${AUTH_METHODS.join(', ')}, not ${describe(authMethod)}`,
+      {
+        field: 'authMethod',
+      },
+    );
+  }
+}
+
+/** A positive safe integer, or `fallback` when undefined. */
+export function positiveInteger(value: unknown, fallback: number | undefined, field: string): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${field} must be a positive integer, not ${describe(value)}`, { field });
+  }
+  return value;
+}
+
+/** The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days). */
+export const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * A duration in ms: finite, within a timer's range, positive (or 0 when `zeroOk`); Infinity (never)
+ * when `infinityOk`; `fallback` when undefined.
+ */
+export function duration(
+  value: unknown,
+  fallback: number,
+  field: string,
+  { zeroOk = false, infinityOk = true }: { zeroOk?: boolean; infinityOk?: boolean } = {},
+): number {
+  if (value === undefined) return fallback;
+  if (value === Infinity && infinityOk) return Infinity;
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    (!zeroOk && value === 0) ||
+    value > MAX_TIMER
+  ) {
+    const what = zeroOk ? 'non-negative' : 'positive';
+    throw new InvalidArgumentError(
+      `${field} must be a ${what} number of ms${infinityOk ? ' (or Infinity)' : ''}, not ${describe(value)}`,
+      { field },
+    );
+  }
+  return value;
+}
+
+/** A value for an error message; strings quoted, long ones cut. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+// ── timeouts ────────────────────────────────────────────────────────────────────────────────
+
+/** Timeouts in ms, one per phase. */
+export interface Timeouts {
+  /** TCP connect. */
+  connect: number;
+  /** The 220 greeting after connecting. Default 30 s (a submission client); RFC 5321 §4.5.3.2.1 says 5 min. */
+  greeting: number;
+  /** A TLS handshake, implicit or after STARTTLS. */
+  tls: number;
+  /** The reply to any command (RFC 5321 §4.5.3.2.2–.4: 5 min for MAIL and RCPT). */
+  command: number;
+  /** No progress while sending the body: the socket stays full or the source gives nothing (§4.5.3.2.6: 3 min). */
+  dataIdle: number;
+  /** The reply after the final dot or `BDAT LAST` (RFC 5321 §4.5.3.2.6: 10 min). */
+  finalReply: number;
+}
+
+/**
+ * The defaults, fit for a submission client (the common case: an application talking to its relay).
+ * The greeting gets 30 s as in nodemailer, not RFC 5321's 5 min: a submission server greets at once,
+ * and 5 min of silence is nearly always a wrong port or a TLS mix-up (465 spoken to in plaintext).
+ * The command and data timeouts keep the RFC's values: a slow reply after MAIL or the final dot is a
+ * busy server (content filters), and giving up early there risks an unknown outcome.
+ */
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  connect: 30_000,
+  greeting: 30_000,
+  tls: 30_000,
+  command: 5 * 60_000, // RFC 5321 §4.5.3.2.2
+  dataIdle: 3 * 60_000, // RFC 5321 §4.5.3.2.5
+  finalReply: 10 * 60_000, // RFC 5321 §4.5.3.2.6
+});
+
+/**
+ * RFC 5321 §4.5.3.2's minimums, for MTA-to-MTA relaying (a loaded MX may delay its greeting on
+ * purpose): `timeouts: RFC5321_TIMEOUTS`.
+ */
+export const RFC5321_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  ...DEFAULT_TIMEOUTS,
+  greeting: 5 * 60_000, // RFC 5321 §4.5.3.2.1
+});
+
+const TIMEOUT_KEYS = Object.keys(DEFAULT_TIMEOUTS);
+const TIMEOUT_HINTS: Readonly<Record<string, string>> = {
+  socket: "write 'command' (the wait for any reply) or 'dataIdle'",
+  greetingTimeout: "write 'greeting' (the timeouts object takes phase names)",
+  connectionTimeout: "write 'connect'",
+  socketTimeout: "write 'command'",
+};
+
+/** Fills in defaults and checks every timeout. @throws InvalidArgumentError naming `timeouts.<phase>`. */
+export function resolveTimeouts(partial: Partial<Timeouts> | undefined, field = 'timeouts'): Timeouts {
+  if (partial === undefined) return { ...DEFAULT_TIMEOUTS };
+  assertObject(partial, field);
+  assertKnownNestedKeys(partial, TIMEOUT_KEYS, field, TIMEOUT_HINTS);
+  const out = { ...DEFAULT_TIMEOUTS };
+  for (const key of TIMEOUT_KEYS as (keyof Timeouts)[]) {
+    out[key] = duration(partial[key], DEFAULT_TIMEOUTS[key], `${field}.${key}`, { infinityOk: false });
+  }
+  return out;
+}
+
+// ── known keys ──────────────────────────────────────────────────────────────────────────────
+// A new option is added to its list here, or it is refused as unknown.
+
+/** `SmtpConnection` options. */
+export const CONNECTION_OPTION_KEYS: readonly string[] = Object.freeze([
+  'host',
+  'port',
+  'encryption',
+  'opportunisticTls',
+  'tls',
+  'clientName',
+  'timeouts',
+  'pipelining',
+  'chunking',
+  'chunkSize',
+  'allowInsecureAuth',
+  'maxLineLength',
+  'maxReplyLines',
+  'onTranscript',
+]);
+
+/** `SmtpConnectionPool` options. */
+export const POOL_OPTION_KEYS: readonly string[] = Object.freeze([
+  'maxConnections',
+  'idleTimeout',
+  'staleTimeout',
+  'maxMessagesPerConnection',
+  'acquireTimeout',
+  'healthCheckAfter',
+  'rateLimit',
+  'connectionFactory',
+]);
+
+/** `pool.getConnection(params)`. */
+export const POOL_PARAM_KEYS: readonly string[] = Object.freeze([
+  'host',
+  'port',
+  'encryption',
+  'username',
+  'password',
+  'accessToken',
+  'authMethod',
+  'connection',
+]);
+
+/** `SmtpProtocolHandler` options. */
+export const HANDLER_OPTION_KEYS: readonly string[] = Object.freeze([
+  'hostname',
+  'port',
+  'username',
+  'password',
+  'encryption',
+  'fromAddress',
+  'poolSize',
+  'tls',
+  'authMethod',
+  'clientName',
+  'timeouts',
+  'retryPolicy',
+  'limits',
+  'pipelining',
+  'chunking',
+  'allowInsecureAuth',
+  'onTranscript',
+  'accessToken',
+  'opportunisticTls',
+  'pool',
+  'dkim',
+  'dkimSpool',
+]);
+
+/** `probe()` options. */
+export const PROBE_OPTION_KEYS: readonly string[] = Object.freeze([
+  'host',
+  'port',
+  'encryption',
+  'opportunisticTls',
+  'tls',
+  'retryUnverified',
+  'username',
+  'password',
+  'accessToken',
+  'authMethod',
+  'clientName',
+  'timeouts',
+  'allowInsecureAuth',
+  'checks',
+  'onTranscript',
+]);
+
+/**
+ * nodemailer's SMTP transport spellings, with what to write instead. The handler takes them as
+ * hints; the pool and connection use the subset that applies. (For nodemailer's options as they are,
+ * use `createTransport` from `smtpwire/nodemailer`.)
+ */
+export const NODEMAILER_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  host: "write 'hostname' (smtpwire's name for the server)",
+  secure: "write encryption: 'ssl' for implicit TLS (secure: true, port 465) or 'tls' for STARTTLS (the default)",
+  auth: 'smtpwire takes username and password (or accessToken) at the top level',
+  user: "write 'username'",
+  pass: "write 'password'",
+  requireTLS: "encryption: 'tls' (the default) already requires STARTTLS and never falls back to plaintext",
+  ignoreTLS: "write encryption: 'none' (plaintext, no STARTTLS)",
+  maxConnections: "write 'poolSize'",
+  maxMessages: 'write pool: { maxMessagesPerConnection }',
+  name: "write 'clientName' (the EHLO name)",
+  connectionTimeout: 'write timeouts: { connect }',
+  greetingTimeout: 'write timeouts: { greeting }',
+  socketTimeout: 'write timeouts: { command } (the wait for each reply)',
+  service: "smtpwire has no list of well-known services: give 'hostname', 'port' and 'encryption'",
+  logger: 'write onTranscript: (entry) => … (one call per protocol line, secrets redacted)',
+  debug: 'write onTranscript: (entry) => … (one call per protocol line, secrets redacted)',
+  from: "write 'fromAddress'",
+});
+
+function hintsFor(known: readonly string[], overrides: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, hint] of Object.entries({ ...NODEMAILER_HINTS, ...overrides })) {
+    if (hint !== '' && !known.includes(key)) out[key] = hint;
+  }
+  return out;
+}
+
+const HANDLER_HINTS = hintsFor(HANDLER_OPTION_KEYS);
+const CONNECTION_HINTS = hintsFor(CONNECTION_OPTION_KEYS, {
+  auth: 'credentials go to conn.login({ username, password })',
+  user: 'credentials go to conn.login({ username, password })',
+  pass: 'credentials go to conn.login({ username, password })',
+  maxConnections: 'one SmtpConnection is one connection: use SmtpConnectionPool or SmtpProtocolHandler for more',
+  maxMessages: 'one SmtpConnection is one connection: use SmtpConnectionPool({ maxMessagesPerConnection })',
+  from: 'the sender goes to sendMail(envelope, body)',
+});
+const PARAM_HINTS = hintsFor(POOL_PARAM_KEYS, {
+  maxConnections: 'pool size is a pool option: new SmtpConnectionPool({ maxConnections })',
+  maxMessages: 'write new SmtpConnectionPool({ maxMessagesPerConnection })',
+  name: 'write connection: { clientName }',
+});
+const POOL_HINTS: Readonly<Record<string, string>> = {
+  maxMessages: "write 'maxMessagesPerConnection'",
+  idle: "write 'idleTimeout' (ms)",
+  maxIdle: "write 'idleTimeout' (ms)",
+  rateDelta: 'write rateLimit: { messages, interval }',
+};
+const PROBE_HINTS = hintsFor(PROBE_OPTION_KEYS, { host: '' });
+
+/** The handler's `pool` option: pool settings, with the pool size at the top level. */
+const HANDLER_POOL_KEYS = POOL_OPTION_KEYS.filter((k) => k !== 'maxConnections');
+
+/** Key checks of `new SmtpProtocolHandler(options)`, nested objects included. @throws InvalidArgumentError */
+export function checkHandlerKeys(options: object): void {
+  assertKnownKeys(options, HANDLER_OPTION_KEYS, 'SmtpProtocolHandler options', HANDLER_HINTS);
+  const pool = (options as { pool?: unknown }).pool;
+  if (pool !== undefined) {
+    if (typeof pool === 'boolean') {
+      throw new InvalidArgumentError(
+        'pool takes pool settings ({ idleTimeout, maxMessagesPerConnection, … }), not a boolean: every handler is pooled (poolSize: 1 for a single connection)',
+        { field: 'pool' },
+      );
+    }
+    assertObject(pool, 'pool');
+    assertKnownNestedKeys(pool, HANDLER_POOL_KEYS, 'pool', {
+      ...definedHints(POOL_HINTS),
+      maxConnections: "write 'poolSize' at the top level",
+    });
+  }
+}
+
+/** Key checks of `new SmtpConnectionPool(options)`. */
+export function checkPoolKeys(options: object): void {
+  assertKnownKeys(options, POOL_OPTION_KEYS, 'SmtpConnectionPool options', definedHints(POOL_HINTS));
+}
+
+/** Key checks of `pool.getConnection(params)`, its `connection` object included. */
+export function checkPoolParamKeys(params: object): void {
+  assertKnownKeys(params, POOL_PARAM_KEYS, 'getConnection params', PARAM_HINTS);
+  const connection = (params as { connection?: unknown }).connection;
+  if (connection !== undefined) {
+    assertObject(connection, 'connection');
+    assertKnownNestedKeys(
+      connection,
+      CONNECTION_OPTION_KEYS.filter((k) => k !== 'host' && k !== 'port' && k !== 'encryption'),
+      'connection',
+      {
+        host: 'host, port and encryption go in the params themselves',
+        port: 'write params.port',
+        encryption: 'write params.encryption',
+      },
+    );
+  }
+}
+
+/** Key checks of `new SmtpConnection(options)`. */
+export function checkConnectionKeys(options: object): void {
+  assertKnownKeys(options, CONNECTION_OPTION_KEYS, 'SmtpConnection options', CONNECTION_HINTS);
+}
+
+/** Key checks of `probe(options)`. */
+export function checkProbeKeys(options: object): void {
+  assertKnownKeys(options, PROBE_OPTION_KEYS, 'probe options', PROBE_HINTS);
+  const checks = (options as { checks?: unknown }).checks;
+  if (checks !== undefined) {
+    assertObject(checks, 'probe options.checks');
+    assertKnownKeys(checks, PROBE_CHECKS_KEYS, 'probe options.checks');
+  }
+}
+
+/** `probe({ checks })`: which optional checks run and with which addresses. */
+const PROBE_CHECKS_KEYS: readonly string[] = Object.freeze(['enabled', 'bareLfRecipient', 'sender']);
+
+function definedHints(hints: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(hints).filter(([, v]) => v !== ''));
 }

@@ -7,7 +7,17 @@
  * handler reports `UNKNOWN` and a resend is the caller's choice (RFC 5321 §4.1.1.4, §6.1: the
  * server takes responsibility at the 250, and a duplicate is worse than a visible unknown).
  */
-import { AbortError, AuthError, ConnectionError, InvalidArgumentError, ReplyError, TimeoutError } from './errors.js';
+
+import {
+  AbortError,
+  AuthError,
+  ConnectionError,
+  ErrorCodes,
+  InvalidArgumentError,
+  ReplyError,
+  TimeoutError,
+} from './errors.js';
+import { assertKnownNestedKeys } from './options.js';
 
 /** How the handler retries a delivery. */
 export interface RetryPolicy {
@@ -19,6 +29,12 @@ export interface RetryPolicy {
   retryableCodes: readonly number[];
   /** Spread each delay by ± this fraction (0..1), so many clients do not retry in lockstep. */
   jitter: number;
+  /**
+   * Retries of a refused connection (ECONNREFUSED), within `maxRetries`. A closed port rarely opens
+   * in the next seconds, so by default it gets one retry (after `delays[0]`) and fails in about a
+   * second rather than after the whole backoff (37 s with the reference's delays).
+   */
+  refusedRetries: number;
 }
 
 /** The reference design's retries: 3 of them. */
@@ -32,6 +48,8 @@ export const DEFAULT_RETRY_DELAYS: readonly number[] = Object.freeze([1000, 5000
 export const DEFAULT_RETRYABLE_CODES: readonly number[] = Object.freeze([421, 450, 451, 452]);
 /** ±10 %. */
 export const DEFAULT_JITTER = 0.1;
+/** One retry of a refused connection (see `RetryPolicy.refusedRetries`). */
+export const DEFAULT_REFUSED_RETRIES = 1;
 /** RFC 4954 §6: 454 "Temporary authentication failure". */
 const TEMPORARY_AUTH_FAILURE = 454;
 /** The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days). */
@@ -43,6 +61,7 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   delays: DEFAULT_RETRY_DELAYS,
   retryableCodes: DEFAULT_RETRYABLE_CODES,
   jitter: DEFAULT_JITTER,
+  refusedRetries: DEFAULT_REFUSED_RETRIES,
 });
 
 const POLICY_KEYS: readonly string[] = Object.keys(DEFAULT_RETRY_POLICY);
@@ -58,13 +77,7 @@ export function resolveRetryPolicy(partial?: Partial<RetryPolicy>): RetryPolicy 
   if (typeof partial !== 'object' || Array.isArray(partial)) {
     throw new InvalidArgumentError('retryPolicy must be an object', { field: 'retryPolicy' });
   }
-  for (const key of Object.keys(partial)) {
-    if (!POLICY_KEYS.includes(key)) {
-      throw new InvalidArgumentError(`unknown retryPolicy field ${JSON.stringify(key)}`, {
-        field: `retryPolicy.${key}`,
-      });
-    }
-  }
+  assertKnownNestedKeys(partial, POLICY_KEYS, 'retryPolicy');
   const maxRetries = partial.maxRetries ?? DEFAULT_MAX_RETRIES;
   if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
     throw new InvalidArgumentError(`retryPolicy.maxRetries must be a non-negative integer, not ${String(maxRetries)}`, {
@@ -97,8 +110,16 @@ export function resolveRetryPolicy(partial?: Partial<RetryPolicy>): RetryPolicy 
       field: 'retryPolicy.jitter',
     });
   }
+  const refusedRetries = partial.refusedRetries ?? DEFAULT_REFUSED_RETRIES;
+  if (!Number.isSafeInteger(refusedRetries) || refusedRetries < 0) {
+    throw new InvalidArgumentError(
+      `retryPolicy.refusedRetries must be a non-negative integer, not ${String(refusedRetries)}`,
+      { field: 'retryPolicy.refusedRetries' },
+    );
+  }
   return {
     maxRetries,
+    refusedRetries,
     delays: Object.freeze([...delays]),
     retryableCodes: Object.freeze([...retryableCodes]),
     jitter,
@@ -129,9 +150,16 @@ export function isRetryable(err: unknown, policy: RetryPolicy = DEFAULT_RETRY_PO
   if (err instanceof ReplyError) return isRetryableReply(err.replyCode, policy);
   // AbortError is not a subclass of these, but the check is spelt out: an abort is the caller's choice.
   if (err instanceof AbortError) return false;
+  // A greeting timeout on a well-known implicit-TLS port is a configuration mix-up, not a transient fault.
+  if (err instanceof TimeoutError && err.code === ErrorCodes.TLS_MODE_MISMATCH) return false;
   if (err instanceof ConnectionError || err instanceof TimeoutError) return !err.messageHandedOver;
   if (err instanceof AuthError) return err.replyCode === TEMPORARY_AUTH_FAILURE;
   return false;
+}
+
+/** The connection was refused (ECONNREFUSED): nothing listens on the port. */
+export function isConnectionRefused(err: unknown): boolean {
+  return err instanceof ConnectionError && (err.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
 }
 
 /**

@@ -57,30 +57,54 @@ export function parseTarget(text: string | undefined): Target {
 }
 
 /**
- * The encryption from `--tls` (implicit, port 465 style), `--starttls` (required) and `--plain`.
- * Returns undefined when none is given (the command's default applies).
- * @throws UsageError when more than one is given.
+ * The encryption from `--encryption none|tls|ssl` (the library's own names: `tls` is STARTTLS, `ssl`
+ * implicit TLS) or its aliases `--starttls`, `--ssl` and `--plain`. Undefined when none is given (the
+ * command's default applies). A bare `--tls` is refused: it meant implicit TLS here and STARTTLS in
+ * the library, so it would always surprise someone.
+ * @throws UsageError for an unknown value, `--tls`, or two different choices.
  */
 export function encryptionFlag(values: {
-  tls?: boolean;
+  encryption?: string;
   starttls?: boolean;
+  ssl?: boolean;
   plain?: boolean;
+  tls?: boolean;
 }): SmtpEncryption | undefined {
-  const chosen = [values.tls && 'ssl', values.starttls && 'tls', values.plain && 'none'].filter(
-    Boolean,
-  ) as SmtpEncryption[];
-  if (chosen.length > 1) throw new UsageError('choose one of --tls, --starttls and --plain');
-  return chosen[0];
+  if (values.tls) {
+    throw new UsageError(
+      '--tls is ambiguous: write --encryption ssl (implicit TLS, port 465) or --encryption tls (STARTTLS, port 587)',
+    );
+  }
+  const given = values.encryption;
+  if (given !== undefined && given !== 'none' && given !== 'tls' && given !== 'ssl') {
+    throw new UsageError(
+      `--encryption must be none, tls (STARTTLS) or ssl (implicit TLS), not ${JSON.stringify(given)}`,
+    );
+  }
+  const chosen = new Set(
+    [given, values.starttls && 'tls', values.ssl && 'ssl', values.plain && 'none'].filter(
+      (v): v is SmtpEncryption => typeof v === 'string',
+    ),
+  );
+  if (chosen.size > 1)
+    throw new UsageError('choose one encryption: --encryption none|tls|ssl (or --plain, --starttls, --ssl)');
+  return [...chosen][0];
 }
+
+/** Usage text for the encryption flags, for every command that connects. */
+export const ENCRYPTION_USAGE = '[--encryption none|tls|ssl | --plain | --starttls | --ssl]';
 
 /**
  * The parseArgs options every command that connects shares: encryption, certificate checks and
  * credentials. Read them back with {@link encryptionFlag}, {@link tlsFlags} and {@link readPassword}.
+ * (`tls` is declared only to refuse it with a clear message.)
  */
 export const CONNECTION_OPTIONS = {
-  tls: { type: 'boolean' },
+  encryption: { type: 'string' },
   starttls: { type: 'boolean' },
+  ssl: { type: 'boolean' },
   plain: { type: 'boolean' },
+  tls: { type: 'boolean' },
   ca: { type: 'string' },
   insecure: { type: 'boolean' },
   user: { type: 'string' },

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CONFORM_CHECK_LIST, conform, formatConformJunit, formatConformText, type SmtpEncryption } from './api.js';
+import { CONFORM_CHECK_LIST, conform, formatConformJunit, formatConformText } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -65,7 +65,7 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
   if (positionals.length !== 1) throw new UsageError('conform takes exactly one server: host[:port]');
   if (values.json && values.junit) throw new UsageError('choose one of --json and --junit');
   const target = parseTarget(positionals[0]);
-  const encryption = encryptionOption(values);
+  const encryption = encryptionFlag(values);
   const password = await readPassword(io, values.user, values['pass-env']);
   const authMethod = values['auth-method']?.toUpperCase();
   if (authMethod !== undefined && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(authMethod))
@@ -99,23 +99,4 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
   else io.stdout.write(text);
   const status = report.summary.status;
   return status === 'pass' ? EXIT_OK : status === 'warn' ? EXIT_WARNINGS : EXIT_FAILURE;
-}
-
-/**
- * `--encryption none|tls|ssl`, or the older `--tls` / `--starttls` / `--plain`; not contradicting each other.
- * @throws UsageError.
- */
-export function encryptionOption(values: {
-  encryption?: string;
-  tls?: boolean;
-  starttls?: boolean;
-  plain?: boolean;
-}): SmtpEncryption | undefined {
-  const flag = encryptionFlag(values);
-  if (values.encryption === undefined) return flag;
-  if (!['none', 'tls', 'ssl'].includes(values.encryption))
-    throw new UsageError('--encryption must be none, tls (STARTTLS) or ssl (implicit TLS)');
-  if (flag !== undefined && flag !== values.encryption)
-    throw new UsageError('--encryption contradicts --tls/--starttls/--plain');
-  return values.encryption as SmtpEncryption;
 }

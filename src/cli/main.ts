@@ -4,7 +4,7 @@
  * `./api.js`) and `node:util` parseArgs. Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
  * Dev: `npx tsx src/cli/main.ts bench --sink --messages 2000`.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
@@ -36,13 +36,24 @@ ${SINK_USAGE}
 
 ${DKIM_RECORD_USAGE}
 
+smtpwire --version prints the version.
 Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).
 Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
 `;
 
+/** The package's version, read from its package.json (two levels up from src/cli or dist/cli). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 /** Runs one command line (without `node` and the script); resolves with the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`smtpwire ${packageVersion()}\n`);
+    return 0;
+  }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     io.stdout.write(USAGE);
     return name === undefined ? EXIT_FAILURE : 0;

@@ -7,23 +7,25 @@ import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
+  ENCRYPTION_USAGE,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
+  encryptionFlag,
   ms,
   parseTarget,
   readPassword,
   tlsFlags,
   UsageError,
 } from './common.js';
-import { encryptionOption } from './conform.js';
+import { toJsonText } from './json.js';
 
 /** `smtpwire probe --help`. */
-export const PROBE_USAGE = `usage: smtpwire probe host[:port] [--encryption none|tls|ssl] [--user U --pass-env VAR]
+export const PROBE_USAGE = `usage: smtpwire probe host[:port] ${ENCRYPTION_USAGE} [--user U --pass-env VAR]
                      [--auth-method M] [--ca FILE] [--insecure] [--name EHLO] [--bare-lf-to ADDR]
                      [--sender ADDR] [--no-checks] [--timeout MS] [--json] [-v]
-  Default: STARTTLS when offered (a warning when not), port 25. --encryption tls (or --starttls): required
-  (port 587). ssl (or --tls): implicit TLS (port 465). none (or --plain): no TLS (port 25). --bare-lf-to sends one test message there.`;
+  Default: STARTTLS when offered (a warning when not), port 25. --encryption tls (--starttls): required
+  (port 587). --encryption ssl (--ssl): implicit TLS (port 465). --plain: no TLS (port 25). --bare-lf-to sends one test message there.`;
 
 /** Runs the probe command; resolves with the exit code. @throws UsageError. */
 export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
@@ -45,7 +47,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('probe takes exactly one server: host[:port]');
   const target = parseTarget(positionals[0]);
-  const encryption = encryptionOption(values);
+  const encryption = encryptionFlag(values);
   const password = await readPassword(io, values.user, values['pass-env']);
   const authMethod = values['auth-method']?.toUpperCase();
   if (authMethod !== undefined && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(authMethod)) {
@@ -75,7 +77,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     onTranscript: (entry) => transcript.push(entry),
   });
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(values.verbose ? { ...report, transcript } : report, null, 2)}\n`);
+    io.stdout.write(toJsonText(values.verbose ? { ...report, transcript } : report));
   } else {
     io.stdout.write(formatProbeReport(report, values.verbose ? transcript : null));
   }

@@ -10,6 +10,7 @@ import { type AttachmentInput, type DeliveryResult, SmtpProtocolHandler } from '
 import {
   type CliIo,
   CONNECTION_OPTIONS,
+  ENCRYPTION_USAGE,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
@@ -20,14 +21,15 @@ import {
   UsageError,
 } from './common.js';
 import { DKIM_SEND_OPTIONS, DKIM_SEND_USAGE, dkimFromFlags } from './dkim.js';
+import { deliveryResultJson, toJsonText } from './json.js';
 
 /** `smtpwire send --help`. */
 export const SEND_USAGE = `usage: smtpwire send --from A --to B [--to C]… [--cc X]… [--bcc Y]… [--subject S]
                     [--text T | --text-file F] [--html-file F] [--attach FILE]… [--header 'Name: value']…
-                    [--tls|--starttls|--plain] [--ca FILE] [--insecure] [--user U --pass-env VAR]
-                    [--chunking] [--json] [-v] host[:port]
+                    ${ENCRYPTION_USAGE} [--ca FILE] [--insecure]
+                    [--user U --pass-env VAR] [--chunking] [--json] [-v] host[:port]
                     ${DKIM_SEND_USAGE}
-  Default: STARTTLS required (port 587); --plain for a local test server (port 25).`;
+  Default: --encryption tls (STARTTLS required, port 587); --plain for a local test server (port 25).`;
 
 /** Runs the send command; resolves with the exit code. @throws UsageError. */
 export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
@@ -103,7 +105,7 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
   } finally {
     await handler.close();
   }
-  if (values.json) io.stdout.write(`${JSON.stringify(result.toJSON(), null, 2)}\n`);
+  if (values.json) io.stdout.write(toJsonText(deliveryResultJson(result)));
   else io.stdout.write(formatResult(result));
   if (result.status !== 'success') return EXIT_FAILURE;
   return Object.keys(result.recipientFailures).length > 0 ? EXIT_WARNINGS : EXIT_OK;
@@ -112,11 +114,16 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
 /** The DeliveryResult as a few lines of text. */
 export function formatResult(r: DeliveryResult): string {
   const lines = [`status      ${r.status}`, `message-id  ${r.messageId ?? '-'}`];
-  if (r.smtpCode !== null)
-    lines.push(
-      `reply       ${r.smtpCode}${r.enhancedCode ? ` ${r.enhancedCode}` : ''}${r.smtpError ? ` ${r.smtpError}` : ''}`,
-    );
-  else if (r.smtpError) lines.push(`error       ${r.smtpError}`);
+  if (r.smtpError) {
+    // smtpError is the whole reply ("530 5.7.0 Authentication required") or an error message: print
+    // it once, with the code only when the text does not start with it.
+    const text =
+      r.smtpCode !== null && !r.smtpError.startsWith(String(r.smtpCode)) ? `${r.smtpCode} ${r.smtpError}` : r.smtpError;
+    lines.push(`${r.smtpCode === null ? 'error ' : 'reply '}      ${text}`);
+  } else if (r.smtpCode !== null) {
+    const response = (r as { response?: string | null }).response;
+    lines.push(`reply       ${response ?? `${r.smtpCode}${r.enhancedCode ? ` ${r.enhancedCode}` : ''}`}`);
+  }
   if (r.acceptedRecipients?.length) lines.push(`accepted    ${r.acceptedRecipients.join(', ')}`);
   for (const [rcpt, why] of Object.entries(r.recipientFailures)) lines.push(`refused     ${rcpt}: ${why}`);
   return `${lines.join('\n')}\n`;

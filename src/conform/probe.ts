@@ -14,8 +14,8 @@
  */
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
-import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
-import { assertKnownKeys } from '../options.js';
+import { ErrorCodes, SmtpError, TlsError } from '../errors.js';
+import { assertObject, checkProbeKeys, resolveEndpoint } from '../options.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply } from '../protocol/reply.js';
@@ -150,38 +150,20 @@ const RAW_REPLY_TIMEOUT = 10_000;
 const DEFAULT_SENDER = 'probe@smtpwire.invalid';
 const NOOP_ROUNDS = 3;
 
-const PROBE_OPTION_KEYS: readonly (keyof ProbeOptions)[] = [
-  'host',
-  'port',
-  'encryption',
-  'opportunisticTls',
-  'tls',
-  'retryUnverified',
-  'username',
-  'password',
-  'accessToken',
-  'authMethod',
-  'clientName',
-  'timeouts',
-  'allowInsecureAuth',
-  'checks',
-  'onTranscript',
-];
-const PROBE_CHECKS_KEYS: readonly (keyof ProbeChecks)[] = ['enabled', 'bareLfRecipient', 'sender'];
-
 /**
  * Probes one server and reports. Never throws for what the server does: a refused connection, a
  * failed handshake or AUTH are in the report (`status: 'failure'`, `error`).
  * @throws InvalidArgumentError for an unusable host, port or address option.
  */
 export async function probe(options: ProbeOptions): Promise<ProbeReport> {
-  if (!options || typeof options !== 'object') throw new InvalidArgumentError('probe options must be an object');
-  assertKnownKeys(options, PROBE_OPTION_KEYS, 'probe options');
-  if (options.checks !== undefined) assertKnownKeys(options.checks, PROBE_CHECKS_KEYS, 'probe checks');
-  assertBareArgument(options.host, 'host');
-  const encryption: SmtpEncryption = options.encryption ?? 'tls';
+  assertObject(options, 'probe options');
+  checkProbeKeys(options);
+  // Without an encryption, port 25 with opportunistic STARTTLS, as an MX is probed.
+  const { encryption, port } = resolveEndpoint({
+    ...options,
+    port: options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : undefined),
+  });
   const opportunistic = options.opportunisticTls ?? options.encryption === undefined;
-  const port = options.port ?? (options.encryption === undefined ? DEFAULT_PORTS.none : DEFAULT_PORTS[encryption]);
   const checks = options.checks ?? {};
   for (const field of ['bareLfRecipient', 'sender'] as const) {
     if (checks[field] !== undefined) assertBareArgument(checks[field], `checks.${field}`);

@@ -9,6 +9,7 @@
 import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { assertKnownNestedKeys } from '../options.js';
 import { checkMailboxAddress, parseAddress } from './address.js';
 import type { AttachmentInput, MessageInput } from './types.js';
 
@@ -74,15 +75,10 @@ export function resolveLimits(partial?: Partial<ValidationLimits> | null): Reado
   if (typeof partial !== 'object' || Array.isArray(partial)) {
     throw new InvalidArgumentError('limits must be an object', { code: ErrorCodes.INVALID_ARGUMENT, field: 'limits' });
   }
+  assertKnownNestedKeys(partial, LIMIT_KEYS, 'limits');
   const out: ValidationLimits = { ...DEFAULT_VALIDATION_LIMITS };
   for (const key of Object.keys(partial)) {
     const field = `limits.${key}`;
-    if (!(LIMIT_KEYS as string[]).includes(key)) {
-      throw new InvalidArgumentError(`${field} is not a known limit (known: ${LIMIT_KEYS.join(', ')})`, {
-        code: ErrorCodes.INVALID_ARGUMENT,
-        field,
-      });
-    }
     const value = (partial as Record<string, unknown>)[key];
     if (value === undefined) continue;
     if (key === 'requireTld') {

@@ -14,8 +14,19 @@
  * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
+import type { SmtpEncryption } from '../enums.js';
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import {
+  assertKnownNestedKeys,
+  assertObject,
+  checkCredentials,
+  checkFunction,
+  checkPoolKeys,
+  checkPoolParamKeys,
+  duration,
+  positiveInteger,
+  resolveEndpoint,
+} from '../options.js';
 import type { AccessTokenProvider, AuthMethod, Credentials } from '../protocol/auth.js';
 import { SmtpConnection, type SmtpConnectionOptions } from '../transport/connection.js';
 import { Mutex } from './mutex.js';
@@ -56,6 +67,9 @@ export interface PoolableConnection {
   /** Graceful; never throws. */
   close(): Promise<void>;
   destroy(err?: Error): void;
+  /** Called when parked / checked out, so parked sockets never hold the process (optional for fakes). */
+  unref?(): void;
+  ref?(): void;
   /** `'close'` fires once when the connection becomes unusable. */
   on(event: 'close', listener: (err: unknown) => void): unknown;
   off(event: 'close', listener: (err: unknown) => void): unknown;
@@ -138,7 +152,6 @@ export const DEFAULT_HEALTH_CHECK_AFTER = 30_000;
 /** Reaper period bounds: it runs at half the shorter of idleTimeout and staleTimeout, within these. */
 const MIN_REAP_PERIOD = 5;
 const MAX_REAP_PERIOD = 15_000;
-const MAX_TIMER = 2 ** 31 - 1;
 
 type EntryState = 'idle' | 'busy' | 'closing';
 
@@ -214,11 +227,11 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
    * @throws InvalidArgumentError naming the field (`maxConnections`, `idleTimeout`, `rateLimit.messages` …).
    */
   constructor(options: SmtpConnectionPoolOptions<C> = {}) {
-    if (options === null || typeof options !== 'object')
-      throw new InvalidArgumentError('pool options must be an object', { field: 'options' });
+    assertObject(options, 'SmtpConnectionPool options');
+    checkPoolKeys(options);
     this.#max = positiveInteger(options.maxConnections, DEFAULT_MAX_CONNECTIONS, 'maxConnections');
-    this.#idleTimeout = duration(options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 'idleTimeout', false);
-    this.#staleTimeout = duration(options.staleTimeout, DEFAULT_STALE_TIMEOUT, 'staleTimeout', false);
+    this.#idleTimeout = duration(options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 'idleTimeout');
+    this.#staleTimeout = duration(options.staleTimeout, DEFAULT_STALE_TIMEOUT, 'staleTimeout');
     this.#maxMessages =
       options.maxMessagesPerConnection === Infinity
         ? Infinity
@@ -227,26 +240,21 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
             DEFAULT_MAX_MESSAGES_PER_CONNECTION,
             'maxMessagesPerConnection',
           );
-    this.#acquireTimeout = duration(options.acquireTimeout, DEFAULT_ACQUIRE_TIMEOUT, 'acquireTimeout', false);
-    this.#healthCheckAfter = duration(options.healthCheckAfter, DEFAULT_HEALTH_CHECK_AFTER, 'healthCheckAfter', true);
+    this.#acquireTimeout = duration(options.acquireTimeout, DEFAULT_ACQUIRE_TIMEOUT, 'acquireTimeout');
+    this.#healthCheckAfter = duration(options.healthCheckAfter, DEFAULT_HEALTH_CHECK_AFTER, 'healthCheckAfter', {
+      zeroOk: true,
+    });
     if (options.rateLimit !== undefined) {
       const rl = options.rateLimit;
-      if (rl === null || typeof rl !== 'object')
-        throw new InvalidArgumentError('rateLimit must be { messages, interval }', { field: 'rateLimit' });
+      assertObject(rl, 'rateLimit');
+      assertKnownNestedKeys(rl, ['messages', 'interval'], 'rateLimit');
       const messages = positiveInteger(rl.messages, undefined, 'rateLimit.messages');
-      const interval = rl.interval;
-      if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0 || interval > MAX_TIMER) {
-        throw new InvalidArgumentError(`rateLimit.interval must be a positive number of ms, not ${String(interval)}`, {
-          field: 'rateLimit.interval',
-        });
-      }
+      const interval = duration(rl.interval, Number.NaN, 'rateLimit.interval', { infinityOk: false });
       this.#rateLimit = { messages, interval };
     } else {
       this.#rateLimit = null;
     }
-    if (options.connectionFactory !== undefined && typeof options.connectionFactory !== 'function') {
-      throw new InvalidArgumentError('connectionFactory must be a function', { field: 'connectionFactory' });
-    }
+    checkFunction(options.connectionFactory, 'connectionFactory');
     this.#factory = options.connectionFactory ?? (defaultFactory as unknown as (params: PoolConnectionParams) => C);
   }
 
@@ -368,6 +376,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       entry.state = 'idle';
       entry.parkedAt = now;
       entry.bucket.idle.push(entry);
+      conn.unref?.();
       this.#startReaper();
     }
     this.#notify(entry.bucket);
@@ -478,6 +487,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     if (conn.isBroken || now - conn.createdAt >= this.#staleTimeout) return null;
     if (conn.pendingReplies === 0 && now - entry.parkedAt >= this.#healthCheckAfter) return null;
     bucket.idle.pop();
+    conn.ref?.();
     entry.state = 'busy';
     bucket.busy.add(entry);
     entry.checkouts++;
@@ -517,6 +527,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
           this.#retire(entry, 'close');
           continue;
         }
+        conn.ref?.();
         entry.state = 'busy';
         bucket.busy.add(entry);
         // A connection still awaiting its previous final reply was in use a moment ago: no NOOP (it
@@ -623,6 +634,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     }
     entry.state = 'closing';
     bucket.closing++;
+    // A parked connection was unref()ed: its QUIT and close are work the caller awaits (closeAll).
+    conn.ref?.();
     let closed: Promise<void>;
     try {
       closed = Promise.resolve(conn.close());
@@ -804,39 +817,11 @@ function resolveParams(params: PoolConnectionParams): { normal: PoolConnectionPa
 }
 
 function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
-  if (params === null || typeof params !== 'object')
-    throw new InvalidArgumentError('connection params must be an object', { field: 'params' });
-  const { host } = params;
-  if (typeof host !== 'string' || host === '' || /[\r\n\0\s]/.test(host)) {
-    throw new InvalidArgumentError('host must be a non-empty string without spaces or line breaks', { field: 'host' });
-  }
-  const encryption = params.encryption ?? 'tls';
-  if (!isEncryption(encryption)) {
-    throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, {
-      field: 'encryption',
-    });
-  }
-  const port = params.port ?? DEFAULT_PORTS[encryption];
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${String(port)}`, { field: 'port' });
-  }
-  if (params.username !== undefined && typeof params.username !== 'string') {
-    throw new InvalidArgumentError('username must be a string', { field: 'username' });
-  }
-  if (params.username === undefined && (params.password !== undefined || params.accessToken !== undefined)) {
-    throw new InvalidArgumentError('a password or access token needs a username', { field: 'username' });
-  }
-  if (params.password !== undefined && typeof params.password !== 'string') {
-    throw new InvalidArgumentError('password must be a string', { field: 'password' });
-  }
-  if (
-    params.accessToken !== undefined &&
-    typeof params.accessToken !== 'string' &&
-    typeof params.accessToken !== 'function'
-  ) {
-    throw new InvalidArgumentError('accessToken must be a string or a function', { field: 'accessToken' });
-  }
-  return { ...params, encryption, port };
+  assertObject(params, 'params');
+  checkPoolParamKeys(params);
+  const { host, port, encryption } = resolveEndpoint(params);
+  checkCredentials(params);
+  return { ...params, host, encryption, port };
 }
 
 /**
@@ -872,35 +857,6 @@ function poolKey(params: PoolConnectionParams): { key: string; label: string } {
     .update(JSON.stringify([params.username, params.password ?? null, token, params.authMethod ?? null]))
     .digest('hex');
   return { key: `${where}#${digest}`, label: `${where}#${digest.slice(0, 12)}` };
-}
-
-function positiveInteger(value: unknown, fallback: number | undefined, field: string): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${field} must be a positive integer, not ${String(value)}`, { field });
-  }
-  return value;
-}
-
-/** A duration in ms: positive (or 0 when `zeroOk`), finite and within a timer's range, or Infinity (never). */
-function duration(value: unknown, fallback: number, field: string, zeroOk: boolean): number {
-  if (value === undefined) return fallback;
-  if (value === Infinity) return Infinity;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value < 0 ||
-    (!zeroOk && value === 0) ||
-    value > MAX_TIMER
-  ) {
-    throw new InvalidArgumentError(
-      `${field} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms (or Infinity), not ${String(value)}`,
-      {
-        field,
-      },
-    );
-  }
-  return value;
 }
 
 /**

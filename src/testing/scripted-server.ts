@@ -55,8 +55,9 @@ export interface ScriptedServerOptions {
   /** Greeting lines; default `220 <hostname> ESMTP`. Script `GREETING` for faults. */
   greeting?: string | readonly string[];
   /**
-   * EHLO keywords. An array replaces the defaults outright (exactly these are advertised, and
-   * only these are honoured: e.g. BDAT without CHUNKING gets 502); a function edits them.
+   * EHLO keywords. An array replaces the default extensions (only these are honoured: e.g. BDAT
+   * without CHUNKING gets 502), while STARTTLS and AUTH are still added from `tls` and `users`
+   * unless the array names them; a function edits the full list (and may drop STARTTLS).
    * Defaults: PIPELINING, 8BITMIME, SMTPUTF8, `SIZE <maxMessageSize>`, ENHANCEDSTATUSCODES,
    * CHUNKING, then STARTTLS when `tls` is set and TLS is not active yet, then
    * `AUTH <mechanisms>` when `users` is set (and TLS is active, if `authRequiresTls`).

@@ -525,7 +525,7 @@ export class Session {
   /** The EHLO keywords for the session's current state. */
   #capabilities(): string[] {
     const s = this.#settings;
-    const defaults = [
+    const extensions = [
       'PIPELINING',
       '8BITMIME',
       'SMTPUTF8',
@@ -533,12 +533,19 @@ export class Session {
       'ENHANCEDSTATUSCODES',
       'CHUNKING',
     ];
-    if (s.secureContext !== null && !s.implicitTls && !this.record.tls) defaults.push('STARTTLS');
+    // STARTTLS and AUTH follow the session's state (tls configured and not active yet; users set).
+    const stateful: string[] = [];
+    if (s.secureContext !== null && !s.implicitTls && !this.record.tls) stateful.push('STARTTLS');
     if (s.users !== null && (!s.authRequiresTls || this.record.tls))
-      defaults.push(`AUTH ${s.authMechanisms.join(' ')}`);
+      stateful.push(`AUTH ${s.authMechanisms.join(' ')}`);
     const given = s.capabilities;
-    if (given === undefined) return defaults;
-    return typeof given === 'function' ? given(defaults) : [...given];
+    if (given === undefined) return [...extensions, ...stateful];
+    if (typeof given === 'function') return given([...extensions, ...stateful]);
+    // An array replaces the extensions; STARTTLS and AUTH still follow `tls` and `users` (a server
+    // configured with TLS that silently stopped offering it was a trap), unless the array names them.
+    const keyword = (k: string): string => k.split(' ')[0]!.toUpperCase();
+    const named = new Set(given.map(keyword));
+    return [...given, ...stateful.filter((k) => !named.has(keyword(k)))];
   }
 
   async #dispatch(line: Line): Promise<void> {

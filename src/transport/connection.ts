@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
+import type { SmtpEncryption } from '../enums.js';
 import {
   AbortError,
   AuthError,
@@ -37,6 +37,17 @@ import {
   type TimeoutPhase,
   TlsError,
 } from '../errors.js';
+import {
+  checkBooleans,
+  checkClientName,
+  checkConnectionKeys,
+  checkFunction,
+  IMPLICIT_TLS_PORTS,
+  positiveInteger,
+  resolveEndpoint,
+  resolveTimeouts,
+  type Timeouts,
+} from '../options.js';
 import { Mutex } from '../pool/mutex.js';
 import {
   type AccessTokenProvider,
@@ -52,30 +63,8 @@ import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js'
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
 import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 
-/** Timeouts in ms, one per phase. */
-export interface Timeouts {
-  /** TCP connect. */
-  connect: number;
-  /** The 220 greeting after connecting (RFC 5321 §4.5.3.2.1: 5 min). */
-  greeting: number;
-  /** A TLS handshake, implicit or after STARTTLS. */
-  tls: number;
-  /** The reply to any command (RFC 5321 §4.5.3.2.2–.4: 5 min for MAIL and RCPT). */
-  command: number;
-  /** No progress while sending the body: the socket stays full or the source gives nothing (§4.5.3.2.6: 3 min). */
-  dataIdle: number;
-  /** The reply after the final dot or `BDAT LAST` (RFC 5321 §4.5.3.2.6: 10 min). */
-  finalReply: number;
-}
-
-export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
-  connect: 30_000,
-  greeting: 5 * 60_000, // RFC 5321 §4.5.3.2.1
-  tls: 30_000,
-  command: 5 * 60_000, // RFC 5321 §4.5.3.2.2
-  dataIdle: 3 * 60_000, // RFC 5321 §4.5.3.2.5
-  finalReply: 10 * 60_000, // RFC 5321 §4.5.3.2.6
-});
+// The timeout table and its defaults are option rules: options.ts owns them.
+export { DEFAULT_TIMEOUTS, RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts } from '../options.js';
 
 /** Default BDAT chunk size: big enough that a chunk's round trip is noise, small enough to bound memory. */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
@@ -258,26 +247,18 @@ export class SmtpConnection extends EventEmitter {
 
   constructor(options: SmtpConnectionOptions) {
     super();
-    if (typeof options?.host !== 'string' || options.host === '') {
-      throw new InvalidArgumentError('host must be a non-empty string', { field: 'host' });
-    }
-    cmd.checkPath(options.host, 'host');
-    const encryption = options.encryption ?? 'tls';
-    if (!isEncryption(encryption)) {
-      throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, {
-        field: 'encryption',
-      });
-    }
-    const port = options.port ?? DEFAULT_PORTS[encryption];
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${port}`, { field: 'port' });
-    }
-    if (options.clientName !== undefined) cmd.ehlo(options.clientName);
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('SmtpConnection options must be an object', { field: 'options' });
+    checkConnectionKeys(options);
+    const { host, port, encryption } = resolveEndpoint(options);
+    checkClientName(options.clientName);
+    checkBooleans(options, ['opportunisticTls', 'pipelining', 'chunking', 'allowInsecureAuth']);
+    checkFunction(options.onTranscript, 'onTranscript');
     this.#timeouts = resolveTimeouts(options.timeouts);
-    if (options.chunkSize !== undefined && (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1)) {
-      throw new InvalidArgumentError('chunkSize must be a positive integer', { field: 'chunkSize' });
-    }
-    this.host = options.host;
+    if (options.chunkSize !== undefined) positiveInteger(options.chunkSize, undefined, 'chunkSize');
+    if (options.maxLineLength !== undefined) positiveInteger(options.maxLineLength, undefined, 'maxLineLength');
+    if (options.maxReplyLines !== undefined) positiveInteger(options.maxReplyLines, undefined, 'maxReplyLines');
+    this.host = host;
     this.port = port;
     this.encryption = encryption;
     this.#options = options;
@@ -315,6 +296,20 @@ export class SmtpConnection extends EventEmitter {
   /** Commands written and not yet answered. */
   get pendingReplies(): number {
     return this.#inflight.length;
+  }
+
+  /**
+   * Lets the process exit while this connection only waits (a pool calls it when it parks the
+   * connection, as undici does): a forgotten `close()` never holds the event loop. A command's reply
+   * timer stays ref'd, so an awaited reply still keeps the process alive. `ref()` undoes it.
+   */
+  unref(): void {
+    this.#socket?.unref();
+  }
+
+  /** Undoes `unref()`: the socket keeps the process alive again. */
+  ref(): void {
+    this.#socket?.ref();
   }
   get messagesSent(): number {
     return this.#messagesSent;
@@ -1160,16 +1155,21 @@ export class SmtpConnection extends EventEmitter {
           ? 'the reply to the end of the message'
           : `the reply to ${command}`;
     // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
-    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
-    const hint =
-      head.phase === 'greeting' && this.encryption !== 'ssl'
-        ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
+    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH). On a well-known implicit-TLS port (465) the silence is
+    // certainly that mix-up, so the error carries the mismatch code and is not retried as transient.
+    const plaintextGreeting = head.phase === 'greeting' && this.encryption !== 'ssl';
+    const implicitPort = plaintextGreeting && IMPLICIT_TLS_PORTS.has(this.port);
+    const hint = implicitPort
+      ? ': this port expects implicit TLS, use encryption "ssl"'
+      : plaintextGreeting
+        ? ' (if this port expects implicit TLS, use encryption "ssl")'
         : '';
     this.#fail(
       new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, {
         phase: head.phase,
         timeout: head.timeout,
         command,
+        ...(implicitPort ? { code: ErrorCodes.TLS_MODE_MISMATCH } : {}),
       }),
     );
   };
@@ -1415,21 +1415,4 @@ function localName(socket: net.Socket | null): string {
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
   if (v4) return `[${v4[1]}]`;
   return address.includes(':') ? `[IPv6:${address}]` : `[${address}]`;
-}
-
-/** Fills in defaults and checks every timeout. @throws InvalidArgumentError naming `timeouts.<phase>`. */
-export function resolveTimeouts(partial: Partial<Timeouts> | undefined): Timeouts {
-  const out = { ...DEFAULT_TIMEOUTS };
-  for (const [key, value] of Object.entries(partial ?? {})) {
-    if (!(key in DEFAULT_TIMEOUTS))
-      throw new InvalidArgumentError(`unknown timeout ${JSON.stringify(key)}`, { field: `timeouts.${key}` });
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2 ** 31 - 1) {
-      throw new InvalidArgumentError(`timeouts.${key} must be a positive number of ms, not ${value}`, {
-        field: `timeouts.${key}`,
-      });
-    }
-    out[key as keyof Timeouts] = value;
-  }
-  return out;
 }

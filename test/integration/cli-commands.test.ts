@@ -142,8 +142,8 @@ describe('smtpwire (spawned)', () => {
     ]);
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout);
-    expect(result).toMatchObject({ status: 'success', smtp_code: 250 });
-    expect(result.message_id).toMatch(/^<.+>$/);
+    expect(result).toMatchObject({ status: 'success', smtpCode: 250 });
+    expect(result.messageId).toMatch(/^<.+>$/);
     expect(server.messages).toHaveLength(1);
     const data = server.messages[0]!.data.toString();
     expect(data).toContain('Subject: hello');

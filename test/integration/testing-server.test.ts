@@ -354,6 +354,18 @@ describe('TLS', () => {
     ]);
   });
 
+  it('capabilities as an array keeps STARTTLS (and AUTH after TLS) from tls and users', async () => {
+    const server = await start({ tls: true, users: { u: 'p' }, capabilities: ['PIPELINING', 'SIZE 100'] });
+    const client = await connect(server);
+    await client.reply();
+    expect(await client.cmd('EHLO client.test')).toBe(
+      '250-localhost Hello client.test\n250-PIPELINING\n250-SIZE 100\n250-STARTTLS\n250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2',
+    );
+    expect(await client.cmd('STARTTLS')).toBe('220 Ready to start TLS');
+    await client.upgrade(trusted);
+    expect(await client.cmd('EHLO client.test')).toMatch(/^250-PIPELINING\n250-SIZE 100\n250 AUTH [A-Z0-9 -]+$/m);
+  });
+
   it('the untrusted certificate fails verification', async () => {
     const server = await start({ tls: 'untrusted' });
     const client = await connect(server);

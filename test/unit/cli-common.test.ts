@@ -11,8 +11,10 @@ import {
   readPassword,
   UsageError,
 } from '../../src/cli/common.js';
+import { deliveryResultJson, roundNumber, toJsonLine, toJsonText } from '../../src/cli/json.js';
 import { messageContent, percentile } from '../../src/cli/load.js';
-import { buildMessage } from '../../src/index.js';
+import { formatResult } from '../../src/cli/send.js';
+import { buildMessage, DeliveryResult } from '../../src/index.js';
 
 function io(env: Record<string, string> = {}, tty = false): CliIo & { out: () => string } {
   const stdout = new PassThrough();
@@ -53,12 +55,68 @@ describe('parseTarget', () => {
 });
 
 describe('flags', () => {
-  it('maps --tls, --starttls and --plain and refuses two at once', () => {
-    expect(encryptionFlag({ tls: true })).toBe('ssl');
+  it('--encryption takes the library names; --starttls, --ssl, --plain are aliases; a bare --tls is refused', () => {
+    expect(encryptionFlag({ encryption: 'none' })).toBe('none');
+    expect(encryptionFlag({ encryption: 'tls' })).toBe('tls');
+    expect(encryptionFlag({ encryption: 'ssl' })).toBe('ssl');
     expect(encryptionFlag({ starttls: true })).toBe('tls');
+    expect(encryptionFlag({ ssl: true })).toBe('ssl');
     expect(encryptionFlag({ plain: true })).toBe('none');
+    expect(encryptionFlag({ encryption: 'tls', starttls: true })).toBe('tls');
     expect(encryptionFlag({})).toBeUndefined();
-    expect(() => encryptionFlag({ tls: true, starttls: true })).toThrow(UsageError);
+    expect(() => encryptionFlag({ ssl: true, starttls: true })).toThrow(/choose one encryption/);
+    expect(() => encryptionFlag({ encryption: 'ssl', plain: true })).toThrow(UsageError);
+    expect(() => encryptionFlag({ encryption: 'starttls' })).toThrow(/none, tls \(STARTTLS\) or ssl/);
+    expect(() => encryptionFlag({ tls: true })).toThrow(/--tls is ambiguous: write --encryption ssl/);
+  });
+
+  it('one JSON serializer: numbers rounded to µs, errors as { code, message }, non-finite as null', () => {
+    expect(roundNumber(12.345678912)).toBe(12.346);
+    expect(roundNumber(7)).toBe(7);
+    expect(JSON.parse(toJsonText({ a: 0.0004, b: 1.0005, c: Infinity, d: [1.23456] }))).toEqual({
+      a: 0,
+      b: 1.001,
+      c: null,
+      d: [1.235],
+    });
+    const err = Object.assign(new Error('boom'), { code: 'ERR_SMTP_TIMEOUT' });
+    expect(JSON.parse(toJsonText({ err }))).toEqual({ err: { code: 'ERR_SMTP_TIMEOUT', message: 'boom' } });
+    expect(toJsonLine({ event: 'x', t: 1.23456 })).toBe('{"event":"x","t":1.235}\n');
+  });
+
+  it('deliveryResultJson is camelCase with the same values as the result', () => {
+    const r = new DeliveryResult({
+      status: 'failed',
+      messageId: '<m@x>',
+      smtpCode: 554,
+      smtpError: '554 5.7.1 spam',
+      enhancedCode: '5.7.1',
+      recipientFailures: { 'john_doe@x.example': '550 no' },
+      retryCount: 0,
+    });
+    const json = deliveryResultJson(r);
+    for (const key of Object.keys(json)) expect(key).toMatch(/^[a-z][a-zA-Z]*$/);
+    expect(json).toMatchObject({
+      status: 'failed',
+      messageId: '<m@x>',
+      smtpCode: 554,
+      smtpError: '554 5.7.1 spam',
+      enhancedCode: '5.7.1',
+      recipientFailures: { 'john_doe@x.example': '550 no' },
+      retryCount: 0,
+      isRetryable: false,
+    });
+  });
+
+  it('the send summary prints a reply once', () => {
+    const r = new DeliveryResult({
+      status: 'failed',
+      messageId: null,
+      smtpCode: 530,
+      smtpError: '530 5.7.0 Authentication required',
+    });
+    expect(formatResult(r)).toContain('reply       530 5.7.0 Authentication required\n');
+    expect(formatResult(r).match(/530/g)).toHaveLength(1);
   });
 
   it('parses sizes and counts', () => {

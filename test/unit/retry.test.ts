@@ -118,6 +118,7 @@ describe('resolveRetryPolicy', () => {
       delays: [1000, 5000, 30000],
       retryableCodes: [421, 450, 451, 452],
       jitter: 0.1,
+      refusedRetries: 1,
     });
     expect(DEFAULT_RETRY_POLICY).toEqual(resolveRetryPolicy({}));
     expect(Object.isFrozen(DEFAULT_RETRY_POLICY)).toBe(true);
@@ -126,7 +127,13 @@ describe('resolveRetryPolicy', () => {
   it('merges a partial policy and copies the arrays', () => {
     const delays = [10, 20];
     const p = resolveRetryPolicy({ maxRetries: 0, delays, jitter: 0 });
-    expect(p).toEqual({ maxRetries: 0, delays: [10, 20], retryableCodes: [421, 450, 451, 452], jitter: 0 });
+    expect(p).toEqual({
+      maxRetries: 0,
+      delays: [10, 20],
+      retryableCodes: [421, 450, 451, 452],
+      jitter: 0,
+      refusedRetries: 1,
+    });
     delays.push(30);
     expect(p.delays).toEqual([10, 20]);
   });
@@ -143,6 +150,7 @@ describe('resolveRetryPolicy', () => {
     [{ jitter: 1.5 }, 'retryPolicy.jitter'],
     [{ jitter: Number.NaN }, 'retryPolicy.jitter'],
     [{ retries: 3 }, 'retryPolicy.retries'],
+    [{ refusedRetries: -1 }, 'retryPolicy.refusedRetries'],
     ['often', 'retryPolicy'],
   ])('rejects %j naming %s', (partial, field) => {
     expect(() => resolveRetryPolicy(partial as never)).toThrow(InvalidArgumentError);
