@@ -22,6 +22,7 @@ import { DeliveryResult } from './result.js';
 import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
 import {
   type Envelope,
+  LMTP_PORT,
   type MailOutcome,
   type MessageBody,
   resolveTimeouts,
@@ -62,6 +63,13 @@ export interface SmtpProtocolHandlerOptions {
   opportunisticTls?: boolean;
   /** Extra pool settings (idleTimeout, staleTimeout, maxMessagesPerConnection, rateLimit, …). */
   pool?: Omit<SmtpConnectionPoolOptions, 'maxConnections'>;
+  /**
+   * `'lmtp'` (RFC 2033): LHLO, port 24 by default, a `hostname` starting with `/` is a Unix socket,
+   * and one final reply per recipient (see README "AUTH and LMTP"). Default `'smtp'`.
+   */
+  protocol?: 'smtp' | 'lmtp';
+  /** SCRAM: the lowest PBKDF2 iteration count accepted from a server. Default 4096. */
+  scramMinIterations?: number;
 }
 
 export interface SendMessageOptions extends MessageInput {
@@ -104,6 +112,12 @@ interface Job {
   retry: boolean;
   signal: AbortSignal | undefined;
   beforeHandOver: (() => void | Promise<void>) | undefined;
+  /**
+   * LMTP: what earlier attempts settled per recipient. A retry after a transient per-recipient
+   * failure sends only to the recipients still open (`envelope.to` is narrowed), never again to
+   * those already delivered.
+   */
+  settled?: { delivered: string[]; failures: Record<string, string> };
 }
 
 export class SmtpProtocolHandler {
@@ -131,7 +145,12 @@ export class SmtpProtocolHandler {
     const encryption = options.encryption ?? 'tls';
     if (!isEncryption(encryption))
       throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
-    const port = options.port ?? DEFAULT_PORTS[encryption];
+    if (options.protocol !== undefined && options.protocol !== 'smtp' && options.protocol !== 'lmtp')
+      throw new InvalidArgumentError(`protocol must be 'smtp' or 'lmtp'`, { field: 'protocol' });
+    const scramMin = options.scramMinIterations;
+    if (scramMin !== undefined && (!Number.isSafeInteger(scramMin) || scramMin < 1))
+      throw new InvalidArgumentError('scramMinIterations must be a positive integer', { field: 'scramMinIterations' });
+    const port = options.port ?? (options.protocol === 'lmtp' ? LMTP_PORT : DEFAULT_PORTS[encryption]);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
     const poolSize = options.poolSize ?? 10;
@@ -179,7 +198,9 @@ export class SmtpProtocolHandler {
       ...(password === undefined ? {} : { password }),
       ...(accessToken === undefined ? {} : { accessToken }),
       ...(options.authMethod === undefined ? {} : { authMethod: options.authMethod }),
+      ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
       connection: {
+        ...(scramMin === undefined ? {} : { scramMinIterations: scramMin }),
         timeouts,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
         ...(options.clientName === undefined ? {} : { clientName: options.clientName }),
@@ -440,7 +461,11 @@ export class SmtpProtocolHandler {
 
   #fromOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult {
     const policy = this.#retryPolicy;
-    const recipientFailures: Record<string, string> = {};
+    if (outcome.recipientReplies) {
+      const lmtp = this.#fromLmtpOutcome(job, outcome, attempt);
+      if (lmtp) return lmtp;
+    }
+    const recipientFailures: Record<string, string> = { ...job.settled?.failures };
     for (const r of outcome.rejected) recipientFailures[this.#callerAddress(job, r.recipient)] = formatReply(r.reply);
     const base = {
       messageId: job.messageId,
@@ -448,7 +473,10 @@ export class SmtpProtocolHandler {
       smtpError: outcome.delivered ? null : formatReply(outcome.reply),
       enhancedCode: outcome.reply.enhanced,
       recipientFailures,
-      acceptedRecipients: outcome.accepted.map((a) => this.#callerAddress(job, a)),
+      acceptedRecipients: [
+        ...(job.settled?.delivered ?? []),
+        ...outcome.accepted.map((a) => this.#callerAddress(job, a)),
+      ],
       retryCount: attempt,
     };
     if (outcome.delivered)
@@ -470,6 +498,43 @@ export class SmtpProtocolHandler {
           ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
           : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
     }
+  }
+
+  /**
+   * LMTP (RFC 2033 §4.2) after the data: when some recipients failed transiently, the result is
+   * TEMP_FAILED and retryable, and the job's envelope is narrowed to them, so a retry never reaches a
+   * recipient already delivered. Null when no recipient is open for a retry (the usual rules apply).
+   */
+  #fromLmtpOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult | null {
+    const retryable = outcome.rejected.filter((r) => isRetryableReply(r.reply.code, this.#retryPolicy));
+    if (retryable.length === 0) return null;
+    if (outcome.accepted.length === 0 && retryable.length === outcome.rejected.length) {
+      // Nothing delivered, every failure transient: the ordinary whole-message retry, to those recipients.
+      job.envelope = { ...job.envelope, to: retryable.map((r) => r.recipient) };
+      return null;
+    }
+    job.settled ??= { delivered: [], failures: {} };
+    const settled = job.settled;
+    for (const a of outcome.accepted) settled.delivered.push(this.#callerAddress(job, a));
+    const recipientFailures: Record<string, string> = {};
+    for (const r of outcome.rejected) {
+      const text = formatReply(r.reply);
+      recipientFailures[this.#callerAddress(job, r.recipient)] = text;
+      if (!retryable.includes(r)) settled.failures[this.#callerAddress(job, r.recipient)] = text;
+    }
+    job.envelope = { ...job.envelope, to: retryable.map((r) => r.recipient) };
+    const reply = retryable[0]!.reply;
+    return new DeliveryResult({
+      status: SmtpDeliveryStatus.TEMP_FAILED,
+      isRetryable: true,
+      messageId: job.messageId,
+      smtpCode: reply.code,
+      smtpError: formatReply(reply),
+      enhancedCode: reply.enhanced,
+      recipientFailures: { ...settled.failures, ...recipientFailures },
+      acceptedRecipients: [...settled.delivered],
+      retryCount: attempt,
+    });
   }
 
   #fromError(job: Job, err: unknown, attempt: number): DeliveryResult {

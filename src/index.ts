@@ -63,10 +63,17 @@ export {
   type ValidationResult,
 } from './message/validator.js';
 export * from './pool/pool.js';
-export { type AccessTokenProvider, AUTH_METHODS, type AuthMethod, type Credentials } from './protocol/auth.js';
+export {
+  type AccessTokenProvider,
+  AUTH_METHODS,
+  type AuthMethod,
+  type ChannelBinding,
+  type Credentials,
+} from './protocol/auth.js';
 export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
+export { saslprep } from './protocol/sasl/saslprep.js';
 export { DeliveryResult, type DeliveryResultInit } from './result.js';
 export {
   backoffDelay,
@@ -82,6 +89,7 @@ export {
   DEFAULT_TIMEOUTS,
   type DsnOptions,
   type Envelope,
+  LMTP_PORT,
   type MailOutcome,
   type MessageBody,
   type OperationOptions,

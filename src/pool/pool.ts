@@ -17,7 +17,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { AccessTokenProvider, AuthMethod, Credentials } from '../protocol/auth.js';
-import { SmtpConnection, type SmtpConnectionOptions } from '../transport/connection.js';
+import { LMTP_PORT, SmtpConnection, type SmtpConnectionOptions } from '../transport/connection.js';
 import { Mutex } from './mutex.js';
 
 /** Where to connect and as whom: the pool key is host, port, encryption and the credentials. */
@@ -33,6 +33,8 @@ export interface PoolConnectionParams {
   encryption?: SmtpEncryption;
   /** Default: the strongest mechanism the server advertises. */
   authMethod?: AuthMethod;
+  /** `'lmtp'` (RFC 2033; default port 24) or `'smtp'` (default). Part of the pool key. */
+  protocol?: 'smtp' | 'lmtp';
   /**
    * Everything else a new connection needs (tls, timeouts, clientName …). Not part of the key: the
    * options of the request that opens a connection apply to it.
@@ -750,6 +752,7 @@ function defaultFactory(params: PoolConnectionParams): SmtpConnection {
     host: params.host,
     port: params.port!,
     encryption: params.encryption ?? 'tls',
+    ...(params.protocol === undefined ? {} : { protocol: params.protocol }),
   });
 }
 
@@ -816,7 +819,9 @@ function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
       field: 'encryption',
     });
   }
-  const port = params.port ?? DEFAULT_PORTS[encryption];
+  if (params.protocol !== undefined && params.protocol !== 'smtp' && params.protocol !== 'lmtp')
+    throw new InvalidArgumentError(`protocol must be 'smtp' or 'lmtp'`, { field: 'protocol' });
+  const port = params.port ?? (params.protocol === 'lmtp' ? LMTP_PORT : DEFAULT_PORTS[encryption]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${String(port)}`, { field: 'port' });
   }
@@ -855,7 +860,8 @@ let nextTokenFunctionId = 1;
  */
 function poolKey(params: PoolConnectionParams): { key: string; label: string } {
   const host = params.host.toLowerCase();
-  const where = `${params.encryption}://${host}:${params.port}`;
+  // LMTP and SMTP sessions to the same host and port are different things: the protocol is in the key.
+  const where = `${params.protocol === 'lmtp' ? 'lmtp+' : ''}${params.encryption}://${host}:${params.port}`;
   if (params.username === undefined) return { key: where, label: where };
   let token: string | null = null;
   if (typeof params.accessToken === 'function') {
