@@ -255,6 +255,7 @@ export class SmtpConnection extends EventEmitter {
   #info: ServerInfo | null = null;
   #secure = false;
   #authenticatedAs: string | null = null;
+  #authMechanism: AuthMethod | null = null;
   #discardPlaintext = false;
   #plaintextDiscarded = 0;
   #greeting: Reply | null = null;
@@ -314,6 +315,10 @@ export class SmtpConnection extends EventEmitter {
   }
   get authenticated(): boolean {
     return this.#authenticatedAs !== null;
+  }
+  /** The SASL mechanism of the successful `login()` (e.g. `'SCRAM-SHA-256-PLUS'`), null before. */
+  get authMechanism(): AuthMethod | null {
+    return this.#authMechanism;
   }
   /** The error that poisoned this connection, if any. */
   get error(): SmtpError | null {
@@ -543,6 +548,7 @@ export class SmtpConnection extends EventEmitter {
         },
       );
       this.#authenticatedAs = credentials.username;
+      this.#authMechanism = method;
     });
   }
 

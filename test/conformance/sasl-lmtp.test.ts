@@ -211,6 +211,7 @@ if (dovecotReason !== undefined) {
     });
 
     it('LMTP through the handler over the Unix socket, with BDAT: the quota failure in recipientFailures', async () => {
+      const lines: string[] = [];
       const handler = new SmtpProtocolHandler({
         hostname: dovecot.lmtpSocket,
         encryption: 'none',
@@ -218,6 +219,7 @@ if (dovecotReason !== undefined) {
         chunking: true,
         fromAddress: 's@smtpwire.test',
         retryPolicy: { maxRetries: 0 },
+        onTranscript: (e) => lines.push(e.line),
       });
       try {
         const result = await handler.sendMessage({
@@ -228,6 +230,8 @@ if (dovecotReason !== undefined) {
         expect(result.status).toBe('success');
         expect(result.acceptedRecipients).toEqual(['alice@smtpwire.test']);
         expect(result.recipientFailures['full@smtpwire.test']).toMatch(/^552 5\.2\.2 /);
+        expect(lines[1]).toMatch(/^LHLO /);
+        expect(lines.some((l) => /^BDAT \d+ LAST$/.test(l))).toBe(true);
       } finally {
         await handler.close();
       }

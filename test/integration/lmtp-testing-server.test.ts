@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpProtocolHandler } from '../../src/handler.js';
+import { SmtpConnectionPool } from '../../src/pool/pool.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
 
@@ -119,6 +120,22 @@ describe('SmtpConnection with protocol: lmtp', () => {
     const outcome = await conn.sendMail({ from: 's@x.example', to: ['a@x.example'] }, MESSAGE);
     expect(outcome.delivered).toBe(true);
     expect(server.messages[0]?.rcptTo).toEqual(['a@x.example']);
+  });
+});
+
+describe('SmtpConnectionPool with protocol: lmtp', () => {
+  it('the protocol is part of the pool key: an SMTP checkout never gets a parked LMTP connection', async () => {
+    const server = await lmtpServer();
+    const pool = new SmtpConnectionPool({ maxConnections: 2 });
+    cleanups.push(() => pool.closeAll());
+    const where = { host: server.host, port: server.port, encryption: 'none' as const };
+    const lmtp = await pool.getConnection({ ...where, protocol: 'lmtp' });
+    expect(lmtp.protocol).toBe('lmtp');
+    pool.releaseConnection(lmtp);
+    expect(await pool.getConnection({ ...where, protocol: 'lmtp' })).toBe(lmtp);
+    pool.releaseConnection(lmtp);
+    // A new SMTP connection says EHLO, which this LMTP server refuses.
+    await expect(pool.getConnection(where)).rejects.toMatchObject({ replyCode: 500 });
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import type tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SmtpProtocolHandler } from '../../src/handler.js';
 import { scramPbkdf2Runs } from '../../src/protocol/sasl/scram.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/transport/connection.js';
@@ -43,6 +44,7 @@ describe('SCRAM against the testing server', () => {
   it('chooses SCRAM-SHA-256 over PLAIN in plaintext, and never sends the password', async () => {
     const { server, conn, transcript } = await setup({});
     await conn.login({ username: 'alice', password: 'wonderland' });
+    expect(conn.authMechanism).toBe('SCRAM-SHA-256');
     expect(server.lastSession).toMatchObject({ authUser: 'alice', authMechanism: 'SCRAM-SHA-256' });
     const wire = server.commands.map((c) => c.line).join('\n');
     expect(wire).not.toContain(Buffer.from('wonderland').toString('base64'));
@@ -130,19 +132,55 @@ describe('SCRAM against the testing server', () => {
     await expect(conn.login({ username: 'alice', password: 'wonderland' })).rejects.toMatchObject({ replyCode: 535 });
   });
 
-  it('sends y (not n) when TLS could bind but -PLUS is not chosen: a server offering -PLUS detects the downgrade', async () => {
-    const { server, conn } = await setup({ tls: true });
-    await expect(
-      conn.login({ username: 'alice', password: 'wonderland' }, { method: 'SCRAM-SHA-256' }),
-    ).rejects.toMatchObject({
-      replyCode: 535,
-    });
+  it('sends y when TLS could bind but -PLUS is not advertised: a server that supports -PLUS detects the stripping', async () => {
+    // A man in the middle removes SCRAM-SHA-256-PLUS from the EHLO reply; the server still supports it.
+    const strip = (caps: string[]) => caps.map((c) => c.replace(' SCRAM-SHA-256-PLUS', ''));
+    const { server, conn } = await setup({ tls: true, capabilities: strip });
+    expect(conn.capabilities?.authMechanisms).not.toContain('SCRAM-SHA-256-PLUS');
+    await expect(conn.login({ username: 'alice', password: 'wonderland' })).rejects.toMatchObject({ replyCode: 535 });
     const first = server.commands.find((c) => c.line.startsWith('AUTH '))!.line.split(' ')[2]!;
     expect(Buffer.from(first, 'base64').toString()).toMatch(/^y,,n=alice,r=/);
-    // Without -PLUS on offer, y is accepted.
+    // A server without -PLUS support accepts y.
     const plain = await setup({ tls: true, authMechanisms: ['SCRAM-SHA-256'] });
     await plain.conn.login({ username: 'alice', password: 'wonderland' });
     expect(plain.server.lastSession?.authMechanism).toBe('SCRAM-SHA-256');
+    // -PLUS offered and SCRAM-SHA-256 chosen by name: n, accepted.
+    const chosen = await setup({ tls: true });
+    await chosen.conn.login({ username: 'alice', password: 'wonderland' }, { method: 'SCRAM-SHA-256' });
+    const line = chosen.server.commands.find((c) => c.line.startsWith('AUTH '))!.line.split(' ')[2]!;
+    expect(Buffer.from(line, 'base64').toString()).toMatch(/^n,,n=alice,r=/);
+  });
+});
+
+describe('SCRAM through the handler', () => {
+  it('authMethod SCRAM-SHA-256 (-PLUS by default over TLS) and a delivered message', async () => {
+    const server = await startScriptedServer({ users: { alice: 'wonderland' }, authMechanisms: SCRAM, tls: true });
+    servers.push(server);
+    for (const authMethod of [undefined, 'SCRAM-SHA-256'] as const) {
+      const handler = new SmtpProtocolHandler({
+        hostname: '127.0.0.1',
+        port: server.port,
+        username: 'alice',
+        password: 'wonderland',
+        tls: { ca: server.ca, servername: 'localhost' },
+        fromAddress: 'alice@x.example',
+        ...(authMethod ? { authMethod } : {}),
+      });
+      try {
+        const result = await handler.sendMessage({ toAddresses: ['b@x.example'], subject: 's', textBody: 'b' });
+        expect(result.status).toBe('success');
+      } finally {
+        await handler.close();
+      }
+    }
+    expect(server.messages.map((m) => m.authUser)).toEqual(['alice', 'alice']);
+    expect(server.sessions.map((s) => s.authMechanism)).toEqual(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']);
+  });
+
+  it('the handler refuses an unknown authMethod', () => {
+    expect(() => new SmtpProtocolHandler({ hostname: 'h.example', authMethod: 'SCRAM-SHA-512' as never })).toThrow(
+      expect.objectContaining({ field: 'authMethod' }),
+    );
   });
 });
 

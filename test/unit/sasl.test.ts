@@ -127,7 +127,7 @@ describe('SCRAM (RFC 5802, RFC 7677)', () => {
     expect(scramPbkdf2Runs() - before).toBe(3);
   });
 
-  it('GS2 header: p= with binding under -PLUS, y without -PLUS but with TLS, n in plaintext', async () => {
+  it('GS2 header: p= under -PLUS, y with TLS when -PLUS is not advertised, n otherwise', async () => {
     const binding = { type: 'tls-exporter' as const, data: Buffer.alloc(32, 7) };
     const creds = { username: 'u', password: 'p' };
     const plus = scram(ctx({ credentials: creds, channelBinding: binding }), {
@@ -145,6 +145,13 @@ describe('SCRAM (RFC 5802, RFC 7677)', () => {
     expect(yFinal.startsWith(`c=${enc('y,,')},`)).toBe(true);
     const n = scram(ctx({ credentials: creds }), { hash: 'sha256', plus: false, nonce: 'a' });
     expect(text(n.initialResponse())).toBe('n,,n=u,r=a');
+    // -PLUS offered but not chosen (authMethod): n, not y.
+    const chosen = scram(ctx({ credentials: creds, channelBinding: binding, advertised: ['SCRAM-SHA-256-PLUS'] }), {
+      hash: 'sha256',
+      plus: false,
+      nonce: 'a',
+    });
+    expect(text(chosen.initialResponse())).toBe('n,,n=u,r=a');
     expect(() => scram(ctx({ credentials: creds }), { hash: 'sha256', plus: true })).toThrow(/channel binding/);
   });
 

@@ -128,9 +128,11 @@ export function scram(ctx: MechanismContext, options: ScramOptions): Mechanism {
       field: 'authMethod',
     });
   }
-  // RFC 5802 §6: "y" tells a server that does offer -PLUS that someone stripped it from the list.
+  // RFC 5802 §6: with binding data at hand, "y" when the server did not advertise -PLUS (a server that
+  // does support it then knows the list was tampered with); "n" when -PLUS was offered and not chosen.
+  const plusOffered = ctx.advertised.includes(`${options.hash === 'sha1' ? 'SCRAM-SHA-1' : 'SCRAM-SHA-256'}-PLUS`);
   const flag: Parameters<typeof gs2Header>[0] =
-    options.plus && binding ? { binding: binding.type } : binding !== null ? 'y' : 'n';
+    options.plus && binding ? { binding: binding.type } : binding !== null && !plusOffered ? 'y' : 'n';
   const header = gs2Header(flag);
   const clientNonce = options.nonce ?? randomBytes(24).toString('base64');
   const clientFirstBare = `n=${saslName(username)},r=${clientNonce}`;
