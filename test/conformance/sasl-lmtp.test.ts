@@ -9,7 +9,9 @@
  * LMTP recipient over quota (552 after the data, the others delivered).
  */
 import { randomUUID } from 'node:crypto';
+import { access, readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpProtocolHandler } from '../../src/handler.js';
 import { type AuthMethod, type Credentials, SmtpConnection, type TranscriptEntry } from '../../src/index.js';
@@ -49,6 +51,28 @@ async function login(port: number, credentials: Credentials, method?: AuthMethod
     error = err;
   }
   return { conn, transcript, error };
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** PIDs whose command line names `dir` (a Dovecot process of that instance). */
+async function processesUsing(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(dir)) out.push(Number(entry));
+  }
+  return out;
 }
 
 const clientLines = (t: TranscriptEntry[]): string[] => t.filter((e) => e.direction === 'client').map((e) => e.line);
@@ -235,6 +259,16 @@ if (dovecotReason !== undefined) {
       } finally {
         await handler.close();
       }
+    });
+
+    // Last in this describe: it stops the shared instance.
+    it('stop() leaves no port, process or directory behind', async () => {
+      const { lmtpPort, submissionPort, workDir } = dovecot;
+      expect((await processesUsing(workDir)).length).toBeGreaterThan(0);
+      await dovecot.stop();
+      for (const port of [lmtpPort, submissionPort]) expect(await portOpen(port), String(port)).toBe(false);
+      await expect(access(workDir)).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await processesUsing(workDir)).toEqual([]);
     });
   });
 }

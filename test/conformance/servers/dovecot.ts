@@ -65,6 +65,8 @@ export interface DovecotServer {
   /** LMTP's Unix domain socket. */
   lmtpSocket: string;
   submissionPort: number;
+  /** The instance's temp directory (removed by stop()). */
+  workDir: string;
   /** The files delivered to `user`'s INBOX (new/), oldest first. */
   readMaildir(user: string): Promise<Buffer[]>;
   logTail(lines?: number): Promise<string>;
@@ -225,6 +227,7 @@ function makeServer(layout: Layout, proc: LoggedChild, logTail: (lines?: number)
     lmtpPort: layout.lmtpPort,
     lmtpSocket: join(layout.root, 'run/lmtp'),
     submissionPort: layout.submissionPort,
+    workDir: layout.root,
     async readMaildir(user) {
       const dir = join(layout.root, 'mail', user, 'Maildir/new');
       const names = (await readdir(dir).catch(() => [] as string[])).sort();
