@@ -6,6 +6,7 @@ import { AuthError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import * as cmd from '../commands.js';
 import { formatReply, type Reply } from '../reply.js';
 import { cramMd5 } from './cram-md5.js';
+import { assertNoSeparators } from './credentials.js';
 import { login } from './login.js';
 import { oauthbearer } from './oauthbearer.js';
 import { plain } from './plain.js';
@@ -92,11 +93,9 @@ export function chooseMechanism(
 export async function resolveToken(provider: AccessTokenProvider | undefined, method: string): Promise<string> {
   if (provider === undefined) throw new InvalidArgumentError(`${method} needs accessToken`, { field: 'accessToken' });
   const token = typeof provider === 'function' ? await provider() : provider;
-  if (typeof token !== 'string' || token === '' || /[\r\n\0\x01]/.test(token)) {
-    throw new InvalidArgumentError('accessToken must be a non-empty string without control characters', {
-      field: 'accessToken',
-    });
-  }
+  if (typeof token !== 'string' || token === '')
+    throw new InvalidArgumentError('accessToken must be a non-empty string', { field: 'accessToken' });
+  assertNoSeparators(token, 'accessToken');
   return token;
 }
 
