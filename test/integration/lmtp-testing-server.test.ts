@@ -153,6 +153,20 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
     return handler;
   };
 
+  it('defaults to port 24 and checks the protocol option', () => {
+    expect(new SmtpProtocolHandler({ hostname: 'mx.example', protocol: 'lmtp', encryption: 'none' }).port).toBe(24);
+    expect(new SmtpProtocolHandler({ hostname: 'mx.example', encryption: 'none' }).port).toBe(25);
+    expect(() => new SmtpProtocolHandler({ hostname: 'mx.example', protocol: 'lmpt' as never })).toThrow(
+      expect.objectContaining({ field: 'protocol' }),
+    );
+    expect(() => new SmtpConnection({ host: 'mx.example', protocol: 'x' as never })).toThrow(
+      expect.objectContaining({ field: 'protocol' }),
+    );
+    expect(() => new SmtpProtocolHandler({ hostname: 'mx.example', scramMinIterations: 0 })).toThrow(
+      expect.objectContaining({ field: 'scramMinIterations' }),
+    );
+  });
+
   it('SUCCESS when every recipient was delivered', async () => {
     const server = await lmtpServer();
     const result = await handlerFor(server).sendMessage({
