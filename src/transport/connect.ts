@@ -31,6 +31,7 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
     }
     // A host starting with '/' is a Unix domain socket path (LMTP to a local mailbox store, RFC 2033).
     const socket = isSocketPath(host) ? net.connect({ path: host }) : net.connect({ host, port });
+    const where = isSocketPath(host) ? host : `${host}:${port}`;
     const fail = (err: Error): void => {
       cleanup();
       socket.destroy();
@@ -41,12 +42,12 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
       resolve(socket);
     };
     const onError = (err: NodeJS.ErrnoException): void =>
-      fail(new ConnectionError(`cannot connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+      fail(new ConnectionError(`cannot connect to ${where}: ${err.code ?? err.message}`, { cause: err }));
     const onAbort = (): void => fail(new AbortError('aborted while connecting', { cause: signal?.reason }));
     const timer = setTimeout(
       () =>
         fail(
-          new TimeoutError(`no TCP connection to ${host}:${port} within ${connectTimeout} ms`, {
+          new TimeoutError(`no connection to ${where} within ${connectTimeout} ms`, {
             phase: 'connect',
             timeout: connectTimeout,
           }),
