@@ -123,6 +123,16 @@ describe('SmtpConnection with protocol: lmtp', () => {
   });
 });
 
+describe('Unix socket errors', () => {
+  it('a missing socket path is a ConnectionError naming the path', async () => {
+    const conn = new SmtpConnection({ host: '/nonexistent/smtpwire/lmtp', protocol: 'lmtp', encryption: 'none' });
+    await expect(conn.connect()).rejects.toMatchObject({
+      code: 'ERR_SMTP_CONNECTION',
+      message: expect.stringContaining('cannot connect to /nonexistent/smtpwire/lmtp: ENOENT'),
+    });
+  });
+});
+
 describe('SmtpConnectionPool with protocol: lmtp', () => {
   it('the protocol is part of the pool key: an SMTP checkout never gets a parked LMTP connection', async () => {
     const server = await lmtpServer();
