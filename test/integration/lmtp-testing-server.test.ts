@@ -233,6 +233,23 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
     expect(result.recipientFailures).toEqual({ 'full@x.example': '552 5.2.2 Mailbox full' });
   });
 
+  it('the connection lost between per-recipient replies: UNKNOWN, never resent (a documented limitation)', async () => {
+    const server = await lmtpServer({ script: [{ on: 'LMTP_RCPT', nth: 2, action: 'drop' }] });
+    const result = await handlerFor(server).sendMessage({
+      toAddresses: ['a@x.example', 'b@x.example'],
+      subject: 's',
+      textBody: 'b',
+    });
+    expect(result.status).toBe('unknown');
+    expect(result.messageId).toMatch(/^<.+>$/);
+    expect(server.messages).toHaveLength(1);
+    // The server answered a@ and dropped the connection instead of answering b@.
+    expect(server.messages[0]?.recipientReplies?.map((r) => [r.accepted, r.reply === null])).toEqual([
+      [true, false],
+      [false, true],
+    ]);
+  });
+
   it('out of retries: TEMP_FAILED, with what was delivered and what is still open', async () => {
     const server = await lmtpServer({
       script: [{ on: 'LMTP_RCPT', match: /^busy@/, reply: '452 4.2.2 Mailbox busy' }],
