@@ -9,7 +9,14 @@
  */
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
+import {
+  defaultPort,
+  isEncryption,
+  isProtocol,
+  SmtpDeliveryStatus,
+  type SmtpEncryption,
+  type SmtpProtocol,
+} from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
 import { envelopeAddress, parseAddress } from './message/address.js';
 import { type BuiltMessage, buildMessage } from './message/mime/index.js';
@@ -22,7 +29,6 @@ import { DeliveryResult } from './result.js';
 import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
 import {
   type Envelope,
-  LMTP_PORT,
   type MailOutcome,
   type MessageBody,
   resolveTimeouts,
@@ -67,7 +73,7 @@ export interface SmtpProtocolHandlerOptions {
    * `'lmtp'` (RFC 2033): LHLO, port 24 by default, a `hostname` starting with `/` is a Unix socket,
    * and one final reply per recipient (see README "AUTH and LMTP"). Default `'smtp'`.
    */
-  protocol?: 'smtp' | 'lmtp';
+  protocol?: SmtpProtocol;
   /** SCRAM: the lowest PBKDF2 iteration count accepted from a server. Default 4096. */
   scramMinIterations?: number;
 }
@@ -145,12 +151,12 @@ export class SmtpProtocolHandler {
     const encryption = options.encryption ?? 'tls';
     if (!isEncryption(encryption))
       throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl'`, { field: 'encryption' });
-    if (options.protocol !== undefined && options.protocol !== 'smtp' && options.protocol !== 'lmtp')
+    if (options.protocol !== undefined && !isProtocol(options.protocol))
       throw new InvalidArgumentError(`protocol must be 'smtp' or 'lmtp'`, { field: 'protocol' });
     const scramMin = options.scramMinIterations;
     if (scramMin !== undefined && (!Number.isSafeInteger(scramMin) || scramMin < 1))
       throw new InvalidArgumentError('scramMinIterations must be a positive integer', { field: 'scramMinIterations' });
-    const port = options.port ?? (options.protocol === 'lmtp' ? LMTP_PORT : DEFAULT_PORTS[encryption]);
+    const port = options.port ?? defaultPort(encryption, options.protocol);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new InvalidArgumentError('port must be an integer from 1 to 65535', { field: 'port' });
     const poolSize = options.poolSize ?? 10;

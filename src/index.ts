@@ -15,7 +15,7 @@ export {
   type ProbeTls,
   probe,
 } from './conform/probe.js';
-export { DEFAULT_PORTS, SmtpDeliveryStatus, SmtpEncryption } from './enums.js';
+export { DEFAULT_PORTS, LMTP_PORT, SmtpDeliveryStatus, SmtpEncryption, type SmtpProtocol } from './enums.js';
 export * as errors from './errors.js';
 export {
   AbortError,
@@ -89,7 +89,6 @@ export {
   DEFAULT_TIMEOUTS,
   type DsnOptions,
   type Envelope,
-  LMTP_PORT,
   type MailOutcome,
   type MessageBody,
   type OperationOptions,

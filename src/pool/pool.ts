@@ -14,10 +14,10 @@
  * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
+import { defaultPort, isEncryption, isProtocol, type SmtpEncryption, type SmtpProtocol } from '../enums.js';
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { AccessTokenProvider, AuthMethod, Credentials } from '../protocol/auth.js';
-import { LMTP_PORT, SmtpConnection, type SmtpConnectionOptions } from '../transport/connection.js';
+import { SmtpConnection, type SmtpConnectionOptions } from '../transport/connection.js';
 import { Mutex } from './mutex.js';
 
 /** Where to connect and as whom: the pool key is host, port, encryption and the credentials. */
@@ -34,7 +34,7 @@ export interface PoolConnectionParams {
   /** Default: the strongest mechanism the server advertises. */
   authMethod?: AuthMethod;
   /** `'lmtp'` (RFC 2033; default port 24) or `'smtp'` (default). Part of the pool key. */
-  protocol?: 'smtp' | 'lmtp';
+  protocol?: SmtpProtocol;
   /**
    * Everything else a new connection needs (tls, timeouts, clientName …). Not part of the key: the
    * options of the request that opens a connection apply to it.
@@ -819,9 +819,9 @@ function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
       field: 'encryption',
     });
   }
-  if (params.protocol !== undefined && params.protocol !== 'smtp' && params.protocol !== 'lmtp')
+  if (params.protocol !== undefined && !isProtocol(params.protocol))
     throw new InvalidArgumentError(`protocol must be 'smtp' or 'lmtp'`, { field: 'protocol' });
-  const port = params.port ?? (params.protocol === 'lmtp' ? LMTP_PORT : DEFAULT_PORTS[encryption]);
+  const port = params.port ?? defaultPort(encryption, params.protocol);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${String(port)}`, { field: 'port' });
   }

@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
+import { defaultPort, isEncryption, isProtocol, type SmtpEncryption, type SmtpProtocol } from '../enums.js';
 import {
   AbortError,
   AuthError,
@@ -129,7 +129,7 @@ export interface SmtpConnectionOptions {
    * `'lmtp'` (RFC 2033): LHLO instead of EHLO, port 24 by default, one reply per accepted recipient
    * after the data. A `host` starting with `/` is a Unix domain socket path. Default `'smtp'`.
    */
-  protocol?: 'smtp' | 'lmtp';
+  protocol?: SmtpProtocol;
   maxLineLength?: number;
   maxReplyLines?: number;
   /** One call per protocol line, secrets redacted. */
@@ -184,9 +184,6 @@ export interface MailOutcome {
   recipientReplies?: RecipientRejection[];
 }
 
-/** LMTP's default port (RFC 2033 §5 suggests no fixed port; 24 is the IANA one). */
-export const LMTP_PORT = 24;
-
 export interface OperationOptions {
   signal?: AbortSignal;
 }
@@ -238,7 +235,7 @@ export class SmtpConnection extends EventEmitter {
   readonly port: number;
   readonly encryption: SmtpEncryption;
   /** `'smtp'` or `'lmtp'` (RFC 2033). */
-  readonly protocol: 'smtp' | 'lmtp';
+  readonly protocol: SmtpProtocol;
   readonly createdAt = Date.now();
 
   readonly #options: SmtpConnectionOptions;
@@ -281,9 +278,9 @@ export class SmtpConnection extends EventEmitter {
       });
     }
     const protocol = options.protocol ?? 'smtp';
-    if (protocol !== 'smtp' && protocol !== 'lmtp')
+    if (!isProtocol(protocol))
       throw new InvalidArgumentError(`protocol must be 'smtp' or 'lmtp'`, { field: 'protocol' });
-    const port = options.port ?? (protocol === 'lmtp' ? LMTP_PORT : DEFAULT_PORTS[encryption]);
+    const port = options.port ?? defaultPort(encryption, protocol);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${port}`, { field: 'port' });
     }
