@@ -38,3 +38,18 @@ export const DEFAULT_PORTS: Readonly<Record<SmtpEncryption, number>> = Object.fr
 export function isEncryption(value: unknown): value is SmtpEncryption {
   return value === 'none' || value === 'tls' || value === 'ssl';
 }
+
+/** The protocol spoken: SMTP (RFC 5321) or LMTP (RFC 2033, local delivery with per-recipient replies). */
+export type SmtpProtocol = 'smtp' | 'lmtp';
+
+/** LMTP's default port (RFC 2033 names none; 24 is the IANA "any private mail system" port). */
+export const LMTP_PORT = 24;
+
+export function isProtocol(value: unknown): value is SmtpProtocol {
+  return value === 'smtp' || value === 'lmtp';
+}
+
+/** The default port: 24 for LMTP, else by encryption ({@link DEFAULT_PORTS}). */
+export function defaultPort(encryption: SmtpEncryption, protocol: SmtpProtocol | undefined): number {
+  return protocol === 'lmtp' ? LMTP_PORT : DEFAULT_PORTS[encryption];
+}

@@ -32,6 +32,10 @@ export const ErrorCodes = Object.freeze({
   AUTH: 'ERR_SMTP_AUTH',
   AUTH_UNAVAILABLE: 'ERR_SMTP_AUTH_UNAVAILABLE',
   AUTH_INSECURE: 'ERR_SMTP_AUTH_INSECURE',
+  /** SCRAM: the server's signature (`v=`) is wrong or missing: it does not know the password. */
+  AUTH_SERVER_PROOF: 'ERR_SMTP_AUTH_SERVER_PROOF',
+  /** A malformed or unacceptable SASL challenge (bad nonce, too few iterations, bad base64). */
+  AUTH_CHALLENGE: 'ERR_SMTP_AUTH_CHALLENGE',
   // CapabilityError
   CAPABILITY: 'ERR_SMTP_CAPABILITY',
   SIZE_EXCEEDED: 'ERR_SMTP_SIZE_EXCEEDED',
@@ -46,6 +50,8 @@ export const ErrorCodes = Object.freeze({
   BODY_LINE_TOO_LONG: 'ERR_SMTP_BODY_LINE_TOO_LONG',
   DKIM_KEY: 'ERR_SMTP_DKIM_KEY',
   DKIM_SIGN: 'ERR_SMTP_DKIM_SIGN',
+  /** A user name or password SASLprep (RFC 4013) refuses: a prohibited character or a bidi mix. */
+  SASLPREP: 'ERR_SMTP_SASLPREP',
   // ClosedError / AbortError
   CLOSED: 'ERR_SMTP_CLOSED',
   ABORTED: 'ERR_SMTP_ABORTED',

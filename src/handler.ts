@@ -9,7 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
+import { SmtpDeliveryStatus, type SmtpEncryption, type SmtpProtocol } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
 import { envelopeAddress, parseAddress } from './message/address.js';
 import { createDkimSigners, type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
@@ -98,6 +98,13 @@ export interface SmtpProtocolHandlerOptions {
    * bodies. Default: the OS temp directory, up to the largest message the `limits` allow.
    */
   dkimSpool?: DkimSpoolOptions | undefined;
+  /**
+   * `'lmtp'` (RFC 2033): LHLO, port 24 by default, a `hostname` starting with `/` is a Unix socket,
+   * and one final reply per recipient (see README "AUTH and LMTP"). Default `'smtp'`.
+   */
+  protocol?: SmtpProtocol | undefined;
+  /** SCRAM: the lowest PBKDF2 iteration count accepted from a server. Default 4096. */
+  scramMinIterations?: number | undefined;
 }
 
 export interface SendMessageOptions extends MessageInput {
@@ -147,6 +154,12 @@ interface Job {
   retry: boolean;
   signal: AbortSignal | undefined;
   beforeHandOver: (() => void | Promise<void>) | undefined;
+  /**
+   * LMTP: what earlier attempts settled per recipient. A retry after a transient per-recipient
+   * failure sends only to the recipients still open (`envelope.to` is narrowed), never again to
+   * those already delivered.
+   */
+  settled?: { delivered: string[]; failures: Record<string, string> };
 }
 
 export class SmtpProtocolHandler {
@@ -176,7 +189,13 @@ export class SmtpProtocolHandler {
       host: hostname,
       port,
       encryption,
-    } = resolveEndpoint({ host: options.hostname, port: options.port, encryption: options.encryption }, 'hostname');
+      protocol,
+    } = resolveEndpoint(
+      { host: options.hostname, port: options.port, encryption: options.encryption, protocol: options.protocol },
+      'hostname',
+    );
+    if (options.scramMinIterations !== undefined)
+      positiveInteger(options.scramMinIterations, undefined, 'scramMinIterations');
     const poolSize = positiveInteger(options.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
     checkCredentials(options);
     checkClientName(options.clientName);
@@ -209,7 +228,9 @@ export class SmtpProtocolHandler {
       ...(password === undefined ? {} : { password }),
       ...(accessToken === undefined ? {} : { accessToken }),
       ...(options.authMethod === undefined ? {} : { authMethod: options.authMethod }),
+      ...(protocol === 'lmtp' ? { protocol } : {}),
       connection: {
+        ...(options.scramMinIterations === undefined ? {} : { scramMinIterations: options.scramMinIterations }),
         timeouts,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
         ...(options.clientName === undefined ? {} : { clientName: options.clientName }),
@@ -537,7 +558,11 @@ export class SmtpProtocolHandler {
 
   #fromOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult {
     const policy = this.#retryPolicy;
-    const recipientFailures: Record<string, string> = {};
+    if (outcome.recipientReplies) {
+      const lmtp = this.#fromLmtpOutcome(job, outcome, attempt);
+      if (lmtp) return lmtp;
+    }
+    const recipientFailures: Record<string, string> = { ...job.settled?.failures };
     for (const r of outcome.rejected) recipientFailures[this.#callerAddress(job, r.recipient)] = formatReply(r.reply);
     const base = {
       messageId: job.messageId,
@@ -545,7 +570,10 @@ export class SmtpProtocolHandler {
       smtpError: outcome.delivered ? null : formatReply(outcome.reply),
       enhancedCode: outcome.reply.enhanced,
       recipientFailures,
-      acceptedRecipients: outcome.accepted.map((a) => this.#callerAddress(job, a)),
+      acceptedRecipients: [
+        ...(job.settled?.delivered ?? []),
+        ...outcome.accepted.map((a) => this.#callerAddress(job, a)),
+      ],
       retryCount: attempt,
     };
     if (outcome.delivered)
@@ -567,6 +595,43 @@ export class SmtpProtocolHandler {
           ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
           : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
     }
+  }
+
+  /**
+   * LMTP (RFC 2033 §4.2) after the data: when some recipients failed transiently, the result is
+   * TEMP_FAILED and retryable, and the job's envelope is narrowed to them, so a retry never reaches a
+   * recipient already delivered. Null when no recipient is open for a retry (the usual rules apply).
+   */
+  #fromLmtpOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult | null {
+    const retryable = outcome.rejected.filter((r) => isRetryableReply(r.reply.code, this.#retryPolicy));
+    if (retryable.length === 0) return null;
+    if (outcome.accepted.length === 0 && retryable.length === outcome.rejected.length) {
+      // Nothing delivered, every failure transient: the ordinary whole-message retry, to those recipients.
+      job.envelope = { ...job.envelope, to: retryable.map((r) => r.recipient) };
+      return null;
+    }
+    job.settled ??= { delivered: [], failures: {} };
+    const settled = job.settled;
+    for (const a of outcome.accepted) settled.delivered.push(this.#callerAddress(job, a));
+    const recipientFailures: Record<string, string> = {};
+    for (const r of outcome.rejected) {
+      const text = formatReply(r.reply);
+      recipientFailures[this.#callerAddress(job, r.recipient)] = text;
+      if (!retryable.includes(r)) settled.failures[this.#callerAddress(job, r.recipient)] = text;
+    }
+    job.envelope = { ...job.envelope, to: retryable.map((r) => r.recipient) };
+    const reply = retryable[0]!.reply;
+    return new DeliveryResult({
+      status: SmtpDeliveryStatus.TEMP_FAILED,
+      isRetryable: true,
+      messageId: job.messageId,
+      smtpCode: reply.code,
+      smtpError: formatReply(reply),
+      enhancedCode: reply.enhanced,
+      recipientFailures: { ...settled.failures, ...recipientFailures },
+      acceptedRecipients: [...settled.delivered],
+      retryCount: attempt,
+    });
   }
 
   #fromError(job: Job, err: unknown, attempt: number): DeliveryResult {

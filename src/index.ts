@@ -28,7 +28,7 @@ export {
   type ConformStatus,
   type ConformSummary,
 } from './conform/types.js';
-export { DEFAULT_PORTS, SmtpDeliveryStatus, SmtpEncryption } from './enums.js';
+export { DEFAULT_PORTS, LMTP_PORT, SmtpDeliveryStatus, SmtpEncryption, type SmtpProtocol } from './enums.js';
 export * as errors from './errors.js';
 export {
   AbortError,
@@ -80,10 +80,17 @@ export {
   type ValidationResult,
 } from './message/validator.js';
 export * from './pool/pool.js';
-export { type AccessTokenProvider, AUTH_METHODS, type AuthMethod, type Credentials } from './protocol/auth.js';
+export {
+  type AccessTokenProvider,
+  AUTH_METHODS,
+  type AuthMethod,
+  type ChannelBinding,
+  type Credentials,
+} from './protocol/auth.js';
 export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
+export { saslprep } from './protocol/sasl/saslprep.js';
 export { DeliveryResult, type DeliveryResultInit } from './result.js';
 export {
   backoffDelay,

@@ -6,7 +6,7 @@
  * sent without credentials is how mail ends up unauthenticated. So every options object is checked
  * against its list of known keys, and the error names the nearest known key.
  */
-import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from './enums.js';
+import { defaultPort, isEncryption, isProtocol, type SmtpEncryption, type SmtpProtocol } from './enums.js';
 import { InvalidArgumentError } from './errors.js';
 import { AUTH_METHODS } from './protocol/auth.js';
 import { ehlo } from './protocol/commands.js';
@@ -152,20 +152,37 @@ export function checkEncryption(value: unknown, field = 'encryption'): SmtpEncry
 }
 
 /** A TCP port, 1–65535; default from the encryption (25, 587, 465). */
-export function checkPort(value: unknown, encryption: SmtpEncryption, field = 'port'): number {
-  if (value === undefined) return DEFAULT_PORTS[encryption];
+export function checkPort(
+  value: unknown,
+  encryption: SmtpEncryption,
+  field = 'port',
+  protocol: SmtpProtocol | undefined = undefined,
+): number {
+  if (value === undefined) return defaultPort(encryption, protocol);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
     throw new InvalidArgumentError(`${field} must be an integer from 1 to 65535, not ${describe(value)}`, { field });
   }
   return value;
 }
 
-/** Host, encryption and port together: the one place the three defaults are filled in. */
-export function resolveEndpoint(options: { host?: unknown; port?: unknown; encryption?: unknown }, hostField = 'host') {
+/** `'smtp'` (default) or `'lmtp'` (RFC 2033). */
+export function checkProtocol(value: unknown, field = 'protocol'): SmtpProtocol {
+  if (value === undefined) return 'smtp';
+  if (!isProtocol(value))
+    throw new InvalidArgumentError(`${field} must be 'smtp' or 'lmtp', not ${describe(value)}`, { field });
+  return value;
+}
+
+/** Host, encryption, protocol and port together: the one place their defaults are filled in. */
+export function resolveEndpoint(
+  options: { host?: unknown; port?: unknown; encryption?: unknown; protocol?: unknown },
+  hostField = 'host',
+) {
   const host = checkHost(options.host, hostField);
   const encryption = checkEncryption(options.encryption);
-  const port = checkPort(options.port, encryption);
-  return { host, port, encryption };
+  const protocol = checkProtocol(options.protocol);
+  const port = checkPort(options.port, encryption, 'port', protocol);
+  return { host, port, encryption, protocol };
 }
 
 /** The EHLO name: the `ehlo` command builder owns what a valid one is (no CR/LF, no space). */
@@ -356,6 +373,8 @@ export const CONNECTION_OPTION_KEYS: readonly string[] = Object.freeze([
   'maxLineLength',
   'maxReplyLines',
   'onTranscript',
+  'protocol',
+  'scramMinIterations',
 ]);
 
 /** `SmtpConnectionPool` options. */
@@ -380,6 +399,7 @@ export const POOL_PARAM_KEYS: readonly string[] = Object.freeze([
   'accessToken',
   'authMethod',
   'connection',
+  'protocol',
 ]);
 
 /** `SmtpProtocolHandler` options. */
@@ -406,6 +426,8 @@ export const HANDLER_OPTION_KEYS: readonly string[] = Object.freeze([
   'pool',
   'dkim',
   'dkimSpool',
+  'protocol',
+  'scramMinIterations',
 ]);
 
 /** `probe()` options. */

@@ -254,7 +254,7 @@ async function discover(o: Resolved, requested: SmtpEncryption | undefined, serv
   let authenticate = false;
   try {
     if (o.credentials) {
-      const method = o.credentials.method ?? chooseMechanism(info);
+      const method = o.credentials.method ?? chooseMechanism(info, o.credentials, server.secure);
       if (unverified) server.error = 'certificate not verified: credentials were not sent';
       else if (!server.secure && !isLoopback(o.host)) server.error = 'no TLS: credentials were not sent';
       else if (method === null) server.error = 'no supported AUTH mechanism advertised';

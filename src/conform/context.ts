@@ -5,7 +5,7 @@
  */
 import type tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
-import type { AuthMethod } from '../protocol/auth.js';
+import { type AuthMethod, chooseMechanism as chooseSaslMechanism } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply } from '../protocol/reply.js';
 import { type Evidence, RawSession } from './raw-session.js';
@@ -151,7 +151,7 @@ export class CheckContext {
       info = await session.ehlo(o.clientName);
     }
     if (options.auth !== false && this.baseline.authenticate && o.credentials && options.plain !== true) {
-      const method = o.credentials.method ?? chooseMechanism(info);
+      const method = o.credentials.method ?? chooseMechanism(info, o.credentials, true);
       if (method !== null) {
         const { username, password, accessToken } = o.credentials;
         const reply = await session.auth(method, username, password, accessToken);
@@ -199,9 +199,25 @@ export class CheckContext {
 }
 
 /** PLAIN, then LOGIN, then CRAM-MD5, whichever is advertised first in that order; null when none. */
-export function chooseMechanism(info: ServerInfo): AuthMethod | null {
-  for (const m of ['PLAIN', 'LOGIN', 'CRAM-MD5'] as const) if (info.authMechanisms.includes(m)) return m;
-  return null;
+export function chooseMechanism(
+  info: ServerInfo,
+  credentials: { username: string; password?: string | undefined; accessToken?: string | undefined },
+  secure: boolean,
+): AuthMethod | null {
+  // The engine's own choice (strongest first), without channel binding: the raw session has none.
+  try {
+    return chooseSaslMechanism(
+      info.authMechanisms,
+      {
+        username: credentials.username,
+        ...(credentials.password === undefined ? {} : { password: credentials.password }),
+        ...(credentials.accessToken === undefined ? {} : { accessToken: credentials.accessToken }),
+      },
+      { secure },
+    );
+  } catch {
+    return null;
+  }
 }
 
 /**

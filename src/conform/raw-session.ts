@@ -12,7 +12,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { ConnectionError, ProtocolError, SmtpError, TimeoutError } from '../errors.js';
-import { type AuthMethod, createMechanism, MAX_CHALLENGES } from '../protocol/auth.js';
+import { type AuthMethod, saslLogin } from '../protocol/auth.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
 import { openSocket, upgradeToTls } from '../transport/connect.js';
@@ -269,21 +269,40 @@ export class RawSession {
   }
 
   /**
-   * AUTH with the engine's mechanisms (`protocol/auth.ts`); the evidence shows `AUTH <MECH> ****`.
-   * @returns the final reply (235 on success).
+   * AUTH through the engine's own SASL exchange (`protocol/sasl`); the evidence shows `AUTH <MECH> ****`.
+   * No channel binding here, so SCRAM-*-PLUS is never chosen on a raw session.
+   * @returns the final reply (235 on success, the refusal otherwise).
    */
-  async auth(method: AuthMethod, username: string, password: string, accessToken?: string): Promise<Reply> {
-    const mechanism = createMechanism(method, { username, password }, accessToken);
-    const initial = mechanism.initialResponse();
-    let reply = await this.command(
-      initial === null ? `AUTH ${method}` : `AUTH ${method} ${initial}`,
-      initial === null ? `AUTH ${method}` : `AUTH ${method} ****`,
-    );
-    for (let i = 0; reply.code === 334 && i < MAX_CHALLENGES; i++) {
-      reply = await this.command(mechanism.respond(reply.lines[0] ?? ''), '****');
+  async auth(method: AuthMethod, username: string, password?: string, accessToken?: string): Promise<Reply> {
+    let last: Reply | null = null;
+    const io = {
+      send: async (line: string, shown?: string): Promise<Reply> => {
+        const bare = line.endsWith('\r\n') ? line.slice(0, -2) : line;
+        // The AUTH line may carry the initial response: only the verb and mechanism are shown.
+        last = await this.command(
+          bare,
+          shown ?? bare.split(' ').slice(0, 2).join(' ') + (bare.split(' ').length > 2 ? ' ****' : ''),
+        );
+        return last;
+      },
+    };
+    try {
+      return await saslLogin(io, {
+        method,
+        credentials: {
+          username,
+          ...(password === undefined ? {} : { password }),
+          ...(accessToken === undefined ? {} : { accessToken }),
+        },
+        channelBinding: null,
+        advertised: [],
+        host: this.#options.host,
+        port: this.#options.port,
+      });
+    } catch (err) {
+      if (last !== null && (last as Reply).code !== 334 && (last as Reply).code !== 235) return last;
+      throw err;
     }
-    if (reply.code === 334) reply = await this.command('*');
-    return reply;
   }
 
   /** Closes at once. */

@@ -14,7 +14,7 @@
  * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { SmtpEncryption } from '../enums.js';
+import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import {
   assertKnownNestedKeys,
@@ -44,6 +44,8 @@ export interface PoolConnectionParams {
   encryption?: SmtpEncryption;
   /** Default: the strongest mechanism the server advertises. */
   authMethod?: AuthMethod;
+  /** `'lmtp'` (RFC 2033; default port 24) or `'smtp'` (default). Part of the pool key. */
+  protocol?: SmtpProtocol;
   /**
    * Everything else a new connection needs (tls, timeouts, clientName …). Not part of the key: the
    * options of the request that opens a connection apply to it.
@@ -763,6 +765,7 @@ function defaultFactory(params: PoolConnectionParams): SmtpConnection {
     host: params.host,
     port: params.port!,
     encryption: params.encryption ?? 'tls',
+    ...(params.protocol === undefined ? {} : { protocol: params.protocol }),
   });
 }
 
@@ -819,9 +822,9 @@ function resolveParams(params: PoolConnectionParams): { normal: PoolConnectionPa
 function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
   assertObject(params, 'params');
   checkPoolParamKeys(params);
-  const { host, port, encryption } = resolveEndpoint(params);
+  const { host, port, encryption, protocol } = resolveEndpoint(params);
   checkCredentials(params);
-  return { ...params, host, encryption, port };
+  return { ...params, host, encryption, port, protocol };
 }
 
 /**
@@ -840,7 +843,8 @@ let nextTokenFunctionId = 1;
  */
 function poolKey(params: PoolConnectionParams): { key: string; label: string } {
   const host = params.host.toLowerCase();
-  const where = `${params.encryption}://${host}:${params.port}`;
+  // LMTP and SMTP sessions to the same host and port are different things: the protocol is in the key.
+  const where = `${params.protocol === 'lmtp' ? 'lmtp+' : ''}${params.encryption}://${host}:${params.port}`;
   if (params.username === undefined) return { key: where, label: where };
   let token: string | null = null;
   if (typeof params.accessToken === 'function') {

@@ -81,6 +81,8 @@ export function xtext(value: string): string {
 
 export const ehlo = (clientName: string): string => `EHLO ${domainArg(clientName)}${CRLF}`;
 export const helo = (clientName: string): string => `HELO ${domainArg(clientName)}${CRLF}`;
+/** LMTP's greeting verb (RFC 2033 §4.1), EHLO's twin. */
+export const lhlo = (clientName: string): string => `LHLO ${domainArg(clientName)}${CRLF}`;
 export const starttls = (): string => `STARTTLS${CRLF}`;
 
 export function mail(from: string, p?: EsmtpParams): string {
@@ -119,9 +121,12 @@ export function auth(mechanism: string, initialResponse?: string | null): string
   return `AUTH ${mechanism.toUpperCase()} ${saslLine(initialResponse)}${CRLF}`;
 }
 
-/** One client line of a SASL exchange: base64 text, or `*` to cancel (RFC 4954 §4). */
+/**
+ * One client line of a SASL exchange: base64 text, `*` to cancel (RFC 4954 §4), or an empty line
+ * for an empty response (`=` is the initial response's form only).
+ */
 export function saslResponse(payload: string): string {
-  return `${saslLine(payload)}${CRLF}`;
+  return payload === '' ? CRLF : `${saslLine(payload)}${CRLF}`;
 }
 
 function saslLine(payload: string): string {

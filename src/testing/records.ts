@@ -82,8 +82,10 @@ export interface MessageRecord {
   queueId: string;
   /** The reply sent to the end of the body (final dot or BDAT LAST), or null if none was sent. */
   reply: string | null;
-  /** That reply was 2xx: the server took responsibility for the message. */
+  /** That reply was 2xx: the server took responsibility for the message (LMTP: for at least one recipient). */
   accepted: boolean;
+  /** LMTP only (RFC 2033 §4.2): the reply sent for each accepted recipient after the data, in RCPT order. */
+  recipientReplies?: { recipient: string; reply: string | null; accepted: boolean }[];
 }
 
 /** Everything about one connection. Live: it keeps filling until the connection closes. */
@@ -119,7 +121,7 @@ export interface SessionRecord {
   plaintextDiscarded: number;
   /** The last EHLO/HELO argument and which verb (reset by STARTTLS). */
   helo: string | null;
-  heloVerb: 'EHLO' | 'HELO' | null;
+  heloVerb: 'EHLO' | 'HELO' | 'LHLO' | null;
   /** The authenticated user and mechanism, if any. */
   authUser: string | null;
   authMechanism: string | null;

@@ -15,6 +15,8 @@ import type { SessionRecord } from './records.js';
  * - `BDAT`: a BDAT chunk's bytes have all been received (every chunk, LAST included, RFC 3030 §2).
  * - `BDAT_LAST`: the same, for the `BDAT n LAST` chunk only (which is also a `BDAT` event).
  * - `AUTH_RESPONSE`: a client line inside an AUTH exchange (after a 334 challenge, RFC 4954 §4).
+ * - `LMTP_RCPT`: with `lmtp`, the reply for one recipient after the data (RFC 2033 §4.2); `match`
+ *   sees the recipient address. Each is also the message's `DATA_END` / `BDAT_LAST` event.
  * - `*`: every event above.
  */
 export type ScriptEvent =
@@ -34,6 +36,7 @@ export type ScriptEvent =
   | 'STARTTLS'
   | 'AUTH'
   | 'AUTH_RESPONSE'
+  | 'LMTP_RCPT'
   | '*'
   // Any other verb; `string & {}` keeps editor completion for the names above.
   | (string & {});

@@ -27,7 +27,11 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
 export const DEFAULT_MAX_LINE_LENGTH = 4096;
 /** Default cap on recipients per message (RFC 5321 §4.5.3.1.8 requires at least 100). */
 export const DEFAULT_MAX_RECIPIENTS = 100;
-/** Mechanisms advertised when `users` is set (RFC 4954, RFC 2195, Google XOAUTH2). */
+/**
+ * Mechanisms advertised when `users` is set (RFC 4954, RFC 2195, Google XOAUTH2). The server also
+ * implements OAUTHBEARER, SCRAM-SHA-1, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS: list them in
+ * `authMechanisms` to offer them.
+ */
 export const DEFAULT_AUTH_MECHANISMS: readonly string[] = Object.freeze(['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2']);
 
 /** Server-side TLS material; the test certificates are used for what is left out. */
@@ -101,6 +105,16 @@ export interface ScriptedServerOptions {
   onCommand?: CommandHook;
   /** Deliberate non-conformances, to prove a conformance checker can fail; see {@link ServerQuirks}. */
   quirks?: ServerQuirks;
+  /**
+   * PBKDF2 iterations the SCRAM server asks for (advertise `SCRAM-SHA-256`, `SCRAM-SHA-1` or
+   * `SCRAM-SHA-256-PLUS` in `authMechanisms` to offer them); default 4096 (RFC 7677 §4).
+   */
+  scramIterations?: number;
+  /**
+   * Speak LMTP (RFC 2033) instead of SMTP: `220 <hostname> LMTP`, LHLO (EHLO and HELO get 500),
+   * and after the data one reply per accepted recipient (script them with the `LMTP_RCPT` event).
+   */
+  lmtp?: boolean;
 }
 
 /**
@@ -283,7 +297,7 @@ function resolveSettings(options: ScriptedServerOptions): Settings {
       ...(given.ciphers === undefined ? {} : { ciphers: given.ciphers }),
     });
   }
-  const greeting = options.greeting ?? `220 ${hostname} ESMTP`;
+  const greeting = options.greeting ?? `220 ${hostname} ${options.lmtp === true ? 'LMTP' : 'ESMTP'}`;
   return {
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
@@ -299,6 +313,8 @@ function resolveSettings(options: ScriptedServerOptions): Settings {
     requireAuth: options.requireAuth === true,
     requireTls: options.requireTls === true,
     authRequiresTls: options.authRequiresTls === true,
+    scramIterations: options.scramIterations ?? 4096,
+    lmtp: options.lmtp === true,
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     maxLineLength: options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
     maxRecipients: options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS,

@@ -3,11 +3,11 @@
  * chunk modes over one buffer), the command dispatcher, and the fault machinery that sits
  * between every command and its reply.
  */
-import { createHmac, randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 
+import { serveAuth } from './auth-server.js';
 import { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
 import { EARLY_TALKER_REPLY, LenientTerminatorScanner, omitsEnhancedCode, type ServerQuirks } from './quirks.js';
 import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
@@ -29,6 +29,10 @@ export interface Settings {
   requireAuth: boolean;
   requireTls: boolean;
   authRequiresTls: boolean;
+  /** PBKDF2 iterations the SCRAM server asks for. */
+  scramIterations: number;
+  /** Speak LMTP (RFC 2033): LHLO, and one reply per accepted recipient after the data. */
+  lmtp: boolean;
   maxMessageSize: number;
   maxLineLength: number;
   maxRecipients: number;
@@ -566,14 +570,20 @@ export class Session {
     if (
       this.#settings.requireTls &&
       !this.record.tls &&
-      !['EHLO', 'HELO', 'STARTTLS', 'NOOP', 'RSET', 'QUIT'].includes(verb)
+      !['EHLO', 'HELO', 'LHLO', 'STARTTLS', 'NOOP', 'RSET', 'QUIT'].includes(verb)
     ) {
       await this.respond([verb], text, [this.#fmt(530, '5.7.0', 'Must issue a STARTTLS command first')]);
+      return;
+    }
+    // LMTP (RFC 2033 §4.1): LHLO replaces EHLO and HELO; an SMTP server does not know LHLO.
+    if (this.#settings.lmtp ? verb === 'EHLO' || verb === 'HELO' : verb === 'LHLO') {
+      await this.respond([verb], text, [this.#fmt(500, '5.5.1', 'Command unrecognized')]);
       return;
     }
     switch (verb) {
       case 'EHLO':
       case 'HELO':
+      case 'LHLO':
         return this.#hello(verb, text, arg);
       case 'MAIL':
         return this.#mail(text, arg);
@@ -621,14 +631,14 @@ export class Session {
     }
   }
 
-  async #hello(verb: 'EHLO' | 'HELO', text: string, arg: string): Promise<void> {
+  async #hello(verb: 'EHLO' | 'HELO' | 'LHLO', text: string, arg: string): Promise<void> {
     if (arg.trim() === '') {
       await this.respond([verb], text, [this.#fmt(501, '5.5.4', `Syntax: ${verb} hostname`)]);
       return;
     }
     const name = arg.trim();
     const greeting = `${this.#settings.hostname} Hello ${name}`;
-    const caps = verb === 'EHLO' ? this.#capabilities() : [];
+    const caps = verb === 'HELO' ? [] : this.#capabilities();
     const lines = [greeting, ...caps].map((l, i, all) => `250${i === all.length - 1 ? ' ' : '-'}${l}`);
     await this.respond([verb], text, lines, (code) => {
       if (!isPositive(code)) return;
@@ -882,9 +892,27 @@ export class Session {
     const reply = message.oversize
       ? this.#fmt(552, '5.3.4', 'Message size exceeds fixed maximum message size')
       : this.#fmt(250, '2.0.0', `OK: queued as ${message.queueId}`);
+    if (this.#settings.lmtp) return this.#lmtpReplies(events, message, reply);
     const answer = await this.respond(events, text, [reply]);
     message.reply = answer.sent;
     message.accepted = answer.sent !== null && isPositive(answer.code);
+  }
+
+  /**
+   * LMTP (RFC 2033 §4.2): one reply per accepted recipient, in RCPT order. Each is the event
+   * `LMTP_RCPT` (matched against the recipient address) as well as the message's end event, so a
+   * script can refuse one recipient (`{ on: 'LMTP_RCPT', match: /full@/, reply: '552 5.2.2 Over quota' }`).
+   */
+  async #lmtpReplies(events: readonly string[], message: MessageRecord, reply: string): Promise<void> {
+    message.recipientReplies = [];
+    for (const recipient of message.rcptTo) {
+      const answer = await this.respond(['LMTP_RCPT', ...events], recipient, [reply]);
+      const accepted = answer.sent !== null && isPositive(answer.code);
+      message.recipientReplies.push({ recipient, reply: answer.sent, accepted });
+      if (answer.sent === null) break;
+    }
+    message.reply = message.recipientReplies[0]?.reply ?? null;
+    message.accepted = message.recipientReplies.some((r) => r.accepted);
   }
 
   async #starttls(text: string, arg: string): Promise<void> {
@@ -958,79 +986,33 @@ export class Session {
       }
       return line.text;
     };
-    const decode = async (b64: string): Promise<string | null> => {
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) {
-        await this.respond(events, current, [this.#fmt(501, '5.5.2', 'Cannot decode response')]);
-        return null;
-      }
-      return Buffer.from(b64, 'base64').toString('utf8');
-    };
-    const finish = async (user: string | null): Promise<void> => {
-      const ok = user !== null;
-      const reply = ok
-        ? this.#fmt(235, '2.7.0', 'Authentication successful')
-        : this.#fmt(535, '5.7.8', 'Authentication credentials invalid');
-      await this.respond(events, current, [reply], (code) => {
-        if (isPositive(code)) this.#authenticated(user ?? '', mechanism);
-      });
-    };
-    const check = (user: string, password: string): string | null =>
-      Object.hasOwn(users, user) && users[user] === password ? user : null;
-
-    switch (mechanism) {
-      case 'PLAIN': {
-        const response = initial ?? (await ask(''));
-        if (response === null) return;
-        const decoded = await decode(response);
-        if (decoded === null) return;
-        const parts = decoded.split('\0');
-        if (parts.length !== 3) return finish(null);
-        const [authzid = '', user = '', password = ''] = parts;
-        return finish(authzid === '' || authzid === user ? check(user, password) : null);
-      }
-      case 'LOGIN': {
-        const userB64 = initial ?? (await ask('VXNlcm5hbWU6')); // "Username:"
-        if (userB64 === null) return;
-        const user = await decode(userB64);
-        if (user === null) return;
-        const passwordB64 = await ask('UGFzc3dvcmQ6'); // "Password:"
-        if (passwordB64 === null) return;
-        const password = await decode(passwordB64);
-        if (password === null) return;
-        return finish(check(user, password));
-      }
-      case 'CRAM-MD5': {
-        // RFC 2195: the challenge is a unique msg-id; the answer is "user hex(hmac-md5)".
-        const challenge = `<${randomBytes(8).toString('hex')}.${Date.now()}@${this.#settings.hostname}>`;
-        const response = await ask(Buffer.from(challenge).toString('base64'));
-        if (response === null) return;
-        const decoded = await decode(response);
-        if (decoded === null) return;
-        const space = decoded.lastIndexOf(' ');
-        const user = decoded.slice(0, space);
-        const digest = decoded.slice(space + 1).toLowerCase();
-        const password = Object.hasOwn(users, user) ? users[user] : undefined;
-        const expected = password === undefined ? null : createHmac('md5', password).update(challenge).digest('hex');
-        return finish(space > 0 && expected === digest ? user : null);
-      }
-      case 'XOAUTH2': {
-        const response = initial ?? (await ask(''));
-        if (response === null) return;
-        const decoded = await decode(response);
-        if (decoded === null) return;
-        const m = /^user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01$/.exec(decoded);
-        const user = m === null ? null : check(m[1] ?? '', m[2] ?? '');
-        if (user !== null) return finish(user);
-        // Google's behaviour: a 334 with a JSON error, an empty client line, then 535.
-        const error = JSON.stringify({ status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' });
-        const ack = await ask(Buffer.from(error).toString('base64'));
-        if (ack === null) return;
-        return finish(null);
-      }
-      default:
-        // A mechanism configured in authMechanisms that this server does not implement.
-        await fail(504, '5.5.4', 'Unrecognized authentication type');
-    }
+    await serveAuth(mechanism, initial, {
+      ask,
+      users,
+      hostname: this.#settings.hostname,
+      advertised: this.#settings.authMechanisms,
+      tlsSocket: this.record.tls ? (this.#socket as tls.TLSSocket) : null,
+      scramIterations: this.#settings.scramIterations,
+      decode: async (b64) => {
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) {
+          await this.respond(events, current, [this.#fmt(501, '5.5.2', 'Cannot decode response')]);
+          return null;
+        }
+        return Buffer.from(b64, 'base64');
+      },
+      finish: async (user) => {
+        const ok = user !== null;
+        const reply = ok
+          ? this.#fmt(235, '2.7.0', 'Authentication successful')
+          : this.#fmt(535, '5.7.8', 'Authentication credentials invalid');
+        await this.respond(events, current, [reply], (code) => {
+          if (isPositive(code)) this.#authenticated(user ?? '', mechanism);
+        });
+      },
+      fail: async (code, enhanced, text) => {
+        await this.respond(events, current, [this.#fmt(code, enhanced, text)]);
+      },
+    });
   }
 
   #authenticated(user: string, mechanism: string): void {

@@ -29,7 +29,9 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
       reject(new AbortError('aborted before connecting', { cause: signal.reason }));
       return;
     }
-    const socket = net.connect({ host, port });
+    // A host starting with '/' is a Unix domain socket path (LMTP to a local mailbox store, RFC 2033).
+    const socket = isSocketPath(host) ? net.connect({ path: host }) : net.connect({ host, port });
+    const where = isSocketPath(host) ? host : `${host}:${port}`;
     const fail = (err: Error): void => {
       cleanup();
       socket.destroy();
@@ -40,12 +42,12 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
       resolve(socket);
     };
     const onError = (err: NodeJS.ErrnoException): void =>
-      fail(new ConnectionError(`cannot connect to ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+      fail(new ConnectionError(`cannot connect to ${where}: ${err.code ?? err.message}`, { cause: err }));
     const onAbort = (): void => fail(new AbortError('aborted while connecting', { cause: signal?.reason }));
     const timer = setTimeout(
       () =>
         fail(
-          new TimeoutError(`no TCP connection to ${host}:${port} within ${connectTimeout} ms`, {
+          new TimeoutError(`no connection to ${where} within ${connectTimeout} ms`, {
             phase: 'connect',
             timeout: connectTimeout,
           }),
@@ -88,7 +90,7 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
       reject(new AbortError('aborted before the TLS handshake', { cause: signal.reason }));
       return;
     }
-    const servername = options.tls?.servername ?? (net.isIP(host) ? undefined : host);
+    const servername = options.tls?.servername ?? (net.isIP(host) || isSocketPath(host) ? undefined : host);
     const secure = tlsLib.connect({
       ...options.tls,
       socket,
@@ -160,8 +162,17 @@ export function describeTlsError(err: NodeJS.ErrnoException, host: string, port:
   return new TlsError(`TLS with ${host}:${port} failed: ${err.message}${code ? ` (${code})` : ''}`, { cause: err });
 }
 
-/** RFC 5321 names "localhost" and loopback as safe for credentials without TLS (our policy, not the RFC's). */
+/** A `host` naming a Unix domain socket rather than a network host. */
+export function isSocketPath(host: string): boolean {
+  return host.startsWith('/');
+}
+
+/**
+ * "localhost", loopback addresses and Unix domain sockets are safe for credentials without TLS
+ * (our policy, not the RFC's).
+ */
 export function isLoopback(host: string): boolean {
+  if (isSocketPath(host)) return true;
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h.startsWith('::ffff:127.');
 }

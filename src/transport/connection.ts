@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import type { SmtpEncryption } from '../enums.js';
+import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
   AbortError,
   AuthError,
@@ -49,18 +49,12 @@ import {
   type Timeouts,
 } from '../options.js';
 import { Mutex } from '../pool/mutex.js';
-import {
-  type AccessTokenProvider,
-  type AuthMethod,
-  type Credentials,
-  chooseMechanism,
-  createMechanism,
-  MAX_CHALLENGES,
-} from '../protocol/auth.js';
+import { type AuthMethod, type Credentials, chooseMechanism, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { channelBindingOf } from './channel-binding.js';
 import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 
 // The timeout table and its defaults are option rules: options.ts owns them.
@@ -118,6 +112,13 @@ export interface SmtpConnectionOptions {
   chunkSize?: number;
   /** Allow credentials over plaintext to a host that is not loopback. Default false. */
   allowInsecureAuth?: boolean;
+  /** SCRAM: refuse a server's PBKDF2 iteration count below this. Default 4096 (RFC 7677 §4). */
+  scramMinIterations?: number;
+  /**
+   * `'lmtp'` (RFC 2033): LHLO instead of EHLO, port 24 by default, one reply per accepted recipient
+   * after the data. A `host` starting with `/` is a Unix domain socket path. Default `'smtp'`.
+   */
+  protocol?: SmtpProtocol;
   maxLineLength?: number;
   maxReplyLines?: number;
   /** One call per protocol line, secrets redacted. */
@@ -165,6 +166,11 @@ export interface MailOutcome {
   via: 'DATA' | 'BDAT' | null;
   /** Body octets sent after encoding (dot-stuffing, CRLF); 0 when no data was sent. */
   bytesSent: number;
+  /**
+   * LMTP only (RFC 2033 §4.2): the final reply of each recipient accepted at RCPT, in RCPT order.
+   * `accepted` then holds those delivered, `rejected` also those refused after the data.
+   */
+  recipientReplies?: RecipientRejection[];
 }
 
 export interface OperationOptions {
@@ -217,6 +223,8 @@ export class SmtpConnection extends EventEmitter {
   readonly host: string;
   readonly port: number;
   readonly encryption: SmtpEncryption;
+  /** `'smtp'` or `'lmtp'` (RFC 2033). */
+  readonly protocol: SmtpProtocol;
   readonly createdAt = Date.now();
 
   readonly #options: SmtpConnectionOptions;
@@ -233,6 +241,7 @@ export class SmtpConnection extends EventEmitter {
   #info: ServerInfo | null = null;
   #secure = false;
   #authenticatedAs: string | null = null;
+  #authMechanism: AuthMethod | null = null;
   #discardPlaintext = false;
   #plaintextDiscarded = 0;
   #greeting: Reply | null = null;
@@ -250,7 +259,7 @@ export class SmtpConnection extends EventEmitter {
     if (options === null || typeof options !== 'object')
       throw new InvalidArgumentError('SmtpConnection options must be an object', { field: 'options' });
     checkConnectionKeys(options);
-    const { host, port, encryption } = resolveEndpoint(options);
+    const { host, port, encryption, protocol } = resolveEndpoint(options);
     checkClientName(options.clientName);
     checkBooleans(options, ['opportunisticTls', 'pipelining', 'chunking', 'allowInsecureAuth']);
     checkFunction(options.onTranscript, 'onTranscript');
@@ -261,6 +270,7 @@ export class SmtpConnection extends EventEmitter {
     this.host = host;
     this.port = port;
     this.encryption = encryption;
+    this.protocol = protocol;
     this.#options = options;
     this.#parser = this.#newParser();
   }
@@ -280,6 +290,10 @@ export class SmtpConnection extends EventEmitter {
   }
   get authenticated(): boolean {
     return this.#authenticatedAs !== null;
+  }
+  /** The SASL mechanism of the successful `login()` (e.g. `'SCRAM-SHA-256-PLUS'`), null before. */
+  get authMechanism(): AuthMethod | null {
+    return this.#authMechanism;
   }
   /** The error that poisoned this connection, if any. */
   get error(): SmtpError | null {
@@ -422,6 +436,13 @@ export class SmtpConnection extends EventEmitter {
 
   async #hello(): Promise<void> {
     const name = this.#options.clientName ?? localName(this.#socket);
+    // LMTP (RFC 2033 §4.1): LHLO, and no HELO fallback (an LMTP server must know LHLO).
+    if (this.protocol === 'lmtp') {
+      const lhlo = await this.#send(cmd.lhlo(name));
+      if (lhlo.code !== 250) throw this.#replyError('LHLO', lhlo);
+      this.#info = parseEhlo(lhlo);
+      return;
+    }
     const reply = await this.#send(cmd.ehlo(name));
     if (reply.code === 250) {
       this.#info = parseEhlo(reply);
@@ -495,31 +516,28 @@ export class SmtpConnection extends EventEmitter {
         },
       );
     }
+    // SCRAM-*-PLUS binds the login to this TLS session (RFC 5802 §6); the mechanisms stay socket-free.
+    const channelBinding = this.#secure ? channelBindingOf(this.#socket as tls.TLSSocket) : null;
     const method = chooseMechanism(info.authMechanisms, credentials, {
       preferred: options.method,
       secure: this.#secure || isLoopback(this.host),
+      channelBinding,
     });
-    const token = method === 'XOAUTH2' ? await resolveToken(credentials.accessToken) : undefined;
-    const mechanism = createMechanism(method, credentials, token);
     await this.#exclusive(options.signal, true, async () => {
-      let reply = await this.#send(cmd.auth(method, mechanism.initialResponse()));
-      for (let round = 0; reply.code === 334; round++) {
-        if (round >= MAX_CHALLENGES) {
-          await this.#send(cmd.saslResponse('*'), { redacted: '*' });
-          throw new AuthError(`AUTH ${method} aborted after ${MAX_CHALLENGES} challenges`, {
-            command: `AUTH ${method}`,
-          });
-        }
-        reply = await this.#send(cmd.saslResponse(mechanism.respond(reply.lines[0] ?? '')), { redacted: '****' });
-      }
-      if (reply.code !== 235) {
-        throw new AuthError(`AUTH ${method} failed: ${formatReply(reply)}`, {
-          command: `AUTH ${method}`,
-          replyCode: reply.code,
-          enhancedCode: reply.enhanced,
-        });
-      }
+      await saslLogin(
+        { send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }) },
+        {
+          method,
+          credentials,
+          channelBinding,
+          advertised: info.authMechanisms,
+          host: this.host,
+          port: this.port,
+          scramMinIterations: this.#options.scramMinIterations,
+        },
+      );
       this.#authenticatedAs = credentials.username;
+      this.#authMechanism = method;
     });
   }
 
@@ -702,7 +720,7 @@ export class SmtpConnection extends EventEmitter {
     if (plan.encoded) {
       bytesSent = plan.encoded.length;
       await this.#beforeHandOver(beforeHandOver);
-      const finalP = this.#writeFinal(plan.encoded, '.', 'DATA');
+      const finalP = this.#writeFinal(plan.encoded, '.', 'DATA', undefined, accepted.length);
       this.#transition('ready');
       unlock();
       return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
@@ -715,7 +733,7 @@ export class SmtpConnection extends EventEmitter {
     const tail = encoder.end();
     bytesSent += tail.length;
     await this.#beforeHandOver(beforeHandOver);
-    const finalP = this.#writeFinal(tail, '.', 'DATA');
+    const finalP = this.#writeFinal(tail, '.', 'DATA', undefined, accepted.length);
     this.#transition('ready');
     unlock();
     return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
@@ -794,7 +812,13 @@ export class SmtpConnection extends EventEmitter {
     }
     const last = Buffer.concat(held, heldBytes);
     await this.#beforeHandOver(beforeHandOver);
-    const finalP = this.#writeFinal(last, cmd.bdat(last.length, true).trimEnd(), 'BDAT', cmd.bdat(last.length, true));
+    const finalP = this.#writeFinal(
+      last,
+      cmd.bdat(last.length, true).trimEnd(),
+      'BDAT',
+      cmd.bdat(last.length, true),
+      accepted.length,
+    );
     this.#transition('ready');
     unlock();
     return this.#finish(await finalP, accepted, rejected, 'BDAT', bytesSent);
@@ -814,42 +838,69 @@ export class SmtpConnection extends EventEmitter {
     this.#assertUsable();
   }
 
-  /** Writes the end of the message and queues the reply that decides it, with the final-reply timer. */
-  #writeFinal(data: Buffer, label: string, via: 'DATA' | 'BDAT', header?: string): Promise<Reply> {
+  /**
+   * Writes the end of the message and queues the reply that decides it, with the final-reply timer.
+   * LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT (`recipients`), queued here at
+   * once so that a transaction pipelined behind this one finds its replies after them.
+   */
+  #writeFinal(data: Buffer, label: string, via: 'DATA' | 'BDAT', header?: string, recipients = 1): Promise<Reply[]> {
     this.#transcript('client', label);
-    const p = this.#send(header ?? null, {
-      body: data,
-      phase: 'finalReply',
+    const final = {
+      phase: 'finalReply' as const,
       timeout: this.#timeouts.finalReply,
       handedOver: true,
       quiet: true,
       command: via === 'DATA' ? '<CRLF>.<CRLF>' : label,
-    });
-    return p;
+    };
+    const replies = [this.#send(header ?? null, { ...final, body: data })];
+    if (this.protocol === 'lmtp') for (let i = 1; i < recipients; i++) replies.push(this.#send(null, final));
+    return Promise.all(replies);
   }
 
   #finish(
-    reply: Reply,
+    replies: Reply[],
     accepted: string[],
     rejected: RecipientRejection[],
     via: 'DATA' | 'BDAT',
     bytesSent: number,
   ): MailOutcome {
+    let reply = replies[0]!;
+    let recipientReplies: RecipientRejection[] | undefined;
+    if (this.protocol === 'lmtp') {
+      // LMTP: each accepted recipient has its own outcome; the message is delivered to those with a
+      // 2xx. The deciding reply is the last success, or the first failure when none succeeded.
+      recipientReplies = accepted.map((recipient, i) => ({ recipient, reply: replies[i]! }));
+      const ok = recipientReplies.filter((r) => replyMatches(r.reply, 2));
+      const failed = recipientReplies.filter((r) => !replyMatches(r.reply, 2));
+      accepted = ok.map((r) => r.recipient);
+      rejected = [...rejected, ...failed];
+      reply = (ok.length > 0 ? ok[ok.length - 1] : failed[0])?.reply ?? reply;
+    }
     const delivered = replyMatches(reply, 2);
     if (delivered) this.#messagesSent++;
     this.#lastUsed = Date.now();
     // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
     // already pipelined behind this one fails as "not handed over" (retryable) at once.
-    if (reply.code === 421) {
+    const closing = replies.find((r) => r.code === 421);
+    if (closing) {
       this.#fail(
-        new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
+        new ReplyError(`the server closed the session: ${formatReply(closing)}`, {
           replyCode: 421,
-          enhancedCode: reply.enhanced,
-          lines: reply.lines,
+          enhancedCode: closing.enhanced,
+          lines: closing.lines,
         }),
       );
     }
-    return { delivered, stage: 'final', reply, accepted, rejected, via, bytesSent };
+    return {
+      delivered,
+      stage: 'final',
+      reply,
+      accepted,
+      rejected,
+      via,
+      bytesSent,
+      ...(recipientReplies === undefined ? {} : { recipientReplies }),
+    };
   }
 
   async #drainPipelined(rcptPs: Promise<Reply>[], dataP: Promise<Reply> | null): Promise<void> {
@@ -1395,17 +1446,6 @@ function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> 
   throw new InvalidArgumentError('body must be a Buffer, Uint8Array, string, Readable or async iterable', {
     field: 'body',
   });
-}
-
-async function resolveToken(provider: AccessTokenProvider | undefined): Promise<string> {
-  if (provider === undefined) throw new InvalidArgumentError('XOAUTH2 needs accessToken', { field: 'accessToken' });
-  const token = typeof provider === 'function' ? await provider() : provider;
-  if (typeof token !== 'string' || token === '' || /[\r\n\0\x01]/.test(token)) {
-    throw new InvalidArgumentError('accessToken must be a non-empty string without control characters', {
-      field: 'accessToken',
-    });
-  }
-  return token;
 }
 
 /** RFC 5321 §4.1.4: without a name, the client's address literal. */

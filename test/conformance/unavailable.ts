@@ -5,7 +5,7 @@
 import { it } from 'vitest';
 import { realServersRequired, type ServerAvailability, unavailableBanner } from './servers/index.js';
 
-export function reportUnavailable(entry: ServerAvailability): void {
+export function reportUnavailable(entry: ServerAvailability<string>): void {
   it(`${entry.name} can run on this machine`, (ctx) => {
     console.warn(unavailableBanner(entry));
     if (realServersRequired()) throw new Error(`${entry.name} is required here but unavailable: ${entry.reason}`);

@@ -1,8 +1,6 @@
-import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { chooseMechanism, createMechanism } from '../../src/protocol/auth.js';
 import * as cmd from '../../src/protocol/commands.js';
 import { parseEhlo } from '../../src/protocol/extensions.js';
 
@@ -89,44 +87,5 @@ describe('parseEhlo', () => {
   it('SIZE without a number means no fixed limit; no SIZE means unknown', () => {
     expect(parseEhlo({ code: 250, enhanced: null, lines: ['mx', 'SIZE'] }).size).toBe(0);
     expect(parseEhlo({ code: 250, enhanced: null, lines: ['mx'] }).size).toBeNull();
-  });
-});
-
-describe('SASL mechanisms', () => {
-  const creds = { username: 'user', password: 'pässword' };
-  it('PLAIN sends authzid, user and password in the initial response', () => {
-    const m = createMechanism('PLAIN', creds);
-    expect(Buffer.from(m.initialResponse()!, 'base64').toString()).toBe('\0user\0pässword');
-  });
-  it('LOGIN answers by position', () => {
-    const m = createMechanism('LOGIN', creds);
-    expect(m.initialResponse()).toBeNull();
-    expect(Buffer.from(m.respond('VXNlcm5hbWU6'), 'base64').toString()).toBe('user');
-    expect(Buffer.from(m.respond('UGFzc3dvcmQ6'), 'base64').toString()).toBe('pässword');
-    expect(m.respond('x')).toBe('*');
-  });
-  it('CRAM-MD5 answers with the HMAC of the challenge (RFC 2195 example)', () => {
-    const challenge = Buffer.from('<1896.697170952@postoffice.reston.mci.net>').toString('base64');
-    const m = createMechanism('CRAM-MD5', { username: 'tim', password: 'tanstaaftanstaaf' });
-    expect(Buffer.from(m.respond(challenge), 'base64').toString()).toBe('tim b913a602c7eda7a495b4e6e7334d3890');
-    expect(createHmac('md5', 'k').digest('hex')).toHaveLength(32);
-  });
-  it('XOAUTH2 formats the bearer token', () => {
-    const m = createMechanism('XOAUTH2', { username: 'u@x' }, 'tok');
-    expect(Buffer.from(m.initialResponse()!, 'base64').toString()).toBe('user=u@x\x01auth=Bearer tok\x01\x01');
-  });
-  it('chooses by channel security and honours a configured method', () => {
-    expect(chooseMechanism(['LOGIN', 'PLAIN', 'CRAM-MD5'], creds, { secure: true })).toBe('PLAIN');
-    expect(chooseMechanism(['LOGIN', 'PLAIN', 'CRAM-MD5'], creds, { secure: false })).toBe('CRAM-MD5');
-    expect(chooseMechanism(['PLAIN', 'XOAUTH2'], { username: 'u', accessToken: 't' }, { secure: true })).toBe(
-      'XOAUTH2',
-    );
-    expect(chooseMechanism(['LOGIN', 'PLAIN'], creds, { secure: true, preferred: 'LOGIN' })).toBe('LOGIN');
-    expect(() => chooseMechanism(['PLAIN'], creds, { secure: true, preferred: 'CRAM-MD5' })).toThrow(
-      expect.objectContaining({ code: 'ERR_SMTP_AUTH_UNAVAILABLE' }),
-    );
-    expect(() => chooseMechanism(['GSSAPI'], creds, { secure: true })).toThrow(
-      expect.objectContaining({ code: 'ERR_SMTP_AUTH_UNAVAILABLE' }),
-    );
   });
 });

@@ -67,7 +67,8 @@ const PORT_ATTEMPTS = 3;
 const FEATURES: ServerFeatures = Object.freeze({
   starttls: true,
   implicitTls: true,
-  authMechanisms: Object.freeze(['PLAIN', 'LOGIN', 'CRAM-MD5']),
+  // SCRAM works from the sasldb's plaintext secrets (libsasl2-modules' libscram, issue 15).
+  authMechanisms: Object.freeze(['PLAIN', 'LOGIN', 'CRAM-MD5', 'SCRAM-SHA-256', 'SCRAM-SHA-1']),
   pipelining: true,
   chunking: true,
   smtputf8: true,

@@ -12,6 +12,9 @@ export const SERVER_NAMES = ['postfix', 'aiosmtpd', 'smtp-server'] as const;
 /** One of {@link SERVER_NAMES}. */
 export type ServerName = (typeof SERVER_NAMES)[number];
 
+/** Servers outside the SMTP matrix: the SASL and LMTP suites start them themselves (issue 15). */
+export type ExtraServerName = 'dovecot' | 'aiosmtpd-lmtp';
+
 /** Domain whose recipients every server accepts (any local part). */
 export const TEST_DOMAIN = 'test.example';
 
@@ -127,10 +130,10 @@ export interface StartOptions {
 /** A server could not start: carries its log tail so the test output says why. */
 export class ServerStartError extends Error {
   override readonly name = 'ServerStartError';
-  readonly server: ServerName;
+  readonly server: ServerName | ExtraServerName;
   readonly logTail: string;
 
-  constructor(server: ServerName, message: string, logTail: string, options?: { cause?: unknown }) {
+  constructor(server: ServerName | ExtraServerName, message: string, logTail: string, options?: { cause?: unknown }) {
     super(`${server} failed to start: ${message}\n--- ${server} log tail ---\n${logTail || '(empty)'}`, options);
     this.server = server;
     this.logTail = logTail;
