@@ -64,8 +64,10 @@ describe('one rule per value, the same in every constructor', () => {
     }
   });
 
-  it('defaults: encryption tls, port from the encryption', () => {
-    expect(resolveEndpoint({ host: 'h' })).toEqual({ host: 'h', port: 587, encryption: 'tls' });
+  it('defaults: encryption tls, protocol smtp, port from the encryption (24 for LMTP)', () => {
+    expect(resolveEndpoint({ host: 'h' })).toEqual({ host: 'h', port: 587, encryption: 'tls', protocol: 'smtp' });
+    expect(resolveEndpoint({ host: 'h', protocol: 'lmtp' }).port).toBe(24);
+    expect(() => resolveEndpoint({ host: 'h', protocol: 'esmtp' })).toThrow(/protocol must be 'smtp' or 'lmtp'/);
     expect(resolveEndpoint({ host: 'h', encryption: 'ssl' }).port).toBe(465);
     expect(resolveEndpoint({ host: 'h', encryption: 'none' }).port).toBe(25);
   });
