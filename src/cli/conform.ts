@@ -28,7 +28,7 @@ export const CONFORM_USAGE = `usage: smtpwire conform host[:port] [--encryption 
   Tests the server's protocol handling: end-of-data (SMTP smuggling), bare CR/LF/NUL, STARTTLS
   and TLS, PIPELINING, limits, extensions, reply syntax; --relay-test adds an open-relay attempt
   (never DATA). Checks that send mail send only to --rcpt (a mailbox you own), and are skipped
-  without it. Default: STARTTLS when offered, port 25. --tls/--starttls/--plain also work.
+  without it. Default: STARTTLS when offered, port 25. --starttls, --ssl and --plain also work.
   -v shows each check's evidence (bytes sent, lines received; secrets redacted).`;
 
 /** Runs the conform command; resolves with the exit code. @throws UsageError. */

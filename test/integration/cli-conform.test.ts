@@ -79,8 +79,8 @@ describe('smtpwire conform (spawned)', () => {
     expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="smtpwire conform localhost:\d+"/);
     expect(xml).toContain('<testcase classname="smtpwire.conform.starttls" name="starttls-injection"');
     expect(xml).not.toContain('pw-not-shown');
-    const mixUp = await cli([...common, ...only, '--tls'], { PW: 'pw-not-shown' });
-    // --tls (implicit) against a STARTTLS port: no session, every check skipped, exit 2.
+    const mixUp = await cli([...common, ...only, '--encryption', 'ssl'], { PW: 'pw-not-shown' });
+    // --encryption ssl (implicit TLS) against a STARTTLS port: no session, every check skipped, exit 2.
     expect(mixUp.stdout).toMatch(/note\s+.*plaintext/);
     expect(mixUp.code).toBe(2);
     const verbose = await cli([...common, ...only, '-v'], { PW: 'pw-not-shown' });
