@@ -9,7 +9,6 @@ import {
   decodeQuotedPrintable,
   decodeWords,
   encodeBase64,
-  encodeParameter,
   encodeQuotedPrintable,
   encodeUnstructured,
   encodeWords,
@@ -174,51 +173,6 @@ describe('base64 (RFC 2045 §6.8)', () => {
         expect(out).toBe(encodeBase64(Buffer.concat(chunks.map((c) => Buffer.from(c)))));
       }),
       { numRuns: 100 },
-    );
-  });
-});
-
-describe('encodeParameter (RFC 2231)', () => {
-  it('writes tokens, quoted strings, extended values and continuations', () => {
-    expect(encodeParameter('filename', 'report.pdf')).toEqual(['filename=report.pdf']);
-    expect(encodeParameter('filename', 'a b "c".txt')).toEqual(['filename="a b \\"c\\".txt"']);
-    expect(encodeParameter('filename', 'é.txt')).toEqual(["filename*=utf-8''%C3%A9.txt"]);
-    expect(encodeParameter('filename', 'ab', true)).toEqual(["filename*=utf-8''ab"]);
-    const long = encodeParameter('filename', 'é'.repeat(40));
-    expect(long.length).toBeGreaterThan(1);
-    expect(long[0]).toMatch(/^filename\*0\*=utf-8''/);
-    expect(long[1]).toMatch(/^filename\*1\*=%/);
-  });
-
-  it('round-trips: segments decode to the value and stay within a line', () => {
-    fc.assert(
-      fc.property(
-        fc.string({ unit: 'binary', maxLength: 300 }).map((s) => s.replace(/[\r\n\0]/g, '')),
-        (value) => {
-          const segments = encodeParameter('filename', value);
-          let decoded = '';
-          const bytes: number[] = [];
-          for (const seg of segments) {
-            expect(seg.length).toBeLessThanOrEqual(76 + 2);
-            const m = /^filename(?:\*(\d+))?(\*?)=(.*)$/.exec(seg)!;
-            if (m[2] === '*') {
-              const text = m[3]!.replace(/^utf-8''/, '');
-              for (let i = 0; i < text.length; i++) {
-                if (text[i] === '%') {
-                  bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
-                  i += 2;
-                } else bytes.push(text.charCodeAt(i));
-              }
-            } else {
-              const raw = m[3]!;
-              decoded += raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
-            }
-          }
-          if (bytes.length > 0) decoded += Buffer.from(bytes).toString('utf8');
-          expect(decoded).toBe(value);
-        },
-      ),
-      { numRuns: RUNS },
     );
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Content and header encodings for the MIME builder: RFC 2047 encoded-words, quoted-printable and
- * base64 (RFC 2045 §6.7, §6.8), RFC 2231 parameter values and RFC 5322 header folding.
+ * base64 (RFC 2045 §6.7, §6.8) and RFC 5322 header folding (parameters: params.ts).
  *
  * Pure functions, values in, values out. Nothing here touches a socket.
  */
@@ -414,88 +414,6 @@ export class Base64Encoder extends Transform {
     this.#remainder = Buffer.alloc(0);
     callback();
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// RFC 2231 parameters and RFC 2045 parameter quoting
-// ---------------------------------------------------------------------------------------------
-
-/** RFC 2045 §5.1 token characters: printable ASCII except SPACE and tspecials. */
-const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/;
-
-/** RFC 2231 §7 attribute-char: token characters except `*`, `'` and `%`. */
-function isAttributeChar(byte: number): boolean {
-  return byte < 0x80 && byte !== 0x2a && byte !== 0x27 && byte !== 0x25 && TOKEN.test(String.fromCharCode(byte));
-}
-
-function percentEncode(bytes: Buffer): string {
-  let out = '';
-  for (const byte of bytes) {
-    out += isAttributeChar(byte) ? String.fromCharCode(byte) : `%${HEX[byte >> 4]!}${HEX[byte & 15]!}`;
-  }
-  return out;
-}
-
-/** `value` as an RFC 2045 token when it is one, else as a quoted-string (RFC 5322 §3.2.4). */
-export function quoteParameterValue(value: string): string {
-  if (TOKEN.test(value)) return value;
-  return `"${value.replace(/["\\]/g, '\\$&')}"`;
-}
-
-/** Longest `name*N*=…` segment we aim for, so a segment plus `; ` indent fits a 78-character line. */
-const MAX_PARAMETER_SEGMENT = MAX_LINE_LENGTH - 4;
-
-/**
- * Encodes one MIME parameter, returning the `attribute=value` segments to join with `; `.
- *
- * Printable ASCII that fits one line: `name=value` or `name="va lue"`. Non-ASCII (or control
- * characters): RFC 2231 §4 extended value `name*=utf-8''%E2%82%AC…`. Either form, when too long
- * for one line, is split into RFC 2231 §3 continuations (`name*0=`, `name*1=` …, or `name*0*=`
- * with the charset on the first segment only), each at most about 74 characters, never splitting
- * a `%XX` triplet or a UTF-8 sequence. `forceExtended` writes the extended form even for ASCII.
- * Precondition: no CR, LF or NUL.
- */
-export function encodeParameter(name: string, value: string, forceExtended = false): string[] {
-  const ascii = !forceExtended && /^[\x20-\x7e]*$/.test(value);
-  if (ascii) {
-    const simple = `${name}=${quoteParameterValue(value)}`;
-    if (simple.length <= MAX_PARAMETER_SEGMENT) return [simple];
-    const segments: string[] = [];
-    let rest = value;
-    for (let n = 0; rest.length > 0; n++) {
-      const prefix = `${name}*${n}=`;
-      // Quoting may double some characters; take characters until the quoted form is full.
-      let take = 0;
-      let quotedLength = prefix.length + 2;
-      while (take < rest.length) {
-        const ch = rest[take]!;
-        const add = ch === '"' || ch === '\\' ? 2 : 1;
-        if (quotedLength + add > MAX_PARAMETER_SEGMENT && take > 0) break;
-        quotedLength += add;
-        take++;
-      }
-      segments.push(`${prefix}"${rest.slice(0, take).replace(/["\\]/g, '\\$&')}"`);
-      rest = rest.slice(take);
-    }
-    return segments;
-  }
-  const encodedChars = Array.from(value, (ch) => percentEncode(Buffer.from(ch, 'utf8')));
-  const whole = `${name}*=utf-8''${encodedChars.join('')}`;
-  if (whole.length <= MAX_PARAMETER_SEGMENT) return [whole];
-  const segments: string[] = [];
-  let current = '';
-  let n = 0;
-  const prefixOf = (i: number): string => `${name}*${i}*=${i === 0 ? "utf-8''" : ''}`;
-  for (const piece of encodedChars) {
-    if (current !== '' && prefixOf(n).length + current.length + piece.length > MAX_PARAMETER_SEGMENT) {
-      segments.push(prefixOf(n) + current);
-      n++;
-      current = '';
-    }
-    current += piece;
-  }
-  segments.push(prefixOf(n) + current);
-  return segments;
 }
 
 // ---------------------------------------------------------------------------------------------
