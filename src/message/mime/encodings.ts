@@ -162,8 +162,19 @@ export function encodeUnstructured(value: string, options: EncodeUnstructuredOpt
   // Decoders disagree on whitespace next to an encoded-word (some collapse or drop it, against
   // RFC 2047 §6.2), so the span grows over neighbouring whitespace runs other than one space,
   // and the words beyond them, until a single space separates it from plain text.
-  while (last + 1 < tokens.length && tokens[last + 1] !== ' ') last = Math.min(last + 2, tokens.length - 1);
-  while (first > 0 && tokens[first - 1] !== ' ') first = Math.max(first - 2, 0);
+  // Python's compat32 (email.header.make_header) also drops the space between an encoded-word and
+  // a plain word that touches it with `(`, `)` or `\\` (it takes them for comment delimiters), so
+  // such a neighbour joins the span too (found by the reader matrix).
+  const touchesAfter = (i: number): boolean => i < tokens.length && /^[()\\]/.test(tokens[i]!);
+  const touchesBefore = (i: number): boolean => i >= 0 && /[()\\]$/.test(tokens[i]!);
+  for (;;) {
+    const grown = { first, last };
+    while (last + 1 < tokens.length && (tokens[last + 1] !== ' ' || touchesAfter(last + 2))) {
+      last = Math.min(last + 2, tokens.length - 1);
+    }
+    while (first > 0 && (tokens[first - 1] !== ' ' || touchesBefore(first - 2))) first = Math.max(first - 2, 0);
+    if (grown.first === first && grown.last === last) break;
+  }
   const before = tokens.slice(0, first).join('');
   const span = tokens.slice(first, last + 1).join('');
   const after = tokens.slice(last + 1).join('');
@@ -448,15 +459,19 @@ export function foldHeader(name: string, value: string, options: FoldOptions = {
   const pattern =
     options.structured === true ? /[ \t]*(?:"(?:[^"\\]|\\.)*"?|[^ \t"])+|[ \t]+/g : /[ \t]*[^ \t]+|[ \t]+/g;
   const tokens = ` ${value}`.match(pattern) ?? [];
+  // Never fold right after the colon: Python's email (policy.default) keeps the space of such a
+  // fold as a leading space of the value (found by the reader matrix).
+  let first = true;
   for (const token of tokens) {
     const foldable = token[0] === ' ' || token[0] === '\t';
     const hasWord = /[^ \t]/.test(token);
-    if (foldable && hasWord && lineLength + token.length > MAX_LINE_LENGTH && lineLength > 0) {
+    if (foldable && hasWord && !first && lineLength + token.length > MAX_LINE_LENGTH && lineLength > 0) {
       out += CRLF;
       lineLength = 0;
     }
     out += token;
     lineLength += token.length;
+    if (hasWord) first = false;
   }
   return out + CRLF;
 }

@@ -4,7 +4,13 @@
  */
 import { domainToASCII } from 'node:url';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import { encodeUnstructured, foldHeader, MAX_ENCODED_WORD_LENGTH, MAX_HARD_LINE_LENGTH } from './encodings.js';
+import {
+  encodeUnstructured,
+  foldHeader,
+  MAX_ENCODED_WORD_LENGTH,
+  MAX_HARD_LINE_LENGTH,
+  MAX_LINE_LENGTH,
+} from './encodings.js';
 
 /** RFC 5322 §2.2: a field name is one or more printable US-ASCII characters except `:`. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
@@ -118,7 +124,9 @@ export function customHeaderFields(
     const field = `${label}[${JSON.stringify(name)}]`;
     assertCustomHeaderName(name, field, reserved);
     assertNoInjection(value, field);
-    const folded = foldHeader(name, encodeUnstructured(value, { maxWordLength: MAX_ENCODED_WORD_LENGTH }));
+    // Words sized so the first one fits after `Name: ` (never shorter than a few characters).
+    const maxWordLength = Math.min(MAX_ENCODED_WORD_LENGTH, Math.max(24, MAX_LINE_LENGTH - name.length - 2));
+    const folded = foldHeader(name, encodeUnstructured(value, { maxWordLength }));
     assertHeaderLines(folded, field);
     out += folded;
   }

@@ -24,7 +24,7 @@
  * - ASCII names stay readable: `filename="a b.pdf"` / `name="a b.pdf"` when the parameter fits on
  *   a line; longer ones become `filename*0="…"` continuations and an encoded-word `name=` (which
  *   folds; Outlook does not read `name*0=`). A name that itself looks like an encoded-word
- *   (`=?…?=`) is always encoded, or lenient readers would decode it.
+ *   (`=?`, `?=`) is always encoded, or lenient readers would decode it.
  *
  * Pure functions, values in, values out.
  */
@@ -37,8 +37,11 @@ const HEX = '0123456789ABCDEF';
 const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/;
 /** Printable ASCII, the only text a plain parameter value may hold here. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-/** Text a lenient reader would take for an RFC 2047 encoded-word. */
-const LOOKS_ENCODED = /=\?.*\?=/;
+/**
+ * Text a lenient reader would take for (part of) an RFC 2047 encoded-word: ripmime cut
+ * `a,b ?= x.pdf` at the `?=`, so either half sends the name to the RFC 2231 form.
+ */
+const LOOKS_ENCODED = /=\?|\?=/;
 
 /** RFC 2231 §7 attribute-char: token characters except `*`, `'` and `%`. */
 function isAttributeChar(byte: number): boolean {
@@ -53,9 +56,15 @@ function percentEncode(bytes: Buffer): string {
   return out;
 }
 
-/** `value` as an RFC 2045 token when it is one, else as a quoted-string (RFC 5322 §3.2.4). */
+/**
+ * Tokens written bare: RFC 2045 token characters except `'`, `%` and `*`, which mean something in
+ * RFC 2231 values (Python's default policy read the bare token `'.pdf` as no file name at all).
+ */
+const BARE_TOKEN = /^[!#$&+\-.0-9A-Z^_`a-z{|}~]+$/;
+
+/** `value` as a bare token when that is unambiguous, else as a quoted-string (RFC 5322 §3.2.4). */
 export function quoteParameterValue(value: string): string {
-  if (TOKEN.test(value)) return value;
+  if (BARE_TOKEN.test(value)) return value;
   return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
@@ -116,14 +125,29 @@ export function encodeParameter(name: string, value: string, forceExtended = fal
 }
 
 /**
+ * A name written as plain text: printable ASCII without a quote or backslash (ripmime lost its
+ * place after a `\\` escape and dropped the next part's name), not looking encoded, and not
+ * starting or ending with what readers strip.
+ */
+function plainName(filename: string): boolean {
+  return (
+    PRINTABLE_ASCII.test(filename) &&
+    !LOOKS_ENCODED.test(filename) &&
+    !/["\\]/.test(filename) &&
+    // Python unquotes `<…>` (compat32 returned `angle` for `<angle>`, default `angle> x` for
+    // `<angle> x`) and ripmime strips quote marks at the ends: those names go RFC 2231 too.
+    !/^[<'\s]|[>'\s]$/.test(filename)
+  );
+}
+
+/**
  * The `filename` parameter of Content-Disposition (RFC 2183 §2.3 with RFC 2231): plain when the
  * name is printable ASCII that does not look like an encoded-word, otherwise RFC 2231 only, with
  * no lossy ASCII stand-in before it (see the module comment). Empty name: no parameter.
  */
 export function filenameParameter(filename: string): string[] {
   if (filename === '') return [];
-  const plain = PRINTABLE_ASCII.test(filename) && !LOOKS_ENCODED.test(filename);
-  return encodeParameter('filename', filename, !plain);
+  return encodeParameter('filename', filename, !plainName(filename));
 }
 
 /**
@@ -134,8 +158,7 @@ export function filenameParameter(filename: string): string[] {
  */
 export function nameParameter(filename: string): string[] {
   if (filename === '') return [];
-  const plain = PRINTABLE_ASCII.test(filename) && !LOOKS_ENCODED.test(filename);
-  if (plain) {
+  if (plainName(filename)) {
     const simple = `name=${quoteParameterValue(filename)}`;
     if (simple.length <= MAX_PARAMETER_SEGMENT) return [simple];
   }
