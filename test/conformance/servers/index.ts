@@ -150,7 +150,9 @@ export function realServersRequired(env: NodeJS.ProcessEnv = process.env): boole
 }
 
 /** A banner that cannot be missed in test output, naming a skipped server and why. */
-export function unavailableBanner(entry: Pick<ServerAvailability, 'reason'> & { readonly name: string; readonly available?: boolean }): string {
+export function unavailableBanner(
+  entry: Pick<ServerAvailability, 'reason'> & { readonly name: string; readonly available?: boolean },
+): string {
   const line = '!'.repeat(78);
   return [
     line,
