@@ -16,6 +16,7 @@ import email
 import email.policy
 import email.utils
 import json
+import re
 import sys
 from email.header import decode_header, make_header
 
@@ -23,10 +24,11 @@ ADDRESS_FIELDS = ("from", "to", "cc", "reply-to")
 
 
 def compat32_text(value):
-    """compat32 hands back raw header text; its users decode RFC 2047 with email.header."""
+    """compat32 hands back raw, folded header text; its users unfold it (RFC 5322 2.2.3) and
+    decode RFC 2047 with email.header."""
     if value is None:
         return None
-    return str(make_header(decode_header(str(value))))
+    return str(make_header(decode_header(re.sub(r"\r?\n(?=[ \t])", "", str(value)))))
 
 
 def compat32_view(raw):
