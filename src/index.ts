@@ -43,6 +43,7 @@ export {
 } from './handler.js';
 export {
   type AddressEntry,
+  addressInputText,
   envelopeAddress,
   flattenAddresses,
   formatAddress,
@@ -54,7 +55,19 @@ export {
   toAsciiDomain,
 } from './message/address.js';
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
-export type { AddressInput, AttachmentInput, MessageInput } from './message/types.js';
+export {
+  type AddressInput,
+  type AddressObject,
+  type AlternativeInput,
+  type AttachmentInput,
+  type ContentEncoding,
+  type IcalEventInput,
+  type ListHeadersInput,
+  type ListTarget,
+  MESSAGE_INPUT_KEYS,
+  type MessageInput,
+  type MessagePriority,
+} from './message/types.js';
 export {
   DEFAULT_VALIDATION_LIMITS,
   resolveLimits,

@@ -4,16 +4,20 @@
  *
  * Structure, from what is given:
  *
- *   multipart/mixed                      only when there are attachments
+ *   multipart/mixed                      only when there are attachments (or an icalEvent)
  *   ├─ multipart/related                 only with HTML and inline (cid) parts
- *   │  ├─ multipart/alternative          only with both text and HTML
+ *   │  ├─ multipart/alternative          only with more than one of these
  *   │  │  ├─ text/plain
- *   │  │  └─ text/html
+ *   │  │  ├─ alternatives …             e.g. text/x-amp-html
+ *   │  │  ├─ text/html
+ *   │  │  └─ text/calendar; method=…    icalEvent
  *   │  └─ image/png (Content-ID, inline) …
+ *   ├─ application/ics (attachment)      icalEvent's copy
  *   └─ application/pdf (attachment) …
  *
  * Each level collapses when it would have a single child (except multipart/mixed around an
- * attachment). Pure module: no sockets.
+ * attachment). The leaves are made in parts.ts, parameters (file names) in params.ts, option
+ * fields (priority, List-*) in fields.ts. Pure module: no sockets.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
