@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import type { BuildMessageOptions } from '../../src/message/mime/index.js';
-import type { AddressObject, AttachmentInput } from '../../src/message/types.js';
+import type { AddressObject, AttachmentInput, ListHeadersInput, MessagePriority } from '../../src/message/types.js';
 
 /** Words from the scripts and characters that break naive encoders. */
 const SPECIAL_WORDS = [
@@ -166,7 +166,33 @@ export interface GeneratedMessage {
   inline: GeneratedAttachment[];
   attachments: GeneratedAttachment[];
   customHeaders: Record<string, string>;
+  /** Header fields the options write, by lower-case name, as every reader must decode them. */
+  optionHeaders: Record<string, string>;
 }
+
+const PRIORITY_FIELDS: Record<MessagePriority, Record<string, string>> = {
+  high: { 'x-priority': '1 (Highest)', 'x-msmail-priority': 'High', importance: 'High' },
+  normal: { 'x-priority': '3 (Normal)', 'x-msmail-priority': 'Normal', importance: 'Normal' },
+  low: { 'x-priority': '5 (Lowest)', 'x-msmail-priority': 'Low', importance: 'Low' },
+};
+
+/** List headers and the fields they must come back as. */
+const listOption: fc.Arbitrary<{ input: ListHeadersInput; fields: Record<string, string> }> = fc
+  .record({
+    id: fc.stringMatching(/^[a-z0-9]{1,10}\.[a-z]{2,8}\.example$/),
+    url: fc.stringMatching(/^[a-z0-9]{1,12}$/).map((p) => `https://lists.example/u/${p}?a=1&b=2`),
+    mail: address,
+    oneClick: fc.boolean(),
+  })
+  .map(({ id, url, mail, oneClick }) => ({
+    input: { id, unsubscribe: { url, mail, oneClick }, help: mail },
+    fields: {
+      'list-id': `<${id}>`,
+      'list-unsubscribe': `<${url}>, <mailto:${mail}>`,
+      ...(oneClick ? { 'list-unsubscribe-post': 'List-Unsubscribe=One-Click' } : {}),
+      'list-help': `<mailto:${mail}>`,
+    },
+  }));
 
 export const message: fc.Arbitrary<GeneratedMessage> = fc
   .record({
@@ -181,6 +207,8 @@ export const message: fc.Arbitrary<GeneratedMessage> = fc
     attachments: fc.array(attachment, { maxLength: 3 }),
     note: fc.option(phrase(8), { nil: undefined }),
     allow8bit: fc.boolean(),
+    priority: fc.option(fc.constantFrom<MessagePriority>('high', 'normal', 'low'), { nil: undefined }),
+    list: fc.option(listOption, { nil: undefined }),
   })
   .map((g) => {
     // Inline images only make sense with HTML that references them.
@@ -201,6 +229,8 @@ export const message: fc.Arbitrary<GeneratedMessage> = fc
       customHeaders,
       allow8bit: g.allow8bit,
       date: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
+      ...(g.priority === undefined ? {} : { priority: g.priority }),
+      ...(g.list === undefined ? {} : { list: g.list.input }),
     };
     return {
       options,
@@ -213,5 +243,10 @@ export const message: fc.Arbitrary<GeneratedMessage> = fc
       inline: g.inline,
       attachments: g.attachments,
       customHeaders,
+      optionHeaders: {
+        date: 'Fri, 02 Jan 2026 03:04:05 +0000',
+        ...(g.priority === undefined ? {} : PRIORITY_FIELDS[g.priority]),
+        ...(g.list === undefined ? {} : g.list.fields),
+      },
     };
   });

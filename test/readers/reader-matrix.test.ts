@@ -118,7 +118,7 @@ function expectedAddresses(g: GeneratedMessage): Record<string, Flat[]> {
 function checkPython(view: PythonView, policy: string, g: GeneratedMessage, leaves: ExpectedLeaf[]): void {
   const at = `python ${policy}`;
   expect(view.headers.subject, `${at}: Subject`).toBe(g.options.subject);
-  for (const [name, value] of Object.entries(g.customHeaders)) {
+  for (const [name, value] of Object.entries({ ...g.customHeaders, ...g.optionHeaders })) {
     expect(view.headers[name.toLowerCase()], `${at}: ${name}`).toBe(value);
   }
   const addresses = expectedAddresses(g);
@@ -182,6 +182,21 @@ function checkMailparser(view: MailparserView, g: GeneratedMessage, leaves: Expe
     // mailparser leaves encoded-words of fields it does not know; its users decode them with
     // libmime, mailparser's own decoder.
     expect(libmime.decodeWords(String(view.headers.get(name.toLowerCase()))), `${at}: ${name}`).toBe(value);
+  }
+  // mailparser turns the option fields into values of its own: a priority word, a date, a list object.
+  const o = g.optionHeaders;
+  if (o['x-priority'] !== undefined)
+    expect(view.headers.get('priority'), `${at}: priority`).toBe(o.importance!.toLowerCase());
+  expect((view.headers.get('date') as Date).toUTCString(), `${at}: date`).toBe(new Date(o.date!).toUTCString());
+  if (o['list-id'] !== undefined) {
+    const list = view.headers.get('list') as Record<
+      string,
+      { url?: string; mail?: string; id?: string; name?: string }
+    >;
+    // mailparser files a bare `List-Id: <id>` under `name`.
+    expect(`<${list.id?.id ?? list.id?.name}>`, `${at}: list id`).toBe(o['list-id']);
+    const [url, mail] = o['list-unsubscribe']!.split(', ').map((u) => u.slice(1, -1));
+    expect(list.unsubscribe, `${at}: list unsubscribe`).toMatchObject({ url, mail: mail!.replace(/^mailto:/, '') });
   }
   expect(view.addresses, `${at}: addresses`).toEqual(expectedAddresses(g));
   expect(view.groups.to, `${at}: To groups`).toEqual(
