@@ -7,8 +7,8 @@
  * - ripmime (Debian), for the part bytes and the file names it would save.
  *
  * Compared: each part's bytes, content type, charset, file name, Content-ID and disposition; the
- * decoded Subject, address lists (names with commas, quotes and any script; groups) and custom
- * headers. A reader that is not installed skips loudly (fails under CI), like the real servers.
+ * decoded Subject, address lists (names with commas, quotes and any script; groups), custom
+ * headers, and the fields of the priority, list (one-click unsubscribe) and date options. A reader that is not installed skips loudly (fails under CI), like the real servers.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
