@@ -44,13 +44,22 @@ export type AddressInput = string | AddressObject;
 /** `X-Priority` / `Importance` / `X-MSMail-Priority` of the message. */
 export type MessagePriority = 'high' | 'normal' | 'low';
 
-/** A `List-*` value: a URL (`https:`, `mailto:` …) or an email address (written as `mailto:`). */
-export type ListTarget = string | readonly string[];
+/**
+ * A `List-*` value: a URL (`https:`, `mailto:` …) or an email address (written as `mailto:`), or
+ * nodemailer's `{ url, comment }`; or a list of them.
+ */
+export type ListTarget =
+  | string
+  | { url: string; comment?: string }
+  | readonly (string | { url: string; comment?: string })[];
 
 /** The list headers of RFC 2369 / RFC 2919 / RFC 8058 (nodemailer's `list` option). */
 export interface ListHeadersInput {
-  /** `List-Id: Name <id>` (RFC 2919): the id alone (`news.example.com`) or with a display name. */
-  id?: string | { id: string; name?: string };
+  /**
+   * `List-Id: Name <id>` (RFC 2919): the id alone (`news.example.com`) or with a display name
+   * (`{ id, name }`, or nodemailer's `{ url, comment }`).
+   */
+  id?: string | { id: string; name?: string } | { url: string; comment?: string };
   /**
    * `List-Unsubscribe` (RFC 2369): targets, or `{ url, mail, oneClick }`. `oneClick: true` adds
    * `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058): the https `url` must then
@@ -66,12 +75,14 @@ export interface ListHeadersInput {
 
 /**
  * A calendar invitation: a `text/calendar; method=…` alternative (what calendar clients act on)
- * plus the same file as an attachment. Give `content` or `path`.
+ * plus the same file as an attachment. Give `content` or `path` (or the content as a plain string).
  */
 export interface IcalEventInput {
   /** iTIP method (RFC 5546): `REQUEST`, `CANCEL`, `PUBLISH` …; default the content's METHOD, else PUBLISH. */
   method?: string;
   content?: string | Buffer | Uint8Array;
+  /** How a string `content` is turned into bytes; default `'utf8'`. */
+  encoding?: ContentEncoding;
   path?: string;
   /** Name of the attached copy; default `invite.ics`. */
   filename?: string;
@@ -105,7 +116,7 @@ export interface MessageInput {
   date?: Date;
   priority?: MessagePriority;
   list?: ListHeadersInput;
-  icalEvent?: IcalEventInput;
+  icalEvent?: IcalEventInput | string;
   /** Extra alternatives, between the text and the HTML part (the last is the preferred one). */
   alternatives?: readonly AlternativeInput[];
 }

@@ -179,6 +179,27 @@ describe('list headers', () => {
     expect(h).toContain('List-Archive: <https://example.com/archive>\r\n');
   });
 
+  it("also takes nodemailer's { url, comment } targets and id", async () => {
+    const h = head(
+      await raw({
+        list: {
+          id: { url: 'news.example.com', comment: 'Shop (news)' },
+          unsubscribe: [{ url: 'https://example.com/u', comment: 'one (click)' }, 'u@example.com'],
+          help: { url: 'help@example.com', comment: 'Hilfe für Sie' },
+        },
+      }),
+    );
+    expect(h).toContain('List-Id: "Shop (news)" <news.example.com>\r\n');
+    expect(h).toContain('List-Unsubscribe: <https://example.com/u> (one \\(click\\)), <mailto:u@example.com>\r\n');
+    expect(h).toMatch(/^List-Help: <mailto:help@example\.com> \(=\?UTF-8\?[BQ]\?[^)]+\?=\)\r$/m);
+    expect(head(await raw({ list: { unsubscribe: { url: 'https://example.com/u', comment: 'x' } } }))).toContain(
+      'List-Unsubscribe: <https://example.com/u> (x)\r\n',
+    );
+    expect(
+      codeOf(() => buildMessage({ ...base, list: { help: { url: 'https://x.example', note: 'x' } as never } })),
+    ).toBe(ErrorCodes.INVALID_HEADER);
+  });
+
   it('writes List-Unsubscribe-Post only when asked, and only with an https URL', async () => {
     expect(head(await raw({ list: { unsubscribe: 'https://example.com/u' } }))).not.toContain('List-Unsubscribe-Post');
     expect(
@@ -254,6 +275,18 @@ describe('icalEvent', () => {
       ErrorCodes.INVALID_ATTACHMENT,
     );
     expect(codeOf(() => buildMessage({ ...base, icalEvent: {} }))).toBe(ErrorCodes.INVALID_ATTACHMENT);
+    expect(codeOf(() => buildMessage({ ...base, icalEvent: { href: 'https://x.example/e.ics' } as never }))).toBe(
+      ErrorCodes.INVALID_ATTACHMENT,
+    );
+  });
+
+  it('takes the calendar as a plain string, or a string in an encoding', async () => {
+    for (const icalEvent of [ICS, { content: Buffer.from(ICS).toString('base64'), encoding: 'base64' as const }]) {
+      const m = await raw({ icalEvent });
+      expect(m).toMatch(/Content-Type: text\/calendar; charset=utf-8; method=REQUEST\r\n/);
+      const parsed = await simpleParser(Buffer.from(m));
+      expect(parsed.attachments.find((a) => a.filename === 'invite.ics')?.content.toString('utf8')).toBe(ICS);
+    }
   });
 });
 

@@ -8,7 +8,7 @@
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { envelopeAddress, formatPhrase, parseAddress } from '../address.js';
 import type { ListHeadersInput, ListTarget, MessagePriority } from '../types.js';
-import { foldHeader } from './encodings.js';
+import { encodeWords, foldHeader } from './encodings.js';
 import { assertHeaderLines, assertNoInjection } from './headers.js';
 
 /** A header field written by an option: its name, and the folded CRLF-terminated field. */
@@ -82,10 +82,31 @@ function listUri(target: unknown, field: string): string {
   return `<mailto:${encodeURI(address).replace(/%40/g, '@')}${query}>`;
 }
 
+/** A comment after a target (nodemailer's `{ url, comment }`): `(text)`, RFC 2047 words when not ASCII. */
+function listComment(comment: unknown, field: string): string {
+  if (comment === undefined || comment === null || comment === '') return '';
+  if (typeof comment !== 'string') throw listError(field, 'comment must be a string');
+  assertNoInjection(comment, field);
+  // ctext specials are quoted-pairs, or a `)` would end the comment early (RFC 5322 §3.2.2).
+  const text = /^[\x20-\x7e]*$/.test(comment) ? comment.replace(/[()\\]/g, '\\$&') : encodeWords(comment);
+  return ` (${text})`;
+}
+
+/** One target: a URL or address string, or nodemailer's `{ url, comment }`. */
+function target(value: unknown, field: string): string {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const t = value as { url?: unknown; comment?: unknown };
+    const extra = Object.keys(t).find((k) => k !== 'url' && k !== 'comment');
+    if (extra !== undefined) throw listError(field, `unknown key ${JSON.stringify(extra)} (expected url, comment)`);
+    return listUri(t.url, `${field}.url`) + listComment(t.comment, `${field}.comment`);
+  }
+  return listUri(value, field);
+}
+
 function targets(value: unknown, field: string): string[] {
   const list: readonly unknown[] = Array.isArray(value) ? value : [value];
   if (list.length === 0) throw listError(field, 'must name at least one URL or address');
-  return list.map((t, i) => listUri(t, Array.isArray(value) ? `${field}[${i}]` : field));
+  return list.map((t, i) => target(t, Array.isArray(value) ? `${field}[${i}]` : field));
 }
 
 function field(name: string, value: string, label: string): OptionField {
@@ -110,7 +131,8 @@ const LIST_KEYS = new Set(['id', 'unsubscribe', ...LIST_FIELDS.map(([key]) => ke
  * The `List-*` fields of `list` (RFC 2369, RFC 2919). `unsubscribe` as `{ url, mail, oneClick }`
  * writes `List-Unsubscribe: <https://…>, <mailto:…>` and, with `oneClick: true`,
  * `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058 §3.1: only with an https URL,
- * which must then unsubscribe on a POST). Unknown keys are refused.
+ * which must then unsubscribe on a POST). Every target may also be nodemailer's `{ url, comment }`
+ * and `id` its `{ url, comment }`. Unknown keys are refused.
  */
 export function listFields(list: unknown): OptionField[] {
   if (list === undefined || list === null) return [];
@@ -121,16 +143,25 @@ export function listFields(list: unknown): OptionField[] {
   }
   const out: OptionField[] = [];
   if (input.id !== undefined && input.id !== null) {
-    const { id, name } = typeof input.id === 'string' ? { id: input.id, name: undefined } : input.id;
+    // `{ id, name }`, or nodemailer's `{ url, comment }` for the same two things.
+    const given = input.id as { id?: unknown; name?: unknown; url?: unknown; comment?: unknown } | string;
+    const { id, name } =
+      typeof given === 'string'
+        ? { id: given, name: undefined }
+        : { id: given.id ?? given.url, name: given.name ?? given.comment };
     if (typeof id !== 'string' || !LIST_ID.test(id)) {
       throw listError('list.id', 'must look like list-name.example.com (RFC 2919 §2)');
     }
+    if (name !== undefined && name !== null && typeof name !== 'string')
+      throw listError('list.id', 'name must be a string');
     const phrase = name === undefined || name === null || name === '' ? '' : `${formatPhrase(name, 'list.id.name')} `;
     out.push(field('List-Id', `${phrase}<${id}>`, 'list.id'));
   }
   const unsubscribe = input.unsubscribe;
   if (unsubscribe !== undefined && unsubscribe !== null) {
-    if (typeof unsubscribe === 'object' && !Array.isArray(unsubscribe)) {
+    const isTarget =
+      typeof unsubscribe === 'object' && !Array.isArray(unsubscribe) && 'comment' in (unsubscribe as object);
+    if (typeof unsubscribe === 'object' && !Array.isArray(unsubscribe) && !isTarget) {
       const u = unsubscribe as { url?: unknown; mail?: unknown; oneClick?: unknown };
       const extra = Object.keys(u).find((k) => k !== 'url' && k !== 'mail' && k !== 'oneClick');
       if (extra !== undefined) throw listError('list.unsubscribe', `unknown key ${JSON.stringify(extra)}`);

@@ -300,6 +300,8 @@ export function alternativeLeaf(alt: AlternativeInput, index: number, allow8bit:
   return { type: 'leaf', headers, body, is8bit: false };
 }
 
+const ICAL_KEYS: ReadonlySet<string> = new Set(['method', 'content', 'encoding', 'path', 'filename']);
+
 /** RFC 5546 §1.4 method names: iana-token (letters, digits, `-`). */
 const ITIP_METHOD = /^[A-Za-z0-9-]+$/;
 
@@ -308,14 +310,31 @@ const ITIP_METHOD = /^[A-Za-z0-9-]+$/;
  * `text/calendar; charset=utf-8; method=REQUEST` as the last alternative, and the same file as an
  * `application/ics` attachment for clients that only offer attachments.
  */
-export function icalLeaves(ical: IcalEventInput, allow8bit: boolean): { alternative: Leaf; attachment: Leaf } {
+export function icalLeaves(
+  input: IcalEventInput | string,
+  allow8bit: boolean,
+): { alternative: Leaf; attachment: Leaf } {
   const field = 'icalEvent';
-  if (ical === null || typeof ical !== 'object') throw partError(field, 'must be an object');
+  // A plain string is the calendar itself (nodemailer accepts that too).
+  const ical: IcalEventInput = typeof input === 'string' ? { content: input } : input;
+  if (ical === null || typeof ical !== 'object') throw partError(field, 'must be an object or the calendar text');
+  const extra = Object.keys(ical).find((k) => !ICAL_KEYS.has(k));
+  if (extra !== undefined) {
+    throw partError(
+      field,
+      extra === 'href'
+        ? 'href is not fetched: download the calendar and pass content'
+        : `unknown key ${JSON.stringify(extra)}`,
+    );
+  }
   const filename = ical.filename ?? 'invite.ics';
   if (typeof filename !== 'string' || filename === '') throw partError(field, 'filename must be a non-empty string');
   assertNoInjection(filename, `${field}.filename`);
+  if (ical.encoding !== undefined && ical.encoding !== null && typeof ical.content !== 'string') {
+    throw partError(field, 'encoding applies to a string content only');
+  }
   let text: string | null = null;
-  if (typeof ical.content === 'string') text = ical.content;
+  if (typeof ical.content === 'string') text = stringBytes(ical.content, ical.encoding, field).toString('utf8');
   else if (ical.content instanceof Uint8Array) text = Buffer.from(ical.content).toString('utf8');
   let method: string;
   if (ical.method !== undefined && ical.method !== null) {
