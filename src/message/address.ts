@@ -12,6 +12,7 @@
  */
 import { domainToASCII } from 'node:url';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { findUnknownKey } from '../options.js';
 import { decodeWords, encodeWords } from './mime/encodings.js';
 import { assertNoInjection } from './mime/headers.js';
 import type { AddressObject } from './types.js';
@@ -559,6 +560,8 @@ export function formatAddress(entry: AddressEntry | string): string {
  * @throws InvalidArgumentError `ERR_SMTP_INVALID_ADDRESS` when `input` is neither a string nor such
  *   an object, or `address` is not a bare addr-spec; `ERR_SMTP_HEADER_INJECTION` for CR, LF or NUL.
  */
+const ADDRESS_OBJECT_KEYS = ['name', 'address'] as const;
+
 export function addressInputText(input: unknown, field = 'address'): string {
   if (typeof input === 'string') return input;
   const fail = (why: string): never => {
@@ -567,8 +570,10 @@ export function addressInputText(input: unknown, field = 'address'): string {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return fail(`must be a string or { name, address }, got ${input === null ? 'null' : typeof input}`);
   }
-  const extra = Object.keys(input).find((key) => key !== 'name' && key !== 'address');
-  if (extra !== undefined) fail(`has an unknown key ${JSON.stringify(extra)} (expected name and address)`);
+  const unknown = findUnknownKey(input, ADDRESS_OBJECT_KEYS, field);
+  if (unknown !== null) {
+    throw new InvalidArgumentError(unknown.message, { code: ErrorCodes.INVALID_ADDRESS, field });
+  }
   const { name, address } = input as AddressObject;
   if (typeof address !== 'string') fail('.address must be a string');
   if (name !== undefined && name !== null && typeof name !== 'string') fail('.name must be a string');

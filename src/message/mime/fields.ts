@@ -6,6 +6,7 @@
  * Pure module: no sockets.
  */
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
+import { findUnknownKey } from '../../options.js';
 import { envelopeAddress, formatPhrase, parseAddress } from '../address.js';
 import type { ListHeadersInput, ListTarget, MessagePriority } from '../types.js';
 import { encodeWords, foldHeader } from './encodings.js';
@@ -44,6 +45,12 @@ export function priorityFields(priority: unknown): OptionField[] {
 
 function listError(field: string, message: string): InvalidArgumentError {
   return new InvalidArgumentError(`${field}: ${message}`, { field, code: ErrorCodes.INVALID_HEADER });
+}
+
+/** Refuses a key not in `known`, naming the nearest one (options.ts owns the wording). */
+function assertListKeys(value: object, known: readonly string[], field: string): void {
+  const unknown = findUnknownKey(value, known, field);
+  if (unknown !== null) throw new InvalidArgumentError(unknown.message, { field, code: ErrorCodes.INVALID_HEADER });
 }
 
 /** A URI scheme (RFC 3986 §3.1) at the start: the target is a URL, else an email address. */
@@ -96,8 +103,7 @@ function listComment(comment: unknown, field: string): string {
 function target(value: unknown, field: string): string {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const t = value as { url?: unknown; comment?: unknown };
-    const extra = Object.keys(t).find((k) => k !== 'url' && k !== 'comment');
-    if (extra !== undefined) throw listError(field, `unknown key ${JSON.stringify(extra)} (expected url, comment)`);
+    assertListKeys(t, ['url', 'comment'], field);
     return listUri(t.url, `${field}.url`) + listComment(t.comment, `${field}.comment`);
   }
   return listUri(value, field);
@@ -125,7 +131,7 @@ const LIST_FIELDS = [
   ['owner', 'List-Owner'],
   ['archive', 'List-Archive'],
 ] as const;
-const LIST_KEYS = new Set(['id', 'unsubscribe', ...LIST_FIELDS.map(([key]) => key)]);
+const LIST_KEYS: readonly string[] = ['id', 'unsubscribe', ...LIST_FIELDS.map(([key]) => key)];
 
 /**
  * The `List-*` fields of `list` (RFC 2369, RFC 2919). `unsubscribe` as `{ url, mail, oneClick }`
@@ -138,13 +144,12 @@ export function listFields(list: unknown): OptionField[] {
   if (list === undefined || list === null) return [];
   if (typeof list !== 'object' || Array.isArray(list)) throw listError('list', 'must be an object');
   const input = list as ListHeadersInput;
-  for (const key of Object.keys(input)) {
-    if (!LIST_KEYS.has(key)) throw listError('list', `unknown key ${JSON.stringify(key)}`);
-  }
+  assertListKeys(input, LIST_KEYS, 'list');
   const out: OptionField[] = [];
   if (input.id !== undefined && input.id !== null) {
     // `{ id, name }`, or nodemailer's `{ url, comment }` for the same two things.
     const given = input.id as { id?: unknown; name?: unknown; url?: unknown; comment?: unknown } | string;
+    if (typeof given === 'object' && given !== null) assertListKeys(given, ['id', 'name', 'url', 'comment'], 'list.id');
     const { id, name } =
       typeof given === 'string'
         ? { id: given, name: undefined }
@@ -163,8 +168,7 @@ export function listFields(list: unknown): OptionField[] {
       typeof unsubscribe === 'object' && !Array.isArray(unsubscribe) && 'comment' in (unsubscribe as object);
     if (typeof unsubscribe === 'object' && !Array.isArray(unsubscribe) && !isTarget) {
       const u = unsubscribe as { url?: unknown; mail?: unknown; oneClick?: unknown };
-      const extra = Object.keys(u).find((k) => k !== 'url' && k !== 'mail' && k !== 'oneClick');
-      if (extra !== undefined) throw listError('list.unsubscribe', `unknown key ${JSON.stringify(extra)}`);
+      assertListKeys(u, ['url', 'mail', 'oneClick'], 'list.unsubscribe');
       const uris: string[] = [];
       if (u.url !== undefined && u.url !== null) uris.push(listUri(u.url, 'list.unsubscribe.url'));
       if (u.mail !== undefined && u.mail !== null) {

@@ -8,6 +8,7 @@
 import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
+import { findUnknownKey } from '../../options.js';
 import type { AlternativeInput, AttachmentInput, ContentEncoding, IcalEventInput } from '../types.js';
 import {
   base64Chunks,
@@ -152,6 +153,37 @@ const CONTENT_ENCODINGS: ReadonlySet<string> = new Set<ContentEncoding>([
   'ascii',
 ]);
 
+/** Refuses a key not in `known`, naming the nearest one (options.ts owns the wording). */
+function assertPartKeys(
+  value: object,
+  known: readonly string[],
+  field: string,
+  hints?: Readonly<Record<string, string>>,
+): void {
+  const unknown = findUnknownKey(value, known, field, hints);
+  if (unknown !== null) {
+    throw new InvalidArgumentError(unknown.message, { field, code: ErrorCodes.INVALID_ATTACHMENT });
+  }
+}
+
+const ATTACHMENT_KEYS = [
+  'filename',
+  'contentType',
+  'data',
+  'content',
+  'encoding',
+  'path',
+  'cid',
+  'contentDisposition',
+  'headers',
+] as const satisfies readonly (keyof AttachmentInput)[];
+const ALTERNATIVE_KEYS = [
+  'contentType',
+  'content',
+  'encoding',
+  'path',
+] as const satisfies readonly (keyof AlternativeInput)[];
+
 function partError(field: string, message: string, cause?: unknown): InvalidArgumentError {
   const code = ErrorCodes.INVALID_ATTACHMENT;
   return new InvalidArgumentError(
@@ -236,6 +268,7 @@ export function sourceBody(src: Source, field: string, allowStream: boolean): Bo
  */
 export function attachmentLeaf(att: AttachmentInput, field: string): { leaf: Leaf; related: boolean } {
   if (att === null || typeof att !== 'object') throw partError(field, 'must be an object');
+  assertPartKeys(att, ATTACHMENT_KEYS, field, { href: 'attachments from URLs are not fetched: download first' });
   if (typeof att.filename !== 'string') throw partError(field, 'filename must be a string');
   assertNoInjection(att.filename, `${field}.filename`);
   const body = sourceBody(att, field, true);
@@ -289,6 +322,7 @@ function withCharset(contentType: string): string {
 export function alternativeLeaf(alt: AlternativeInput, index: number, allow8bit: boolean): Leaf {
   const field = `alternatives[${index}]`;
   if (alt === null || typeof alt !== 'object') throw partError(field, 'must be an object');
+  assertPartKeys(alt, ALTERNATIVE_KEYS, field);
   if (typeof alt.contentType !== 'string') throw partError(field, 'contentType must be a string');
   const contentType = checkContentType(alt.contentType, `${field}.contentType`);
   if (typeof alt.content === 'string' && /^text\//i.test(contentType) && alt.encoding == null) {
@@ -300,7 +334,7 @@ export function alternativeLeaf(alt: AlternativeInput, index: number, allow8bit:
   return { type: 'leaf', headers, body, is8bit: false };
 }
 
-const ICAL_KEYS: ReadonlySet<string> = new Set(['method', 'content', 'encoding', 'path', 'filename']);
+const ICAL_KEYS = ['method', 'content', 'encoding', 'path', 'filename'] as const;
 
 /** RFC 5546 §1.4 method names: iana-token (letters, digits, `-`). */
 const ITIP_METHOD = /^[A-Za-z0-9-]+$/;
@@ -318,15 +352,7 @@ export function icalLeaves(
   // A plain string is the calendar itself (nodemailer accepts that too).
   const ical: IcalEventInput = typeof input === 'string' ? { content: input } : input;
   if (ical === null || typeof ical !== 'object') throw partError(field, 'must be an object or the calendar text');
-  const extra = Object.keys(ical).find((k) => !ICAL_KEYS.has(k));
-  if (extra !== undefined) {
-    throw partError(
-      field,
-      extra === 'href'
-        ? 'href is not fetched: download the calendar and pass content'
-        : `unknown key ${JSON.stringify(extra)}`,
-    );
-  }
+  assertPartKeys(ical, ICAL_KEYS, field, { href: 'href is not fetched: download the calendar and pass content' });
   const filename = ical.filename ?? 'invite.ics';
   if (typeof filename !== 'string' || filename === '') throw partError(field, 'filename must be a non-empty string');
   assertNoInjection(filename, `${field}.filename`);
