@@ -246,7 +246,10 @@ function checkRipmime(files: Map<string, Buffer>, leaves: ExpectedLeaf[]): void 
       expect(found, `${at}: a text file with the ${leaf.contentType} bytes`).toBe(true);
     } else if (leaves.filter((l) => l.filename === leaf.filename).length > 1) {
       // Two parts of one name: ripmime gives the second a made-up unique name.
-      expect([...files.values()].some((d) => d.equals(leaf.data)), `${at}: bytes of a twice-used name`).toBe(true);
+      expect(
+        [...files.values()].some((d) => d.equals(leaf.data)),
+        `${at}: bytes of a twice-used name`,
+      ).toBe(true);
     } else {
       const expected = ripmimeName(leaf.filename!);
       if (expected === null) continue;
