@@ -383,6 +383,36 @@ describe('attachment options', () => {
   });
 });
 
+describe('unknown keys', () => {
+  it('are refused in attachments, alternatives, icalEvent and list, naming the nearest known key', () => {
+    const cases: [Partial<BuildMessageOptions>, string, RegExp][] = [
+      [
+        { attachments: [{ filename: 'a', content: 'x', contentDispositon: 'inline' } as never] },
+        ErrorCodes.INVALID_ATTACHMENT,
+        /contentDisposition/,
+      ],
+      [
+        { alternatives: [{ contentType: 'text/plain', contnet: 'x' } as never] },
+        ErrorCodes.INVALID_ATTACHMENT,
+        /content\b/,
+      ],
+      [{ icalEvent: { content: 'x', methd: 'REQUEST' } as never }, ErrorCodes.INVALID_ATTACHMENT, /method/],
+      [{ list: { unsubscibe: 'https://x.example' } as never }, ErrorCodes.INVALID_HEADER, /unsubscribe/],
+      [{ toAddresses: [{ adress: 'a@b.example' } as never] }, ErrorCodes.INVALID_ADDRESS, /address/],
+    ];
+    for (const [extra, code, nearest] of cases) {
+      try {
+        buildMessage({ ...base, ...extra });
+        expect.unreachable(JSON.stringify(extra));
+      } catch (err) {
+        expect((err as InvalidArgumentError).code, JSON.stringify(extra)).toBe(code);
+        expect((err as Error).message).toMatch(/did you mean/);
+        expect((err as Error).message).toMatch(nearest);
+      }
+    }
+  });
+});
+
 describe('date', () => {
   it('is written in UTC; an invalid Date is refused', async () => {
     expect(head(await raw({ date: new Date(Date.UTC(2026, 10, 30, 16, 5, 9)) }))).toContain(
