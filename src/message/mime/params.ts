@@ -19,12 +19,13 @@
  * - In an attachment part Content-Disposition is written **before** Content-Type: ripmime takes
  *   the first name it meets, and it decodes the encoded-words of `name=` before splitting the
  *   parameters, so a `;` in the name cut it short there (`Ελληνικά; "q".txt` became `Ελληνικά; `).
- *   ripmime also truncates one RFC 2231 segment past ~128 octets, which the ~74-character
- *   continuations never reach.
+ *   (ripmime also cuts every file name at 128 octets: nothing an encoding can change.)
  * - ASCII names stay readable: `filename="a b.pdf"` / `name="a b.pdf"` when the parameter fits on
  *   a line; longer ones become `filename*0="…"` continuations and an encoded-word `name=` (which
- *   folds; Outlook does not read `name*0=`). A name that itself looks like an encoded-word
- *   (`=?`, `?=`) is always encoded, or lenient readers would decode it.
+ *   folds; Outlook does not read `name*0=`). Names readers misread in plain form go the encoded
+ *   way too: one that looks like an encoded-word (`=?`, `?=`: lenient readers decode it), one
+ *   with `"` or `\` (ripmime lost its place after a quoted-pair), and one starting or ending with
+ *   `<`, `>`, `'` or a space (Python unquotes `<…>`, ripmime strips quotes).
  *
  * Pure functions, values in, values out.
  */
