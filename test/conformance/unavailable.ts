@@ -5,10 +5,7 @@
 import { it } from 'vitest';
 import { realServersRequired, type ServerAvailability, unavailableBanner } from './servers/index.js';
 
-/** `entry`: a server of the harness, or any other real tool a suite needs (a MIME reader, a verifier). */
-export function reportUnavailable(
-  entry: Pick<ServerAvailability, 'reason'> & { readonly name: string; readonly available?: boolean },
-): void {
+export function reportUnavailable(entry: ServerAvailability<string>): void {
   it(`${entry.name} can run on this machine`, (ctx) => {
     console.warn(unavailableBanner(entry));
     if (realServersRequired()) throw new Error(`${entry.name} is required here but unavailable: ${entry.reason}`);

@@ -55,8 +55,9 @@ for (const entry of servers)
       reportUnavailable(entry);
       return;
     }
-    if (pythonMissing !== null) reportUnavailable({ name: 'python3 (email package)', reason: pythonMissing });
-    if (ripmimeMissing !== null) reportUnavailable({ name: 'ripmime', reason: ripmimeMissing });
+    if (pythonMissing !== null)
+      reportUnavailable({ name: 'python3 (email package)', available: false, reason: pythonMissing });
+    if (ripmimeMissing !== null) reportUnavailable({ name: 'ripmime', available: false, reason: ripmimeMissing });
 
     let server: RealServer;
     let dir: string;

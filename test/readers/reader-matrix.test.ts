@@ -297,8 +297,9 @@ function sameUpToInsertedSpaces(actual: string, expected: string): boolean {
 }
 
 describe('reader matrix: generated messages read back identically by every reader', () => {
-  if (pythonMissing !== null) reportUnavailable({ name: 'python3 (email package)', reason: pythonMissing });
-  if (ripmimeMissing !== null) reportUnavailable({ name: 'ripmime', reason: ripmimeMissing });
+  if (pythonMissing !== null)
+    reportUnavailable({ name: 'python3 (email package)', available: false, reason: pythonMissing });
+  if (ripmimeMissing !== null) reportUnavailable({ name: 'ripmime', available: false, reason: ripmimeMissing });
 
   let dir: string;
   let python: PythonReader | null = null;

@@ -29,8 +29,8 @@ export * from './types.js';
 const run = promisify(execFile);
 
 /** Whether a server can start here, and if not, why. */
-export interface ServerAvailability {
-  readonly name: ServerName;
+export interface ServerAvailability<N extends string = ServerName> {
+  readonly name: N;
   readonly available: boolean;
   /** Set when `available` is false: what is missing and how to get it. */
   readonly reason?: string;
@@ -150,9 +150,7 @@ export function realServersRequired(env: NodeJS.ProcessEnv = process.env): boole
 }
 
 /** A banner that cannot be missed in test output, naming a skipped server and why. */
-export function unavailableBanner(
-  entry: Pick<ServerAvailability, 'reason'> & { readonly name: string; readonly available?: boolean },
-): string {
+export function unavailableBanner(entry: ServerAvailability<string>): string {
   const line = '!'.repeat(78);
   return [
     line,
