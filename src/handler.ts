@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
-import { addressInputText, envelopeAddress, parseAddress } from './message/address.js';
+import { envelopeAddress, parseAddress } from './message/address.js';
 import { type BuiltMessage, buildMessage } from './message/mime/index.js';
 import type { AddressInput, MessageInput } from './message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
@@ -296,7 +296,7 @@ export class SmtpProtocolHandler {
       map = new Map();
       for (const list of [options.toAddresses, options.ccAddresses ?? [], options.bccAddresses ?? []]) {
         for (const input of list) {
-          const address = parseAddress(addressInputText(input)).address;
+          const address = parseAddress(input).address;
           map.set(envelopeAddress(address).toLowerCase(), address);
         }
       }
@@ -338,14 +338,11 @@ export class SmtpProtocolHandler {
     let from: string;
     const to: string[] = [];
     try {
-      from =
-        envelope.from === ''
-          ? ''
-          : envelopeAddress(parseAddress(addressInputText(envelope.from, 'envelope.from')).address);
+      from = envelope.from === '' ? '' : envelopeAddress(parseAddress(envelope.from).address);
       if (!Array.isArray(envelope.to) || envelope.to.length === 0)
         return invalid('envelope.to must name at least one recipient');
       for (const input of envelope.to) {
-        const address = parseAddress(addressInputText(input, 'envelope.to')).address;
+        const address = parseAddress(input).address;
         const wire = envelopeAddress(address);
         map.set(wire.toLowerCase(), address);
         to.push(wire);

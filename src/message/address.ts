@@ -15,7 +15,7 @@ import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { findUnknownKey } from '../options.js';
 import { decodeWords, encodeWords } from './mime/encodings.js';
 import { assertNoInjection } from './mime/headers.js';
-import type { AddressObject } from './types.js';
+import type { AddressInput, AddressObject } from './types.js';
 
 /** One mailbox: an optional display name and the address `local@domain`. */
 export interface Mailbox {
@@ -413,13 +413,15 @@ function assertString(input: unknown, what: string): asserts input is string {
 /**
  * Parses exactly one mailbox in any RFC 5322 form: `a@b.example`, `Name <a@b.example>`,
  * `"Doe, John" <a@b.example>`, `=?UTF-8?Q?Zo=C3=AB?= <zoe@example.com>`, with comments anywhere
- * CFWS is allowed (comments are dropped: they never become the name).
+ * CFWS is allowed (comments are dropped: they never become the name). The object form
+ * `{ name?, address }` is taken too (through {@link addressInputText}): its name is kept exactly.
  *
  * @throws InvalidArgumentError (`ERR_SMTP_INVALID_ADDRESS`, with `position`) when the input is not
  *   exactly one well-formed mailbox: a group, a list, CR/LF/NUL, or a syntax error.
  * @see RFC 5322 §3.4, RFC 6532 §3.2, RFC 2047 §5 (3)
  */
-export function parseAddress(input: string): Mailbox {
+export function parseAddress(input: AddressInput): Mailbox {
+  if (typeof input === 'object' && input !== null) return parseMailbox(addressInputText(input));
   assertString(input, 'address');
   // The same sender and recipients come back message after message: parse each text once.
   const hit = mailboxCache.get(input);

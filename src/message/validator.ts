@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
-import { addressInputText, checkMailboxAddress, parseAddress } from './address.js';
+import { checkMailboxAddress, parseAddress } from './address.js';
 import type { AddressInput, AttachmentInput, MessageInput } from './types.js';
 
 /** One mebibyte: every "MB" in these limits means 1024 × 1024 bytes. */
@@ -460,15 +460,22 @@ function validateCustomHeaders(headers: unknown): ValidationResult {
 
 /** Null when `email` is one valid mailbox under the limits, else a message naming it. */
 function addressError(input: unknown, l: Readonly<ValidationLimits>): string | null {
-  if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
+  if (typeof input === 'object' && input !== null) {
+    // The object form { name, address }: parseAddress checks it and keeps the name as given.
+    let address: string;
+    try {
+      address = parseAddress(input as AddressInput).address;
+    } catch (err) {
+      return `invalid email address: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    const reason = checkMailboxAddress(address, l);
+    return reason === null
+      ? null
+      : `invalid email address ${show(address)}: ${reason.replace(/^Invalid address: /, '')}`;
+  }
+  if (typeof input !== 'string')
     return `email address must be a string or { name, address }, got ${describeType(input)}`;
-  }
-  let email: string;
-  try {
-    email = addressInputText(input, 'email address');
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
+  const email = input;
   if (email.trim().length === 0) return 'email address is empty';
   const prefix = `invalid email address ${show(email)}`;
   const br = lineBreakError('an email address', email);
