@@ -64,6 +64,20 @@ describe('encodeWords / decodeWords (RFC 2047)', () => {
   });
 });
 
+describe('encodeWords word breaks', () => {
+  it('ends each encoded-word after a space of the text when one fits', () => {
+    const text = 'Александр Сергеевич Пушкин и Наталья Николаевна Гончарова';
+    const words = encodeWords(text).split(' ');
+    expect(words.length).toBeGreaterThan(1);
+    const decoded = words.map((w) => decodeWords(w));
+    expect(decoded.join('')).toBe(text);
+    // Every word but the last ends with a space: no word of the text is cut in two.
+    for (const d of decoded.slice(0, -1)) expect(d.endsWith(' ')).toBe(true);
+    // A single word longer than an encoded-word still has to be cut inside.
+    expect(encodeWords('東'.repeat(40)).split(' ').length).toBeGreaterThan(1);
+  });
+});
+
 describe('encodeUnstructured', () => {
   it('leaves printable ASCII alone and encodes only the span that needs it', () => {
     expect(encodeUnstructured('Hello world')).toBe('Hello world');

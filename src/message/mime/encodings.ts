@@ -89,28 +89,42 @@ export function encodeWords(text: string, maxWordLength: number = MAX_ENCODED_WO
 
   const words: string[] = [];
   let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let pendingQ = 0;
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    const bytes = Buffer.concat(pending, pendingBytes);
+  const qLength = (bytes: Buffer): number => {
+    let q = 0;
+    for (const byte of bytes) q += qByteLength(byte);
+    return q;
+  };
+  const emit = (part: Buffer[]): void => {
+    if (part.length === 0) return;
+    const bytes = Buffer.concat(part);
     words.push(useQ ? `=?UTF-8?Q?${qEncode(bytes)}?=` : `=?UTF-8?B?${bytes.toString('base64')}?=`);
-    pending = [];
-    pendingBytes = 0;
-    pendingQ = 0;
   };
   // B: 4 characters per 3 bytes, so a budget of 63 characters holds 45 bytes.
   const maxBBytes = Math.floor(budget / 4) * 3;
+  const fits = (part: readonly Buffer[]): boolean => {
+    let total = 0;
+    for (const b of part) total += useQ ? qLength(b) : b.length;
+    return total <= (useQ ? budget : maxBBytes);
+  };
   for (const bytes of chars) {
-    let q = 0;
-    for (const byte of bytes) q += qByteLength(byte);
-    const fits = useQ ? pendingQ + q <= budget : pendingBytes + bytes.length <= maxBBytes;
-    if (!fits) flush();
+    if (!fits([...pending, bytes])) {
+      // Break after the last space of the full word when there is one, so words end where the
+      // text's words do: readers that wrongly keep the white space between two encoded-words
+      // (Python's policy.default for display names, python/cpython#128110; some mail clients)
+      // then show a doubled space instead of a space inside a word.
+      let cut = pending.length;
+      for (let i = pending.length - 1; i > 0; i--) {
+        if (pending[i]!.length === 1 && pending[i]![0] === 0x20) {
+          cut = i + 1;
+          break;
+        }
+      }
+      emit(pending.slice(0, cut));
+      pending = pending.slice(cut);
+    }
     pending.push(bytes);
-    pendingBytes += bytes.length;
-    pendingQ += q;
   }
-  flush();
+  emit(pending);
   return words.join(' ');
 }
 
