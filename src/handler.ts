@@ -166,7 +166,7 @@ export class SmtpProtocolHandler {
   readonly hostname: string;
   readonly port: number;
   readonly encryption: SmtpEncryption;
-  readonly fromAddress: string | undefined;
+  readonly fromAddress: AddressInput | undefined;
   readonly pool: SmtpConnectionPool;
 
   readonly #params: PoolConnectionParams;

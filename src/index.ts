@@ -56,6 +56,7 @@ export {
 } from './handler.js';
 export {
   type AddressEntry,
+  addressInputText,
   envelopeAddress,
   flattenAddresses,
   formatAddress,
@@ -71,7 +72,19 @@ export { dkimSign } from './message/dkim/message.js';
 export { DEFAULT_SIGNED_HEADERS, type DkimCanonicalization, type DkimOptions } from './message/dkim/sign.js';
 export type { DkimSpoolOptions } from './message/dkim/signed-body.js';
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
-export type { AddressInput, AttachmentInput, MessageInput } from './message/types.js';
+export {
+  type AddressInput,
+  type AddressObject,
+  type AlternativeInput,
+  type AttachmentInput,
+  type ContentEncoding,
+  type IcalEventInput,
+  type ListHeadersInput,
+  type ListTarget,
+  MESSAGE_INPUT_KEYS,
+  type MessageInput,
+  type MessagePriority,
+} from './message/types.js';
 export {
   DEFAULT_VALIDATION_LIMITS,
   resolveLimits,

@@ -12,7 +12,10 @@
  */
 import { domainToASCII } from 'node:url';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { findUnknownKey } from '../options.js';
 import { decodeWords, encodeWords } from './mime/encodings.js';
+import { assertNoInjection } from './mime/headers.js';
+import type { AddressInput, AddressObject } from './types.js';
 
 /** One mailbox: an optional display name and the address `local@domain`. */
 export interface Mailbox {
@@ -410,13 +413,15 @@ function assertString(input: unknown, what: string): asserts input is string {
 /**
  * Parses exactly one mailbox in any RFC 5322 form: `a@b.example`, `Name <a@b.example>`,
  * `"Doe, John" <a@b.example>`, `=?UTF-8?Q?Zo=C3=AB?= <zoe@example.com>`, with comments anywhere
- * CFWS is allowed (comments are dropped: they never become the name).
+ * CFWS is allowed (comments are dropped: they never become the name). The object form
+ * `{ name?, address }` is taken too (through {@link addressInputText}): its name is kept exactly.
  *
  * @throws InvalidArgumentError (`ERR_SMTP_INVALID_ADDRESS`, with `position`) when the input is not
  *   exactly one well-formed mailbox: a group, a list, CR/LF/NUL, or a syntax error.
  * @see RFC 5322 §3.4, RFC 6532 §3.2, RFC 2047 §5 (3)
  */
-export function parseAddress(input: string): Mailbox {
+export function parseAddress(input: AddressInput): Mailbox {
+  if (typeof input === 'object' && input !== null) return parseMailbox(addressInputText(input));
   assertString(input, 'address');
   // The same sender and recipients come back message after message: parse each text once.
   const hit = mailboxCache.get(input);
@@ -484,8 +489,8 @@ export function flattenAddresses(entries: readonly AddressEntry[]): Mailbox[] {
   return out;
 }
 
-/** A display name as an RFC 5322 phrase: atoms, a quoted-string, or RFC 2047 encoded-words. */
-function formatPhrase(name: string, field: string): string {
+/** A display name as an RFC 5322 phrase: atoms, a quoted-string, or RFC 2047 encoded-words (also List-Id, RFC 2919). */
+export function formatPhrase(name: string, field: string): string {
   if (/[\r\n\0]/.test(name)) {
     throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, {
       code: ErrorCodes.HEADER_INJECTION,
@@ -546,6 +551,37 @@ export function formatAddress(entry: AddressEntry | string): string {
   const address = canonicalAddrSpec(entry.address);
   if (entry.name === null || entry.name === undefined || entry.name === '') return address;
   return `${formatPhrase(entry.name, 'display name')} <${address}>`;
+}
+
+/**
+ * The text of an address as a caller gave it: a string as is; the object form `{ name?, address }`
+ * written by {@link formatAddress}, so that `parseAddress` of the result gives back exactly that
+ * name and address (a comma or quote in the name is quoted, non-ASCII is encoded). This is the one
+ * place the object form is accepted: every other step (validation, headers, envelope) reads text.
+ *
+ * @throws InvalidArgumentError `ERR_SMTP_INVALID_ADDRESS` when `input` is neither a string nor such
+ *   an object, or `address` is not a bare addr-spec; `ERR_SMTP_HEADER_INJECTION` for CR, LF or NUL.
+ */
+const ADDRESS_OBJECT_KEYS = ['name', 'address'] as const;
+
+export function addressInputText(input: unknown, field = 'address'): string {
+  if (typeof input === 'string') return input;
+  const fail = (why: string): never => {
+    throw new InvalidArgumentError(`${field} ${why}`, { code: ErrorCodes.INVALID_ADDRESS, field });
+  };
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return fail(`must be a string or { name, address }, got ${input === null ? 'null' : typeof input}`);
+  }
+  const unknown = findUnknownKey(input, ADDRESS_OBJECT_KEYS, field);
+  if (unknown !== null) {
+    throw new InvalidArgumentError(unknown.message, { code: ErrorCodes.INVALID_ADDRESS, field });
+  }
+  const { name, address } = input as AddressObject;
+  if (typeof address !== 'string') fail('.address must be a string');
+  if (name !== undefined && name !== null && typeof name !== 'string') fail('.name must be a string');
+  assertNoInjection(address, `${field}.address`);
+  if (typeof name === 'string') assertNoInjection(name, `${field}.name`);
+  return formatAddress({ name: name ?? null, address });
 }
 
 /** Result of checking a domain: its ASCII form, or why it is not a usable mail domain. */

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { assertKnownNestedKeys } from '../options.js';
 import { checkMailboxAddress, parseAddress } from './address.js';
-import type { AttachmentInput, MessageInput } from './types.js';
+import type { AddressInput, AttachmentInput, MessageInput } from './types.js';
 
 /** One mebibyte: every "MB" in these limits means 1024 × 1024 bytes. */
 export const MB = 1024 * 1024;
@@ -227,7 +227,7 @@ export class SmtpMessageValidator {
    * in address.ts). A UTF-8 local part is valid (it needs SMTPUTF8 at send time); an IDN domain
    * is valid when it converts to punycode; an IP literal needs no TLD.
    */
-  static validateEmailAddress(email: string, limits?: Partial<ValidationLimits>): ValidationResult {
+  static validateEmailAddress(email: AddressInput, limits?: Partial<ValidationLimits>): ValidationResult {
     return guard(() => {
       const l = resolveLimits(limits);
       const error = addressError(email, l);
@@ -240,9 +240,9 @@ export class SmtpMessageValidator {
    * each address valid. Errors name the entry, e.g. `ccAddresses[2]`.
    */
   static validateRecipients(
-    to: readonly string[],
-    cc?: readonly string[] | null,
-    bcc?: readonly string[] | null,
+    to: readonly AddressInput[],
+    cc?: readonly AddressInput[] | null,
+    bcc?: readonly AddressInput[] | null,
     limits?: Partial<ValidationLimits>,
   ): ValidationResult {
     return guard(() => {
@@ -402,10 +402,7 @@ export class SmtpMessageValidator {
    * §3.6.8 field names: printable ASCII 33..126 except ":"; values strings without CR, LF or NUL).
    * Returns the first problem found.
    */
-  static validateMessage(
-    input: MessageInput & { fromAddress?: string },
-    limits?: Partial<ValidationLimits>,
-  ): ValidationResult {
+  static validateMessage(input: MessageInput, limits?: Partial<ValidationLimits>): ValidationResult {
     return guard(() => {
       const l = resolveLimits(limits);
       if (typeof input !== 'object' || input === null)
@@ -418,8 +415,13 @@ export class SmtpMessageValidator {
         () => SmtpMessageValidator.validateRecipients(input.toAddresses, input.ccAddresses, input.bccAddresses, l),
         () => {
           if (input.replyTo === undefined || input.replyTo === null) return valid();
-          const error = addressError(input.replyTo, l);
-          return error === null ? valid() : invalid(`replyTo: ${error}`);
+          // One address or a list of them.
+          const list: readonly unknown[] = Array.isArray(input.replyTo) ? input.replyTo : [input.replyTo];
+          for (let i = 0; i < list.length; i++) {
+            const error = addressError(list[i], l);
+            if (error !== null) return invalid(`replyTo${Array.isArray(input.replyTo) ? `[${i}]` : ''}: ${error}`);
+          }
+          return valid();
         },
         () => SmtpMessageValidator.validateSubject(input.subject, l),
         () => SmtpMessageValidator.validateBody(input.textBody, input.htmlBody, l),
@@ -453,8 +455,23 @@ function validateCustomHeaders(headers: unknown): ValidationResult {
 }
 
 /** Null when `email` is one valid mailbox under the limits, else a message naming it. */
-function addressError(email: unknown, l: Readonly<ValidationLimits>): string | null {
-  if (typeof email !== 'string') return `email address must be a string, got ${describeType(email)}`;
+function addressError(input: unknown, l: Readonly<ValidationLimits>): string | null {
+  if (typeof input === 'object' && input !== null) {
+    // The object form { name, address }: parseAddress checks it and keeps the name as given.
+    let address: string;
+    try {
+      address = parseAddress(input as AddressInput).address;
+    } catch (err) {
+      return `invalid email address: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    const reason = checkMailboxAddress(address, l);
+    return reason === null
+      ? null
+      : `invalid email address ${show(address)}: ${reason.replace(/^Invalid address: /, '')}`;
+  }
+  if (typeof input !== 'string')
+    return `email address must be a string or { name, address }, got ${describeType(input)}`;
+  const email = input;
   if (email.trim().length === 0) return 'email address is empty';
   const prefix = `invalid email address ${show(email)}`;
   const br = lineBreakError('an email address', email);

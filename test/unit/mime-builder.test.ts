@@ -315,10 +315,15 @@ describe('sizes and sources', () => {
     await expect(m.toBuffer()).rejects.toMatchObject({ code: ErrorCodes.BODY_SOURCE });
   });
 
-  it('writes a non-ASCII filename as RFC 2231 with an ASCII fallback', async () => {
+  it('writes a non-ASCII filename as RFC 2231 only (no lossy fallback), and name= as RFC 2047', async () => {
     const m = await raw({ attachments: [{ filename: 'Résumé €.pdf', content: 'x' }] });
-    expect(m.replace(/\r\n /g, ' ')).toContain(
-      `filename="Resume _.pdf"; filename*=utf-8''R%C3%A9sum%C3%A9%20%E2%82%AC.pdf`,
+    const unfolded = m.replace(/\r\n /g, ' ');
+    expect(unfolded).toContain(`Content-Disposition: attachment; filename*=utf-8''R%C3%A9sum%C3%A9%20%E2%82%AC.pdf`);
+    expect(unfolded).not.toMatch(/filename="/);
+    expect(unfolded).toMatch(/Content-Type: application\/pdf; name="=\?UTF-8\?[BQ]\?[^"]+\?="/);
+    // Disposition before Content-Type, for readers that take the first name they meet.
+    expect(unfolded.indexOf('Content-Disposition: attachment')).toBeLessThan(
+      unfolded.indexOf('Content-Type: application/pdf'),
     );
     const parsed = await simpleParser(Buffer.from(m));
     expect(parsed.attachments[0]!.filename).toBe('Résumé €.pdf');

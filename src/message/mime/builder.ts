@@ -4,23 +4,28 @@
  *
  * Structure, from what is given:
  *
- *   multipart/mixed                      only when there are attachments
+ *   multipart/mixed                      only when there are attachments (or an icalEvent)
  *   ├─ multipart/related                 only with HTML and inline (cid) parts
- *   │  ├─ multipart/alternative          only with both text and HTML
+ *   │  ├─ multipart/alternative          only with more than one of these
  *   │  │  ├─ text/plain
- *   │  │  └─ text/html
+ *   │  │  ├─ alternatives …             e.g. text/x-amp-html
+ *   │  │  ├─ text/html
+ *   │  │  └─ text/calendar; method=…    icalEvent
  *   │  └─ image/png (Content-ID, inline) …
+ *   ├─ application/ics (attachment)      icalEvent's copy
  *   └─ application/pdf (attachment) …
  *
  * Each level collapses when it would have a single child (except multipart/mixed around an
- * attachment). Pure module: no sockets.
+ * attachment). The leaves are made in parts.ts, parameters (file names) in params.ts, option
+ * fields (priority, List-*) in fields.ts. Pure module: no sockets.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../errors.js';
 import {
   type AddressEntry,
+  addressInputText,
   needsSmtpUtf8 as addressNeedsSmtpUtf8,
   envelopeAddress,
   flattenAddresses,
@@ -30,37 +35,34 @@ import {
   parseAddressList,
   toAsciiDomain,
 } from '../address.js';
-import type { AttachmentInput, MessageInput } from '../types.js';
+import type { AddressInput, AlternativeInput, AttachmentInput, MessageInput } from '../types.js';
+import { base64Chunks, base64EncodedLength, encodeUnstructured, foldHeader, MAX_LINE_LENGTH } from './encodings.js';
+import { listFields, type OptionField, priorityFields } from './fields.js';
 import {
-  base64Chunks,
-  base64EncodedLength,
-  encodeParameter,
-  encodeUnstructured,
-  foldHeader,
-  MAX_ENCODED_WORD_LENGTH,
-  MAX_HARD_LINE_LENGTH,
-  MAX_LINE_LENGTH,
-  quotedPrintableChunks,
-  quoteParameterValue,
-} from './encodings.js';
-import {
-  assertCustomHeaderName,
+  assertHeaderLines,
   assertMessageId,
   assertNoInjection,
-  checkContentType,
+  customHeaderFields,
   formatDate,
-  guessContentType,
   messageIdDomain,
 } from './headers.js';
+import {
+  alternativeLeaf,
+  attachmentLeaf,
+  type Body,
+  icalLeaves,
+  type Leaf,
+  type Multipart,
+  type Node,
+  textLeaf,
+} from './parts.js';
 
 /** Options of {@link buildMessage}: the message fields plus what only the builder needs. */
 export interface BuildMessageOptions extends MessageInput {
   /** The sender (`From:` and `MAIL FROM`); required here. */
-  fromAddress: string;
+  fromAddress: AddressInput;
   /** With angle brackets; default `<random@sender-domain>` (RFC 5322 §3.6.4). */
   messageId?: string;
-  /** Default now. Written in UTC. */
-  date?: Date;
   /** The server accepts 8BITMIME (RFC 6152): text parts may be sent as `8bit`. */
   allow8bit?: boolean;
   /**
@@ -106,37 +108,6 @@ const DETERMINISTIC_DATE = new Date(Date.UTC(2024, 0, 1, 0, 0, 0));
 const FILE_CHUNK = 3 * 21_846; // ~64 KiB
 /** In-memory parts are yielded in slices of this size, so backpressure applies to them too. */
 const SLICE = 64 * 1024;
-/** Length of the ASCII fallback filename (RFC 2183 §2.3 suggests short names; keeps one line). */
-const FALLBACK_FILENAME_LENGTH = 60;
-
-// ---------------------------------------------------------------------------------------------
-// The part tree
-// ---------------------------------------------------------------------------------------------
-
-type Body =
-  /** Already encoded text, emitted as is (always ends in CRLF). */
-  | { kind: 'encoded'; data: Buffer }
-  /** Raw bytes base64-encoded while streaming. */
-  | { kind: 'base64'; data: Buffer }
-  | { kind: 'file'; path: string; size: number }
-  | { kind: 'stream'; stream: Readable };
-
-interface Leaf {
-  type: 'leaf';
-  /** Folded Content-* header fields, each ending in CRLF. */
-  headers: string;
-  body: Body;
-  is8bit: boolean;
-}
-
-interface Multipart {
-  type: 'multipart';
-  subtype: 'mixed' | 'alternative' | 'related';
-  boundary: string;
-  children: Node[];
-}
-
-type Node = Leaf | Multipart;
 
 /** Random or seeded hex strings. */
 /** Random bytes drawn 4 KiB at a time: one syscall-backed fill serves hundreds of messages. */
@@ -172,232 +143,15 @@ class Entropy {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Text parts
-// ---------------------------------------------------------------------------------------------
-
-/** CR, LF and CRLF in any mixture become CRLF (RFC 5322 §2.3: no bare CR or LF). */
-function normaliseNewlines(text: string): string {
-  return text.replace(/\r\n|\r|\n/g, CRLF);
-}
-
-/** Longest line in octets, lines split at CRLF (the input is normalised). */
-function longestLineOctets(bytes: Buffer): number {
-  let max = 0;
-  let start = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
-    max = Math.max(max, i - 1 - start);
-    start = i + 1;
-  }
-  return Math.max(max, bytes.length - start);
-}
-
-/** Controls other than TAB, CR and LF (and DEL), which the slow path encodes. */
-const CONTROL_CHARS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
-const CRLF_BYTES = Buffer.from(CRLF);
-
-/** Chooses the transfer encoding of a text part and encodes it (RFC 2045 §6). */
-function textLeaf(text: string, subtype: 'plain' | 'html', allow8bit: boolean): Leaf {
-  const normal = normaliseNewlines(text);
-  const bytes = Buffer.from(normal, 'utf8');
-  // Fast path for the common case, plain ASCII with short lines: 7bit, no per-byte scan. (A UTF-8
-  // encoding as long as the string means every character was ASCII.)
-  if (bytes.length === normal.length && !CONTROL_CHARS.test(normal) && longestLineOctets(bytes) <= MAX_LINE_LENGTH) {
-    return {
-      type: 'leaf',
-      headers:
-        foldHeader('Content-Type', `text/${subtype}; charset=utf-8`) + foldHeader('Content-Transfer-Encoding', '7bit'),
-      body: { kind: 'encoded', data: Buffer.concat([bytes, CRLF_BYTES]) },
-      is8bit: false,
-    };
-  }
-  let hasHigh = false;
-  let hasControl = false;
-  let toEscape = 0; // bytes quoted-printable would write as =XX
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b >= 0x80) {
-      hasHigh = true;
-      toEscape++;
-    } else if (b < 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0a) {
-      // NUL is never allowed; other controls are legal but fragile in transit: encode them.
-      hasControl = true;
-      toEscape++;
-    } else if (b === 0x3d || b === 0x7f) toEscape++;
-  }
-  const longest = longestLineOctets(bytes);
-  let cte: '7bit' | '8bit' | 'quoted-printable' | 'base64';
-  if (!hasHigh && !hasControl && longest <= MAX_LINE_LENGTH) cte = '7bit';
-  else if (allow8bit && !hasControl && longest <= MAX_HARD_LINE_LENGTH) cte = hasHigh ? '8bit' : '7bit';
-  else {
-    // Quoted-printable for mostly-ASCII text, base64 when it would be shorter.
-    const qpLength = bytes.length + 2 * toEscape + Math.ceil(bytes.length / 75) * 3;
-    cte = qpLength <= base64EncodedLength(bytes.length) ? 'quoted-printable' : 'base64';
-  }
-  let data: Buffer;
-  if (cte === 'base64') {
-    data = Buffer.from([...base64Chunks(bytes)].join('') || CRLF, 'latin1');
-  } else {
-    // The CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1), so one is added
-    // after the text: a text ending in CRLF keeps it.
-    const encoded =
-      cte === 'quoted-printable' ? Buffer.from([...quotedPrintableChunks(bytes)].join(''), 'latin1') : bytes;
-    data = Buffer.concat([encoded, Buffer.from(CRLF)]);
-  }
-  const headers =
-    foldHeader('Content-Type', `text/${subtype}; charset=utf-8`) + foldHeader('Content-Transfer-Encoding', cte);
-  return { type: 'leaf', headers, body: { kind: 'encoded', data }, is8bit: cte === '8bit' };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Attachments
-// ---------------------------------------------------------------------------------------------
-
-/** A plain ASCII stand-in for a non-ASCII filename, for clients without RFC 2231. */
-function asciiFallbackFilename(filename: string): string {
-  let ascii = filename
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .replace(/[^\x20-\x7e]/gu, '_')
-    .replace(/=\?/g, '=_');
-  if (ascii.length > FALLBACK_FILENAME_LENGTH) {
-    const dot = ascii.lastIndexOf('.');
-    const ext = dot > 0 && ascii.length - dot <= 10 ? ascii.slice(dot) : '';
-    ascii = ascii.slice(0, FALLBACK_FILENAME_LENGTH - ext.length) + ext;
-  }
-  return ascii;
-}
-
-/** `name=` / `filename=` parameters: RFC 2231 when needed, plus a plain fallback then. */
-function filenameParameters(attribute: string, filename: string): string[] {
-  if (filename === '') return [];
-  // A name that looks like an encoded-word would be decoded by lenient parsers: extended form.
-  if (/^[\x20-\x7e]*$/.test(filename) && !/=\?.*\?=/.test(filename)) return encodeParameter(attribute, filename);
-  // RFC 6266 §4.3: the plain form first, then the extended one, which capable parsers prefer.
-  return [
-    `${attribute}=${quoteParameterValue(asciiFallbackFilename(filename))}`,
-    ...encodeParameter(attribute, filename, true),
-  ];
-}
-
-const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function attachmentError(
-  index: number,
-  message: string,
-  code: typeof ErrorCodes.INVALID_ATTACHMENT | typeof ErrorCodes.HEADER_INJECTION = ErrorCodes.INVALID_ATTACHMENT,
-  cause?: unknown,
-): InvalidArgumentError {
-  const field = `attachments[${index}]`;
-  return new InvalidArgumentError(
-    `${field}: ${message}`,
-    cause === undefined ? { field, code } : { field, code, cause },
-  );
-}
-
-/** Validates one attachment and makes its leaf (nothing is read from a stream or a file here). */
-function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inline: boolean } {
-  if (att === null || typeof att !== 'object') throw attachmentError(index, 'must be an object');
-  const field = `attachments[${index}]`;
-  if (typeof att.filename !== 'string') throw attachmentError(index, 'filename must be a string');
-  assertNoInjection(att.filename, `${field}.filename`);
-
-  const sources = [att.data, att.content, att.path].filter((s) => s !== undefined && s !== null);
-  if (sources.length !== 1) throw attachmentError(index, 'give exactly one of data, content or path');
-
-  let body: Body;
-  if (att.data !== undefined && att.data !== null) {
-    if (typeof att.data !== 'string') throw attachmentError(index, 'data must be a base64 string');
-    const compact = att.data.replace(/[ \t\r\n]+/g, '');
-    if (!BASE64_DATA.test(compact) || compact.length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
-      throw attachmentError(index, 'data is not valid base64');
-    }
-    body = { kind: 'base64', data: Buffer.from(compact, 'base64') };
-  } else if (att.content !== undefined && att.content !== null) {
-    const c = att.content;
-    if (typeof c === 'string') body = { kind: 'base64', data: Buffer.from(c, 'utf8') };
-    else if (Buffer.isBuffer(c)) body = { kind: 'base64', data: c };
-    else if (c instanceof Uint8Array)
-      body = { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
-    else if (
-      c instanceof Readable ||
-      (typeof c === 'object' && typeof (c as Readable).pipe === 'function' && Symbol.asyncIterator in c)
-    ) {
-      body = { kind: 'stream', stream: c as Readable };
-    } else throw attachmentError(index, 'content must be a Buffer, Uint8Array, string or Readable');
-  } else {
-    if (typeof att.path !== 'string' || att.path === '')
-      throw attachmentError(index, 'path must be a non-empty string');
-    let size: number;
-    try {
-      const st = statSync(att.path);
-      if (!st.isFile()) throw new Error('not a regular file');
-      size = st.size;
-    } catch (err) {
-      throw attachmentError(
-        index,
-        `cannot read ${JSON.stringify(att.path)}: ${(err as Error).message}`,
-        ErrorCodes.INVALID_ATTACHMENT,
-        err,
-      );
-    }
-    body = { kind: 'file', path: att.path, size };
-  }
-
-  const contentType =
-    att.contentType === undefined || att.contentType === null
-      ? guessContentType(att.filename)
-      : checkContentType(att.contentType, `${field}.contentType`);
-
-  let cid: string | null = null;
-  if (att.cid !== undefined && att.cid !== null) {
-    if (typeof att.cid !== 'string') throw attachmentError(index, 'cid must be a string');
-    assertNoInjection(att.cid, `${field}.cid`);
-    cid = att.cid.replace(/^<(.*)>$/, '$1');
-    // RFC 2392 / RFC 5322 §3.6.4: the id goes inside <…>, so it must be printable ASCII without
-    // brackets or space.
-    if (!/^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(cid)) {
-      throw attachmentError(index, 'cid must be printable ASCII without spaces or angle brackets');
-    }
-  }
-
-  const typeParams = [contentType, ...filenameParameters('name', att.filename)].join('; ');
-  const disposition = [cid === null ? 'attachment' : 'inline', ...filenameParameters('filename', att.filename)].join(
-    '; ',
-  );
-  let headers =
-    foldHeader('Content-Type', typeParams, STRUCTURED) +
-    foldHeader('Content-Transfer-Encoding', 'base64') +
-    foldHeader('Content-Disposition', disposition, STRUCTURED);
-  if (cid !== null) headers += foldHeader('Content-ID', `<${cid}>`);
-  assertHeaderLines(headers, `${field}.filename`);
-  return { leaf: { type: 'leaf', headers, body, is8bit: false }, inline: cid !== null };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Message headers
 // ---------------------------------------------------------------------------------------------
-
-/** Throws when a folded header has a line over 998 octets (a word too long to fold). */
-function assertHeaderLines(folded: string, field: string): void {
-  for (const line of folded.split(CRLF)) {
-    if (Buffer.byteLength(line, 'utf8') > MAX_HARD_LINE_LENGTH) {
-      throw new InvalidArgumentError(
-        `${field}: header line longer than ${MAX_HARD_LINE_LENGTH} octets (RFC 5322 §2.1.1)`,
-        {
-          field,
-          code: ErrorCodes.INVALID_HEADER,
-        },
-      );
-    }
-  }
-}
 
 interface ParsedAddresses {
   entries: AddressEntry[];
   mailboxes: Mailbox[];
 }
 
-function parseAddressInputs(inputs: readonly string[] | undefined, field: string): ParsedAddresses {
+function parseAddressInputs(inputs: unknown, field: string): ParsedAddresses {
   if (inputs === undefined || inputs === null) return { entries: [], mailboxes: [] };
   if (!Array.isArray(inputs)) {
     throw new InvalidArgumentError(`${field} must be an array of addresses`, {
@@ -407,24 +161,18 @@ function parseAddressInputs(inputs: readonly string[] | undefined, field: string
   }
   const entries: AddressEntry[] = [];
   inputs.forEach((input: unknown, i: number) => {
-    if (typeof input !== 'string') {
-      throw new InvalidArgumentError(`${field}[${i}] must be a string`, {
-        field: `${field}[${i}]`,
-        code: ErrorCodes.INVALID_ADDRESS,
-      });
-    }
-    assertNoInjection(input, `${field}[${i}]`);
-    entries.push(...parseAddressList(input));
+    const text = addressInputText(input, `${field}[${i}]`);
+    assertNoInjection(text, `${field}[${i}]`);
+    // A string entry may itself be a list or a group (`Team: a@x, b@y;`).
+    entries.push(...parseAddressList(text));
   });
   return { entries, mailboxes: flattenAddresses(entries) };
 }
 
-function parseSingle(input: string, field: string): Mailbox {
-  if (typeof input !== 'string') {
-    throw new InvalidArgumentError(`${field} must be a string`, { field, code: ErrorCodes.INVALID_ADDRESS });
-  }
-  assertNoInjection(input, field);
-  return parseAddress(input);
+function parseSingle(input: unknown, field: string): Mailbox {
+  const text = addressInputText(input, field);
+  assertNoInjection(text, field);
+  return parseAddress(text);
 }
 
 /** The mailbox with its domain in ASCII, so only a non-ASCII local part stays UTF-8 (RFC 6531). */
@@ -640,8 +388,13 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const to = parseAddressInputs(options.toAddresses, 'toAddresses');
   const cc = parseAddressInputs(options.ccAddresses, 'ccAddresses');
   const bcc = parseAddressInputs(options.bccAddresses, 'bccAddresses');
-  const replyTo =
-    options.replyTo === undefined || options.replyTo === null ? null : parseSingle(options.replyTo, 'replyTo');
+  // One address or a list (each entry parsed alone: `replyTo: 'a@x, b@y'` is one bad address).
+  const replyTo: Mailbox[] =
+    options.replyTo === undefined || options.replyTo === null
+      ? []
+      : Array.isArray(options.replyTo)
+        ? options.replyTo.map((r: unknown, i: number) => parseSingle(r, `replyTo[${i}]`))
+        : [parseSingle(options.replyTo, 'replyTo')];
 
   const recipients: string[] = [];
   const seen = new Set<string>();
@@ -659,28 +412,25 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
       code: ErrorCodes.INVALID_ADDRESS,
     });
   }
-  const everyone = [from, ...to.mailboxes, ...cc.mailboxes, ...bcc.mailboxes, ...(replyTo ? [replyTo] : [])];
+  const everyone = [from, ...to.mailboxes, ...cc.mailboxes, ...bcc.mailboxes, ...replyTo];
   const smtpUtf8 = everyone.some((m) => addressNeedsSmtpUtf8(m.address));
 
-  // Subject and custom headers.
+  // Subject, option fields (priority, list) and custom headers.
   const subject = options.subject ?? '';
   assertNoInjection(subject, 'subject');
-  const customFields: string[] = [];
-  const custom = options.customHeaders ?? {};
-  if (typeof custom !== 'object') {
-    throw new InvalidArgumentError('customHeaders must be an object', {
-      field: 'customHeaders',
-      code: ErrorCodes.INVALID_HEADER,
-    });
-  }
-  for (const [name, value] of Object.entries(custom)) {
-    assertCustomHeaderName(name);
-    const field = `customHeaders[${JSON.stringify(name)}]`;
-    assertNoInjection(value, field);
-    // Structure unknown: only non-ASCII words are encoded; long ASCII tokens are kept whole.
-    const folded = foldHeader(name, encodeUnstructured(value, { maxWordLength: MAX_ENCODED_WORD_LENGTH }));
-    assertHeaderLines(folded, field);
-    customFields.push(folded);
+  const optionFields: OptionField[] = [...priorityFields(options.priority), ...listFields(options.list)];
+  const customFields = customHeaderFields(options.customHeaders, 'customHeaders');
+  if (optionFields.length > 0 && customFields !== '') {
+    // The option owns its fields: a second X-Priority or List-Unsubscribe would be ambiguous.
+    const written = new Set(optionFields.map(([name]) => name.toLowerCase()));
+    for (const name of Object.keys(options.customHeaders ?? {})) {
+      if (written.has(name.toLowerCase())) {
+        throw new InvalidArgumentError(`customHeaders[${JSON.stringify(name)}]: ${name} is written by an option`, {
+          field: `customHeaders[${JSON.stringify(name)}]`,
+          code: ErrorCodes.INVALID_HEADER,
+        });
+      }
+    }
   }
 
   let messageId: string;
@@ -713,15 +463,34 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const inlineParts: Leaf[] = [];
   const attachedParts: Leaf[] = [];
   attachments.forEach((att: AttachmentInput, i: number) => {
-    const { leaf, inline } = attachmentLeaf(att, i);
-    // Inline parts belong to the HTML (multipart/related, RFC 2387); without HTML they are
+    const { leaf, related } = attachmentLeaf(att, `attachments[${i}]`);
+    // Parts with a cid belong to the HTML (multipart/related, RFC 2387); without HTML they are
     // ordinary parts of multipart/mixed, still marked inline.
-    (inline && hasHtml ? inlineParts : attachedParts).push(leaf);
+    (related && hasHtml ? inlineParts : attachedParts).push(leaf);
   });
+  const extra = options.alternatives ?? [];
+  if (!Array.isArray(extra)) {
+    throw new InvalidArgumentError('alternatives must be an array', {
+      field: 'alternatives',
+      code: ErrorCodes.INVALID_ATTACHMENT,
+    });
+  }
+  const ical =
+    options.icalEvent === undefined || options.icalEvent === null ? null : icalLeaves(options.icalEvent, allow8bit);
+  // The invitation's attachment copy goes first, so the calendar file leads the attachment list.
+  if (ical !== null) attachedParts.unshift(ical.attachment);
 
+  // multipart/alternative, least preferred first (RFC 2046 §5.1.4): text, the extra alternatives
+  // (Gmail wants text/x-amp-html before text/html, for readers that show the last part they
+  // know), HTML, then the calendar part, as nodemailer orders them.
   const alternatives: Node[] = [];
-  if (hasText || (!hasHtml && attachedParts.length === 0)) alternatives.push(textLeaf(text ?? '', 'plain', allow8bit));
-  if (hasHtml) alternatives.push(textLeaf(html, 'html', allow8bit));
+  const onlyText = !hasHtml && extra.length === 0 && ical === null && attachedParts.length === 0;
+  if (hasText || onlyText) alternatives.push(textLeaf(text ?? '', 'text/plain; charset=utf-8', allow8bit));
+  extra.forEach((alt: AlternativeInput, i: number) => {
+    alternatives.push(alternativeLeaf(alt, i, allow8bit));
+  });
+  if (hasHtml) alternatives.push(textLeaf(html, 'text/html; charset=utf-8', allow8bit));
+  if (ical !== null) alternatives.push(ical.alternative);
   const related: Node[] = [];
   if (alternatives.length > 0) related.push(multipart('alternative', alternatives));
   related.push(...inlineParts);
@@ -736,7 +505,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   let headers = addressHeader('From', [from]);
   if (to.entries.length > 0) headers += addressHeader('To', to.entries);
   if (cc.entries.length > 0) headers += addressHeader('Cc', cc.entries);
-  if (replyTo !== null) headers += addressHeader('Reply-To', [replyTo]);
+  if (replyTo.length > 0) headers += addressHeader('Reply-To', replyTo);
   // Words sized so the first one fits after "Subject: " on a 78-character line.
   headers += foldHeader(
     'Subject',
@@ -744,7 +513,8 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   );
   headers += foldHeader('Date', formatDate(date));
   headers += foldHeader('Message-ID', messageId);
-  headers += customFields.join('');
+  for (const [, folded] of optionFields) headers += folded;
+  headers += customFields;
   headers += foldHeader('MIME-Version', '1.0');
   headers += root.type === 'leaf' ? root.headers : multipartHeader(root);
   headers += CRLF;

@@ -1,6 +1,6 @@
 /**
  * Content and header encodings for the MIME builder: RFC 2047 encoded-words, quoted-printable and
- * base64 (RFC 2045 §6.7, §6.8), RFC 2231 parameter values and RFC 5322 header folding.
+ * base64 (RFC 2045 §6.7, §6.8) and RFC 5322 header folding (parameters: params.ts).
  *
  * Pure functions, values in, values out. Nothing here touches a socket.
  */
@@ -89,28 +89,42 @@ export function encodeWords(text: string, maxWordLength: number = MAX_ENCODED_WO
 
   const words: string[] = [];
   let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let pendingQ = 0;
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    const bytes = Buffer.concat(pending, pendingBytes);
+  const qLength = (bytes: Buffer): number => {
+    let q = 0;
+    for (const byte of bytes) q += qByteLength(byte);
+    return q;
+  };
+  const emit = (part: Buffer[]): void => {
+    if (part.length === 0) return;
+    const bytes = Buffer.concat(part);
     words.push(useQ ? `=?UTF-8?Q?${qEncode(bytes)}?=` : `=?UTF-8?B?${bytes.toString('base64')}?=`);
-    pending = [];
-    pendingBytes = 0;
-    pendingQ = 0;
   };
   // B: 4 characters per 3 bytes, so a budget of 63 characters holds 45 bytes.
   const maxBBytes = Math.floor(budget / 4) * 3;
+  const fits = (part: readonly Buffer[]): boolean => {
+    let total = 0;
+    for (const b of part) total += useQ ? qLength(b) : b.length;
+    return total <= (useQ ? budget : maxBBytes);
+  };
   for (const bytes of chars) {
-    let q = 0;
-    for (const byte of bytes) q += qByteLength(byte);
-    const fits = useQ ? pendingQ + q <= budget : pendingBytes + bytes.length <= maxBBytes;
-    if (!fits) flush();
+    if (!fits([...pending, bytes])) {
+      // Break after the last space of the full word when there is one, so words end where the
+      // text's words do: readers that wrongly keep the white space between two encoded-words
+      // (Python's policy.default for display names, python/cpython#128110; some mail clients)
+      // then show a doubled space instead of a space inside a word.
+      let cut = pending.length;
+      for (let i = pending.length - 1; i > 0; i--) {
+        if (pending[i]!.length === 1 && pending[i]![0] === 0x20) {
+          cut = i + 1;
+          break;
+        }
+      }
+      emit(pending.slice(0, cut));
+      pending = pending.slice(cut);
+    }
     pending.push(bytes);
-    pendingBytes += bytes.length;
-    pendingQ += q;
   }
-  flush();
+  emit(pending);
   return words.join(' ');
 }
 
@@ -162,8 +176,19 @@ export function encodeUnstructured(value: string, options: EncodeUnstructuredOpt
   // Decoders disagree on whitespace next to an encoded-word (some collapse or drop it, against
   // RFC 2047 §6.2), so the span grows over neighbouring whitespace runs other than one space,
   // and the words beyond them, until a single space separates it from plain text.
-  while (last + 1 < tokens.length && tokens[last + 1] !== ' ') last = Math.min(last + 2, tokens.length - 1);
-  while (first > 0 && tokens[first - 1] !== ' ') first = Math.max(first - 2, 0);
+  // Python's compat32 (email.header.make_header) also drops the space between an encoded-word and
+  // a plain word that touches it with `(`, `)` or `\\` (it takes them for comment delimiters), so
+  // such a neighbour joins the span too (found by the reader matrix).
+  const touchesAfter = (i: number): boolean => i < tokens.length && /^[()\\]/.test(tokens[i]!);
+  const touchesBefore = (i: number): boolean => i >= 0 && /[()\\]$/.test(tokens[i]!);
+  for (;;) {
+    const grown = { first, last };
+    while (last + 1 < tokens.length && (tokens[last + 1] !== ' ' || touchesAfter(last + 2))) {
+      last = Math.min(last + 2, tokens.length - 1);
+    }
+    while (first > 0 && (tokens[first - 1] !== ' ' || touchesBefore(first - 2))) first = Math.max(first - 2, 0);
+    if (grown.first === first && grown.last === last) break;
+  }
   const before = tokens.slice(0, first).join('');
   const span = tokens.slice(first, last + 1).join('');
   const after = tokens.slice(last + 1).join('');
@@ -417,88 +442,6 @@ export class Base64Encoder extends Transform {
 }
 
 // ---------------------------------------------------------------------------------------------
-// RFC 2231 parameters and RFC 2045 parameter quoting
-// ---------------------------------------------------------------------------------------------
-
-/** RFC 2045 §5.1 token characters: printable ASCII except SPACE and tspecials. */
-const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/;
-
-/** RFC 2231 §7 attribute-char: token characters except `*`, `'` and `%`. */
-function isAttributeChar(byte: number): boolean {
-  return byte < 0x80 && byte !== 0x2a && byte !== 0x27 && byte !== 0x25 && TOKEN.test(String.fromCharCode(byte));
-}
-
-function percentEncode(bytes: Buffer): string {
-  let out = '';
-  for (const byte of bytes) {
-    out += isAttributeChar(byte) ? String.fromCharCode(byte) : `%${HEX[byte >> 4]!}${HEX[byte & 15]!}`;
-  }
-  return out;
-}
-
-/** `value` as an RFC 2045 token when it is one, else as a quoted-string (RFC 5322 §3.2.4). */
-export function quoteParameterValue(value: string): string {
-  if (TOKEN.test(value)) return value;
-  return `"${value.replace(/["\\]/g, '\\$&')}"`;
-}
-
-/** Longest `name*N*=…` segment we aim for, so a segment plus `; ` indent fits a 78-character line. */
-const MAX_PARAMETER_SEGMENT = MAX_LINE_LENGTH - 4;
-
-/**
- * Encodes one MIME parameter, returning the `attribute=value` segments to join with `; `.
- *
- * Printable ASCII that fits one line: `name=value` or `name="va lue"`. Non-ASCII (or control
- * characters): RFC 2231 §4 extended value `name*=utf-8''%E2%82%AC…`. Either form, when too long
- * for one line, is split into RFC 2231 §3 continuations (`name*0=`, `name*1=` …, or `name*0*=`
- * with the charset on the first segment only), each at most about 74 characters, never splitting
- * a `%XX` triplet or a UTF-8 sequence. `forceExtended` writes the extended form even for ASCII.
- * Precondition: no CR, LF or NUL.
- */
-export function encodeParameter(name: string, value: string, forceExtended = false): string[] {
-  const ascii = !forceExtended && /^[\x20-\x7e]*$/.test(value);
-  if (ascii) {
-    const simple = `${name}=${quoteParameterValue(value)}`;
-    if (simple.length <= MAX_PARAMETER_SEGMENT) return [simple];
-    const segments: string[] = [];
-    let rest = value;
-    for (let n = 0; rest.length > 0; n++) {
-      const prefix = `${name}*${n}=`;
-      // Quoting may double some characters; take characters until the quoted form is full.
-      let take = 0;
-      let quotedLength = prefix.length + 2;
-      while (take < rest.length) {
-        const ch = rest[take]!;
-        const add = ch === '"' || ch === '\\' ? 2 : 1;
-        if (quotedLength + add > MAX_PARAMETER_SEGMENT && take > 0) break;
-        quotedLength += add;
-        take++;
-      }
-      segments.push(`${prefix}"${rest.slice(0, take).replace(/["\\]/g, '\\$&')}"`);
-      rest = rest.slice(take);
-    }
-    return segments;
-  }
-  const encodedChars = Array.from(value, (ch) => percentEncode(Buffer.from(ch, 'utf8')));
-  const whole = `${name}*=utf-8''${encodedChars.join('')}`;
-  if (whole.length <= MAX_PARAMETER_SEGMENT) return [whole];
-  const segments: string[] = [];
-  let current = '';
-  let n = 0;
-  const prefixOf = (i: number): string => `${name}*${i}*=${i === 0 ? "utf-8''" : ''}`;
-  for (const piece of encodedChars) {
-    if (current !== '' && prefixOf(n).length + current.length + piece.length > MAX_PARAMETER_SEGMENT) {
-      segments.push(prefixOf(n) + current);
-      n++;
-      current = '';
-    }
-    current += piece;
-  }
-  segments.push(prefixOf(n) + current);
-  return segments;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Header folding (RFC 5322 §2.2.3)
 // ---------------------------------------------------------------------------------------------
 
@@ -530,15 +473,19 @@ export function foldHeader(name: string, value: string, options: FoldOptions = {
   const pattern =
     options.structured === true ? /[ \t]*(?:"(?:[^"\\]|\\.)*"?|[^ \t"])+|[ \t]+/g : /[ \t]*[^ \t]+|[ \t]+/g;
   const tokens = ` ${value}`.match(pattern) ?? [];
+  // Never fold right after the colon: Python's email (policy.default) keeps the space of such a
+  // fold as a leading space of the value (found by the reader matrix).
+  let first = true;
   for (const token of tokens) {
     const foldable = token[0] === ' ' || token[0] === '\t';
     const hasWord = /[^ \t]/.test(token);
-    if (foldable && hasWord && lineLength + token.length > MAX_LINE_LENGTH && lineLength > 0) {
+    if (foldable && hasWord && !first && lineLength + token.length > MAX_LINE_LENGTH && lineLength > 0) {
       out += CRLF;
       lineLength = 0;
     }
     out += token;
     lineLength += token.length;
+    if (hasWord) first = false;
   }
   return out + CRLF;
 }

@@ -4,6 +4,13 @@
  */
 import { domainToASCII } from 'node:url';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
+import {
+  encodeUnstructured,
+  foldHeader,
+  MAX_ENCODED_WORD_LENGTH,
+  MAX_HARD_LINE_LENGTH,
+  MAX_LINE_LENGTH,
+} from './encodings.js';
 
 /** RFC 5322 §2.2: a field name is one or more printable US-ASCII characters except `:`. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
@@ -46,12 +53,27 @@ export function assertNoInjection(value: string, field: string): void {
 }
 
 /**
- * Checks a custom header name: RFC 5322 §2.2 field-name syntax, and not one of the fields the
- * builder owns. Throws `InvalidArgumentError` (`ERR_SMTP_HEADER_INJECTION` for CR/LF/NUL,
- * `ERR_SMTP_INVALID_HEADER` otherwise).
+ * Fields a body part's own `headers` may not set: the builder writes them from the part's options
+ * (contentType, contentDisposition, cid), and a second one would make the part ambiguous.
  */
-export function assertCustomHeaderName(name: string): void {
-  const field = `customHeaders[${JSON.stringify(name)}]`;
+export const PART_RESERVED_FIELDS: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-transfer-encoding',
+  'content-disposition',
+  'content-id',
+  'mime-version',
+]);
+
+/**
+ * Checks a custom header name: RFC 5322 §2.2 field-name syntax, and not one of the fields the
+ * builder owns (`reserved`, default the message's own fields). Throws `InvalidArgumentError`
+ * (`ERR_SMTP_HEADER_INJECTION` for CR/LF/NUL, `ERR_SMTP_INVALID_HEADER` otherwise).
+ */
+export function assertCustomHeaderName(
+  name: string,
+  field = `customHeaders[${JSON.stringify(name)}]`,
+  reserved: ReadonlySet<string> = RESERVED_FIELDS,
+): void {
   assertNoInjection(name, field);
   if (!FIELD_NAME.test(name)) {
     throw new InvalidArgumentError(
@@ -62,12 +84,53 @@ export function assertCustomHeaderName(name: string): void {
       },
     );
   }
-  if (RESERVED_FIELDS.has(name.toLowerCase())) {
+  if (reserved.has(name.toLowerCase())) {
     throw new InvalidArgumentError(`${field}: ${name} is written by the builder; use the matching option`, {
       field,
       code: ErrorCodes.INVALID_HEADER,
     });
   }
+}
+
+/** Throws when a folded header has a line over 998 octets (a word too long to fold). */
+export function assertHeaderLines(folded: string, field: string): void {
+  for (const line of folded.split('\r\n')) {
+    if (Buffer.byteLength(line, 'utf8') > MAX_HARD_LINE_LENGTH) {
+      throw new InvalidArgumentError(
+        `${field}: header line longer than ${MAX_HARD_LINE_LENGTH} octets (RFC 5322 §2.1.1)`,
+        { field, code: ErrorCodes.INVALID_HEADER },
+      );
+    }
+  }
+}
+
+/**
+ * A caller's extra header fields (a message's `customHeaders` or a part's `headers`), checked and
+ * folded: names by {@link assertCustomHeaderName}, values by {@link assertNoInjection}; non-ASCII
+ * words become RFC 2047 encoded-words (the field's structure is unknown, so long ASCII tokens stay
+ * whole). `label` names the option in errors. Returns the CRLF-terminated fields.
+ */
+export function customHeaderFields(
+  headers: unknown,
+  label: string,
+  reserved: ReadonlySet<string> = RESERVED_FIELDS,
+): string {
+  if (headers === undefined || headers === null) return '';
+  if (typeof headers !== 'object' || Array.isArray(headers)) {
+    throw new InvalidArgumentError(`${label} must be an object`, { field: label, code: ErrorCodes.INVALID_HEADER });
+  }
+  let out = '';
+  for (const [name, value] of Object.entries(headers)) {
+    const field = `${label}[${JSON.stringify(name)}]`;
+    assertCustomHeaderName(name, field, reserved);
+    assertNoInjection(value, field);
+    // Words sized so the first one fits after `Name: ` (never shorter than a few characters).
+    const maxWordLength = Math.min(MAX_ENCODED_WORD_LENGTH, Math.max(24, MAX_LINE_LENGTH - name.length - 2));
+    const folded = foldHeader(name, encodeUnstructured(value, { maxWordLength }));
+    assertHeaderLines(folded, field);
+    out += folded;
+  }
+  return out;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;

@@ -9,7 +9,6 @@ export {
   decodeWords,
   type EncodeUnstructuredOptions,
   encodeBase64,
-  encodeParameter,
   encodeQuotedPrintable,
   encodeUnstructured,
   encodeWords,
@@ -20,3 +19,10 @@ export {
   MAX_LINE_LENGTH,
 } from './encodings.js';
 export { DEFAULT_CONTENT_TYPE, formatDate, guessContentType } from './headers.js';
+export {
+  encodeParameter,
+  filenameParameter,
+  formatParameterField,
+  nameParameter,
+  quoteParameterValue,
+} from './params.js';

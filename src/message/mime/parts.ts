@@ -1,0 +1,396 @@
+/**
+ * The leaves of the MIME tree: text parts (RFC 2045 §6 transfer-encoding choice), attachments
+ * (RFC 2183 disposition, RFC 2392 Content-ID), extra alternatives and a calendar invitation
+ * (RFC 5545 / iTIP RFC 5546 as calendar clients expect it). Nothing is read from a file or a
+ * stream here: sources are checked and described, {@link ./builder.ts} streams them.
+ * Pure module: no sockets.
+ */
+import { statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
+import { findUnknownKey } from '../../options.js';
+import type { AlternativeInput, AttachmentInput, ContentEncoding, IcalEventInput } from '../types.js';
+import {
+  base64Chunks,
+  base64EncodedLength,
+  foldHeader,
+  MAX_HARD_LINE_LENGTH,
+  MAX_LINE_LENGTH,
+  quotedPrintableChunks,
+} from './encodings.js';
+import {
+  assertHeaderLines,
+  assertNoInjection,
+  checkContentType,
+  customHeaderFields,
+  guessContentType,
+  PART_RESERVED_FIELDS,
+} from './headers.js';
+import { filenameParameter, formatParameterField, nameParameter } from './params.js';
+
+const CRLF = '\r\n';
+const CRLF_BYTES = Buffer.from(CRLF);
+
+/** The body of a leaf, as it will be emitted. */
+export type Body =
+  /** Already encoded text, emitted as is (always ends in CRLF). */
+  | { kind: 'encoded'; data: Buffer }
+  /** Raw bytes base64-encoded while streaming. */
+  | { kind: 'base64'; data: Buffer }
+  | { kind: 'file'; path: string; size: number }
+  | { kind: 'stream'; stream: Readable };
+
+export interface Leaf {
+  type: 'leaf';
+  /** Folded Content-* header fields, each ending in CRLF. */
+  headers: string;
+  body: Body;
+  is8bit: boolean;
+}
+
+export interface Multipart {
+  type: 'multipart';
+  subtype: 'mixed' | 'alternative' | 'related';
+  boundary: string;
+  children: Node[];
+}
+
+export type Node = Leaf | Multipart;
+
+// ---------------------------------------------------------------------------------------------
+// Text parts
+// ---------------------------------------------------------------------------------------------
+
+/** CR, LF and CRLF in any mixture become CRLF (RFC 5322 §2.3: no bare CR or LF). */
+function normaliseNewlines(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, CRLF);
+}
+
+/** Longest line in octets, lines split at CRLF (the input is normalised). */
+function longestLineOctets(bytes: Buffer): number {
+  let max = 0;
+  let start = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+    max = Math.max(max, i - 1 - start);
+    start = i + 1;
+  }
+  return Math.max(max, bytes.length - start);
+}
+
+/** Controls other than TAB, CR and LF (and DEL), which the slow path encodes. */
+const CONTROL_CHARS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/**
+ * A text part: chooses the transfer encoding (RFC 2045 §6) and encodes it. `contentType` is the
+ * full Content-Type value, e.g. `text/plain; charset=utf-8`; `extraHeaders` follow it.
+ */
+export function textLeaf(text: string, contentType: string, allow8bit: boolean, extraHeaders = ''): Leaf {
+  const normal = normaliseNewlines(text);
+  const bytes = Buffer.from(normal, 'utf8');
+  const head = (cte: string): string =>
+    foldHeader('Content-Type', contentType, { structured: true }) +
+    foldHeader('Content-Transfer-Encoding', cte) +
+    extraHeaders;
+  // Fast path for the common case, plain ASCII with short lines: 7bit, no per-byte scan. (A UTF-8
+  // encoding as long as the string means every character was ASCII.)
+  if (bytes.length === normal.length && !CONTROL_CHARS.test(normal) && longestLineOctets(bytes) <= MAX_LINE_LENGTH) {
+    return {
+      type: 'leaf',
+      headers: head('7bit'),
+      body: { kind: 'encoded', data: Buffer.concat([bytes, CRLF_BYTES]) },
+      is8bit: false,
+    };
+  }
+  let hasHigh = false;
+  let hasControl = false;
+  let toEscape = 0; // bytes quoted-printable would write as =XX
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80) {
+      hasHigh = true;
+      toEscape++;
+    } else if (b < 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0a) {
+      // NUL is never allowed; other controls are legal but fragile in transit: encode them.
+      hasControl = true;
+      toEscape++;
+    } else if (b === 0x3d || b === 0x7f) toEscape++;
+  }
+  const longest = longestLineOctets(bytes);
+  let cte: '7bit' | '8bit' | 'quoted-printable' | 'base64';
+  if (!hasHigh && !hasControl && longest <= MAX_LINE_LENGTH) cte = '7bit';
+  else if (allow8bit && !hasControl && longest <= MAX_HARD_LINE_LENGTH) cte = hasHigh ? '8bit' : '7bit';
+  else {
+    // Quoted-printable for mostly-ASCII text, base64 when it would be shorter.
+    const qpLength = bytes.length + 2 * toEscape + Math.ceil(bytes.length / 75) * 3;
+    cte = qpLength <= base64EncodedLength(bytes.length) ? 'quoted-printable' : 'base64';
+  }
+  let data: Buffer;
+  if (cte === 'base64') {
+    data = Buffer.from([...base64Chunks(bytes)].join('') || CRLF, 'latin1');
+  } else {
+    // The CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1), so one is added
+    // after the text: a text ending in CRLF keeps it.
+    const encoded =
+      cte === 'quoted-printable' ? Buffer.from([...quotedPrintableChunks(bytes)].join(''), 'latin1') : bytes;
+    data = Buffer.concat([encoded, CRLF_BYTES]);
+  }
+  return { type: 'leaf', headers: head(cte), body: { kind: 'encoded', data }, is8bit: cte === '8bit' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources: data | content | path → Body
+// ---------------------------------------------------------------------------------------------
+
+const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
+const CONTENT_ENCODINGS: ReadonlySet<string> = new Set<ContentEncoding>([
+  'utf8',
+  'utf-8',
+  'base64',
+  'base64url',
+  'hex',
+  'latin1',
+  'binary',
+  'ascii',
+]);
+
+/** Refuses a key not in `known`, naming the nearest one (options.ts owns the wording). */
+function assertPartKeys(
+  value: object,
+  known: readonly string[],
+  field: string,
+  hints?: Readonly<Record<string, string>>,
+): void {
+  const unknown = findUnknownKey(value, known, field, hints);
+  if (unknown !== null) {
+    throw new InvalidArgumentError(unknown.message, { field, code: ErrorCodes.INVALID_ATTACHMENT });
+  }
+}
+
+const ATTACHMENT_KEYS = [
+  'filename',
+  'contentType',
+  'data',
+  'content',
+  'encoding',
+  'path',
+  'cid',
+  'contentDisposition',
+  'headers',
+] as const satisfies readonly (keyof AttachmentInput)[];
+const ALTERNATIVE_KEYS = [
+  'contentType',
+  'content',
+  'encoding',
+  'path',
+] as const satisfies readonly (keyof AlternativeInput)[];
+
+function partError(field: string, message: string, cause?: unknown): InvalidArgumentError {
+  const code = ErrorCodes.INVALID_ATTACHMENT;
+  return new InvalidArgumentError(
+    `${field}: ${message}`,
+    cause === undefined ? { field, code } : { field, code, cause },
+  );
+}
+
+/** What a part's bytes come from; exactly one of the three. */
+interface Source {
+  data?: unknown;
+  content?: unknown;
+  encoding?: unknown;
+  path?: unknown;
+}
+
+function isReadable(c: unknown): c is Readable {
+  return (
+    c instanceof Readable ||
+    (typeof c === 'object' &&
+      c !== null &&
+      typeof (c as Readable).pipe === 'function' &&
+      Symbol.asyncIterator in (c as object))
+  );
+}
+
+/** The bytes of a string `content` in its `encoding` (default UTF-8). */
+function stringBytes(text: string, encoding: unknown, field: string): Buffer {
+  if (encoding === undefined || encoding === null) return Buffer.from(text, 'utf8');
+  if (typeof encoding !== 'string' || !CONTENT_ENCODINGS.has(encoding)) {
+    throw partError(field, `encoding must be one of ${[...CONTENT_ENCODINGS].join(', ')}`);
+  }
+  if ((encoding === 'base64' || encoding === 'base64url') && !/^[A-Za-z0-9+/_\-=\s]*$/.test(text)) {
+    throw partError(field, `content is not valid ${encoding}`);
+  }
+  if (encoding === 'hex' && !/^([0-9A-Fa-f]{2})*$/.test(text)) throw partError(field, 'content is not valid hex');
+  return Buffer.from(text, encoding as BufferEncoding);
+}
+
+/** The body of one source, checked; a file is stat'ed (not read), a stream is not touched. */
+export function sourceBody(src: Source, field: string, allowStream: boolean): Body {
+  const sources = (['data', 'content', 'path'] as const).filter((k) => src[k] !== undefined && src[k] !== null);
+  if (sources.length !== 1) throw partError(field, 'give exactly one of data, content or path');
+  if (src.encoding !== undefined && src.encoding !== null && typeof src.content !== 'string') {
+    throw partError(field, 'encoding applies to a string content only');
+  }
+  if (src.data !== undefined && src.data !== null) {
+    if (typeof src.data !== 'string') throw partError(field, 'data must be a base64 string');
+    const compact = src.data.replace(/[ \t\r\n]+/g, '');
+    if (!BASE64_DATA.test(compact) || compact.length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
+      throw partError(field, 'data is not valid base64');
+    }
+    return { kind: 'base64', data: Buffer.from(compact, 'base64') };
+  }
+  if (src.content !== undefined && src.content !== null) {
+    const c = src.content;
+    if (typeof c === 'string') return { kind: 'base64', data: stringBytes(c, src.encoding, field) };
+    if (Buffer.isBuffer(c)) return { kind: 'base64', data: c };
+    if (c instanceof Uint8Array) return { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
+    if (allowStream && isReadable(c)) return { kind: 'stream', stream: c };
+    throw partError(field, `content must be a Buffer, Uint8Array, string${allowStream ? ' or Readable' : ''}`);
+  }
+  if (typeof src.path !== 'string' || src.path === '') throw partError(field, 'path must be a non-empty string');
+  let size: number;
+  try {
+    const st = statSync(src.path);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (err) {
+    throw partError(field, `cannot read ${JSON.stringify(src.path)}: ${(err as Error).message}`, err);
+  }
+  return { kind: 'file', path: src.path, size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attachments
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Validates one attachment and makes its leaf (`field` names it in errors, e.g. `attachments[2]`);
+ * `related` tells the builder to put it in multipart/related.
+ */
+export function attachmentLeaf(att: AttachmentInput, field: string): { leaf: Leaf; related: boolean } {
+  if (att === null || typeof att !== 'object') throw partError(field, 'must be an object');
+  assertPartKeys(att, ATTACHMENT_KEYS, field, { href: 'attachments from URLs are not fetched: download first' });
+  if (typeof att.filename !== 'string') throw partError(field, 'filename must be a string');
+  assertNoInjection(att.filename, `${field}.filename`);
+  const body = sourceBody(att, field, true);
+
+  const contentType =
+    att.contentType === undefined || att.contentType === null
+      ? guessContentType(att.filename)
+      : checkContentType(att.contentType, `${field}.contentType`);
+
+  let cid: string | null = null;
+  if (att.cid !== undefined && att.cid !== null) {
+    if (typeof att.cid !== 'string') throw partError(field, 'cid must be a string');
+    assertNoInjection(att.cid, `${field}.cid`);
+    cid = att.cid.replace(/^<(.*)>$/, '$1');
+    // RFC 2392 / RFC 5322 §3.6.4: the id goes inside <…>, so it must be printable ASCII without
+    // brackets or space.
+    if (!/^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(cid)) {
+      throw partError(field, 'cid must be printable ASCII without spaces or angle brackets');
+    }
+  }
+  const disposition = att.contentDisposition ?? (cid === null ? 'attachment' : 'inline');
+  if (disposition !== 'attachment' && disposition !== 'inline') {
+    throw partError(field, "contentDisposition must be 'attachment' or 'inline'");
+  }
+  // Content-Disposition first: readers that take the first name they meet (ripmime) then read the
+  // RFC 2231 one (see params.ts).
+  let headers =
+    formatParameterField('Content-Disposition', disposition, filenameParameter(att.filename)) +
+    formatParameterField('Content-Type', contentType, nameParameter(att.filename)) +
+    foldHeader('Content-Transfer-Encoding', 'base64');
+  if (cid !== null) headers += foldHeader('Content-ID', `<${cid}>`);
+  assertHeaderLines(headers, `${field}.filename`);
+  headers += customHeaderFields(att.headers, `${field}.headers`, PART_RESERVED_FIELDS);
+  // A cid part belongs to the HTML (multipart/related, RFC 2387) whatever its disposition.
+  return { leaf: { type: 'leaf', headers, body, is8bit: false }, related: cid !== null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alternatives and calendar invitations
+// ---------------------------------------------------------------------------------------------
+
+/** A Content-Type for a text part: the given one, with `charset=utf-8` added when it has none. */
+function withCharset(contentType: string): string {
+  return /;\s*charset=/i.test(contentType) ? contentType : `${contentType}; charset=utf-8`;
+}
+
+/**
+ * One extra alternative: a text type given as a string becomes a text part (charset UTF-8 unless
+ * the type names one), anything else a base64 part.
+ */
+export function alternativeLeaf(alt: AlternativeInput, index: number, allow8bit: boolean): Leaf {
+  const field = `alternatives[${index}]`;
+  if (alt === null || typeof alt !== 'object') throw partError(field, 'must be an object');
+  assertPartKeys(alt, ALTERNATIVE_KEYS, field);
+  if (typeof alt.contentType !== 'string') throw partError(field, 'contentType must be a string');
+  const contentType = checkContentType(alt.contentType, `${field}.contentType`);
+  if (typeof alt.content === 'string' && /^text\//i.test(contentType) && alt.encoding == null) {
+    return textLeaf(alt.content, withCharset(contentType), allow8bit);
+  }
+  const body = sourceBody(alt, field, false);
+  const headers =
+    foldHeader('Content-Type', contentType, { structured: true }) + foldHeader('Content-Transfer-Encoding', 'base64');
+  return { type: 'leaf', headers, body, is8bit: false };
+}
+
+const ICAL_KEYS = ['method', 'content', 'encoding', 'path', 'filename'] as const;
+
+/** RFC 5546 §1.4 method names: iana-token (letters, digits, `-`). */
+const ITIP_METHOD = /^[A-Za-z0-9-]+$/;
+
+/**
+ * A calendar invitation as calendar clients expect it (what Outlook, Gmail and Apple Mail act on):
+ * `text/calendar; charset=utf-8; method=REQUEST` as the last alternative, and the same file as an
+ * `application/ics` attachment for clients that only offer attachments.
+ */
+export function icalLeaves(
+  input: IcalEventInput | string,
+  allow8bit: boolean,
+): { alternative: Leaf; attachment: Leaf } {
+  const field = 'icalEvent';
+  // A plain string is the calendar itself (nodemailer accepts that too).
+  const ical: IcalEventInput = typeof input === 'string' ? { content: input } : input;
+  if (ical === null || typeof ical !== 'object') throw partError(field, 'must be an object or the calendar text');
+  assertPartKeys(ical, ICAL_KEYS, field, { href: 'href is not fetched: download the calendar and pass content' });
+  const filename = ical.filename ?? 'invite.ics';
+  if (typeof filename !== 'string' || filename === '') throw partError(field, 'filename must be a non-empty string');
+  assertNoInjection(filename, `${field}.filename`);
+  if (ical.encoding !== undefined && ical.encoding !== null && typeof ical.content !== 'string') {
+    throw partError(field, 'encoding applies to a string content only');
+  }
+  let text: string | null = null;
+  if (typeof ical.content === 'string') text = stringBytes(ical.content, ical.encoding, field).toString('utf8');
+  else if (ical.content instanceof Uint8Array) text = Buffer.from(ical.content).toString('utf8');
+  let method: string;
+  if (ical.method !== undefined && ical.method !== null) {
+    if (typeof ical.method !== 'string' || !ITIP_METHOD.test(ical.method)) {
+      throw partError(field, 'method must be an iTIP method name such as REQUEST (RFC 5546)');
+    }
+    method = ical.method.toUpperCase();
+  } else {
+    // The content's own METHOD property, so the part and the calendar object agree.
+    method = (text === null ? null : /^METHOD:([A-Za-z0-9-]+)\r?$/im.exec(text)?.[1]?.toUpperCase()) ?? 'PUBLISH';
+  }
+  const calendarType = `text/calendar; charset=utf-8; method=${method}`;
+  const alternative =
+    text === null
+      ? {
+          type: 'leaf' as const,
+          headers:
+            foldHeader('Content-Type', calendarType, { structured: true }) +
+            foldHeader('Content-Transfer-Encoding', 'base64'),
+          body: sourceBody({ path: ical.path, content: ical.content }, field, false),
+          is8bit: false,
+        }
+      : textLeaf(text, calendarType, allow8bit);
+  const attachment = attachmentLeaf(
+    {
+      filename,
+      contentType: 'application/ics',
+      ...(text === null ? { path: ical.path as string } : { content: Buffer.from(text, 'utf8') }),
+    },
+    field,
+  ).leaf;
+  return { alternative, attachment };
+}
