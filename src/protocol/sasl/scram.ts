@@ -155,7 +155,8 @@ export function scram(ctx: MechanismContext, options: ScramOptions): Mechanism {
         const saltB64 = attrs.get('s');
         const iterText = attrs.get('i');
         // The server's nonce must extend ours (§5.1), or this is a replay of another exchange.
-        const extendsOurs = typeof nonce === 'string' && nonce.startsWith(clientNonce) && nonce.length > clientNonce.length;
+        const extendsOurs =
+          typeof nonce === 'string' && nonce.startsWith(clientNonce) && nonce.length > clientNonce.length;
         if (!extendsOurs || /[^\x21-\x2b\x2d-\x7e]/.test(nonce))
           throw challengeError(`${name}: the server nonce does not extend the client nonce`);
         const salt = saltB64 === undefined ? null : unb64(saltB64);
