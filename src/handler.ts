@@ -10,7 +10,15 @@
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
-import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
+import {
+  AuthError,
+  ClosedError,
+  ErrorCodes,
+  InvalidArgumentError,
+  ReplyError,
+  SmtpError,
+  toSmtpError,
+} from './errors.js';
 import { envelopeAddress, parseAddress } from './message/address.js';
 import { type BuiltMessage, buildMessage } from './message/mime/index.js';
 import type { AddressInput, MessageInput } from './message/types.js';
@@ -393,7 +401,16 @@ export class SmtpProtocolHandler {
       const result = await this.#attempt(job, attempt, signalOption);
       // A one-shot stream was taken by the failed attempt: the caller must resend it.
       if (result === null)
-        return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
+        return (
+          last ??
+          this.#fromError(
+            job,
+            new SmtpError('the message stream was consumed by an earlier attempt; send it again with a fresh stream', {
+              code: ErrorCodes.BODY_SOURCE,
+            }),
+            attempt,
+          )
+        );
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
       last = result;
     }
@@ -477,9 +494,9 @@ export class SmtpProtocolHandler {
     const reply = error instanceof ReplyError ? error : null;
     const base = {
       messageId: job.messageId,
-      smtpCode: reply?.replyCode ?? (error instanceof AuthError ? error.replyCode : null),
+      smtpCode: error.replyCode,
       smtpError: reply ? reply.response : error.message,
-      enhancedCode: reply?.enhancedCode ?? (error instanceof AuthError ? error.enhancedCode : null),
+      enhancedCode: error.enhancedCode,
       retryCount: attempt,
       error,
     };
@@ -518,11 +535,6 @@ function invalid(message: string, cause?: unknown): DeliveryResult {
   const error =
     cause instanceof SmtpError ? cause : new InvalidArgumentError(message, cause === undefined ? {} : { cause });
   return new DeliveryResult({ status: SmtpDeliveryStatus.INVALID, messageId: null, smtpError: message, error });
-}
-
-function toSmtpError(err: unknown): SmtpError {
-  if (err instanceof SmtpError) return err;
-  return new SmtpError((err as Error)?.message ?? String(err), { cause: err });
 }
 
 /** The Message-ID of a raw message, read from its header block only. */

@@ -71,6 +71,11 @@ export function createMechanism(name: AuthMethod, credentials: Credentials, acce
     case 'XOAUTH2': {
       if (accessToken === undefined)
         throw new InvalidArgumentError('XOAUTH2 needs an access token', { field: 'accessToken' });
+      // \x01 separates the fields: one inside the user name would let it add an `auth=` of its own.
+      if (/[\x00-\x1f\x7f]/.test(username))
+        throw new InvalidArgumentError('username must not contain control characters for XOAUTH2', {
+          field: 'username',
+        });
       // On failure the server sends a 334 with a JSON error; an empty answer makes it send the final 535.
       return {
         name,

@@ -148,9 +148,26 @@ const NOT_TLS = new Set([
   'ERR_SSL_HTTP_REQUEST',
 ]);
 
-/** Maps a Node TLS error to a TlsError with an actionable message. */
-export function describeTlsError(err: NodeJS.ErrnoException, host: string, port: number, implicit: boolean): TlsError {
+/** Socket-level failures: the network broke, not TLS; nothing can have been delivered. */
+const NETWORK_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/**
+ * Maps an error during the handshake: a reset or broken pipe is a ConnectionError (retryable like any
+ * connection failure before hand-over); everything else, certificate verification included, is a
+ * TlsError with an actionable message.
+ */
+export function describeTlsError(
+  err: NodeJS.ErrnoException,
+  host: string,
+  port: number,
+  implicit: boolean,
+): TlsError | ConnectionError {
   const code = err.code ?? '';
+  if (NETWORK_ERRORS.has(code)) {
+    return new ConnectionError(`connection to ${host}:${port} lost during the TLS handshake (${code})`, {
+      cause: err,
+    });
+  }
   if (NOT_TLS.has(code) || /wrong version number/i.test(err.message)) {
     const hint = implicit
       ? `the server at ${host}:${port} answered in plaintext: it most likely expects STARTTLS (use encryption "tls", usually port 587) rather than implicit TLS`

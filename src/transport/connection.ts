@@ -36,6 +36,7 @@ import {
   TimeoutError,
   type TimeoutPhase,
   TlsError,
+  toSmtpError,
 } from '../errors.js';
 import { Mutex } from '../pool/mutex.js';
 import {
@@ -81,6 +82,9 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 /** BDAT chunks written before waiting for the oldest one's reply (with PIPELINING). */
 const BDAT_WINDOW = 4;
+/** In-memory bodies up to this size go out in the one write that carries the final dot. */
+const FINAL_WRITE_MAX = 64 * 1024;
+const LONE_DOT = Buffer.from('.\r\n');
 
 export type Phase = 'connecting' | 'greeting' | 'ready' | 'mail' | 'rcpt' | 'data' | 'closing' | 'closed';
 
@@ -204,7 +208,7 @@ interface Pending {
   label: string | undefined;
   phase: TimeoutPhase;
   timeout: number;
-  /** The final dot or BDAT LAST: if the connection dies now the outcome is unknown. */
+  /** The final dot or BDAT LAST reached the socket: if the connection dies now the outcome is unknown. */
   handedOver: boolean;
   switchesToTls: boolean;
   resolve: (reply: Reply) => void;
@@ -417,7 +421,7 @@ export class SmtpConnection extends EventEmitter {
         channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure });
       return this.#info!;
     } catch (err) {
-      const wrapped = this.#toSmtpError(err);
+      const wrapped = toSmtpError(err);
       this.#fail(wrapped);
       throw this.#broken ?? wrapped;
     } finally {
@@ -562,7 +566,7 @@ export class SmtpConnection extends EventEmitter {
       this.#lastUsed = Date.now();
       return await this.#transaction(plan, body, pipelining, unlock, options.onBeforeHandOver);
     } catch (err) {
-      const wrapped = this.#toSmtpError(err);
+      const wrapped = toSmtpError(err);
       // A failure with the body half-written cannot be undone but by closing: never send the final dot.
       if (this.#phase === 'data' || !(wrapped instanceof ReplyError)) this.#fail(wrapped);
       throw wrapped.messageHandedOver || !this.#broken ? wrapped : this.#broken;
@@ -674,7 +678,7 @@ export class SmtpConnection extends EventEmitter {
     if (!replyMatches(mailReply, 2)) {
       // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
       await this.#drainPipelined(rcptPs, dataP);
-      this.#transition('ready');
+      await this.#endRefused(false);
       return outcome('mail', mailReply, [], []);
     }
     this.#transition('rcpt');
@@ -689,8 +693,7 @@ export class SmtpConnection extends EventEmitter {
     }
     if (accepted.length === 0) {
       await this.#drainPipelined([], dataP);
-      await this.#send(cmd.rset());
-      this.#transition('ready');
+      await this.#endRefused(true);
       return outcome('rcpt', rejected[rejected.length - 1]!.reply, accepted, rejected);
     }
     this.#transition('data');
@@ -706,8 +709,18 @@ export class SmtpConnection extends EventEmitter {
     let bytesSent: number;
     if (plan.encoded) {
       bytesSent = plan.encoded.length;
+      let last = plan.encoded;
+      if (last.length > FINAL_WRITE_MAX) {
+        // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
+        // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
+        const cut = last.length - FINAL_WRITE_MAX;
+        await this.#pumpBody(slices(last.subarray(0, cut), FINAL_WRITE_MAX), identity, async (buf) =>
+          this.#writeData(buf),
+        );
+        last = last.subarray(cut);
+      }
       await this.#beforeHandOver(beforeHandOver);
-      const finalP = this.#writeFinal(plan.encoded, '.', 'DATA');
+      const finalP = this.#writeFinal(last, '.', 'DATA');
       this.#transition('ready');
       unlock();
       return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
@@ -819,18 +832,29 @@ export class SmtpConnection extends EventEmitter {
     this.#assertUsable();
   }
 
-  /** Writes the end of the message and queues the reply that decides it, with the final-reply timer. */
+  /**
+   * Writes the end of the message and queues the reply that decides it. Hand-over is the write
+   * callback of this write (the socket took the final dot or `BDAT … LAST` for transmission): until
+   * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
+   * reply is UNKNOWN.
+   */
   #writeFinal(data: Buffer, label: string, via: 'DATA' | 'BDAT', header?: string): Promise<Reply> {
-    this.#transcript('client', label);
-    const p = this.#send(header ?? null, {
+    if (this.#transcribing) this.#transcript('client', label);
+    return this.#send(header ?? null, {
       body: data,
-      phase: 'finalReply',
-      timeout: this.#timeouts.finalReply,
-      handedOver: true,
+      final: true,
       quiet: true,
       command: via === 'DATA' ? '<CRLF>.<CRLF>' : label,
     });
-    return p;
+  }
+
+  /** The final write reached the socket: the message is handed over, the final-reply timer starts. */
+  #handedOver(entry: Pending): void {
+    if (this.#broken || entry.handedOver) return;
+    entry.handedOver = true;
+    entry.phase = 'finalReply';
+    entry.timeout = this.#timeouts.finalReply;
+    if (this.#inflight[0] === entry) this.#restartTimer();
   }
 
   #finish(
@@ -857,12 +881,36 @@ export class SmtpConnection extends EventEmitter {
     return { delivered, stage: 'final', reply, accepted, rejected, via, bytesSent };
   }
 
+  /**
+   * After a refusal, reads the replies to the pipelined rest so the FIFO stays aligned. Whatever
+   * happens here, the refusal decides the outcome: the real body never left. A failure only
+   * poisons the connection (already done by `#fail`).
+   */
   async #drainPipelined(rcptPs: Promise<Reply>[], dataP: Promise<Reply> | null): Promise<void> {
-    for (const p of rcptPs) await p;
-    if (dataP && (await dataP).code === 354) {
-      // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
-      await this.#writeFinal(Buffer.from('.\r\n'), '.', 'DATA');
+    try {
+      for (const p of rcptPs) await p;
+      if (dataP && (await dataP).code === 354) {
+        // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
+        // Never "handed over": an empty message is not the caller's message.
+        if (this.#transcribing) this.#transcript('client', '.');
+        await this.#send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
+      }
+    } catch {
+      // The connection is poisoned; the caller reports the refusal.
     }
+  }
+
+  /** After a refusal: back to ready, with RSET when asked, unless the connection died meanwhile. */
+  async #endRefused(rset: boolean): Promise<void> {
+    if (this.#broken) return;
+    if (rset) {
+      try {
+        await this.#send(cmd.rset());
+      } catch {
+        return; // poisoned; the refusal still decides the outcome
+      }
+    }
+    this.#transition('ready');
   }
 
   /**
@@ -999,7 +1047,7 @@ export class SmtpConnection extends EventEmitter {
 
   /** Immediate: drops the socket; pending calls reject with `err` (default ClosedError). */
   destroy(err?: Error): void {
-    this.#fail(err ? this.#toSmtpError(err) : new ClosedError('connection destroyed'));
+    this.#fail(err ? toSmtpError(err) : new ClosedError('connection destroyed'));
   }
 
   // ── internals: the reply FIFO ────────────────────────────────────────────────────────────
@@ -1011,7 +1059,8 @@ export class SmtpConnection extends EventEmitter {
       phase?: TimeoutPhase;
       timeout?: number;
       switchesToTls?: boolean;
-      handedOver?: boolean;
+      /** The end of the message: `dataIdle` until the write callback, then hand-over and `finalReply`. */
+      final?: boolean;
       redacted?: string;
       body?: Buffer;
       quiet?: boolean;
@@ -1020,21 +1069,28 @@ export class SmtpConnection extends EventEmitter {
   ): Promise<Reply> {
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise<Reply>((resolve, reject) => {
-      this.#inflight.push({
+      const entry: Pending = {
         line,
         label: opts.command ?? opts.redacted,
-        phase: opts.phase ?? 'command',
-        timeout: opts.timeout ?? this.#timeouts.command,
-        handedOver: opts.handedOver ?? false,
+        phase: opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
+        timeout: opts.final ? this.#timeouts.dataIdle : (opts.timeout ?? this.#timeouts.command),
+        handedOver: false,
         switchesToTls: opts.switchesToTls ?? false,
         resolve,
         reject,
-      });
+      };
+      this.#inflight.push(entry);
+      const body = opts.body !== undefined && opts.body.length > 0 ? opts.body : null;
+      const onWritten = opts.final
+        ? (err?: Error | null): void => {
+            if (!err) this.#handedOver(entry);
+          }
+        : undefined;
       if (line !== null) {
         if (!opts.quiet && this.#transcribing) this.#transcript('client', opts.redacted ?? cmd.redactCommand(line));
-        this.#write(line);
+        this.#write(line, body === null ? onWritten : undefined);
       }
-      if (opts.body) this.#write(opts.body);
+      if (body !== null) this.#write(body, onWritten);
       if (this.#inflight.length === 1) this.#armTimer();
     });
   }
@@ -1058,9 +1114,9 @@ export class SmtpConnection extends EventEmitter {
       this.#lastUsed = Date.now();
       return await fn();
     } catch (err) {
-      const wrapped = this.#toSmtpError(err);
-      if (!(wrapped instanceof ReplyError) && !(wrapped instanceof AuthError && wrapped.replyCode !== null))
-        this.#fail(wrapped);
+      const wrapped = toSmtpError(err);
+      // The server said no (a reply, AUTH's 535 included): the session goes on. Anything else poisons it.
+      if (wrapped.replyCode === null) this.#fail(wrapped);
       throw wrapped;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -1081,9 +1137,11 @@ export class SmtpConnection extends EventEmitter {
     }
     let replies: Reply[];
     try {
-      replies = this.#parser.push(chunk);
+      // While STARTTLS waits for its 220, parse no further than that reply: what follows it is
+      // plaintext to drop (RFC 3207 §6), never a server line.
+      replies = this.#parser.push(chunk, this.#inflight[0]?.switchesToTls ? 1 : undefined);
     } catch (err) {
-      this.#fail(this.#toSmtpError(err));
+      this.#fail(toSmtpError(err));
       return;
     }
     for (let i = 0; i < replies.length; i++) {
@@ -1104,7 +1162,6 @@ export class SmtpConnection extends EventEmitter {
         // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
         this.#discardPlaintext = true;
         this.#plaintextDiscarded += this.#parser.bufferedBytes;
-        for (let j = i + 1; j < replies.length; j++) this.#plaintextDiscarded += 1;
         return;
       }
     }
@@ -1148,6 +1205,12 @@ export class SmtpConnection extends EventEmitter {
     this.#timer = setTimeout(this.#onTimeout, head.timeout);
   }
 
+  /** Restarts the head's timer from now (its phase changed). */
+  #restartTimer(): void {
+    this.#clearTimer();
+    this.#armTimer();
+  }
+
   #onTimeout = (): void => {
     this.#timer = null;
     const head = this.#inflight[0];
@@ -1158,7 +1221,9 @@ export class SmtpConnection extends EventEmitter {
         ? 'the greeting'
         : head.phase === 'finalReply'
           ? 'the reply to the end of the message'
-          : `the reply to ${command}`;
+          : head.phase === 'dataIdle'
+            ? 'progress writing the end of the message'
+            : `the reply to ${command}`;
     // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
     // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
     const hint =
@@ -1166,7 +1231,7 @@ export class SmtpConnection extends EventEmitter {
         ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
         : '';
     this.#fail(
-      new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, {
+      new TimeoutError(`timed out after ${head.timeout} ms waiting for ${what} (${this.host}:${this.port})${hint}`, {
         phase: head.phase,
         timeout: head.timeout,
         command,
@@ -1236,7 +1301,7 @@ export class SmtpConnection extends EventEmitter {
   }
 
   /** Writes, coalescing everything written in this turn of the event loop into one segment. */
-  #write(data: string | Buffer): boolean {
+  #write(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
     const socket = this.#socket;
     if (!socket || socket.destroyed) return true;
     if (!this.#corked) {
@@ -1246,7 +1311,7 @@ export class SmtpConnection extends EventEmitter {
       // and should share the segment with the previous final dot.
       setImmediate(this.#uncork);
     }
-    return socket.write(data);
+    return socket.write(data, onWritten);
   }
 
   #uncork = (): void => {
@@ -1336,11 +1401,6 @@ export class SmtpConnection extends EventEmitter {
       lines: reply.lines,
     });
   }
-
-  #toSmtpError(err: unknown): SmtpError {
-    if (err instanceof SmtpError) return err;
-    return new ConnectionError(`unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
 }
 
 function shownCommand(entry: Pending): string {
@@ -1382,6 +1442,13 @@ function handedOverError(err: SmtpError): SmtpError {
 function settleLater<T>(p: Promise<T>): Promise<T> {
   p.catch(noop);
   return p;
+}
+
+const identity = (chunk: Uint8Array): Buffer => chunk as Buffer;
+
+/** A buffer as consecutive slices of at most `size` octets, for writing with backpressure. */
+async function* slices(buf: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
 }
 
 function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> {

@@ -111,6 +111,12 @@ describe('SASL mechanisms', () => {
     expect(Buffer.from(m.respond(challenge), 'base64').toString()).toBe('tim b913a602c7eda7a495b4e6e7334d3890');
     expect(createHmac('md5', 'k').digest('hex')).toHaveLength(32);
   });
+  it('XOAUTH2 refuses a user name that would add a field of its own (\\x01)', () => {
+    expect(() => createMechanism('XOAUTH2', { username: 'u@x\x01auth=Bearer evil' }, 'tok')).toThrow(
+      expect.objectContaining({ code: 'ERR_SMTP_INVALID_ARGUMENT', field: 'username' }),
+    );
+  });
+
   it('XOAUTH2 formats the bearer token', () => {
     const m = createMechanism('XOAUTH2', { username: 'u@x' }, 'tok');
     expect(Buffer.from(m.initialResponse()!, 'base64').toString()).toBe('user=u@x\x01auth=Bearer tok\x01\x01');
