@@ -241,9 +241,20 @@ export class AbortError extends SmtpError {
   }
 }
 
-/** Throws InvalidArgumentError when `value` holds CR, LF or NUL: the one guard against injection. */
-export function assertNoLineBreaks(value: string, field: string, code: ErrorCode = ErrorCodes.INVALID_ARGUMENT): void {
-  if (/[\r\n\0]/.test(value)) {
-    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, { field, code });
-  }
+const LINE_BREAK = /[\r\n\0]/;
+
+/**
+ * The one guard against a caller's value starting a new line of a header or a command: throws
+ * InvalidArgumentError `ERR_SMTP_HEADER_INJECTION` (whatever the field) when `value` holds CR, LF or
+ * NUL, naming the field, the character and its index (`position`).
+ */
+export function assertNoLineBreaks(value: string, field: string): void {
+  const m = LINE_BREAK.exec(value);
+  if (m === null) return;
+  const what = m[0] === '\r' ? 'CR' : m[0] === '\n' ? 'LF' : 'NUL';
+  throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL (found ${what} at index ${m.index})`, {
+    field,
+    code: ErrorCodes.HEADER_INJECTION,
+    position: m.index,
+  });
 }

@@ -11,7 +11,7 @@
  * string indices).
  */
 import { domainToASCII } from 'node:url';
-import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { decodeWords, encodeWords } from './mime/encodings.js';
 
 /** One mailbox: an optional display name and the address `local@domain`. */
@@ -122,8 +122,7 @@ class Parser {
     this.#s = input;
     this.#strict = strict;
     // Reject line breaks and NUL up front: a parsed value must never carry them into a header.
-    const bad = /[\r\n\0]/.exec(input);
-    if (bad) this.fail('CR, LF or NUL is not allowed in an address', bad.index);
+    assertNoLineBreaks(input, 'address');
     const lone = /\p{Cs}/u.exec(input);
     if (lone) this.fail('lone UTF-16 surrogate (not valid Unicode)', lone.index);
   }

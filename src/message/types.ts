@@ -38,3 +38,27 @@ export interface MessageInput {
   customHeaders?: Readonly<Record<string, string>>;
   fromAddress?: AddressInput;
 }
+
+/**
+ * Every key of {@link MessageInput}, in one place: `sendMessage` refuses any other key (with a
+ * did-you-mean) besides its own send options. Keys of the contract in shared/API.md are listed even
+ * where the builder field lands in another change (priority, list, icalEvent, alternatives, date):
+ * add a new message field here and in {@link MessageInput} together.
+ */
+export const MESSAGE_INPUT_KEYS: readonly string[] = Object.freeze([
+  'toAddresses',
+  'subject',
+  'textBody',
+  'htmlBody',
+  'ccAddresses',
+  'bccAddresses',
+  'replyTo',
+  'attachments',
+  'customHeaders',
+  'fromAddress',
+  'priority',
+  'list',
+  'icalEvent',
+  'alternatives',
+  'date',
+]);

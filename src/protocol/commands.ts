@@ -44,7 +44,7 @@ function params(p: EsmtpParams | undefined): string {
  * reverse-path `<>` (bounces). Spaces are allowed only inside a quoted local part.
  */
 export function checkPath(address: string, field: string): void {
-  assertNoLineBreaks(address, field, ErrorCodes.INVALID_ADDRESS);
+  assertNoLineBreaks(address, field);
   if (/[<>]/.test(address)) {
     throw new InvalidArgumentError(`${field} must not contain '<' or '>'`, { field, code: ErrorCodes.INVALID_ADDRESS });
   }

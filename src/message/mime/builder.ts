@@ -31,6 +31,7 @@ import {
   toAsciiDomain,
 } from '../address.js';
 import type { AttachmentInput, MessageInput } from '../types.js';
+import { type AttachmentSource, checkAttachment } from './attachment.js';
 import {
   base64Chunks,
   base64EncodedLength,
@@ -76,6 +77,16 @@ export interface BuiltMessage {
   messageId: string;
   /** Addresses only (`local@ascii-domain`); `to` = To + Cc + Bcc, deduplicated case-insensitively. */
   envelope: { from: string; to: string[] };
+  /** Every address as parsed (once, here): for the limits and to name recipients as the caller wrote them. */
+  addresses: {
+    from: Mailbox;
+    to: readonly Mailbox[];
+    cc: readonly Mailbox[];
+    bcc: readonly Mailbox[];
+    replyTo: Mailbox | null;
+  };
+  /** Decoded octets of each attachment, in order; null for a stream. */
+  attachmentSizes: readonly (number | null)[];
   /** The raw header block: CRLF-terminated lines, ending with the empty line. */
   headers: string;
   /** Exact size in octets when knowable without reading streams, else null (for SIZE=, RFC 1870). */
@@ -115,11 +126,7 @@ const FALLBACK_FILENAME_LENGTH = 60;
 
 type Body =
   /** Already encoded text, emitted as is (always ends in CRLF). */
-  | { kind: 'encoded'; data: Buffer }
-  /** Raw bytes base64-encoded while streaming. */
-  | { kind: 'base64'; data: Buffer }
-  | { kind: 'file'; path: string; size: number }
-  | { kind: 'stream'; stream: Readable };
+  { kind: 'encoded'; data: Buffer } | AttachmentSource;
 
 interface Leaf {
   type: 'leaf';
@@ -279,87 +286,10 @@ function filenameParameters(attribute: string, filename: string): string[] {
   ];
 }
 
-const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function attachmentError(
-  index: number,
-  message: string,
-  code: typeof ErrorCodes.INVALID_ATTACHMENT | typeof ErrorCodes.HEADER_INJECTION = ErrorCodes.INVALID_ATTACHMENT,
-  cause?: unknown,
-): InvalidArgumentError {
+/** Checks one attachment (the rules live in attachment.ts) and makes its leaf; nothing is read here. */
+function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inline: boolean; size: number | null } {
   const field = `attachments[${index}]`;
-  return new InvalidArgumentError(
-    `${field}: ${message}`,
-    cause === undefined ? { field, code } : { field, code, cause },
-  );
-}
-
-/** Validates one attachment and makes its leaf (nothing is read from a stream or a file here). */
-function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inline: boolean } {
-  if (att === null || typeof att !== 'object') throw attachmentError(index, 'must be an object');
-  const field = `attachments[${index}]`;
-  if (typeof att.filename !== 'string') throw attachmentError(index, 'filename must be a string');
-  assertNoInjection(att.filename, `${field}.filename`);
-
-  const sources = [att.data, att.content, att.path].filter((s) => s !== undefined && s !== null);
-  if (sources.length !== 1) throw attachmentError(index, 'give exactly one of data, content or path');
-
-  let body: Body;
-  if (att.data !== undefined && att.data !== null) {
-    if (typeof att.data !== 'string') throw attachmentError(index, 'data must be a base64 string');
-    const compact = att.data.replace(/[ \t\r\n]+/g, '');
-    if (!BASE64_DATA.test(compact) || compact.length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
-      throw attachmentError(index, 'data is not valid base64');
-    }
-    body = { kind: 'base64', data: Buffer.from(compact, 'base64') };
-  } else if (att.content !== undefined && att.content !== null) {
-    const c = att.content;
-    if (typeof c === 'string') body = { kind: 'base64', data: Buffer.from(c, 'utf8') };
-    else if (Buffer.isBuffer(c)) body = { kind: 'base64', data: c };
-    else if (c instanceof Uint8Array)
-      body = { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
-    else if (
-      c instanceof Readable ||
-      (typeof c === 'object' && typeof (c as Readable).pipe === 'function' && Symbol.asyncIterator in c)
-    ) {
-      body = { kind: 'stream', stream: c as Readable };
-    } else throw attachmentError(index, 'content must be a Buffer, Uint8Array, string or Readable');
-  } else {
-    if (typeof att.path !== 'string' || att.path === '')
-      throw attachmentError(index, 'path must be a non-empty string');
-    let size: number;
-    try {
-      const st = statSync(att.path);
-      if (!st.isFile()) throw new Error('not a regular file');
-      size = st.size;
-    } catch (err) {
-      throw attachmentError(
-        index,
-        `cannot read ${JSON.stringify(att.path)}: ${(err as Error).message}`,
-        ErrorCodes.INVALID_ATTACHMENT,
-        err,
-      );
-    }
-    body = { kind: 'file', path: att.path, size };
-  }
-
-  const contentType =
-    att.contentType === undefined || att.contentType === null
-      ? guessContentType(att.filename)
-      : checkContentType(att.contentType, `${field}.contentType`);
-
-  let cid: string | null = null;
-  if (att.cid !== undefined && att.cid !== null) {
-    if (typeof att.cid !== 'string') throw attachmentError(index, 'cid must be a string');
-    assertNoInjection(att.cid, `${field}.cid`);
-    cid = att.cid.replace(/^<(.*)>$/, '$1');
-    // RFC 2392 / RFC 5322 §3.6.4: the id goes inside <…>, so it must be printable ASCII without
-    // brackets or space.
-    if (!/^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(cid)) {
-      throw attachmentError(index, 'cid must be printable ASCII without spaces or angle brackets');
-    }
-  }
-
+  const { source: body, contentType, cid, size } = checkAttachment(att, index);
   const typeParams = [contentType, ...filenameParameters('name', att.filename)].join('; ');
   const disposition = [cid === null ? 'attachment' : 'inline', ...filenameParameters('filename', att.filename)].join(
     '; ',
@@ -370,7 +300,7 @@ function attachmentLeaf(att: AttachmentInput, index: number): { leaf: Leaf; inli
     foldHeader('Content-Disposition', disposition, STRUCTURED);
   if (cid !== null) headers += foldHeader('Content-ID', `<${cid}>`);
   assertHeaderLines(headers, `${field}.filename`);
-  return { leaf: { type: 'leaf', headers, body, is8bit: false }, inline: cid !== null };
+  return { leaf: { type: 'leaf', headers, body, is8bit: false }, inline: cid !== null, size };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,8 +343,7 @@ function parseAddressInputs(inputs: readonly string[] | undefined, field: string
         code: ErrorCodes.INVALID_ADDRESS,
       });
     }
-    assertNoInjection(input, `${field}[${i}]`);
-    entries.push(...parseAddressList(input));
+    entries.push(...labelled(`${field}[${i}]`, input, parseAddressList));
   });
   return { entries, mailboxes: flattenAddresses(entries) };
 }
@@ -423,8 +352,23 @@ function parseSingle(input: string, field: string): Mailbox {
   if (typeof input !== 'string') {
     throw new InvalidArgumentError(`${field} must be a string`, { field, code: ErrorCodes.INVALID_ADDRESS });
   }
-  assertNoInjection(input, field);
-  return parseAddress(input);
+  return labelled(field, input, parseAddress);
+}
+
+/** Runs the address parser (address.ts owns the rules, CR/LF included); its error names the field. */
+function labelled<T>(field: string, input: string, parse: (input: string) => T): T {
+  try {
+    return parse(input);
+  } catch (err) {
+    if (!(err instanceof InvalidArgumentError)) throw err;
+    const why = err.message.replace(/^Invalid address: /, '');
+    throw new InvalidArgumentError(`${field}: invalid email address ${JSON.stringify(input)}: ${why}`, {
+      field,
+      code: err.code as typeof ErrorCodes.INVALID_ADDRESS,
+      cause: err,
+      ...(err.position === undefined ? {} : { position: err.position }),
+    });
+  }
 }
 
 /** The mailbox with its domain in ASCII, so only a non-ASCII local part stays UTF-8 (RFC 6531). */
@@ -712,8 +656,10 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   }
   const inlineParts: Leaf[] = [];
   const attachedParts: Leaf[] = [];
+  const attachmentSizes: (number | null)[] = [];
   attachments.forEach((att: AttachmentInput, i: number) => {
-    const { leaf, inline } = attachmentLeaf(att, i);
+    const { leaf, inline, size } = attachmentLeaf(att, i);
+    attachmentSizes.push(size);
     // Inline parts belong to the HTML (multipart/related, RFC 2387); without HTML they are
     // ordinary parts of multipart/mixed, still marked inline.
     (inline && hasHtml ? inlineParts : attachedParts).push(leaf);
@@ -772,6 +718,8 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   return {
     messageId,
     envelope: { from: envelopeAddress(from.address), to: recipients },
+    addresses: { from, to: to.mailboxes, cc: cc.mailboxes, bcc: bcc.mailboxes, replyTo },
+    attachmentSizes,
     headers,
     size: bodyLength === null ? null : headerBytes + bodyLength,
     has8bit: headerBytes !== headers.length || some(root, (leaf) => leaf.is8bit),
