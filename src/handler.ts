@@ -7,7 +7,6 @@
  * BDAT LAST) is written and the connection dies before the reply, the server may have accepted the
  * message: the result is UNKNOWN with its Message-ID, and nothing is resent.
  */
-import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, isEncryption, SmtpDeliveryStatus, type SmtpEncryption } from './enums.js';
 import {
@@ -19,19 +18,23 @@ import {
   SmtpError,
   toSmtpError,
 } from './errors.js';
-import { envelopeAddress, parseAddress } from './message/address.js';
-import { type BuiltMessage, buildMessage } from './message/mime/index.js';
-import type { AddressInput, MessageInput } from './message/types.js';
+import {
+  type PreparedMessage,
+  prepareMessage,
+  prepareRaw,
+  type RawEnvelopeInput,
+  type RawMessageInput,
+} from './message/prepare.js';
+import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from './message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
+import { findUnknownKey } from './options.js';
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
 import { type AccessTokenProvider, AUTH_METHODS, type AuthMethod } from './protocol/auth.js';
 import { formatReply, type Reply } from './protocol/reply.js';
 import { DeliveryResult } from './result.js';
 import { backoffDelay, isRetryable, isRetryableReply, type RetryPolicy, resolveRetryPolicy, sleep } from './retry.js';
 import {
-  type Envelope,
   type MailOutcome,
-  type MessageBody,
   resolveTimeouts,
   type SmtpConnection,
   type Timeouts,
@@ -80,12 +83,26 @@ export interface SendMessageOptions extends MessageInput {
   messageId?: string;
   /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
   onBeforeHandOver?: () => void | Promise<void>;
+  /** The SMTP envelope instead of the one derived from the headers (From; To + Cc + Bcc). */
+  envelope?: { from: string; to: readonly string[] };
 }
 
-export interface RawEnvelope {
-  from: AddressInput;
-  to: readonly AddressInput[];
-}
+/**
+ * The keys `sendMessage` takes: the message's own (`MESSAGE_INPUT_KEYS`) plus these send options.
+ * Any other key gives an INVALID result naming it and the nearest known key.
+ */
+export const SEND_OPTION_KEYS: readonly string[] = Object.freeze([
+  'retry',
+  'signal',
+  'messageId',
+  'onBeforeHandOver',
+  'envelope',
+  'dkim',
+]);
+const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
+
+/** The envelope of `sendRaw`: RFC 5322 address forms, plus declarations about a stream (see README). */
+export type RawEnvelope = RawEnvelopeInput;
 
 export interface SendRawOptions {
   retry?: boolean;
@@ -96,19 +113,13 @@ export interface SendRawOptions {
   onBeforeHandOver?: () => void | Promise<void>;
 }
 
-/** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
-export type RawMessage = Buffer | Uint8Array | string | Readable | (() => Readable);
+const SEND_RAW_KEYS: readonly string[] = Object.freeze(['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim']);
 
-/** Bodies up to this size are built in memory once and reused across attempts. */
-const IN_MEMORY_LIMIT = 1024 * 1024;
+/** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
+export type RawMessage = RawMessageInput;
 
 interface Job {
-  envelope: Envelope;
-  /** Gives the body for one attempt; null when a one-shot body was already consumed. */
-  body: () => MessageBody | null;
-  messageId: string | null;
-  /** Envelope address (lower case) → the caller's address part. */
-  callerAddress: () => Map<string, string>;
+  prepared: PreparedMessage;
   retry: boolean;
   signal: AbortSignal | undefined;
   beforeHandOver: (() => void | Promise<void>) | undefined;
@@ -283,57 +294,23 @@ export class SmtpProtocolHandler {
   }
 
   async #sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    const fromAddress = options?.fromAddress ?? this.fromAddress;
-    if (fromAddress === undefined) return invalid('fromAddress is required (in sendMessage or the handler options)');
-    const check = SmtpMessageValidator.validateMessage({ ...options, fromAddress }, this.#limits);
-    if (!check.valid) return invalid(check.error ?? 'invalid message');
-    let built: BuiltMessage;
+    let prepared: PreparedMessage;
     try {
-      built = buildMessage({
-        ...options,
-        fromAddress,
-        ...(options.messageId === undefined ? {} : { messageId: options.messageId }),
+      if (typeof options !== 'object' || options === null)
+        throw new InvalidArgumentError('sendMessage needs an options object', { field: 'options' });
+      const unknown = findUnknownKey(options, SEND_MESSAGE_KEYS, 'sendMessage');
+      if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
+      prepared = prepareMessage(options, {
+        limits: this.#limits,
+        defaultFrom: this.fromAddress,
+        messageId: options.messageId,
+        envelope: options.envelope,
       });
     } catch (err) {
-      return invalid((err as Error).message, err);
-    }
-    // Only needed to name recipients in the result; built on first use.
-    let map: Map<string, string> | null = null;
-    const callerAddress = (): Map<string, string> => {
-      if (map) return map;
-      map = new Map();
-      for (const list of [options.toAddresses, options.ccAddresses ?? [], options.bccAddresses ?? []]) {
-        for (const input of list) {
-          const address = parseAddress(input).address;
-          map.set(envelopeAddress(address).toLowerCase(), address);
-        }
-      }
-      return map;
-    };
-    const envelope: Envelope = {
-      from: built.envelope.from,
-      to: built.envelope.to,
-      eightBit: built.has8bit,
-      smtpUtf8: built.needsSmtpUtf8,
-      ...(built.size === null ? {} : { size: built.size }),
-    };
-    let body: () => MessageBody | null;
-    if (built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT) {
-      const bytes = built.toBufferSync();
-      body = () => bytes;
-    } else {
-      let used = false;
-      body = () => {
-        if (!built.replayable && used) return null;
-        used = true;
-        return built.stream();
-      };
+      return invalid(err);
     }
     return this.#deliver({
-      envelope,
-      body,
-      messageId: built.messageId,
-      callerAddress,
+      prepared,
       retry: options.retry !== false,
       signal: options.signal,
       beforeHandOver: options.onBeforeHandOver,
@@ -341,43 +318,18 @@ export class SmtpProtocolHandler {
   }
 
   async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
-    const map = new Map<string, string>();
-    const callerAddress = (): Map<string, string> => map;
-    let from: string;
-    const to: string[] = [];
+    let prepared: PreparedMessage;
     try {
-      from = envelope.from === '' ? '' : envelopeAddress(parseAddress(envelope.from).address);
-      if (!Array.isArray(envelope.to) || envelope.to.length === 0)
-        return invalid('envelope.to must name at least one recipient');
-      for (const input of envelope.to) {
-        const address = parseAddress(input).address;
-        const wire = envelopeAddress(address);
-        map.set(wire.toLowerCase(), address);
-        to.push(wire);
-      }
+      if (typeof options !== 'object' || options === null)
+        throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
+      const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
+      if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
+      prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
     } catch (err) {
-      return invalid((err as Error).message, err);
-    }
-    const inMemory =
-      typeof message === 'string' ? Buffer.from(message, 'utf8') : message instanceof Uint8Array ? message : null;
-    const messageId = options.messageId ?? (inMemory ? readMessageId(inMemory) : null);
-    let body: () => MessageBody | null;
-    if (inMemory) body = () => inMemory;
-    else if (typeof message === 'function') body = () => message();
-    else {
-      let used = false;
-      body = () => {
-        if (used) return null;
-        used = true;
-        return message;
-      };
+      return invalid(err);
     }
     return this.#deliver({
-      // In memory, the engine computes the transmitted size itself (bare line breaks become CRLF).
-      envelope: { from, to },
-      body,
-      messageId,
-      callerAddress,
+      prepared,
       retry: options.retry !== false,
       signal: options.signal,
       beforeHandOver: options.onBeforeHandOver,
@@ -395,7 +347,7 @@ export class SmtpProtocolHandler {
         try {
           await sleep(backoffDelay(attempt - 1, policy), job.signal);
         } catch (err) {
-          return this.#fromError(job, err, attempt - 1);
+          return this.#fromError(job, err, attempt - 1, null);
         }
       }
       const result = await this.#attempt(job, attempt, signalOption);
@@ -409,6 +361,7 @@ export class SmtpProtocolHandler {
               code: ErrorCodes.BODY_SOURCE,
             }),
             attempt,
+            null,
           )
         );
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
@@ -425,10 +378,10 @@ export class SmtpProtocolHandler {
     try {
       conn = await this.pool.getConnection(this.#params, signalOption);
     } catch (err) {
-      return this.#fromError(job, err, attempt);
+      return this.#fromError(job, err, attempt, null);
     }
     // Taken only now: a failed connect leaves a one-shot stream unread, so the retry can still send it.
-    const body = job.body();
+    const body = job.prepared.body();
     if (body === null) {
       this.pool.releaseConnection(conn);
       return null;
@@ -440,16 +393,24 @@ export class SmtpProtocolHandler {
         this.pool.releaseConnection(conn);
       }
     };
+    let accepted: readonly string[] | null = null;
     try {
       // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
-      const outcome = await conn.sendMail(job.envelope, body, {
+      const outcome = await conn.sendMail(job.prepared.envelope, body, {
         ...signalOption,
         onHandedOver: release,
+        onRecipients: (ok) => {
+          accepted = ok;
+        },
         ...(job.beforeHandOver ? { onBeforeHandOver: job.beforeHandOver } : {}),
       });
       return this.#fromOutcome(job, outcome, attempt);
     } catch (err) {
-      return this.#fromError(job, err, attempt);
+      // A caller's value refused by the engine's checks before a byte was written leaves the
+      // connection usable: that is an INVALID message, not a failed delivery.
+      const error = toSmtpError(err);
+      const nothingSent = error instanceof InvalidArgumentError && !conn.isBroken;
+      return this.#fromError(job, error, attempt, accepted, nothingSent);
     } finally {
       release();
     }
@@ -457,15 +418,18 @@ export class SmtpProtocolHandler {
 
   #fromOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult {
     const policy = this.#retryPolicy;
+    const { asGiven } = job.prepared;
     const recipientFailures: Record<string, string> = {};
-    for (const r of outcome.rejected) recipientFailures[this.#callerAddress(job, r.recipient)] = formatReply(r.reply);
+    for (const r of outcome.rejected) recipientFailures[asGiven(r.recipient)] = formatReply(r.reply);
+    const response = formatReply(outcome.reply);
     const base = {
-      messageId: job.messageId,
+      messageId: job.prepared.messageId,
       smtpCode: outcome.reply.code,
-      smtpError: outcome.delivered ? null : formatReply(outcome.reply),
+      smtpError: outcome.delivered ? null : response,
       enhancedCode: outcome.reply.enhanced,
+      response,
       recipientFailures,
-      acceptedRecipients: outcome.accepted.map((a) => this.#callerAddress(job, a)),
+      acceptedRecipients: outcome.accepted.map(asGiven),
       retryCount: attempt,
     };
     if (outcome.delivered)
@@ -489,30 +453,31 @@ export class SmtpProtocolHandler {
     }
   }
 
-  #fromError(job: Job, err: unknown, attempt: number): DeliveryResult {
+  #fromError(
+    job: Job,
+    err: unknown,
+    attempt: number,
+    accepted: readonly string[] | null,
+    nothingSent = false,
+  ): DeliveryResult {
     const error = toSmtpError(err);
     const reply = error instanceof ReplyError ? error : null;
     const base = {
-      messageId: job.messageId,
+      messageId: job.prepared.messageId,
       smtpCode: error.replyCode,
       smtpError: reply ? reply.response : error.message,
       enhancedCode: error.enhancedCode,
+      response: reply ? replyText(reply) : null,
+      // Kept for UNKNOWN too: these recipients were accepted before the connection was lost.
+      acceptedRecipients: accepted === null ? [] : accepted.map(job.prepared.asGiven),
       retryCount: attempt,
       error,
     };
     if (error.messageHandedOver) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.UNKNOWN });
-    if (error.code === ErrorCodes.INVALID_ADDRESS || error.code === ErrorCodes.HEADER_INJECTION) {
-      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
-    }
+    if (nothingSent) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
     if (isRetryable(error, this.#retryPolicy))
       return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true });
     return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
-  }
-
-  #callerAddress(job: Job, wire: string): string {
-    // Only an IDN domain differs on the wire (punycode); anything else is the caller's own text.
-    if (!wire.includes('xn--') && !wire.includes('XN--')) return wire;
-    return job.callerAddress().get(wire.toLowerCase()) ?? wire;
   }
 }
 
@@ -522,6 +487,7 @@ function resultFields(r: DeliveryResult) {
     smtpCode: r.smtpCode,
     smtpError: r.smtpError,
     enhancedCode: r.enhancedCode,
+    response: r.response,
     recipientFailures: r.recipientFailures,
     acceptedRecipients: r.acceptedRecipients,
     sentAt: r.sentAt,
@@ -531,18 +497,18 @@ function resultFields(r: DeliveryResult) {
   };
 }
 
-function invalid(message: string, cause?: unknown): DeliveryResult {
-  const error =
-    cause instanceof SmtpError ? cause : new InvalidArgumentError(message, cause === undefined ? {} : { cause });
-  return new DeliveryResult({ status: SmtpDeliveryStatus.INVALID, messageId: null, smtpError: message, error });
+/** `550 5.1.1 text`: the reply behind a ReplyError, as a result's `response`. */
+function replyText(err: ReplyError): string {
+  return formatReply({ code: err.replyCode, enhanced: err.enhancedCode, lines: err.lines });
 }
 
-/** The Message-ID of a raw message, read from its header block only. */
-function readMessageId(message: Uint8Array): string | null {
-  const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  let end = buf.indexOf('\r\n\r\n');
-  if (end === -1) end = buf.indexOf('\n\n');
-  const head = buf.toString('latin1', 0, end === -1 ? Math.min(buf.length, 64 * 1024) : end);
-  const m = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im.exec(head);
-  return m ? m[1]! : null;
+/** An INVALID result: nothing was sent. */
+function invalid(err: unknown): DeliveryResult {
+  const error = toSmtpError(err);
+  return new DeliveryResult({
+    status: SmtpDeliveryStatus.INVALID,
+    messageId: null,
+    smtpError: error.message,
+    error,
+  });
 }

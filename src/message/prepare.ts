@@ -292,10 +292,14 @@ export function prepareMessage(input: MessageInput, options: PrepareMessageOptio
     built.attachmentSizes.map((_, i) => `attachments[${i}] (${show(input.attachments?.[i]?.filename)})`),
     limits,
   );
-  return fromBuilt(built, options.envelope);
+  return fromBuilt(built, options.envelope, limits);
 }
 
-function fromBuilt(built: BuiltMessage, override: PrepareMessageOptions['envelope']): PreparedMessage {
+function fromBuilt(
+  built: BuiltMessage,
+  override: PrepareMessageOptions['envelope'],
+  limits: Readonly<ValidationLimits>,
+): PreparedMessage {
   const asGiven = new Map<string, string>();
   for (const m of [...built.addresses.to, ...built.addresses.cc, ...built.addresses.bcc])
     asGiven.set(envelopeAddress(m.address).toLowerCase(), m.address);
@@ -303,7 +307,7 @@ function fromBuilt(built: BuiltMessage, override: PrepareMessageOptions['envelop
   let to: readonly string[] = built.envelope.to;
   let smtpUtf8 = built.needsSmtpUtf8;
   if (override !== undefined) {
-    const env = parseEnvelope(override.from, override.to, asGiven);
+    const env = parseEnvelope(override.from, override.to, asGiven, limits);
     from = env.from;
     to = env.to;
     smtpUtf8 ||= env.smtpUtf8;
@@ -343,19 +347,43 @@ function lookup(asGiven: ReadonlyMap<string, string>, wire: string): string {
   return asGiven.get(wire.toLowerCase()) ?? wire;
 }
 
-/** Envelope addresses (RFC 5322 forms accepted) → wire forms; `''` is the null sender. */
+/**
+ * Envelope addresses → wire forms, by the same rules as message addresses: RFC 5322 forms (a group
+ * or list in `to` gives its members), each under the limits; `''` is the null sender.
+ */
 function parseEnvelope(
   fromInput: unknown,
   toInput: unknown,
   asGiven: Map<string, string>,
+  limits: Readonly<ValidationLimits>,
 ): { from: string; to: string[]; smtpUtf8: boolean } {
-  const from = fromInput === '' ? '' : envelopeAddress(parseMailbox(fromInput, 'envelope.from: ').address);
+  let from = '';
+  if (fromInput !== '') {
+    const address = parseMailbox(fromInput, 'envelope.from: ').address;
+    checkMailboxLimits(address, limits, 'envelope.from: ');
+    from = envelopeAddress(address);
+  }
   if (!Array.isArray(toInput) || toInput.length === 0)
     throw invalidArg('envelope.to must name at least one recipient', 'envelope.to', ErrorCodes.INVALID_ADDRESS);
+  const mailboxes: Mailbox[] = [];
+  toInput.forEach((input: unknown, i: number) => {
+    const label = `envelope.to[${i}]: `;
+    if (typeof input !== 'string' || input.trim() === '') parseMailbox(input, label);
+    try {
+      mailboxes.push(...flattenAddresses(parseAddressList(input as string)));
+    } catch (err) {
+      const e = err as InvalidArgumentError;
+      throw new InvalidArgumentError(
+        `${label}invalid email address ${show(input)}: ${e.message.replace(/^Invalid address: /, '')}`,
+        { field: `envelope.to[${i}]`, code: e.code as typeof ErrorCodes.INVALID_ADDRESS, cause: err },
+      );
+    }
+  });
+  checkRecipientCount(mailboxes.length, limits);
   const to: string[] = [];
   let smtpUtf8 = needsSmtpUtf8(from);
-  toInput.forEach((input: unknown, i: number) => {
-    const address = parseMailbox(input, `envelope.to[${i}]: `).address;
+  mailboxes.forEach(({ address }, i) => {
+    checkMailboxLimits(address, limits, `envelope.to[${i}]: `);
     const wire = envelopeAddress(address);
     asGiven.set(wire.toLowerCase(), address);
     smtpUtf8 ||= needsSmtpUtf8(address);
@@ -391,12 +419,12 @@ export interface RawEnvelopeInput {
 export function prepareRaw(
   envelope: RawEnvelopeInput,
   message: RawMessageInput,
-  options: { messageId?: string | undefined } = {},
+  options: { messageId?: string | undefined; limits?: Readonly<ValidationLimits> } = {},
 ): PreparedMessage {
   if (typeof envelope !== 'object' || envelope === null)
     throw invalidArg('envelope must be an object with from and to', 'envelope');
   const asGiven = new Map<string, string>();
-  const env = parseEnvelope(envelope.from, envelope.to, asGiven);
+  const env = parseEnvelope(envelope.from, envelope.to, asGiven, options.limits ?? DEFAULT_VALIDATION_LIMITS);
   for (const key of ['eightBit', 'smtpUtf8'] as const) {
     if (envelope[key] !== undefined && typeof envelope[key] !== 'boolean')
       throw invalidArg(`envelope.${key} must be a boolean`, `envelope.${key}`);

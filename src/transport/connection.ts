@@ -52,6 +52,15 @@ import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
 import { isLoopback, openSocket, upgradeToTls } from './connect.js';
+import {
+  type Envelope,
+  eightBitRefused,
+  type MessageBody,
+  planTransaction,
+  type StreamWatch,
+  sizeExceeded,
+  type TransactionPlan,
+} from './transaction-plan.js';
 
 /** Timeouts in ms, one per phase. */
 export interface Timeouts {
@@ -139,28 +148,7 @@ export interface SmtpConnectionOptions {
   onTranscript?: (entry: TranscriptEntry) => void;
 }
 
-export interface DsnOptions {
-  ret?: 'FULL' | 'HDRS';
-  envid?: string;
-  notify?: readonly ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
-  /** Send ORCPT=rfc822;<recipient> with each RCPT. */
-  orcpt?: boolean;
-}
-
-export interface Envelope {
-  /** Reverse path; `''` for the null sender `<>`. */
-  from: string;
-  to: readonly string[];
-  /** Message size in octets for SIZE=; computed for in-memory bodies when absent. */
-  size?: number;
-  /** The body has 8-bit octets (BODY=8BITMIME); detected for in-memory bodies when absent. */
-  eightBit?: boolean;
-  /** Needs SMTPUTF8; detected from the addresses when absent. */
-  smtpUtf8?: boolean;
-  dsn?: DsnOptions;
-}
-
-export type MessageBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
+export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
 
 export interface RecipientRejection {
   recipient: string;
@@ -180,6 +168,21 @@ export interface MailOutcome {
   via: 'DATA' | 'BDAT' | null;
   /** Body octets sent after encoding (dot-stuffing, CRLF); 0 when no data was sent. */
   bytesSent: number;
+  /**
+   * Milliseconds per step of this transaction (0 for a step not reached): `mail` MAIL → its reply;
+   * `rcpt` → the last RCPT reply; `data` → 354 (or the first BDAT chunk); `body` → the final write
+   * reached the socket (hand-over); `final` hand-over → the final reply. With pipelining the steps
+   * overlap on the wire; these are the waits as this transaction saw them.
+   */
+  timings: TransactionTimings;
+}
+
+export interface TransactionTimings {
+  mail: number;
+  rcpt: number;
+  data: number;
+  body: number;
+  final: number;
 }
 
 export interface OperationOptions {
@@ -199,6 +202,8 @@ export interface SendMailOptions extends OperationOptions {
    * the unterminated body; the send fails with `ERR_SMTP_HANDOVER_REFUSED` (not retried).
    */
   onBeforeHandOver?: () => void | Promise<void>;
+  /** Called once the RCPT replies are in, with the accepted and refused recipients (also when all were refused). */
+  onRecipients?: (accepted: readonly string[], rejected: readonly RecipientRejection[]) => void;
 }
 
 interface Pending {
@@ -222,7 +227,6 @@ const channels = {
 };
 
 const noop = (): void => {};
-const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
  * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
@@ -258,7 +262,8 @@ export class SmtpConnection extends EventEmitter {
   #idleWaiters: (() => void)[] = [];
   readonly #writer = new Mutex();
   #messagesSent = 0;
-  #lastUsed = Date.now();
+  /** When the last final write reached the socket (performance.now()), for the timings. */
+  #handedOverAt = 0;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -322,9 +327,6 @@ export class SmtpConnection extends EventEmitter {
   }
   get messagesSent(): number {
     return this.#messagesSent;
-  }
-  get lastUsed(): number {
-    return this.#lastUsed;
   }
   /** The TLS socket when TLS is active (for the certificate, cipher and protocol). */
   get tlsSocket(): tls.TLSSocket | null {
@@ -545,7 +547,7 @@ export class SmtpConnection extends EventEmitter {
   async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
     this.#assertUsable();
     const info = this.#info!;
-    const plan = this.#planTransaction(envelope, body, info);
+    const plan = planTransaction(envelope, body, info, { host: this.host, chunking: this.#options.chunking === true });
     const { signal } = options;
     const release = await this.#writer.acquire(signal);
     let released = false;
@@ -560,15 +562,16 @@ export class SmtpConnection extends EventEmitter {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       this.#assertUsable();
-      const pipelining = info.pipelining && this.#options.pipelining !== false;
+      const pipelining = this.#pipelining;
       if (!pipelining) await this.#idle();
       this.#assertUsable();
-      this.#lastUsed = Date.now();
-      return await this.#transaction(plan, body, pipelining, unlock, options.onBeforeHandOver);
+      return await this.#transaction(plan, body, pipelining, unlock, options);
     } catch (err) {
       const wrapped = toSmtpError(err);
       // A failure with the body half-written cannot be undone but by closing: never send the final dot.
-      if (this.#phase === 'data' || !(wrapped instanceof ReplyError)) this.#fail(wrapped);
+      // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
+      const resetCleanly = wrapped instanceof CapabilityError && this.#phase === 'ready';
+      if (this.#phase === 'data' || (wrapped.replyCode === null && !resetCleanly)) this.#fail(wrapped);
       throw wrapped.messageHandedOver || !this.#broken ? wrapped : this.#broken;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -576,94 +579,21 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  #planTransaction(envelope: Envelope, body: MessageBody, info: ServerInfo): TransactionPlan {
-    if (!envelope || typeof envelope.from !== 'string' || !Array.isArray(envelope.to)) {
-      throw new InvalidArgumentError('envelope needs from (string) and to (string[])', { field: 'envelope' });
-    }
-    if (envelope.to.length === 0)
-      throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
-    const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : null;
-    const smtpUtf8 = envelope.smtpUtf8 ?? (NON_ASCII.test(envelope.from) || envelope.to.some((a) => NON_ASCII.test(a)));
-    if (smtpUtf8 && !info.smtpUtf8) {
-      throw new CapabilityError(`${this.host} does not offer SMTPUTF8, needed for a non-ASCII address (RFC 6531)`, {
-        code: ErrorCodes.SMTPUTF8_UNSUPPORTED,
-      });
-    }
-    const eightBit = envelope.eightBit ?? (inMemory !== null && !isAscii(inMemory));
-    if (eightBit && !info.eightBitMime && !smtpUtf8) {
-      throw new CapabilityError(
-        `${this.host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`,
-        {
-          code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
-        },
-      );
-    }
-    const useBdat = this.#options.chunking === true && info.chunking;
-    // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
-    // dot-stuffing) is then exact for SIZE=, and a bad line fails before a byte is written.
-    let encoded: Buffer | null = null;
-    let transmitted: number | undefined;
-    if (inMemory) {
-      const encoder = new BodyEncoder({ dotStuff: !useBdat });
-      const head = encoder.encode(inMemory);
-      const tail = encoder.end();
-      encoded = Buffer.concat([head, tail], head.length + tail.length);
-      transmitted = useBdat ? encoded.length : encoded.length - 3 - encoder.dotsAdded;
-    }
-    const size = envelope.size ?? transmitted;
-    if (size !== undefined && info.size) {
-      if (size > info.size) {
-        throw new CapabilityError(
-          `message of ${size} octets exceeds the server's SIZE limit of ${info.size} (RFC 1870)`,
-          {
-            code: ErrorCodes.SIZE_EXCEEDED,
-          },
-        );
-      }
-    }
-    const dsn = envelope.dsn;
-    if (dsn && !info.dsn)
-      throw new CapabilityError(`${this.host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
-    const mailParams: Record<string, string | number | true | undefined> = {
-      SIZE: size !== undefined && info.size !== null ? size : undefined,
-      BODY: eightBit && info.eightBitMime ? '8BITMIME' : undefined,
-      SMTPUTF8: smtpUtf8 ? true : undefined,
-      RET: dsn?.ret,
-      ENVID: dsn?.envid === undefined ? undefined : cmd.xtext(dsn.envid),
-    };
-    // Build (and so check) every line before a byte is written.
-    const mailLine = cmd.mail(envelope.from, mailParams);
-    const rcptLines = envelope.to.map((to) =>
-      cmd.rcpt(to, {
-        NOTIFY: dsn?.notify?.join(','),
-        ORCPT: dsn?.orcpt ? `rfc822;${cmd.xtext(to)}` : undefined,
-      }),
-    );
-    return { envelope, mailLine, rcptLines, encoded, useBdat };
-  }
-
   async #transaction(
     plan: TransactionPlan,
     body: MessageBody,
     pipelining: boolean,
     unlock: () => void,
-    beforeHandOver: SendMailOptions['onBeforeHandOver'],
+    options: SendMailOptions,
   ): Promise<MailOutcome> {
     const { envelope, useBdat } = plan;
-    const outcome = (
-      stage: MailOutcome['stage'],
-      reply: Reply,
-      accepted: string[],
-      rejected: RecipientRejection[],
-    ): MailOutcome => ({
-      delivered: false,
-      stage,
-      reply,
-      accepted,
-      rejected,
-      via: null,
-      bytesSent: 0,
-    });
+    const tx: Tx = {
+      accepted: [],
+      rejected: [],
+      marks: [performance.now(), 0, 0, 0, 0, 0],
+      unlock,
+      beforeHandOver: options.onBeforeHandOver,
+    };
     this.#transition('mail');
     // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
     const mailP = this.#send(plan.mailLine);
@@ -674,97 +604,95 @@ export class SmtpConnection extends EventEmitter {
       if (!useBdat) dataP = settleLater(this.#send(cmd.data()));
     }
     const mailReply = await mailP;
-    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, [], []);
+    tx.marks[1] = performance.now();
+    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, tx);
     if (!replyMatches(mailReply, 2)) {
       // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
       await this.#drainPipelined(rcptPs, dataP);
       await this.#endRefused(false);
-      return outcome('mail', mailReply, [], []);
+      return outcomeOf('mail', mailReply, tx, null, 0);
     }
     this.#transition('rcpt');
-    const accepted: string[] = [];
-    const rejected: RecipientRejection[] = [];
     for (let i = 0; i < plan.rcptLines.length; i++) {
       const reply = await (pipelining ? rcptPs[i]! : this.#send(plan.rcptLines[i]!));
       const recipient = envelope.to[i]!;
-      if (reply.code === 421) return this.#serviceClosing('rcpt', reply, accepted, [...rejected, { recipient, reply }]);
-      if (replyMatches(reply, 25)) accepted.push(recipient);
-      else rejected.push({ recipient, reply });
+      if (reply.code === 421) {
+        tx.rejected.push({ recipient, reply });
+        return this.#serviceClosing('rcpt', reply, tx);
+      }
+      if (replyMatches(reply, 25)) tx.accepted.push(recipient);
+      else tx.rejected.push({ recipient, reply });
     }
-    if (accepted.length === 0) {
+    tx.marks[2] = performance.now();
+    options.onRecipients?.(tx.accepted, tx.rejected);
+    if (tx.accepted.length === 0) {
       await this.#drainPipelined([], dataP);
       await this.#endRefused(true);
-      return outcome('rcpt', rejected[rejected.length - 1]!.reply, accepted, rejected);
+      return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
     }
     this.#transition('data');
-    if (useBdat) return this.#sendBdat(plan, body, accepted, rejected, unlock, beforeHandOver);
+    if (useBdat) {
+      tx.marks[3] = performance.now();
+      return this.#sendBdat(plan, body, tx);
+    }
     const dataReply = await (dataP ?? this.#send(cmd.data()));
-    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, accepted, rejected);
+    tx.marks[3] = performance.now();
+    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, tx);
     if (dataReply.code !== 354) {
       await this.#send(cmd.rset());
       this.#transition('ready');
-      return outcome('data', dataReply, accepted, rejected);
+      return outcomeOf('data', dataReply, tx, null, 0);
     }
-    const encoder = new BodyEncoder({ dotStuff: true });
+    let last: Buffer;
     let bytesSent: number;
     if (plan.encoded) {
       bytesSent = plan.encoded.length;
-      let last = plan.encoded;
+      last = plan.encoded;
       if (last.length > FINAL_WRITE_MAX) {
         // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
         // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
         const cut = last.length - FINAL_WRITE_MAX;
-        await this.#pumpBody(slices(last.subarray(0, cut), FINAL_WRITE_MAX), identity, async (buf) =>
-          this.#writeData(buf),
-        );
+        await this.#pumpBody(slices(last.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData);
         last = last.subarray(cut);
       }
-      await this.#beforeHandOver(beforeHandOver);
-      const finalP = this.#writeFinal(last, '.', 'DATA');
-      this.#transition('ready');
-      unlock();
-      return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
+    } else {
+      const encoder = new BodyEncoder({ dotStuff: true });
+      bytesSent = await this.#pumpBody(body, watched(encoder, plan.watch, this.host, true), this.#writeData);
+      last = encoder.end();
+      bytesSent += last.length;
     }
-    bytesSent = await this.#pumpBody(
-      body,
-      (chunk) => encoder.encode(chunk),
-      async (buf) => this.#writeData(buf),
-    );
-    const tail = encoder.end();
-    bytesSent += tail.length;
-    await this.#beforeHandOver(beforeHandOver);
-    const finalP = this.#writeFinal(tail, '.', 'DATA');
+    return this.#handOver(last, '.', 'DATA', undefined, tx, bytesSent);
+  }
+
+  /** The one final-write path of DATA and BDAT: hook, final write, hand the connection on, await the reply. */
+  async #handOver(
+    data: Buffer,
+    label: string,
+    via: 'DATA' | 'BDAT',
+    header: string | undefined,
+    tx: Tx,
+    bytesSent: number,
+  ): Promise<MailOutcome> {
+    await this.#beforeHandOver(tx.beforeHandOver);
+    tx.marks[4] = performance.now();
+    const finalP = this.#writeFinal(data, label, via, header);
     this.#transition('ready');
-    unlock();
-    return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
+    tx.unlock();
+    const reply = await finalP;
+    tx.marks[5] = performance.now();
+    // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
+    if (this.#handedOverAt > tx.marks[4]) tx.marks[4] = this.#handedOverAt;
+    return this.#finish(reply, tx, via, bytesSent);
   }
 
   /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
-  #serviceClosing(
-    stage: MailOutcome['stage'],
-    reply: Reply,
-    accepted: string[],
-    rejected: RecipientRejection[],
-  ): MailOutcome {
-    this.#fail(
-      new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
-        replyCode: 421,
-        enhancedCode: reply.enhanced,
-        lines: reply.lines,
-      }),
-    );
-    return { delivered: false, stage, reply, accepted, rejected, via: null, bytesSent: 0 };
+  #serviceClosing(stage: MailOutcome['stage'], reply: Reply, tx: Tx): MailOutcome {
+    this.#fail(closingError(reply));
+    return outcomeOf(stage, reply, tx, null, 0);
   }
 
   /** RFC 3030: the body in `BDAT n` chunks, no dot-stuffing, the last one `BDAT n LAST`. */
-  async #sendBdat(
-    plan: { encoded: Buffer | null },
-    body: MessageBody,
-    accepted: string[],
-    rejected: RecipientRejection[],
-    unlock: () => void,
-    beforeHandOver: SendMailOptions['onBeforeHandOver'],
-  ): Promise<MailOutcome> {
+  async #sendBdat(plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
     const chunkSize = this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     const encoder = new BodyEncoder({ dotStuff: false });
     const window: Promise<Reply>[] = [];
@@ -780,10 +708,9 @@ export class SmtpConnection extends EventEmitter {
       const chunk = all.subarray(0, chunkSize);
       held = chunk.length < all.length ? [all.subarray(chunkSize)] : [];
       heldBytes = all.length - chunk.length;
-      this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
+      if (this.#transcribing) this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
       window.push(settleLater(this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true })));
-      const pipelined = this.#info!.pipelining && this.#options.pipelining !== false;
-      while (window.length >= (pipelined ? BDAT_WINDOW : 1)) await awaitOldest();
+      while (window.length >= (this.#pipelining ? BDAT_WINDOW : 1)) await awaitOldest();
       if (failure) throw new BdatRefused();
     };
     let bytesSent = 0;
@@ -798,24 +725,25 @@ export class SmtpConnection extends EventEmitter {
       if (plan.encoded) {
         await collect(plan.encoded);
       } else {
-        await this.#pumpBody(body, (chunk) => encoder.encode(chunk), collect);
+        await this.#pumpBody(body, watched(encoder, plan.watch, this.host, false), collect);
         await collect(encoder.end());
       }
       while (window.length > 0) await awaitOldest();
       if (failure) throw new BdatRefused();
     } catch (err) {
-      if (!(err instanceof BdatRefused)) throw err;
+      const refused = err instanceof BdatRefused;
+      // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
+      // drops what the server holds and the connection stays usable (RFC 3030 §4).
+      if (!refused && !(err instanceof CapabilityError && !this.#broken)) throw err;
       while (window.length > 0) await awaitOldest();
       await this.#send(cmd.rset());
       this.#transition('ready');
-      return { delivered: false, stage: 'data', reply: failure!, accepted, rejected, via: 'BDAT', bytesSent };
+      if (!refused) throw err;
+      return outcomeOf('data', failure!, tx, 'BDAT', bytesSent);
     }
     const last = Buffer.concat(held, heldBytes);
-    await this.#beforeHandOver(beforeHandOver);
-    const finalP = this.#writeFinal(last, cmd.bdat(last.length, true).trimEnd(), 'BDAT', cmd.bdat(last.length, true));
-    this.#transition('ready');
-    unlock();
-    return this.#finish(await finalP, accepted, rejected, 'BDAT', bytesSent);
+    const header = cmd.bdat(last.length, true);
+    return this.#handOver(last, header.trimEnd(), 'BDAT', header, tx, bytesSent);
   }
 
   /** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
@@ -852,33 +780,19 @@ export class SmtpConnection extends EventEmitter {
   #handedOver(entry: Pending): void {
     if (this.#broken || entry.handedOver) return;
     entry.handedOver = true;
+    this.#handedOverAt = performance.now();
     entry.phase = 'finalReply';
     entry.timeout = this.#timeouts.finalReply;
     if (this.#inflight[0] === entry) this.#restartTimer();
   }
 
-  #finish(
-    reply: Reply,
-    accepted: string[],
-    rejected: RecipientRejection[],
-    via: 'DATA' | 'BDAT',
-    bytesSent: number,
-  ): MailOutcome {
-    const delivered = replyMatches(reply, 2);
-    if (delivered) this.#messagesSent++;
-    this.#lastUsed = Date.now();
+  #finish(reply: Reply, tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
+    const outcome = outcomeOf('final', reply, tx, via, bytesSent);
+    if (outcome.delivered) this.#messagesSent++;
     // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
     // already pipelined behind this one fails as "not handed over" (retryable) at once.
-    if (reply.code === 421) {
-      this.#fail(
-        new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
-          replyCode: 421,
-          enhancedCode: reply.enhanced,
-          lines: reply.lines,
-        }),
-      );
-    }
-    return { delivered, stage: 'final', reply, accepted, rejected, via, bytesSent };
+    if (reply.code === 421) this.#fail(closingError(reply));
+    return outcome;
   }
 
   /**
@@ -985,9 +899,14 @@ export class SmtpConnection extends EventEmitter {
     return total;
   }
 
-  async #writeData(buf: Buffer): Promise<void> {
+  #writeData = async (buf: Buffer): Promise<void> => {
     this.#assertUsable();
     if (!this.#write(buf)) await this.#drain();
+  };
+
+  /** The one answer to "is pipelining on": advertised and not turned off (RFC 2920). */
+  get #pipelining(): boolean {
+    return this.#info?.pipelining === true && this.#options.pipelining !== false;
   }
 
   // ── RSET, NOOP, QUIT, generic commands ───────────────────────────────────────────────────
@@ -1108,10 +1027,8 @@ export class SmtpConnection extends EventEmitter {
     const onAbort = (): void => this.#fail(new AbortError('operation aborted', { cause: signal?.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const pipelining = this.#info?.pipelining && this.#options.pipelining !== false;
-      if (barrier || !pipelining) await this.#idle();
+      if (barrier || !this.#pipelining) await this.#idle();
       this.#assertUsable();
-      this.#lastUsed = Date.now();
       return await fn();
     } catch (err) {
       const wrapped = toSmtpError(err);
@@ -1171,11 +1088,7 @@ export class SmtpConnection extends EventEmitter {
     // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
     const err =
       reply.code === 421
-        ? new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
-            replyCode: 421,
-            enhancedCode: reply.enhanced,
-            lines: reply.lines,
-          })
+        ? closingError(reply)
         : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, {
             code: ErrorCodes.UNEXPECTED_REPLY,
           });
@@ -1407,16 +1320,71 @@ function shownCommand(entry: Pending): string {
   return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
 }
 
-interface TransactionPlan {
-  envelope: Envelope;
-  mailLine: string;
-  rcptLines: string[];
-  /** The whole body already encoded (DATA form, or BDAT form when `useBdat`), for in-memory bodies. */
-  encoded: Buffer | null;
-  useBdat: boolean;
+class BdatRefused extends Error {}
+
+/** One transaction's moving parts, passed along instead of a long parameter list. */
+interface Tx {
+  accepted: string[];
+  rejected: RecipientRejection[];
+  /** performance.now() at: MAIL written, MAIL reply, last RCPT reply, 354/BDAT start, hand-over, final reply. */
+  marks: [number, number, number, number, number, number];
+  unlock: () => void;
+  beforeHandOver: SendMailOptions['onBeforeHandOver'];
 }
 
-class BdatRefused extends Error {}
+function outcomeOf(
+  stage: MailOutcome['stage'],
+  reply: Reply,
+  tx: Tx,
+  via: MailOutcome['via'],
+  bytesSent: number,
+): MailOutcome {
+  const m = tx.marks;
+  const step = (i: number): number => (m[i]! > 0 && m[i - 1]! > 0 ? m[i]! - m[i - 1]! : 0);
+  return {
+    delivered: stage === 'final' && replyMatches(reply, 2),
+    stage,
+    reply,
+    accepted: tx.accepted,
+    rejected: tx.rejected,
+    via,
+    bytesSent,
+    timings: { mail: step(1), rcpt: step(2), data: step(3), body: step(4), final: step(5) },
+  };
+}
+
+/** The one error for a 421 (RFC 5321 §3.8): the server is closing the session. */
+function closingError(reply: Reply): ReplyError {
+  return new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
+    replyCode: 421,
+    enhancedCode: reply.enhanced,
+    lines: reply.lines,
+  });
+}
+
+/**
+ * The body encoder, plus what a stream's undeclared needs require while it streams: an 8-bit octet
+ * for a server without 8BITMIME, or more octets than its SIZE, fail before the final dot.
+ */
+function watched(
+  encoder: BodyEncoder,
+  watch: StreamWatch | null,
+  host: string,
+  dotStuffed: boolean,
+): (chunk: Uint8Array) => Buffer {
+  if (watch === null) return (chunk) => encoder.encode(chunk);
+  let octets = 0;
+  return (chunk) => {
+    if (watch.refuseEightBit && !isAscii(chunk)) throw eightBitRefused(host);
+    const out = encoder.encode(chunk);
+    if (watch.maxSize !== null) {
+      octets += out.length;
+      const transmitted = dotStuffed ? octets - encoder.dotsAdded : octets;
+      if (transmitted > watch.maxSize) throw sizeExceeded(transmitted, watch.maxSize, true);
+    }
+    return out;
+  };
+}
 
 function handedOverError(err: SmtpError): SmtpError {
   const options = { cause: err, messageHandedOver: true, command: err.command };

@@ -16,7 +16,7 @@
  * attachment). Pure module: no sockets.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../errors.js';
 import {
@@ -44,15 +44,7 @@ import {
   quotedPrintableChunks,
   quoteParameterValue,
 } from './encodings.js';
-import {
-  assertCustomHeaderName,
-  assertMessageId,
-  assertNoInjection,
-  checkContentType,
-  formatDate,
-  guessContentType,
-  messageIdDomain,
-} from './headers.js';
+import { assertCustomHeaderName, assertMessageId, assertNoInjection, formatDate, messageIdDomain } from './headers.js';
 
 /** Options of {@link buildMessage}: the message fields plus what only the builder needs. */
 export interface BuildMessageOptions extends MessageInput {
