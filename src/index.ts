@@ -3,18 +3,28 @@
  * Public exports only; see README.md for the guide and the error-code table.
  */
 
-export {
-  type ProbeAuth,
-  type ProbeCertificate,
-  type ProbeCheck,
-  type ProbeCheckStatus,
-  type ProbeChecks,
-  type ProbeOptions,
-  type ProbeReport,
-  type ProbeTimings,
-  type ProbeTls,
-  probe,
+import type { ProbeOptions, ProbeReport } from './conform/probe.js';
+
+export type {
+  ProbeAuth,
+  ProbeCertificate,
+  ProbeCheck,
+  ProbeCheckStatus,
+  ProbeChecks,
+  ProbeOptions,
+  ProbeReport,
+  ProbeTimings,
+  ProbeTls,
 } from './conform/probe.js';
+
+/**
+ * Probes a server (see conform/probe.ts). Loaded on first call: importing the package root must not
+ * load `node:tls` (the probe module imports it eagerly).
+ */
+export async function probe(options: ProbeOptions): Promise<ProbeReport> {
+  const mod = await import('./conform/probe.js');
+  return mod.probe(options);
+}
 export { DEFAULT_PORTS, SmtpDeliveryStatus, SmtpEncryption } from './enums.js';
 export * as errors from './errors.js';
 export {
@@ -38,6 +48,7 @@ export {
   type RawMessage,
   type SendMessageOptions,
   type SendRawOptions,
+  SEND_OPTION_KEYS,
   SmtpProtocolHandler,
   type SmtpProtocolHandlerOptions,
 } from './handler.js';
@@ -54,7 +65,18 @@ export {
   toAsciiDomain,
 } from './message/address.js';
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
-export type { AddressInput, AttachmentInput, MessageInput } from './message/types.js';
+export {
+  IN_MEMORY_LIMIT,
+  type PreparedBody,
+  type PreparedEnvelope,
+  type PreparedMessage,
+  type PrepareMessageOptions,
+  prepareMessage,
+  prepareRaw,
+  type RawEnvelopeInput,
+  type RawMessageInput,
+} from './message/prepare.js';
+export { type AddressInput, type AttachmentInput, MESSAGE_INPUT_KEYS, type MessageInput } from './message/types.js';
 export {
   DEFAULT_VALIDATION_LIMITS,
   resolveLimits,
@@ -62,7 +84,20 @@ export {
   type ValidationLimits,
   type ValidationResult,
 } from './message/validator.js';
-export * from './pool/pool.js';
+export {
+  DEFAULT_ACQUIRE_TIMEOUT,
+  DEFAULT_HEALTH_CHECK_AFTER,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_MESSAGES_PER_CONNECTION,
+  DEFAULT_STALE_TIMEOUT,
+  type PoolableConnection,
+  type PoolConnectionParams,
+  type PoolKeyStats,
+  type PoolStats,
+  SmtpConnectionPool,
+  type SmtpConnectionPoolOptions,
+} from './pool/pool.js';
 export { type AccessTokenProvider, AUTH_METHODS, type AuthMethod, type Credentials } from './protocol/auth.js';
 export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
@@ -93,4 +128,5 @@ export {
   type SmtpConnectionOptions,
   type Timeouts,
   type TranscriptEntry,
+  type TransactionTimings,
 } from './transport/connection.js';
