@@ -46,9 +46,9 @@ export {
 export {
   type RawEnvelope,
   type RawMessage,
+  SEND_OPTION_KEYS,
   type SendMessageOptions,
   type SendRawOptions,
-  SEND_OPTION_KEYS,
   SmtpProtocolHandler,
   type SmtpProtocolHandlerOptions,
 } from './handler.js';
@@ -127,6 +127,6 @@ export {
   SmtpConnection,
   type SmtpConnectionOptions,
   type Timeouts,
-  type TranscriptEntry,
   type TransactionTimings,
+  type TranscriptEntry,
 } from './transport/connection.js';

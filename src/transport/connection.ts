@@ -1,25 +1,6 @@
-/**
- * SmtpConnection: one socket and its SMTP state machine (RFC 5321), the only module that touches a
- * socket and turns replies into errors.
- *
- * Writes and replies:
- *
- *   caller ──#send(line)──► write (coalesced per event-loop turn)  ──►  server
- *          ◄── settle ◄──── #inflight FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
- *
- * Every command pushes one entry on `#inflight`; each reply settles the oldest entry. Only the head
- * entry runs a timer. A protocol error, a timeout, an abort or a lost socket poisons the connection:
- * every pending and later call rejects with that same error, and the pool never reuses it.
- *
- * Transactions run under a writer lock that is released once the final dot is written, not when its
- * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
- * dot, so a warm connection costs about one round trip per message.
- */
-import { isAscii } from 'node:buffer';
 import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
 import {
@@ -51,49 +32,23 @@ import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
-import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 import {
-  type Envelope,
-  eightBitRefused,
-  type MessageBody,
-  planTransaction,
-  type StreamWatch,
-  sizeExceeded,
-  type TransactionPlan,
-} from './transaction-plan.js';
-
-/** Timeouts in ms, one per phase. */
-export interface Timeouts {
-  /** TCP connect. */
-  connect: number;
-  /** The 220 greeting after connecting (RFC 5321 §4.5.3.2.1: 5 min). */
-  greeting: number;
-  /** A TLS handshake, implicit or after STARTTLS. */
-  tls: number;
-  /** The reply to any command (RFC 5321 §4.5.3.2.2–.4: 5 min for MAIL and RCPT). */
-  command: number;
-  /** No progress while sending the body: the socket stays full or the source gives nothing (§4.5.3.2.6: 3 min). */
-  dataIdle: number;
-  /** The reply after the final dot or `BDAT LAST` (RFC 5321 §4.5.3.2.6: 10 min). */
-  finalReply: number;
-}
-
-export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
-  connect: 30_000,
-  greeting: 5 * 60_000, // RFC 5321 §4.5.3.2.1
-  tls: 30_000,
-  command: 5 * 60_000, // RFC 5321 §4.5.3.2.2
-  dataIdle: 3 * 60_000, // RFC 5321 §4.5.3.2.5
-  finalReply: 10 * 60_000, // RFC 5321 §4.5.3.2.6
-});
-
-/** Default BDAT chunk size: big enough that a chunk's round trip is noise, small enough to bound memory. */
-export const DEFAULT_CHUNK_SIZE = 256 * 1024;
-/** BDAT chunks written before waiting for the oldest one's reply (with PIPELINING). */
-const BDAT_WINDOW = 4;
-/** In-memory bodies up to this size go out in the one write that carries the final dot. */
-const FINAL_WRITE_MAX = 64 * 1024;
-const LONE_DOT = Buffer.from('.\r\n');
+  BDAT_WINDOW,
+  type ChunkHost,
+  DEFAULT_CHUNK_SIZE,
+  FINAL_WRITE_MAX,
+  identity,
+  LONE_DOT,
+  type PumpHost,
+  pumpBody,
+  sendChunks,
+  slices,
+  watched,
+} from './body.js';
+import { isLoopback, openSocket, upgradeToTls } from './connect.js';
+import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
+import { handedOverError, resolveTimeouts, type Timeouts, timeoutMessage } from './timeouts.js';
+import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
 
 export type Phase = 'connecting' | 'greeting' | 'ready' | 'mail' | 'rcpt' | 'data' | 'closing' | 'closed';
 
@@ -148,42 +103,10 @@ export interface SmtpConnectionOptions {
   onTranscript?: (entry: TranscriptEntry) => void;
 }
 
+export { DEFAULT_CHUNK_SIZE } from './body.js';
+export type { MailOutcome, RecipientRejection, TransactionTimings } from './outcome.js';
+export { DEFAULT_TIMEOUTS, resolveTimeouts, type Timeouts } from './timeouts.js';
 export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
-
-export interface RecipientRejection {
-  recipient: string;
-  reply: Reply;
-}
-
-/** What happened to one message on the wire. Replies are outcomes, not exceptions. */
-export interface MailOutcome {
-  /** True only when the server accepted the message for at least one recipient (2xx after the data). */
-  delivered: boolean;
-  /** Where the transaction ended: sender refused, no recipient accepted, DATA refused, or the final reply. */
-  stage: 'mail' | 'rcpt' | 'data' | 'final';
-  /** The reply that decided the outcome. */
-  reply: Reply;
-  accepted: string[];
-  rejected: RecipientRejection[];
-  via: 'DATA' | 'BDAT' | null;
-  /** Body octets sent after encoding (dot-stuffing, CRLF); 0 when no data was sent. */
-  bytesSent: number;
-  /**
-   * Milliseconds per step of this transaction (0 for a step not reached): `mail` MAIL → its reply;
-   * `rcpt` → the last RCPT reply; `data` → 354 (or the first BDAT chunk); `body` → the final write
-   * reached the socket (hand-over); `final` hand-over → the final reply. With pipelining the steps
-   * overlap on the wire; these are the waits as this transaction saw them.
-   */
-  timings: TransactionTimings;
-}
-
-export interface TransactionTimings {
-  mail: number;
-  rcpt: number;
-  data: number;
-  body: number;
-  final: number;
-}
 
 export interface OperationOptions {
   signal?: AbortSignal;
@@ -652,12 +575,17 @@ export class SmtpConnection extends EventEmitter {
         // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
         // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
         const cut = last.length - FINAL_WRITE_MAX;
-        await this.#pumpBody(slices(last.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData);
+        await pumpBody(slices(last.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData, this.#pumpHost());
         last = last.subarray(cut);
       }
     } else {
       const encoder = new BodyEncoder({ dotStuff: true });
-      bytesSent = await this.#pumpBody(body, watched(encoder, plan.watch, this.host, true), this.#writeData);
+      bytesSent = await pumpBody(
+        body,
+        watched(encoder, plan.watch, this.host, true),
+        this.#writeData,
+        this.#pumpHost(),
+      );
       last = encoder.end();
       bytesSent += last.length;
     }
@@ -691,59 +619,50 @@ export class SmtpConnection extends EventEmitter {
     return outcomeOf(stage, reply, tx, null, 0);
   }
 
-  /** RFC 3030: the body in `BDAT n` chunks, no dot-stuffing, the last one `BDAT n LAST`. */
+  /** RFC 3030: the body in `BDAT n` chunks (body.ts), no dot-stuffing, then the one final write `BDAT n LAST`. */
   async #sendBdat(plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
-    const chunkSize = this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     const encoder = new BodyEncoder({ dotStuff: false });
-    const window: Promise<Reply>[] = [];
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-    let failure: Reply | null = null;
-    const awaitOldest = async (): Promise<void> => {
-      const reply = await window.shift()!;
-      if (!failure && !replyMatches(reply, 2)) failure = reply;
+    const host: ChunkHost = {
+      ...this.#pumpHost(),
+      chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      window: this.#pipelining ? BDAT_WINDOW : 1,
+      sendChunk: (chunk) => {
+        if (this.#transcribing) this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
+        return this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
+      },
     };
-    const flush = async (): Promise<void> => {
-      const all = Buffer.concat(held, heldBytes);
-      const chunk = all.subarray(0, chunkSize);
-      held = chunk.length < all.length ? [all.subarray(chunkSize)] : [];
-      heldBytes = all.length - chunk.length;
-      if (this.#transcribing) this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
-      window.push(settleLater(this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true })));
-      while (window.length >= (this.#pipelining ? BDAT_WINDOW : 1)) await awaitOldest();
-      if (failure) throw new BdatRefused();
-    };
-    let bytesSent = 0;
+    let result: Awaited<ReturnType<typeof sendChunks>>;
     try {
-      const collect = async (buf: Buffer): Promise<void> => {
-        if (buf.length === 0) return;
-        held.push(buf);
-        heldBytes += buf.length;
-        bytesSent += buf.length;
-        while (heldBytes >= chunkSize) await flush();
-      };
-      if (plan.encoded) {
-        await collect(plan.encoded);
-      } else {
-        await this.#pumpBody(body, watched(encoder, plan.watch, this.host, false), collect);
-        await collect(encoder.end());
-      }
-      while (window.length > 0) await awaitOldest();
-      if (failure) throw new BdatRefused();
+      result = await sendChunks(
+        plan.encoded,
+        body,
+        watched(encoder, plan.watch, this.host, false),
+        () => encoder.end(),
+        host,
+      );
     } catch (err) {
-      const refused = err instanceof BdatRefused;
       // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
       // drops what the server holds and the connection stays usable (RFC 3030 §4).
-      if (!refused && !(err instanceof CapabilityError && !this.#broken)) throw err;
-      while (window.length > 0) await awaitOldest();
+      if (!(err instanceof CapabilityError) || this.#broken) throw err;
       await this.#send(cmd.rset());
       this.#transition('ready');
-      if (!refused) throw err;
-      return outcomeOf('data', failure!, tx, 'BDAT', bytesSent);
+      throw err;
     }
-    const last = Buffer.concat(held, heldBytes);
-    const header = cmd.bdat(last.length, true);
-    return this.#handOver(last, header.trimEnd(), 'BDAT', header, tx, bytesSent);
+    if (result.refusal) {
+      await this.#send(cmd.rset());
+      this.#transition('ready');
+      return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
+    }
+    const header = cmd.bdat(result.last.length, true);
+    return this.#handOver(result.last, header.trimEnd(), 'BDAT', header, tx, result.bytesSent);
+  }
+
+  #pumpHost(): PumpHost {
+    return {
+      idleMs: this.#timeouts.dataIdle,
+      fail: (err) => this.#fail(err),
+      broken: () => this.#broken,
+    };
   }
 
   /** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
@@ -831,74 +750,6 @@ export class SmtpConnection extends EventEmitter {
    * Pulls the body from its source, encodes it and hands it to `sink`, with backpressure. The source
    * is read only as fast as the socket drains; `dataIdle` bounds any stall on either side.
    */
-  async #pumpBody(
-    body: MessageBody,
-    encode: (chunk: Uint8Array) => Buffer,
-    sink: (buf: Buffer) => Promise<void>,
-  ): Promise<number> {
-    const source = toAsyncIterable(body);
-    const iterator = source[Symbol.asyncIterator]();
-    const idleMs = this.#timeouts.dataIdle;
-    let stalled: (() => void) | null = null;
-    const idle = setTimeout(() => {
-      this.#fail(
-        new TimeoutError(`no progress sending the message body for ${idleMs} ms`, {
-          phase: 'dataIdle',
-          timeout: idleMs,
-        }),
-      );
-      stalled?.();
-    }, idleMs);
-    let total = 0;
-    let done = false;
-    try {
-      for (;;) {
-        const next = iterator.next();
-        // A stalled source must not outlive a broken connection.
-        const step = await Promise.race([
-          next,
-          new Promise<never>((_, reject) => {
-            stalled = () => reject(this.#broken);
-            if (this.#broken) stalled();
-          }),
-        ]);
-        stalled = null;
-        if (step.done) {
-          done = true;
-          break;
-        }
-        let out: Buffer;
-        try {
-          const value = step.value as Uint8Array | string;
-          out = encode(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
-        } catch (err) {
-          throw err instanceof SmtpError
-            ? err
-            : new SmtpError('message body chunk could not be encoded', { code: ErrorCodes.BODY_SOURCE, cause: err });
-        }
-        total += out.length;
-        await sink(out);
-        idle.refresh();
-      }
-    } catch (err) {
-      if (err instanceof SmtpError) throw err;
-      throw new SmtpError(`reading the message body failed: ${(err as Error)?.message ?? err}`, {
-        code: ErrorCodes.BODY_SOURCE,
-        cause: err,
-      });
-    } finally {
-      clearTimeout(idle);
-      if (!done) {
-        // Not awaited: a stream's return() can wait for a read that never comes. Destroy streams
-        // outright, so a file or socket behind the body is released now.
-        Promise.resolve(iterator.return?.()).catch(noop);
-        const stream = body as Partial<Readable>;
-        if (typeof stream.destroy === 'function' && stream.destroyed === false) stream.destroy();
-      }
-    }
-    return total;
-  }
-
   #writeData = async (buf: Buffer): Promise<void> => {
     this.#assertUsable();
     if (!this.#write(buf)) await this.#drain();
@@ -1129,22 +980,9 @@ export class SmtpConnection extends EventEmitter {
     const head = this.#inflight[0];
     if (!head) return;
     const command = shownCommand(head);
-    const what =
-      head.phase === 'greeting'
-        ? 'the greeting'
-        : head.phase === 'finalReply'
-          ? 'the reply to the end of the message'
-          : head.phase === 'dataIdle'
-            ? 'progress writing the end of the message'
-            : `the reply to ${command}`;
-    // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
-    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
-    const hint =
-      head.phase === 'greeting' && this.encryption !== 'ssl'
-        ? ` (if this port expects implicit TLS${this.port === 465 ? ', as 465 usually does' : ''}, use encryption "ssl")`
-        : '';
+    const where = { host: this.host, port: this.port, implicitTls: this.encryption === 'ssl' };
     this.#fail(
-      new TimeoutError(`timed out after ${head.timeout} ms waiting for ${what} (${this.host}:${this.port})${hint}`, {
+      new TimeoutError(timeoutMessage(head.phase, command, head.timeout, where), {
         phase: head.phase,
         timeout: head.timeout,
         command,
@@ -1252,7 +1090,7 @@ export class SmtpConnection extends EventEmitter {
     if (this.#broken) return;
     this.#broken = err;
     this.#clearTimer();
-    this.#phase = 'closed';
+    this.#transition('closed');
     const socket = this.#socket;
     if (socket) {
       socket.off('data', this.#onData);
@@ -1320,116 +1158,10 @@ function shownCommand(entry: Pending): string {
   return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
 }
 
-class BdatRefused extends Error {}
-
-/** One transaction's moving parts, passed along instead of a long parameter list. */
-interface Tx {
-  accepted: string[];
-  rejected: RecipientRejection[];
-  /** performance.now() at: MAIL written, MAIL reply, last RCPT reply, 354/BDAT start, hand-over, final reply. */
-  marks: [number, number, number, number, number, number];
-  unlock: () => void;
-  beforeHandOver: SendMailOptions['onBeforeHandOver'];
-}
-
-function outcomeOf(
-  stage: MailOutcome['stage'],
-  reply: Reply,
-  tx: Tx,
-  via: MailOutcome['via'],
-  bytesSent: number,
-): MailOutcome {
-  const m = tx.marks;
-  const step = (i: number): number => (m[i]! > 0 && m[i - 1]! > 0 ? m[i]! - m[i - 1]! : 0);
-  return {
-    delivered: stage === 'final' && replyMatches(reply, 2),
-    stage,
-    reply,
-    accepted: tx.accepted,
-    rejected: tx.rejected,
-    via,
-    bytesSent,
-    timings: { mail: step(1), rcpt: step(2), data: step(3), body: step(4), final: step(5) },
-  };
-}
-
-/** The one error for a 421 (RFC 5321 §3.8): the server is closing the session. */
-function closingError(reply: Reply): ReplyError {
-  return new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
-    replyCode: 421,
-    enhancedCode: reply.enhanced,
-    lines: reply.lines,
-  });
-}
-
-/**
- * The body encoder, plus what a stream's undeclared needs require while it streams: an 8-bit octet
- * for a server without 8BITMIME, or more octets than its SIZE, fail before the final dot.
- */
-function watched(
-  encoder: BodyEncoder,
-  watch: StreamWatch | null,
-  host: string,
-  dotStuffed: boolean,
-): (chunk: Uint8Array) => Buffer {
-  if (watch === null) return (chunk) => encoder.encode(chunk);
-  let octets = 0;
-  return (chunk) => {
-    if (watch.refuseEightBit && !isAscii(chunk)) throw eightBitRefused(host);
-    const out = encoder.encode(chunk);
-    if (watch.maxSize !== null) {
-      octets += out.length;
-      const transmitted = dotStuffed ? octets - encoder.dotsAdded : octets;
-      if (transmitted > watch.maxSize) throw sizeExceeded(transmitted, watch.maxSize, true);
-    }
-    return out;
-  };
-}
-
-function handedOverError(err: SmtpError): SmtpError {
-  const options = { cause: err, messageHandedOver: true, command: err.command };
-  if (err instanceof TimeoutError) {
-    return new TimeoutError(`${err.message}; the message was handed over, its outcome is unknown`, {
-      ...options,
-      phase: err.phase,
-      timeout: err.timeout,
-    });
-  }
-  if (err instanceof AbortError)
-    return new AbortError(`${err.message} after the message was handed over; its outcome is unknown`, options);
-  return new ConnectionError(
-    `connection lost after the message was handed over and before the server's reply; its outcome is unknown`,
-    {
-      ...options,
-      code: ErrorCodes.OUTCOME_UNKNOWN,
-    },
-  );
-}
-
 /** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
 function settleLater<T>(p: Promise<T>): Promise<T> {
   p.catch(noop);
   return p;
-}
-
-const identity = (chunk: Uint8Array): Buffer => chunk as Buffer;
-
-/** A buffer as consecutive slices of at most `size` octets, for writing with backpressure. */
-async function* slices(buf: Buffer, size: number): AsyncGenerator<Buffer> {
-  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
-}
-
-function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> {
-  if (typeof body === 'string' || body instanceof Uint8Array) {
-    return (async function* () {
-      yield body;
-    })();
-  }
-  if (body && typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function')
-    return body as AsyncIterable<Uint8Array | string>;
-  throw new InvalidArgumentError('body must be a Buffer, Uint8Array, string, Readable or async iterable', {
-    field: 'body',
-  });
 }
 
 async function resolveToken(provider: AccessTokenProvider | undefined): Promise<string> {
@@ -1450,21 +1182,4 @@ function localName(socket: net.Socket | null): string {
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
   if (v4) return `[${v4[1]}]`;
   return address.includes(':') ? `[IPv6:${address}]` : `[${address}]`;
-}
-
-/** Fills in defaults and checks every timeout. @throws InvalidArgumentError naming `timeouts.<phase>`. */
-export function resolveTimeouts(partial: Partial<Timeouts> | undefined): Timeouts {
-  const out = { ...DEFAULT_TIMEOUTS };
-  for (const [key, value] of Object.entries(partial ?? {})) {
-    if (!(key in DEFAULT_TIMEOUTS))
-      throw new InvalidArgumentError(`unknown timeout ${JSON.stringify(key)}`, { field: `timeouts.${key}` });
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2 ** 31 - 1) {
-      throw new InvalidArgumentError(`timeouts.${key} must be a positive number of ms, not ${value}`, {
-        field: `timeouts.${key}`,
-      });
-    }
-    out[key as keyof Timeouts] = value;
-  }
-  return out;
 }
