@@ -33,17 +33,11 @@ export class BodyEncoder {
   /** The previous chunk ended in CR: whether it is bare depends on the next byte. */
   #pendingCr = false;
   #lineLength = 0;
-  #bytesIn = 0;
   #dotsAdded = 0;
 
   constructor(options: BodyEncoderOptions = {}) {
     this.#dotStuff = options.dotStuff ?? true;
     this.#maxLineLength = options.maxLineLength ?? MAX_BODY_LINE_LENGTH;
-  }
-
-  /** Octets given to `encode` so far. */
-  get bytesIn(): number {
-    return this.#bytesIn;
   }
 
   /** Dots added by stuffing so far: the transmitted size is the output less these and the final `.` line. */
@@ -57,7 +51,6 @@ export class BodyEncoder {
   encode(chunk: Uint8Array): Buffer {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const n = buf.length;
-    this.#bytesIn += n;
     // Worst case every byte doubles (LF → CRLF, or a dot after a line break), plus a held CR.
     const out = Buffer.allocUnsafe(n * 2 + 2);
     const max = this.#maxLineLength;

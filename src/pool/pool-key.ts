@@ -1,0 +1,122 @@
+/**
+ * The pool key: which parked connections a request may share. Checks the connection params once and
+ * fills in encryption and port; the key is host (case-insensitive), port, encryption and a keyed
+ * digest of the credentials (no secret is kept in plain text in the pool's maps or stats).
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { DEFAULT_PORTS, isEncryption, type SmtpEncryption } from '../enums.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
+import type { SmtpConnectionOptions } from '../transport/connection.js';
+
+/** Where to connect and as whom: the pool key is host, port, encryption and the credentials. */
+export interface PoolConnectionParams {
+  host: string;
+  /** Default from the encryption: 25, 587 or 465. */
+  port?: number;
+  username?: string;
+  password?: string;
+  /** For XOAUTH2: a token or a function that fetches a fresh one. */
+  accessToken?: AccessTokenProvider;
+  /** Default `'tls'` (STARTTLS required), as `SmtpConnection`. */
+  encryption?: SmtpEncryption;
+  /** Default: the strongest mechanism the server advertises. */
+  authMethod?: AuthMethod;
+  /**
+   * Everything else a new connection needs (tls, timeouts, clientName …). Not part of the key: the
+   * options of the request that opens a connection apply to it.
+   */
+  connection?: Omit<SmtpConnectionOptions, 'host' | 'port' | 'encryption'>;
+}
+
+/**
+ * Normalised params and their key. Frozen params objects (the handler freezes its own) are resolved
+ * once: hashing credentials per checkout would cost more than the checkout itself.
+ */
+const resolvedParams = new WeakMap<
+  PoolConnectionParams,
+  { normal: PoolConnectionParams; key: string; label: string }
+>();
+export function resolveParams(params: PoolConnectionParams): {
+  normal: PoolConnectionParams;
+  key: string;
+  label: string;
+} {
+  const cached = params !== null && typeof params === 'object' ? resolvedParams.get(params) : undefined;
+  if (cached) return cached;
+  const normal = normaliseParams(params);
+  const resolved = { normal, ...poolKey(normal) };
+  if (Object.isFrozen(params)) resolvedParams.set(params, resolved);
+  return resolved;
+}
+
+function normaliseParams(params: PoolConnectionParams): PoolConnectionParams {
+  if (params === null || typeof params !== 'object')
+    throw new InvalidArgumentError('connection params must be an object', { field: 'params' });
+  const { host } = params;
+  if (typeof host !== 'string' || host === '' || /[\r\n\0\s]/.test(host)) {
+    throw new InvalidArgumentError('host must be a non-empty string without spaces or line breaks', { field: 'host' });
+  }
+  const encryption = params.encryption ?? 'tls';
+  if (!isEncryption(encryption)) {
+    throw new InvalidArgumentError(`encryption must be 'none', 'tls' or 'ssl', not ${JSON.stringify(encryption)}`, {
+      field: 'encryption',
+    });
+  }
+  const port = params.port ?? DEFAULT_PORTS[encryption];
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(`port must be an integer from 1 to 65535, not ${String(port)}`, { field: 'port' });
+  }
+  if (params.username !== undefined && typeof params.username !== 'string') {
+    throw new InvalidArgumentError('username must be a string', { field: 'username' });
+  }
+  if (params.username === undefined && (params.password !== undefined || params.accessToken !== undefined)) {
+    throw new InvalidArgumentError('a password or access token needs a username', { field: 'username' });
+  }
+  if (params.password !== undefined && typeof params.password !== 'string') {
+    throw new InvalidArgumentError('password must be a string', { field: 'password' });
+  }
+  if (
+    params.accessToken !== undefined &&
+    typeof params.accessToken !== 'string' &&
+    typeof params.accessToken !== 'function'
+  ) {
+    throw new InvalidArgumentError('accessToken must be a string or a function', { field: 'accessToken' });
+  }
+  return { ...params, encryption, port };
+}
+
+/**
+ * Keys only need to agree within this process, so the credential digest is an HMAC-SHA256 under a
+ * random per-process key: a digest seen in stats or a heap dump cannot be brute-forced offline.
+ */
+const KEY_SECRET = randomBytes(32);
+
+/** Identity numbers for token functions: the same function is the same credential. */
+const tokenFunctionIds = new WeakMap<object, number>();
+let nextTokenFunctionId = 1;
+
+/**
+ * The pool key: host (case-insensitive), port, encryption and a keyed sha256 (HMAC) of the
+ * credentials, so no password or token is ever kept in plain text in the pool's maps or stats.
+ */
+function poolKey(params: PoolConnectionParams): { key: string; label: string } {
+  const host = params.host.toLowerCase();
+  const where = `${params.encryption}://${host}:${params.port}`;
+  if (params.username === undefined) return { key: where, label: where };
+  let token: string | null = null;
+  if (typeof params.accessToken === 'function') {
+    let id = tokenFunctionIds.get(params.accessToken);
+    if (id === undefined) {
+      id = nextTokenFunctionId++;
+      tokenFunctionIds.set(params.accessToken, id);
+    }
+    token = `fn:${id}`;
+  } else if (typeof params.accessToken === 'string') {
+    token = `str:${params.accessToken}`;
+  }
+  const digest = createHmac('sha256', KEY_SECRET)
+    .update(JSON.stringify([params.username, params.password ?? null, token, params.authMethod ?? null]))
+    .digest('hex');
+  return { key: `${where}#${digest}`, label: `${where}#${digest.slice(0, 12)}` };
+}
