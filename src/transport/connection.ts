@@ -45,7 +45,7 @@ import {
   slices,
   watched,
 } from './body.js';
-import { isLoopback, openSocket, upgradeToTls } from './connect.js';
+import { isLoopback, type OpenSocketOptions, openSocket, upgradeToTls } from './connect.js';
 import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
 import { handedOverError, resolveTimeouts, type Timeouts, timeoutMessage } from './timeouts.js';
 import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
@@ -101,6 +101,11 @@ export interface SmtpConnectionOptions {
   maxReplyLines?: number;
   /** One call per protocol line, secrets redacted. */
   onTranscript?: (entry: TranscriptEntry) => void;
+  /**
+   * Opens the transport instead of `net.connect` (a proxy, or an in-process fake socket for transcript
+   * tests). Must resolve with a connected `net.Socket`-like duplex.
+   */
+  socketFactory?: (options: OpenSocketOptions) => Promise<net.Socket>;
 }
 
 export { DEFAULT_CHUNK_SIZE } from './body.js';
@@ -293,7 +298,7 @@ export class SmtpConnection extends EventEmitter {
         this.#timings[step] = now - t;
         t = now;
       };
-      let socket = await openSocket({
+      let socket = await (this.#options.socketFactory ?? openSocket)({
         host: this.host,
         port: this.port,
         connectTimeout: this.#timeouts.connect,
