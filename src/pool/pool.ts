@@ -15,6 +15,7 @@
  */
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { AuthMethod, Credentials } from '../protocol/auth.js';
+import { TlsSessionStore } from '../transport/connect.js';
 import { SmtpConnection } from '../transport/connection.js';
 import { Mutex } from './mutex.js';
 import { type PoolConnectionParams, resolveParams } from './pool-key.js';
@@ -175,6 +176,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   readonly #factory: (params: PoolConnectionParams) => C;
 
   readonly #buckets = new Map<string, Bucket<C>>();
+  /** TLS sessions per pool key; they outlive a bucket that empties, and go with closeAll/destroy. */
+  readonly #tlsSessions = new Map<string, TlsSessionStore>();
   readonly #entries = new Map<C, Entry<C>>();
   /** Connections this pool has let go of: a later release is a double release, not a stranger. */
   readonly #retired = new WeakSet<C>();
@@ -401,6 +404,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   closeAll(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
+    this.#tlsSessions.clear();
     this.#stopReaper();
     this.#closing = new Promise<void>((resolve) => {
       this.#drained = resolve;
@@ -422,6 +426,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
    */
   destroy(err?: Error): void {
     const reason = new ClosedError('pool destroyed', err === undefined ? {} : { cause: err });
+    this.#tlsSessions.clear();
     if (!this.#closing) {
       this.#closing = new Promise<void>((resolve) => {
         this.#drained = resolve;
@@ -523,7 +528,14 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       }
       if (this.#slots(bucket) < this.#max) {
         // Created under the lock, so the slot and the socket are one.
-        const conn = this.#factory(params);
+        // Each destination resumes its last TLS session: a resumed handshake skips the certificate
+        // exchange (figures in the README's performance section).
+        let sessions = this.#tlsSessions.get(bucket.key);
+        if (!sessions) {
+          sessions = new TlsSessionStore();
+          this.#tlsSessions.set(bucket.key, sessions);
+        }
+        const conn = this.#factory({ ...params, connection: { ...params.connection, tlsSessions: sessions } });
         bucket.pending.add(conn);
         return { fresh: conn };
       }

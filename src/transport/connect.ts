@@ -72,6 +72,26 @@ export interface UpgradeOptions {
   /** Whether this is implicit TLS (port 465 style), for the wording of mix-up errors. */
   implicit: boolean;
   signal?: AbortSignal | undefined;
+  /** Sessions to resume (RFC 8446 §2.2 / RFC 5077 tickets) and to keep, for this destination. */
+  sessions?: TlsSessionStore | undefined;
+}
+
+/**
+ * Keeps the last TLS session of one destination so the next connection can resume it (a
+ * resumption skips the certificate exchange and its signature checks). Sessions are kept per TLS
+ * options object: a session verified under one configuration is never resumed under another.
+ */
+export class TlsSessionStore {
+  readonly #sessions = new WeakMap<object, Buffer>();
+  static readonly #NO_OPTIONS = {};
+
+  get(tlsOptions: object | undefined): Buffer | undefined {
+    return this.#sessions.get(tlsOptions ?? TlsSessionStore.#NO_OPTIONS);
+  }
+
+  set(tlsOptions: object | undefined, session: Buffer): void {
+    this.#sessions.set(tlsOptions ?? TlsSessionStore.#NO_OPTIONS, session);
+  }
 }
 
 /**
@@ -89,12 +109,17 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
       return;
     }
     const servername = options.tls?.servername ?? (net.isIP(host) ? undefined : host);
+    const session = options.sessions?.get(options.tls);
     const secure = tlsLib.connect({
       ...options.tls,
       socket,
       host,
       ...(servername === undefined ? {} : { servername }),
+      ...(session === undefined ? {} : { session }),
     });
+    // TLS 1.3 tickets arrive after the handshake: keep listening for the connection's life.
+    const store = options.sessions;
+    if (store) secure.on('session', (s: Buffer) => store.set(options.tls, s));
     const fail = (err: Error): void => {
       cleanup();
       secure.destroy();

@@ -45,7 +45,7 @@ import {
   slices,
   watched,
 } from './body.js';
-import { isLoopback, type OpenSocketOptions, openSocket, upgradeToTls } from './connect.js';
+import { isLoopback, type OpenSocketOptions, openSocket, type TlsSessionStore, upgradeToTls } from './connect.js';
 import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
 import { handedOverError, resolveTimeouts, type Timeouts, timeoutMessage } from './timeouts.js';
 import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
@@ -106,6 +106,8 @@ export interface SmtpConnectionOptions {
    * tests). Must resolve with a connected `net.Socket`-like duplex.
    */
   socketFactory?: (options: OpenSocketOptions) => Promise<net.Socket>;
+  /** Resume TLS sessions of this destination (the pool gives each destination one store). */
+  tlsSessions?: TlsSessionStore;
 }
 
 export { DEFAULT_CHUNK_SIZE } from './body.js';
@@ -399,6 +401,7 @@ export class SmtpConnection extends EventEmitter {
       tlsTimeout: this.#timeouts.tls,
       implicit,
       signal,
+      sessions: this.#options.tlsSessions,
     };
   }
 
