@@ -31,7 +31,8 @@ export interface PoolConnectionParams {
 
 /**
  * Normalised params and their key. Frozen params objects (the handler freezes its own) are resolved
- * once: hashing credentials per checkout would cost more than the checkout itself.
+ * once. Kept because it pays (2026-11-30, Node 20, this VM): the keyed digest costs 2.5 µs of CPU per
+ * call, ~2 % of a 1 KB `sendMessage` (~115 µs), and a WeakMap hit is a few ns.
  */
 const resolvedParams = new WeakMap<
   PoolConnectionParams,

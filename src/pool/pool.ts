@@ -748,8 +748,10 @@ function defaultFactory(params: PoolConnectionParams): SmtpConnection {
 }
 
 /**
- * What the pool needs of an AbortController, without its cost (an EventTarget per checkout was a
- * measurable share of a send): `aborted`, `reason`, abort listeners. Handed out as an AbortSignal.
+ * What the pool needs of an AbortController, without its cost: `aborted`, `reason`, abort listeners.
+ * Handed out as an AbortSignal. Kept because it pays (2026-11-30, Node 20, this VM): an AbortController
+ * with one listener added and removed costs 4.9 µs of CPU, this 0.16 µs, against ~115 µs per 1 KB
+ * `sendMessage` at 4 connections (a checkout per message takes this path when sends outnumber connections).
  */
 class Gate {
   aborted = false;
