@@ -12,7 +12,7 @@
 import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
-import { BodyEncoder } from '../protocol/dot-stuff.js';
+import { BodyEncoder, markBuilderOutput } from '../protocol/dot-stuff.js';
 import {
   checkMailboxAddress,
   envelopeAddress,
@@ -315,6 +315,8 @@ function fromBuilt(
   let body: () => PreparedBody | null;
   if (built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT) {
     const bytes = built.toBufferSync();
+    // Never handed out: the engine may trust it as the builder made it (no re-encoding).
+    markBuilderOutput(bytes);
     body = () => bytes;
   } else {
     let used = false;

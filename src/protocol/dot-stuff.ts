@@ -133,6 +133,31 @@ export class BodyEncoder {
   }
 }
 
+/** Bodies the MIME builder produced: CRLF line ends only, no line over 998 octets, ending in CRLF. */
+const builderOutput = new WeakSet<Uint8Array>();
+
+/**
+ * Marks bytes as the MIME builder's own output (see `builderOutput`), so the engine may send them
+ * without re-encoding. Internal (not exported from the package root): `prepare` marks only the buffer
+ * it built and never hands out.
+ */
+export function markBuilderOutput(buf: Uint8Array): void {
+  builderOutput.add(buf);
+}
+
+/**
+ * True when `buf` can go on the wire as it is: builder output (CRLF-clean, lines within the limit)
+ * and, for DATA, with no line starting with a dot (two native searches, no copy). Then only the final
+ * `.` line is added: the 2× buffer and the copy of `BodyEncoder` are skipped.
+ */
+export function isWireReady(buf: Uint8Array, dotStuff: boolean): boolean {
+  if (!builderOutput.has(buf)) return false;
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = b.length;
+  if (n < 2 || b[n - 2] !== CR || b[n - 1] !== LF) return false;
+  return !dotStuff || (b[0] !== DOT && b.indexOf('\n.') === -1 && b.indexOf('\r.') === -1);
+}
+
 /** Encodes a whole in-memory body at once (DATA form unless `dotStuff: false`). */
 export function encodeBody(body: Uint8Array, options?: BodyEncoderOptions): Buffer {
   const encoder = new BodyEncoder(options);

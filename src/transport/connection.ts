@@ -574,18 +574,21 @@ export class SmtpConnection extends EventEmitter {
       this.#transition('ready');
       return outcomeOf('data', dataReply, tx, null, 0);
     }
-    let last: Buffer;
+    let last: Buffer | readonly Buffer[];
     let bytesSent: number;
-    if (plan.encoded) {
-      bytesSent = plan.encoded.length;
-      last = plan.encoded;
-      if (last.length > FINAL_WRITE_MAX) {
+    const whole = plan.encoded ?? plan.ready;
+    if (whole) {
+      bytesSent = whole.length + (plan.ready ? LONE_DOT.length : 0);
+      let tail = whole;
+      if (tail.length > FINAL_WRITE_MAX) {
         // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
         // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
-        const cut = last.length - FINAL_WRITE_MAX;
-        await pumpBody(slices(last.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData, this.#pumpHost());
-        last = last.subarray(cut);
+        const cut = tail.length - FINAL_WRITE_MAX;
+        await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData, this.#pumpHost());
+        tail = tail.subarray(cut);
       }
+      // Builder output needs only the final `.` line: written after it, not copied onto it.
+      last = plan.ready ? [tail, LONE_DOT] : tail;
     } else {
       const encoder = new BodyEncoder({ dotStuff: true });
       bytesSent = await pumpBody(
@@ -602,7 +605,7 @@ export class SmtpConnection extends EventEmitter {
 
   /** The one final-write path of DATA and BDAT: hook, final write, hand the connection on, await the reply. */
   async #handOver(
-    data: Buffer,
+    data: Buffer | readonly Buffer[],
     label: string,
     via: 'DATA' | 'BDAT',
     header: string | undefined,
@@ -693,7 +696,7 @@ export class SmtpConnection extends EventEmitter {
    * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
    * reply is UNKNOWN.
    */
-  #writeFinal(data: Buffer, label: string, via: 'DATA' | 'BDAT', header?: string): Promise<Reply> {
+  #writeFinal(data: Buffer | readonly Buffer[], label: string, via: 'DATA' | 'BDAT', header?: string): Promise<Reply> {
     if (this.#transcribing) this.#transcript('client', label);
     return this.#send(header ?? null, {
       body: data,
@@ -840,7 +843,8 @@ export class SmtpConnection extends EventEmitter {
       /** The end of the message: `dataIdle` until the write callback, then hand-over and `finalReply`. */
       final?: boolean;
       redacted?: string;
-      body?: Buffer;
+      /** Written after the line; several buffers are written in order (the callback goes with the last). */
+      body?: Buffer | readonly Buffer[];
       quiet?: boolean;
       command?: string;
     } = {},
@@ -858,7 +862,8 @@ export class SmtpConnection extends EventEmitter {
         reject,
       };
       this.#inflight.push(entry);
-      const body = opts.body !== undefined && opts.body.length > 0 ? opts.body : null;
+      // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
+      const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
       const onWritten = opts.final
         ? (err?: Error | null): void => {
             if (!err) this.#handedOver(entry);
@@ -866,9 +871,12 @@ export class SmtpConnection extends EventEmitter {
         : undefined;
       if (line !== null) {
         if (!opts.quiet && this.#transcribing) this.#transcript('client', opts.redacted ?? cmd.redactCommand(line));
-        this.#write(line, body === null ? onWritten : undefined);
+        this.#write(line, body === undefined ? onWritten : undefined);
       }
-      if (body !== null) this.#write(body, onWritten);
+      if (body === undefined) {
+        // nothing more
+      } else if (Buffer.isBuffer(body)) this.#write(body, onWritten);
+      else for (let i = 0; i < body.length; i++) this.#write(body[i]!, i === body.length - 1 ? onWritten : undefined);
       if (this.#inflight.length === 1) this.#armTimer();
     });
   }

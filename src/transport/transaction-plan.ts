@@ -11,7 +11,7 @@ import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { CapabilityError, ErrorCodes, InvalidArgumentError } from '../errors.js';
 import * as cmd from '../protocol/commands.js';
-import { BodyEncoder } from '../protocol/dot-stuff.js';
+import { BodyEncoder, isWireReady } from '../protocol/dot-stuff.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 
 export interface DsnOptions {
@@ -51,6 +51,8 @@ export interface TransactionPlan {
   rcptLines: string[];
   /** The whole body already encoded (DATA form, or BDAT form when `useBdat`), for in-memory bodies. */
   encoded: Buffer | null;
+  /** Builder output sent as it is (DATA: only the final `.` line follows); instead of `encoded`. */
+  ready: Buffer | null;
   useBdat: boolean;
   /** For a stream whose needs were not declared; null when nothing is left to check. */
   watch: StreamWatch | null;
@@ -91,8 +93,16 @@ export function planTransaction(
   // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
   // dot-stuffing) is then exact for SIZE=, and a bad line fails before a byte is written.
   let encoded: Buffer | null = null;
+  let ready: Buffer | null = null;
   let transmitted: number | undefined;
-  if (inMemory) {
+  if (inMemory && isWireReady(inMemory, !useBdat)) {
+    const buf = Buffer.isBuffer(inMemory)
+      ? inMemory
+      : Buffer.from(inMemory.buffer, inMemory.byteOffset, inMemory.byteLength);
+    if (useBdat) encoded = buf;
+    else ready = buf;
+    transmitted = buf.length;
+  } else if (inMemory) {
     const encoder = new BodyEncoder({ dotStuff: !useBdat });
     const head = encoder.encode(inMemory);
     const tail = encoder.end();
@@ -122,7 +132,7 @@ export function planTransaction(
   const refuseEightBit = eightBit === undefined && !info.eightBitMime && !smtpUtf8;
   const maxSize = size === undefined && info.size ? info.size : null;
   const watch = inMemory === null && (refuseEightBit || maxSize !== null) ? { refuseEightBit, maxSize } : null;
-  return { envelope, mailLine, rcptLines, encoded, useBdat, watch };
+  return { envelope, mailLine, rcptLines, encoded, ready, useBdat, watch };
 }
 
 export function eightBitRefused(host: string): CapabilityError {

@@ -247,3 +247,40 @@ describe('transcripts on a fake socket', () => {
     expect(f.lines).toEqual(['EHLO [127.0.0.1]', 'STARTTLS']);
   });
 });
+
+describe('builder output goes out without re-encoding, and only when it is safe', () => {
+  it('a marked, dot-free body is wire-ready; a leading dot, an unmarked or a non-CRLF-ended body is not', async () => {
+    const { isWireReady, markBuilderOutput } = await import('../../src/protocol/dot-stuff.js');
+    const clean = Buffer.from('Subject: t\r\n\r\nhello\r\n');
+    expect(isWireReady(clean, true)).toBe(false); // not marked
+    markBuilderOutput(clean);
+    expect(isWireReady(clean, true)).toBe(true);
+    const dotted = Buffer.from('Subject: t\r\n\r\n.hidden\r\n');
+    markBuilderOutput(dotted);
+    expect(isWireReady(dotted, true)).toBe(false); // DATA needs stuffing
+    expect(isWireReady(dotted, false)).toBe(true); // BDAT does not
+    const open = Buffer.from('Subject: t\r\n\r\nno end');
+    markBuilderOutput(open);
+    expect(isWireReady(open, false)).toBe(false);
+  });
+
+  it('sendMessage with lines starting with a dot arrives intact (stuffed on the wire)', async () => {
+    const { startScriptedServer } = await import('../../src/testing/index.js');
+    const { SmtpProtocolHandler } = await import('../../src/index.js');
+    const server = await startScriptedServer();
+    const h = new SmtpProtocolHandler({ hostname: '127.0.0.1', port: server.port, encryption: 'none' });
+    try {
+      const r = await h.sendMessage({
+        fromAddress: 'a@x.example',
+        toAddresses: ['b@y.example'],
+        subject: 's',
+        textBody: '.hidden\n.\nafter the dot',
+      });
+      expect(r.status).toBe('success');
+      expect(server.messages[0]!.data.toString()).toContain('\r\n.hidden\r\n.\r\nafter the dot\r\n');
+    } finally {
+      await h.close();
+      await server.close();
+    }
+  });
+});
