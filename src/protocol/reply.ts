@@ -74,8 +74,8 @@ export class ReplyParser {
   #lines: string[] = [];
   #code = 0;
   #error: ProtocolError | null = null;
-  /** Octets of the last chunk left unread because `push` stopped at `maxReplies`. */
-  #unread = 0;
+  /** What `push` left unread when it stopped at `maxReplies`: read first by the next `push`. */
+  #unread: Buffer | null = null;
 
   constructor(options: ReplyParserOptions = {}) {
     this.#maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
@@ -85,20 +85,25 @@ export class ReplyParser {
 
   /** Octets received and not part of a returned reply: an unterminated line, and what `push` left unread. */
   get bufferedBytes(): number {
-    return this.#partialLength + this.#unread;
+    return this.#partialLength + (this.#unread?.length ?? 0);
   }
 
   /**
    * Feeds bytes; returns the replies completed by them (often none or one).
-   * With `maxReplies`, stops after that many replies; the rest of the chunk is left unread (counted in
-   * `bufferedBytes`, never parsed nor shown).
+   * With `maxReplies`, stops after that many replies; the rest of the chunk is kept unread (counted in
+   * `bufferedBytes`) and parsed first by the next `push` (an empty chunk will do), unless the caller
+   * drops the parser (plaintext after STARTTLS's 220).
    * @throws ProtocolError `ERR_SMTP_PROTOCOL` for a malformed line, `ERR_SMTP_LINE_TOO_LONG` for a line
    *   over `maxLineLength` or a reply over `maxReplyLines`.
    */
   push(chunk: Uint8Array, maxReplies?: number): Reply[] {
     if (this.#error) throw this.#error;
     const replies: Reply[] = [];
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#unread !== null) {
+      buf = buf.length === 0 ? this.#unread : Buffer.concat([this.#unread, buf]);
+      this.#unread = null;
+    }
     let start = 0;
     try {
       while (start < buf.length) {
@@ -122,7 +127,7 @@ export class ReplyParser {
           replies.push(reply);
           // The caller wants nothing read past this reply (e.g. plaintext after STARTTLS's 220).
           if (replies.length === maxReplies) {
-            this.#unread += buf.length - start;
+            if (start < buf.length) this.#unread = Buffer.from(buf.subarray(start));
             break;
           }
         }

@@ -157,6 +157,8 @@ const channels = {
 };
 
 const noop = (): void => {};
+/** Re-runs the parser on input it held back (after a refused STARTTLS). */
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
@@ -942,10 +944,15 @@ export class SmtpConnection extends EventEmitter {
         this.#settleIdle();
       }
       entry.resolve(reply);
-      if (entry.switchesToTls && reply.code === 220) {
-        // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
-        this.#discardPlaintext = true;
-        this.#plaintextDiscarded += this.#parser.bufferedBytes;
+      if (entry.switchesToTls) {
+        if (reply.code === 220) {
+          // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
+          this.#discardPlaintext = true;
+          this.#plaintextDiscarded += this.#parser.bufferedBytes;
+          return;
+        }
+        // STARTTLS refused: what followed is ordinary input again.
+        if (this.#parser.bufferedBytes > 0) this.#onData(EMPTY);
         return;
       }
     }

@@ -131,5 +131,7 @@ describe('ReplyParser line limit (issue 11, finding 4)', () => {
     const replies = parser.push(Buffer.from('220 go\r\n250 injected\r\n'), 1);
     expect(replies).toHaveLength(1);
     expect(parser.bufferedBytes).toBe(14);
+    expect(parser.push(Buffer.alloc(0))).toEqual([{ code: 250, enhanced: null, lines: ['injected'] }]);
+    expect(parser.bufferedBytes).toBe(0);
   });
 });
