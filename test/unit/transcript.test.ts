@@ -206,6 +206,47 @@ describe('transcripts on a fake socket', () => {
     }
   });
 
+  it('XOAUTH2 sends user and bearer token in one initial response', async () => {
+    const f = fake(yes({ EHLO: '250-fake.test\r\n250 AUTH XOAUTH2', 'AUTH XOAUTH2': '235 ok' }));
+    const c = connection(f);
+    await c.connect();
+    await c.login({ username: 'user@x.example', accessToken: 'tok' });
+    expect(f.lines[1]).toBe(
+      `AUTH XOAUTH2 ${Buffer.from('user=user@x.example\x01auth=Bearer tok\x01\x01').toString('base64')}`,
+    );
+  });
+
+  it('two messages in a row: the second MAIL rides behind the first final dot', async () => {
+    const f = fake(yes());
+    const c = connection(f);
+    await c.connect();
+    const one = { from: 'a@x.example', to: ['b@y.example'] };
+    const [r1, r2] = await Promise.all([
+      c.sendMail(one, 'Subject: 1\r\n\r\n1\r\n'),
+      c.sendMail(one, 'Subject: 2\r\n\r\n2\r\n'),
+    ]);
+    expect(r1.delivered && r2.delivered).toBe(true);
+    expect(f.lines.slice(1)).toEqual([
+      'MAIL FROM:<a@x.example>',
+      'RCPT TO:<b@y.example>',
+      'DATA',
+      'Subject: 1',
+      '',
+      '1',
+      '.',
+      'MAIL FROM:<a@x.example>',
+      'RCPT TO:<b@y.example>',
+      'DATA',
+      'Subject: 2',
+      '',
+      '2',
+      '.',
+    ]);
+    // The second MAIL arrived before the reply to the first dot was sent.
+    const firstDot = f.lines.indexOf('.');
+    expect(f.before[firstDot + 1]).toBe(f.before[firstDot]);
+  });
+
   it('every recipient refused: the pipelined DATA is answered, then RSET', async () => {
     const f = fake(yes({ RCPT: '550 5.1.1 no such user', DATA: '503 5.5.1 no valid recipients' }));
     const c = connection(f);
