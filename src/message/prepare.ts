@@ -12,7 +12,7 @@
 import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
-import { BodyEncoder, markBuilderOutput } from '../protocol/dot-stuff.js';
+import { BodyEncoder, setWireClean } from '../protocol/dot-stuff.js';
 import {
   checkMailboxAddress,
   envelopeAddress,
@@ -316,7 +316,7 @@ function fromBuilt(
   if (built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT) {
     const bytes = built.toBufferSync();
     // Never handed out: the engine may trust it as the builder made it (no re-encoding).
-    markBuilderOutput(bytes);
+    setWireClean(bytes, true);
     body = () => bytes;
   } else {
     let used = false;
@@ -443,7 +443,10 @@ export function prepareRaw(
   if (inMemory) {
     // The SMTP line rule's owner runs once here: a bad line is INVALID with nothing sent.
     const encoder = new BodyEncoder({ dotStuff: false });
-    transmitted ??= encoder.encode(inMemory).length + encoder.end().length;
+    const clean = encoder.encode(inMemory).length + encoder.end().length;
+    transmitted ??= clean;
+    // Nothing to repair (no bare CR or LF, CRLF at the end): the engine need not encode it again.
+    setWireClean(inMemory, clean === inMemory.length);
     eightBit ??= !isAscii(inMemory);
     messageId ??= readMessageId(inMemory);
     body = () => inMemory;

@@ -133,25 +133,28 @@ export class BodyEncoder {
   }
 }
 
-/** Bodies the MIME builder produced: CRLF line ends only, no line over 998 octets, ending in CRLF. */
-const builderOutput = new WeakSet<Uint8Array>();
+/** Bodies found wire-clean: CRLF line ends only, no line over 998 octets, ending in CRLF. */
+const wireClean = new WeakSet<Uint8Array>();
 
 /**
- * Marks bytes as the MIME builder's own output (see `builderOutput`), so the engine may send them
- * without re-encoding. Internal (not exported from the package root): `prepare` marks only the buffer
- * it built and never hands out.
+ * Records whether `buf` is wire-clean (see `wireClean`), so the engine may send it without
+ * re-encoding. Internal (not exported from the package root): `prepare` sets it for the buffer the
+ * builder made (never handed out) and for a raw message it has just checked with `BodyEncoder`. The
+ * engine still checks the dots itself at send time (`isWireReady`), so a buffer changed afterwards
+ * can never smuggle an end of data.
  */
-export function markBuilderOutput(buf: Uint8Array): void {
-  builderOutput.add(buf);
+export function setWireClean(buf: Uint8Array, clean: boolean): void {
+  if (clean) wireClean.add(buf);
+  else wireClean.delete(buf);
 }
 
 /**
- * True when `buf` can go on the wire as it is: builder output (CRLF-clean, lines within the limit)
+ * True when `buf` can go on the wire as it is: found wire-clean (CRLF-clean, lines within the limit)
  * and, for DATA, with no line starting with a dot (two native searches, no copy). Then only the final
  * `.` line is added: the 2× buffer and the copy of `BodyEncoder` are skipped.
  */
 export function isWireReady(buf: Uint8Array, dotStuff: boolean): boolean {
-  if (!builderOutput.has(buf)) return false;
+  if (!wireClean.has(buf)) return false;
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = b.length;
   if (n < 2 || b[n - 2] !== CR || b[n - 1] !== LF) return false;

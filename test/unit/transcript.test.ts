@@ -291,18 +291,37 @@ describe('transcripts on a fake socket', () => {
 
 describe('builder output goes out without re-encoding, and only when it is safe', () => {
   it('a marked, dot-free body is wire-ready; a leading dot, an unmarked or a non-CRLF-ended body is not', async () => {
-    const { isWireReady, markBuilderOutput } = await import('../../src/protocol/dot-stuff.js');
+    const { isWireReady, setWireClean } = await import('../../src/protocol/dot-stuff.js');
     const clean = Buffer.from('Subject: t\r\n\r\nhello\r\n');
     expect(isWireReady(clean, true)).toBe(false); // not marked
-    markBuilderOutput(clean);
+    setWireClean(clean, true);
     expect(isWireReady(clean, true)).toBe(true);
     const dotted = Buffer.from('Subject: t\r\n\r\n.hidden\r\n');
-    markBuilderOutput(dotted);
+    setWireClean(dotted, true);
     expect(isWireReady(dotted, true)).toBe(false); // DATA needs stuffing
     expect(isWireReady(dotted, false)).toBe(true); // BDAT does not
     const open = Buffer.from('Subject: t\r\n\r\nno end');
-    markBuilderOutput(open);
+    setWireClean(open, true);
     expect(isWireReady(open, false)).toBe(false);
+    setWireClean(clean, false);
+    expect(isWireReady(clean, true)).toBe(false);
+  });
+
+  it('sendRaw: a clean raw message is sent as it is; one with bare LFs is repaired; both arrive intact', async () => {
+    const { startScriptedServer } = await import('../../src/testing/index.js');
+    const { SmtpProtocolHandler } = await import('../../src/index.js');
+    const server = await startScriptedServer();
+    const h = new SmtpProtocolHandler({ hostname: '127.0.0.1', port: server.port, encryption: 'none' });
+    try {
+      const env = { from: 'a@x.example', to: ['b@y.example'] };
+      expect((await h.sendRaw(env, Buffer.from('Subject: s\r\n\r\n.dot\r\nx\r\n'))).status).toBe('success');
+      expect((await h.sendRaw(env, Buffer.from('Subject: s\n\n.dot\nx'))).status).toBe('success');
+      expect(server.messages[0]!.data.toString()).toBe('Subject: s\r\n\r\n.dot\r\nx\r\n');
+      expect(server.messages[1]!.data.toString()).toBe('Subject: s\r\n\r\n.dot\r\nx\r\n');
+    } finally {
+      await h.close();
+      await server.close();
+    }
   });
 
   it('sendMessage with lines starting with a dot arrives intact (stuffed on the wire)', async () => {
