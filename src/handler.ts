@@ -1,6 +1,7 @@
 /**
- * SmtpProtocolHandler: the reference design's main API. Validates, builds the MIME message, takes a
- * pooled connection, sends, retries what is safe to retry, and always answers with a DeliveryResult.
+ * SmtpProtocolHandler: the reference design's main API. Prepares the message in one pass
+ * (message/prepare.ts: every rule once, by its owner), takes a pooled connection, sends, retries what
+ * is safe to retry, and always answers with a DeliveryResult.
  *
  * Retry rules (RFC 5321 §4.2.1, §4.5.4.1): transient replies in `retryableCodes` and connection
  * failures before the message was handed over are retried with backoff. Once the final dot (or

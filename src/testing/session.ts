@@ -1,7 +1,7 @@
 /**
- * One connection of the scripted SMTP server: the input reader (line, DATA body and BDAT
- * chunk modes over one buffer), the command dispatcher, and the fault machinery that sits
- * between every command and its reply.
+ * One connection of the scripted SMTP server: the command dispatcher and the fault machinery that
+ * sits between every command and its reply. Input is read through byte-reader.ts (lines, DATA
+ * bodies, BDAT chunks).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type * as net from 'node:net';

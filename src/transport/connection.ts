@@ -1,3 +1,24 @@
+/**
+ * SmtpConnection: one socket and its SMTP state machine (RFC 5321), the only module that touches a
+ * socket and turns replies into errors.
+ *
+ * Writes and replies:
+ *
+ *   caller ──#send(line)──► write (coalesced per event-loop turn)  ──►  server
+ *          ◄── settle ◄──── #inflight FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
+ *
+ * Every command pushes one entry on `#inflight`; each reply settles the oldest entry. Only the head
+ * entry runs a timer. A protocol error, a timeout, an abort or a lost socket poisons the connection:
+ * every pending and later call rejects with that same error, and the pool never reuses it.
+ *
+ * Transactions run under a writer lock that is released once the final dot is written, not when its
+ * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
+ * dot, so a warm connection costs about one round trip per message. The message is *handed over* only
+ * when the socket has taken that final write (its write callback): see `#handedOver`.
+ *
+ * Around it: transaction-plan.ts (what this server can take), body.ts (DATA pump, BDAT chunker),
+ * timeouts.ts (the timeout table), outcome.ts (what a transaction came to), connect.ts (sockets, TLS).
+ */
 import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
