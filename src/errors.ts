@@ -9,6 +9,8 @@
 export const ErrorCodes = Object.freeze({
   // SmtpError (base)
   INVALID_STATE: 'ERR_SMTP_INVALID_STATE',
+  /** Not a protocol fault: an unexpected exception (a bug, or one thrown by caller code) wrapped as-is in `cause`. */
+  INTERNAL: 'ERR_SMTP_INTERNAL',
   BODY_SOURCE: 'ERR_SMTP_BODY_SOURCE',
   HANDOVER_REFUSED: 'ERR_SMTP_HANDOVER_REFUSED',
   // ReplyError
@@ -77,13 +79,38 @@ export class SmtpError extends Error {
   readonly code: ErrorCode;
   readonly command: string | undefined;
   readonly messageHandedOver: boolean;
+  /**
+   * The server's reply code when a reply caused this error (ReplyError, AuthError refused by the
+   * server), else null: one question for "did the server say no?", with no per-class special cases.
+   */
+  readonly replyCode: number | null;
+  /** The reply's enhanced status code (e.g. `5.7.8`), when there was a reply that carried one. */
+  readonly enhancedCode: string | null;
 
-  constructor(message: string, options: SmtpErrorOptions = {}, defaultCode: ErrorCode = ErrorCodes.PROTOCOL) {
+  constructor(
+    message: string,
+    options: SmtpErrorOptions & { replyCode?: number | null; enhancedCode?: string | null } = {},
+    defaultCode: ErrorCode = ErrorCodes.INTERNAL,
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code ?? defaultCode;
     this.command = options.command;
     this.messageHandedOver = options.messageHandedOver ?? false;
+    this.replyCode = options.replyCode ?? null;
+    this.enhancedCode = options.enhancedCode ?? null;
   }
+}
+
+/**
+ * The one wrapper for anything thrown that is not an SmtpError: `ERR_SMTP_INTERNAL`, the original in
+ * `cause`. Never a protocol or connection code: those say something about the server that is not known.
+ */
+export function toSmtpError(err: unknown): SmtpError {
+  if (err instanceof SmtpError) return err;
+  return new SmtpError(`unexpected failure: ${(err as Error)?.message ?? String(err)}`, {
+    code: ErrorCodes.INTERNAL,
+    cause: err,
+  });
 }
 
 export interface ReplyErrorOptions extends SmtpErrorOptions {
@@ -95,14 +122,11 @@ export interface ReplyErrorOptions extends SmtpErrorOptions {
 /** The server answered 4xx or 5xx (or another code the step did not expect). */
 export class ReplyError extends SmtpError {
   override name = 'ReplyError';
-  readonly replyCode: number;
-  readonly enhancedCode: string | null;
+  declare readonly replyCode: number;
   readonly lines: readonly string[];
 
   constructor(message: string, options: ReplyErrorOptions) {
     super(message, options, ErrorCodes.REPLY);
-    this.replyCode = options.replyCode;
-    this.enhancedCode = options.enhancedCode ?? null;
     this.lines = options.lines;
   }
 
@@ -138,7 +162,7 @@ export class ConnectionError extends SmtpError {
   }
 }
 
-export type TimeoutPhase = 'connect' | 'greeting' | 'tls' | 'command' | 'dataIdle' | 'finalReply' | 'acquire' | 'idle';
+export type TimeoutPhase = 'connect' | 'greeting' | 'tls' | 'command' | 'dataIdle' | 'finalReply' | 'acquire';
 
 export interface TimeoutErrorOptions extends SmtpErrorOptions {
   phase: TimeoutPhase;
@@ -171,15 +195,14 @@ export interface AuthErrorOptions extends SmtpErrorOptions {
   enhancedCode?: string | null;
 }
 
-/** Authentication refused (535 …), no usable mechanism, or credentials over plaintext. */
+/**
+ * Authentication refused (535 …: `replyCode` set, like every error a reply caused), no usable
+ * mechanism, or credentials over plaintext (`replyCode` null).
+ */
 export class AuthError extends SmtpError {
   override name = 'AuthError';
-  readonly replyCode: number | null;
-  readonly enhancedCode: string | null;
   constructor(message: string, options: AuthErrorOptions = {}) {
     super(message, options, ErrorCodes.AUTH);
-    this.replyCode = options.replyCode ?? null;
-    this.enhancedCode = options.enhancedCode ?? null;
   }
 }
 
@@ -226,9 +249,20 @@ export class AbortError extends SmtpError {
   }
 }
 
-/** Throws InvalidArgumentError when `value` holds CR, LF or NUL: the one guard against injection. */
-export function assertNoLineBreaks(value: string, field: string, code: ErrorCode = ErrorCodes.INVALID_ARGUMENT): void {
-  if (/[\r\n\0]/.test(value)) {
-    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, { field, code });
-  }
+const LINE_BREAK = /[\r\n\0]/;
+
+/**
+ * The one guard against a caller's value starting a new line of a header or a command: throws
+ * InvalidArgumentError `ERR_SMTP_HEADER_INJECTION` (whatever the field) when `value` holds CR, LF or
+ * NUL, naming the field, the character and its index (`position`).
+ */
+export function assertNoLineBreaks(value: string, field: string): void {
+  const m = LINE_BREAK.exec(value);
+  if (m === null) return;
+  const what = m[0] === '\r' ? 'CR' : m[0] === '\n' ? 'LF' : 'NUL';
+  throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL (found ${what} at index ${m.index})`, {
+    field,
+    code: ErrorCodes.HEADER_INJECTION,
+    position: m.index,
+  });
 }

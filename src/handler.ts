@@ -1,27 +1,34 @@
 /**
- * SmtpProtocolHandler: the reference design's main API. Validates, builds the MIME message, takes a
- * pooled connection, sends, retries what is safe to retry, and always answers with a DeliveryResult.
+ * SmtpProtocolHandler: the reference design's main API. Prepares the message in one pass
+ * (message/prepare.ts: every rule once, by its owner), takes a pooled connection, sends, retries what
+ * is safe to retry, and always answers with a DeliveryResult.
  *
  * Retry rules (RFC 5321 §4.2.1, §4.5.4.1): transient replies in `retryableCodes` and connection
  * failures before the message was handed over are retried with backoff. Once the final dot (or
  * BDAT LAST) is written and the connection dies before the reply, the server may have accepted the
  * message: the result is UNKNOWN with its Message-ID, and nothing is resent.
  */
-import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { SmtpDeliveryStatus, type SmtpEncryption, type SmtpProtocol } from './enums.js';
-import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, ReplyError, SmtpError } from './errors.js';
-import { envelopeAddress, parseAddress } from './message/address.js';
-import { createDkimSigners, type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
 import {
-  type DkimSpoolOptions,
-  resolveDkimSpool,
-  type SignedMessage,
-  type SignSource,
-  signMessage,
-} from './message/dkim/signed-body.js';
-import { type BuiltMessage, buildMessage } from './message/mime/index.js';
-import type { AddressInput, MessageInput } from './message/types.js';
+  AuthError,
+  ClosedError,
+  ErrorCodes,
+  InvalidArgumentError,
+  ReplyError,
+  SmtpError,
+  toSmtpError,
+} from './errors.js';
+import { createDkimSigners, type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
+import { type DkimSpoolOptions, resolveDkimSpool, type SignSource, signMessage } from './message/dkim/signed-body.js';
+import {
+  type PreparedMessage,
+  prepareMessage,
+  prepareRaw,
+  type RawEnvelopeInput,
+  type RawMessageInput,
+} from './message/prepare.js';
+import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from './message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
 import {
   checkBooleans,
@@ -29,6 +36,7 @@ import {
   checkCredentials,
   checkFunction,
   checkHandlerKeys,
+  findUnknownKey,
   positiveInteger,
   resolveEndpoint,
 } from './options.js';
@@ -46,9 +54,7 @@ import {
   sleep,
 } from './retry.js';
 import {
-  type Envelope,
   type MailOutcome,
-  type MessageBody,
   resolveTimeouts,
   type SmtpConnection,
   type Timeouts,
@@ -117,12 +123,26 @@ export interface SendMessageOptions extends MessageInput {
   onBeforeHandOver?: () => void | Promise<void>;
   /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
   dkim?: DkimOptions | DkimOptions[];
+  /** The SMTP envelope instead of the one derived from the headers (From; To + Cc + Bcc). */
+  envelope?: { from: string; to: readonly string[] };
 }
 
-export interface RawEnvelope {
-  from: AddressInput;
-  to: readonly AddressInput[];
-}
+/**
+ * The keys `sendMessage` takes: the message's own (`MESSAGE_INPUT_KEYS`) plus these send options.
+ * Any other key gives an INVALID result naming it and the nearest known key.
+ */
+export const SEND_OPTION_KEYS: readonly string[] = Object.freeze([
+  'retry',
+  'signal',
+  'messageId',
+  'onBeforeHandOver',
+  'envelope',
+  'dkim',
+]);
+const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
+
+/** The envelope of `sendRaw`: RFC 5322 address forms, plus declarations about a stream (see README). */
+export type RawEnvelope = RawEnvelopeInput;
 
 export interface SendRawOptions {
   retry?: boolean;
@@ -135,22 +155,16 @@ export interface SendRawOptions {
   dkim?: DkimOptions | DkimOptions[];
 }
 
-/** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
-export type RawMessage = Buffer | Uint8Array | string | Readable | (() => Readable);
+const SEND_RAW_KEYS: readonly string[] = Object.freeze(['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim']);
 
 /** Connections kept to one server: the reference design's pool size. */
 const DEFAULT_POOL_SIZE = 10;
 
-/** Bodies up to this size are built in memory once and reused across attempts. */
-const IN_MEMORY_LIMIT = 1024 * 1024;
+/** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
+export type RawMessage = RawMessageInput;
 
 interface Job {
-  envelope: Envelope;
-  /** Gives the body for one attempt; null when a one-shot body was already consumed. */
-  body: () => MessageBody | null;
-  messageId: string | null;
-  /** Envelope address (lower case) → the caller's address part. */
-  callerAddress: () => Map<string, string>;
+  prepared: PreparedMessage;
   retry: boolean;
   signal: AbortSignal | undefined;
   beforeHandOver: (() => void | Promise<void>) | undefined;
@@ -160,6 +174,8 @@ interface Job {
    * those already delivered.
    */
   settled?: { delivered: string[]; failures: Record<string, string> };
+  /** LMTP: the recipients a retry goes to (all of the envelope's when absent). */
+  openRecipients?: readonly string[];
 }
 
 export class SmtpProtocolHandler {
@@ -326,170 +342,91 @@ export class SmtpProtocolHandler {
   }
 
   async #sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    const fromAddress = options?.fromAddress ?? this.fromAddress;
-    if (fromAddress === undefined) return invalid('fromAddress is required (in sendMessage or the handler options)');
-    const check = SmtpMessageValidator.validateMessage({ ...options, fromAddress }, this.#limits);
-    if (!check.valid) return invalid(check.error ?? 'invalid message');
-    let built: BuiltMessage;
+    let prepared: PreparedMessage;
     try {
-      built = buildMessage({
-        ...options,
-        fromAddress,
-        ...(options.messageId === undefined ? {} : { messageId: options.messageId }),
+      if (typeof options !== 'object' || options === null)
+        throw new InvalidArgumentError('sendMessage needs an options object', { field: 'options' });
+      const unknown = findUnknownKey(options, SEND_MESSAGE_KEYS, 'sendMessage');
+      if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
+      prepared = prepareMessage(options, {
+        limits: this.#limits,
+        defaultFrom: this.fromAddress,
+        messageId: options.messageId,
+        envelope: options.envelope,
       });
     } catch (err) {
-      return invalid((err as Error).message, err);
+      return invalid(err);
     }
-    // Only needed to name recipients in the result; built on first use.
-    let map: Map<string, string> | null = null;
-    const callerAddress = (): Map<string, string> => {
-      if (map) return map;
-      map = new Map();
-      for (const list of [options.toAddresses, options.ccAddresses ?? [], options.bccAddresses ?? []]) {
-        for (const input of list) {
-          const address = parseAddress(input).address;
-          map.set(envelopeAddress(address).toLowerCase(), address);
-        }
-      }
-      return map;
-    };
-    const envelope: Envelope = {
-      from: built.envelope.from,
-      to: built.envelope.to,
-      eightBit: built.has8bit,
-      smtpUtf8: built.needsSmtpUtf8,
-      ...(built.size === null ? {} : { size: built.size }),
-    };
-    const job = {
-      envelope,
-      messageId: built.messageId,
-      callerAddress,
-      retry: options.retry !== false,
-      signal: options.signal,
-      beforeHandOver: options.onBeforeHandOver,
-    };
-    // DKIM (issue 14): when signing, the body comes from signMessage (see #deliverSigned).
-    const inMemory = built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT;
-    const signing = this.#dkimSigners(options.dkim);
-    if (signing instanceof DeliveryResult) return signing;
-    if (signing) {
-      const source: SignSource = inMemory
-        ? { kind: 'memory', bytes: built.toBufferSync() }
-        : built.replayable
-          ? { kind: 'replayable', open: () => built.stream() }
-          : { kind: 'once', stream: built.stream() };
-      return this.#deliverSigned(job, source, signing);
-    }
-    let body: () => MessageBody | null;
-    if (inMemory) {
-      const bytes = built.toBufferSync();
-      body = () => bytes;
-    } else {
-      let used = false;
-      body = () => {
-        if (!built.replayable && used) return null;
-        used = true;
-        return built.stream();
-      };
-    }
-    return this.#deliver({ ...job, body });
+    return this.#deliverMaybeSigned(
+      { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
+      options.dkim,
+    );
   }
 
-  /** DKIM (issue 14): the signers for one message (its own option wins), or INVALID for a bad one. */
-  #dkimSigners(perMessage: DkimOptions | DkimOptions[] | undefined): readonly DkimSigner[] | null | DeliveryResult {
+  async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
+    let prepared: PreparedMessage;
     try {
-      return dkimSignersFor(perMessage, this.#dkim);
+      if (typeof options !== 'object' || options === null)
+        throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
+      const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
+      if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
+      prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
     } catch (err) {
-      return invalid((err as Error).message, err);
+      return invalid(err);
     }
+    return this.#deliverMaybeSigned(
+      { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
+      options.dkim,
+    );
   }
 
   /**
-   * DKIM (issue 14): signs once before the attempts (a failure is INVALID, nothing sent), sends the signed
-   * message through the usual attempt loop, then deletes any spool file. The lead moves this into prepare.ts.
+   * DKIM (issue 14): with signers (the message's own option wins over the handler's), the prepared message
+   * is signed once before the attempts — hashed in a first pass when replayable, spooled when a one-shot
+   * stream — and a signing failure is INVALID with nothing sent. Any spool file is deleted afterwards.
    */
-  async #deliverSigned(job: Omit<Job, 'body'>, source: SignSource, signers: readonly DkimSigner[]) {
-    let signed: SignedMessage;
+  async #deliverMaybeSigned(job: Job, perMessage: DkimOptions | DkimOptions[] | undefined): Promise<DeliveryResult> {
+    let signers: readonly DkimSigner[] | null;
+    try {
+      signers = dkimSignersFor(perMessage, this.#dkim);
+    } catch (err) {
+      return invalid(err);
+    }
+    if (!signers) return this.#deliver(job);
+    const { prepared } = job;
+    const first = prepared.body();
+    if (first === null) return invalid(new SmtpError('the message body was already consumed'));
+    const source: SignSource =
+      typeof first === 'string' || first instanceof Uint8Array
+        ? { kind: 'memory', bytes: typeof first === 'string' ? Buffer.from(first, 'utf8') : first }
+        : prepared.replayable
+          ? { kind: 'replayable', open: () => prepared.body() as AsyncIterable<Uint8Array | string> }
+          : { kind: 'once', stream: first };
+    let signed: Awaited<ReturnType<typeof signMessage>>;
     try {
       signed = await signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
     } catch (err) {
       // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
-      if ((err as SmtpError).code === ErrorCodes.ABORTED) return this.#fromError({ ...job, body: () => null }, err, 0);
-      return invalid(`DKIM signing failed: ${(err as Error).message}`, err);
+      if ((err as SmtpError).code === ErrorCodes.ABORTED) return this.#fromError(job, err, 0, null);
+      return invalid(
+        new SmtpError(`DKIM signing failed: ${(err as Error).message}`, { code: ErrorCodes.DKIM_SIGN, cause: err }),
+      );
     }
-    const size = job.envelope.size;
+    const { size } = prepared.envelope;
+    const signedMessage: PreparedMessage = {
+      envelope: size === undefined ? prepared.envelope : { ...prepared.envelope, size: size + signed.addedSize },
+      messageId: prepared.messageId,
+      headerBlock: null,
+      needs: prepared.needs,
+      replayable: true,
+      body: () => signed.body(),
+      asGiven: (wire) => prepared.asGiven(wire),
+    };
     try {
-      return await this.#deliver({
-        ...job,
-        envelope: { ...job.envelope, ...(size === undefined ? {} : { size: size + signed.addedSize }) },
-        body: () => signed.body(),
-      });
+      return await this.#deliver({ ...job, prepared: signedMessage });
     } finally {
       await signed.dispose();
     }
-  }
-
-  async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
-    const map = new Map<string, string>();
-    const callerAddress = (): Map<string, string> => map;
-    let from: string;
-    const to: string[] = [];
-    try {
-      from = envelope.from === '' ? '' : envelopeAddress(parseAddress(envelope.from).address);
-      if (!Array.isArray(envelope.to) || envelope.to.length === 0)
-        return invalid('envelope.to must name at least one recipient');
-      for (const input of envelope.to) {
-        const address = parseAddress(input).address;
-        const wire = envelopeAddress(address);
-        map.set(wire.toLowerCase(), address);
-        to.push(wire);
-      }
-    } catch (err) {
-      return invalid((err as Error).message, err);
-    }
-    const inMemory =
-      typeof message === 'string' ? Buffer.from(message, 'utf8') : message instanceof Uint8Array ? message : null;
-    const messageId = options.messageId ?? (inMemory ? readMessageId(inMemory) : null);
-    // DKIM (issue 14): a bare stream is spooled (or refused) by signMessage; a factory is read twice.
-    const signing = this.#dkimSigners(options.dkim);
-    if (signing instanceof DeliveryResult) return signing;
-    if (signing) {
-      const job = {
-        envelope: { from, to },
-        messageId,
-        callerAddress,
-        retry: options.retry !== false,
-        signal: options.signal,
-        beforeHandOver: options.onBeforeHandOver,
-      };
-      const source: SignSource = inMemory
-        ? { kind: 'memory', bytes: inMemory }
-        : typeof message === 'function'
-          ? { kind: 'replayable', open: () => message() }
-          : { kind: 'once', stream: message as Readable };
-      return this.#deliverSigned(job, source, signing);
-    }
-    let body: () => MessageBody | null;
-    if (inMemory) body = () => inMemory;
-    else if (typeof message === 'function') body = () => message();
-    else {
-      let used = false;
-      body = () => {
-        if (used) return null;
-        used = true;
-        return message;
-      };
-    }
-    return this.#deliver({
-      // In memory, the engine computes the transmitted size itself (bare line breaks become CRLF).
-      envelope: { from, to },
-      body,
-      messageId,
-      callerAddress,
-      retry: options.retry !== false,
-      signal: options.signal,
-      beforeHandOver: options.onBeforeHandOver,
-    });
   }
 
   /** The attempt loop: one DeliveryResult, retries only where nothing can have been delivered. */
@@ -503,13 +440,23 @@ export class SmtpProtocolHandler {
         try {
           await sleep(backoffDelay(attempt - 1, policy), job.signal);
         } catch (err) {
-          return this.#fromError(job, err, attempt - 1);
+          return this.#fromError(job, err, attempt - 1, null);
         }
       }
       const result = await this.#attempt(job, attempt, signalOption);
       // A one-shot stream was taken by the failed attempt: the caller must resend it.
       if (result === null)
-        return last ?? this.#fromError(job, new SmtpError('message stream already consumed'), attempt);
+        return (
+          last ??
+          this.#fromError(
+            job,
+            new SmtpError('the message stream was consumed by an earlier attempt; send it again with a fresh stream', {
+              code: ErrorCodes.BODY_SOURCE,
+            }),
+            attempt,
+            null,
+          )
+        );
       if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
       // A refused connection gets fewer retries than other failures (RetryPolicy.refusedRetries).
       if (isConnectionRefused(result.error) && attempt >= policy.refusedRetries) return result;
@@ -526,10 +473,10 @@ export class SmtpProtocolHandler {
     try {
       conn = await this.pool.getConnection(this.#params, signalOption);
     } catch (err) {
-      return this.#fromError(job, err, attempt);
+      return this.#fromError(job, err, attempt, null);
     }
     // Taken only now: a failed connect leaves a one-shot stream unread, so the retry can still send it.
-    const body = job.body();
+    const body = job.prepared.body();
     if (body === null) {
       this.pool.releaseConnection(conn);
       return null;
@@ -541,16 +488,28 @@ export class SmtpProtocolHandler {
         this.pool.releaseConnection(conn);
       }
     };
+    let accepted: readonly string[] | null = null;
     try {
       // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
-      const outcome = await conn.sendMail(job.envelope, body, {
+      // LMTP: a retry after per-recipient failures goes only to the recipients still open.
+      const envelope = job.openRecipients
+        ? { ...job.prepared.envelope, to: job.openRecipients }
+        : job.prepared.envelope;
+      const outcome = await conn.sendMail(envelope, body, {
         ...signalOption,
         onHandedOver: release,
+        onRecipients: (ok) => {
+          accepted = ok;
+        },
         ...(job.beforeHandOver ? { onBeforeHandOver: job.beforeHandOver } : {}),
       });
       return this.#fromOutcome(job, outcome, attempt);
     } catch (err) {
-      return this.#fromError(job, err, attempt);
+      // A caller's value refused by the engine's checks before a byte was written leaves the
+      // connection usable: that is an INVALID message, not a failed delivery.
+      const error = toSmtpError(err);
+      const nothingSent = error instanceof InvalidArgumentError && !conn.isBroken;
+      return this.#fromError(job, error, attempt, accepted, nothingSent);
     } finally {
       release();
     }
@@ -562,18 +521,18 @@ export class SmtpProtocolHandler {
       const lmtp = this.#fromLmtpOutcome(job, outcome, attempt);
       if (lmtp) return lmtp;
     }
+    const { asGiven } = job.prepared;
     const recipientFailures: Record<string, string> = { ...job.settled?.failures };
-    for (const r of outcome.rejected) recipientFailures[this.#callerAddress(job, r.recipient)] = formatReply(r.reply);
+    for (const r of outcome.rejected) recipientFailures[asGiven(r.recipient)] = formatReply(r.reply);
+    const response = formatReply(outcome.reply);
     const base = {
-      messageId: job.messageId,
+      messageId: job.prepared.messageId,
       smtpCode: outcome.reply.code,
-      smtpError: outcome.delivered ? null : formatReply(outcome.reply),
+      smtpError: outcome.delivered ? null : response,
       enhancedCode: outcome.reply.enhanced,
+      response,
       recipientFailures,
-      acceptedRecipients: [
-        ...(job.settled?.delivered ?? []),
-        ...outcome.accepted.map((a) => this.#callerAddress(job, a)),
-      ],
+      acceptedRecipients: [...(job.settled?.delivered ?? []), ...outcome.accepted.map(asGiven)],
       retryCount: attempt,
     };
     if (outcome.delivered)
@@ -607,26 +566,28 @@ export class SmtpProtocolHandler {
     if (retryable.length === 0) return null;
     if (outcome.accepted.length === 0 && retryable.length === outcome.rejected.length) {
       // Nothing delivered, every failure transient: the ordinary whole-message retry, to those recipients.
-      job.envelope = { ...job.envelope, to: retryable.map((r) => r.recipient) };
+      job.openRecipients = retryable.map((r) => r.recipient);
       return null;
     }
     job.settled ??= { delivered: [], failures: {} };
     const settled = job.settled;
-    for (const a of outcome.accepted) settled.delivered.push(this.#callerAddress(job, a));
+    const { asGiven } = job.prepared;
+    for (const a of outcome.accepted) settled.delivered.push(asGiven(a));
     const recipientFailures: Record<string, string> = {};
     for (const r of outcome.rejected) {
       const text = formatReply(r.reply);
-      recipientFailures[this.#callerAddress(job, r.recipient)] = text;
-      if (!retryable.includes(r)) settled.failures[this.#callerAddress(job, r.recipient)] = text;
+      recipientFailures[asGiven(r.recipient)] = text;
+      if (!retryable.includes(r)) settled.failures[asGiven(r.recipient)] = text;
     }
-    job.envelope = { ...job.envelope, to: retryable.map((r) => r.recipient) };
+    job.openRecipients = retryable.map((r) => r.recipient);
     const reply = retryable[0]!.reply;
     return new DeliveryResult({
       status: SmtpDeliveryStatus.TEMP_FAILED,
       isRetryable: true,
-      messageId: job.messageId,
+      messageId: job.prepared.messageId,
       smtpCode: reply.code,
       smtpError: formatReply(reply),
+      response: formatReply(reply),
       enhancedCode: reply.enhanced,
       recipientFailures: { ...settled.failures, ...recipientFailures },
       acceptedRecipients: [...settled.delivered],
@@ -634,30 +595,31 @@ export class SmtpProtocolHandler {
     });
   }
 
-  #fromError(job: Job, err: unknown, attempt: number): DeliveryResult {
+  #fromError(
+    job: Job,
+    err: unknown,
+    attempt: number,
+    accepted: readonly string[] | null,
+    nothingSent = false,
+  ): DeliveryResult {
     const error = toSmtpError(err);
     const reply = error instanceof ReplyError ? error : null;
     const base = {
-      messageId: job.messageId,
-      smtpCode: reply?.replyCode ?? (error instanceof AuthError ? error.replyCode : null),
+      messageId: job.prepared.messageId,
+      smtpCode: error.replyCode,
       smtpError: reply ? reply.response : error.message,
-      enhancedCode: reply?.enhancedCode ?? (error instanceof AuthError ? error.enhancedCode : null),
+      enhancedCode: error.enhancedCode,
+      response: reply ? replyText(reply) : null,
+      // Kept for UNKNOWN too: these recipients were accepted before the connection was lost.
+      acceptedRecipients: accepted === null ? [] : accepted.map(job.prepared.asGiven),
       retryCount: attempt,
       error,
     };
     if (error.messageHandedOver) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.UNKNOWN });
-    if (error.code === ErrorCodes.INVALID_ADDRESS || error.code === ErrorCodes.HEADER_INJECTION) {
-      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
-    }
+    if (nothingSent) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
     if (isRetryable(error, this.#retryPolicy))
       return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true });
     return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
-  }
-
-  #callerAddress(job: Job, wire: string): string {
-    // Only an IDN domain differs on the wire (punycode); anything else is the caller's own text.
-    if (!wire.includes('xn--') && !wire.includes('XN--')) return wire;
-    return job.callerAddress().get(wire.toLowerCase()) ?? wire;
   }
 }
 
@@ -667,6 +629,7 @@ function resultFields(r: DeliveryResult) {
     smtpCode: r.smtpCode,
     smtpError: r.smtpError,
     enhancedCode: r.enhancedCode,
+    response: r.response,
     recipientFailures: r.recipientFailures,
     acceptedRecipients: r.acceptedRecipients,
     sentAt: r.sentAt,
@@ -676,23 +639,18 @@ function resultFields(r: DeliveryResult) {
   };
 }
 
-function invalid(message: string, cause?: unknown): DeliveryResult {
-  const error =
-    cause instanceof SmtpError ? cause : new InvalidArgumentError(message, cause === undefined ? {} : { cause });
-  return new DeliveryResult({ status: SmtpDeliveryStatus.INVALID, messageId: null, smtpError: message, error });
+/** `550 5.1.1 text`: the reply behind a ReplyError, as a result's `response`. */
+function replyText(err: ReplyError): string {
+  return formatReply({ code: err.replyCode, enhanced: err.enhancedCode, lines: err.lines });
 }
 
-function toSmtpError(err: unknown): SmtpError {
-  if (err instanceof SmtpError) return err;
-  return new SmtpError((err as Error)?.message ?? String(err), { cause: err });
-}
-
-/** The Message-ID of a raw message, read from its header block only. */
-function readMessageId(message: Uint8Array): string | null {
-  const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  let end = buf.indexOf('\r\n\r\n');
-  if (end === -1) end = buf.indexOf('\n\n');
-  const head = buf.toString('latin1', 0, end === -1 ? Math.min(buf.length, 64 * 1024) : end);
-  const m = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im.exec(head);
-  return m ? m[1]! : null;
+/** An INVALID result: nothing was sent. */
+function invalid(err: unknown): DeliveryResult {
+  const error = toSmtpError(err);
+  return new DeliveryResult({
+    status: SmtpDeliveryStatus.INVALID,
+    messageId: null,
+    smtpError: error.message,
+    error,
+  });
 }

@@ -49,6 +49,7 @@ export {
 export {
   type RawEnvelope,
   type RawMessage,
+  SEND_OPTION_KEYS,
   type SendMessageOptions,
   type SendRawOptions,
   SmtpProtocolHandler,
@@ -73,6 +74,17 @@ export { DEFAULT_SIGNED_HEADERS, type DkimCanonicalization, type DkimOptions } f
 export type { DkimSpoolOptions } from './message/dkim/signed-body.js';
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
 export {
+  IN_MEMORY_LIMIT,
+  type PreparedBody,
+  type PreparedEnvelope,
+  type PreparedMessage,
+  type PrepareMessageOptions,
+  prepareMessage,
+  prepareRaw,
+  type RawEnvelopeInput,
+  type RawMessageInput,
+} from './message/prepare.js';
+export {
   type AddressInput,
   type AddressObject,
   type AlternativeInput,
@@ -92,7 +104,20 @@ export {
   type ValidationLimits,
   type ValidationResult,
 } from './message/validator.js';
-export * from './pool/pool.js';
+export {
+  DEFAULT_ACQUIRE_TIMEOUT,
+  DEFAULT_HEALTH_CHECK_AFTER,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_MESSAGES_PER_CONNECTION,
+  DEFAULT_STALE_TIMEOUT,
+  type PoolableConnection,
+  type PoolConnectionParams,
+  type PoolKeyStats,
+  type PoolStats,
+  SmtpConnectionPool,
+  type SmtpConnectionPoolOptions,
+} from './pool/pool.js';
 export {
   type AccessTokenProvider,
   AUTH_METHODS,
@@ -131,5 +156,6 @@ export {
   SmtpConnection,
   type SmtpConnectionOptions,
   type Timeouts,
+  type TransactionTimings,
   type TranscriptEntry,
 } from './transport/connection.js';

@@ -375,6 +375,8 @@ export const CONNECTION_OPTION_KEYS: readonly string[] = Object.freeze([
   'onTranscript',
   'protocol',
   'scramMinIterations',
+  'socketFactory',
+  'tlsSessions',
 ]);
 
 /** `SmtpConnectionPool` options. */

@@ -11,6 +11,7 @@ export interface DeliveryResultInit {
   smtpCode?: number | null;
   smtpError?: string | null;
   enhancedCode?: string | null;
+  response?: string | null;
   recipientFailures?: Record<string, string>;
   acceptedRecipients?: string[];
   sentAt?: Date | null;
@@ -29,8 +30,14 @@ export class DeliveryResult {
   readonly smtpError: string | null;
   /** Enhanced status code such as `5.1.1` when the server sent one. */
   readonly enhancedCode: string | null;
+  /**
+   * The full text of the reply that decided the outcome (`250 2.0.0 Ok: queued as 4F2A1`), also on
+   * success (it carries the server's queue ID); null when no reply decided it.
+   */
+  readonly response: string | null;
   /** Refused recipient (address as given) → `550 5.1.1 text`. */
   readonly recipientFailures: Record<string, string>;
+  /** Recipients the server accepted (as the caller wrote them); kept for UNKNOWN, where they may have it. */
   readonly acceptedRecipients: string[];
   /** When the server accepted the message (SUCCESS only). */
   readonly sentAt: Date | null;
@@ -47,6 +54,7 @@ export class DeliveryResult {
     this.smtpCode = init.smtpCode ?? null;
     this.smtpError = init.smtpError ?? null;
     this.enhancedCode = init.enhancedCode ?? null;
+    this.response = init.response ?? null;
     this.recipientFailures = init.recipientFailures ?? {};
     this.acceptedRecipients = init.acceptedRecipients ?? [];
     this.sentAt = init.sentAt ?? null;
@@ -67,6 +75,7 @@ export class DeliveryResult {
       smtp_code: this.smtpCode,
       smtp_error: this.smtpError,
       enhanced_code: this.enhancedCode,
+      response: this.response,
       recipient_failures: { ...this.recipientFailures },
       accepted_recipients: [...this.acceptedRecipients],
       sent_at: this.sentAt ? this.sentAt.toISOString() : null,

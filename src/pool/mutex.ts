@@ -51,16 +51,6 @@ export class Mutex {
     });
   }
 
-  /** Runs `fn` under the lock. */
-  async run<T>(fn: () => Promise<T> | T, signal?: AbortSignal): Promise<T> {
-    const release = await this.acquire(signal);
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-
   #releaser(): () => void {
     let released = false;
     return () => {

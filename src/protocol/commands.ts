@@ -6,8 +6,8 @@
 import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from '../errors.js';
 
 const CRLF = '\r\n';
-/** RFC 5321 §4.5.3.1.4: a command line, CRLF included, is at most 512 octets (extensions add to it). */
-export const MAX_COMMAND_LINE = 512;
+// No command-line length cap: RFC 5321 §4.5.3.1.4's 512 octets grow with every extension's
+// parameters (RFC 1869 §4.1.2) and AUTH lines may reach 12288 (RFC 4954 §4); the server decides.
 
 /** ESMTP parameter keyword: `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` (RFC 5321 §4.1.2). */
 const KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
@@ -44,7 +44,7 @@ function params(p: EsmtpParams | undefined): string {
  * reverse-path `<>` (bounces). Spaces are allowed only inside a quoted local part.
  */
 export function checkPath(address: string, field: string): void {
-  assertNoLineBreaks(address, field, ErrorCodes.INVALID_ADDRESS);
+  assertNoLineBreaks(address, field);
   if (/[<>]/.test(address)) {
     throw new InvalidArgumentError(`${field} must not contain '<' or '>'`, { field, code: ErrorCodes.INVALID_ADDRESS });
   }

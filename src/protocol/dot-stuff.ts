@@ -33,17 +33,11 @@ export class BodyEncoder {
   /** The previous chunk ended in CR: whether it is bare depends on the next byte. */
   #pendingCr = false;
   #lineLength = 0;
-  #bytesIn = 0;
   #dotsAdded = 0;
 
   constructor(options: BodyEncoderOptions = {}) {
     this.#dotStuff = options.dotStuff ?? true;
     this.#maxLineLength = options.maxLineLength ?? MAX_BODY_LINE_LENGTH;
-  }
-
-  /** Octets given to `encode` so far. */
-  get bytesIn(): number {
-    return this.#bytesIn;
   }
 
   /** Dots added by stuffing so far: the transmitted size is the output less these and the final `.` line. */
@@ -57,7 +51,6 @@ export class BodyEncoder {
   encode(chunk: Uint8Array): Buffer {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const n = buf.length;
-    this.#bytesIn += n;
     // Worst case every byte doubles (LF → CRLF, or a dot after a line break), plus a held CR.
     const out = Buffer.allocUnsafe(n * 2 + 2);
     const max = this.#maxLineLength;
@@ -138,6 +131,34 @@ export class BodyEncoder {
     this.#lineLength = 0;
     return Buffer.from(this.#dotStuff ? `${tail}.\r\n` : tail, 'latin1');
   }
+}
+
+/** Bodies found wire-clean: CRLF line ends only, no line over 998 octets, ending in CRLF. */
+const wireClean = new WeakSet<Uint8Array>();
+
+/**
+ * Records whether `buf` is wire-clean (see `wireClean`), so the engine may send it without
+ * re-encoding. Internal (not exported from the package root): `prepare` sets it for the buffer the
+ * builder made (never handed out) and for a raw message it has just checked with `BodyEncoder`. The
+ * engine still checks the dots itself at send time (`isWireReady`), so a buffer changed afterwards
+ * can never smuggle an end of data.
+ */
+export function setWireClean(buf: Uint8Array, clean: boolean): void {
+  if (clean) wireClean.add(buf);
+  else wireClean.delete(buf);
+}
+
+/**
+ * True when `buf` can go on the wire as it is: found wire-clean (CRLF-clean, lines within the limit)
+ * and, for DATA, with no line starting with a dot (two native searches, no copy). Then only the final
+ * `.` line is added: the 2× buffer and the copy of `BodyEncoder` are skipped.
+ */
+export function isWireReady(buf: Uint8Array, dotStuff: boolean): boolean {
+  if (!wireClean.has(buf)) return false;
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = b.length;
+  if (n < 2 || b[n - 2] !== CR || b[n - 1] !== LF) return false;
+  return !dotStuff || (b[0] !== DOT && b.indexOf('\n.') === -1 && b.indexOf('\r.') === -1);
 }
 
 /** Encodes a whole in-memory body at once (DATA form unless `dotStuff: false`). */

@@ -74,6 +74,8 @@ export class ReplyParser {
   #lines: string[] = [];
   #code = 0;
   #error: ProtocolError | null = null;
+  /** What `push` left unread when it stopped at `maxReplies`: read first by the next `push`. */
+  #unread: Buffer | null = null;
 
   constructor(options: ReplyParserOptions = {}) {
     this.#maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
@@ -81,25 +83,27 @@ export class ReplyParser {
     this.#onLine = options.onLine;
   }
 
-  /** Bytes held that do not yet form a whole line. */
+  /** Octets received and not part of a returned reply: an unterminated line, and what `push` left unread. */
   get bufferedBytes(): number {
-    return this.#partialLength;
-  }
-
-  /** True while a multi-line reply has started and not ended. */
-  get inReply(): boolean {
-    return this.#lines.length > 0 || this.#partialLength > 0;
+    return this.#partialLength + (this.#unread?.length ?? 0);
   }
 
   /**
    * Feeds bytes; returns the replies completed by them (often none or one).
+   * With `maxReplies`, stops after that many replies; the rest of the chunk is kept unread (counted in
+   * `bufferedBytes`) and parsed first by the next `push` (an empty chunk will do), unless the caller
+   * drops the parser (plaintext after STARTTLS's 220).
    * @throws ProtocolError `ERR_SMTP_PROTOCOL` for a malformed line, `ERR_SMTP_LINE_TOO_LONG` for a line
    *   over `maxLineLength` or a reply over `maxReplyLines`.
    */
-  push(chunk: Uint8Array): Reply[] {
+  push(chunk: Uint8Array, maxReplies?: number): Reply[] {
     if (this.#error) throw this.#error;
     const replies: Reply[] = [];
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#unread !== null) {
+      buf = buf.length === 0 ? this.#unread : Buffer.concat([this.#unread, buf]);
+      this.#unread = null;
+    }
     let start = 0;
     try {
       while (start < buf.length) {
@@ -119,7 +123,14 @@ export class ReplyParser {
         }
         start = lf + 1;
         const reply = this.#line(line);
-        if (reply) replies.push(reply);
+        if (reply) {
+          replies.push(reply);
+          // The caller wants nothing read past this reply (e.g. plaintext after STARTTLS's 220).
+          if (replies.length === maxReplies) {
+            if (start < buf.length) this.#unread = Buffer.from(buf.subarray(start));
+            break;
+          }
+        }
       }
     } catch (err) {
       this.#error = err as ProtocolError;
@@ -143,8 +154,11 @@ export class ReplyParser {
         );
     }
     this.#partialLength += bytes.length;
-    // Checked before the LF arrives, so a server that never ends its line cannot grow the buffer.
-    if (this.#partialLength > this.#maxLineLength) {
+    // Checked before the LF arrives, so a server that never ends its line cannot grow the buffer. The
+    // limit excludes CRLF: one more octet is allowed when it is the CR, so the verdict on a line does
+    // not depend on whether a TCP chunk splits its CR from its LF.
+    const over = this.#partialLength - this.#maxLineLength;
+    if (over > 1 || (over === 1 && bytes[bytes.length - 1] !== 0x0d)) {
       throw new ProtocolError(`reply line longer than ${this.#maxLineLength} octets`, {
         code: ErrorCodes.LINE_TOO_LONG,
       });

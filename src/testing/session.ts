@@ -1,14 +1,15 @@
 /**
- * One connection of the scripted SMTP server: the input reader (line, DATA body and BDAT
- * chunk modes over one buffer), the command dispatcher, and the fault machinery that sits
- * between every command and its reply.
+ * One connection of the scripted SMTP server: the command dispatcher and the fault machinery that
+ * sits between every command and its reply. Input is read through byte-reader.ts (lines, DATA
+ * bodies, BDAT chunks).
  */
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 
 import { serveAuth } from './auth-server.js';
-import { bodyFacts, DataTerminatorScanner, unstuffDataBody } from './message-body.js';
+import { ByteReader, type Line } from './byte-reader.js';
+import { bodyFacts, unstuffDataBody } from './message-body.js';
 import { EARLY_TALKER_REPLY, LenientTerminatorScanner, omitsEnhancedCode, type ServerQuirks } from './quirks.js';
 import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
 import type { CommandHook, RuleCounters, ScriptAction, ScriptRule } from './script.js';
@@ -52,22 +53,6 @@ export interface SessionHost {
   closed(): void;
 }
 
-/** A received line with its arrival facts. */
-interface Line {
-  text: string;
-  crlf: boolean;
-  overlong: boolean;
-  at: number;
-  repliesBefore: number;
-}
-
-/** Arrival facts of a received chunk: its end as an absolute stream offset. */
-interface Mark {
-  end: number;
-  at: number;
-  repliesBefore: number;
-}
-
 /** An open mail transaction (RFC 5321 §3.3). */
 interface Transaction {
   mailFrom: string;
@@ -91,9 +76,6 @@ interface Answer {
   code: number;
 }
 
-const LF = 0x0a;
-const CR = 0x0d;
-
 /** Which EHLO keyword each MAIL/RCPT parameter needs. */
 const PARAM_EXTENSION: Readonly<Record<string, string>> = {
   SIZE: 'SIZE', // RFC 1870
@@ -115,13 +97,8 @@ export class Session {
   readonly #raw: net.Socket;
   #socket: net.Socket;
 
-  // Input: unconsumed bytes, total received, and arrival marks of the unconsumed chunks.
-  #buf: Buffer = Buffer.alloc(0);
-  #received = 0;
-  #marks: Mark[] = [];
-  #waiter: (() => void) | null = null;
-  #discarding = false;
-  #discardPrefix = '';
+  /** The client's bytes, as lines, DATA bodies and BDAT chunks (byte-reader.ts). */
+  readonly #in = new ByteReader();
 
   #repliesSent = 0;
   readonly #timers = new Map<NodeJS.Timeout, () => void>();
@@ -184,7 +161,7 @@ export class Session {
       // RFC 5321 §3.1: after a 554 (or anything but 220) only QUIT makes sense.
       if (greeted.sent !== null && greeted.code !== 220) this.#refused = true;
       for (;;) {
-        const line = await this.#readLine();
+        const line = await this.#in.readLine(this.#settings.maxLineLength, this.#repliesSent);
         if (line === null || this.#stopping) break;
         await this.#dispatch(line);
         if (this.#stopping) break;
@@ -207,17 +184,13 @@ export class Session {
   // ---------------------------------------------------------------- input
 
   #onData = (chunk: Buffer): void => {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    this.#received += chunk.length;
-    this.#marks.push({ end: this.#received, at: performance.now(), repliesBefore: this.#repliesSent });
+    this.#in.push(chunk, this.#repliesSent);
     // Bounded memory even when a script delays the reader: a client may not run this far ahead.
     const cap = 2 * this.#sizeLimit() + 8 * this.#settings.maxLineLength + 65_536;
-    if (this.#buf.length > cap) {
+    if (this.#in.buffered > cap) {
       this.record.errors.push(`input buffer over ${cap} bytes: connection dropped`);
       this.destroy();
-      return;
     }
-    this.#wake();
   };
 
   #onError = (err: Error): void => {
@@ -234,126 +207,9 @@ export class Session {
       resolve();
     }
     this.#timers.clear();
-    this.#wake();
+    this.#in.close();
     this.#host.closed();
   };
-
-  #wake(): void {
-    const waiter = this.#waiter;
-    this.#waiter = null;
-    waiter?.();
-  }
-
-  #waitData(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#waiter = resolve;
-    });
-  }
-
-  #consume(n: number): void {
-    this.#buf = this.#buf.subarray(n);
-    const start = this.#received - this.#buf.length;
-    while (this.#marks.length > 1 && (this.#marks[0] as Mark).end <= start) this.#marks.shift();
-  }
-
-  /** Arrival facts of the byte at `index` in the unconsumed buffer. */
-  #markFor(index: number): Mark {
-    const absolute = this.#received - this.#buf.length + index;
-    for (const mark of this.#marks) if (mark.end > absolute) return mark;
-    return { end: absolute + 1, at: performance.now(), repliesBefore: this.#repliesSent };
-  }
-
-  /** The next line, or null when the connection closed. Over-long lines are skipped to their LF. */
-  async #readLine(): Promise<Line | null> {
-    const max = this.#settings.maxLineLength;
-    for (;;) {
-      if (this.#closed) return null;
-      const index = this.#buf.indexOf(LF);
-      if (this.#discarding) {
-        if (index === -1) {
-          this.#consume(this.#buf.length);
-          await this.#waitData();
-          continue;
-        }
-        const mark = this.#markFor(index);
-        this.#consume(index + 1);
-        this.#discarding = false;
-        return {
-          text: this.#discardPrefix,
-          crlf: true,
-          overlong: true,
-          at: mark.at,
-          repliesBefore: mark.repliesBefore,
-        };
-      }
-      if (index === -1) {
-        if (this.#buf.length > max + 1) {
-          this.#discardPrefix = this.#buf.toString('utf8', 0, 80);
-          this.#discarding = true;
-          continue;
-        }
-        await this.#waitData();
-        continue;
-      }
-      const crlf = index > 0 && this.#buf[index - 1] === CR;
-      const length = crlf ? index - 1 : index;
-      const mark = this.#markFor(index);
-      const overlong = length > max;
-      const text = this.#buf.toString('utf8', 0, overlong ? 80 : length);
-      this.#consume(index + 1);
-      return { text, crlf, overlong, at: mark.at, repliesBefore: mark.repliesBefore };
-    }
-  }
-
-  /** Read a DATA body up to and including `CRLF.CRLF`; null when the connection closed first. */
-  async #readDataBody(): Promise<{ raw: Buffer; size: number; oversize: boolean } | null> {
-    const extra = this.#settings.quirks.endOfData;
-    const scanner = extra ? new LenientTerminatorScanner(extra) : new DataTerminatorScanner();
-    // Keep at most this much raw input: dot-stuffing can double a body, plus the terminator.
-    const keep = 2 * this.#sizeLimit() + 5;
-    let parts: Buffer[] = [];
-    let size = 0;
-    let oversize = false;
-    for (;;) {
-      if (this.#closed) return null;
-      if (this.#buf.length === 0) {
-        await this.#waitData();
-        continue;
-      }
-      const chunk = this.#buf;
-      const end = scanner.push(chunk);
-      const take = end === -1 ? chunk : chunk.subarray(0, end);
-      size += take.length;
-      if (size > keep) {
-        oversize = true;
-        parts = [];
-      } else {
-        parts.push(take);
-      }
-      this.#consume(take.length);
-      if (end !== -1) return { raw: oversize ? Buffer.alloc(0) : Buffer.concat(parts), size, oversize };
-    }
-  }
-
-  /** Read exactly `n` bytes (a BDAT chunk), keeping at most `keep`; null when closed first. */
-  async #readExact(n: number, keep: number): Promise<{ bytes: Buffer; kept: boolean } | null> {
-    const parts: Buffer[] = [];
-    let left = n;
-    const kept = n <= keep;
-    while (left > 0) {
-      if (this.#closed) return null;
-      if (this.#buf.length === 0) {
-        await this.#waitData();
-        continue;
-      }
-      const take = this.#buf.subarray(0, Math.min(left, this.#buf.length));
-      if (kept) parts.push(take);
-      left -= take.length;
-      this.#consume(take.length);
-    }
-    return { bytes: kept ? Buffer.concat(parts) : Buffer.alloc(0), kept };
-  }
 
   #record(line: Line, verb: string): void {
     if (!this.#settings.record) return;
@@ -470,10 +326,7 @@ export class Session {
     const context = this.#settings.secureContext;
     if (context === null) throw new Error('TLS requested without TLS material');
     // RFC 3207 §4.2 / §6: plaintext that arrived after STARTTLS is discarded, never obeyed.
-    if (!this.#settings.quirks.starttlsKeepsPlaintext) {
-      this.record.plaintextDiscarded += this.#buf.length;
-      this.#consume(this.#buf.length);
-    }
+    if (!this.#settings.quirks.starttlsKeepsPlaintext) this.record.plaintextDiscarded += this.#in.discardBuffered();
     this.#raw.off('data', this.#onData);
     const secure = new tls.TLSSocket(this.#raw, {
       isServer: true,
@@ -520,7 +373,7 @@ export class Session {
     const wait = this.#settings.quirks.rejectEarlyTalkers;
     if (wait === undefined) return false;
     await this.#sleep(wait);
-    if (this.#buf.length === 0 || this.#closed) return false;
+    if (this.#in.buffered === 0 || this.#closed) return false;
     await this.respond(['GREETING'], '', [EARLY_TALKER_REPLY]);
     this.#drop();
     return true;
@@ -791,7 +644,12 @@ export class Session {
     // 354 has no enhanced code: RFC 2034 gives them to 2xx, 4xx and 5xx only.
     await this.respond(['DATA'], text, ['354 End data with <CR><LF>.<CR><LF>'], async (code) => {
       if (code !== 354) return;
-      const body = await this.#readDataBody();
+      // A lenient end-of-data recognizer is a quirk, to prove a smuggling check can fail.
+      const lenient = this.#settings.quirks.endOfData;
+      const body = await this.#in.readDataBody(
+        2 * this.#sizeLimit() + 5,
+        lenient ? new LenientTerminatorScanner(lenient) : undefined,
+      );
       if (body === null) return;
       const data = body.oversize ? Buffer.alloc(0) : unstuffDataBody(body.raw);
       const oversize = body.oversize || data.length > this.#sizeLimit();
@@ -822,7 +680,7 @@ export class Session {
     const tx = this.#tx;
     // RFC 3030 §2: the chunk is read even when it is going to be refused.
     const room = tx === null ? 0 : Math.max(0, this.#sizeLimit() - tx.chunkBytes);
-    const chunk = await this.#readExact(size, room);
+    const chunk = await this.#in.readExact(size, room);
     if (chunk === null) return;
     const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
       this.respond(events, text, [this.#fmt(code, enhanced, message)]);
@@ -972,7 +830,7 @@ export class Session {
       });
       events = ['AUTH_RESPONSE'];
       if (!goOn || this.#closed || this.#stopping || this.#silent) return null;
-      const line = await this.#readLine();
+      const line = await this.#in.readLine(this.#settings.maxLineLength, this.#repliesSent);
       if (line === null) return null;
       this.#record(line, 'AUTH_RESPONSE');
       current = line.text;

@@ -74,6 +74,26 @@ export interface UpgradeOptions {
   /** Whether this is implicit TLS (port 465 style), for the wording of mix-up errors. */
   implicit: boolean;
   signal?: AbortSignal | undefined;
+  /** Sessions to resume (RFC 8446 §2.2 / RFC 5077 tickets) and to keep, for this destination. */
+  sessions?: TlsSessionStore | undefined;
+}
+
+/**
+ * Keeps the last TLS session of one destination so the next connection can resume it (a
+ * resumption skips the certificate exchange and its signature checks). Sessions are kept per TLS
+ * options object: a session verified under one configuration is never resumed under another.
+ */
+export class TlsSessionStore {
+  readonly #sessions = new WeakMap<object, Buffer>();
+  static readonly #NO_OPTIONS = {};
+
+  get(tlsOptions: object | undefined): Buffer | undefined {
+    return this.#sessions.get(tlsOptions ?? TlsSessionStore.#NO_OPTIONS);
+  }
+
+  set(tlsOptions: object | undefined, session: Buffer): void {
+    this.#sessions.set(tlsOptions ?? TlsSessionStore.#NO_OPTIONS, session);
+  }
 }
 
 /**
@@ -91,12 +111,17 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
       return;
     }
     const servername = options.tls?.servername ?? (net.isIP(host) || isSocketPath(host) ? undefined : host);
+    const session = options.sessions?.get(options.tls);
     const secure = tlsLib.connect({
       ...options.tls,
       socket,
       host,
       ...(servername === undefined ? {} : { servername }),
+      ...(session === undefined ? {} : { session }),
     });
+    // TLS 1.3 tickets arrive after the handshake: keep listening for the connection's life.
+    const store = options.sessions;
+    if (store) secure.on('session', (s: Buffer) => store.set(options.tls, s));
     const fail = (err: Error): void => {
       cleanup();
       secure.destroy();
@@ -150,9 +175,26 @@ const NOT_TLS = new Set([
   'ERR_SSL_HTTP_REQUEST',
 ]);
 
-/** Maps a Node TLS error to a TlsError with an actionable message. */
-export function describeTlsError(err: NodeJS.ErrnoException, host: string, port: number, implicit: boolean): TlsError {
+/** Socket-level failures: the network broke, not TLS; nothing can have been delivered. */
+const NETWORK_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/**
+ * Maps an error during the handshake: a reset or broken pipe is a ConnectionError (retryable like any
+ * connection failure before hand-over); everything else, certificate verification included, is a
+ * TlsError with an actionable message.
+ */
+export function describeTlsError(
+  err: NodeJS.ErrnoException,
+  host: string,
+  port: number,
+  implicit: boolean,
+): TlsError | ConnectionError {
   const code = err.code ?? '';
+  if (NETWORK_ERRORS.has(code)) {
+    return new ConnectionError(`connection to ${host}:${port} lost during the TLS handshake (${code})`, {
+      cause: err,
+    });
+  }
   if (NOT_TLS.has(code) || /wrong version number/i.test(err.message)) {
     const hint = implicit
       ? `the server at ${host}:${port} answered in plaintext: it most likely expects STARTTLS (use encryption "tls", usually port 587) rather than implicit TLS`

@@ -13,13 +13,15 @@
  *
  * Transactions run under a writer lock that is released once the final dot is written, not when its
  * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
- * dot, so a warm connection costs about one round trip per message.
+ * dot, so a warm connection costs about one round trip per message. The message is *handed over* only
+ * when the socket has taken that final write (its write callback): see `#handedOver`.
+ *
+ * Around it: transaction-plan.ts (what this server can take), body.ts (DATA pump, BDAT chunker),
+ * timeouts.ts (the timeout table), outcome.ts (what a transaction came to), connect.ts (sockets, TLS).
  */
-import { isAscii } from 'node:buffer';
 import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
@@ -36,6 +38,7 @@ import {
   TimeoutError,
   type TimeoutPhase,
   TlsError,
+  toSmtpError,
 } from '../errors.js';
 import {
   checkBooleans,
@@ -54,16 +57,24 @@ import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import {
+  BDAT_WINDOW,
+  type ChunkHost,
+  DEFAULT_CHUNK_SIZE,
+  FINAL_WRITE_MAX,
+  identity,
+  LONE_DOT,
+  type PumpHost,
+  pumpBody,
+  sendChunks,
+  slices,
+  watched,
+} from './body.js';
 import { channelBindingOf } from './channel-binding.js';
-import { isLoopback, openSocket, upgradeToTls } from './connect.js';
-
-// The timeout table and its defaults are option rules: options.ts owns them.
-export { DEFAULT_TIMEOUTS, RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts } from '../options.js';
-
-/** Default BDAT chunk size: big enough that a chunk's round trip is noise, small enough to bound memory. */
-export const DEFAULT_CHUNK_SIZE = 256 * 1024;
-/** BDAT chunks written before waiting for the oldest one's reply (with PIPELINING). */
-const BDAT_WINDOW = 4;
+import { isLoopback, type OpenSocketOptions, openSocket, type TlsSessionStore, upgradeToTls } from './connect.js';
+import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
+import { handedOverError, timeoutMessage } from './timeouts.js';
+import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
 
 export type Phase = 'connecting' | 'greeting' | 'ready' | 'mail' | 'rcpt' | 'data' | 'closing' | 'closed';
 
@@ -123,55 +134,19 @@ export interface SmtpConnectionOptions {
   maxReplyLines?: number;
   /** One call per protocol line, secrets redacted. */
   onTranscript?: (entry: TranscriptEntry) => void;
-}
-
-export interface DsnOptions {
-  ret?: 'FULL' | 'HDRS';
-  envid?: string;
-  notify?: readonly ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
-  /** Send ORCPT=rfc822;<recipient> with each RCPT. */
-  orcpt?: boolean;
-}
-
-export interface Envelope {
-  /** Reverse path; `''` for the null sender `<>`. */
-  from: string;
-  to: readonly string[];
-  /** Message size in octets for SIZE=; computed for in-memory bodies when absent. */
-  size?: number;
-  /** The body has 8-bit octets (BODY=8BITMIME); detected for in-memory bodies when absent. */
-  eightBit?: boolean;
-  /** Needs SMTPUTF8; detected from the addresses when absent. */
-  smtpUtf8?: boolean;
-  dsn?: DsnOptions;
-}
-
-export type MessageBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
-
-export interface RecipientRejection {
-  recipient: string;
-  reply: Reply;
-}
-
-/** What happened to one message on the wire. Replies are outcomes, not exceptions. */
-export interface MailOutcome {
-  /** True only when the server accepted the message for at least one recipient (2xx after the data). */
-  delivered: boolean;
-  /** Where the transaction ended: sender refused, no recipient accepted, DATA refused, or the final reply. */
-  stage: 'mail' | 'rcpt' | 'data' | 'final';
-  /** The reply that decided the outcome. */
-  reply: Reply;
-  accepted: string[];
-  rejected: RecipientRejection[];
-  via: 'DATA' | 'BDAT' | null;
-  /** Body octets sent after encoding (dot-stuffing, CRLF); 0 when no data was sent. */
-  bytesSent: number;
   /**
-   * LMTP only (RFC 2033 §4.2): the final reply of each recipient accepted at RCPT, in RCPT order.
-   * `accepted` then holds those delivered, `rejected` also those refused after the data.
+   * Opens the transport instead of `net.connect` (a proxy, or an in-process fake socket for transcript
+   * tests). Must resolve with a connected `net.Socket`-like duplex.
    */
-  recipientReplies?: RecipientRejection[];
+  socketFactory?: (options: OpenSocketOptions) => Promise<net.Socket>;
+  /** Resume TLS sessions of this destination (the pool gives each destination one store). */
+  tlsSessions?: TlsSessionStore;
 }
+
+export { DEFAULT_TIMEOUTS, RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts } from '../options.js';
+export { DEFAULT_CHUNK_SIZE } from './body.js';
+export type { MailOutcome, RecipientRejection, TransactionTimings } from './outcome.js';
+export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
 
 export interface OperationOptions {
   signal?: AbortSignal;
@@ -190,6 +165,8 @@ export interface SendMailOptions extends OperationOptions {
    * the unterminated body; the send fails with `ERR_SMTP_HANDOVER_REFUSED` (not retried).
    */
   onBeforeHandOver?: () => void | Promise<void>;
+  /** Called once the RCPT replies are in, with the accepted and refused recipients (also when all were refused). */
+  onRecipients?: (accepted: readonly string[], rejected: readonly RecipientRejection[]) => void;
 }
 
 interface Pending {
@@ -199,7 +176,7 @@ interface Pending {
   label: string | undefined;
   phase: TimeoutPhase;
   timeout: number;
-  /** The final dot or BDAT LAST: if the connection dies now the outcome is unknown. */
+  /** The final dot or BDAT LAST reached the socket: if the connection dies now the outcome is unknown. */
   handedOver: boolean;
   switchesToTls: boolean;
   resolve: (reply: Reply) => void;
@@ -213,7 +190,8 @@ const channels = {
 };
 
 const noop = (): void => {};
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Re-runs the parser on input it held back (after a refused STARTTLS). */
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
@@ -252,7 +230,8 @@ export class SmtpConnection extends EventEmitter {
   #idleWaiters: (() => void)[] = [];
   readonly #writer = new Mutex();
   #messagesSent = 0;
-  #lastUsed = Date.now();
+  /** When the last final write reached the socket (performance.now()), for the timings. */
+  #handedOverAt = 0;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -328,9 +307,6 @@ export class SmtpConnection extends EventEmitter {
   get messagesSent(): number {
     return this.#messagesSent;
   }
-  get lastUsed(): number {
-    return this.#lastUsed;
-  }
   /** The TLS socket when TLS is active (for the certificate, cipher and protocol). */
   get tlsSocket(): tls.TLSSocket | null {
     return this.#secure ? (this.#socket as tls.TLSSocket) : null;
@@ -373,7 +349,7 @@ export class SmtpConnection extends EventEmitter {
         this.#timings[step] = now - t;
         t = now;
       };
-      let socket = await openSocket({
+      let socket = await (this.#options.socketFactory ?? openSocket)({
         host: this.host,
         port: this.port,
         connectTimeout: this.#timeouts.connect,
@@ -426,7 +402,7 @@ export class SmtpConnection extends EventEmitter {
         channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure });
       return this.#info!;
     } catch (err) {
-      const wrapped = this.#toSmtpError(err);
+      const wrapped = toSmtpError(err);
       this.#fail(wrapped);
       throw this.#broken ?? wrapped;
     } finally {
@@ -481,6 +457,7 @@ export class SmtpConnection extends EventEmitter {
       tlsTimeout: this.#timeouts.tls,
       implicit,
       signal,
+      sessions: this.#options.tlsSessions,
     };
   }
 
@@ -554,7 +531,7 @@ export class SmtpConnection extends EventEmitter {
   async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
     this.#assertUsable();
     const info = this.#info!;
-    const plan = this.#planTransaction(envelope, body, info);
+    const plan = planTransaction(envelope, body, info, { host: this.host, chunking: this.#options.chunking === true });
     const { signal } = options;
     const release = await this.#writer.acquire(signal);
     let released = false;
@@ -569,15 +546,16 @@ export class SmtpConnection extends EventEmitter {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       this.#assertUsable();
-      const pipelining = info.pipelining && this.#options.pipelining !== false;
+      const pipelining = this.#pipelining;
       if (!pipelining) await this.#idle();
       this.#assertUsable();
-      this.#lastUsed = Date.now();
-      return await this.#transaction(plan, body, pipelining, unlock, options.onBeforeHandOver);
+      return await this.#transaction(plan, body, pipelining, unlock, options);
     } catch (err) {
-      const wrapped = this.#toSmtpError(err);
+      const wrapped = toSmtpError(err);
       // A failure with the body half-written cannot be undone but by closing: never send the final dot.
-      if (this.#phase === 'data' || !(wrapped instanceof ReplyError)) this.#fail(wrapped);
+      // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
+      const resetCleanly = wrapped instanceof CapabilityError && this.#phase === 'ready';
+      if (this.#phase === 'data' || (wrapped.replyCode === null && !resetCleanly)) this.#fail(wrapped);
       throw wrapped.messageHandedOver || !this.#broken ? wrapped : this.#broken;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -585,94 +563,21 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  #planTransaction(envelope: Envelope, body: MessageBody, info: ServerInfo): TransactionPlan {
-    if (!envelope || typeof envelope.from !== 'string' || !Array.isArray(envelope.to)) {
-      throw new InvalidArgumentError('envelope needs from (string) and to (string[])', { field: 'envelope' });
-    }
-    if (envelope.to.length === 0)
-      throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
-    const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : null;
-    const smtpUtf8 = envelope.smtpUtf8 ?? (NON_ASCII.test(envelope.from) || envelope.to.some((a) => NON_ASCII.test(a)));
-    if (smtpUtf8 && !info.smtpUtf8) {
-      throw new CapabilityError(`${this.host} does not offer SMTPUTF8, needed for a non-ASCII address (RFC 6531)`, {
-        code: ErrorCodes.SMTPUTF8_UNSUPPORTED,
-      });
-    }
-    const eightBit = envelope.eightBit ?? (inMemory !== null && !isAscii(inMemory));
-    if (eightBit && !info.eightBitMime && !smtpUtf8) {
-      throw new CapabilityError(
-        `${this.host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`,
-        {
-          code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
-        },
-      );
-    }
-    const useBdat = this.#options.chunking === true && info.chunking;
-    // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
-    // dot-stuffing) is then exact for SIZE=, and a bad line fails before a byte is written.
-    let encoded: Buffer | null = null;
-    let transmitted: number | undefined;
-    if (inMemory) {
-      const encoder = new BodyEncoder({ dotStuff: !useBdat });
-      const head = encoder.encode(inMemory);
-      const tail = encoder.end();
-      encoded = Buffer.concat([head, tail], head.length + tail.length);
-      transmitted = useBdat ? encoded.length : encoded.length - 3 - encoder.dotsAdded;
-    }
-    const size = envelope.size ?? transmitted;
-    if (size !== undefined && info.size) {
-      if (size > info.size) {
-        throw new CapabilityError(
-          `message of ${size} octets exceeds the server's SIZE limit of ${info.size} (RFC 1870)`,
-          {
-            code: ErrorCodes.SIZE_EXCEEDED,
-          },
-        );
-      }
-    }
-    const dsn = envelope.dsn;
-    if (dsn && !info.dsn)
-      throw new CapabilityError(`${this.host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
-    const mailParams: Record<string, string | number | true | undefined> = {
-      SIZE: size !== undefined && info.size !== null ? size : undefined,
-      BODY: eightBit && info.eightBitMime ? '8BITMIME' : undefined,
-      SMTPUTF8: smtpUtf8 ? true : undefined,
-      RET: dsn?.ret,
-      ENVID: dsn?.envid === undefined ? undefined : cmd.xtext(dsn.envid),
-    };
-    // Build (and so check) every line before a byte is written.
-    const mailLine = cmd.mail(envelope.from, mailParams);
-    const rcptLines = envelope.to.map((to) =>
-      cmd.rcpt(to, {
-        NOTIFY: dsn?.notify?.join(','),
-        ORCPT: dsn?.orcpt ? `rfc822;${cmd.xtext(to)}` : undefined,
-      }),
-    );
-    return { envelope, mailLine, rcptLines, encoded, useBdat };
-  }
-
   async #transaction(
     plan: TransactionPlan,
     body: MessageBody,
     pipelining: boolean,
     unlock: () => void,
-    beforeHandOver: SendMailOptions['onBeforeHandOver'],
+    options: SendMailOptions,
   ): Promise<MailOutcome> {
     const { envelope, useBdat } = plan;
-    const outcome = (
-      stage: MailOutcome['stage'],
-      reply: Reply,
-      accepted: string[],
-      rejected: RecipientRejection[],
-    ): MailOutcome => ({
-      delivered: false,
-      stage,
-      reply,
-      accepted,
-      rejected,
-      via: null,
-      bytesSent: 0,
-    });
+    const tx: Tx = {
+      accepted: [],
+      rejected: [],
+      marks: [performance.now(), 0, 0, 0, 0, 0],
+      unlock,
+      beforeHandOver: options.onBeforeHandOver,
+    };
     this.#transition('mail');
     // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
     const mailP = this.#send(plan.mailLine);
@@ -683,145 +588,145 @@ export class SmtpConnection extends EventEmitter {
       if (!useBdat) dataP = settleLater(this.#send(cmd.data()));
     }
     const mailReply = await mailP;
-    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, [], []);
+    tx.marks[1] = performance.now();
+    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, tx);
     if (!replyMatches(mailReply, 2)) {
       // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
       await this.#drainPipelined(rcptPs, dataP);
-      this.#transition('ready');
-      return outcome('mail', mailReply, [], []);
+      await this.#endRefused(false);
+      return outcomeOf('mail', mailReply, tx, null, 0);
     }
     this.#transition('rcpt');
-    const accepted: string[] = [];
-    const rejected: RecipientRejection[] = [];
     for (let i = 0; i < plan.rcptLines.length; i++) {
       const reply = await (pipelining ? rcptPs[i]! : this.#send(plan.rcptLines[i]!));
       const recipient = envelope.to[i]!;
-      if (reply.code === 421) return this.#serviceClosing('rcpt', reply, accepted, [...rejected, { recipient, reply }]);
-      if (replyMatches(reply, 25)) accepted.push(recipient);
-      else rejected.push({ recipient, reply });
+      if (reply.code === 421) {
+        tx.rejected.push({ recipient, reply });
+        return this.#serviceClosing('rcpt', reply, tx);
+      }
+      if (replyMatches(reply, 25)) tx.accepted.push(recipient);
+      else tx.rejected.push({ recipient, reply });
     }
-    if (accepted.length === 0) {
+    tx.marks[2] = performance.now();
+    options.onRecipients?.(tx.accepted, tx.rejected);
+    if (tx.accepted.length === 0) {
       await this.#drainPipelined([], dataP);
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      return outcome('rcpt', rejected[rejected.length - 1]!.reply, accepted, rejected);
+      await this.#endRefused(true);
+      return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
     }
     this.#transition('data');
-    if (useBdat) return this.#sendBdat(plan, body, accepted, rejected, unlock, beforeHandOver);
+    if (useBdat) {
+      tx.marks[3] = performance.now();
+      return this.#sendBdat(plan, body, tx);
+    }
     const dataReply = await (dataP ?? this.#send(cmd.data()));
-    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, accepted, rejected);
+    tx.marks[3] = performance.now();
+    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, tx);
     if (dataReply.code !== 354) {
       await this.#send(cmd.rset());
       this.#transition('ready');
-      return outcome('data', dataReply, accepted, rejected);
+      return outcomeOf('data', dataReply, tx, null, 0);
     }
-    const encoder = new BodyEncoder({ dotStuff: true });
+    let last: Buffer | readonly Buffer[];
     let bytesSent: number;
-    if (plan.encoded) {
-      bytesSent = plan.encoded.length;
-      await this.#beforeHandOver(beforeHandOver);
-      const finalP = this.#writeFinal(plan.encoded, '.', 'DATA', undefined, accepted.length);
-      this.#transition('ready');
-      unlock();
-      return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
+    const whole = plan.encoded ?? plan.ready;
+    if (whole) {
+      bytesSent = whole.length + (plan.ready ? LONE_DOT.length : 0);
+      let tail = whole;
+      if (tail.length > FINAL_WRITE_MAX) {
+        // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
+        // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
+        const cut = tail.length - FINAL_WRITE_MAX;
+        await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData, this.#pumpHost());
+        tail = tail.subarray(cut);
+      }
+      // Builder output needs only the final `.` line: written after it, not copied onto it.
+      last = plan.ready ? [tail, LONE_DOT] : tail;
+    } else {
+      const encoder = new BodyEncoder({ dotStuff: true });
+      bytesSent = await pumpBody(
+        body,
+        watched(encoder, plan.watch, this.host, true),
+        this.#writeData,
+        this.#pumpHost(),
+      );
+      last = encoder.end();
+      bytesSent += last.length;
     }
-    bytesSent = await this.#pumpBody(
-      body,
-      (chunk) => encoder.encode(chunk),
-      async (buf) => this.#writeData(buf),
-    );
-    const tail = encoder.end();
-    bytesSent += tail.length;
-    await this.#beforeHandOver(beforeHandOver);
-    const finalP = this.#writeFinal(tail, '.', 'DATA', undefined, accepted.length);
+    return this.#handOver(last, '.', 'DATA', undefined, tx, bytesSent);
+  }
+
+  /** The one final-write path of DATA and BDAT: hook, final write, hand the connection on, await the reply. */
+  async #handOver(
+    data: Buffer | readonly Buffer[],
+    label: string,
+    via: 'DATA' | 'BDAT',
+    header: string | undefined,
+    tx: Tx,
+    bytesSent: number,
+  ): Promise<MailOutcome> {
+    await this.#beforeHandOver(tx.beforeHandOver);
+    tx.marks[4] = performance.now();
+    const finalP = this.#writeFinal(data, label, via, header, this.protocol === 'lmtp' ? tx.accepted.length : 1);
     this.#transition('ready');
-    unlock();
-    return this.#finish(await finalP, accepted, rejected, 'DATA', bytesSent);
+    tx.unlock();
+    const replies = await finalP;
+    tx.marks[5] = performance.now();
+    // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
+    if (this.#handedOverAt > tx.marks[4]) tx.marks[4] = this.#handedOverAt;
+    return this.#finish(replies, tx, via, bytesSent);
   }
 
   /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
-  #serviceClosing(
-    stage: MailOutcome['stage'],
-    reply: Reply,
-    accepted: string[],
-    rejected: RecipientRejection[],
-  ): MailOutcome {
-    this.#fail(
-      new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
-        replyCode: 421,
-        enhancedCode: reply.enhanced,
-        lines: reply.lines,
-      }),
-    );
-    return { delivered: false, stage, reply, accepted, rejected, via: null, bytesSent: 0 };
+  #serviceClosing(stage: MailOutcome['stage'], reply: Reply, tx: Tx): MailOutcome {
+    this.#fail(closingError(reply));
+    return outcomeOf(stage, reply, tx, null, 0);
   }
 
-  /** RFC 3030: the body in `BDAT n` chunks, no dot-stuffing, the last one `BDAT n LAST`. */
-  async #sendBdat(
-    plan: { encoded: Buffer | null },
-    body: MessageBody,
-    accepted: string[],
-    rejected: RecipientRejection[],
-    unlock: () => void,
-    beforeHandOver: SendMailOptions['onBeforeHandOver'],
-  ): Promise<MailOutcome> {
-    const chunkSize = this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  /** RFC 3030: the body in `BDAT n` chunks (body.ts), no dot-stuffing, then the one final write `BDAT n LAST`. */
+  async #sendBdat(plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
     const encoder = new BodyEncoder({ dotStuff: false });
-    const window: Promise<Reply>[] = [];
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-    let failure: Reply | null = null;
-    const awaitOldest = async (): Promise<void> => {
-      const reply = await window.shift()!;
-      if (!failure && !replyMatches(reply, 2)) failure = reply;
+    const host: ChunkHost = {
+      ...this.#pumpHost(),
+      chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      window: this.#pipelining ? BDAT_WINDOW : 1,
+      sendChunk: (chunk) => {
+        if (this.#transcribing) this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
+        return this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
+      },
     };
-    const flush = async (): Promise<void> => {
-      const all = Buffer.concat(held, heldBytes);
-      const chunk = all.subarray(0, chunkSize);
-      held = chunk.length < all.length ? [all.subarray(chunkSize)] : [];
-      heldBytes = all.length - chunk.length;
-      this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
-      window.push(settleLater(this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true })));
-      const pipelined = this.#info!.pipelining && this.#options.pipelining !== false;
-      while (window.length >= (pipelined ? BDAT_WINDOW : 1)) await awaitOldest();
-      if (failure) throw new BdatRefused();
-    };
-    let bytesSent = 0;
+    let result: Awaited<ReturnType<typeof sendChunks>>;
     try {
-      const collect = async (buf: Buffer): Promise<void> => {
-        if (buf.length === 0) return;
-        held.push(buf);
-        heldBytes += buf.length;
-        bytesSent += buf.length;
-        while (heldBytes >= chunkSize) await flush();
-      };
-      if (plan.encoded) {
-        await collect(plan.encoded);
-      } else {
-        await this.#pumpBody(body, (chunk) => encoder.encode(chunk), collect);
-        await collect(encoder.end());
-      }
-      while (window.length > 0) await awaitOldest();
-      if (failure) throw new BdatRefused();
+      result = await sendChunks(
+        plan.encoded,
+        body,
+        watched(encoder, plan.watch, this.host, false),
+        () => encoder.end(),
+        host,
+      );
     } catch (err) {
-      if (!(err instanceof BdatRefused)) throw err;
-      while (window.length > 0) await awaitOldest();
+      // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
+      // drops what the server holds and the connection stays usable (RFC 3030 §4).
+      if (!(err instanceof CapabilityError) || this.#broken) throw err;
       await this.#send(cmd.rset());
       this.#transition('ready');
-      return { delivered: false, stage: 'data', reply: failure!, accepted, rejected, via: 'BDAT', bytesSent };
+      throw err;
     }
-    const last = Buffer.concat(held, heldBytes);
-    await this.#beforeHandOver(beforeHandOver);
-    const finalP = this.#writeFinal(
-      last,
-      cmd.bdat(last.length, true).trimEnd(),
-      'BDAT',
-      cmd.bdat(last.length, true),
-      accepted.length,
-    );
-    this.#transition('ready');
-    unlock();
-    return this.#finish(await finalP, accepted, rejected, 'BDAT', bytesSent);
+    if (result.refusal) {
+      await this.#send(cmd.rset());
+      this.#transition('ready');
+      return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
+    }
+    const header = cmd.bdat(result.last.length, true);
+    return this.#handOver(result.last, header.trimEnd(), 'BDAT', header, tx, result.bytesSent);
+  }
+
+  #pumpHost(): PumpHost {
+    return {
+      idleMs: this.#timeouts.dataIdle,
+      fail: (err) => this.#fail(err),
+      broken: () => this.#broken,
+    };
   }
 
   /** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
@@ -839,153 +744,104 @@ export class SmtpConnection extends EventEmitter {
   }
 
   /**
-   * Writes the end of the message and queues the reply that decides it, with the final-reply timer.
-   * LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT (`recipients`), queued here at
-   * once so that a transaction pipelined behind this one finds its replies after them.
+   * Writes the end of the message and queues the reply that decides it. Hand-over is the write
+   * callback of this write (the socket took the final dot or `BDAT … LAST` for transmission): until
+   * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
+   * reply is UNKNOWN.
    */
-  #writeFinal(data: Buffer, label: string, via: 'DATA' | 'BDAT', header?: string, recipients = 1): Promise<Reply[]> {
-    this.#transcript('client', label);
-    const final = {
-      phase: 'finalReply' as const,
-      timeout: this.#timeouts.finalReply,
-      handedOver: true,
-      quiet: true,
-      command: via === 'DATA' ? '<CRLF>.<CRLF>' : label,
-    };
-    const replies = [this.#send(header ?? null, { ...final, body: data })];
-    if (this.protocol === 'lmtp') for (let i = 1; i < recipients; i++) replies.push(this.#send(null, final));
+  #writeFinal(
+    data: Buffer | readonly Buffer[],
+    label: string,
+    via: 'DATA' | 'BDAT',
+    header: string | undefined,
+    recipients: number,
+  ): Promise<Reply[]> {
+    if (this.#transcribing) this.#transcript('client', label);
+    const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
+    const replies = [this.#send(header ?? null, { body: data, final: true, quiet: true, command })];
+    // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
+    // pipelined behind this one finds its replies after them. They come after the hand-over.
+    for (let i = 1; i < recipients; i++) replies.push(this.#send(null, { afterHandOver: true, quiet: true, command }));
     return Promise.all(replies);
   }
 
-  #finish(
-    replies: Reply[],
-    accepted: string[],
-    rejected: RecipientRejection[],
-    via: 'DATA' | 'BDAT',
-    bytesSent: number,
-  ): MailOutcome {
+  /** The final write reached the socket: the message is handed over, the final-reply timer starts. */
+  #handedOver(entry: Pending): void {
+    if (this.#broken || entry.handedOver) return;
+    entry.handedOver = true;
+    this.#handedOverAt = performance.now();
+    entry.phase = 'finalReply';
+    entry.timeout = this.#timeouts.finalReply;
+    if (this.#inflight[0] === entry) this.#restartTimer();
+  }
+
+  #finish(replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
     let reply = replies[0]!;
     let recipientReplies: RecipientRejection[] | undefined;
     if (this.protocol === 'lmtp') {
       // LMTP: each accepted recipient has its own outcome; the message is delivered to those with a
       // 2xx. The deciding reply is the last success, or the first failure when none succeeded.
-      recipientReplies = accepted.map((recipient, i) => ({ recipient, reply: replies[i]! }));
+      recipientReplies = tx.accepted.map((recipient, i) => ({ recipient, reply: replies[i]! }));
       const ok = recipientReplies.filter((r) => replyMatches(r.reply, 2));
       const failed = recipientReplies.filter((r) => !replyMatches(r.reply, 2));
-      accepted = ok.map((r) => r.recipient);
-      rejected = [...rejected, ...failed];
+      tx.accepted = ok.map((r) => r.recipient);
+      tx.rejected = [...tx.rejected, ...failed];
       reply = (ok.length > 0 ? ok[ok.length - 1] : failed[0])?.reply ?? reply;
     }
-    const delivered = replyMatches(reply, 2);
-    if (delivered) this.#messagesSent++;
-    this.#lastUsed = Date.now();
+    const outcome = outcomeOf('final', reply, tx, via, bytesSent);
+    if (recipientReplies !== undefined) outcome.recipientReplies = recipientReplies;
+    if (outcome.delivered) this.#messagesSent++;
     // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
     // already pipelined behind this one fails as "not handed over" (retryable) at once.
     const closing = replies.find((r) => r.code === 421);
-    if (closing) {
-      this.#fail(
-        new ReplyError(`the server closed the session: ${formatReply(closing)}`, {
-          replyCode: 421,
-          enhancedCode: closing.enhanced,
-          lines: closing.lines,
-        }),
-      );
-    }
-    return {
-      delivered,
-      stage: 'final',
-      reply,
-      accepted,
-      rejected,
-      via,
-      bytesSent,
-      ...(recipientReplies === undefined ? {} : { recipientReplies }),
-    };
+    if (closing) this.#fail(closingError(closing));
+    return outcome;
   }
 
+  /**
+   * After a refusal, reads the replies to the pipelined rest so the FIFO stays aligned. Whatever
+   * happens here, the refusal decides the outcome: the real body never left. A failure only
+   * poisons the connection (already done by `#fail`).
+   */
   async #drainPipelined(rcptPs: Promise<Reply>[], dataP: Promise<Reply> | null): Promise<void> {
-    for (const p of rcptPs) await p;
-    if (dataP && (await dataP).code === 354) {
-      // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
-      await this.#writeFinal(Buffer.from('.\r\n'), '.', 'DATA');
+    try {
+      for (const p of rcptPs) await p;
+      if (dataP && (await dataP).code === 354) {
+        // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
+        // Never "handed over": an empty message is not the caller's message.
+        if (this.#transcribing) this.#transcript('client', '.');
+        await this.#send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
+      }
+    } catch {
+      // The connection is poisoned; the caller reports the refusal.
     }
+  }
+
+  /** After a refusal: back to ready, with RSET when asked, unless the connection died meanwhile. */
+  async #endRefused(rset: boolean): Promise<void> {
+    if (this.#broken) return;
+    if (rset) {
+      try {
+        await this.#send(cmd.rset());
+      } catch {
+        return; // poisoned; the refusal still decides the outcome
+      }
+    }
+    this.#transition('ready');
   }
 
   /**
    * Pulls the body from its source, encodes it and hands it to `sink`, with backpressure. The source
    * is read only as fast as the socket drains; `dataIdle` bounds any stall on either side.
    */
-  async #pumpBody(
-    body: MessageBody,
-    encode: (chunk: Uint8Array) => Buffer,
-    sink: (buf: Buffer) => Promise<void>,
-  ): Promise<number> {
-    const source = toAsyncIterable(body);
-    const iterator = source[Symbol.asyncIterator]();
-    const idleMs = this.#timeouts.dataIdle;
-    let stalled: (() => void) | null = null;
-    const idle = setTimeout(() => {
-      this.#fail(
-        new TimeoutError(`no progress sending the message body for ${idleMs} ms`, {
-          phase: 'dataIdle',
-          timeout: idleMs,
-        }),
-      );
-      stalled?.();
-    }, idleMs);
-    let total = 0;
-    let done = false;
-    try {
-      for (;;) {
-        const next = iterator.next();
-        // A stalled source must not outlive a broken connection.
-        const step = await Promise.race([
-          next,
-          new Promise<never>((_, reject) => {
-            stalled = () => reject(this.#broken);
-            if (this.#broken) stalled();
-          }),
-        ]);
-        stalled = null;
-        if (step.done) {
-          done = true;
-          break;
-        }
-        let out: Buffer;
-        try {
-          const value = step.value as Uint8Array | string;
-          out = encode(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
-        } catch (err) {
-          throw err instanceof SmtpError
-            ? err
-            : new SmtpError('message body chunk could not be encoded', { code: ErrorCodes.BODY_SOURCE, cause: err });
-        }
-        total += out.length;
-        await sink(out);
-        idle.refresh();
-      }
-    } catch (err) {
-      if (err instanceof SmtpError) throw err;
-      throw new SmtpError(`reading the message body failed: ${(err as Error)?.message ?? err}`, {
-        code: ErrorCodes.BODY_SOURCE,
-        cause: err,
-      });
-    } finally {
-      clearTimeout(idle);
-      if (!done) {
-        // Not awaited: a stream's return() can wait for a read that never comes. Destroy streams
-        // outright, so a file or socket behind the body is released now.
-        Promise.resolve(iterator.return?.()).catch(noop);
-        const stream = body as Partial<Readable>;
-        if (typeof stream.destroy === 'function' && stream.destroyed === false) stream.destroy();
-      }
-    }
-    return total;
-  }
-
-  async #writeData(buf: Buffer): Promise<void> {
+  #writeData = async (buf: Buffer): Promise<void> => {
     this.#assertUsable();
     if (!this.#write(buf)) await this.#drain();
+  };
+
+  /** The one answer to "is pipelining on": advertised and not turned off (RFC 2920). */
+  get #pipelining(): boolean {
+    return this.#info?.pipelining === true && this.#options.pipelining !== false;
   }
 
   // ── RSET, NOOP, QUIT, generic commands ───────────────────────────────────────────────────
@@ -1045,7 +901,7 @@ export class SmtpConnection extends EventEmitter {
 
   /** Immediate: drops the socket; pending calls reject with `err` (default ClosedError). */
   destroy(err?: Error): void {
-    this.#fail(err ? this.#toSmtpError(err) : new ClosedError('connection destroyed'));
+    this.#fail(err ? toSmtpError(err) : new ClosedError('connection destroyed'));
   }
 
   // ── internals: the reply FIFO ────────────────────────────────────────────────────────────
@@ -1057,30 +913,49 @@ export class SmtpConnection extends EventEmitter {
       phase?: TimeoutPhase;
       timeout?: number;
       switchesToTls?: boolean;
-      handedOver?: boolean;
+      /** The end of the message: `dataIdle` until the write callback, then hand-over and `finalReply`. */
+      final?: boolean;
+      /** A reply that only comes after the hand-over (LMTP's per-recipient replies): `finalReply` from the start. */
+      afterHandOver?: boolean;
       redacted?: string;
-      body?: Buffer;
+      /** Written after the line; several buffers are written in order (the callback goes with the last). */
+      body?: Buffer | readonly Buffer[];
       quiet?: boolean;
       command?: string;
     } = {},
   ): Promise<Reply> {
     if (this.#broken) return Promise.reject(this.#broken);
     return new Promise<Reply>((resolve, reject) => {
-      this.#inflight.push({
+      const entry: Pending = {
         line,
         label: opts.command ?? opts.redacted,
-        phase: opts.phase ?? 'command',
-        timeout: opts.timeout ?? this.#timeouts.command,
-        handedOver: opts.handedOver ?? false,
+        phase: opts.afterHandOver ? 'finalReply' : opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
+        timeout: opts.afterHandOver
+          ? this.#timeouts.finalReply
+          : opts.final
+            ? this.#timeouts.dataIdle
+            : (opts.timeout ?? this.#timeouts.command),
+        handedOver: opts.afterHandOver === true,
         switchesToTls: opts.switchesToTls ?? false,
         resolve,
         reject,
-      });
+      };
+      this.#inflight.push(entry);
+      // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
+      const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
+      const onWritten = opts.final
+        ? (err?: Error | null): void => {
+            if (!err) this.#handedOver(entry);
+          }
+        : undefined;
       if (line !== null) {
         if (!opts.quiet && this.#transcribing) this.#transcript('client', opts.redacted ?? cmd.redactCommand(line));
-        this.#write(line);
+        this.#write(line, body === undefined ? onWritten : undefined);
       }
-      if (opts.body) this.#write(opts.body);
+      if (body === undefined) {
+        // nothing more
+      } else if (Buffer.isBuffer(body)) this.#write(body, onWritten);
+      else for (let i = 0; i < body.length; i++) this.#write(body[i]!, i === body.length - 1 ? onWritten : undefined);
       if (this.#inflight.length === 1) this.#armTimer();
     });
   }
@@ -1098,15 +973,13 @@ export class SmtpConnection extends EventEmitter {
     const onAbort = (): void => this.#fail(new AbortError('operation aborted', { cause: signal?.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const pipelining = this.#info?.pipelining && this.#options.pipelining !== false;
-      if (barrier || !pipelining) await this.#idle();
+      if (barrier || !this.#pipelining) await this.#idle();
       this.#assertUsable();
-      this.#lastUsed = Date.now();
       return await fn();
     } catch (err) {
-      const wrapped = this.#toSmtpError(err);
-      if (!(wrapped instanceof ReplyError) && !(wrapped instanceof AuthError && wrapped.replyCode !== null))
-        this.#fail(wrapped);
+      const wrapped = toSmtpError(err);
+      // The server said no (a reply, AUTH's 535 included): the session goes on. Anything else poisons it.
+      if (wrapped.replyCode === null) this.#fail(wrapped);
       throw wrapped;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -1127,9 +1000,11 @@ export class SmtpConnection extends EventEmitter {
     }
     let replies: Reply[];
     try {
-      replies = this.#parser.push(chunk);
+      // While STARTTLS waits for its 220, parse no further than that reply: what follows it is
+      // plaintext to drop (RFC 3207 §6), never a server line.
+      replies = this.#parser.push(chunk, this.#inflight[0]?.switchesToTls ? 1 : undefined);
     } catch (err) {
-      this.#fail(this.#toSmtpError(err));
+      this.#fail(toSmtpError(err));
       return;
     }
     for (let i = 0; i < replies.length; i++) {
@@ -1146,11 +1021,15 @@ export class SmtpConnection extends EventEmitter {
         this.#settleIdle();
       }
       entry.resolve(reply);
-      if (entry.switchesToTls && reply.code === 220) {
-        // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
-        this.#discardPlaintext = true;
-        this.#plaintextDiscarded += this.#parser.bufferedBytes;
-        for (let j = i + 1; j < replies.length; j++) this.#plaintextDiscarded += 1;
+      if (entry.switchesToTls) {
+        if (reply.code === 220) {
+          // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
+          this.#discardPlaintext = true;
+          this.#plaintextDiscarded += this.#parser.bufferedBytes;
+          return;
+        }
+        // STARTTLS refused: what followed is ordinary input again.
+        if (this.#parser.bufferedBytes > 0) this.#onData(EMPTY);
         return;
       }
     }
@@ -1160,11 +1039,7 @@ export class SmtpConnection extends EventEmitter {
     // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
     const err =
       reply.code === 421
-        ? new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
-            replyCode: 421,
-            enhancedCode: reply.enhanced,
-            lines: reply.lines,
-          })
+        ? closingError(reply)
         : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, {
             code: ErrorCodes.UNEXPECTED_REPLY,
           });
@@ -1194,29 +1069,28 @@ export class SmtpConnection extends EventEmitter {
     this.#timer = setTimeout(this.#onTimeout, head.timeout);
   }
 
+  /** Restarts the head's timer from now (its phase changed). */
+  #restartTimer(): void {
+    this.#clearTimer();
+    this.#armTimer();
+  }
+
   #onTimeout = (): void => {
     this.#timer = null;
     const head = this.#inflight[0];
     if (!head) return;
     const command = shownCommand(head);
-    const what =
-      head.phase === 'greeting'
-        ? 'the greeting'
-        : head.phase === 'finalReply'
-          ? 'the reply to the end of the message'
-          : `the reply to ${command}`;
-    // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
-    // fails fast as ERR_SMTP_TLS_MODE_MISMATCH). On a well-known implicit-TLS port (465) the silence is
-    // certainly that mix-up, so the error carries the mismatch code and is not retried as transient.
-    const plaintextGreeting = head.phase === 'greeting' && this.encryption !== 'ssl';
-    const implicitPort = plaintextGreeting && IMPLICIT_TLS_PORTS.has(this.port);
-    const hint = implicitPort
-      ? ': this port expects implicit TLS, use encryption "ssl"'
-      : plaintextGreeting
-        ? ' (if this port expects implicit TLS, use encryption "ssl")'
-        : '';
+    // On a well-known implicit-TLS port (465) a silent greeting is certainly the STARTTLS/implicit mix-up:
+    // the error carries the mismatch code and is not retried as transient.
+    const implicitPort = head.phase === 'greeting' && this.encryption !== 'ssl' && IMPLICIT_TLS_PORTS.has(this.port);
+    const where = {
+      host: this.host,
+      port: this.port,
+      implicitTls: this.encryption === 'ssl',
+      implicitTlsPort: implicitPort,
+    };
     this.#fail(
-      new TimeoutError(`no ${what} from ${this.host}:${this.port} within ${head.timeout} ms${hint}`, {
+      new TimeoutError(timeoutMessage(head.phase, command, head.timeout, where), {
         phase: head.phase,
         timeout: head.timeout,
         command,
@@ -1287,7 +1161,7 @@ export class SmtpConnection extends EventEmitter {
   }
 
   /** Writes, coalescing everything written in this turn of the event loop into one segment. */
-  #write(data: string | Buffer): boolean {
+  #write(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
     const socket = this.#socket;
     if (!socket || socket.destroyed) return true;
     if (!this.#corked) {
@@ -1297,7 +1171,7 @@ export class SmtpConnection extends EventEmitter {
       // and should share the segment with the previous final dot.
       setImmediate(this.#uncork);
     }
-    return socket.write(data);
+    return socket.write(data, onWritten);
   }
 
   #uncork = (): void => {
@@ -1325,7 +1199,7 @@ export class SmtpConnection extends EventEmitter {
     if (this.#broken) return;
     this.#broken = err;
     this.#clearTimer();
-    this.#phase = 'closed';
+    this.#transition('closed');
     const socket = this.#socket;
     if (socket) {
       socket.off('data', this.#onData);
@@ -1387,65 +1261,16 @@ export class SmtpConnection extends EventEmitter {
       lines: reply.lines,
     });
   }
-
-  #toSmtpError(err: unknown): SmtpError {
-    if (err instanceof SmtpError) return err;
-    return new ConnectionError(`unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
 }
 
 function shownCommand(entry: Pending): string {
   return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
 }
 
-interface TransactionPlan {
-  envelope: Envelope;
-  mailLine: string;
-  rcptLines: string[];
-  /** The whole body already encoded (DATA form, or BDAT form when `useBdat`), for in-memory bodies. */
-  encoded: Buffer | null;
-  useBdat: boolean;
-}
-
-class BdatRefused extends Error {}
-
-function handedOverError(err: SmtpError): SmtpError {
-  const options = { cause: err, messageHandedOver: true, command: err.command };
-  if (err instanceof TimeoutError) {
-    return new TimeoutError(`${err.message}; the message was handed over, its outcome is unknown`, {
-      ...options,
-      phase: err.phase,
-      timeout: err.timeout,
-    });
-  }
-  if (err instanceof AbortError)
-    return new AbortError(`${err.message} after the message was handed over; its outcome is unknown`, options);
-  return new ConnectionError(
-    `connection lost after the message was handed over and before the server's reply; its outcome is unknown`,
-    {
-      ...options,
-      code: ErrorCodes.OUTCOME_UNKNOWN,
-    },
-  );
-}
-
 /** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
 function settleLater<T>(p: Promise<T>): Promise<T> {
   p.catch(noop);
   return p;
-}
-
-function toAsyncIterable(body: MessageBody): AsyncIterable<Uint8Array | string> {
-  if (typeof body === 'string' || body instanceof Uint8Array) {
-    return (async function* () {
-      yield body;
-    })();
-  }
-  if (body && typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function')
-    return body as AsyncIterable<Uint8Array | string>;
-  throw new InvalidArgumentError('body must be a Buffer, Uint8Array, string, Readable or async iterable', {
-    field: 'body',
-  });
 }
 
 /** RFC 5321 §4.1.4: without a name, the client's address literal. */

@@ -64,10 +64,12 @@ describe('validator properties', () => {
         expect(() => {
           r = V.validateMessage(input as MessageInput, limits as never);
         }).not.toThrow();
-        expect(r).toEqual({
+        expect(r).toMatchObject({
           valid: expect.any(Boolean),
           error: expect.toSatisfy((e: unknown) => e === null || typeof e === 'string'),
         });
+        const { valid, code } = r as { valid: boolean; code?: string };
+        expect(valid ? code === undefined : typeof code === 'string' && code.startsWith('ERR_SMTP_')).toBe(true);
       }),
       { numRuns: 500 },
     );

@@ -111,10 +111,16 @@ describe('parseAddress: errors carry a code and the position', () => {
   ];
   it.each(cases)('%j fails at %i', (input, position, message) => {
     const err = parseError(input);
-    expect(err.code).toBe(ErrorCodes.INVALID_ADDRESS);
+    // CR, LF or NUL: the one line-injection guard and its one code, whatever the field (issue 10).
+    expect(err.code).toBe(
+      /CR, LF or NUL/.test(err.message) && !/decodes/.test(err.message)
+        ? ErrorCodes.HEADER_INJECTION
+        : ErrorCodes.INVALID_ADDRESS,
+    );
     expect(err.position).toBe(position);
     expect(err.message).toMatch(message);
-    expect(err.message).toContain(`position ${position}`);
+    if (err.code === ErrorCodes.INVALID_ADDRESS) expect(err.message).toContain(`position ${position}`);
+    else expect(err.message).toContain(`index ${position}`);
   });
 
   it('refuses a non-string with a typed error', () => {
@@ -258,11 +264,14 @@ describe('formatAddress', () => {
   });
 
   it('refuses an address that is not an addr-spec', () => {
-    for (const address of ['nope', 'a@b@c', 'a b@c.example', 'John <a@b.example>', 'a@b.example\r\n']) {
+    for (const address of ['nope', 'a@b@c', 'a b@c.example', 'John <a@b.example>']) {
       expect(() => formatAddress({ name: 'X', address })).toThrow(
         expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }),
       );
     }
+    expect(() => formatAddress({ name: 'X', address: 'a@b.example\r\n' })).toThrow(
+      expect.objectContaining({ code: ErrorCodes.HEADER_INJECTION }),
+    );
     expect(() => formatAddress('a@x.example, b@y.example')).toThrow(
       expect.objectContaining({ code: ErrorCodes.INVALID_ADDRESS }),
     );

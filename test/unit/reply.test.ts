@@ -105,3 +105,33 @@ describe('reply helpers', () => {
     expect(formatReply({ code: 550, enhanced: '5.1.1', lines: ['No such', 'user'] })).toBe('550 5.1.1 No such user');
   });
 });
+
+describe('ReplyParser line limit (issue 11, finding 4)', () => {
+  const line = `250 ${'x'.repeat(96)}`; // exactly 100 octets before CRLF
+  it('accepts a line of exactly maxLineLength octets however CR and LF are split', () => {
+    for (let cut = 1; cut < line.length + 2; cut++) {
+      const bytes = Buffer.from(`${line}\r\n`);
+      const parser = new ReplyParser({ maxLineLength: 100 });
+      const replies = [...parser.push(bytes.subarray(0, cut)), ...parser.push(bytes.subarray(cut))];
+      expect(replies).toHaveLength(1);
+    }
+  });
+  it('refuses one octet more, wherever the chunk ends', () => {
+    for (const cut of [50, 101, 102]) {
+      const bytes = Buffer.from(`${line}x\r\n`);
+      const parser = new ReplyParser({ maxLineLength: 100 });
+      expect(() => {
+        parser.push(bytes.subarray(0, cut));
+        parser.push(bytes.subarray(cut));
+      }).toThrow(expect.objectContaining({ code: 'ERR_SMTP_LINE_TOO_LONG' }));
+    }
+  });
+  it('stops after maxReplies and counts what it left unread', () => {
+    const parser = new ReplyParser();
+    const replies = parser.push(Buffer.from('220 go\r\n250 injected\r\n'), 1);
+    expect(replies).toHaveLength(1);
+    expect(parser.bufferedBytes).toBe(14);
+    expect(parser.push(Buffer.alloc(0))).toEqual([{ code: 250, enhanced: null, lines: ['injected'] }]);
+    expect(parser.bufferedBytes).toBe(0);
+  });
+});

@@ -78,6 +78,16 @@ export interface BuiltMessage {
   messageId: string;
   /** Addresses only (`local@ascii-domain`); `to` = To + Cc + Bcc, deduplicated case-insensitively. */
   envelope: { from: string; to: string[] };
+  /** Every address as parsed (once, here): for the limits and to name recipients as the caller wrote them. */
+  addresses: {
+    from: Mailbox;
+    to: readonly Mailbox[];
+    cc: readonly Mailbox[];
+    bcc: readonly Mailbox[];
+    replyTo: readonly Mailbox[];
+  };
+  /** Decoded octets of each attachment, in order; null for a stream. */
+  attachmentSizes: readonly (number | null)[];
   /** The raw header block: CRLF-terminated lines, ending with the empty line. */
   headers: string;
   /** Exact size in octets when knowable without reading streams, else null (for SIZE=, RFC 1870). */
@@ -161,18 +171,31 @@ function parseAddressInputs(inputs: unknown, field: string): ParsedAddresses {
   }
   const entries: AddressEntry[] = [];
   inputs.forEach((input: unknown, i: number) => {
+    // A string entry may itself be a list or a group (`Team: a@x, b@y;`); an object is one mailbox.
     const text = addressInputText(input, `${field}[${i}]`);
-    assertNoInjection(text, `${field}[${i}]`);
-    // A string entry may itself be a list or a group (`Team: a@x, b@y;`).
-    entries.push(...parseAddressList(text));
+    entries.push(...labelled(`${field}[${i}]`, text, parseAddressList));
   });
   return { entries, mailboxes: flattenAddresses(entries) };
 }
 
 function parseSingle(input: unknown, field: string): Mailbox {
-  const text = addressInputText(input, field);
-  assertNoInjection(text, field);
-  return parseAddress(text);
+  return labelled(field, addressInputText(input, field), parseAddress);
+}
+
+/** Runs the address parser (address.ts owns the rules, CR/LF included); its error names the field. */
+function labelled<T>(field: string, input: string, parse: (input: string) => T): T {
+  try {
+    return parse(input);
+  } catch (err) {
+    if (!(err instanceof InvalidArgumentError)) throw err;
+    const why = err.message.replace(/^Invalid address: /, '');
+    throw new InvalidArgumentError(`${field}: invalid email address ${JSON.stringify(input)}: ${why}`, {
+      field,
+      code: err.code as typeof ErrorCodes.INVALID_ADDRESS,
+      cause: err,
+      ...(err.position === undefined ? {} : { position: err.position }),
+    });
+  }
 }
 
 /** The mailbox with its domain in ASCII, so only a non-ASCII local part stays UTF-8 (RFC 6531). */
@@ -462,8 +485,10 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   }
   const inlineParts: Leaf[] = [];
   const attachedParts: Leaf[] = [];
+  const attachmentSizes: (number | null)[] = [];
   attachments.forEach((att: AttachmentInput, i: number) => {
-    const { leaf, related } = attachmentLeaf(att, `attachments[${i}]`);
+    const { leaf, related, size } = attachmentLeaf(att, i);
+    attachmentSizes.push(size);
     // Parts with a cid belong to the HTML (multipart/related, RFC 2387); without HTML they are
     // ordinary parts of multipart/mixed, still marked inline.
     (related && hasHtml ? inlineParts : attachedParts).push(leaf);
@@ -542,6 +567,8 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   return {
     messageId,
     envelope: { from: envelopeAddress(from.address), to: recipients },
+    addresses: { from, to: to.mailboxes, cc: cc.mailboxes, bcc: bcc.mailboxes, replyTo },
+    attachmentSizes,
     headers,
     size: bodyLength === null ? null : headerBytes + bodyLength,
     has8bit: headerBytes !== headers.length || some(root, (leaf) => leaf.is8bit),

@@ -489,10 +489,3 @@ export function foldHeader(name: string, value: string, options: FoldOptions = {
   }
   return out + CRLF;
 }
-
-/** Length in octets of the longest line of `text` (lines split at CRLF). */
-export function longestLine(text: string): number {
-  let max = 0;
-  for (const line of text.split(CRLF)) max = Math.max(max, Buffer.byteLength(line, 'utf8'));
-  return max;
-}

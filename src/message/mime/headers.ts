@@ -3,7 +3,7 @@
  * the Date format (RFC 5322 §3.3), Message-ID, and the extension → content-type table.
  */
 import { domainToASCII } from 'node:url';
-import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
+import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import {
   encodeUnstructured,
   foldHeader,
@@ -42,14 +42,33 @@ export function assertNoInjection(value: string, field: string): void {
   if (typeof value !== 'string') {
     throw new InvalidArgumentError(`${field} must be a string`, { field, code: ErrorCodes.INVALID_ARGUMENT });
   }
-  const at = value.search(/[\r\n\0]/);
-  if (at >= 0) {
-    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, {
-      field,
-      code: ErrorCodes.HEADER_INJECTION,
-      position: at,
-    });
+  assertNoLineBreaks(value, field);
+}
+
+/** RFC 2392 / RFC 5322 §3.6.4: an id that goes inside `<…>`: printable ASCII without brackets or space. */
+const CID = /^[\x21-\x3b\x3d\x3f-\x7e]+$/;
+
+/**
+ * The one owner of the Content-ID rule: `logo` and `<logo>` are the same id (the brackets are
+ * removed); what remains must be printable ASCII without spaces or angle brackets.
+ * @returns the id without brackets. @throws InvalidArgumentError (`ERR_SMTP_HEADER_INJECTION`,
+ *   `ERR_SMTP_INVALID_ATTACHMENT`).
+ */
+export function normalizeCid(cid: unknown, field: string): string {
+  if (typeof cid !== 'string')
+    throw new InvalidArgumentError(`${field} must be a string`, { field, code: ErrorCodes.INVALID_ATTACHMENT });
+  assertNoInjection(cid, field);
+  const id = cid.replace(/^<(.*)>$/, '$1');
+  if (!CID.test(id)) {
+    throw new InvalidArgumentError(
+      `${field} ${JSON.stringify(cid)} must be printable ASCII without spaces or angle brackets`,
+      {
+        field,
+        code: ErrorCodes.INVALID_ATTACHMENT,
+      },
+    );
   }
+  return id;
 }
 
 /**
@@ -77,7 +96,7 @@ export function assertCustomHeaderName(
   assertNoInjection(name, field);
   if (!FIELD_NAME.test(name)) {
     throw new InvalidArgumentError(
-      `${field}: header name must be printable US-ASCII without ':' or space (RFC 5322 §2.2)`,
+      `${field}: ${JSON.stringify(name)} is not a valid header name (printable US-ASCII without ':' or space, RFC 5322 §2.2)`,
       {
         field,
         code: ErrorCodes.INVALID_HEADER,
@@ -262,11 +281,17 @@ const CONTENT_TYPE =
 export function checkContentType(contentType: string, field: string): string {
   assertNoInjection(contentType, field);
   const trimmed = contentType.trim();
-  if (!CONTENT_TYPE.test(trimmed) || /^multipart\//i.test(trimmed)) {
-    throw new InvalidArgumentError(`${field} must be a type/subtype MIME type (RFC 2045 §5.1), not multipart`, {
+  if (/^multipart\//i.test(trimmed)) {
+    throw new InvalidArgumentError(`${field}: an attachment cannot be multipart/* (its body is not a MIME structure)`, {
       field,
       code: ErrorCodes.INVALID_ATTACHMENT,
     });
+  }
+  if (!CONTENT_TYPE.test(trimmed)) {
+    throw new InvalidArgumentError(
+      `${field} ${JSON.stringify(contentType)} is not a MIME type such as "application/pdf" (type/subtype, then ; name=value parameters, RFC 2045 §5.1)`,
+      { field, code: ErrorCodes.INVALID_ATTACHMENT },
+    );
   }
   return trimmed;
 }

@@ -1,15 +1,6 @@
-/**
- * The leaves of the MIME tree: text parts (RFC 2045 §6 transfer-encoding choice), attachments
- * (RFC 2183 disposition, RFC 2392 Content-ID), extra alternatives and a calendar invitation
- * (RFC 5545 / iTIP RFC 5546 as calendar clients expect it). Nothing is read from a file or a
- * stream here: sources are checked and described, {@link ./builder.ts} streams them.
- * Pure module: no sockets.
- */
-import { statSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import { findUnknownKey } from '../../options.js';
-import type { AlternativeInput, AttachmentInput, ContentEncoding, IcalEventInput } from '../types.js';
+import type { Readable } from 'node:stream';
+import type { AlternativeInput, AttachmentInput, IcalEventInput } from '../types.js';
+import { assertPartKeys, checkAttachment, partError, sourceBody, stringBytes } from './attachment.js';
 import {
   base64Chunks,
   base64EncodedLength,
@@ -23,7 +14,6 @@ import {
   assertNoInjection,
   checkContentType,
   customHeaderFields,
-  guessContentType,
   PART_RESERVED_FIELDS,
 } from './headers.js';
 import { filenameParameter, formatParameterField, nameParameter } from './params.js';
@@ -141,42 +131,6 @@ export function textLeaf(text: string, contentType: string, allow8bit: boolean, 
 // Sources: data | content | path → Body
 // ---------------------------------------------------------------------------------------------
 
-const BASE64_DATA = /^[A-Za-z0-9+/]*={0,2}$/;
-const CONTENT_ENCODINGS: ReadonlySet<string> = new Set<ContentEncoding>([
-  'utf8',
-  'utf-8',
-  'base64',
-  'base64url',
-  'hex',
-  'latin1',
-  'binary',
-  'ascii',
-]);
-
-/** Refuses a key not in `known`, naming the nearest one (options.ts owns the wording). */
-function assertPartKeys(
-  value: object,
-  known: readonly string[],
-  field: string,
-  hints?: Readonly<Record<string, string>>,
-): void {
-  const unknown = findUnknownKey(value, known, field, hints);
-  if (unknown !== null) {
-    throw new InvalidArgumentError(unknown.message, { field, code: ErrorCodes.INVALID_ATTACHMENT });
-  }
-}
-
-const ATTACHMENT_KEYS = [
-  'filename',
-  'contentType',
-  'data',
-  'content',
-  'encoding',
-  'path',
-  'cid',
-  'contentDisposition',
-  'headers',
-] as const satisfies readonly (keyof AttachmentInput)[];
 const ALTERNATIVE_KEYS = [
   'contentType',
   'content',
@@ -184,115 +138,20 @@ const ALTERNATIVE_KEYS = [
   'path',
 ] as const satisfies readonly (keyof AlternativeInput)[];
 
-function partError(field: string, message: string, cause?: unknown): InvalidArgumentError {
-  const code = ErrorCodes.INVALID_ATTACHMENT;
-  return new InvalidArgumentError(
-    `${field}: ${message}`,
-    cause === undefined ? { field, code } : { field, code, cause },
-  );
-}
-
-/** What a part's bytes come from; exactly one of the three. */
-interface Source {
-  data?: unknown;
-  content?: unknown;
-  encoding?: unknown;
-  path?: unknown;
-}
-
-function isReadable(c: unknown): c is Readable {
-  return (
-    c instanceof Readable ||
-    (typeof c === 'object' &&
-      c !== null &&
-      typeof (c as Readable).pipe === 'function' &&
-      Symbol.asyncIterator in (c as object))
-  );
-}
-
-/** The bytes of a string `content` in its `encoding` (default UTF-8). */
-function stringBytes(text: string, encoding: unknown, field: string): Buffer {
-  if (encoding === undefined || encoding === null) return Buffer.from(text, 'utf8');
-  if (typeof encoding !== 'string' || !CONTENT_ENCODINGS.has(encoding)) {
-    throw partError(field, `encoding must be one of ${[...CONTENT_ENCODINGS].join(', ')}`);
-  }
-  if ((encoding === 'base64' || encoding === 'base64url') && !/^[A-Za-z0-9+/_\-=\s]*$/.test(text)) {
-    throw partError(field, `content is not valid ${encoding}`);
-  }
-  if (encoding === 'hex' && !/^([0-9A-Fa-f]{2})*$/.test(text)) throw partError(field, 'content is not valid hex');
-  return Buffer.from(text, encoding as BufferEncoding);
-}
-
-/** The body of one source, checked; a file is stat'ed (not read), a stream is not touched. */
-export function sourceBody(src: Source, field: string, allowStream: boolean): Body {
-  const sources = (['data', 'content', 'path'] as const).filter((k) => src[k] !== undefined && src[k] !== null);
-  if (sources.length !== 1) throw partError(field, 'give exactly one of data, content or path');
-  if (src.encoding !== undefined && src.encoding !== null && typeof src.content !== 'string') {
-    throw partError(field, 'encoding applies to a string content only');
-  }
-  if (src.data !== undefined && src.data !== null) {
-    if (typeof src.data !== 'string') throw partError(field, 'data must be a base64 string');
-    const compact = src.data.replace(/[ \t\r\n]+/g, '');
-    if (!BASE64_DATA.test(compact) || compact.length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
-      throw partError(field, 'data is not valid base64');
-    }
-    return { kind: 'base64', data: Buffer.from(compact, 'base64') };
-  }
-  if (src.content !== undefined && src.content !== null) {
-    const c = src.content;
-    if (typeof c === 'string') return { kind: 'base64', data: stringBytes(c, src.encoding, field) };
-    if (Buffer.isBuffer(c)) return { kind: 'base64', data: c };
-    if (c instanceof Uint8Array) return { kind: 'base64', data: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
-    if (allowStream && isReadable(c)) return { kind: 'stream', stream: c };
-    throw partError(field, `content must be a Buffer, Uint8Array, string${allowStream ? ' or Readable' : ''}`);
-  }
-  if (typeof src.path !== 'string' || src.path === '') throw partError(field, 'path must be a non-empty string');
-  let size: number;
-  try {
-    const st = statSync(src.path);
-    if (!st.isFile()) throw new Error('not a regular file');
-    size = st.size;
-  } catch (err) {
-    throw partError(field, `cannot read ${JSON.stringify(src.path)}: ${(err as Error).message}`, err);
-  }
-  return { kind: 'file', path: src.path, size };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Attachments
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Validates one attachment and makes its leaf (`field` names it in errors, e.g. `attachments[2]`);
- * `related` tells the builder to put it in multipart/related.
+ * Makes the leaf of attachment `where` (an index in `attachments`, or a field name; its rules are checked by attachment.ts); `related` tells the
+ * builder to put it in multipart/related, `size` is its decoded size (null for a stream).
  */
-export function attachmentLeaf(att: AttachmentInput, field: string): { leaf: Leaf; related: boolean } {
-  if (att === null || typeof att !== 'object') throw partError(field, 'must be an object');
-  assertPartKeys(att, ATTACHMENT_KEYS, field, { href: 'attachments from URLs are not fetched: download first' });
-  if (typeof att.filename !== 'string') throw partError(field, 'filename must be a string');
-  assertNoInjection(att.filename, `${field}.filename`);
-  const body = sourceBody(att, field, true);
-
-  const contentType =
-    att.contentType === undefined || att.contentType === null
-      ? guessContentType(att.filename)
-      : checkContentType(att.contentType, `${field}.contentType`);
-
-  let cid: string | null = null;
-  if (att.cid !== undefined && att.cid !== null) {
-    if (typeof att.cid !== 'string') throw partError(field, 'cid must be a string');
-    assertNoInjection(att.cid, `${field}.cid`);
-    cid = att.cid.replace(/^<(.*)>$/, '$1');
-    // RFC 2392 / RFC 5322 §3.6.4: the id goes inside <…>, so it must be printable ASCII without
-    // brackets or space.
-    if (!/^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(cid)) {
-      throw partError(field, 'cid must be printable ASCII without spaces or angle brackets');
-    }
-  }
-  const disposition = att.contentDisposition ?? (cid === null ? 'attachment' : 'inline');
-  if (disposition !== 'attachment' && disposition !== 'inline') {
-    throw partError(field, "contentDisposition must be 'attachment' or 'inline'");
-  }
+export function attachmentLeaf(
+  att: AttachmentInput,
+  where: number | string,
+): { leaf: Leaf; related: boolean; size: number | null } {
+  const field = typeof where === 'number' ? `attachments[${where}]` : where;
+  const { source: body, contentType, cid, disposition, size } = checkAttachment(att, where);
   // Content-Disposition first: readers that take the first name they meet (ripmime) then read the
   // RFC 2231 one (see params.ts).
   let headers =
@@ -303,7 +162,7 @@ export function attachmentLeaf(att: AttachmentInput, field: string): { leaf: Lea
   assertHeaderLines(headers, `${field}.filename`);
   headers += customHeaderFields(att.headers, `${field}.headers`, PART_RESERVED_FIELDS);
   // A cid part belongs to the HTML (multipart/related, RFC 2387) whatever its disposition.
-  return { leaf: { type: 'leaf', headers, body, is8bit: false }, related: cid !== null };
+  return { leaf: { type: 'leaf', headers, body, is8bit: false }, related: cid !== null, size };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+/**
+ * The words of a timeout error, and which timeouts mean the message may have been handed over. The
+ * table (one limit per phase, RFC 5321 §4.5.3.2) and its defaults live in options.ts. Pure.
+ */
+import { AbortError, ConnectionError, ErrorCodes, type SmtpError, TimeoutError, type TimeoutPhase } from '../errors.js';
+
+// The table itself (phases, defaults, checks) is an option rule: options.ts owns it.
+export { DEFAULT_TIMEOUTS, RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts } from '../options.js';
+
+/** What a timed-out step was waiting for, in words. */
+export function timeoutMessage(
+  phase: TimeoutPhase,
+  command: string,
+  timeout: number,
+  where: { host: string; port: number; implicitTls: boolean; implicitTlsPort?: boolean },
+): string {
+  const what =
+    phase === 'greeting'
+      ? 'the greeting'
+      : phase === 'finalReply'
+        ? 'the reply to the end of the message'
+        : phase === 'dataIdle'
+          ? 'progress writing the end of the message'
+          : `the reply to ${command}`;
+  // A port that expects implicit TLS waits, silent, for a ClientHello: say so (the reverse mix-up
+  // fails fast as ERR_SMTP_TLS_MODE_MISMATCH).
+  const hint =
+    phase !== 'greeting' || where.implicitTls
+      ? ''
+      : where.implicitTlsPort
+        ? ': this port expects implicit TLS, use encryption "ssl"'
+        : ' (if this port expects implicit TLS, use encryption "ssl")';
+  return `timed out after ${timeout} ms waiting for ${what} (${where.host}:${where.port})${hint}`;
+}
+
+/** The error a pending final reply gets when the connection fails after hand-over: the outcome is unknown. */
+export function handedOverError(err: SmtpError): SmtpError {
+  const options = { cause: err, messageHandedOver: true, command: err.command };
+  if (err instanceof TimeoutError) {
+    return new TimeoutError(`${err.message}; the message was handed over, its outcome is unknown`, {
+      ...options,
+      phase: err.phase,
+      timeout: err.timeout,
+    });
+  }
+  if (err instanceof AbortError)
+    return new AbortError(`${err.message} after the message was handed over; its outcome is unknown`, options);
+  return new ConnectionError(
+    `connection lost after the message was handed over and before the server's reply; its outcome is unknown`,
+    {
+      ...options,
+      code: ErrorCodes.OUTCOME_UNKNOWN,
+    },
+  );
+}

@@ -1,0 +1,151 @@
+/**
+ * Whether this server can take this message, decided before a byte of the transaction is written:
+ * SMTPUTF8 (RFC 6531), 8BITMIME (RFC 6152), SIZE (RFC 1870), DSN (RFC 3461), DATA or BDAT
+ * (RFC 3030), and the exact MAIL and RCPT lines. Pure: values in, values out.
+ *
+ * The plan trusts what the envelope declares (the handler's `prepare` decided it once). Only what is
+ * undeclared is derived here: from an in-memory body directly, and for a stream by the body pump
+ * while it streams (`watch`), failing before the final dot.
+ */
+import { isAscii } from 'node:buffer';
+import type { Readable } from 'node:stream';
+import { CapabilityError, ErrorCodes, InvalidArgumentError } from '../errors.js';
+import * as cmd from '../protocol/commands.js';
+import { BodyEncoder, isWireReady } from '../protocol/dot-stuff.js';
+import type { ServerInfo } from '../protocol/extensions.js';
+
+export interface DsnOptions {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+  notify?: readonly ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
+  /** Send ORCPT=rfc822;<recipient> with each RCPT. */
+  orcpt?: boolean;
+}
+
+export interface Envelope {
+  /** Reverse path; `''` for the null sender `<>`. */
+  from: string;
+  to: readonly string[];
+  /** Message size in octets for SIZE=; computed for in-memory bodies when absent, counted while streaming otherwise. */
+  size?: number;
+  /** The body has 8-bit octets (BODY=8BITMIME); detected for in-memory bodies, and while streaming, when absent. */
+  eightBit?: boolean;
+  /** Needs SMTPUTF8; detected from the addresses when absent. */
+  smtpUtf8?: boolean;
+  dsn?: DsnOptions;
+}
+
+export type MessageBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
+
+/** What the body pump must check while streaming, because nobody could know it before. */
+export interface StreamWatch {
+  /** The server has no 8BITMIME and nothing declared the body 7-bit: an 8-bit octet fails the send. */
+  refuseEightBit: boolean;
+  /** The server's SIZE limit, when the size was not known before: exceeding it fails the send. */
+  maxSize: number | null;
+}
+
+export interface TransactionPlan {
+  envelope: Envelope;
+  mailLine: string;
+  rcptLines: string[];
+  /** The whole body already encoded (DATA form, or BDAT form when `useBdat`), for in-memory bodies. */
+  encoded: Buffer | null;
+  /** Builder output sent as it is (DATA: only the final `.` line follows); instead of `encoded`. */
+  ready: Buffer | null;
+  useBdat: boolean;
+  /** For a stream whose needs were not declared; null when nothing is left to check. */
+  watch: StreamWatch | null;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * Plans one transaction against the server's capabilities.
+ * @throws CapabilityError (`ERR_SMTP_SMTPUTF8_UNSUPPORTED`, `ERR_SMTP_8BITMIME_UNSUPPORTED`,
+ *   `ERR_SMTP_SIZE_EXCEEDED`, `ERR_SMTP_CAPABILITY` for DSN), InvalidArgumentError (envelope, CR/LF in
+ *   an address, `ERR_SMTP_BODY_LINE_TOO_LONG` for an in-memory body).
+ */
+export function planTransaction(
+  envelope: Envelope,
+  body: MessageBody,
+  info: ServerInfo,
+  options: { host: string; chunking: boolean },
+): TransactionPlan {
+  if (!envelope || typeof envelope.from !== 'string' || !Array.isArray(envelope.to)) {
+    throw new InvalidArgumentError('envelope needs from (string) and to (string[])', { field: 'envelope' });
+  }
+  if (envelope.to.length === 0)
+    throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
+  const { host } = options;
+  const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : null;
+  const smtpUtf8 = envelope.smtpUtf8 ?? (NON_ASCII.test(envelope.from) || envelope.to.some((a) => NON_ASCII.test(a)));
+  if (smtpUtf8 && !info.smtpUtf8) {
+    throw new CapabilityError(`${host} does not offer SMTPUTF8, needed for a non-ASCII address (RFC 6531)`, {
+      code: ErrorCodes.SMTPUTF8_UNSUPPORTED,
+    });
+  }
+  // Undeclared for a stream: unknown. With 8BITMIME offered, BODY=8BITMIME is declared anyway (it
+  // is harmless for 7-bit content); without it, the pump refuses the first 8-bit octet.
+  const eightBit = envelope.eightBit ?? (inMemory !== null ? !isAscii(inMemory) : undefined);
+  if (eightBit === true && !info.eightBitMime && !smtpUtf8) throw eightBitRefused(host);
+  const useBdat = options.chunking && info.chunking;
+  // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
+  // dot-stuffing) is then exact for SIZE=, and a bad line fails before a byte is written.
+  let encoded: Buffer | null = null;
+  let ready: Buffer | null = null;
+  let transmitted: number | undefined;
+  if (inMemory && isWireReady(inMemory, !useBdat)) {
+    const buf = Buffer.isBuffer(inMemory)
+      ? inMemory
+      : Buffer.from(inMemory.buffer, inMemory.byteOffset, inMemory.byteLength);
+    if (useBdat) encoded = buf;
+    else ready = buf;
+    transmitted = buf.length;
+  } else if (inMemory) {
+    const encoder = new BodyEncoder({ dotStuff: !useBdat });
+    const head = encoder.encode(inMemory);
+    const tail = encoder.end();
+    encoded = Buffer.concat([head, tail], head.length + tail.length);
+    transmitted = useBdat ? encoded.length : encoded.length - 3 - encoder.dotsAdded;
+  }
+  const size = envelope.size ?? transmitted;
+  if (size !== undefined && info.size && size > info.size) throw sizeExceeded(size, info.size);
+  const dsn = envelope.dsn;
+  if (dsn && !info.dsn)
+    throw new CapabilityError(`${host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
+  const mailParams: Record<string, string | number | true | undefined> = {
+    SIZE: size !== undefined && info.size !== null ? size : undefined,
+    BODY: (eightBit ?? true) && info.eightBitMime ? '8BITMIME' : undefined,
+    SMTPUTF8: smtpUtf8 ? true : undefined,
+    RET: dsn?.ret,
+    ENVID: dsn?.envid === undefined ? undefined : cmd.xtext(dsn.envid),
+  };
+  // Build (and so check) every line before a byte is written.
+  const mailLine = cmd.mail(envelope.from, mailParams);
+  const rcptLines = envelope.to.map((to) =>
+    cmd.rcpt(to, {
+      NOTIFY: dsn?.notify?.join(','),
+      ORCPT: dsn?.orcpt ? `rfc822;${cmd.xtext(to)}` : undefined,
+    }),
+  );
+  const refuseEightBit = eightBit === undefined && !info.eightBitMime && !smtpUtf8;
+  const maxSize = size === undefined && info.size ? info.size : null;
+  const watch = inMemory === null && (refuseEightBit || maxSize !== null) ? { refuseEightBit, maxSize } : null;
+  return { envelope, mailLine, rcptLines, encoded, ready, useBdat, watch };
+}
+
+export function eightBitRefused(host: string): CapabilityError {
+  return new CapabilityError(`${host} does not offer 8BITMIME and the body has 8-bit octets (encode it as 7bit)`, {
+    code: ErrorCodes.EIGHTBIT_UNSUPPORTED,
+  });
+}
+
+export function sizeExceeded(size: number, limit: number, streaming = false): CapabilityError {
+  return new CapabilityError(
+    streaming
+      ? `message exceeds the server's SIZE limit of ${limit} octets (RFC 1870): stopped at ${size} octets, before the end of the message`
+      : `message of ${size} octets exceeds the server's SIZE limit of ${limit} (RFC 1870)`,
+    { code: ErrorCodes.SIZE_EXCEEDED },
+  );
+}
