@@ -3,6 +3,7 @@
  * 1024 × 1024 bytes. Pure.
  */
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { assertKnownNestedKeys } from '../options.js';
 
 /** One mebibyte: every "MB" in these limits means 1024 × 1024 bytes. */
 export const MB = 1024 * 1024;
@@ -61,14 +62,10 @@ export function resolveLimits(partial?: Partial<ValidationLimits> | null): Reado
     throw new InvalidArgumentError('limits must be an object', { code: ErrorCodes.INVALID_ARGUMENT, field: 'limits' });
   }
   const out: ValidationLimits = { ...DEFAULT_VALIDATION_LIMITS };
+  // A typo would otherwise be ignored: options.ts owns the unknown-key rule and its did-you-mean.
+  assertKnownNestedKeys(partial, LIMIT_KEYS, 'limits');
   for (const key of Object.keys(partial)) {
     const field = `limits.${key}`;
-    if (!(LIMIT_KEYS as string[]).includes(key)) {
-      throw new InvalidArgumentError(`${field} is not a known limit (known: ${LIMIT_KEYS.join(', ')})`, {
-        code: ErrorCodes.INVALID_ARGUMENT,
-        field,
-      });
-    }
     const value = (partial as Record<string, unknown>)[key];
     if (value === undefined) continue;
     if (key === 'requireTld') {

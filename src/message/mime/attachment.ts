@@ -109,7 +109,10 @@ export function stringBytes(text: string, encoding: unknown, field: string): Buf
 /** The body of one source, checked; a file is stat'ed (not read), a stream is not touched. */
 export function sourceBody(src: Source, field: string, allowStream: boolean): AttachmentSource {
   const sources = (['data', 'content', 'path'] as const).filter((k) => src[k] !== undefined && src[k] !== null);
-  if (sources.length !== 1) throw partError(field, 'give exactly one of data, content or path');
+  if (sources.length !== 1) {
+    const found = sources.length === 0 ? ' (none given)' : ` (found ${sources.join(' and ')})`;
+    throw partError(field, `give exactly one of data, content or path${found}`);
+  }
   if (src.encoding !== undefined && src.encoding !== null && typeof src.content !== 'string') {
     throw partError(field, 'encoding applies to a string content only');
   }
@@ -130,13 +133,16 @@ export function sourceBody(src: Source, field: string, allowStream: boolean): At
     throw partError(field, `content must be a Buffer, Uint8Array, string${allowStream ? ' or Readable' : ''}`);
   }
   if (typeof src.path !== 'string' || src.path === '') throw partError(field, 'path must be a non-empty string');
+  if (src.path.includes('\0')) throw partError(field, 'path must not contain NUL');
   let size: number;
   try {
     const st = statSync(src.path);
-    if (!st.isFile()) throw new Error('not a regular file');
+    if (!st.isFile()) throw new Error(`${JSON.stringify(src.path)} is not a regular file`);
     size = st.size;
   } catch (err) {
-    throw partError(field, `cannot read ${JSON.stringify(src.path)}: ${(err as Error).message}`, err);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `file not found: ${JSON.stringify(src.path)}` : (err as Error).message;
+    throw partError(field, why, err);
   }
   return { kind: 'file', path: src.path, size };
 }

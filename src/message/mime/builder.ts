@@ -172,20 +172,19 @@ function parseAddressInputs(inputs: unknown, field: string): ParsedAddresses {
   const entries: AddressEntry[] = [];
   inputs.forEach((input: unknown, i: number) => {
     // A string entry may itself be a list or a group (`Team: a@x, b@y;`); an object is one mailbox.
-    const text = addressInputText(input, `${field}[${i}]`);
-    entries.push(...labelled(`${field}[${i}]`, text, parseAddressList));
+    entries.push(...labelled(`${field}[${i}]`, input, parseAddressList));
   });
   return { entries, mailboxes: flattenAddresses(entries) };
 }
 
 function parseSingle(input: unknown, field: string): Mailbox {
-  return labelled(field, addressInputText(input, field), parseAddress);
+  return labelled(field, input, parseAddress);
 }
 
 /** Runs the address parser (address.ts owns the rules, CR/LF included); its error names the field. */
-function labelled<T>(field: string, input: string, parse: (input: string) => T): T {
+function labelled<T>(field: string, input: unknown, parse: (input: string) => T): T {
   try {
-    return parse(input);
+    return parse(addressInputText(input, field));
   } catch (err) {
     if (!(err instanceof InvalidArgumentError)) throw err;
     const why = err.message.replace(/^Invalid address: /, '');

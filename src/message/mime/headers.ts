@@ -20,7 +20,7 @@ const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
  * (use the matching option instead): a second From or Content-Type would make the message
  * ambiguous, and Bcc must never appear at all.
  */
-const RESERVED_FIELDS = new Set([
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set([
   'from',
   'to',
   'cc',
