@@ -1,0 +1,276 @@
+/**
+ * SmtpOutboxWorker: takes outbox jobs from the BullMQ queue and sends them through one
+ * SmtpProtocolHandler (its pool, its credentials), one SMTP attempt per job attempt.
+ *
+ * The hand-over protocol (why a crash never causes a silent duplicate):
+ * 1. At the start of a run, the job's hand-over record decides: `delivered` → complete with the recorded
+ *    result, nothing sent; `handing-over` (a run stopped between its claim and its outcome: the worker
+ *    died, or lost its lock and BullMQ's stalled check gave the job to another) or `unknown` → UNKNOWN,
+ *    nothing sent.
+ * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis (atomic, refused while
+ *    another run holds it); only then does the dot leave.
+ * 3. After the reply, the outcome is recorded; then BullMQ completes or fails the job.
+ * A crash between 2 and 3 leaves `handing-over`: the re-run reports UNKNOWN, whether or not the dot
+ * left. A false UNKNOWN is possible; a resend of a message that may have been delivered is not.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { SmtpDeliveryStatus } from '../enums.js';
+import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
+import { assertKnownKeys } from '../options.js';
+import { DeliveryResult } from '../result.js';
+import { backoffDelay, resolveRetryPolicy } from '../retry.js';
+import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
+import { readJobData } from './job-data.js';
+import { HandOverStore } from './store.js';
+
+/** Options of {@link SmtpOutboxWorker}. */
+export interface SmtpOutboxWorkerOptions {
+  /** Redis options, a `redis://` URL, or an ioredis / node-redis instance. */
+  connection: OutboxConnection;
+  /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
+  queueName?: string;
+  /** BullMQ key prefix; default `bull`. */
+  prefix?: string;
+  /** The handler every job is sent through: server, credentials, TLS, pool, retryPolicy (delays, codes). */
+  handler: SmtpProtocolHandlerOptions;
+  /** Jobs in flight in this worker; default 10 (also the handler's default poolSize). */
+  concurrency?: number;
+  /** BullMQ's global rate limit, shared by every worker of the queue: at most `max` jobs per `duration` ms. */
+  limiter?: { max: number; duration: number };
+  /** BullMQ job lock in ms (renewed every half); a worker silent this long is presumed dead. Default 30,000. */
+  lockDuration?: number;
+  /** How often BullMQ looks for jobs of dead workers, in ms. Default 30,000. */
+  stalledInterval?: number;
+  /**
+   * Re-runs of a stalled job before BullMQ fails it. Default 10: a re-run is safe here (it reports UNKNOWN
+   * instead of resending), so a crash loop should not fail a job whose message was never handed over.
+   */
+  maxStalledCount?: number;
+}
+
+const WORKER_KEYS: readonly string[] = Object.freeze([
+  'connection',
+  'queueName',
+  'prefix',
+  'handler',
+  'concurrency',
+  'limiter',
+  'lockDuration',
+  'stalledInterval',
+  'maxStalledCount',
+]);
+
+/** The backoff type outbox jobs carry; the worker computes it from its handler's retryPolicy. */
+export const OUTBOX_BACKOFF_TYPE = 'smtpwire';
+
+/** The status a failed job's reason starts with, e.g. `unknown: connection closed after the final dot`. */
+export function failedReason(result: Record<string, unknown>): string {
+  return `${String(result.status)}: ${String(result.smtp_error ?? '')}`.trimEnd();
+}
+
+/** The status of a `failedReason`, or null for a reason this module did not write (e.g. BullMQ's stall limit). */
+export function statusOfReason(reason: string | undefined): string | null {
+  const m = /^([a-z_]+):/.exec(reason ?? '');
+  return m && (Object.values(SmtpDeliveryStatus) as string[]).includes(m[1]!) ? m[1]! : null;
+}
+
+function positiveInt(options: SmtpOutboxWorkerOptions, key: keyof SmtpOutboxWorkerOptions): number | undefined {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || (v as number) < (key === 'maxStalledCount' ? 0 : 1))
+    throw new InvalidArgumentError(`${key} must be a positive integer`, { field: key });
+  return v as number;
+}
+
+/** Sends outbox jobs. Start it, keep it running; `close()` on SIGTERM. */
+export class SmtpOutboxWorker {
+  readonly queueName: string;
+  readonly #worker: Worker;
+  readonly #handler: SmtpProtocolHandler;
+  readonly #close: () => Promise<void>;
+  readonly #store: Promise<HandOverStore>;
+  #closing: Promise<void> | null = null;
+
+  /** @throws InvalidArgumentError naming the option at fault (handler options included). */
+  constructor(options: SmtpOutboxWorkerOptions) {
+    if (!options || typeof options !== 'object')
+      throw new InvalidArgumentError('options are required', { field: 'options' });
+    assertKnownKeys(options, WORKER_KEYS, 'SmtpOutboxWorker options');
+    const concurrency = positiveInt(options, 'concurrency') ?? 10;
+    const lockDuration = positiveInt(options, 'lockDuration');
+    const stalledInterval = positiveInt(options, 'stalledInterval');
+    const maxStalledCount = positiveInt(options, 'maxStalledCount') ?? 10;
+    const { limiter } = options;
+    if (
+      limiter !== undefined &&
+      (!limiter ||
+        !Number.isSafeInteger(limiter.max) ||
+        limiter.max < 1 ||
+        !Number.isSafeInteger(limiter.duration) ||
+        limiter.duration < 1)
+    )
+      throw new InvalidArgumentError('limiter must be { max, duration } with positive integers', { field: 'limiter' });
+    if (!options.handler || typeof options.handler !== 'object')
+      throw new InvalidArgumentError('handler options are required (the SMTP server to send through)', {
+        field: 'handler',
+      });
+    const policy = resolveRetryPolicy(options.handler.retryPolicy);
+    this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
+    this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    const connection = resolveConnection(options.connection);
+    this.#close = connection.close;
+    this.#worker = new Worker(this.queueName, (job) => this.#process(job), {
+      connection: connection.bullmq as never,
+      concurrency,
+      maxStalledCount,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      ...(lockDuration === undefined ? {} : { lockDuration }),
+      ...(stalledInterval === undefined ? {} : { stalledInterval }),
+      ...(limiter === undefined ? {} : { limiter: { max: limiter.max, duration: limiter.duration } }),
+      settings: {
+        // Retry n waits the handler policy's n-th delay (1 s, 5 s, 30 s by default, jittered).
+        backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(0, attemptsMade - 1), policy),
+      },
+    });
+    // BullMQ re-emits connection trouble here; it reconnects by itself, and a worker must not crash on it.
+    this.#worker.on('error', () => {});
+    this.#store = this.#worker
+      .waitUntilReady()
+      .then(async () => new HandOverStore(await storeClientOf(this.#worker), this.#worker.toKey('smtpwire')));
+    this.#store.catch(() => {});
+  }
+
+  /** Resolves once connected to Redis and taking jobs. */
+  async waitUntilReady(): Promise<void> {
+    await this.#store;
+  }
+
+  /** Graceful: takes no new job, finishes the jobs in flight, closes the handler's pool and Redis. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#worker.close();
+      await this.#handler.close();
+      await this.#close();
+    })();
+    return this.#closing;
+  }
+
+  async #process(job: Job): Promise<Record<string, unknown>> {
+    const store = await this.#store;
+    const jobId = job.id!;
+    const data = readJobData(job.data);
+    const messageId = data.kind === 'message' ? data.message.messageId : data.messageId;
+    const token = randomUUID();
+    const before = await store.read(jobId);
+    if (before.state === 'delivered' && before.result) return before.result;
+    if (before.state === 'handing-over' || before.state === 'unknown') {
+      const result = resultJson(SmtpDeliveryStatus.UNKNOWN, messageId ?? before.messageId, {
+        smtpError:
+          before.state === 'unknown'
+            ? 'reported UNKNOWN before; resolve it (resolveUnknown) to send again'
+            : `a run of attempt ${before.attempt} stopped after claiming the hand-over and before recording its outcome (worker crash or lost lock): the message may have been delivered; not resent`,
+        retryCount: job.attemptsMade,
+      });
+      if (before.state === 'handing-over') await store.record(jobId, token, 'unknown', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    if (data.kind === 'invalid') {
+      const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: data.reason });
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    let refused = false;
+    const onBeforeHandOver = async (): Promise<void> => {
+      if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
+        refused = true;
+        throw new Error('another run of this job is handing its message over');
+      }
+    };
+    let delivery: DeliveryResult;
+    try {
+      delivery =
+        data.kind === 'message'
+          ? await this.#handler.sendMessage({
+              ...(data.message as unknown as SendMessageOptions),
+              retry: false,
+              onBeforeHandOver,
+            })
+          : await this.#handler.sendRaw(data.envelope, data.raw, {
+              retry: false,
+              onBeforeHandOver,
+              ...(data.messageId === null ? {} : { messageId: data.messageId }),
+            });
+    } catch (err) {
+      // The handler answers every delivery outcome; a throw here is job data it could not even read.
+      if (!(err instanceof TypeError || err instanceof InvalidArgumentError)) throw err;
+      const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: (err as Error).message });
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    if (refused) {
+      // The other run owns the outcome; this one sent nothing and must not overwrite its record.
+      throw new UnrecoverableError(
+        failedReason(
+          resultJson(SmtpDeliveryStatus.UNKNOWN, messageId, {
+            smtpError: 'another run of this job was handing the message over (a lost lock): its outcome decides',
+          }),
+        ),
+      );
+    }
+    if (delivery.error?.code === ErrorCodes.HANDOVER_REFUSED) {
+      // Redis refused the claim: nothing was handed over, a later attempt may send.
+      throw new Error(`retry: could not record the hand-over in Redis: ${delivery.error.message}`);
+    }
+    return this.#settle(job, store, token, delivery);
+  }
+
+  async #settle(
+    job: Job,
+    store: HandOverStore,
+    token: string,
+    delivery: DeliveryResult,
+  ): Promise<Record<string, unknown>> {
+    const jobId = job.id!;
+    const json = delivery.toJSON();
+    switch (delivery.status) {
+      case SmtpDeliveryStatus.SUCCESS:
+        await store.record(jobId, token, 'delivered', json);
+        return json;
+      case SmtpDeliveryStatus.RETRY:
+      case SmtpDeliveryStatus.TEMP_FAILED: {
+        const attempt = job.attemptsMade + 1;
+        const last = attempt >= (job.opts.attempts ?? 1);
+        const result: Record<string, unknown> = {
+          ...json,
+          status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY,
+          retry_count: job.attemptsMade,
+        };
+        await store.record(jobId, token, 'not-delivered', result);
+        // A plain error: BullMQ retries it with the backoff while attempts remain.
+        throw new Error(failedReason(result));
+      }
+      case SmtpDeliveryStatus.UNKNOWN:
+        await store.record(jobId, token, 'unknown', json);
+        throw new UnrecoverableError(failedReason(json));
+      default:
+        await store.record(jobId, token, 'not-delivered', json);
+        throw new UnrecoverableError(failedReason(json));
+    }
+  }
+}
+
+/** A DeliveryResult JSON for an outcome the worker decides itself (no SMTP exchange). */
+export function resultJson(
+  status: SmtpDeliveryStatus,
+  messageId: string | null,
+  extra: { smtpError?: string; retryCount?: number } = {},
+): Record<string, unknown> {
+  return new DeliveryResult({
+    status,
+    messageId,
+    smtpError: extra.smtpError ?? null,
+    retryCount: extra.retryCount ?? 0,
+  }).toJSON();
+}

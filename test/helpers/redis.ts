@@ -1,0 +1,122 @@
+/**
+ * A private redis-server for one test file: its own temp dir, a free 127.0.0.1 port, `appendonly yes`,
+ * `appendfsync always` (every acknowledged write is on disk), no RDB snapshots. `kill()` is SIGKILL;
+ * `restart()` starts it again on the same port from its AOF.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { access, constants, mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServerAvailability } from '../conformance/servers/index.js';
+
+export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
+
+/** Whether redis-server can run here (for `reportUnavailable`). */
+export async function redisAvailability(): Promise<ServerAvailability> {
+  try {
+    await access(REDIS_SERVER_BIN, constants.X_OK);
+    return { name: 'redis-server' as never, available: true };
+  } catch {
+    return {
+      name: 'redis-server' as never,
+      available: false,
+      reason: `${REDIS_SERVER_BIN} not installed (redis-server; run .ci/install-servers.sh as root)`,
+    };
+  }
+}
+
+export interface RedisInstance {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  /** SIGKILL: no shutdown, no final fsync beyond what appendfsync always already did. */
+  kill(): Promise<void>;
+  /** Starts again on the same port and directory (loading the AOF). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createConnection({ port, host: '127.0.0.1' });
+      s.once('connect', () => {
+        s.write('PING\r\n');
+        s.once('data', (d) => {
+          s.destroy();
+          resolve(d.toString().startsWith('+PONG'));
+        });
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on ${port}:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startRedis(): Promise<RedisInstance> {
+  const dir = await mkdtemp(join(tmpdir(), 'smtpwire-redis-'));
+  const port = await freePort();
+  let child: ChildProcess;
+  let log = '';
+  const launch = async (): Promise<void> => {
+    log = '';
+    child = spawn(
+      REDIS_SERVER_BIN,
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--protected-mode',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+    child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+    await waitForPort(port, child, () => log);
+  };
+  const exited = (): Promise<void> =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((resolve) => child.once('exit', () => resolve()));
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    async kill() {
+      child.kill('SIGKILL');
+      await exited();
+    },
+    restart: launch,
+    async stop() {
+      child.kill('SIGKILL');
+      await exited();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
