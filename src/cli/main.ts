@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
+import { OUTBOX_WORKER_USAGE, outboxWorkerCommand } from './outbox-worker.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SEND_USAGE, sendCommand } from './send.js';
 import { SINK_USAGE, sinkCommand } from './sink.js';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   send: { run: sendCommand, usage: SEND_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
   sink: { run: sinkCommand, usage: SINK_USAGE },
+  'outbox-worker': { run: outboxWorkerCommand, usage: OUTBOX_WORKER_USAGE },
 };
 
 /** `smtpwire --help`. */
@@ -29,6 +31,8 @@ ${SEND_USAGE}
 ${BENCH_USAGE}
 
 ${SINK_USAGE}
+
+${OUTBOX_WORKER_USAGE}
 
 Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).
 Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
