@@ -141,11 +141,12 @@ export class SmtpOutbox extends EventEmitter {
    * finished, else its state (`waiting`, `active`, `delayed`, … or `not-found`).
    */
   async getResult(jobId: string): Promise<Record<string, unknown> | OutboxJobState> {
+    // The state first: a job read before it finished would show no return value under a later state.
+    const state = await this.#queue.getJobState(jobId);
+    if (state !== 'completed' && state !== 'failed') return state === 'unknown' ? 'not-found' : state;
     const job = await this.#queue.getJob(jobId);
     if (!job) return 'not-found';
-    const state = await job.getState();
     if (state === 'completed') return job.returnvalue as Record<string, unknown>;
-    if (state !== 'failed') return state === 'unknown' ? 'not-found' : (state as OutboxJobState);
     const record = await (await this.#store).read(jobId);
     if (record.result && record.state !== 'handing-over') return record.result;
     const messageId = record.messageId ?? messageIdOf(job.data);

@@ -54,13 +54,23 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'token', ARGV[1], 'result', ARGV[3
 if ARGV[2] == 'unknown' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5]) else redis.call('ZREM', KEYS[2], ARGV[5]) end
 return 1`;
 
+/**
+ * Declares UNKNOWN a hand-over that run `ARGV[1]` claimed and never finished (it died or lost its lock),
+ * only if that claim is still the current one (compare-and-set on the token).
+ */
+const ABANDONED = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'handing-over' or redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'unknown', 'result', ARGV[2], 'at', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1`;
+
 /** Forgets a job's record (an operator's "resend"). */
 const FORGET = `
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1`;
 
-const SCRIPTS = { claim: CLAIM, record: RECORD, forget: FORGET } as const;
+const SCRIPTS = { claim: CLAIM, record: RECORD, abandoned: ABANDONED, forget: FORGET } as const;
 const COMMAND = (name: keyof typeof SCRIPTS): string => `smtpwire-outbox-${name}:1`;
 
 /** Hand-over records of one queue. */
@@ -125,6 +135,19 @@ export class HandOverStore {
       Date.now(),
       jobId,
       typeof result.message_id === 'string' ? result.message_id : '',
+    ]);
+    return ok === 1;
+  }
+
+  /** Marks UNKNOWN the claim of run `claimToken` if it is still unfinished; false when it changed meanwhile. */
+  async abandoned(jobId: string, claimToken: string, result: Record<string, unknown>): Promise<boolean> {
+    const ok = await this.#client.runCommand(COMMAND('abandoned'), [
+      this.#key(jobId),
+      this.unknownKey,
+      claimToken,
+      JSON.stringify(result),
+      Date.now(),
+      jobId,
     ]);
     return ok === 1;
   }

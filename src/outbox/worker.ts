@@ -173,7 +173,7 @@ export class SmtpOutboxWorker {
             : `a run of attempt ${before.attempt} stopped after claiming the hand-over and before recording its outcome (worker crash or lost lock): the message may have been delivered; not resent`,
         retryCount: job.attemptsMade,
       });
-      if (before.state === 'handing-over') await store.record(jobId, token, 'unknown', result);
+      if (before.state === 'handing-over') await this.#abandoned(store, jobId, before.token, result);
       throw new UnrecoverableError(failedReason(result));
     }
     if (data.kind === 'invalid') {
@@ -210,20 +210,31 @@ export class SmtpOutboxWorker {
       throw new UnrecoverableError(failedReason(result));
     }
     if (refused) {
-      // The other run owns the outcome; this one sent nothing and must not overwrite its record.
-      throw new UnrecoverableError(
-        failedReason(
-          resultJson(SmtpDeliveryStatus.UNKNOWN, messageId, {
-            smtpError: 'another run of this job was handing the message over (a lost lock): its outcome decides',
-          }),
-        ),
-      );
+      // Another run holds the claim (it lost its lock, or died after claiming): this one sent nothing. If
+      // that run is alive, its recorded outcome will overwrite this UNKNOWN.
+      const result = resultJson(SmtpDeliveryStatus.UNKNOWN, messageId, {
+        smtpError: 'another run of this job claimed the hand-over (a lost lock or a crash): it may have been delivered',
+        retryCount: job.attemptsMade,
+      });
+      const current = await store.read(jobId);
+      if (current.state === 'handing-over') await this.#abandoned(store, jobId, current.token, result);
+      throw new UnrecoverableError(failedReason(result));
     }
     if (delivery.error?.code === ErrorCodes.HANDOVER_REFUSED) {
       // Redis refused the claim: nothing was handed over, a later attempt may send.
       throw new Error(`retry: could not record the hand-over in Redis: ${delivery.error.message}`);
     }
     return this.#settle(job, store, token, delivery);
+  }
+
+  /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
+  async #abandoned(
+    store: HandOverStore,
+    jobId: string,
+    claimToken: string | null,
+    result: Record<string, unknown>,
+  ): Promise<void> {
+    if (claimToken !== null) await store.abandoned(jobId, claimToken, result);
   }
 
   async #settle(
