@@ -10,13 +10,15 @@
  *
  * Environment: BENCH_REPS (default 3), BENCH_MESSAGES_1K (3000), BENCH_MESSAGES_100K (600),
  * BENCH_CONNECTIONS (1,4,8), BENCH_SIZES (1k,100k), BENCH_MEMORY=0 to skip the memory runs,
- * BENCH_OUT (a Markdown file to write the tables to, default .tmp/bench-results.md).
+ * BENCH_OUT (a Markdown file to write the tables to, default .tmp/bench-results.md), BENCH_OUTBOX=0 to skip the
+ * outbox row (bench/outbox.ts).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { memoryTable } from './memory.js';
+import { outboxTable } from './outbox.js';
 import { type Sink, startSink } from './sink.js';
 import { median, runWorker } from './spawn-worker.js';
 import type { Client, Measurement, ThroughputJob } from './worker.js';
@@ -99,9 +101,11 @@ const started = Date.now();
 const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.arch()}`;
 const sink = await startSink();
 let throughput: string;
+let outbox: string;
 try {
   process.stderr.write(`throughput against ${sink.name} (${machine}), ${REPS} repetitions per cell\n`);
   throughput = await throughputTable(sink);
+  outbox = env('BENCH_OUTBOX', '1') === '0' ? '(skipped: BENCH_OUTBOX=0)' : await outboxTable(sink.port, REPS);
 } finally {
   await sink.stop();
 }
@@ -113,6 +117,10 @@ each client in its own process with ${16} sends in flight per connection. "× no
 smtp-source sends without pipelining (\`-d\`: many messages per session) and its CPU comes from /usr/bin/time.
 
 ${throughput}
+
+## Outbox: 1 KB end to end through SmtpOutbox, Redis and outbox-worker processes (bench/outbox.ts)
+
+${outbox}
 
 ## Memory: one message with a 100 MiB attachment from a file
 

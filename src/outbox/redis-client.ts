@@ -108,6 +108,7 @@ export class RespRedisClient extends EventEmitter {
   #attempts = 0;
   #timer: NodeJS.Timeout | null = null;
   #connecting: Promise<void> | null = null;
+  #corked = false;
 
   constructor(options: RedisConnectionOptions = {}, { lazyConnect = false }: { lazyConnect?: boolean } = {}) {
     super();
@@ -252,6 +253,15 @@ export class RespRedisClient extends EventEmitter {
 
   #send(socket: net.Socket, q: Queued): void {
     this.#pending.push({ resolve: q.resolve, reject: q.reject, blocking: q.blocking });
+    // Commands issued in the same tick leave in one write (one syscall): BullMQ issues several per job.
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        socket.uncork();
+      });
+    }
     socket.write(encodeCommand(q.args));
   }
 

@@ -1,6 +1,6 @@
 /**
  * A private redis-server for one test file: its own temp dir, a free 127.0.0.1 port, `appendonly yes`,
- * `appendfsync always` (every acknowledged write is on disk), no RDB snapshots. `kill()` is SIGKILL;
+ * `appendfsync always` (every acknowledged write is on disk; `everysec` for benchmarks), no RDB snapshots. `kill()` is SIGKILL;
  * `restart()` starts it again on the same port from its AOF.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -28,6 +28,8 @@ export async function redisAvailability(): Promise<ServerAvailability> {
 
 export interface RedisInstance {
   readonly port: number;
+  /** The current process id (changes with `restart()`). */
+  readonly pid: number;
   readonly url: string;
   readonly dir: string;
   /** SIGKILL: no shutdown, no final fsync beyond what appendfsync always already did. */
@@ -66,7 +68,12 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
   }
 }
 
-export async function startRedis(): Promise<RedisInstance> {
+/** @param appendfsync `always` (default: every acknowledged write is on disk) or `everysec` (benchmarks). */
+export async function startRedis({
+  appendfsync = 'always',
+}: {
+  appendfsync?: 'always' | 'everysec';
+} = {}): Promise<RedisInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'smtpwire-redis-'));
   const port = await freePort();
   let child: ChildProcess;
@@ -85,7 +92,7 @@ export async function startRedis(): Promise<RedisInstance> {
         '--appendonly',
         'yes',
         '--appendfsync',
-        'always',
+        appendfsync,
         '--save',
         '',
         '--protected-mode',
@@ -108,6 +115,9 @@ export async function startRedis(): Promise<RedisInstance> {
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
+    get pid() {
+      return child.pid ?? 0;
+    },
     async kill() {
       child.kill('SIGKILL');
       await exited();
