@@ -217,6 +217,8 @@ export class SmtpOutboxWorker {
         retryCount: job.attemptsMade,
       });
       const current = await store.read(jobId);
+      // The other run (which lost its lock) finished meanwhile: its delivery is this job's outcome.
+      if (current.state === 'delivered' && current.result) return current.result;
       if (current.state === 'handing-over') await this.#abandoned(store, jobId, current.token, result);
       throw new UnrecoverableError(failedReason(result));
     }

@@ -216,6 +216,37 @@ else
       expect(server.messages).toHaveLength(0);
     });
 
+    it('a run that loses the claim to another run (a lost lock) sends no dot: UNKNOWN, or the other run’s delivery', async () => {
+      // The "other run" acts while this run is in DATA: after its start check, before its claim.
+      let other: ((jobId: string) => Promise<unknown>) | null = null;
+      let jobUnderTest = '';
+      const { outbox } = await setup({
+        onCommand: async (_s, _l, event) => {
+          if (event === 'DATA' && other) await other(jobUnderTest);
+          return undefined;
+        },
+      });
+      const client = new RespRedisClient({ port: redis.port });
+      closers.push(() => client.quit());
+      const queue = new Queue(queueName, { connection: client as never });
+      closers.push(() => queue.close());
+      const store = new HandOverStore(client, queue.toKey('smtpwire'));
+
+      jobUnderTest = 'race-claimed';
+      other = (id) => store.claim(id, 'other-run', '<o@example.com>', 1);
+      const a = await outbox.send(msg(1), { jobId: jobUnderTest });
+      expect(await finished(outbox, a)).toMatchObject({ status: 'unknown' });
+      expect((await outbox.listUnknown()).map((u) => u.jobId)).toContain(a);
+
+      jobUnderTest = 'race-delivered';
+      other = (id) => store.record(id, 'other-run', 'delivered', { status: 'success', message_id: '<o2@example.com>' });
+      const b = await outbox.send(msg(2), { jobId: jobUnderTest });
+      expect(await finished(outbox, b)).toMatchObject({ status: 'success', message_id: '<o2@example.com>' });
+      // Neither run of this worker wrote a final dot.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(server.messages).toHaveLength(0);
+    });
+
     it('poison job data fails INVALID at once and the worker goes on', async () => {
       const { outbox } = await setup();
       const client = new RespRedisClient({ port: redis.port });
