@@ -45,7 +45,8 @@ export function resolveConnection(connection: OutboxConnection | undefined): Res
     assertKnownKeys(connection, REDIS_OPTION_KEYS, 'connection');
     options = connection as RedisConnectionOptions;
   }
-  const client = new RespRedisClient(options);
+  // Lazy: a Worker only duplicates it (its own connections), a Queue connects it on first use.
+  const client = new RespRedisClient(options, { lazyConnect: true });
   return { bullmq: client, close: () => client.quit().then(() => {}) };
 }
 
