@@ -83,6 +83,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       ...(values.chunking ? { chunking: true } : {}),
     },
   });
+  worker.on('error', (err: Error) => io.stderr.write(`smtpwire outbox-worker: redis: ${err.message}\n`));
   await worker.waitUntilReady();
   // The URL without its password: this line goes to logs.
   const redis = new URL(values.redis);

@@ -65,7 +65,8 @@ const SEND_RAW_KEYS: readonly string[] = Object.freeze([...SEND_KEYS, 'messageId
 
 /**
  * The outbox. Events (once a listener is attached): `completed` (jobId, result JSON), `failed` (jobId,
- * reason, status) for a permanent failure, `unknown` (jobId, reason) for an outcome an operator must resolve.
+ * reason, status) for a permanent failure, `unknown` (jobId, reason) for an outcome an operator must resolve,
+ * `error` for Redis trouble (emitted only when listened to; the connection recovers by itself).
  */
 export class SmtpOutbox extends EventEmitter {
   readonly queueName: string;
@@ -92,7 +93,9 @@ export class SmtpOutbox extends EventEmitter {
         ...options.defaultJobOptions,
       },
     });
-    this.#queue.on('error', () => {});
+    this.#queue.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
     this.#store = this.#queue
       .waitUntilReady()
       .then(async () => new HandOverStore(await storeClientOf(this.#queue), this.#queue.toKey('smtpwire')));

@@ -54,6 +54,7 @@ export function parseRedisUrl(url: string): RedisConnectionOptions {
   const u = new URL(url);
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`not a redis:// URL: ${u.protocol}`);
   const db = u.pathname.replace(/^\//, '');
+  if (db && !/^\d+$/.test(db)) throw new Error(`not a database number: ${JSON.stringify(db)}`);
   return {
     host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,

@@ -14,6 +14,7 @@
  * left. A false UNKNOWN is possible; a resend of a message that may have been delivered is not.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
@@ -84,8 +85,11 @@ function positiveInt(options: SmtpOutboxWorkerOptions, key: keyof SmtpOutboxWork
   return v as number;
 }
 
-/** Sends outbox jobs. Start it, keep it running; `close()` on SIGTERM. */
-export class SmtpOutboxWorker {
+/**
+ * Sends outbox jobs. Start it, keep it running; `close()` on SIGTERM. Emits `error` for Redis trouble
+ * (it reconnects by itself) only when someone listens: an unheard error never crashes a worker.
+ */
+export class SmtpOutboxWorker extends EventEmitter {
   readonly queueName: string;
   readonly #worker: Worker;
   readonly #handler: SmtpProtocolHandler;
@@ -95,6 +99,7 @@ export class SmtpOutboxWorker {
 
   /** @throws InvalidArgumentError naming the option at fault (handler options included). */
   constructor(options: SmtpOutboxWorkerOptions) {
+    super();
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
     assertKnownKeys(options, WORKER_KEYS, 'SmtpOutboxWorker options');
@@ -134,8 +139,9 @@ export class SmtpOutboxWorker {
         backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(0, attemptsMade - 1), policy),
       },
     });
-    // BullMQ re-emits connection trouble here; it reconnects by itself, and a worker must not crash on it.
-    this.#worker.on('error', () => {});
+    this.#worker.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
     this.#store = this.#worker
       .waitUntilReady()
       .then(async () => new HandOverStore(await storeClientOf(this.#worker), this.#worker.toKey('smtpwire')));
