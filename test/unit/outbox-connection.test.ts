@@ -36,3 +36,44 @@ describe('outbox connection option', () => {
     await r.close();
   });
 });
+
+describe('smtpwire outbox-worker usage errors', () => {
+  const run = async (argv: string[]) => {
+    const { main } = await import('../../src/cli/main.js');
+    let out = '';
+    let err = '';
+    const io = {
+      stdout: {
+        write: (s: string) => {
+          out += s;
+          return true;
+        },
+      },
+      stderr: {
+        write: (s: string) => {
+          err += s;
+          return true;
+        },
+      },
+      stdin: process.stdin,
+      env: {},
+    } as never;
+    return { code: await main(argv, io), out, err };
+  };
+
+  it('exits 2 with the usage for a bad --limit, a missing server or an unknown flag', async () => {
+    for (const argv of [
+      ['outbox-worker', '--limit', '10', 'localhost'],
+      ['outbox-worker', '--plain'],
+      ['outbox-worker', '--queue-name', 'x', 'localhost'],
+      ['outbox-worker', '--concurrency', '0', 'localhost'],
+    ]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err).toContain('usage: smtpwire outbox-worker');
+    }
+    const help = await run(['outbox-worker', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--limit MAX/MS');
+  });
+});
