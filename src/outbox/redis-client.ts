@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { Readable } from 'node:stream';
 import type * as tls from 'node:tls';
@@ -83,6 +84,9 @@ interface Script {
 
 type Status = 'wait' | 'connecting' | 'connect' | 'ready' | 'reconnecting' | 'close' | 'end';
 
+/** Synchronous, lazy loading of a built-in (`process.getBuiltinModule` needs Node 20.16). */
+const lazyRequire = createRequire(import.meta.url);
+
 const BLOCKING = new Set(['BZPOPMIN', 'BLPOP', 'BRPOP', 'BLMOVE', 'BZPOPMAX']);
 const MAX_RECONNECT_DELAY = 2000;
 /** How long `quit()` waits for the server's goodbye before closing the socket itself. */
@@ -147,7 +151,7 @@ export class RespRedisClient extends EventEmitter {
     if (this.#opts.tls) {
       // Loaded only for rediss: importing the outbox must not pull in node:tls for a plain Redis.
       const tlsOptions = this.#opts.tls === true ? {} : this.#opts.tls;
-      socket = (process.getBuiltinModule('node:tls') as typeof tls).connect({
+      socket = (lazyRequire('node:tls') as typeof tls).connect({
         host,
         port,
         servername: host,
