@@ -8,7 +8,9 @@ import { access, constants, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import type { ServerAvailability } from '../conformance/servers/index.js';
+import { CERTS } from '../conformance/servers/process.js';
 
 export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
 
@@ -47,17 +49,26 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+async function waitForPort(
+  port: number,
+  tls: boolean,
+  child: ChildProcess,
+  log: () => string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' });
-      s.once('connect', () => {
+      const s = tls
+        ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+        : createConnection({ port, host: '127.0.0.1' });
+      s.once(tls ? 'secureConnect' : 'connect', () => {
         s.write('PING\r\n');
         s.once('data', (d) => {
           s.destroy();
-          resolve(d.toString().startsWith('+PONG'));
+          // -NOAUTH: up, with requirepass.
+          resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
         });
       });
       s.once('error', () => resolve(false));
@@ -68,11 +79,19 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
   }
 }
 
-/** @param appendfsync `always` (default: every acknowledged write is on disk) or `everysec` (benchmarks). */
+/**
+ * @param appendfsync `always` (default: every acknowledged write is on disk) or `everysec` (benchmarks).
+ * @param tls listen with TLS only (the test certificates, fixtures/certs) instead of plain TCP.
+ * @param password `requirepass`.
+ */
 export async function startRedis({
   appendfsync = 'always',
+  tls = false,
+  password,
 }: {
   appendfsync?: 'always' | 'everysec';
+  tls?: boolean;
+  password?: string;
 } = {}): Promise<RedisInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'smtpwire-redis-'));
   const port = await freePort();
@@ -83,8 +102,23 @@ export async function startRedis({
     child = spawn(
       REDIS_SERVER_BIN,
       [
-        '--port',
-        String(port),
+        ...(tls
+          ? [
+              '--port',
+              '0',
+              '--tls-port',
+              String(port),
+              '--tls-cert-file',
+              CERTS.cert,
+              '--tls-key-file',
+              CERTS.key,
+              '--tls-ca-cert-file',
+              CERTS.ca,
+              '--tls-auth-clients',
+              'no',
+            ]
+          : ['--port', String(port)]),
+        ...(password === undefined ? [] : ['--requirepass', password]),
         '--bind',
         '127.0.0.1',
         '--dir',
@@ -104,7 +138,7 @@ export async function startRedis({
     );
     child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
     child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-    await waitForPort(port, child, () => log);
+    await waitForPort(port, tls, child, () => log);
   };
   const exited = (): Promise<void> =>
     child.exitCode !== null || child.signalCode !== null
@@ -113,7 +147,7 @@ export async function startRedis({
   await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     dir,
     get pid() {
       return child.pid ?? 0;

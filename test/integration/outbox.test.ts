@@ -4,12 +4,14 @@
  * resent, and the hand-over record deciding a re-run. The multi-process crash, Redis-restart and
  * limiter tests are in outbox-processes.test.ts.
  */
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RespRedisClient, SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { HandOverStore } from '../../src/outbox/store.js';
 import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
+import { CERTS } from '../conformance/servers/process.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
 import { type RedisInstance, redisAvailability, startRedis } from '../helpers/redis.js';
 
@@ -278,6 +280,39 @@ else
       const later = await outbox.send(msg('later'));
       await new Promise((r) => setTimeout(r, 300));
       expect(await outbox.getResult(later)).toBe('waiting');
+    });
+
+    it('over TLS with a password (rediss); a wrong password is an error event that does not show it', async () => {
+      const secure = await startRedis({ tls: true, password: 's3cret-pass' });
+      closers.push(() => secure.stop());
+      server = await startScriptedServer();
+      const tls = { ca: readFileSync(CERTS.ca, 'utf8'), servername: 'localhost' };
+      const connection = { host: '127.0.0.1', port: secure.port, password: 's3cret-pass', tls };
+      const outbox = new SmtpOutbox({ connection, queueName: 'tls' });
+      closers.push(() => outbox.close());
+      const w = new SmtpOutboxWorker({
+        connection,
+        queueName: 'tls',
+        handler: { hostname: '127.0.0.1', port: server.port, encryption: 'none' },
+      });
+      closers.push(() => w.close());
+      const id = await outbox.send(msg('tls'));
+      expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+
+      const bad = new RespRedisClient({ ...connection, password: 'wrong-pass' });
+      const errors: string[] = [];
+      bad.on('error', (e: Error) => errors.push(e.message));
+      await waitFor(() => errors.length > 0, 5000);
+      bad.disconnect();
+      expect(errors[0]).toMatch(/handshake failed: WRONGPASS/);
+      expect(errors.join('\n')).not.toContain('wrong-pass');
+      // Without the CA, the certificate is refused: no plaintext fallback.
+      const untrusted = new RespRedisClient({ host: '127.0.0.1', port: secure.port, tls: true });
+      const tlsErrors: string[] = [];
+      untrusted.on('error', (e: Error) => tlsErrors.push(e.message));
+      await waitFor(() => tlsErrors.length > 0, 5000);
+      untrusted.disconnect();
+      expect(tlsErrors[0]).toMatch(/certificate/i);
     });
 
     it('rejects unknown or bad options with the key named', () => {
