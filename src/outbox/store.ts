@@ -32,12 +32,13 @@ export interface HandOverRecord {
 }
 
 /**
- * Claims the hand-over for run `token`: refused (0) while another run is handing the same job over,
- * or once it was delivered. With appendfsync always, the reply means the claim is on disk.
+ * Claims the hand-over for run `token`: refused (0) while another run is handing the same job over, once
+ * it was delivered, or while it is reported UNKNOWN. With appendfsync always, the reply means the claim is
+ * on disk.
  */
 const CLAIM = `
 local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'delivered' then return 0 end
+if state == 'delivered' or state == 'unknown' then return 0 end
 if state == 'handing-over' and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'handing-over', 'token', ARGV[1], 'messageId', ARGV[2], 'attempt', ARGV[3], 'at', ARGV[4])
 redis.call('HDEL', KEYS[1], 'result')

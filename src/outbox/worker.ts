@@ -3,12 +3,12 @@
  * SmtpProtocolHandler (its pool, its credentials), one SMTP attempt per job attempt.
  *
  * The hand-over protocol (why a crash never causes a silent duplicate):
- * 1. At the start of a run, the job's hand-over record decides: `delivered` → complete with the recorded
- *    result, nothing sent; `handing-over` (a run stopped between its claim and its outcome: the worker
- *    died, or lost its lock and BullMQ's stalled check gave the job to another) or `unknown` → UNKNOWN,
- *    nothing sent.
- * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis (atomic, refused while
- *    another run holds it); only then does the dot leave.
+ * 1. A run after a stall (the worker died, or lost its lock and BullMQ's stalled check gave the job to
+ *    another) reads the job's hand-over record first: `delivered` → complete with the recorded result;
+ *    `handing-over` (a run stopped between its claim and its outcome) or `unknown` → UNKNOWN; nothing sent.
+ * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis (atomic; refused while
+ *    another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a first run
+ *    skips the read); only then does the dot leave.
  * 3. After the reply, the outcome is recorded; then BullMQ completes or fails the job.
  * A crash between 2 and 3 leaves `handing-over`: the re-run reports UNKNOWN, whether or not the dot
  * left. A false UNKNOWN is possible; a resend of a message that may have been delivered is not.
@@ -24,7 +24,7 @@ import { DeliveryResult } from '../result.js';
 import { backoffDelay, resolveRetryPolicy } from '../retry.js';
 import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
 import { readJobData } from './job-data.js';
-import { HandOverStore } from './store.js';
+import { type HandOverRecord, HandOverStore } from './store.js';
 
 /** Options of {@link SmtpOutboxWorker}. */
 export interface SmtpOutboxWorkerOptions {
@@ -62,6 +62,15 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
   'stalledInterval',
   'maxStalledCount',
 ]);
+
+const EMPTY_RECORD: HandOverRecord = Object.freeze({
+  state: null,
+  token: null,
+  messageId: null,
+  attempt: null,
+  at: null,
+  result: null,
+});
 
 /** The backoff type outbox jobs carry; the worker computes it from its handler's retryPolicy. */
 export const OUTBOX_BACKOFF_TYPE = 'smtpwire';
@@ -169,7 +178,10 @@ export class SmtpOutboxWorker extends EventEmitter {
     const data = readJobData(job.data);
     const messageId = data.kind === 'message' ? data.message.messageId : data.messageId;
     const token = randomUUID();
-    const before = await store.read(jobId);
+    // A run after a stall (its worker died or lost its lock) reads the record first, so an in-doubt job costs
+    // no SMTP traffic. Any other run skips the round trip: the claim before the dot refuses it just the same.
+    const stalled = job.stalledCounter > 0 || job.attemptsStarted > job.attemptsMade + 1;
+    const before = stalled ? await store.read(jobId) : EMPTY_RECORD;
     if (before.state === 'delivered' && before.result) return before.result;
     if (before.state === 'handing-over' || before.state === 'unknown') {
       const result = resultJson(SmtpDeliveryStatus.UNKNOWN, messageId ?? before.messageId, {
@@ -226,6 +238,7 @@ export class SmtpOutboxWorker extends EventEmitter {
       // The other run (which lost its lock) finished meanwhile: its delivery is this job's outcome.
       if (current.state === 'delivered' && current.result) return current.result;
       if (current.state === 'handing-over') await this.#abandoned(store, jobId, current.token, result);
+      if (current.state === 'unknown' && current.result) throw new UnrecoverableError(failedReason(current.result));
       throw new UnrecoverableError(failedReason(result));
     }
     if (delivery.error?.code === ErrorCodes.HANDOVER_REFUSED) {

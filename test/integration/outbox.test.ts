@@ -208,8 +208,16 @@ else
       expect(await store.claim('crashed-1', 'dead-run', '<m@example.com>', 1)).toBe(true);
       // Another run cannot claim it while it is held.
       expect(await store.claim('crashed-1', 'other-run', '<m@example.com>', 1)).toBe(false);
-      const id = await outbox.send(msg(1), { jobId: 'crashed-1' });
+      // The job as BullMQ's stalled check leaves it (stalled once), so the re-run reads the record first.
+      const id = await outbox.send(msg(1), { jobId: 'crashed-1', delay: 300 });
+      await client.call('HSET', queue.toKey(id), 'stc', 1);
       expect(await finished(outbox, id)).toMatchObject({ status: 'unknown' });
+      expect(server.connectionCount).toBe(0);
+      expect((await outbox.listUnknown()).map((u) => u.jobId)).toEqual([id]);
+      // Without the stall mark the claim before the dot refuses it just the same: no message either.
+      expect(await store.claim('crashed-2', 'dead-run', '<m2@example.com>', 1)).toBe(true);
+      const id1 = await outbox.send(msg(1), { jobId: 'crashed-2' });
+      expect(await finished(outbox, id1)).toMatchObject({ status: 'unknown' });
       expect(server.messages).toHaveLength(0);
       // A recorded delivery completes the re-run with the recorded result, again without sending.
       await store.record('delivered-1', 'dead-run', 'delivered', { status: 'success', message_id: '<d@example.com>' });
