@@ -6,7 +6,8 @@
  *
  * Environment: BENCH_OUTBOX_MESSAGES (default 4000), BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC
  * (everysec,always: Redis appendfsync), BENCH_OUTBOX_CONCURRENCY (64 jobs in flight per worker, over
- * 4 SMTP connections: 16 sends per connection, as the direct rows). Standalone: `tsx bench/outbox.ts`.
+ * BENCH_OUTBOX_POOL (4) SMTP connections: 16 sends per connection, as the direct rows). Standalone:
+ * `tsx bench/outbox.ts`.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ const MESSAGES = Number(env('BENCH_OUTBOX_MESSAGES', '4000'));
 const WORKERS = env('BENCH_OUTBOX_WORKERS', '1,2').split(',').map(Number);
 const FSYNC = env('BENCH_OUTBOX_FSYNC', 'everysec,always').split(',') as ('always' | 'everysec')[];
 const CONCURRENCY = Number(env('BENCH_OUTBOX_CONCURRENCY', '64'));
-const POOL = 4;
+const POOL = Number(env('BENCH_OUTBOX_POOL', '4'));
 const SIZE = 1024;
 /** Linux clock ticks per second (USER_HZ), for /proc/<pid>/stat. */
 const TICKS = 100;
