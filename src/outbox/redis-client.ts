@@ -258,11 +258,12 @@ export class RespRedisClient extends EventEmitter {
 
   #send(socket: net.Socket, q: Queued): void {
     this.#pending.push({ resolve: q.resolve, reject: q.reject, blocking: q.blocking });
-    // Commands issued in the same tick leave in one write (one syscall): BullMQ issues several per job.
+    // Commands issued while one event is handled (its promise continuations included) leave in one write,
+    // one syscall: BullMQ and the hand-over issue several per job.
     if (!this.#corked) {
       this.#corked = true;
       socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.#corked = false;
         socket.uncork();
       });
