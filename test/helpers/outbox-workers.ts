@@ -51,7 +51,15 @@ export function spawnWorker(buildDir: string, args: readonly string[]): WorkerPr
   });
   let out = '';
   let ready = false;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // Never outlive the test process (afterEach kills them; this covers an aborted run).
+  const orphan = (): void => void child.kill('SIGKILL');
+  process.once('exit', orphan);
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      process.off('exit', orphan);
+      r(code);
+    }),
+  );
   const readyPromise = new Promise<void>((res, rej) => {
     child.stdout!.on('data', (d: Buffer) => {
       out = (out + d.toString()).slice(-4000);

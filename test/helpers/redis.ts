@@ -136,6 +136,9 @@ export async function startRedis({
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    const orphan = (): void => void child.kill('SIGKILL');
+    process.once('exit', orphan);
+    child.once('exit', () => process.off('exit', orphan));
     child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
     child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
     await waitForPort(port, tls, child, () => log);
