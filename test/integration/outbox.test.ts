@@ -93,6 +93,9 @@ else
       expect(server.messages).toHaveLength(1);
       expect(server.messages[0]!.data.toString()).toContain(`Message-ID: ${result.message_id}`);
       await waitFor(() => completed.includes(jobId));
+      expect(await outbox.getResult('no-such-job')).toBe('not-found');
+      const later = await outbox.send(msg('later'), { delay: 60_000 });
+      expect(await outbox.getResult(later)).toBe('delayed');
     });
 
     it('one job per jobId, and per Message-ID when no jobId is given', async () => {
