@@ -1,12 +1,13 @@
 /**
  * `smtpwire outbox-worker --redis URL [--queue NAME] … host[:port]`: runs one SmtpOutboxWorker process
- * until SIGTERM or SIGINT, then closes it gracefully (jobs in flight finish). Loads bullmq only when run:
- * it is an optional peer dependency, and every other command works without it.
+ * until SIGTERM or SIGINT, then closes it gracefully (jobs in flight finish; a second signal exits at once).
+ * Loads bullmq only when run: it is an optional peer dependency, and every other command works without it.
  */
 import { parseArgs } from 'node:util';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
+  EXIT_FAILURE,
   EXIT_OK,
   encryptionFlag,
   parseTarget,
@@ -98,7 +99,13 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  // A second signal does not wait for the jobs in flight (BullMQ re-runs them after lockDuration).
+  const force = (): never => process.exit(EXIT_FAILURE);
+  process.once('SIGTERM', force);
+  process.once('SIGINT', force);
   await worker.close();
+  process.off('SIGTERM', force);
+  process.off('SIGINT', force);
   io.stdout.write('smtpwire outbox-worker closed\n');
   return EXIT_OK;
 }

@@ -21,8 +21,13 @@ export interface ResolvedConnection {
   close: () => Promise<void>;
 }
 
-/** @throws InvalidArgumentError for an unknown option key or a malformed URL. */
-export function resolveConnection(connection: OutboxConnection | undefined): ResolvedConnection {
+/**
+ * @param lazy connect on first use. Default false: BullMQ uses the client itself as a Queue's or Worker's
+ *   main connection, and a client already connecting makes it wait for Redis to come up, where a first
+ *   `connect()` that fails would fail its initialisation for good.
+ * @throws InvalidArgumentError for an unknown option key or a malformed URL.
+ */
+export function resolveConnection(connection: OutboxConnection | undefined, lazy = false): ResolvedConnection {
   if (connection === undefined || connection === null)
     throw new InvalidArgumentError('connection is required: Redis options, a redis:// URL or a client', {
       field: 'connection',
@@ -45,8 +50,7 @@ export function resolveConnection(connection: OutboxConnection | undefined): Res
     assertKnownKeys(connection, REDIS_OPTION_KEYS, 'connection');
     options = connection as RedisConnectionOptions;
   }
-  // Lazy: a Worker only duplicates it (its own connections), a Queue connects it on first use.
-  const client = new RespRedisClient(options, { lazyConnect: true });
+  const client = new RespRedisClient(options, { lazyConnect: lazy });
   return { bullmq: client, close: () => client.quit().then(() => {}) };
 }
 

@@ -115,6 +115,8 @@ export class RespRedisClient extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   #connecting: Promise<void> | null = null;
   #corked = false;
+  /** Listeners of the current connect() attempt, told of socket errors without an 'error' listener. */
+  readonly #socketErrors = new Set<(err: Error) => void>();
 
   constructor(options: RedisConnectionOptions = {}, { lazyConnect = false }: { lazyConnect?: boolean } = {}) {
     super();
@@ -123,21 +125,36 @@ export class RespRedisClient extends EventEmitter {
     if (!lazyConnect) this.connect().catch(() => {});
   }
 
-  /** Connects (once); resolves when the connection is ready. */
+  /**
+   * Connects; resolves when the connection is ready. Rejects, as ioredis does, when this attempt fails
+   * (the client keeps reconnecting in the background): BullMQ's reconnect loops rely on it to notice a close.
+   */
   connect(): Promise<void> {
     if (this.status === 'ready') return Promise.resolve();
     this.#closing = false;
     this.#connecting ??= new Promise<void>((resolve, reject) => {
+      let lastError: Error | undefined;
+      const done = (): void => {
+        this.off('ready', onReady);
+        this.off('close', onClose);
+        this.off('end', onClose);
+        this.#socketErrors.delete(onError);
+      };
       const onReady = (): void => {
-        this.off('end', onEnd);
+        done();
         resolve();
       };
-      const onEnd = (): void => {
-        this.off('ready', onReady);
-        reject(new ConnectionClosedError());
+      const onError = (err: Error): void => {
+        lastError = err;
+      };
+      const onClose = (): void => {
+        done();
+        reject(lastError ? new ConnectionClosedError(lastError.message, lastError) : new ConnectionClosedError());
       };
       this.once('ready', onReady);
-      this.once('end', onEnd);
+      this.once('close', onClose);
+      this.once('end', onClose);
+      this.#socketErrors.add(onError);
       if (this.status === 'wait' || this.status === 'end' || this.status === 'close') this.#open();
     }).finally(() => {
       this.#connecting = null;
@@ -247,6 +264,7 @@ export class RespRedisClient extends EventEmitter {
   }
 
   #emitError(err: Error): void {
+    for (const listener of this.#socketErrors) listener(err);
     // ioredis logs an error nobody listens to; an EventEmitter would throw it.
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }

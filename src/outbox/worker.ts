@@ -63,6 +63,10 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
   'maxStalledCount',
 ]);
 
+/** How long `close()` lets Redis be unreachable before it stops waiting for it. */
+const REDIS_DOWN_GRACE_MS = 5000;
+const REDIS_WATCH_MS = 500;
+
 const EMPTY_RECORD: HandOverRecord = Object.freeze({
   state: null,
   token: null,
@@ -162,10 +166,25 @@ export class SmtpOutboxWorker extends EventEmitter {
     await this.#store;
   }
 
-  /** Graceful: takes no new job, finishes the jobs in flight, closes the handler's pool and Redis. */
+  /**
+   * Graceful: takes no new job, finishes the jobs in flight, closes the handler's pool and Redis. With Redis
+   * unreachable for {@link REDIS_DOWN_GRACE_MS}, BullMQ's close would wait for a command queued until Redis
+   * returns: the connections are cut instead (jobs in flight are re-run after their lock expires, which the
+   * hand-over records keep safe).
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#worker.close();
+      const client = (await storeClientOf(this.#worker).catch(() => null)) as { status?: string } | null;
+      let down = 0;
+      const watch = setInterval(() => {
+        down = client?.status === 'ready' ? 0 : down + 1;
+        if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void this.#worker.disconnect().catch(() => {});
+      }, REDIS_WATCH_MS);
+      try {
+        await this.#worker.close();
+      } finally {
+        clearInterval(watch);
+      }
       await this.#handler.close();
       await this.#close();
     })();

@@ -326,6 +326,31 @@ else
       expect(tlsErrors[0]).toMatch(/certificate/i);
     });
 
+    it('waits for a Redis that is not up yet, and close() returns while Redis is down', async () => {
+      const late = await startRedis();
+      closers.push(() => late.stop());
+      await late.kill();
+      server = await startScriptedServer();
+      const w = new SmtpOutboxWorker({
+        connection: { port: late.port },
+        queueName: 'late',
+        handler: { hostname: '127.0.0.1', port: server.port, encryption: 'none' },
+      });
+      const outbox = new SmtpOutbox({ connection: { port: late.port }, queueName: 'late' });
+      closers.push(() => outbox.close());
+      const ready = Promise.all([w.waitUntilReady(), outbox.waitUntilReady()]);
+      await new Promise((r) => setTimeout(r, 500));
+      await late.restart();
+      await ready;
+      const id = await outbox.send(msg('late'));
+      expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+      await late.kill();
+      const t0 = Date.now();
+      await w.close();
+      // Bounded: Redis unreachable for 5 s cuts the connections instead of waiting for it.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    }, 60_000);
+
     it('rejects unknown or bad options with the key named', () => {
       expect(() => new SmtpOutbox({ connection: { port: 1 }, queueNmae: 'x' } as never)).toThrow(/queueName/);
       expect(() => new SmtpOutbox({ connection: { prot: 1 } as never })).toThrow(/did you mean 'port'/);

@@ -18,7 +18,7 @@ describe('outbox connection option', () => {
   });
 
   it('Redis options and URLs get smtpwire’s own client (lazy: no socket until used); unknown keys are named', async () => {
-    const a = resolveConnection({ host: '127.0.0.1', port: 1 });
+    const a = resolveConnection({ host: '127.0.0.1', port: 1 }, true);
     expect(a.bullmq).toBeInstanceOf(RespRedisClient);
     expect((a.bullmq as RespRedisClient).status).toBe('wait');
     await a.close();
