@@ -11,7 +11,8 @@
  * Environment: BENCH_REPS (default 3), BENCH_MESSAGES_1K (3000), BENCH_MESSAGES_100K (600),
  * BENCH_CONNECTIONS (1,4,8), BENCH_SIZES (1k,100k), BENCH_MEMORY=0 to skip the memory runs,
  * BENCH_OUT (a Markdown file to write the tables to, default .tmp/bench-results.md),
- * BENCH_SECTIONS (default throughput,memory,load: which parts to run; load is bench/load.ts).
+ * BENCH_SECTIONS (default throughput,memory,load,outbox: which parts to run; load is bench/load.ts, outbox
+ * bench/outbox.ts; BENCH_OUTBOX=0 also skips the outbox row).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSection } from './load.js';
 import { memoryTable } from './memory.js';
+import { outboxTable } from './outbox.js';
 import { type Sink, startSink } from './sink.js';
 import { median, runWorker } from './spawn-worker.js';
 import type { Client, Measurement, ThroughputJob } from './worker.js';
@@ -34,7 +36,7 @@ const MESSAGES: Record<string, number> = {
 };
 const BYTES: Record<string, number> = { '1k': 1024, '100k': 100 * 1024 };
 const OUT = env('BENCH_OUT', join(here, '..', '.tmp', 'bench-results.md'));
-const SECTIONS = new Set(env('BENCH_SECTIONS', 'throughput,memory,load').split(','));
+const SECTIONS = new Set(env('BENCH_SECTIONS', 'throughput,memory,load,outbox').split(','));
 const HAS_SOURCE = existsSync('/usr/sbin/smtp-source') && existsSync('/usr/bin/time');
 const CLIENTS: Client[] = ['smtpwire', 'smtpwire-raw', 'nodemailer', ...(HAS_SOURCE ? (['smtp-source'] as const) : [])];
 
@@ -103,6 +105,7 @@ const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?
 const sink = await startSink();
 let throughput = '(skipped: BENCH_SECTIONS)';
 let load = '(skipped: BENCH_SECTIONS)';
+let outbox = '(skipped: BENCH_SECTIONS or BENCH_OUTBOX=0)';
 try {
   if (SECTIONS.has('throughput')) {
     process.stderr.write(`throughput against ${sink.name} (${machine}), ${REPS} repetitions per cell\n`);
@@ -112,6 +115,7 @@ try {
     process.stderr.write(`load generator against ${sink.name} (${machine})\n`);
     load = await loadSection(sink);
   }
+  if (SECTIONS.has('outbox') && env('BENCH_OUTBOX', '1') !== '0') outbox = await outboxTable(sink.port, REPS);
 } finally {
   await sink.stop();
 }
@@ -130,6 +134,10 @@ ${throughput}
 ## Load generator (\`smtpwire bench\`, issue 18)
 
 ${load}
+
+## Outbox: 1 KB end to end through SmtpOutbox, Redis and outbox-worker processes (bench/outbox.ts)
+
+${outbox}
 
 ## Memory: one message with a 100 MiB attachment from a file
 

@@ -10,6 +10,7 @@ import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
 import { CONFORM_USAGE, conformCommand } from './conform.js';
 import { DKIM_RECORD_USAGE, dkimRecordCommand } from './dkim.js';
+import { OUTBOX_WORKER_USAGE, outboxWorkerCommand } from './outbox-worker.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SEND_USAGE, sendCommand } from './send.js';
 import { SINK_USAGE, sinkCommand } from './sink.js';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   sink: { run: sinkCommand, usage: SINK_USAGE },
   conform: { run: conformCommand, usage: CONFORM_USAGE },
   'dkim-record': { run: dkimRecordCommand, usage: DKIM_RECORD_USAGE },
+  'outbox-worker': { run: outboxWorkerCommand, usage: OUTBOX_WORKER_USAGE },
 };
 
 /** `smtpwire --help`. */
@@ -35,6 +37,8 @@ ${BENCH_USAGE}
 ${SINK_USAGE}
 
 ${DKIM_RECORD_USAGE}
+
+${OUTBOX_WORKER_USAGE}
 
 smtpwire --version prints the version.
 Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).

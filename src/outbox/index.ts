@@ -1,0 +1,19 @@
+/**
+ * `smtpwire/outbox`: a durable outbox on BullMQ + Redis (bullmq is an optional peer dependency; nothing
+ * else in smtpwire imports it). Producers call `SmtpOutbox.send`; `SmtpOutboxWorker` processes (or the
+ * CLI, `smtpwire outbox-worker`) send through an SmtpProtocolHandler. See README "Outbox".
+ */
+
+export type { OutboxConnection } from './connection.js';
+export { DEFAULT_QUEUE_NAME } from './connection.js';
+export {
+  type OutboxJobState,
+  type OutboxSendOptions,
+  type OutboxSendRawOptions,
+  type QueueableMessage,
+  SmtpOutbox,
+  type SmtpOutboxOptions,
+  type UnknownOutcome,
+} from './outbox.js';
+export { type RedisConnectionOptions, RespRedisClient } from './redis-client.js';
+export { SmtpOutboxWorker, type SmtpOutboxWorkerOptions } from './worker.js';

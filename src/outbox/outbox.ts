@@ -1,0 +1,227 @@
+/**
+ * SmtpOutbox: the producer side. Queues messages as BullMQ jobs (JSON, nothing secret), reads their
+ * results, lists and resolves UNKNOWN outcomes, and forwards the queue's events.
+ */
+import { EventEmitter } from 'node:events';
+import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import { SmtpDeliveryStatus } from '../enums.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { RawEnvelope, SendMessageOptions } from '../handler.js';
+import { assertKnownKeys } from '../options.js';
+import { DEFAULT_MAX_RETRIES } from '../retry.js';
+import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
+import { jobIdFor, messageJobData, type OutboxJobData, rawJobData } from './job-data.js';
+import { HandOverStore } from './store.js';
+import { OUTBOX_BACKOFF_TYPE, resultJson, statusOfReason } from './worker.js';
+
+/** Options of {@link SmtpOutbox}. */
+export interface SmtpOutboxOptions {
+  /** Redis options, a `redis://` URL, or an ioredis / node-redis instance. */
+  connection: OutboxConnection;
+  /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
+  queueName?: string;
+  /** BullMQ key prefix; default `bull`. */
+  prefix?: string;
+  /**
+   * BullMQ job options for every job (`attempts`, `removeOnComplete`, …). Default: 4 attempts (the
+   * handler's 3 retries), the worker's backoff. Removing finished jobs also ends their idempotency.
+   */
+  defaultJobOptions?: JobsOptions;
+}
+
+/** Options of one `send` / `sendRaw`. */
+export interface OutboxSendOptions {
+  /** The job's id; default derived from the Message-ID. Submitting an id again adds nothing. */
+  jobId?: string;
+  /** ms before the job may run. */
+  delay?: number;
+  /** BullMQ priority: 1 is the highest; default none (first in, first out). */
+  priority?: number;
+}
+
+/** Options of `sendRaw`. */
+export interface OutboxSendRawOptions extends OutboxSendOptions {
+  /** The Message-ID when the message's header has none to read. */
+  messageId?: string;
+}
+
+/** What `send` takes: the `sendMessage` options that can be stored as JSON (attachments by `path` or `data`). */
+export type QueueableMessage = Omit<SendMessageOptions, 'signal' | 'onBeforeHandOver' | 'retry'>;
+
+/** A job not finished yet, or gone. */
+export type OutboxJobState = 'waiting' | 'delayed' | 'prioritized' | 'active' | 'waiting-children' | 'not-found';
+
+/** A job reported UNKNOWN and not resolved. */
+export interface UnknownOutcome {
+  jobId: string;
+  messageId: string | null;
+  since: Date;
+  result: Record<string, unknown> | null;
+}
+
+const OUTBOX_KEYS: readonly string[] = Object.freeze(['connection', 'queueName', 'prefix', 'defaultJobOptions']);
+const SEND_KEYS: readonly string[] = Object.freeze(['jobId', 'delay', 'priority']);
+const SEND_RAW_KEYS: readonly string[] = Object.freeze([...SEND_KEYS, 'messageId']);
+
+/**
+ * The outbox. Events (once a listener is attached): `completed` (jobId, result JSON), `failed` (jobId,
+ * reason, status) for a permanent failure, `unknown` (jobId, reason) for an outcome an operator must resolve,
+ * `error` for Redis trouble (emitted only when listened to; the connection recovers by itself).
+ */
+export class SmtpOutbox extends EventEmitter {
+  readonly queueName: string;
+  readonly #queue: Queue;
+  readonly #connection: ReturnType<typeof resolveConnection>;
+  readonly #store: Promise<HandOverStore>;
+  #events: QueueEvents | null = null;
+  #closing: Promise<void> | null = null;
+
+  /** @throws InvalidArgumentError naming the option at fault. */
+  constructor(options: SmtpOutboxOptions) {
+    super();
+    if (!options || typeof options !== 'object')
+      throw new InvalidArgumentError('options are required', { field: 'options' });
+    assertKnownKeys(options, OUTBOX_KEYS, 'SmtpOutbox options');
+    this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    this.#connection = resolveConnection(options.connection);
+    this.#queue = new Queue(this.queueName, {
+      connection: this.#connection.bullmq as never,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      defaultJobOptions: {
+        attempts: DEFAULT_MAX_RETRIES + 1,
+        backoff: { type: OUTBOX_BACKOFF_TYPE },
+        ...options.defaultJobOptions,
+      },
+    });
+    this.#queue.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    this.#store = this.#queue
+      .waitUntilReady()
+      .then(async () => new HandOverStore(await storeClientOf(this.#queue), this.#queue.toKey('smtpwire')));
+    this.#store.catch(() => {});
+    this.on('newListener', (event: string) => {
+      if (event === 'completed' || event === 'failed' || event === 'unknown') this.#listen();
+    });
+  }
+
+  /**
+   * Queues one message (the `sendMessage` options, JSON-safe). Resolves with the job id.
+   * @throws InvalidArgumentError for what cannot be queued (a stream, a Buffer, a function, `dkim`, …).
+   */
+  async send(message: QueueableMessage, options: OutboxSendOptions = {}): Promise<string> {
+    assertKnownKeys(options, SEND_KEYS, 'SmtpOutbox.send options');
+    const data = messageJobData(message);
+    return this.#add(data, jobIdFor(options.jobId, data.message.messageId), options);
+  }
+
+  /**
+   * Queues a prepared message (string or bytes; never a stream) for the given envelope.
+   * @throws InvalidArgumentError as `send`.
+   */
+  async sendRaw(envelope: RawEnvelope, message: string | Uint8Array, options: OutboxSendRawOptions = {}) {
+    assertKnownKeys(options, SEND_RAW_KEYS, 'SmtpOutbox.sendRaw options');
+    const data = rawJobData(envelope, message, options.messageId);
+    return this.#add(data, jobIdFor(options.jobId, data.messageId), options);
+  }
+
+  async #add(data: OutboxJobData, jobId: string | undefined, options: OutboxSendOptions): Promise<string> {
+    for (const key of ['delay', 'priority'] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+        throw new InvalidArgumentError(`${key} must be a non-negative integer`, { field: key });
+    }
+    const job = await this.#queue.add('send', data, {
+      ...(jobId === undefined ? {} : { jobId }),
+      ...(options.delay ? { delay: options.delay } : {}),
+      ...(options.priority ? { priority: options.priority } : {}),
+    });
+    return job.id!;
+  }
+
+  /**
+   * The job's DeliveryResult JSON (`result.toJSON()`: `status` says success, failed, unknown, …) once it
+   * finished, else its state (`waiting`, `active`, `delayed`, … or `not-found`).
+   */
+  async getResult(jobId: string): Promise<Record<string, unknown> | OutboxJobState> {
+    // The state first: a job read before it finished would show no return value under a later state.
+    const state = await this.#queue.getJobState(jobId);
+    if (state !== 'completed' && state !== 'failed') return state === 'unknown' ? 'not-found' : state;
+    const job = await this.#queue.getJob(jobId);
+    if (!job) return 'not-found';
+    if (state === 'completed') return job.returnvalue as Record<string, unknown>;
+    const record = await (await this.#store).read(jobId);
+    if (record.result && record.state !== 'handing-over') return record.result;
+    const messageId = record.messageId ?? messageIdOf(job.data);
+    // Failed outside the worker's own decisions (e.g. BullMQ's stalled limit): a claim without an
+    // outcome means the message may have left.
+    const status = record.state === 'handing-over' ? SmtpDeliveryStatus.UNKNOWN : SmtpDeliveryStatus.FAILED;
+    return resultJson(status, messageId, { smtpError: job.failedReason, retryCount: job.attemptsMade });
+  }
+
+  /** Jobs reported UNKNOWN and not yet resolved, oldest first. */
+  async listUnknown(): Promise<UnknownOutcome[]> {
+    const store = await this.#store;
+    const out: UnknownOutcome[] = [];
+    for (const { jobId, since } of await store.listUnknown()) {
+      const record = await store.read(jobId);
+      out.push({ jobId, since, messageId: record.messageId, result: record.result });
+    }
+    return out;
+  }
+
+  /**
+   * An operator's decision on an UNKNOWN job (after checking the recipient's mailbox or the server's
+   * log for its Message-ID): `'resend'` forgets the hand-over and runs the job again; `'drop'` removes it
+   * from the unknown list and leaves the job failed.
+   */
+  async resolveUnknown(jobId: string, decision: 'resend' | 'drop'): Promise<void> {
+    if (decision !== 'resend' && decision !== 'drop')
+      throw new InvalidArgumentError("decision must be 'resend' or 'drop'", { field: 'decision' });
+    const store = await this.#store;
+    await store.forget(jobId);
+    if (decision === 'resend') {
+      const job = await this.#queue.getJob(jobId);
+      if (job && (await job.getState()) === 'failed') await job.retry('failed');
+    }
+  }
+
+  /** Closes the event listener and the queue's Redis connection (queued jobs stay in Redis). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#events?.close();
+      await this.#queue.close();
+      await this.#connection.close();
+    })();
+    return this.#closing;
+  }
+
+  #listen(): void {
+    if (this.#events || this.#closing) return;
+    const events = new QueueEvents(this.queueName, {
+      connection: this.#connection.bullmq as never,
+      ...(this.#queue.opts.prefix === undefined ? {} : { prefix: this.#queue.opts.prefix }),
+    });
+    this.#events = events;
+    events.on('error', () => {});
+    events.on('completed', ({ jobId, returnvalue }) => this.emit('completed', jobId, returnvalue));
+    events.on('failed', ({ jobId, failedReason }) => {
+      const status = statusOfReason(failedReason);
+      // Emitted once per job, when it is moved to failed (a retry with attempts left is not a failure).
+      if (status === SmtpDeliveryStatus.UNKNOWN) this.emit('unknown', jobId, failedReason);
+      else this.emit('failed', jobId, failedReason, status);
+    });
+  }
+
+  /** Resolves once the queue is connected (and the event listener, when one was attached). */
+  async waitUntilReady(): Promise<void> {
+    await this.#store;
+    await this.#events?.waitUntilReady();
+  }
+}
+
+function messageIdOf(data: unknown): string | null {
+  const d = data as { message?: { messageId?: unknown }; messageId?: unknown } | null;
+  const id = d?.message?.messageId ?? d?.messageId;
+  return typeof id === 'string' ? id : null;
+}

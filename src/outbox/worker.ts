@@ -1,0 +1,327 @@
+/**
+ * SmtpOutboxWorker: takes outbox jobs from the BullMQ queue and sends them through one
+ * SmtpProtocolHandler (its pool, its credentials), one SMTP attempt per job attempt.
+ *
+ * The hand-over protocol (why a crash never causes a silent duplicate):
+ * 1. A run after a stall (the worker died, or lost its lock and BullMQ's stalled check gave the job to
+ *    another) reads the job's hand-over record first: `delivered` → complete with the recorded result;
+ *    `handing-over` (a run stopped between its claim and its outcome) or `unknown` → UNKNOWN; nothing sent.
+ * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis (atomic; refused while
+ *    another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a first run
+ *    skips the read); only then does the dot leave.
+ * 3. After the reply, the outcome is recorded; then BullMQ completes or fails the job.
+ * A crash between 2 and 3 leaves `handing-over`: the re-run reports UNKNOWN, whether or not the dot
+ * left. A false UNKNOWN is possible; a resend of a message that may have been delivered is not.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { SmtpDeliveryStatus } from '../enums.js';
+import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
+import { assertKnownKeys } from '../options.js';
+import { DeliveryResult } from '../result.js';
+import { backoffDelay, resolveRetryPolicy } from '../retry.js';
+import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
+import { readJobData } from './job-data.js';
+import { type HandOverRecord, HandOverStore } from './store.js';
+
+/** Options of {@link SmtpOutboxWorker}. */
+export interface SmtpOutboxWorkerOptions {
+  /** Redis options, a `redis://` URL, or an ioredis / node-redis instance. */
+  connection: OutboxConnection;
+  /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
+  queueName?: string;
+  /** BullMQ key prefix; default `bull`. */
+  prefix?: string;
+  /** The handler every job is sent through: server, credentials, TLS, pool, retryPolicy (delays, codes). */
+  handler: SmtpProtocolHandlerOptions;
+  /** Jobs in flight in this worker; default 10 (also the handler's default poolSize). */
+  concurrency?: number;
+  /** BullMQ's global rate limit, shared by every worker of the queue: at most `max` jobs per `duration` ms. */
+  limiter?: { max: number; duration: number };
+  /** BullMQ job lock in ms (renewed every half); a worker silent this long is presumed dead. Default 30,000. */
+  lockDuration?: number;
+  /** How often BullMQ looks for jobs of dead workers, in ms. Default 30,000. */
+  stalledInterval?: number;
+  /**
+   * Re-runs of a stalled job before BullMQ fails it. Default 10: a re-run is safe here (it reports UNKNOWN
+   * instead of resending), so a crash loop should not fail a job whose message was never handed over.
+   */
+  maxStalledCount?: number;
+}
+
+const WORKER_KEYS: readonly string[] = Object.freeze([
+  'connection',
+  'queueName',
+  'prefix',
+  'handler',
+  'concurrency',
+  'limiter',
+  'lockDuration',
+  'stalledInterval',
+  'maxStalledCount',
+]);
+
+/** How long `close()` lets Redis be unreachable before it stops waiting for it. */
+const REDIS_DOWN_GRACE_MS = 5000;
+const REDIS_WATCH_MS = 500;
+
+const EMPTY_RECORD: HandOverRecord = Object.freeze({
+  state: null,
+  token: null,
+  messageId: null,
+  attempt: null,
+  at: null,
+  result: null,
+});
+
+/** The backoff type outbox jobs carry; the worker computes it from its handler's retryPolicy. */
+export const OUTBOX_BACKOFF_TYPE = 'smtpwire';
+
+/** The status a failed job's reason starts with, e.g. `unknown: connection closed after the final dot`. */
+export function failedReason(result: Record<string, unknown>): string {
+  return `${String(result.status)}: ${String(result.smtp_error ?? '')}`.trimEnd();
+}
+
+/** The status of a `failedReason`, or null for a reason this module did not write (e.g. BullMQ's stall limit). */
+export function statusOfReason(reason: string | undefined): string | null {
+  const m = /^([a-z_]+):/.exec(reason ?? '');
+  return m && (Object.values(SmtpDeliveryStatus) as string[]).includes(m[1]!) ? m[1]! : null;
+}
+
+function positiveInt(options: SmtpOutboxWorkerOptions, key: keyof SmtpOutboxWorkerOptions): number | undefined {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || (v as number) < (key === 'maxStalledCount' ? 0 : 1))
+    throw new InvalidArgumentError(`${key} must be a positive integer`, { field: key });
+  return v as number;
+}
+
+/**
+ * Sends outbox jobs. Start it, keep it running; `close()` on SIGTERM. Emits `error` for Redis trouble
+ * (it reconnects by itself) only when someone listens: an unheard error never crashes a worker.
+ */
+export class SmtpOutboxWorker extends EventEmitter {
+  readonly queueName: string;
+  readonly #worker: Worker;
+  readonly #handler: SmtpProtocolHandler;
+  readonly #close: () => Promise<void>;
+  readonly #store: Promise<HandOverStore>;
+  #closing: Promise<void> | null = null;
+
+  /** @throws InvalidArgumentError naming the option at fault (handler options included). */
+  constructor(options: SmtpOutboxWorkerOptions) {
+    super();
+    if (!options || typeof options !== 'object')
+      throw new InvalidArgumentError('options are required', { field: 'options' });
+    assertKnownKeys(options, WORKER_KEYS, 'SmtpOutboxWorker options');
+    const concurrency = positiveInt(options, 'concurrency') ?? 10;
+    const lockDuration = positiveInt(options, 'lockDuration');
+    const stalledInterval = positiveInt(options, 'stalledInterval');
+    const maxStalledCount = positiveInt(options, 'maxStalledCount') ?? 10;
+    const { limiter } = options;
+    if (
+      limiter !== undefined &&
+      (!limiter ||
+        !Number.isSafeInteger(limiter.max) ||
+        limiter.max < 1 ||
+        !Number.isSafeInteger(limiter.duration) ||
+        limiter.duration < 1)
+    )
+      throw new InvalidArgumentError('limiter must be { max, duration } with positive integers', { field: 'limiter' });
+    if (!options.handler || typeof options.handler !== 'object')
+      throw new InvalidArgumentError('handler options are required (the SMTP server to send through)', {
+        field: 'handler',
+      });
+    const policy = resolveRetryPolicy(options.handler.retryPolicy);
+    this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
+    this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    const connection = resolveConnection(options.connection);
+    this.#close = connection.close;
+    this.#worker = new Worker(this.queueName, (job) => this.#process(job), {
+      connection: connection.bullmq as never,
+      concurrency,
+      maxStalledCount,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      ...(lockDuration === undefined ? {} : { lockDuration }),
+      ...(stalledInterval === undefined ? {} : { stalledInterval }),
+      ...(limiter === undefined ? {} : { limiter: { max: limiter.max, duration: limiter.duration } }),
+      settings: {
+        // Retry n waits the handler policy's n-th delay (1 s, 5 s, 30 s by default, jittered).
+        backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(0, attemptsMade - 1), policy),
+      },
+    });
+    this.#worker.on('error', (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    this.#store = this.#worker
+      .waitUntilReady()
+      .then(async () => new HandOverStore(await storeClientOf(this.#worker), this.#worker.toKey('smtpwire')));
+    this.#store.catch(() => {});
+  }
+
+  /** Resolves once connected to Redis and taking jobs. */
+  async waitUntilReady(): Promise<void> {
+    await this.#store;
+  }
+
+  /**
+   * Graceful: takes no new job, finishes the jobs in flight, closes the handler's pool and Redis. With Redis
+   * unreachable for {@link REDIS_DOWN_GRACE_MS}, BullMQ's close would wait for a command queued until Redis
+   * returns: the connections are cut instead (jobs in flight are re-run after their lock expires, which the
+   * hand-over records keep safe).
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const client = (await storeClientOf(this.#worker).catch(() => null)) as { status?: string } | null;
+      let down = 0;
+      const watch = setInterval(() => {
+        down = client?.status === 'ready' ? 0 : down + 1;
+        if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void this.#worker.disconnect().catch(() => {});
+      }, REDIS_WATCH_MS);
+      try {
+        await this.#worker.close();
+      } finally {
+        clearInterval(watch);
+      }
+      await this.#handler.close();
+      await this.#close();
+    })();
+    return this.#closing;
+  }
+
+  async #process(job: Job): Promise<Record<string, unknown>> {
+    const store = await this.#store;
+    const jobId = job.id!;
+    const data = readJobData(job.data);
+    const messageId = data.kind === 'message' ? data.message.messageId : data.messageId;
+    const token = randomUUID();
+    // A run after a stall (its worker died or lost its lock) reads the record first, so an in-doubt job costs
+    // no SMTP traffic. Any other run skips the round trip: the claim before the dot refuses it just the same.
+    const stalled = job.stalledCounter > 0 || job.attemptsStarted > job.attemptsMade + 1;
+    const before = stalled ? await store.read(jobId) : EMPTY_RECORD;
+    if (before.state === 'delivered' && before.result) return before.result;
+    if (before.state === 'handing-over' || before.state === 'unknown') {
+      const result = resultJson(SmtpDeliveryStatus.UNKNOWN, messageId ?? before.messageId, {
+        smtpError:
+          before.state === 'unknown'
+            ? 'reported UNKNOWN before; resolve it (resolveUnknown) to send again'
+            : `a run of attempt ${before.attempt} stopped after claiming the hand-over and before recording its outcome (worker crash or lost lock): the message may have been delivered; not resent`,
+        retryCount: job.attemptsMade,
+      });
+      if (before.state === 'handing-over') await this.#abandoned(store, jobId, before.token, result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    if (data.kind === 'invalid') {
+      const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: data.reason });
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    let refused = false;
+    const onBeforeHandOver = async (): Promise<void> => {
+      if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
+        refused = true;
+        throw new Error('another run of this job is handing its message over');
+      }
+    };
+    let delivery: DeliveryResult;
+    try {
+      delivery =
+        data.kind === 'message'
+          ? await this.#handler.sendMessage({
+              ...(data.message as unknown as SendMessageOptions),
+              retry: false,
+              onBeforeHandOver,
+            })
+          : await this.#handler.sendRaw(data.envelope, data.raw, {
+              retry: false,
+              onBeforeHandOver,
+              ...(data.messageId === null ? {} : { messageId: data.messageId }),
+            });
+    } catch (err) {
+      // The handler answers every delivery outcome; a throw here is job data it could not even read.
+      if (!(err instanceof TypeError || err instanceof InvalidArgumentError)) throw err;
+      const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: (err as Error).message });
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    if (refused) {
+      // Another run holds the claim (it lost its lock, or died after claiming): this one sent nothing. If
+      // that run is alive, its recorded outcome will overwrite this UNKNOWN.
+      const result = resultJson(SmtpDeliveryStatus.UNKNOWN, messageId, {
+        smtpError: 'another run of this job claimed the hand-over (a lost lock or a crash): it may have been delivered',
+        retryCount: job.attemptsMade,
+      });
+      const current = await store.read(jobId);
+      // The other run (which lost its lock) finished meanwhile: its delivery is this job's outcome.
+      if (current.state === 'delivered' && current.result) return current.result;
+      if (current.state === 'handing-over') await this.#abandoned(store, jobId, current.token, result);
+      if (current.state === 'unknown' && current.result) throw new UnrecoverableError(failedReason(current.result));
+      throw new UnrecoverableError(failedReason(result));
+    }
+    if (delivery.error?.code === ErrorCodes.HANDOVER_REFUSED) {
+      // Redis refused the claim: nothing was handed over, a later attempt may send.
+      throw new Error(`retry: could not record the hand-over in Redis: ${delivery.error.message}`);
+    }
+    return this.#settle(job, store, token, delivery);
+  }
+
+  /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
+  async #abandoned(
+    store: HandOverStore,
+    jobId: string,
+    claimToken: string | null,
+    result: Record<string, unknown>,
+  ): Promise<void> {
+    if (claimToken !== null) await store.abandoned(jobId, claimToken, result);
+  }
+
+  async #settle(
+    job: Job,
+    store: HandOverStore,
+    token: string,
+    delivery: DeliveryResult,
+  ): Promise<Record<string, unknown>> {
+    const jobId = job.id!;
+    const json = delivery.toJSON();
+    switch (delivery.status) {
+      case SmtpDeliveryStatus.SUCCESS:
+        await store.record(jobId, token, 'delivered', json);
+        return json;
+      case SmtpDeliveryStatus.RETRY:
+      case SmtpDeliveryStatus.TEMP_FAILED: {
+        const attempt = job.attemptsMade + 1;
+        const last = attempt >= (job.opts.attempts ?? 1);
+        const result: Record<string, unknown> = {
+          ...json,
+          status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY,
+          retry_count: job.attemptsMade,
+        };
+        await store.record(jobId, token, 'not-delivered', result);
+        // A plain error: BullMQ retries it with the backoff while attempts remain.
+        throw new Error(failedReason(result));
+      }
+      case SmtpDeliveryStatus.UNKNOWN:
+        await store.record(jobId, token, 'unknown', json);
+        throw new UnrecoverableError(failedReason(json));
+      default:
+        await store.record(jobId, token, 'not-delivered', json);
+        throw new UnrecoverableError(failedReason(json));
+    }
+  }
+}
+
+/** A DeliveryResult JSON for an outcome the worker decides itself (no SMTP exchange). */
+export function resultJson(
+  status: SmtpDeliveryStatus,
+  messageId: string | null,
+  extra: { smtpError?: string; retryCount?: number } = {},
+): Record<string, unknown> {
+  return new DeliveryResult({
+    status,
+    messageId,
+    smtpError: extra.smtpError ?? null,
+    retryCount: extra.retryCount ?? 0,
+  }).toJSON();
+}

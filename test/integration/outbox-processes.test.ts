@@ -1,0 +1,266 @@
+/**
+ * The outbox across worker processes (`smtpwire outbox-worker`, compiled) against a private redis-server
+ * (appendonly yes, appendfsync always) and a counting SMTP sink in this process:
+ * - crash: N messages while a random worker is SIGKILLed every ~300 ms and replaced; every job ends
+ *   completed or failed with a reason, each completed message is stored exactly once, no message is
+ *   stored twice, and messages the sink drops after the dot end UNKNOWN and are never resent;
+ * - Redis SIGKILLed mid-run and restarted from its AOF: no job lost, still no duplicate;
+ * - BullMQ's global limiter holds across worker processes (rate measured at the sink).
+ * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 2000), chaos at most 30 s.
+ */
+
+import { Queue } from 'bullmq';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RespRedisClient, SmtpOutbox } from '../../src/outbox/index.js';
+import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
+import { reportUnavailable } from '../conformance/unavailable.js';
+import { buildForWorkers, spawnWorker, type WorkerProcess } from '../helpers/outbox-workers.js';
+import { type RedisInstance, redisAvailability, startRedis } from '../helpers/redis.js';
+
+const availability = await redisAvailability();
+const CRASH_MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_CRASH_MESSAGES ?? 2000);
+const CHAOS_MAX_MS = 30_000;
+const DRAIN_MAX_MS = 45_000;
+const KILL_EVERY_MS = 300;
+const DROP_EVERY = 100;
+
+/** Message-ID header → times the sink received the whole message (after the final dot). */
+function countByMessageId(server: ScriptedSmtpServer): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of server.messages) {
+    const id = /^Message-ID: (<[^>]+>)/im.exec(m.data.toString('latin1'))?.[1] ?? '(none)';
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+if (!availability.available) reportUnavailable(availability);
+else
+  describe('outbox worker processes (real redis-server)', () => {
+    let redis: RedisInstance;
+    let build: Awaited<ReturnType<typeof buildForWorkers>>;
+    let server: ScriptedSmtpServer | undefined;
+    let outbox: SmtpOutbox | undefined;
+    let workers: WorkerProcess[] = [];
+    let queueCount = 0;
+
+    beforeAll(async () => {
+      [redis, build] = await Promise.all([startRedis(), buildForWorkers()]);
+    }, 120_000);
+    afterAll(async () => {
+      await redis?.stop();
+      await build?.remove();
+    });
+    afterEach(async () => {
+      for (const w of workers) w.child.kill('SIGKILL');
+      await Promise.all(workers.map((w) => w.exited));
+      workers = [];
+      await outbox?.close();
+      outbox = undefined;
+      await server?.close();
+      server = undefined;
+    });
+
+    function startWorker(queue: string, extra: string[] = []): WorkerProcess {
+      const w = spawnWorker(build.dir, [
+        '--redis',
+        redis.url,
+        '--queue',
+        queue,
+        '--concurrency',
+        '16',
+        '--lock-duration',
+        '2000',
+        '--stalled-interval',
+        '1000',
+        ...extra,
+        '--plain',
+        `127.0.0.1:${server!.port}`,
+      ]);
+      workers.push(w);
+      return w;
+    }
+
+    async function sendAll(queue: string, n: number, subject: (i: number) => string): Promise<string[]> {
+      outbox = new SmtpOutbox({ connection: { port: redis.port }, queueName: queue });
+      const ids: string[] = [];
+      for (let i = 0; i < n; i += 100) {
+        const batch = Array.from({ length: Math.min(100, n - i) }, (_, k) =>
+          outbox!.send({
+            fromAddress: 'sender@example.com',
+            toAddresses: ['rcpt@example.com'],
+            subject: subject(i + k),
+            textBody: `message ${i + k}\n${'x'.repeat(900)}`,
+          }),
+        );
+        ids.push(...(await Promise.all(batch)));
+      }
+      return ids;
+    }
+
+    /** Every job's result JSON, once all are finished; throws with the stragglers' states after `deadline`. */
+    async function results(ids: string[], deadline: number): Promise<Map<string, Record<string, unknown>>> {
+      const done = new Map<string, Record<string, unknown>>();
+      for (;;) {
+        for (const id of ids) {
+          if (done.has(id)) continue;
+          const r = await outbox!.getResult(id);
+          if (r !== null && typeof r === 'object') done.set(id, r);
+        }
+        if (done.size === ids.length) return done;
+        if (Date.now() > deadline) {
+          const open = ids.filter((id) => !done.has(id)).slice(0, 5);
+          const states = await Promise.all(open.map((id) => outbox!.getResult(id)));
+          throw new Error(`${ids.length - done.size} job(s) unfinished, e.g. ${JSON.stringify(states)}`);
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+
+    function statusCounts(all: Map<string, Record<string, unknown>>): Record<string, number> {
+      const out: Record<string, number> = {};
+      for (const r of all.values()) out[String(r.status)] = (out[String(r.status)] ?? 0) + 1;
+      return out;
+    }
+
+    it(`crash: ${CRASH_MESSAGES} messages, 3 workers, one SIGKILLed every ~${KILL_EVERY_MS} ms: nothing lost, nothing sent twice`, async () => {
+      const queue = `crash${++queueCount}`;
+      const dropped = new Set<string>();
+      server = await startScriptedServer({
+        maxRecipients: 10,
+        // A short pause before the 250 widens the window between the dot and the outcome, where kills hurt.
+        onCommand: (session, _line, event) => {
+          if (event !== 'DATA_END') return undefined;
+          const data = session.messages.at(-1)?.data.toString('latin1') ?? '';
+          if (/^Subject: drop-after-dot/m.test(data)) {
+            dropped.add(/^Message-ID: (<[^>]+>)/im.exec(data)![1]!);
+            return { action: 'drop' };
+          }
+          return { delay: 5 };
+        },
+      });
+      const ids = await sendAll(queue, CRASH_MESSAGES, (i) =>
+        i % DROP_EVERY === 7 ? `drop-after-dot ${i}` : `m ${i}`,
+      );
+      for (let i = 0; i < 3; i++) startWorker(queue);
+      const started = Date.now();
+      let kills = 0;
+      const client = new RespRedisClient({ port: redis.port });
+      const q = new Queue(queue, { connection: client as never });
+      const finishedJobs = async (): Promise<number> => {
+        const c = await q.getJobCounts('completed', 'failed');
+        return (c.completed ?? 0) + (c.failed ?? 0);
+      };
+      // Chaos until every job finished or the time bound; only ready workers are killed (a worker still
+      // starting has taken no job).
+      while (Date.now() - started < CHAOS_MAX_MS && (await finishedJobs()) < ids.length) {
+        await new Promise((r) => setTimeout(r, KILL_EVERY_MS * (0.5 + Math.random())));
+        const live = workers.filter((w) => w.isReady() && w.child.exitCode === null && w.child.signalCode === null);
+        if (live.length === 0) continue;
+        const victim = live[Math.floor(Math.random() * live.length)]!;
+        victim.child.kill('SIGKILL');
+        kills++;
+        workers = workers.filter((w) => w !== victim);
+        startWorker(queue);
+      }
+      const chaosMs = Date.now() - started;
+      const all = await results(ids, Date.now() + DRAIN_MAX_MS);
+      const counts = countByMessageId(server);
+      const byStatus = statusCounts(all);
+      const jobs = await q.getJobs(['completed', 'failed'], 0, -1);
+      const rerun = jobs.filter((j) => j.attemptsStarted > j.attemptsMade + 1 || j.stalledCounter > 0).length;
+      await q.close();
+      await client.quit();
+      console.info(
+        `outbox crash test: ${ids.length} jobs, ${kills} kills in ${chaosMs} ms, ${server.messages.length} messages at the sink, ` +
+          `statuses ${JSON.stringify(byStatus)}, ${rerun} jobs re-run after a kill, dropped after the dot ${dropped.size}, total ${Date.now() - started} ms`,
+      );
+      expect(kills).toBeGreaterThanOrEqual(5);
+      // The kills hit jobs in flight: some were picked up again after their worker died (stalled).
+      expect(rerun).toBeGreaterThan(0);
+      // Every job finished with a result; success or unknown only (the sink refuses nothing).
+      expect(all.size).toBe(ids.length);
+      expect(Object.keys(byStatus).sort()).toEqual(expect.arrayContaining(['success']));
+      for (const status of Object.keys(byStatus)) expect(['success', 'unknown']).toContain(status);
+      // No message stored twice: a run that found a hand-over in doubt reported UNKNOWN instead of resending.
+      const twice = [...counts].filter(([, n]) => n > 1);
+      expect(twice).toEqual([]);
+      for (const [id, result] of all) {
+        const stored = counts.get(String(result.message_id)) ?? 0;
+        if (result.status === 'success') expect(stored, `job ${id}`).toBe(1);
+        else expect(stored, `job ${id} (${result.status})`).toBeLessThanOrEqual(1);
+        if (dropped.has(String(result.message_id)))
+          expect(result.status, `job ${id} was dropped after the dot`).toBe('unknown');
+      }
+      expect(dropped.size).toBeGreaterThan(0);
+      // The UNKNOWN jobs are listed for an operator.
+      const unknown = (await outbox!.listUnknown()).map((u) => u.jobId).sort();
+      expect(unknown).toEqual(
+        [...all]
+          .filter(([, r]) => r.status === 'unknown')
+          .map(([id]) => id)
+          .sort(),
+      );
+    }, 150_000);
+
+    it('Redis SIGKILLed mid-run and restarted from its AOF: no job lost, none sent twice', async () => {
+      const queue = `restart${++queueCount}`;
+      server = await startScriptedServer({
+        onCommand: (_s, _l, event) => (event === 'DATA_END' ? { delay: 2 } : undefined),
+      });
+      const ids = await sendAll(queue, 600, (i) => `r ${i}`);
+      for (let i = 0; i < 3; i++) startWorker(queue);
+      await waitFor(() => server!.messages.length >= 150, 30_000);
+      await redis.kill();
+      const atKill = server.messages.length;
+      await new Promise((r) => setTimeout(r, 1000));
+      await redis.restart();
+      const all = await results(ids, Date.now() + 45_000);
+      const counts = countByMessageId(server);
+      console.info(
+        `outbox Redis-restart test: killed at ${atKill} delivered, statuses ${JSON.stringify(statusCounts(all))}`,
+      );
+      expect(atKill).toBeLessThan(600);
+      expect(all.size).toBe(600);
+      expect([...counts].filter(([, n]) => n > 1)).toEqual([]);
+      for (const [id, result] of all) {
+        expect(['success', 'unknown'], `job ${id}`).toContain(result.status);
+        if (result.status === 'success') expect(counts.get(String(result.message_id)), `job ${id}`).toBe(1);
+      }
+    }, 120_000);
+
+    it('the global limiter holds across 3 worker processes (measured at the sink)', async () => {
+      const queue = `limit${++queueCount}`;
+      const at: number[] = [];
+      server = await startScriptedServer({
+        onCommand: (_s, _l, event) => {
+          if (event === 'DATA_END') at.push(Date.now());
+          return undefined;
+        },
+      });
+      const max = 10;
+      const duration = 500;
+      const n = 80;
+      const ids = await sendAll(queue, n, (i) => `l ${i}`);
+      await Promise.all([0, 1, 2].map(() => startWorker(queue, ['--limit', `${max}/${duration}`]).ready));
+      await results(ids, Date.now() + 45_000);
+      at.sort((a, b) => a - b);
+      const span = at.at(-1)! - at[0]!;
+      // n messages at max per duration need at least (n / max − 1) whole windows; one window of slack
+      // for the first messages' slower delivery (new SMTP connections), which shortens the span at the sink.
+      const minimum = (n / max - 2) * duration;
+      let busiest = 0;
+      for (let i = 0; i < at.length; i++) {
+        let j = i;
+        while (j < at.length && at[j]! - at[i]! < duration) j++;
+        busiest = Math.max(busiest, j - i);
+      }
+      console.info(
+        `outbox limiter test: ${n} messages in ${span} ms (minimum ${minimum}), busiest ${duration} ms: ${busiest}`,
+      );
+      expect(at).toHaveLength(n);
+      expect(span).toBeGreaterThanOrEqual(minimum);
+      // A fixed window lets a sliding one see at most two windows' worth.
+      expect(busiest).toBeLessThanOrEqual(2 * max);
+    }, 90_000);
+  });

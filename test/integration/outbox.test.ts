@@ -1,0 +1,367 @@
+/**
+ * The outbox against a real, private redis-server (test/helpers/redis.ts) and the scripted SMTP server,
+ * worker in this process: semantics per status, idempotency, JSON safety, poison jobs, UNKNOWN never
+ * resent, and the hand-over record deciding a re-run. The multi-process crash, Redis-restart and
+ * limiter tests are in outbox-processes.test.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { Queue } from 'bullmq';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RespRedisClient, SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
+import { HandOverStore } from '../../src/outbox/store.js';
+import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
+import { CERTS } from '../conformance/servers/process.js';
+import { reportUnavailable } from '../conformance/unavailable.js';
+import { type RedisInstance, redisAvailability, startRedis } from '../helpers/redis.js';
+
+const availability = await redisAvailability();
+
+const msg = (n: number | string) => ({
+  fromAddress: 'sender@example.com',
+  toAddresses: ['rcpt@example.com'],
+  subject: `outbox ${n}`,
+  textBody: `body ${n}`,
+});
+
+if (!availability.available) reportUnavailable(availability);
+else
+  describe('SmtpOutbox + SmtpOutboxWorker (real redis-server)', () => {
+    let redis: RedisInstance;
+    let server: ScriptedSmtpServer;
+    let queueCount = 0;
+    let queueName: string;
+    const closers: (() => Promise<unknown>)[] = [];
+
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await redis?.stop();
+    });
+    afterEach(async () => {
+      for (const close of closers.splice(0).reverse()) await close();
+      await server?.close();
+    });
+
+    async function setup(
+      script: Parameters<typeof startScriptedServer>[0] = {},
+      worker: { attempts?: number; concurrency?: number } = {},
+    ) {
+      server = await startScriptedServer(script);
+      queueName = `q${++queueCount}`;
+      const outbox = new SmtpOutbox({
+        connection: { port: redis.port },
+        queueName,
+        ...(worker.attempts ? { defaultJobOptions: { attempts: worker.attempts } } : {}),
+      });
+      closers.push(() => outbox.close());
+      const w = new SmtpOutboxWorker({
+        connection: redis.url,
+        queueName,
+        concurrency: worker.concurrency ?? 4,
+        handler: {
+          hostname: '127.0.0.1',
+          port: server.port,
+          encryption: 'none',
+          retryPolicy: { delays: [20], jitter: 0 },
+        },
+      });
+      closers.push(() => w.close());
+      await outbox.waitUntilReady();
+      await w.waitUntilReady();
+      return { outbox, worker: w };
+    }
+
+    async function finished(outbox: SmtpOutbox, jobId: string, timeout = 15_000) {
+      let result: Awaited<ReturnType<SmtpOutbox['getResult']>> = 'waiting';
+      await waitFor(async () => {
+        result = await outbox.getResult(jobId);
+        return typeof result === 'object';
+      }, timeout);
+      return result as unknown as Record<string, unknown>;
+    }
+
+    it('delivers a queued message and keeps its DeliveryResult JSON; the Message-ID is fixed at send', async () => {
+      const { outbox } = await setup();
+      const completed: string[] = [];
+      outbox.on('completed', (id: string) => completed.push(id));
+      await outbox.waitUntilReady();
+      const jobId = await outbox.send(msg(1));
+      const result = await finished(outbox, jobId);
+      expect(result).toMatchObject({ status: 'success', smtp_code: 250, retry_count: 0 });
+      expect(server.messages).toHaveLength(1);
+      expect(server.messages[0]!.data.toString()).toContain(`Message-ID: ${result.message_id}`);
+      await waitFor(() => completed.includes(jobId));
+      expect(await outbox.getResult('no-such-job')).toBe('not-found');
+      const later = await outbox.send(msg('later'), { delay: 60_000 });
+      expect(await outbox.getResult(later)).toBe('delayed');
+    });
+
+    it('one job per jobId, and per Message-ID when no jobId is given', async () => {
+      const { outbox } = await setup();
+      const a = await outbox.send(msg('a'), { jobId: 'order-17' });
+      const b = await outbox.send(msg('a-again'), { jobId: 'order-17' });
+      const m = { ...msg('b'), messageId: '<fixed-1@example.com>' };
+      const c = await outbox.send(m);
+      const d = await outbox.send(m);
+      expect(b).toBe(a);
+      expect(d).toBe(c);
+      await finished(outbox, a);
+      await finished(outbox, c);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(server.messages.map((x) => x.data.toString().match(/^Subject: (.*)$/m)?.[1]).sort()).toEqual([
+        'outbox a',
+        'outbox b',
+      ]);
+    });
+
+    it('refuses what JSON cannot carry or a job must not carry, with the path named', async () => {
+      const { outbox } = await setup();
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [
+          { ...msg(1), attachments: [{ filename: 'a', content: Buffer.from('x') }] },
+          /attachments\[0\]\.content is binary/,
+        ],
+        [{ ...msg(1), attachments: [{ filename: 'a', content: Readable.from(['x']) }] }, /content is a stream/],
+        [{ ...msg(1), signal: new AbortController().signal }, /signal cannot be queued/],
+        [{ ...msg(1), dkim: { privateKey: 'k' } }, /private key must not travel/],
+        [{ ...msg(1), date: new Date() }, /message\.date is a Date/],
+        [{ ...msg(1), messageId: 'no-brackets' }, /messageId/],
+      ];
+      for (const [message, error] of cases) await expect(outbox.send(message as never)).rejects.toThrow(error);
+      await expect(outbox.send(msg(1), { jobId: '12' })).rejects.toThrow(/jobId/);
+      await expect(outbox.send(msg(1), { jobld: 'x' } as never)).rejects.toThrow(/did you mean 'jobId'/);
+      // An attachment by base64 is fine.
+      const ok = await outbox.send({ ...msg(2), attachments: [{ filename: 'a.bin', data: 'AAEC' }] });
+      expect(await finished(outbox, ok)).toMatchObject({ status: 'success' });
+    });
+
+    it('sendRaw queues bytes with the message header Message-ID as the job key', async () => {
+      const { outbox } = await setup();
+      const raw =
+        'From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <raw-1@example.com>\r\nSubject: raw\r\n\r\nhi\r\n';
+      const id1 = await outbox.sendRaw({ from: 'a@example.com', to: ['b@example.com'] }, raw);
+      const id2 = await outbox.sendRaw({ from: 'a@example.com', to: ['b@example.com'] }, Buffer.from(raw));
+      expect(id2).toBe(id1);
+      expect(await finished(outbox, id1)).toMatchObject({ status: 'success', message_id: '<raw-1@example.com>' });
+      await expect(
+        outbox.sendRaw({ from: 'a@example.com', to: ['b@example.com'] }, Readable.from([raw]) as never),
+      ).rejects.toThrow(/stream/);
+    });
+
+    it('REJECTED and FAILED fail at once, without retry', async () => {
+      const { outbox } = await setup({ script: [{ on: 'RCPT', match: /nobody/, reply: '550 5.1.1 No such user' }] });
+      const failed: string[] = [];
+      outbox.on('failed', (id: string, _reason: string, status: string) => failed.push(`${id}:${status}`));
+      await outbox.waitUntilReady();
+      const id = await outbox.send({ ...msg(1), toAddresses: ['nobody@example.com'] });
+      const result = await finished(outbox, id);
+      expect(result).toMatchObject({ status: 'rejected', smtp_code: 550 });
+      expect(server.sessions.flatMap((s) => s.commands).filter((c) => c.verb === 'RCPT')).toHaveLength(1);
+      await waitFor(() => failed.includes(`${id}:rejected`));
+    });
+
+    it('TEMP_FAILED is retried by the queue (one SMTP attempt per job attempt) until it succeeds or attempts run out', async () => {
+      const { outbox } = await setup(
+        { script: [{ on: 'MAIL', reply: '451 4.3.0 Try later', times: 2 }] },
+        {
+          attempts: 4,
+        },
+      );
+      const id = await outbox.send(msg(1));
+      expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+      expect(server.sessions.flatMap((s) => s.commands).filter((c) => c.verb === 'MAIL')).toHaveLength(3);
+
+      server.script = [{ on: 'MAIL', reply: '451 4.3.0 Try later' }];
+      const id2 = await outbox.send(msg(2), { jobId: 'always-451' });
+      expect(await finished(outbox, id2)).toMatchObject({ status: 'temp_failed', is_retryable: true, retry_count: 3 });
+    });
+
+    it('UNKNOWN (connection dropped after the dot) fails the job, is listed, emitted, and never resent', async () => {
+      const { outbox } = await setup({ script: [{ on: 'DATA_END', action: 'drop' }] });
+      const unknown: string[] = [];
+      outbox.on('unknown', (id: string) => unknown.push(id));
+      await outbox.waitUntilReady();
+      const id = await outbox.send(msg(1));
+      const result = await finished(outbox, id);
+      expect(result).toMatchObject({ status: 'unknown' });
+      await waitFor(() => unknown.includes(id));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(server.messages).toHaveLength(1);
+      const listed = await outbox.listUnknown();
+      expect(listed.map((u) => u.jobId)).toEqual([id]);
+      expect(listed[0]!.messageId).toBe(result.message_id);
+      // The operator checked: not delivered; resend it.
+      server.script = [];
+      await outbox.resolveUnknown(id, 'resend');
+      await waitFor(async () => ((await outbox.getResult(id)) as { status?: string }).status === 'success', 10_000);
+      expect(server.messages).toHaveLength(2);
+      expect(await outbox.listUnknown()).toEqual([]);
+    });
+
+    it('a re-run that finds a claimed hand-over without an outcome reports UNKNOWN and sends nothing', async () => {
+      const { outbox } = await setup();
+      // What a worker killed between its claim and its outcome leaves behind.
+      const client = new RespRedisClient({ port: redis.port });
+      closers.push(() => client.quit());
+      const queue = new Queue(queueName, { connection: client as never });
+      closers.push(() => queue.close());
+      const store = new HandOverStore(client, queue.toKey('smtpwire'));
+      expect(await store.claim('crashed-1', 'dead-run', '<m@example.com>', 1)).toBe(true);
+      // Another run cannot claim it while it is held.
+      expect(await store.claim('crashed-1', 'other-run', '<m@example.com>', 1)).toBe(false);
+      // The job as BullMQ's stalled check leaves it (stalled once), so the re-run reads the record first.
+      const id = await outbox.send(msg(1), { jobId: 'crashed-1', delay: 300 });
+      await client.call('HSET', queue.toKey(id), 'stc', 1);
+      expect(await finished(outbox, id)).toMatchObject({ status: 'unknown' });
+      expect(server.connectionCount).toBe(0);
+      expect((await outbox.listUnknown()).map((u) => u.jobId)).toEqual([id]);
+      // Without the stall mark the claim before the dot refuses it just the same: no message either.
+      expect(await store.claim('crashed-2', 'dead-run', '<m2@example.com>', 1)).toBe(true);
+      const id1 = await outbox.send(msg(1), { jobId: 'crashed-2' });
+      expect(await finished(outbox, id1)).toMatchObject({ status: 'unknown' });
+      expect(server.messages).toHaveLength(0);
+      // A recorded delivery completes the re-run with the recorded result, again without sending.
+      await store.record('delivered-1', 'dead-run', 'delivered', { status: 'success', message_id: '<d@example.com>' });
+      const id2 = await outbox.send(msg(2), { jobId: 'delivered-1' });
+      expect(await finished(outbox, id2)).toMatchObject({ status: 'success', message_id: '<d@example.com>' });
+      expect(server.messages).toHaveLength(0);
+    });
+
+    it('a run that loses the claim to another run (a lost lock) sends no dot: UNKNOWN, or the other run’s delivery', async () => {
+      // The "other run" acts while this run is in DATA: after its start check, before its claim.
+      let other: ((jobId: string) => Promise<unknown>) | null = null;
+      let jobUnderTest = '';
+      const { outbox } = await setup({
+        onCommand: async (_s, _l, event) => {
+          if (event === 'DATA' && other) await other(jobUnderTest);
+          return undefined;
+        },
+      });
+      const client = new RespRedisClient({ port: redis.port });
+      closers.push(() => client.quit());
+      const queue = new Queue(queueName, { connection: client as never });
+      closers.push(() => queue.close());
+      const store = new HandOverStore(client, queue.toKey('smtpwire'));
+
+      jobUnderTest = 'race-claimed';
+      other = (id) => store.claim(id, 'other-run', '<o@example.com>', 1);
+      const a = await outbox.send(msg(1), { jobId: jobUnderTest });
+      expect(await finished(outbox, a)).toMatchObject({ status: 'unknown' });
+      expect((await outbox.listUnknown()).map((u) => u.jobId)).toContain(a);
+
+      jobUnderTest = 'race-delivered';
+      other = (id) => store.record(id, 'other-run', 'delivered', { status: 'success', message_id: '<o2@example.com>' });
+      const b = await outbox.send(msg(2), { jobId: jobUnderTest });
+      expect(await finished(outbox, b)).toMatchObject({ status: 'success', message_id: '<o2@example.com>' });
+      // Neither run of this worker wrote a final dot.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(server.messages).toHaveLength(0);
+    });
+
+    it('poison job data fails INVALID at once and the worker goes on', async () => {
+      const { outbox } = await setup();
+      const client = new RespRedisClient({ port: redis.port });
+      closers.push(() => client.quit());
+      const queue = new Queue(queueName, { connection: client as never });
+      closers.push(() => queue.close());
+      const poison = [
+        await queue.add('send', { hello: 'world' }),
+        await queue.add('send', 'just a string'),
+        await queue.add('send', { v: 1, kind: 'message', message: { messageId: '<p@example.com>', toAddresses: 7 } }),
+        await queue.add('send', { v: 1, kind: 'raw', envelope: { from: 'a@example.com', to: [] }, raw: { text: 'x' } }),
+      ];
+      const good = await outbox.send(msg('after poison'));
+      for (const job of poison) {
+        const r = await finished(outbox, job.id!);
+        expect(r.status).toBe('invalid');
+        expect((await queue.getJob(job.id!))!.attemptsMade).toBe(1);
+      }
+      expect(await finished(outbox, good)).toMatchObject({ status: 'success' });
+    });
+
+    it('close() is graceful: jobs in flight finish, then the worker stops taking jobs', async () => {
+      const { outbox, worker } = await setup({ script: [{ on: 'DATA_END', delay: 300 }] });
+      const ids = await Promise.all([1, 2, 3].map((n) => outbox.send(msg(n))));
+      await waitFor(() => server.messages.length >= 1);
+      await worker.close();
+      const states = await Promise.all(ids.map((id) => outbox.getResult(id)));
+      for (const s of states) if (typeof s === 'object') expect(s.status).toBe('success');
+      const later = await outbox.send(msg('later'));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await outbox.getResult(later)).toBe('waiting');
+    });
+
+    it('over TLS with a password (rediss); a wrong password is an error event that does not show it', async () => {
+      const secure = await startRedis({ tls: true, password: 's3cret-pass' });
+      closers.push(() => secure.stop());
+      server = await startScriptedServer();
+      const tls = { ca: readFileSync(CERTS.ca, 'utf8'), servername: 'localhost' };
+      const connection = { host: '127.0.0.1', port: secure.port, password: 's3cret-pass', tls };
+      const outbox = new SmtpOutbox({ connection, queueName: 'tls' });
+      closers.push(() => outbox.close());
+      const w = new SmtpOutboxWorker({
+        connection,
+        queueName: 'tls',
+        handler: { hostname: '127.0.0.1', port: server.port, encryption: 'none' },
+      });
+      closers.push(() => w.close());
+      const id = await outbox.send(msg('tls'));
+      expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+
+      const bad = new RespRedisClient({ ...connection, password: 'wrong-pass' });
+      const errors: string[] = [];
+      bad.on('error', (e: Error) => errors.push(e.message));
+      await waitFor(() => errors.length > 0, 5000);
+      bad.disconnect();
+      expect(errors[0]).toMatch(/handshake failed: WRONGPASS/);
+      expect(errors.join('\n')).not.toContain('wrong-pass');
+      // Without the CA, the certificate is refused: no plaintext fallback.
+      const untrusted = new RespRedisClient({ host: '127.0.0.1', port: secure.port, tls: true });
+      const tlsErrors: string[] = [];
+      untrusted.on('error', (e: Error) => tlsErrors.push(e.message));
+      await waitFor(() => tlsErrors.length > 0, 5000);
+      untrusted.disconnect();
+      expect(tlsErrors[0]).toMatch(/certificate/i);
+    });
+
+    it('waits for a Redis that is not up yet, and close() returns while Redis is down', async () => {
+      const late = await startRedis();
+      closers.push(() => late.stop());
+      await late.kill();
+      server = await startScriptedServer();
+      const w = new SmtpOutboxWorker({
+        connection: { port: late.port },
+        queueName: 'late',
+        handler: { hostname: '127.0.0.1', port: server.port, encryption: 'none' },
+      });
+      const outbox = new SmtpOutbox({ connection: { port: late.port }, queueName: 'late' });
+      closers.push(() => outbox.close());
+      const ready = Promise.all([w.waitUntilReady(), outbox.waitUntilReady()]);
+      await new Promise((r) => setTimeout(r, 500));
+      await late.restart();
+      await ready;
+      const id = await outbox.send(msg('late'));
+      expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+      await late.kill();
+      const t0 = Date.now();
+      await w.close();
+      // Bounded: Redis unreachable for 5 s cuts the connections instead of waiting for it.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    }, 60_000);
+
+    it('rejects unknown or bad options with the key named', () => {
+      expect(() => new SmtpOutbox({ connection: { port: 1 }, queueNmae: 'x' } as never)).toThrow(/queueName/);
+      expect(() => new SmtpOutbox({ connection: { prot: 1 } as never })).toThrow(/did you mean 'port'/);
+      expect(() => new SmtpOutboxWorker({ connection: redis.url, handler: undefined as never })).toThrow(/handler/);
+      expect(
+        () =>
+          new SmtpOutboxWorker({
+            connection: redis.url,
+            handler: { hostname: 'x' },
+            limiter: { max: 0, duration: 1 },
+          }),
+      ).toThrow(/limiter/);
+    });
+  });
