@@ -3,7 +3,7 @@
  * Exit 0 when every check passed, 1 with warnings, 2 on failure.
  */
 import { parseArgs } from 'node:util';
-import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
+import { AUTH_METHODS, type AuthMethod, type ProbeReport, probe, type TranscriptEntry } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -50,8 +50,8 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
   const encryption = encryptionFlag(values);
   const password = await readPassword(io, values.user, values['pass-env']);
   const authMethod = values['auth-method']?.toUpperCase();
-  if (authMethod !== undefined && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(authMethod)) {
-    throw new UsageError('--auth-method must be PLAIN, LOGIN, CRAM-MD5 or XOAUTH2');
+  if (authMethod !== undefined && !(AUTH_METHODS as readonly string[]).includes(authMethod)) {
+    throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`);
   }
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError('--timeout must be a positive number of ms');
@@ -64,7 +64,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     ...(tls === undefined ? {} : { tls }),
     ...(values.user === undefined ? {} : { username: values.user }),
     ...(password === undefined ? {} : { password }),
-    ...(authMethod === undefined ? {} : { authMethod: authMethod as 'PLAIN' }),
+    ...(authMethod === undefined ? {} : { authMethod: authMethod as AuthMethod }),
     ...(values.name === undefined ? {} : { clientName: values.name }),
     ...(timeout === undefined
       ? {}

@@ -37,6 +37,8 @@ export type { NodemailerError, NodemailerErrorCode } from './nodemailer-errors.j
 
 /** nodemailer's SMTP transport options that smtpwire honours. */
 export interface NodemailerSmtpOptions {
+  /** nodemailer's LMTP switch: smtpwire's `protocol: 'lmtp'` (LHLO, one reply per recipient). */
+  lmtp?: boolean;
   /** Default `'localhost'`, as nodemailer. */
   host?: string;
   /** Default 465 when `secure`, else 587. */
@@ -145,6 +147,7 @@ export interface NodemailerInfo {
 type Callback<T> = (err: NodemailerError | null, value?: T) => void;
 
 const TRANSPORT_KEYS = [
+  'lmtp',
   'host',
   'port',
   'secure',
@@ -170,7 +173,6 @@ const UNSUPPORTED_TRANSPORT: Record<string, string> = {
   url: "connection URLs are not parsed: give 'host', 'port', 'secure' and 'auth'",
   proxy: 'proxies are not supported',
   dkim: "DKIM signing is smtpwire's dkim option (see the README), not nodemailer's",
-  lmtp: "LMTP is smtpwire's protocol option, not available through this transport",
   localAddress: 'binding a local address is not supported',
   opportunisticTLS: 'secure: false already upgrades when STARTTLS is offered',
   disableFileAccess: 'file access cannot be turned off here: do not pass paths you do not trust',
@@ -274,9 +276,11 @@ export function handlerOptions(options: NodemailerSmtpOptions): SmtpProtocolHand
       ? {}
       : { command: options.socketTimeout, dataIdle: options.socketTimeout, finalReply: options.socketTimeout }),
   };
+  const lmtp = options.lmtp === true;
   return {
     hostname: options.host ?? 'localhost',
-    port: options.port ?? (options.secure ? 465 : 587),
+    port: options.port ?? (lmtp ? 24 : options.secure ? 465 : 587),
+    ...(lmtp ? { protocol: 'lmtp' as const } : {}),
     encryption,
     // nodemailer upgrades when STARTTLS is offered and goes on in plaintext when not, unless requireTLS.
     ...(encryption === 'tls' && !options.requireTLS ? { opportunisticTls: true } : {}),
@@ -440,7 +444,6 @@ function toMessage(mail: NodemailerMail): SendMessageOptions {
   const optional: Record<string, unknown> = {
     ccAddresses: mail.cc === undefined ? undefined : addresses(mail.cc, 'cc'),
     bccAddresses: mail.bcc === undefined ? undefined : addresses(mail.bcc, 'bcc'),
-    // smtpwire's replyTo takes one address (a list once the builder takes lists).
     replyTo: replyTo.length === 0 ? undefined : replyTo.length === 1 ? replyTo[0] : replyTo,
     textBody: bodyText(mail.text, 'text'),
     htmlBody: bodyText(mail.html, 'html'),

@@ -318,7 +318,8 @@ async function authenticate(
       options.authMethod === undefined ? {} : { method: options.authMethod },
     );
     timings.auth = performance.now() - t;
-    return { attempted: true, ok: true, mechanism, error: null };
+    // Without a configured method the engine chose the strongest offered (SCRAM-PLUS, SCRAM, …): report it.
+    return { attempted: true, ok: true, mechanism: conn.authMechanism ?? mechanism, error: null };
   } catch (err) {
     timings.auth = performance.now() - t;
     const error = asSmtpError(err);

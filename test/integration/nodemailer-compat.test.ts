@@ -332,6 +332,22 @@ describe('where smtpwire/nodemailer is stricter or says more', () => {
     expect(s.messages).toHaveLength(1);
   });
 
+  it('lmtp: true speaks LMTP (LHLO, one reply per recipient), as nodemailer does', async () => {
+    const s = await startScriptedServer({ lmtp: true });
+    closers.push(() => s.close());
+    const t = createTransport({ lmtp: true, host: '127.0.0.1', port: s.port, ignoreTLS: true });
+    closers.push(() => t.close());
+    const info = await t.sendMail({
+      from: 'a@example.com',
+      to: ['b@example.com', 'c@example.com'],
+      subject: 's',
+      text: 'x',
+    });
+    expect(info.accepted).toEqual(['b@example.com', 'c@example.com']);
+    expect(s.messages).toHaveLength(1);
+    expect(s.messages[0]?.recipientReplies).toHaveLength(2);
+  });
+
   it('transport options it cannot honour throw at createTransport, naming them', () => {
     expect(() => createTransport({ service: 'gmail' } as never)).toThrow(/well-known services/);
     expect(() => createTransport({ hots: 'x' } as never)).toThrow(/did you mean 'host'/);
