@@ -39,7 +39,6 @@ function checkAddressLiteral(literal: string): string | null {
   return `"${literal}" is not a valid IPv4 address literal`;
 }
 
-/** RFC 5321 §4.1.2 Domain: hostname labels, IDN converted, or an address literal. */
 /**
  * Domains repeat across messages (same sender, same recipients): remember recent verdicts. Kept
  * because it pays (2026-11-30): a mailbox check costs 3.8 µs with a new domain, 0.6 µs with a known one.
@@ -68,6 +67,7 @@ function isIPv6(text: string): boolean {
   }
 }
 
+/** RFC 5321 §4.1.2 Domain: hostname labels, IDN converted, or an address literal. */
 function checkDomain(domain: string, maxLabelLength: number): DomainCheck {
   const key = `${maxLabelLength}\0${domain}`;
   const hit = domainCache.get(key);
