@@ -1,26 +1,17 @@
 /**
- * SmtpProtocolHandler: the reference design's main API. Prepares the message in one pass
- * (message/prepare.ts: every rule once, by its owner), takes a pooled connection, sends, retries what
- * is safe to retry, and always answers with a DeliveryResult.
- *
- * Retry rules (RFC 5321 §4.2.1, §4.5.4.1): transient replies in `retryableCodes` and connection
- * failures before the message was handed over are retried with backoff. Once the final dot (or
- * BDAT LAST) is written and the connection dies before the reply, the server may have accepted the
- * message: the result is UNKNOWN with its Message-ID, and nothing is resent.
+ * SmtpProtocolHandler: the reference design's main API. Checks its options, prepares the message in
+ * one pass (message/prepare.ts: every rule once, by its owner) and hands it to the attempt loop
+ * (`delivery.ts`: DKIM signing, pooled connections, retries, LMTP per-recipient retries), whose
+ * replies and errors become a DeliveryResult in `delivery-results.ts`. Every send answers with a
+ * DeliveryResult; a message refused before anything is sent is INVALID.
  */
 import type tls from 'node:tls';
-import { SmtpDeliveryStatus, type SmtpEncryption, type SmtpProtocol } from './enums.js';
-import {
-  AuthError,
-  ClosedError,
-  ErrorCodes,
-  InvalidArgumentError,
-  ReplyError,
-  SmtpError,
-  toSmtpError,
-} from './errors.js';
-import { createDkimSigners, type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
-import { type DkimSpoolOptions, resolveDkimSpool, type SignSource, signMessage } from './message/dkim/signed-body.js';
+import { Delivery } from './delivery.js';
+import { invalid } from './delivery-results.js';
+import type { SmtpEncryption, SmtpProtocol } from './enums.js';
+import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from './errors.js';
+import { createDkimSigners, type DkimOptions } from './message/dkim/sign.js';
+import { type DkimSpoolOptions, resolveDkimSpool } from './message/dkim/signed-body.js';
 import {
   type PreparedMessage,
   prepareMessage,
@@ -42,24 +33,9 @@ import {
 } from './options.js';
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
 import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
-import { formatReply, type Reply } from './protocol/reply.js';
-import { DeliveryResult } from './result.js';
-import {
-  backoffDelay,
-  isConnectionRefused,
-  isRetryable,
-  isRetryableReply,
-  type RetryPolicy,
-  resolveRetryPolicy,
-  sleep,
-} from './retry.js';
-import {
-  type MailOutcome,
-  resolveTimeouts,
-  type SmtpConnection,
-  type Timeouts,
-  type TranscriptEntry,
-} from './transport/connection.js';
+import type { DeliveryResult } from './result.js';
+import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
+import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from './transport/connection.js';
 
 /**
  * Handler options. Optional fields also take `undefined` (as when absent), so values such as
@@ -163,21 +139,6 @@ const DEFAULT_POOL_SIZE = 10;
 /** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
 export type RawMessage = RawMessageInput;
 
-interface Job {
-  prepared: PreparedMessage;
-  retry: boolean;
-  signal: AbortSignal | undefined;
-  beforeHandOver: (() => void | Promise<void>) | undefined;
-  /**
-   * LMTP: what earlier attempts settled per recipient. A retry after a transient per-recipient
-   * failure sends only to the recipients still open (`envelope.to` is narrowed), never again to
-   * those already delivered.
-   */
-  settled?: { delivered: string[]; failures: Record<string, string> };
-  /** LMTP: the recipients a retry goes to (all of the envelope's when absent). */
-  openRecipients?: readonly string[];
-}
-
 export class SmtpProtocolHandler {
   readonly hostname: string;
   readonly port: number;
@@ -186,11 +147,9 @@ export class SmtpProtocolHandler {
   readonly pool: SmtpConnectionPool;
 
   readonly #params: PoolConnectionParams;
-  readonly #retryPolicy: RetryPolicy;
   readonly #limits: Readonly<ValidationLimits>;
   readonly #inflight = new Set<Promise<unknown>>();
-  readonly #dkim: readonly DkimSigner[] | null;
-  readonly #dkimSpool: DkimSpoolOptions;
+  readonly #delivery: Delivery;
   #closed = false;
   #lastError: SmtpError | null = null;
 
@@ -218,11 +177,11 @@ export class SmtpProtocolHandler {
     checkFunction(options.onTranscript, 'onTranscript');
     checkBooleans(options, ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls']);
     const timeouts = resolveTimeouts(options.timeouts);
-    this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
+    const retryPolicy = resolveRetryPolicy(options.retryPolicy);
     this.#limits = resolveLimits(options.limits);
     // DKIM (issue 14): options and keys checked here, so a bad key throws now, never at send time.
-    this.#dkim = options.dkim === undefined ? null : createDkimSigners(options.dkim);
-    this.#dkimSpool = resolveDkimSpool(options.dkimSpool, this.#limits);
+    const dkim = options.dkim === undefined ? null : createDkimSigners(options.dkim);
+    const dkimSpool = resolveDkimSpool(options.dkimSpool, this.#limits);
     if (options.fromAddress !== undefined) {
       const check = SmtpMessageValidator.validateEmailAddress(options.fromAddress, this.#limits);
       if (!check.valid)
@@ -258,6 +217,7 @@ export class SmtpProtocolHandler {
       },
     });
     this.pool = new SmtpConnectionPool({ ...options.pool, maxConnections: poolSize });
+    this.#delivery = new Delivery({ pool: this.pool, params: this.#params, retryPolicy, dkim, dkimSpool });
   }
 
   /** The error behind the last `false` from connect / testConnection / authenticate. */
@@ -357,7 +317,7 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid(err);
     }
-    return this.#deliverMaybeSigned(
+    return this.#delivery.deliver(
       { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
       options.dkim,
     );
@@ -374,283 +334,9 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid(err);
     }
-    return this.#deliverMaybeSigned(
+    return this.#delivery.deliver(
       { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
       options.dkim,
     );
   }
-
-  /**
-   * DKIM (issue 14): with signers (the message's own option wins over the handler's), the prepared message
-   * is signed once before the attempts — hashed in a first pass when replayable, spooled when a one-shot
-   * stream — and a signing failure is INVALID with nothing sent. Any spool file is deleted afterwards.
-   */
-  async #deliverMaybeSigned(job: Job, perMessage: DkimOptions | DkimOptions[] | undefined): Promise<DeliveryResult> {
-    let signers: readonly DkimSigner[] | null;
-    try {
-      signers = dkimSignersFor(perMessage, this.#dkim);
-    } catch (err) {
-      return invalid(err);
-    }
-    if (!signers) return this.#deliver(job);
-    const { prepared } = job;
-    const first = prepared.body();
-    if (first === null) return invalid(new SmtpError('the message body was already consumed'));
-    const source: SignSource =
-      typeof first === 'string' || first instanceof Uint8Array
-        ? { kind: 'memory', bytes: typeof first === 'string' ? Buffer.from(first, 'utf8') : first }
-        : prepared.replayable
-          ? { kind: 'replayable', open: () => prepared.body() as AsyncIterable<Uint8Array | string> }
-          : { kind: 'once', stream: first };
-    let signed: Awaited<ReturnType<typeof signMessage>>;
-    try {
-      signed = await signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
-    } catch (err) {
-      // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
-      if ((err as SmtpError).code === ErrorCodes.ABORTED) return this.#fromError(job, err, 0, null);
-      return invalid(
-        new SmtpError(`DKIM signing failed: ${(err as Error).message}`, { code: ErrorCodes.DKIM_SIGN, cause: err }),
-      );
-    }
-    const { size } = prepared.envelope;
-    const signedMessage: PreparedMessage = {
-      envelope: size === undefined ? prepared.envelope : { ...prepared.envelope, size: size + signed.addedSize },
-      messageId: prepared.messageId,
-      headerBlock: null,
-      needs: prepared.needs,
-      replayable: true,
-      body: () => signed.body(),
-      asGiven: (wire) => prepared.asGiven(wire),
-    };
-    try {
-      return await this.#deliver({ ...job, prepared: signedMessage });
-    } finally {
-      await signed.dispose();
-    }
-  }
-
-  /** The attempt loop: one DeliveryResult, retries only where nothing can have been delivered. */
-  async #deliver(job: Job): Promise<DeliveryResult> {
-    const policy = this.#retryPolicy;
-    const maxAttempts = job.retry ? policy.maxRetries + 1 : 1;
-    const signalOption = job.signal ? { signal: job.signal } : {};
-    let last: DeliveryResult | null = null;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      if (attempt > 0) {
-        try {
-          await sleep(backoffDelay(attempt - 1, policy), job.signal);
-        } catch (err) {
-          return this.#fromError(job, err, attempt - 1, null);
-        }
-      }
-      const result = await this.#attempt(job, attempt, signalOption);
-      // A one-shot stream was taken by the failed attempt: the caller must resend it.
-      if (result === null)
-        return (
-          last ??
-          this.#fromError(
-            job,
-            new SmtpError('the message stream was consumed by an earlier attempt; send it again with a fresh stream', {
-              code: ErrorCodes.BODY_SOURCE,
-            }),
-            attempt,
-            null,
-          )
-        );
-      if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
-      // A refused connection gets fewer retries than other failures (RetryPolicy.refusedRetries).
-      if (isConnectionRefused(result.error) && attempt >= policy.refusedRetries) return result;
-      last = result;
-    }
-    // Out of attempts (or retry off): the failure stays temporary for the caller.
-    const status = job.retry ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY;
-    return new DeliveryResult({ ...resultFields(last!), status });
-  }
-
-  /** One attempt; null when the body was a one-shot stream already used. */
-  async #attempt(job: Job, attempt: number, signalOption: { signal?: AbortSignal }): Promise<DeliveryResult | null> {
-    let conn: SmtpConnection;
-    try {
-      conn = await this.pool.getConnection(this.#params, signalOption);
-    } catch (err) {
-      return this.#fromError(job, err, attempt, null);
-    }
-    // Taken only now: a failed connect leaves a one-shot stream unread, so the retry can still send it.
-    const body = job.prepared.body();
-    if (body === null) {
-      this.pool.releaseConnection(conn);
-      return null;
-    }
-    let released = false;
-    const release = (): void => {
-      if (!released) {
-        released = true;
-        this.pool.releaseConnection(conn);
-      }
-    };
-    let accepted: readonly string[] | null = null;
-    try {
-      // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
-      // LMTP: a retry after per-recipient failures goes only to the recipients still open.
-      const envelope = job.openRecipients
-        ? { ...job.prepared.envelope, to: job.openRecipients }
-        : job.prepared.envelope;
-      const outcome = await conn.sendMail(envelope, body, {
-        ...signalOption,
-        onHandedOver: release,
-        onRecipients: (ok) => {
-          accepted = ok;
-        },
-        ...(job.beforeHandOver ? { onBeforeHandOver: job.beforeHandOver } : {}),
-      });
-      return this.#fromOutcome(job, outcome, attempt);
-    } catch (err) {
-      // A caller's value refused by the engine's checks before a byte was written leaves the
-      // connection usable: that is an INVALID message, not a failed delivery.
-      const error = toSmtpError(err);
-      const nothingSent = error instanceof InvalidArgumentError && !conn.isBroken;
-      return this.#fromError(job, error, attempt, accepted, nothingSent);
-    } finally {
-      release();
-    }
-  }
-
-  #fromOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult {
-    const policy = this.#retryPolicy;
-    if (outcome.recipientReplies) {
-      const lmtp = this.#fromLmtpOutcome(job, outcome, attempt);
-      if (lmtp) return lmtp;
-    }
-    const { asGiven } = job.prepared;
-    const recipientFailures: Record<string, string> = { ...job.settled?.failures };
-    for (const r of outcome.rejected) recipientFailures[asGiven(r.recipient)] = formatReply(r.reply);
-    const response = formatReply(outcome.reply);
-    const base = {
-      messageId: job.prepared.messageId,
-      smtpCode: outcome.reply.code,
-      smtpError: outcome.delivered ? null : response,
-      enhancedCode: outcome.reply.enhanced,
-      response,
-      recipientFailures,
-      acceptedRecipients: [...(job.settled?.delivered ?? []), ...outcome.accepted.map(asGiven)],
-      retryCount: attempt,
-    };
-    if (outcome.delivered)
-      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.SUCCESS, sentAt: new Date() });
-    const transient = (reply: Reply): boolean => isRetryableReply(reply.code, policy);
-    switch (outcome.stage) {
-      case 'mail':
-        return transient(outcome.reply)
-          ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
-          : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.REJECTED });
-      case 'rcpt':
-        // Every recipient refused: worth another try only if every refusal was temporary.
-        return outcome.rejected.every((r) => transient(r.reply))
-          ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
-          : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.REJECTED });
-      case 'data':
-      case 'final':
-        return transient(outcome.reply)
-          ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
-          : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
-    }
-  }
-
-  /**
-   * LMTP (RFC 2033 §4.2) after the data: when some recipients failed transiently, the result is
-   * TEMP_FAILED and retryable, and the job's envelope is narrowed to them, so a retry never reaches a
-   * recipient already delivered. Null when no recipient is open for a retry (the usual rules apply).
-   */
-  #fromLmtpOutcome(job: Job, outcome: MailOutcome, attempt: number): DeliveryResult | null {
-    const retryable = outcome.rejected.filter((r) => isRetryableReply(r.reply.code, this.#retryPolicy));
-    if (retryable.length === 0) return null;
-    if (outcome.accepted.length === 0 && retryable.length === outcome.rejected.length) {
-      // Nothing delivered, every failure transient: the ordinary whole-message retry, to those recipients.
-      job.openRecipients = retryable.map((r) => r.recipient);
-      return null;
-    }
-    job.settled ??= { delivered: [], failures: {} };
-    const settled = job.settled;
-    const { asGiven } = job.prepared;
-    for (const a of outcome.accepted) settled.delivered.push(asGiven(a));
-    const recipientFailures: Record<string, string> = {};
-    for (const r of outcome.rejected) {
-      const text = formatReply(r.reply);
-      recipientFailures[asGiven(r.recipient)] = text;
-      if (!retryable.includes(r)) settled.failures[asGiven(r.recipient)] = text;
-    }
-    job.openRecipients = retryable.map((r) => r.recipient);
-    const reply = retryable[0]!.reply;
-    return new DeliveryResult({
-      status: SmtpDeliveryStatus.TEMP_FAILED,
-      isRetryable: true,
-      messageId: job.prepared.messageId,
-      smtpCode: reply.code,
-      smtpError: formatReply(reply),
-      response: formatReply(reply),
-      enhancedCode: reply.enhanced,
-      recipientFailures: { ...settled.failures, ...recipientFailures },
-      acceptedRecipients: [...settled.delivered],
-      retryCount: attempt,
-    });
-  }
-
-  #fromError(
-    job: Job,
-    err: unknown,
-    attempt: number,
-    accepted: readonly string[] | null,
-    nothingSent = false,
-  ): DeliveryResult {
-    const error = toSmtpError(err);
-    const reply = error instanceof ReplyError ? error : null;
-    const base = {
-      messageId: job.prepared.messageId,
-      smtpCode: error.replyCode,
-      smtpError: reply ? reply.response : error.message,
-      enhancedCode: error.enhancedCode,
-      response: reply ? replyText(reply) : null,
-      // Kept for UNKNOWN too: these recipients were accepted before the connection was lost.
-      acceptedRecipients: accepted === null ? [] : accepted.map(job.prepared.asGiven),
-      retryCount: attempt,
-      error,
-    };
-    if (error.messageHandedOver) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.UNKNOWN });
-    if (nothingSent) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.INVALID });
-    if (isRetryable(error, this.#retryPolicy))
-      return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true });
-    return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
-  }
-}
-
-function resultFields(r: DeliveryResult) {
-  return {
-    messageId: r.messageId,
-    smtpCode: r.smtpCode,
-    smtpError: r.smtpError,
-    enhancedCode: r.enhancedCode,
-    response: r.response,
-    recipientFailures: r.recipientFailures,
-    acceptedRecipients: r.acceptedRecipients,
-    sentAt: r.sentAt,
-    retryCount: r.retryCount,
-    isRetryable: r.isRetryable,
-    error: r.error,
-  };
-}
-
-/** `550 5.1.1 text`: the reply behind a ReplyError, as a result's `response`. */
-function replyText(err: ReplyError): string {
-  return formatReply({ code: err.replyCode, enhanced: err.enhancedCode, lines: err.lines });
-}
-
-/** An INVALID result: nothing was sent. */
-function invalid(err: unknown): DeliveryResult {
-  const error = toSmtpError(err);
-  return new DeliveryResult({
-    status: SmtpDeliveryStatus.INVALID,
-    messageId: null,
-    smtpError: error.message,
-    error,
-  });
 }

@@ -1,7 +1,9 @@
 /**
  * One connection of the scripted SMTP server: the command dispatcher and the fault machinery that
- * sits between every command and its reply. Input is read through byte-reader.ts (lines, DATA
- * bodies, BDAT chunks).
+ * sits between every command and its reply, TLS (implicit and STARTTLS) and AUTH. Input is read
+ * through byte-reader.ts (lines, DATA bodies, BDAT chunks); MAIL, RCPT, DATA and BDAT (and the LMTP
+ * replies) are transaction.ts; the EHLO keywords capabilities.ts; the server side of each SASL
+ * mechanism auth-server.ts; reply bytes and codes wire.ts.
  */
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -9,11 +11,13 @@ import * as tls from 'node:tls';
 
 import { serveAuth } from './auth-server.js';
 import { ByteReader, type Line } from './byte-reader.js';
-import { bodyFacts, unstuffDataBody } from './message-body.js';
-import { EARLY_TALKER_REPLY, LenientTerminatorScanner, omitsEnhancedCode, type ServerQuirks } from './quirks.js';
-import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
+import { capabilities } from './capabilities.js';
+import { EARLY_TALKER_REPLY, omitsEnhancedCode, type ServerQuirks } from './quirks.js';
+import type { MessageRecord, SessionRecord } from './records.js';
 import type { CommandHook, RuleCounters, ScriptAction, ScriptRule } from './script.js';
 import { DEFAULT_SPLIT_DELAY } from './script.js';
+import { Transactions } from './transaction.js';
+import { cut, isPositive, replyCode, toBuffer, toLines } from './wire.js';
 
 /** Resolved options, defaults applied. */
 export interface Settings {
@@ -53,41 +57,13 @@ export interface SessionHost {
   closed(): void;
 }
 
-/** An open mail transaction (RFC 5321 §3.3). */
-interface Transaction {
-  mailFrom: string;
-  mailParams: SmtpParams;
-  rcptTo: string[];
-  rcptParams: SmtpParams[];
-  refusedRcptTo: string[];
-  /** BDAT chunks so far (RFC 3030), or null when no BDAT was seen. */
-  chunks: Buffer[] | null;
-  chunkSizes: number[];
-  chunkBytes: number;
-  /** A BDAT chunk got a non-2xx reply: later chunks are refused until RSET (RFC 3030 §2). */
-  bdatFailed: boolean;
-}
-
 /** The outcome of {@link Session.respond}. */
-interface Answer {
+export interface Answer {
   /** The reply written, or null when none was (silent, drop, closed). */
   sent: string | null;
   /** Its code (first three bytes), 0 when none or not numeric. */
   code: number;
 }
-
-/** Which EHLO keyword each MAIL/RCPT parameter needs. */
-const PARAM_EXTENSION: Readonly<Record<string, string>> = {
-  SIZE: 'SIZE', // RFC 1870
-  BODY: '8BITMIME', // RFC 6152 (BINARYMIME checked separately, RFC 3030)
-  SMTPUTF8: 'SMTPUTF8', // RFC 6531
-  RET: 'DSN', // RFC 3461
-  ENVID: 'DSN',
-  NOTIFY: 'DSN',
-  ORCPT: 'DSN',
-  AUTH: 'AUTH', // RFC 4954 §5
-  REQUIRETLS: 'REQUIRETLS', // RFC 8689
-};
 
 /** One connection: the reader, the command dispatcher and the fault machinery. */
 export class Session {
@@ -112,7 +88,8 @@ export class Session {
   /** EHLO keywords advertised in this session, with their parameters (`SIZE` → `'100'`). */
   #advertised = new Map<string, string>();
   #enhanced = false;
-  #tx: Transaction | null = null;
+  /** MAIL, RCPT, DATA, BDAT and the open transaction (transaction.ts). */
+  readonly #mail: Transactions;
 
   constructor(socket: net.Socket, id: number, settings: Settings, host: SessionHost) {
     this.#settings = settings;
@@ -147,6 +124,18 @@ export class Session {
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+    this.#mail = new Transactions(
+      {
+        record: this.record,
+        respond: (events, line, lines, effect) => this.respond(events, line, lines, effect),
+        fmt: (code, enhanced, text) => this.#fmt(code, enhanced, text),
+        offers: (keyword) => this.#offers(keyword),
+        sizeLimit: () => this.#sizeLimit(),
+      },
+      settings,
+      host,
+      this.#in,
+    );
   }
 
   /** Serve the connection until it closes. Never rejects. */
@@ -379,32 +368,6 @@ export class Session {
     return true;
   }
 
-  /** The EHLO keywords for the session's current state. */
-  #capabilities(): string[] {
-    const s = this.#settings;
-    const extensions = [
-      'PIPELINING',
-      '8BITMIME',
-      'SMTPUTF8',
-      `SIZE ${s.maxMessageSize}`,
-      'ENHANCEDSTATUSCODES',
-      'CHUNKING',
-    ];
-    // STARTTLS and AUTH follow the session's state (tls configured and not active yet; users set).
-    const stateful: string[] = [];
-    if (s.secureContext !== null && !s.implicitTls && !this.record.tls) stateful.push('STARTTLS');
-    if (s.users !== null && (!s.authRequiresTls || this.record.tls))
-      stateful.push(`AUTH ${s.authMechanisms.join(' ')}`);
-    const given = s.capabilities;
-    if (given === undefined) return [...extensions, ...stateful];
-    if (typeof given === 'function') return given([...extensions, ...stateful]);
-    // An array replaces the extensions; STARTTLS and AUTH still follow `tls` and `users` (a server
-    // configured with TLS that silently stopped offering it was a trap), unless the array names them.
-    const keyword = (k: string): string => k.split(' ')[0]!.toUpperCase();
-    const named = new Set(given.map(keyword));
-    return [...given, ...stateful.filter((k) => !named.has(keyword(k)))];
-  }
-
   async #dispatch(line: Line): Promise<void> {
     const text = line.text;
     const space = text.indexOf(' ');
@@ -439,17 +402,17 @@ export class Session {
       case 'LHLO':
         return this.#hello(verb, text, arg);
       case 'MAIL':
-        return this.#mail(text, arg);
+        return this.#mail.mail(text, arg);
       case 'RCPT':
-        return this.#rcpt(text, arg);
+        return this.#mail.rcpt(text, arg);
       case 'DATA':
-        return this.#data(text, arg);
+        return this.#mail.data(text, arg);
       case 'BDAT':
-        return this.#bdat(text, arg);
+        return this.#mail.bdat(text, arg);
       case 'RSET':
         if (arg !== '') return void (await this.respond([verb], text, [this.#fmt(501, '5.5.4', 'Syntax: RSET')]));
         await this.respond([verb], text, [this.#fmt(250, '2.0.0', 'OK')], (code) => {
-          if (isPositive(code)) this.#tx = null;
+          if (isPositive(code)) this.#mail.current = null;
         });
         return;
       case 'NOOP':
@@ -491,12 +454,12 @@ export class Session {
     }
     const name = arg.trim();
     const greeting = `${this.#settings.hostname} Hello ${name}`;
-    const caps = verb === 'HELO' ? [] : this.#capabilities();
+    const caps = verb === 'HELO' ? [] : capabilities(this.#settings, this.record.tls);
     const lines = [greeting, ...caps].map((l, i, all) => `250${i === all.length - 1 ? ' ' : '-'}${l}`);
     await this.respond([verb], text, lines, (code) => {
       if (!isPositive(code)) return;
       // RFC 5321 §4.1.4: EHLO/HELO resets the state as RSET does.
-      this.#tx = null;
+      this.#mail.current = null;
       this.record.helo = name;
       this.record.heloVerb = verb;
       this.#advertised = new Map(
@@ -523,256 +486,6 @@ export class Session {
     return Number.isSafeInteger(advertised) && advertised > 0 ? advertised : this.#settings.maxMessageSize;
   }
 
-  /**
-   * Parse `<path> params` after `FROM:` / `TO:` (RFC 5321 §4.1.2). Strict: no space before
-   * `<`, parameters as `KEY[=VALUE]` separated by spaces.
-   */
-  #parsePath(arg: string, prefix: 'FROM:' | 'TO:'): { path: string; params: SmtpParams } | string {
-    if (arg.slice(0, prefix.length).toUpperCase() !== prefix) return `Syntax: expected ${prefix}<address>`;
-    const rest = arg.slice(prefix.length);
-    const m = /^<([^<>\s]*)>(.*)$/.exec(rest);
-    if (m === null) return `Syntax: expected ${prefix}<address>`;
-    const params: SmtpParams = {};
-    const tail = m[2] ?? '';
-    if (tail !== '') {
-      if (!tail.startsWith(' ')) return 'Syntax: a space must separate parameters';
-      for (const token of tail.trim().split(/ +/)) {
-        const eq = token.indexOf('=');
-        const key = (eq === -1 ? token : token.slice(0, eq)).toUpperCase();
-        if (!/^[A-Z0-9][A-Z0-9-]*$/.test(key)) return `Syntax: bad parameter ${token}`;
-        params[key] = eq === -1 ? true : token.slice(eq + 1);
-      }
-    }
-    return { path: m[1] ?? '', params };
-  }
-
-  /** 555 when a parameter's extension was not advertised or is unknown (RFC 5321 §4.1.1.11). */
-  #unsupportedParam(params: SmtpParams): string | null {
-    for (const key of Object.keys(params)) {
-      const value = params[key];
-      const extension = key === 'BODY' && value === 'BINARYMIME' ? 'BINARYMIME' : PARAM_EXTENSION[key];
-      if (extension === undefined || !this.#offers(extension)) return key;
-    }
-    return null;
-  }
-
-  async #mail(text: string, arg: string): Promise<void> {
-    const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
-      this.respond(['MAIL'], text, [this.#fmt(code, enhanced, message)]);
-    if (this.record.helo === null) return void (await fail(503, '5.5.1', 'Send EHLO or HELO first'));
-    if (this.#settings.requireAuth && this.record.authUser === null) {
-      return void (await fail(530, '5.7.0', 'Authentication required'));
-    }
-    if (this.#tx !== null) return void (await fail(503, '5.5.1', 'Nested MAIL command'));
-    const parsed = this.#parsePath(arg, 'FROM:');
-    if (typeof parsed === 'string') return void (await fail(501, '5.5.4', parsed));
-    const { path, params } = parsed;
-    const unsupported = this.#unsupportedParam(params);
-    if (unsupported !== null) return void (await fail(555, '5.5.4', `${unsupported} parameter not supported`));
-    if (params.SIZE !== undefined) {
-      if (typeof params.SIZE !== 'string' || !/^\d+$/.test(params.SIZE)) {
-        return void (await fail(501, '5.5.4', 'Syntax: SIZE=<octets>'));
-      }
-      if (Number(params.SIZE) > this.#sizeLimit()) {
-        return void (await fail(552, '5.3.4', 'Message size exceeds fixed maximum message size'));
-      }
-    }
-    if (params.BODY !== undefined && !['7BIT', '8BITMIME', 'BINARYMIME'].includes(String(params.BODY).toUpperCase())) {
-      return void (await fail(501, '5.5.4', 'Syntax: BODY=7BIT|8BITMIME|BINARYMIME'));
-    }
-    if (params.SMTPUTF8 !== undefined && params.SMTPUTF8 !== true) {
-      return void (await fail(501, '5.5.4', 'SMTPUTF8 takes no value'));
-    }
-    // RFC 6531 §3.4: a UTF-8 address needs the SMTPUTF8 parameter.
-    if (!isAscii(path) && params.SMTPUTF8 === undefined) {
-      return void (await fail(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'));
-    }
-    await this.respond(['MAIL'], text, [this.#fmt(250, '2.1.0', `Sender <${path}> OK`)], (code) => {
-      if (!isPositive(code)) return;
-      this.#tx = {
-        mailFrom: path,
-        mailParams: params,
-        rcptTo: [],
-        rcptParams: [],
-        refusedRcptTo: [],
-        chunks: null,
-        chunkSizes: [],
-        chunkBytes: 0,
-        bdatFailed: false,
-      };
-    });
-  }
-
-  async #rcpt(text: string, arg: string): Promise<void> {
-    const tx = this.#tx;
-    const parsed = this.#parsePath(arg, 'TO:');
-    const refuse = (code: number, enhanced: string, message: string): Promise<Answer> => {
-      if (tx !== null && typeof parsed !== 'string') tx.refusedRcptTo.push(parsed.path);
-      return this.respond(['RCPT'], text, [this.#fmt(code, enhanced, message)]);
-    };
-    if (tx === null) return void (await refuse(503, '5.5.1', 'Need MAIL command'));
-    if (typeof parsed === 'string') return void (await refuse(501, '5.5.4', parsed));
-    const { path, params } = parsed;
-    if (path === '') return void (await refuse(501, '5.1.3', 'Empty recipient address'));
-    const unsupported = this.#unsupportedParam(params);
-    if (unsupported !== null) return void (await refuse(555, '5.5.4', `${unsupported} parameter not supported`));
-    if (!isAscii(path) && tx.mailParams.SMTPUTF8 === undefined) {
-      return void (await refuse(553, '5.6.7', 'Non-ASCII address requires SMTPUTF8'));
-    }
-    if (tx.rcptTo.length >= this.#settings.maxRecipients) {
-      return void (await refuse(452, '4.5.3', 'Too many recipients'));
-    }
-    await this.respond(['RCPT'], text, [this.#fmt(250, '2.1.5', `Recipient <${path}> OK`)], (code) => {
-      if (isPositive(code)) {
-        tx.rcptTo.push(path);
-        tx.rcptParams.push(params);
-      } else {
-        tx.refusedRcptTo.push(path);
-      }
-    });
-  }
-
-  async #data(text: string, arg: string): Promise<void> {
-    const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
-      this.respond(['DATA'], text, [this.#fmt(code, enhanced, message)]);
-    const tx = this.#tx;
-    if (arg !== '') return void (await fail(501, '5.5.4', 'Syntax: DATA'));
-    if (tx === null) return void (await fail(503, '5.5.1', 'Need MAIL command'));
-    if (tx.chunks !== null) return void (await fail(503, '5.5.1', 'DATA not allowed after BDAT'));
-    // RFC 2920 §3.1: with every recipient refused, DATA gets 554 and no body follows.
-    if (tx.rcptTo.length === 0) return void (await fail(554, '5.5.1', 'No valid recipients'));
-    // 354 has no enhanced code: RFC 2034 gives them to 2xx, 4xx and 5xx only.
-    await this.respond(['DATA'], text, ['354 End data with <CR><LF>.<CR><LF>'], async (code) => {
-      if (code !== 354) return;
-      // A lenient end-of-data recognizer is a quirk, to prove a smuggling check can fail.
-      const lenient = this.#settings.quirks.endOfData;
-      const body = await this.#in.readDataBody(
-        2 * this.#sizeLimit() + 5,
-        lenient ? new LenientTerminatorScanner(lenient) : undefined,
-      );
-      if (body === null) return;
-      const data = body.oversize ? Buffer.alloc(0) : unstuffDataBody(body.raw);
-      const oversize = body.oversize || data.length > this.#sizeLimit();
-      const message = this.#message(
-        tx,
-        'DATA',
-        oversize ? Buffer.alloc(0) : data,
-        oversize ? Buffer.alloc(0) : body.raw,
-        {
-          oversize,
-          size: body.size,
-        },
-      );
-      await this.#finishMessage(['DATA_END'], text, message);
-    });
-  }
-
-  async #bdat(text: string, arg: string): Promise<void> {
-    const m = /^(\d{1,15})(?: +(LAST))?$/i.exec(arg.trim());
-    if (m === null) {
-      // The chunk size is unknown, so the stream cannot be resynchronised: say so and go on.
-      await this.respond(['BDAT'], text, [this.#fmt(501, '5.5.4', 'Syntax: BDAT <size> [LAST]')]);
-      return;
-    }
-    const size = Number(m[1]);
-    const last = m[2] !== undefined;
-    const events = last ? ['BDAT_LAST', 'BDAT'] : ['BDAT'];
-    const tx = this.#tx;
-    // RFC 3030 §2: the chunk is read even when it is going to be refused.
-    const room = tx === null ? 0 : Math.max(0, this.#sizeLimit() - tx.chunkBytes);
-    const chunk = await this.#in.readExact(size, room);
-    if (chunk === null) return;
-    const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
-      this.respond(events, text, [this.#fmt(code, enhanced, message)]);
-    if (!this.#offers('CHUNKING')) return void (await fail(502, '5.5.1', 'BDAT without CHUNKING advertised'));
-    if (tx === null) return void (await fail(503, '5.5.1', 'Need MAIL command'));
-    if (tx.rcptTo.length === 0) return void (await fail(554, '5.5.1', 'No valid recipients'));
-    if (tx.bdatFailed) return void (await fail(503, '5.5.1', 'Previous BDAT failed, send RSET'));
-    tx.chunks ??= [];
-    tx.chunkSizes.push(size);
-    tx.chunkBytes += size;
-    const oversize = !chunk.kept || tx.chunkBytes > this.#sizeLimit();
-    if (!oversize) tx.chunks.push(chunk.bytes);
-    if (!last) {
-      if (oversize) {
-        tx.bdatFailed = true;
-        tx.chunks = [];
-        return void (await fail(552, '5.3.4', 'Message size exceeds fixed maximum message size'));
-      }
-      await this.respond(events, text, [this.#fmt(250, '2.0.0', `${size} octets received`)], (code) => {
-        if (!isPositive(code)) tx.bdatFailed = true;
-      });
-      return;
-    }
-    const data = oversize ? Buffer.alloc(0) : Buffer.concat(tx.chunks);
-    const message = this.#message(tx, 'BDAT', data, data, { oversize, size: tx.chunkBytes });
-    await this.#finishMessage(events, text, message);
-  }
-
-  #message(
-    tx: Transaction,
-    via: 'DATA' | 'BDAT',
-    data: Buffer,
-    raw: Buffer,
-    extra: { oversize: boolean; size: number },
-  ): MessageRecord {
-    return {
-      session: this.record.id,
-      mailFrom: tx.mailFrom,
-      mailParams: tx.mailParams,
-      rcptTo: [...tx.rcptTo],
-      rcptParams: [...tx.rcptParams],
-      refusedRcptTo: [...tx.refusedRcptTo],
-      data,
-      raw,
-      via,
-      chunks: [...tx.chunkSizes],
-      ...bodyFacts(data),
-      oversize: extra.oversize,
-      size: extra.size,
-      tls: this.record.tls,
-      authUser: this.record.authUser,
-      queueId: this.#host.nextQueueId(),
-      reply: null,
-      accepted: false,
-    };
-  }
-
-  /**
-   * Record a complete message, then answer its end. Recorded first, so that a test can see
-   * what the server got even when the script drops the connection instead of answering.
-   */
-  async #finishMessage(events: readonly string[], text: string, message: MessageRecord): Promise<void> {
-    if (this.#settings.record) this.record.messages.push(message);
-    this.#host.message(message);
-    // The transaction ends with the final reply whatever it says (RFC 5321 §4.1.1.4).
-    this.#tx = null;
-    const reply = message.oversize
-      ? this.#fmt(552, '5.3.4', 'Message size exceeds fixed maximum message size')
-      : this.#fmt(250, '2.0.0', `OK: queued as ${message.queueId}`);
-    if (this.#settings.lmtp) return this.#lmtpReplies(events, message, reply);
-    const answer = await this.respond(events, text, [reply]);
-    message.reply = answer.sent;
-    message.accepted = answer.sent !== null && isPositive(answer.code);
-  }
-
-  /**
-   * LMTP (RFC 2033 §4.2): one reply per accepted recipient, in RCPT order. Each is the event
-   * `LMTP_RCPT` (matched against the recipient address) as well as the message's end event, so a
-   * script can refuse one recipient (`{ on: 'LMTP_RCPT', match: /full@/, reply: '552 5.2.2 Over quota' }`).
-   */
-  async #lmtpReplies(events: readonly string[], message: MessageRecord, reply: string): Promise<void> {
-    message.recipientReplies = [];
-    for (const recipient of message.rcptTo) {
-      const answer = await this.respond(['LMTP_RCPT', ...events], recipient, [reply]);
-      const accepted = answer.sent !== null && isPositive(answer.code);
-      message.recipientReplies.push({ recipient, reply: answer.sent, accepted });
-      if (answer.sent === null) break;
-    }
-    message.reply = message.recipientReplies[0]?.reply ?? null;
-    message.accepted = message.recipientReplies.some((r) => r.accepted);
-  }
-
   async #starttls(text: string, arg: string): Promise<void> {
     const fail = (code: number, enhanced: string, message: string): Promise<Answer> =>
       this.respond(['STARTTLS'], text, [this.#fmt(code, enhanced, message)]);
@@ -793,7 +506,7 @@ export class Session {
       this.record.authMechanism = null;
       this.#advertised = new Map();
       this.#enhanced = false;
-      this.#tx = null;
+      this.#mail.current = null;
     });
   }
 
@@ -808,7 +521,8 @@ export class Session {
     }
     if (users === null || !this.#offers('AUTH')) return void (await fail(502, '5.5.1', 'AUTH not advertised'));
     if (this.record.authUser !== null) return void (await fail(503, '5.5.1', 'Already authenticated'));
-    if (this.#tx !== null) return void (await fail(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
+    if (this.#mail.current !== null)
+      return void (await fail(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
     const [mechanismRaw = '', initialRaw, ...extra] = arg.split(' ');
     const mechanism = mechanismRaw.toUpperCase();
     if (mechanism === '' || extra.length > 0)
@@ -877,48 +591,4 @@ export class Session {
     this.record.authUser = user;
     this.record.authMechanism = mechanism;
   }
-}
-
-// ------------------------------------------------------------------ helpers
-
-function toBuffer(value: string | Uint8Array): Buffer {
-  return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
-}
-
-function toLines(reply: string | readonly string[]): readonly string[] {
-  return typeof reply === 'string' ? reply.split('\n').map((l) => l.replace(/\r$/, '')) : reply;
-}
-
-/** The reply code in the first three bytes, or 0 when they are not digits. */
-function replyCode(bytes: Buffer): number {
-  if (bytes.length < 3) return 0;
-  const text = bytes.toString('latin1', 0, 3);
-  return /^\d{3}$/.test(text) ? Number(text) : 0;
-}
-
-/** 2xx or 3xx (RFC 5321 §4.2.1). */
-function isPositive(code: number): boolean {
-  return code >= 200 && code < 400;
-}
-
-function isAscii(value: string): boolean {
-  return /^[\x00-\x7f]*$/.test(value);
-}
-
-/** Cut `bytes` at the given offsets (sorted, out-of-range ignored) or into single bytes. */
-function cut(bytes: Buffer, split: readonly number[] | 'byte'): Buffer[] {
-  if (split === 'byte') {
-    const out: Buffer[] = [];
-    for (let i = 0; i < bytes.length; i++) out.push(bytes.subarray(i, i + 1));
-    return out;
-  }
-  const offsets = [...new Set(split)].filter((o) => o > 0 && o < bytes.length).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let start = 0;
-  for (const offset of offsets) {
-    out.push(bytes.subarray(start, offset));
-    start = offset;
-  }
-  out.push(bytes.subarray(start));
-  return out;
 }
