@@ -71,7 +71,7 @@ import {
   watched,
 } from './body.js';
 import { channelBindingOf } from './channel-binding.js';
-import { isLoopback, type OpenSocketOptions, openSocket, type TlsSessionStore, upgradeToTls } from './connect.js';
+import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 import type {
   ConnectionTimings,
   OperationOptions,
