@@ -36,7 +36,6 @@ import {
   ReplyError,
   SmtpError,
   TimeoutError,
-  type TimeoutPhase,
   TlsError,
   toSmtpError,
 } from '../errors.js';
@@ -80,6 +79,7 @@ import type {
   SmtpConnectionOptions,
 } from './connection-types.js';
 import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
+import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { handedOverError, timeoutMessage } from './timeouts.js';
 import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
 
@@ -106,20 +106,6 @@ export type {
 } from './connection-types.js';
 export type { MailOutcome, RecipientRejection, TransactionTimings } from './outcome.js';
 export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
-
-interface Pending {
-  /** The line written (null for the greeting); redacted only when shown, see `shownCommand`. */
-  line: string | null;
-  /** What to show instead of the redacted line (AUTH continuations, the final dot). */
-  label: string | undefined;
-  phase: TimeoutPhase;
-  timeout: number;
-  /** The final dot or BDAT LAST reached the socket: if the connection dies now the outcome is unknown. */
-  handedOver: boolean;
-  switchesToTls: boolean;
-  resolve: (reply: Reply) => void;
-  reject: (err: SmtpError) => void;
-}
 
 const channels = {
   connected: diagnostics.channel('smtpwire:connection:connected'),
@@ -149,10 +135,6 @@ export class SmtpConnection extends EventEmitter {
   #parser: ReplyParser;
   #phase: Phase = 'connecting';
   #started = false;
-  #inflight: Pending[] = [];
-  #timer: NodeJS.Timeout | null = null;
-  /** Duration of the running timer, so it can be refreshed when the next head has the same. */
-  #timerMs = 0;
   #broken: SmtpError | null = null;
   #info: ServerInfo | null = null;
   #secure = false;
@@ -165,11 +147,9 @@ export class SmtpConnection extends EventEmitter {
   readonly #timings: ConnectionTimings = {};
   #corked = false;
   #drainWaiters: { resolve: () => void; reject: (err: SmtpError) => void }[] = [];
-  #idleWaiters: (() => void)[] = [];
   readonly #writer = new Mutex();
   #messagesSent = 0;
-  /** When the last final write reached the socket (performance.now()), for the timings. */
-  #handedOverAt = 0;
+  readonly #replies: ReplyQueue;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -190,6 +170,14 @@ export class SmtpConnection extends EventEmitter {
     this.protocol = protocol;
     this.#options = options;
     this.#parser = this.#newParser();
+    this.#replies = new ReplyQueue({
+      timeouts: this.#timeouts,
+      broken: () => this.#broken,
+      write: (data, onWritten) => this.#write(data, onWritten),
+      transcribing: () => this.#transcribing,
+      transcript: (direction, line) => this.#transcript(direction, line),
+      timedOut: (head) => this.#timedOut(head),
+    });
   }
 
   // ── state ────────────────────────────────────────────────────────────────────────────────
@@ -226,7 +214,7 @@ export class SmtpConnection extends EventEmitter {
   }
   /** Commands written and not yet answered. */
   get pendingReplies(): number {
-    return this.#inflight.length;
+    return this.#replies.length;
   }
 
   /**
@@ -485,7 +473,7 @@ export class SmtpConnection extends EventEmitter {
     try {
       this.#assertUsable();
       const pipelining = this.#pipelining;
-      if (!pipelining) await this.#idle();
+      if (!pipelining) await this.#replies.idle();
       this.#assertUsable();
       return await this.#transaction(plan, body, pipelining, unlock, options);
     } catch (err) {
@@ -611,7 +599,7 @@ export class SmtpConnection extends EventEmitter {
     const replies = await finalP;
     tx.marks[5] = performance.now();
     // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
-    if (this.#handedOverAt > tx.marks[4]) tx.marks[4] = this.#handedOverAt;
+    if (this.#replies.handedOverAt > tx.marks[4]) tx.marks[4] = this.#replies.handedOverAt;
     return this.#finish(replies, tx, via, bytesSent);
   }
 
@@ -701,16 +689,6 @@ export class SmtpConnection extends EventEmitter {
     // pipelined behind this one finds its replies after them. They come after the hand-over.
     for (let i = 1; i < recipients; i++) replies.push(this.#send(null, { afterHandOver: true, quiet: true, command }));
     return Promise.all(replies);
-  }
-
-  /** The final write reached the socket: the message is handed over, the final-reply timer starts. */
-  #handedOver(entry: Pending): void {
-    if (this.#broken || entry.handedOver) return;
-    entry.handedOver = true;
-    this.#handedOverAt = performance.now();
-    entry.phase = 'finalReply';
-    entry.timeout = this.#timeouts.finalReply;
-    if (this.#inflight[0] === entry) this.#restartTimer();
   }
 
   #finish(replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
@@ -842,60 +820,10 @@ export class SmtpConnection extends EventEmitter {
     this.#fail(err ? toSmtpError(err) : new ClosedError('connection destroyed'));
   }
 
-  // ── internals: the reply FIFO ────────────────────────────────────────────────────────────
+  // ── internals: the reply FIFO (reply-queue.ts) ───────────────────────────────────────────
 
-  /** Writes `line` (null: nothing, e.g. the greeting) and queues the entry its reply will settle. */
-  #send(
-    line: string | null,
-    opts: {
-      phase?: TimeoutPhase;
-      timeout?: number;
-      switchesToTls?: boolean;
-      /** The end of the message: `dataIdle` until the write callback, then hand-over and `finalReply`. */
-      final?: boolean;
-      /** A reply that only comes after the hand-over (LMTP's per-recipient replies): `finalReply` from the start. */
-      afterHandOver?: boolean;
-      redacted?: string;
-      /** Written after the line; several buffers are written in order (the callback goes with the last). */
-      body?: Buffer | readonly Buffer[];
-      quiet?: boolean;
-      command?: string;
-    } = {},
-  ): Promise<Reply> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    return new Promise<Reply>((resolve, reject) => {
-      const entry: Pending = {
-        line,
-        label: opts.command ?? opts.redacted,
-        phase: opts.afterHandOver ? 'finalReply' : opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
-        timeout: opts.afterHandOver
-          ? this.#timeouts.finalReply
-          : opts.final
-            ? this.#timeouts.dataIdle
-            : (opts.timeout ?? this.#timeouts.command),
-        handedOver: opts.afterHandOver === true,
-        switchesToTls: opts.switchesToTls ?? false,
-        resolve,
-        reject,
-      };
-      this.#inflight.push(entry);
-      // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
-      const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
-      const onWritten = opts.final
-        ? (err?: Error | null): void => {
-            if (!err) this.#handedOver(entry);
-          }
-        : undefined;
-      if (line !== null) {
-        if (!opts.quiet && this.#transcribing) this.#transcript('client', opts.redacted ?? cmd.redactCommand(line));
-        this.#write(line, body === undefined ? onWritten : undefined);
-      }
-      if (body === undefined) {
-        // nothing more
-      } else if (Buffer.isBuffer(body)) this.#write(body, onWritten);
-      else for (let i = 0; i < body.length; i++) this.#write(body[i]!, i === body.length - 1 ? onWritten : undefined);
-      if (this.#inflight.length === 1) this.#armTimer();
-    });
+  #send(line: string | null, opts?: SendOptions): Promise<Reply> {
+    return this.#replies.send(line, opts);
   }
 
   async #expect(line: string, expect: number): Promise<Reply> {
@@ -911,7 +839,7 @@ export class SmtpConnection extends EventEmitter {
     const onAbort = (): void => this.#fail(new AbortError('operation aborted', { cause: signal?.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (barrier || !this.#pipelining) await this.#idle();
+      if (barrier || !this.#pipelining) await this.#replies.idle();
       this.#assertUsable();
       return await fn();
     } catch (err) {
@@ -925,12 +853,6 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  /** Resolves when no reply is pending. */
-  #idle(): Promise<void> {
-    if (this.#inflight.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
   #onData = (chunk: Buffer): void => {
     if (this.#discardPlaintext) {
       this.#plaintextDiscarded += chunk.length;
@@ -940,23 +862,17 @@ export class SmtpConnection extends EventEmitter {
     try {
       // While STARTTLS waits for its 220, parse no further than that reply: what follows it is
       // plaintext to drop (RFC 3207 §6), never a server line.
-      replies = this.#parser.push(chunk, this.#inflight[0]?.switchesToTls ? 1 : undefined);
+      replies = this.#parser.push(chunk, this.#replies.head?.switchesToTls ? 1 : undefined);
     } catch (err) {
       this.#fail(toSmtpError(err));
       return;
     }
     for (let i = 0; i < replies.length; i++) {
       const reply = replies[i]!;
-      const entry = this.#inflight.shift();
+      const entry = this.#replies.shift();
       if (!entry) {
         this.#unsolicited(reply);
         return;
-      }
-      if (this.#inflight.length > 0) {
-        this.#armTimer();
-      } else {
-        this.#clearTimer();
-        this.#settleIdle();
       }
       entry.resolve(reply);
       if (entry.switchesToTls) {
@@ -984,39 +900,8 @@ export class SmtpConnection extends EventEmitter {
     this.#fail(err);
   }
 
-  #settleIdle(): void {
-    const waiters = this.#idleWaiters;
-    if (waiters.length === 0) return;
-    this.#idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /**
-   * Starts the head entry's timer. Consecutive commands mostly share one duration, so the running
-   * timer is refreshed rather than replaced (a timer per reply was a visible share of a send).
-   */
-  #armTimer(): void {
-    const head = this.#inflight[0];
-    if (!head) return;
-    if (this.#timer && this.#timerMs === head.timeout) {
-      this.#timer.refresh();
-      return;
-    }
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timerMs = head.timeout;
-    this.#timer = setTimeout(this.#onTimeout, head.timeout);
-  }
-
-  /** Restarts the head's timer from now (its phase changed). */
-  #restartTimer(): void {
-    this.#clearTimer();
-    this.#armTimer();
-  }
-
-  #onTimeout = (): void => {
-    this.#timer = null;
-    const head = this.#inflight[0];
-    if (!head) return;
+  /** The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. */
+  #timedOut(head: Pending): void {
     const command = shownCommand(head);
     // On a well-known implicit-TLS port (465) a silent greeting is certainly the STARTTLS/implicit mix-up:
     // the error carries the mismatch code and is not retried as transient.
@@ -1035,13 +920,6 @@ export class SmtpConnection extends EventEmitter {
         ...(implicitPort ? { code: ErrorCodes.TLS_MODE_MISMATCH } : {}),
       }),
     );
-  };
-
-  #clearTimer(): void {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
   }
 
   // ── internals: socket ────────────────────────────────────────────────────────────────────
@@ -1078,7 +956,7 @@ export class SmtpConnection extends EventEmitter {
   };
 
   #onClose = (): void => {
-    if (this.#phase === 'closing' && this.#inflight.length === 0) {
+    if (this.#phase === 'closing' && this.#replies.length === 0) {
       this.#fail(new ClosedError('connection closed after QUIT'));
       return;
     }
@@ -1136,20 +1014,18 @@ export class SmtpConnection extends EventEmitter {
   #fail(err: SmtpError): void {
     if (this.#broken) return;
     this.#broken = err;
-    this.#clearTimer();
+    this.#replies.clearTimer();
     this.#transition('closed');
     const socket = this.#socket;
     if (socket) {
       socket.off('data', this.#onData);
       socket.destroy();
     }
-    const pending = this.#inflight;
-    this.#inflight = [];
-    for (const entry of pending) entry.reject(entry.handedOver ? handedOverError(err) : err);
+    for (const entry of this.#replies.takeAll()) entry.reject(entry.handedOver ? handedOverError(err) : err);
     const drains = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of drains) w.reject(err);
-    this.#settleIdle();
+    this.#replies.settleIdle();
     if (channels.closed.hasSubscribers) channels.closed.publish({ host: this.host, port: this.port, error: err });
     this.emit('close', err);
   }
@@ -1199,10 +1075,6 @@ export class SmtpConnection extends EventEmitter {
       lines: reply.lines,
     });
   }
-}
-
-function shownCommand(entry: Pending): string {
-  return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
 }
 
 /** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */

@@ -1,0 +1,206 @@
+/**
+ * The reply FIFO of one connection and its timer:
+ *
+ *   caller ──send(line)──► write (coalesced per event-loop turn)  ──►  server
+ *          ◄── settle ◄──── FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
+ *
+ * Every command pushes one entry; each reply settles the oldest (RFC 5321 §4.1, RFC 2920 §3). Only the
+ * head entry runs a timer. The queue never fails the connection itself: a timeout is reported to its
+ * host, and connection.ts (the one owner of `#fail`) poisons the connection and rejects every entry.
+ */
+import type { SmtpError, TimeoutPhase } from '../errors.js';
+import type { Timeouts } from '../options.js';
+import * as cmd from '../protocol/commands.js';
+import type { Reply } from '../protocol/reply.js';
+
+/** One command waiting for its reply. */
+export interface Pending {
+  /** The line written (null for the greeting); redacted only when shown, see `shownCommand`. */
+  line: string | null;
+  /** What to show instead of the redacted line (AUTH continuations, the final dot). */
+  label: string | undefined;
+  phase: TimeoutPhase;
+  timeout: number;
+  /** The final dot or BDAT LAST reached the socket: if the connection dies now the outcome is unknown. */
+  handedOver: boolean;
+  switchesToTls: boolean;
+  resolve: (reply: Reply) => void;
+  reject: (err: SmtpError) => void;
+}
+
+/** How a command is written and timed. */
+export interface SendOptions {
+  phase?: TimeoutPhase;
+  timeout?: number;
+  switchesToTls?: boolean;
+  /** The end of the message: `dataIdle` until the write callback, then hand-over and `finalReply`. */
+  final?: boolean;
+  /** A reply that only comes after the hand-over (LMTP's per-recipient replies): `finalReply` from the start. */
+  afterHandOver?: boolean;
+  redacted?: string;
+  /** Written after the line; several buffers are written in order (the callback goes with the last). */
+  body?: Buffer | readonly Buffer[];
+  quiet?: boolean;
+  command?: string;
+}
+
+/** What the queue needs of its connection: the socket writes, the transcript, the poisoned state. */
+export interface QueueHost {
+  readonly timeouts: Timeouts;
+  /** The error that poisoned the connection: nothing is queued then. */
+  broken(): SmtpError | null;
+  write(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean;
+  /** Whether anyone listens to the transcript (so redaction work is skipped when nobody does). */
+  transcribing(): boolean;
+  transcript(direction: 'client', line: string): void;
+  /** The head entry's timer ran out. */
+  timedOut(head: Pending): void;
+}
+
+export class ReplyQueue {
+  #inflight: Pending[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  /** Duration of the running timer, so it can be refreshed when the next head has the same. */
+  #timerMs = 0;
+  #idleWaiters: (() => void)[] = [];
+  readonly #host: QueueHost;
+  /** When the last final write reached the socket (performance.now()), for the timings. */
+  handedOverAt = 0;
+
+  constructor(host: QueueHost) {
+    this.#host = host;
+  }
+
+  /** Commands written and not yet answered. */
+  get length(): number {
+    return this.#inflight.length;
+  }
+
+  /** The oldest entry: the one the next reply settles. */
+  get head(): Pending | undefined {
+    return this.#inflight[0];
+  }
+
+  /** Writes `line` (null: nothing, e.g. the greeting) and queues the entry its reply will settle. */
+  send(line: string | null, opts: SendOptions = {}): Promise<Reply> {
+    const broken = this.#host.broken();
+    if (broken) return Promise.reject(broken);
+    const timeouts = this.#host.timeouts;
+    return new Promise<Reply>((resolve, reject) => {
+      const entry: Pending = {
+        line,
+        label: opts.command ?? opts.redacted,
+        phase: opts.afterHandOver ? 'finalReply' : opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
+        timeout: opts.afterHandOver
+          ? timeouts.finalReply
+          : opts.final
+            ? timeouts.dataIdle
+            : (opts.timeout ?? timeouts.command),
+        handedOver: opts.afterHandOver === true,
+        switchesToTls: opts.switchesToTls ?? false,
+        resolve,
+        reject,
+      };
+      this.#inflight.push(entry);
+      // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
+      const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
+      const onWritten = opts.final
+        ? (err?: Error | null): void => {
+            if (!err) this.#handedOver(entry);
+          }
+        : undefined;
+      const host = this.#host;
+      if (line !== null) {
+        if (!opts.quiet && host.transcribing()) host.transcript('client', opts.redacted ?? cmd.redactCommand(line));
+        host.write(line, body === undefined ? onWritten : undefined);
+      }
+      if (body === undefined) {
+        // nothing more
+      } else if (Buffer.isBuffer(body)) host.write(body, onWritten);
+      else for (let i = 0; i < body.length; i++) host.write(body[i]!, i === body.length - 1 ? onWritten : undefined);
+      if (this.#inflight.length === 1) this.#armTimer();
+    });
+  }
+
+  /** Takes the entry a reply settles (undefined: nothing was pending) and moves the timer on. */
+  shift(): Pending | undefined {
+    const entry = this.#inflight.shift();
+    if (!entry) return undefined;
+    if (this.#inflight.length > 0) {
+      this.#armTimer();
+    } else {
+      this.clearTimer();
+      this.settleIdle();
+    }
+    return entry;
+  }
+
+  /** Empties the queue (the connection is poisoned): the caller rejects the entries. */
+  takeAll(): Pending[] {
+    const pending = this.#inflight;
+    this.#inflight = [];
+    return pending;
+  }
+
+  /** Resolves when no reply is pending. */
+  idle(): Promise<void> {
+    if (this.#inflight.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  settleIdle(): void {
+    const waiters = this.#idleWaiters;
+    if (waiters.length === 0) return;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  clearTimer(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  /** The final write reached the socket: the message is handed over, the final-reply timer starts. */
+  #handedOver(entry: Pending): void {
+    if (this.#host.broken() || entry.handedOver) return;
+    entry.handedOver = true;
+    this.handedOverAt = performance.now();
+    entry.phase = 'finalReply';
+    entry.timeout = this.#host.timeouts.finalReply;
+    if (this.#inflight[0] === entry) {
+      // Restarted from now: its phase changed.
+      this.clearTimer();
+      this.#armTimer();
+    }
+  }
+
+  /**
+   * Starts the head entry's timer. Consecutive commands mostly share one duration, so the running
+   * timer is refreshed rather than replaced (a timer per reply was a visible share of a send).
+   */
+  #armTimer(): void {
+    const head = this.#inflight[0];
+    if (!head) return;
+    if (this.#timer && this.#timerMs === head.timeout) {
+      this.#timer.refresh();
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerMs = head.timeout;
+    this.#timer = setTimeout(this.#onTimeout, head.timeout);
+  }
+
+  #onTimeout = (): void => {
+    this.#timer = null;
+    const head = this.#inflight[0];
+    if (!head) return;
+    this.#host.timedOut(head);
+  };
+}
+
+/** The command an entry stands for, as errors and the transcript may show it (secrets redacted). */
+export function shownCommand(entry: Pending): string {
+  return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
+}
