@@ -53,22 +53,9 @@ import {
 import { Mutex } from '../pool/mutex.js';
 import { type AuthMethod, type Credentials, chooseMechanism, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
-import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
-import {
-  BDAT_WINDOW,
-  type ChunkHost,
-  DEFAULT_CHUNK_SIZE,
-  FINAL_WRITE_MAX,
-  identity,
-  LONE_DOT,
-  type PumpHost,
-  pumpBody,
-  sendChunks,
-  slices,
-  watched,
-} from './body.js';
+import type { PumpHost } from './body.js';
 import { channelBindingOf } from './channel-binding.js';
 import { isLoopback, openSocket, upgradeToTls } from './connect.js';
 import type {
@@ -78,10 +65,11 @@ import type {
   SendMailOptions,
   SmtpConnectionOptions,
 } from './connection-types.js';
-import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
+import { closingError, type MailOutcome } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { handedOverError, timeoutMessage } from './timeouts.js';
-import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
+import { runTransaction, type TransactionHost } from './transaction.js';
+import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
 
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   connecting: ['greeting', 'closed'],
@@ -113,7 +101,6 @@ const channels = {
   transcript: diagnostics.channel('smtpwire:transcript'),
 };
 
-const noop = (): void => {};
 /** Re-runs the parser on input it held back (after a refused STARTTLS). */
 const EMPTY = Buffer.alloc(0);
 
@@ -150,6 +137,7 @@ export class SmtpConnection extends EventEmitter {
   readonly #writer = new Mutex();
   #messagesSent = 0;
   readonly #replies: ReplyQueue;
+  readonly #txHost: TransactionHost;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -178,6 +166,25 @@ export class SmtpConnection extends EventEmitter {
       transcript: (direction, line) => this.#transcript(direction, line),
       timedOut: (head) => this.#timedOut(head),
     });
+    this.#txHost = {
+      host,
+      protocol,
+      chunkSize: options.chunkSize,
+      send: (line, opts) => this.#replies.send(line, opts),
+      transition: (to) => this.#transition(to),
+      fail: (err) => this.#fail(err),
+      broken: () => this.#broken,
+      assertUsable: () => this.#assertUsable(),
+      pipelining: () => this.#pipelining,
+      pumpHost: () => this.#pumpHost(),
+      writeData: this.#writeData,
+      transcribing: () => this.#transcribing,
+      transcript: (direction, line) => this.#transcript(direction, line),
+      handedOverAt: () => this.#replies.handedOverAt,
+      delivered: () => {
+        this.#messagesSent++;
+      },
+    };
   }
 
   // ── state ────────────────────────────────────────────────────────────────────────────────
@@ -475,7 +482,7 @@ export class SmtpConnection extends EventEmitter {
       const pipelining = this.#pipelining;
       if (!pipelining) await this.#replies.idle();
       this.#assertUsable();
-      return await this.#transaction(plan, body, pipelining, unlock, options);
+      return await runTransaction(this.#txHost, plan, body, pipelining, unlock, options);
     } catch (err) {
       const wrapped = toSmtpError(err);
       // A failure with the body half-written cannot be undone but by closing: never send the final dot.
@@ -489,261 +496,12 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  async #transaction(
-    plan: TransactionPlan,
-    body: MessageBody,
-    pipelining: boolean,
-    unlock: () => void,
-    options: SendMailOptions,
-  ): Promise<MailOutcome> {
-    const { envelope, useBdat } = plan;
-    const tx: Tx = {
-      accepted: [],
-      rejected: [],
-      marks: [performance.now(), 0, 0, 0, 0, 0],
-      unlock,
-      beforeHandOver: options.onBeforeHandOver,
-    };
-    this.#transition('mail');
-    // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
-    const mailP = this.#send(plan.mailLine);
-    let rcptPs: Promise<Reply>[] = [];
-    let dataP: Promise<Reply> | null = null;
-    if (pipelining) {
-      rcptPs = plan.rcptLines.map((line) => settleLater(this.#send(line)));
-      if (!useBdat) dataP = settleLater(this.#send(cmd.data()));
-    }
-    const mailReply = await mailP;
-    tx.marks[1] = performance.now();
-    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, tx);
-    if (!replyMatches(mailReply, 2)) {
-      // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
-      await this.#drainPipelined(rcptPs, dataP);
-      await this.#endRefused(false);
-      return outcomeOf('mail', mailReply, tx, null, 0);
-    }
-    this.#transition('rcpt');
-    for (let i = 0; i < plan.rcptLines.length; i++) {
-      const reply = await (pipelining ? rcptPs[i]! : this.#send(plan.rcptLines[i]!));
-      const recipient = envelope.to[i]!;
-      if (reply.code === 421) {
-        tx.rejected.push({ recipient, reply });
-        return this.#serviceClosing('rcpt', reply, tx);
-      }
-      if (replyMatches(reply, 25)) tx.accepted.push(recipient);
-      else tx.rejected.push({ recipient, reply });
-    }
-    tx.marks[2] = performance.now();
-    options.onRecipients?.(tx.accepted, tx.rejected);
-    if (tx.accepted.length === 0) {
-      await this.#drainPipelined([], dataP);
-      await this.#endRefused(true);
-      return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
-    }
-    this.#transition('data');
-    if (useBdat) {
-      tx.marks[3] = performance.now();
-      return this.#sendBdat(plan, body, tx);
-    }
-    const dataReply = await (dataP ?? this.#send(cmd.data()));
-    tx.marks[3] = performance.now();
-    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, tx);
-    if (dataReply.code !== 354) {
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      return outcomeOf('data', dataReply, tx, null, 0);
-    }
-    let last: Buffer | readonly Buffer[];
-    let bytesSent: number;
-    const whole = plan.encoded ?? plan.ready;
-    if (whole) {
-      bytesSent = whole.length + (plan.ready ? LONE_DOT.length : 0);
-      let tail = whole;
-      if (tail.length > FINAL_WRITE_MAX) {
-        // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
-        // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
-        const cut = tail.length - FINAL_WRITE_MAX;
-        await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData, this.#pumpHost());
-        tail = tail.subarray(cut);
-      }
-      // Builder output needs only the final `.` line: written after it, not copied onto it.
-      last = plan.ready ? [tail, LONE_DOT] : tail;
-    } else {
-      const encoder = new BodyEncoder({ dotStuff: true });
-      bytesSent = await pumpBody(
-        body,
-        watched(encoder, plan.watch, this.host, true),
-        this.#writeData,
-        this.#pumpHost(),
-      );
-      last = encoder.end();
-      bytesSent += last.length;
-    }
-    return this.#handOver(last, '.', 'DATA', undefined, tx, bytesSent);
-  }
-
-  /** The one final-write path of DATA and BDAT: hook, final write, hand the connection on, await the reply. */
-  async #handOver(
-    data: Buffer | readonly Buffer[],
-    label: string,
-    via: 'DATA' | 'BDAT',
-    header: string | undefined,
-    tx: Tx,
-    bytesSent: number,
-  ): Promise<MailOutcome> {
-    await this.#beforeHandOver(tx.beforeHandOver);
-    tx.marks[4] = performance.now();
-    const finalP = this.#writeFinal(data, label, via, header, this.protocol === 'lmtp' ? tx.accepted.length : 1);
-    this.#transition('ready');
-    tx.unlock();
-    const replies = await finalP;
-    tx.marks[5] = performance.now();
-    // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
-    if (this.#replies.handedOverAt > tx.marks[4]) tx.marks[4] = this.#replies.handedOverAt;
-    return this.#finish(replies, tx, via, bytesSent);
-  }
-
-  /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
-  #serviceClosing(stage: MailOutcome['stage'], reply: Reply, tx: Tx): MailOutcome {
-    this.#fail(closingError(reply));
-    return outcomeOf(stage, reply, tx, null, 0);
-  }
-
-  /** RFC 3030: the body in `BDAT n` chunks (body.ts), no dot-stuffing, then the one final write `BDAT n LAST`. */
-  async #sendBdat(plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
-    const encoder = new BodyEncoder({ dotStuff: false });
-    const host: ChunkHost = {
-      ...this.#pumpHost(),
-      chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-      window: this.#pipelining ? BDAT_WINDOW : 1,
-      sendChunk: (chunk) => {
-        if (this.#transcribing) this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
-        return this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
-      },
-    };
-    let result: Awaited<ReturnType<typeof sendChunks>>;
-    try {
-      result = await sendChunks(
-        plan.encoded,
-        body,
-        watched(encoder, plan.watch, this.host, false),
-        () => encoder.end(),
-        host,
-      );
-    } catch (err) {
-      // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
-      // drops what the server holds and the connection stays usable (RFC 3030 §4).
-      if (!(err instanceof CapabilityError) || this.#broken) throw err;
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      throw err;
-    }
-    if (result.refusal) {
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
-    }
-    const header = cmd.bdat(result.last.length, true);
-    return this.#handOver(result.last, header.trimEnd(), 'BDAT', header, tx, result.bytesSent);
-  }
-
   #pumpHost(): PumpHost {
     return {
       idleMs: this.#timeouts.dataIdle,
       fail: (err) => this.#fail(err),
       broken: () => this.#broken,
     };
-  }
-
-  /** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
-  async #beforeHandOver(hook: SendMailOptions['onBeforeHandOver']): Promise<void> {
-    if (!hook) return;
-    try {
-      await hook();
-    } catch (err) {
-      throw new SmtpError(`the hand-over was refused by onBeforeHandOver: ${(err as Error)?.message ?? err}`, {
-        code: ErrorCodes.HANDOVER_REFUSED,
-        cause: err,
-      });
-    }
-    this.#assertUsable();
-  }
-
-  /**
-   * Writes the end of the message and queues the reply that decides it. Hand-over is the write
-   * callback of this write (the socket took the final dot or `BDAT … LAST` for transmission): until
-   * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
-   * reply is UNKNOWN.
-   */
-  #writeFinal(
-    data: Buffer | readonly Buffer[],
-    label: string,
-    via: 'DATA' | 'BDAT',
-    header: string | undefined,
-    recipients: number,
-  ): Promise<Reply[]> {
-    if (this.#transcribing) this.#transcript('client', label);
-    const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
-    const replies = [this.#send(header ?? null, { body: data, final: true, quiet: true, command })];
-    // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
-    // pipelined behind this one finds its replies after them. They come after the hand-over.
-    for (let i = 1; i < recipients; i++) replies.push(this.#send(null, { afterHandOver: true, quiet: true, command }));
-    return Promise.all(replies);
-  }
-
-  #finish(replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
-    let reply = replies[0]!;
-    let recipientReplies: RecipientRejection[] | undefined;
-    if (this.protocol === 'lmtp') {
-      // LMTP: each accepted recipient has its own outcome; the message is delivered to those with a
-      // 2xx. The deciding reply is the last success, or the first failure when none succeeded.
-      recipientReplies = tx.accepted.map((recipient, i) => ({ recipient, reply: replies[i]! }));
-      const ok = recipientReplies.filter((r) => replyMatches(r.reply, 2));
-      const failed = recipientReplies.filter((r) => !replyMatches(r.reply, 2));
-      tx.accepted = ok.map((r) => r.recipient);
-      tx.rejected = [...tx.rejected, ...failed];
-      reply = (ok.length > 0 ? ok[ok.length - 1] : failed[0])?.reply ?? reply;
-    }
-    const outcome = outcomeOf('final', reply, tx, via, bytesSent);
-    if (recipientReplies !== undefined) outcome.recipientReplies = recipientReplies;
-    if (outcome.delivered) this.#messagesSent++;
-    // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
-    // already pipelined behind this one fails as "not handed over" (retryable) at once.
-    const closing = replies.find((r) => r.code === 421);
-    if (closing) this.#fail(closingError(closing));
-    return outcome;
-  }
-
-  /**
-   * After a refusal, reads the replies to the pipelined rest so the FIFO stays aligned. Whatever
-   * happens here, the refusal decides the outcome: the real body never left. A failure only
-   * poisons the connection (already done by `#fail`).
-   */
-  async #drainPipelined(rcptPs: Promise<Reply>[], dataP: Promise<Reply> | null): Promise<void> {
-    try {
-      for (const p of rcptPs) await p;
-      if (dataP && (await dataP).code === 354) {
-        // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
-        // Never "handed over": an empty message is not the caller's message.
-        if (this.#transcribing) this.#transcript('client', '.');
-        await this.#send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
-      }
-    } catch {
-      // The connection is poisoned; the caller reports the refusal.
-    }
-  }
-
-  /** After a refusal: back to ready, with RSET when asked, unless the connection died meanwhile. */
-  async #endRefused(rset: boolean): Promise<void> {
-    if (this.#broken) return;
-    if (rset) {
-      try {
-        await this.#send(cmd.rset());
-      } catch {
-        return; // poisoned; the refusal still decides the outcome
-      }
-    }
-    this.#transition('ready');
   }
 
   /**
@@ -1075,12 +833,6 @@ export class SmtpConnection extends EventEmitter {
       lines: reply.lines,
     });
   }
-}
-
-/** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
-function settleLater<T>(p: Promise<T>): Promise<T> {
-  p.catch(noop);
-  return p;
 }
 
 /** RFC 5321 §4.1.4: without a name, the client's address literal. */
