@@ -26,14 +26,12 @@ import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
   AbortError,
-  AuthError,
   CapabilityError,
   ClosedError,
   ConnectionError,
   ErrorCodes,
   InvalidArgumentError,
   ProtocolError,
-  ReplyError,
   SmtpError,
   TimeoutError,
   TlsError,
@@ -51,13 +49,12 @@ import {
   type Timeouts,
 } from '../options.js';
 import { Mutex } from '../pool/mutex.js';
-import { type AuthMethod, type Credentials, chooseMechanism, saslLogin } from '../protocol/auth.js';
+import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
-import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
+import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
 import type { PumpHost } from './body.js';
-import { channelBindingOf } from './channel-binding.js';
-import { isLoopback, openSocket, upgradeToTls } from './connect.js';
+import { openSocket, upgradeToTls } from './connect.js';
 import type {
   ConnectionTimings,
   OperationOptions,
@@ -65,7 +62,9 @@ import type {
   SendMailOptions,
   SmtpConnectionOptions,
 } from './connection-types.js';
-import { closingError, type MailOutcome } from './outcome.js';
+import { greetingRefused, type HelloHost, hello, localName, startTlsUnavailable } from './handshake.js';
+import { planLogin } from './login.js';
+import { closingError, type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { handedOverError, timeoutMessage } from './timeouts.js';
 import { runTransaction, type TransactionHost } from './transaction.js';
@@ -138,6 +137,7 @@ export class SmtpConnection extends EventEmitter {
   #messagesSent = 0;
   readonly #replies: ReplyQueue;
   readonly #txHost: TransactionHost;
+  readonly #helloHost: HelloHost;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -166,6 +166,11 @@ export class SmtpConnection extends EventEmitter {
       transcript: (direction, line) => this.#transcript(direction, line),
       timedOut: (head) => this.#timedOut(head),
     });
+    this.#helloHost = {
+      protocol,
+      send: (line) => this.#send(line),
+      expect: (line, code) => this.#expect(line, code),
+    };
     this.#txHost = {
       host,
       protocol,
@@ -305,15 +310,10 @@ export class SmtpConnection extends EventEmitter {
       const greeting = await this.#send(null, { phase: 'greeting', timeout: this.#timeouts.greeting });
       this.#greeting = greeting;
       lap('greeting');
-      if (greeting.code !== 220) {
-        const err = new ReplyError(`the server refused the session at greeting: ${formatReply(greeting)}`, {
-          code: ErrorCodes.GREETING_REFUSED,
-          replyCode: greeting.code,
-          enhancedCode: greeting.enhanced,
-          lines: greeting.lines,
-        });
-        this.#fail(err);
-        throw err;
+      const refused = greetingRefused(greeting);
+      if (refused) {
+        this.#fail(refused);
+        throw refused;
       }
       await this.#hello();
       lap('ehlo');
@@ -322,10 +322,7 @@ export class SmtpConnection extends EventEmitter {
           await this.#startTls(signal);
           lap('starttls');
         } else if (!this.#options.opportunisticTls) {
-          const err = new TlsError(
-            `${this.host}:${this.port} does not offer STARTTLS; refusing to continue in plaintext (use encryption 'none' or opportunisticTls to allow it)`,
-            { code: ErrorCodes.STARTTLS_UNAVAILABLE },
-          );
+          const err = startTlsUnavailable(this.host, this.port);
           this.#fail(err);
           throw err;
         }
@@ -344,31 +341,12 @@ export class SmtpConnection extends EventEmitter {
   }
 
   async #hello(): Promise<void> {
-    const name = this.#options.clientName ?? localName(this.#socket);
-    // LMTP (RFC 2033 §4.1): LHLO, and no HELO fallback (an LMTP server must know LHLO).
-    if (this.protocol === 'lmtp') {
-      const lhlo = await this.#send(cmd.lhlo(name));
-      if (lhlo.code !== 250) throw this.#replyError('LHLO', lhlo);
-      this.#info = parseEhlo(lhlo);
-      return;
-    }
-    const reply = await this.#send(cmd.ehlo(name));
-    if (reply.code === 250) {
-      this.#info = parseEhlo(reply);
-      return;
-    }
-    // RFC 5321 §3.2: fall back to HELO when EHLO is not recognised.
-    if (reply.code === 500 || reply.code === 502) {
-      const helo = await this.#expect(cmd.helo(name), 250);
-      this.#info = heloInfo(helo);
-      return;
-    }
-    throw this.#replyError('EHLO', reply);
+    this.#info = await hello(this.#helloHost, this.#options.clientName ?? localName(this.#socket));
   }
 
   async #startTls(signal: AbortSignal | undefined): Promise<void> {
     const reply = await this.#send(cmd.starttls(), { switchesToTls: true });
-    if (reply.code !== 220) throw this.#replyError('STARTTLS', reply, TlsError);
+    if (reply.code !== 220) throw replyError('STARTTLS', reply, TlsError);
     const plain = this.#socket!;
     this.#detach(plain);
     // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.
@@ -409,45 +387,25 @@ export class SmtpConnection extends EventEmitter {
    */
   async login(credentials: Credentials, options: OperationOptions & { method?: AuthMethod } = {}): Promise<void> {
     this.#assertUsable();
-    if (!this.#secure && !isLoopback(this.host) && !this.#options.allowInsecureAuth) {
-      throw new AuthError(
-        `refusing to send credentials to ${this.host} without TLS (set allowInsecureAuth to allow it)`,
-        {
-          code: ErrorCodes.AUTH_INSECURE,
-        },
-      );
-    }
-    const info = this.#info!;
-    if (!info.keywords.has('AUTH') && info.authMechanisms.length === 0) {
-      throw new AuthError(
-        `${this.host} does not offer AUTH${this.#secure ? '' : ' (some servers offer it only after STARTTLS)'}`,
-        {
-          code: ErrorCodes.AUTH_UNAVAILABLE,
-        },
-      );
-    }
-    // SCRAM-*-PLUS binds the login to this TLS session (RFC 5802 §6); the mechanisms stay socket-free.
-    const channelBinding = this.#secure ? channelBindingOf(this.#socket as tls.TLSSocket) : null;
-    const method = chooseMechanism(info.authMechanisms, credentials, {
-      preferred: options.method,
-      secure: this.#secure || isLoopback(this.host),
-      channelBinding,
-    });
+    const sasl = planLogin(
+      {
+        host: this.host,
+        port: this.port,
+        tlsSocket: this.tlsSocket,
+        info: this.#info!,
+        allowInsecureAuth: this.#options.allowInsecureAuth,
+        scramMinIterations: this.#options.scramMinIterations,
+      },
+      credentials,
+      options.method,
+    );
     await this.#exclusive(options.signal, true, async () => {
       await saslLogin(
         { send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }) },
-        {
-          method,
-          credentials,
-          channelBinding,
-          advertised: info.authMechanisms,
-          host: this.host,
-          port: this.port,
-          scramMinIterations: this.#options.scramMinIterations,
-        },
+        sasl,
       );
       this.#authenticatedAs = credentials.username;
-      this.#authMechanism = method;
+      this.#authMechanism = sasl.method;
     });
   }
 
@@ -539,7 +497,7 @@ export class SmtpConnection extends EventEmitter {
       throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
     return this.#exclusive(options.signal, true, async () => {
       const reply = await this.#send(`${line}\r\n`);
-      if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw this.#replyError(line, reply);
+      if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw replyError(line, reply);
       return reply;
     });
   }
@@ -586,7 +544,7 @@ export class SmtpConnection extends EventEmitter {
 
   async #expect(line: string, expect: number): Promise<Reply> {
     const reply = await this.#send(line);
-    if (!replyMatches(reply, expect)) throw this.#replyError(cmd.redactCommand(line), reply);
+    if (!replyMatches(reply, expect)) throw replyError(cmd.redactCommand(line), reply);
     return reply;
   }
 
@@ -822,24 +780,4 @@ export class SmtpConnection extends EventEmitter {
       ...(wantsLines ? { onLine: (line: string) => this.#transcript('server', line) } : {}),
     });
   }
-
-  #replyError(command: string, reply: Reply, Kind: typeof ReplyError | typeof TlsError = ReplyError): SmtpError {
-    const message = `${command.split(' ')[0]} refused: ${formatReply(reply)}`;
-    if (Kind === TlsError) return new TlsError(message, { command });
-    return new ReplyError(message, {
-      command,
-      replyCode: reply.code,
-      enhancedCode: reply.enhanced,
-      lines: reply.lines,
-    });
-  }
-}
-
-/** RFC 5321 §4.1.4: without a name, the client's address literal. */
-function localName(socket: net.Socket | null): string {
-  const address = socket?.localAddress;
-  if (!address) return '[127.0.0.1]';
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (v4) return `[${v4[1]}]`;
-  return address.includes(':') ? `[IPv6:${address}]` : `[${address}]`;
 }
