@@ -66,6 +66,7 @@ import { greetingRefused, type HelloHost, hello, localName, startTlsUnavailable 
 import { planLogin } from './login.js';
 import { closingError, type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
+import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutMessage } from './timeouts.js';
 import { runTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
@@ -131,8 +132,10 @@ export class SmtpConnection extends EventEmitter {
   #greeting: Reply | null = null;
   #plaintextInfo: ServerInfo | null = null;
   readonly #timings: ConnectionTimings = {};
-  #corked = false;
-  #drainWaiters: { resolve: () => void; reject: (err: SmtpError) => void }[] = [];
+  readonly #out = new SocketWriter(
+    () => this.#socket,
+    () => this.#broken,
+  );
   readonly #writer = new Mutex();
   #messagesSent = 0;
   readonly #replies: ReplyQueue;
@@ -161,7 +164,7 @@ export class SmtpConnection extends EventEmitter {
     this.#replies = new ReplyQueue({
       timeouts: this.#timeouts,
       broken: () => this.#broken,
-      write: (data, onWritten) => this.#write(data, onWritten),
+      write: (data, onWritten) => this.#out.write(data, onWritten),
       transcribing: () => this.#transcribing,
       transcript: (direction, line) => this.#transcript(direction, line),
       timedOut: (head) => this.#timedOut(head),
@@ -468,7 +471,7 @@ export class SmtpConnection extends EventEmitter {
    */
   #writeData = async (buf: Buffer): Promise<void> => {
     this.#assertUsable();
-    if (!this.#write(buf)) await this.#drain();
+    if (!this.#out.write(buf)) await this.#out.drain();
   };
 
   /** The one answer to "is pipelining on": advertised and not turned off (RFC 2920). */
@@ -507,7 +510,7 @@ export class SmtpConnection extends EventEmitter {
     return this.#exclusive(options.signal, true, async () => {
       this.#transition('closing');
       const reply = await this.#send(cmd.quit());
-      void this.#closeSocket();
+      void endSocket(this.#socket);
       return reply;
     });
   }
@@ -527,7 +530,7 @@ export class SmtpConnection extends EventEmitter {
         // The server went away first; the socket is closed either way.
       }
     }
-    await this.#closeSocket();
+    await endSocket(this.#socket);
     this.#fail(new ClosedError('connection closed'));
   }
 
@@ -647,7 +650,7 @@ export class SmtpConnection extends EventEmitter {
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('end', this.#onEnd);
-    socket.on('drain', this.#onDrain);
+    socket.on('drain', this.#out.onDrain);
   }
 
   #detach(socket: net.Socket): void {
@@ -655,7 +658,7 @@ export class SmtpConnection extends EventEmitter {
     socket.off('error', this.#onError);
     socket.off('close', this.#onClose);
     socket.off('end', this.#onEnd);
-    socket.off('drain', this.#onDrain);
+    socket.off('drain', this.#out.onDrain);
     // Between the 220 and the handshake nothing may be read as SMTP.
     this.#discardPlaintext = true;
   }
@@ -681,51 +684,6 @@ export class SmtpConnection extends EventEmitter {
     );
   };
 
-  #onDrain = (): void => {
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w.resolve();
-  };
-
-  #drain(): Promise<void> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
-  }
-
-  /** Writes, coalescing everything written in this turn of the event loop into one segment. */
-  #write(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
-    const socket = this.#socket;
-    if (!socket || socket.destroyed) return true;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      // setImmediate, not nextTick: the next transaction's commands arrive a few microtasks later
-      // and should share the segment with the previous final dot.
-      setImmediate(this.#uncork);
-    }
-    return socket.write(data, onWritten);
-  }
-
-  #uncork = (): void => {
-    this.#corked = false;
-    this.#socket?.uncork();
-  };
-
-  /** Ends our side and resolves once the socket is closed (destroyed after 1 s if the server lingers). */
-  #closeSocket(): Promise<void> {
-    const socket = this.#socket;
-    if (!socket || socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), 1000);
-      timer.unref();
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.end();
-    });
-  }
-
   /** Poisons the connection with `err`: rejects every pending and later call, drops the socket. */
   #fail(err: SmtpError): void {
     if (this.#broken) return;
@@ -738,9 +696,7 @@ export class SmtpConnection extends EventEmitter {
       socket.destroy();
     }
     for (const entry of this.#replies.takeAll()) entry.reject(entry.handedOver ? handedOverError(err) : err);
-    const drains = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of drains) w.reject(err);
+    this.#out.rejectDrains(err);
     this.#replies.settleIdle();
     if (channels.closed.hasSubscribers) channels.closed.publish({ host: this.host, port: this.port, error: err });
     this.emit('close', err);
