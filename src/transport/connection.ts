@@ -31,7 +31,6 @@ import {
   ConnectionError,
   ErrorCodes,
   InvalidArgumentError,
-  ProtocolError,
   SmtpError,
   TimeoutError,
   TlsError,
@@ -52,7 +51,7 @@ import { Mutex } from '../pool/mutex.js';
 import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
-import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
 import type { PumpHost } from './body.js';
 import { openSocket, upgradeToTls } from './connect.js';
 import type {
@@ -64,7 +63,7 @@ import type {
 } from './connection-types.js';
 import { greetingRefused, type HelloHost, hello, localName, startTlsUnavailable } from './handshake.js';
 import { planLogin } from './login.js';
-import { closingError, type MailOutcome, replyError } from './outcome.js';
+import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutMessage } from './timeouts.js';
@@ -101,9 +100,6 @@ const channels = {
   transcript: diagnostics.channel('smtpwire:transcript'),
 };
 
-/** Re-runs the parser on input it held back (after a refused STARTTLS). */
-const EMPTY = Buffer.alloc(0);
-
 /**
  * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
  * often as needed (concurrent calls are queued and pipelined), and `close()` or `destroy()`.
@@ -119,7 +115,6 @@ export class SmtpConnection extends EventEmitter {
   readonly #options: SmtpConnectionOptions;
   readonly #timeouts: Timeouts;
   #socket: net.Socket | null = null;
-  #parser: ReplyParser;
   #phase: Phase = 'connecting';
   #started = false;
   #broken: SmtpError | null = null;
@@ -127,8 +122,6 @@ export class SmtpConnection extends EventEmitter {
   #secure = false;
   #authenticatedAs: string | null = null;
   #authMechanism: AuthMethod | null = null;
-  #discardPlaintext = false;
-  #plaintextDiscarded = 0;
   #greeting: Reply | null = null;
   #plaintextInfo: ServerInfo | null = null;
   readonly #timings: ConnectionTimings = {};
@@ -160,7 +153,6 @@ export class SmtpConnection extends EventEmitter {
     this.encryption = encryption;
     this.protocol = protocol;
     this.#options = options;
-    this.#parser = this.#newParser();
     this.#replies = new ReplyQueue({
       timeouts: this.#timeouts,
       broken: () => this.#broken,
@@ -168,6 +160,8 @@ export class SmtpConnection extends EventEmitter {
       transcribing: () => this.#transcribing,
       transcript: (direction, line) => this.#transcript(direction, line),
       timedOut: (head) => this.#timedOut(head),
+      fail: (err) => this.#fail(err),
+      newParser: () => this.#newParser(),
     });
     this.#helloHost = {
       protocol,
@@ -252,7 +246,6 @@ export class SmtpConnection extends EventEmitter {
   get tlsSocket(): tls.TLSSocket | null {
     return this.#secure ? (this.#socket as tls.TLSSocket) : null;
   }
-  /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
   /** The 220 greeting. */
   get greeting(): Reply | null {
     return this.#greeting;
@@ -265,8 +258,9 @@ export class SmtpConnection extends EventEmitter {
   get timings(): Readonly<ConnectionTimings> {
     return this.#timings;
   }
+  /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
   get plaintextDiscarded(): number {
-    return this.#plaintextDiscarded;
+    return this.#replies.plaintextDiscarded;
   }
 
   // ── connect, greeting, EHLO, STARTTLS ─────────────────────────────────────────────────────
@@ -355,9 +349,9 @@ export class SmtpConnection extends EventEmitter {
     // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.
     this.#plaintextInfo = this.#info;
     this.#info = null;
-    this.#parser = this.#newParser();
+    this.#replies.resetParser();
     const secure = await upgradeToTls(plain, this.#upgradeOptions(false, signal));
-    this.#discardPlaintext = false;
+    this.#replies.discardInput(false);
     this.#secure = true;
     this.#attach(secure);
     await this.#hello();
@@ -572,53 +566,6 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  #onData = (chunk: Buffer): void => {
-    if (this.#discardPlaintext) {
-      this.#plaintextDiscarded += chunk.length;
-      return;
-    }
-    let replies: Reply[];
-    try {
-      // While STARTTLS waits for its 220, parse no further than that reply: what follows it is
-      // plaintext to drop (RFC 3207 §6), never a server line.
-      replies = this.#parser.push(chunk, this.#replies.head?.switchesToTls ? 1 : undefined);
-    } catch (err) {
-      this.#fail(toSmtpError(err));
-      return;
-    }
-    for (let i = 0; i < replies.length; i++) {
-      const reply = replies[i]!;
-      const entry = this.#replies.shift();
-      if (!entry) {
-        this.#unsolicited(reply);
-        return;
-      }
-      entry.resolve(reply);
-      if (entry.switchesToTls) {
-        if (reply.code === 220) {
-          // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
-          this.#discardPlaintext = true;
-          this.#plaintextDiscarded += this.#parser.bufferedBytes;
-          return;
-        }
-        // STARTTLS refused: what followed is ordinary input again.
-        if (this.#parser.bufferedBytes > 0) this.#onData(EMPTY);
-        return;
-      }
-    }
-  };
-
-  #unsolicited(reply: Reply): void {
-    // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
-    const err =
-      reply.code === 421
-        ? closingError(reply)
-        : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, {
-            code: ErrorCodes.UNEXPECTED_REPLY,
-          });
-    this.#fail(err);
-  }
-
   /** The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. */
   #timedOut(head: Pending): void {
     const command = shownCommand(head);
@@ -646,7 +593,7 @@ export class SmtpConnection extends EventEmitter {
   #attach(socket: net.Socket): void {
     this.#socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
+    socket.on('data', this.#replies.receive);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('end', this.#onEnd);
@@ -654,13 +601,13 @@ export class SmtpConnection extends EventEmitter {
   }
 
   #detach(socket: net.Socket): void {
-    socket.off('data', this.#onData);
+    socket.off('data', this.#replies.receive);
     socket.off('error', this.#onError);
     socket.off('close', this.#onClose);
     socket.off('end', this.#onEnd);
     socket.off('drain', this.#out.onDrain);
     // Between the 220 and the handshake nothing may be read as SMTP.
-    this.#discardPlaintext = true;
+    this.#replies.discardInput(true);
   }
 
   #onError = (err: Error): void => {
@@ -692,7 +639,7 @@ export class SmtpConnection extends EventEmitter {
     this.#transition('closed');
     const socket = this.#socket;
     if (socket) {
-      socket.off('data', this.#onData);
+      socket.off('data', this.#replies.receive);
       socket.destroy();
     }
     for (const entry of this.#replies.takeAll()) entry.reject(entry.handedOver ? handedOverError(err) : err);

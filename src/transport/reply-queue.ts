@@ -1,17 +1,21 @@
 /**
- * The reply FIFO of one connection and its timer:
+ * The reply FIFO of one connection, its timer, and the reading of replies off the socket:
  *
  *   caller ──send(line)──► write (coalesced per event-loop turn)  ──►  server
- *          ◄── settle ◄──── FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
+ *          ◄── settle ◄──── FIFO: [MAIL][RCPT][RCPT][DATA] ◄── receive(bytes), replies strictly in order
  *
  * Every command pushes one entry; each reply settles the oldest (RFC 5321 §4.1, RFC 2920 §3). Only the
- * head entry runs a timer. The queue never fails the connection itself: a timeout is reported to its
- * host, and connection.ts (the one owner of `#fail`) poisons the connection and rejects every entry.
+ * head entry runs a timer. The queue never poisons the connection itself: a timeout, a malformed or an
+ * unsolicited reply goes to its host, and connection.ts (the one owner of `#fail`) rejects every entry.
  */
-import type { SmtpError, TimeoutPhase } from '../errors.js';
+import { ErrorCodes, ProtocolError, type SmtpError, type TimeoutPhase, toSmtpError } from '../errors.js';
 import type { Timeouts } from '../options.js';
 import * as cmd from '../protocol/commands.js';
-import type { Reply } from '../protocol/reply.js';
+import { formatReply, type Reply, type ReplyParser } from '../protocol/reply.js';
+import { closingError } from './outcome.js';
+
+/** Re-runs the parser on input it held back (after a refused STARTTLS). */
+const EMPTY = Buffer.alloc(0);
 
 /** One command waiting for its reply. */
 export interface Pending {
@@ -55,6 +59,10 @@ export interface QueueHost {
   transcript(direction: 'client', line: string): void;
   /** The head entry's timer ran out. */
   timedOut(head: Pending): void;
+  /** Poisons the connection (a malformed reply, a reply nobody waits for). */
+  fail(err: SmtpError): void;
+  /** A fresh reply parser (at the start, and after STARTTLS). */
+  newParser(): ReplyParser;
 }
 
 export class ReplyQueue {
@@ -64,11 +72,78 @@ export class ReplyQueue {
   #timerMs = 0;
   #idleWaiters: (() => void)[] = [];
   readonly #host: QueueHost;
+  #parser: ReplyParser;
+  #discardInput = false;
+  #plaintextDiscarded = 0;
   /** When the last final write reached the socket (performance.now()), for the timings. */
   handedOverAt = 0;
 
   constructor(host: QueueHost) {
     this.#host = host;
+    this.#parser = host.newParser();
+  }
+
+  /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
+  get plaintextDiscarded(): number {
+    return this.#plaintextDiscarded;
+  }
+
+  /** Between STARTTLS's 220 and the handshake nothing may be read as SMTP: `true` drops (and counts) input. */
+  discardInput(on: boolean): void {
+    this.#discardInput = on;
+  }
+
+  /** RFC 3207 §6: forget everything learned before TLS, including bytes already buffered. */
+  resetParser(): void {
+    this.#parser = this.#host.newParser();
+  }
+
+  /** The socket's 'data' listener: each complete reply settles the oldest entry. */
+  readonly receive = (chunk: Buffer): void => {
+    if (this.#discardInput) {
+      this.#plaintextDiscarded += chunk.length;
+      return;
+    }
+    let replies: Reply[];
+    try {
+      // While STARTTLS waits for its 220, parse no further than that reply: what follows it is
+      // plaintext to drop (RFC 3207 §6), never a server line.
+      replies = this.#parser.push(chunk, this.#inflight[0]?.switchesToTls ? 1 : undefined);
+    } catch (err) {
+      this.#host.fail(toSmtpError(err));
+      return;
+    }
+    for (let i = 0; i < replies.length; i++) {
+      const reply = replies[i]!;
+      const entry = this.shift();
+      if (!entry) {
+        this.#unsolicited(reply);
+        return;
+      }
+      entry.resolve(reply);
+      if (entry.switchesToTls) {
+        if (reply.code === 220) {
+          // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
+          this.#discardInput = true;
+          this.#plaintextDiscarded += this.#parser.bufferedBytes;
+          return;
+        }
+        // STARTTLS refused: what followed is ordinary input again.
+        if (this.#parser.bufferedBytes > 0) this.receive(EMPTY);
+        return;
+      }
+    }
+  };
+
+  #unsolicited(reply: Reply): void {
+    // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
+    const err =
+      reply.code === 421
+        ? closingError(reply)
+        : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, {
+            code: ErrorCodes.UNEXPECTED_REPLY,
+          });
+    this.#host.fail(err);
   }
 
   /** Commands written and not yet answered. */
