@@ -32,7 +32,6 @@ import {
   ErrorCodes,
   InvalidArgumentError,
   SmtpError,
-  TimeoutError,
   TlsError,
   toSmtpError,
 } from '../errors.js';
@@ -41,7 +40,6 @@ import {
   checkClientName,
   checkConnectionKeys,
   checkFunction,
-  IMPLICIT_TLS_PORTS,
   positiveInteger,
   resolveEndpoint,
   resolveTimeouts,
@@ -66,7 +64,7 @@ import { planLogin } from './login.js';
 import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
-import { handedOverError, timeoutMessage } from './timeouts.js';
+import { handedOverError, timeoutError } from './timeouts.js';
 import { runTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
 
@@ -568,24 +566,7 @@ export class SmtpConnection extends EventEmitter {
 
   /** The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. */
   #timedOut(head: Pending): void {
-    const command = shownCommand(head);
-    // On a well-known implicit-TLS port (465) a silent greeting is certainly the STARTTLS/implicit mix-up:
-    // the error carries the mismatch code and is not retried as transient.
-    const implicitPort = head.phase === 'greeting' && this.encryption !== 'ssl' && IMPLICIT_TLS_PORTS.has(this.port);
-    const where = {
-      host: this.host,
-      port: this.port,
-      implicitTls: this.encryption === 'ssl',
-      implicitTlsPort: implicitPort,
-    };
-    this.#fail(
-      new TimeoutError(timeoutMessage(head.phase, command, head.timeout, where), {
-        phase: head.phase,
-        timeout: head.timeout,
-        command,
-        ...(implicitPort ? { code: ErrorCodes.TLS_MODE_MISMATCH } : {}),
-      }),
-    );
+    this.#fail(timeoutError(head.phase, shownCommand(head), head.timeout, this));
   }
 
   // ── internals: socket ────────────────────────────────────────────────────────────────────
