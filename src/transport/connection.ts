@@ -26,7 +26,6 @@ import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
   AbortError,
-  CapabilityError,
   ClosedError,
   ConnectionError,
   ErrorCodes,
@@ -65,7 +64,7 @@ import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutError } from './timeouts.js';
-import { runTransaction, type TransactionHost } from './transaction.js';
+import { sendTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
 
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
@@ -176,6 +175,9 @@ export class SmtpConnection extends EventEmitter {
       broken: () => this.#broken,
       assertUsable: () => this.#assertUsable(),
       pipelining: () => this.#pipelining,
+      acquire: (signal) => this.#writer.acquire(signal),
+      idle: () => this.#replies.idle(),
+      phase: () => this.#phase,
       pumpHost: () => this.#pumpHost(),
       writeData: this.#writeData,
       transcribing: () => this.#transcribing,
@@ -416,37 +418,11 @@ export class SmtpConnection extends EventEmitter {
    */
   async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
     this.#assertUsable();
-    const info = this.#info!;
-    const plan = planTransaction(envelope, body, info, { host: this.host, chunking: this.#options.chunking === true });
-    const { signal } = options;
-    const release = await this.#writer.acquire(signal);
-    let released = false;
-    const unlock = (): void => {
-      if (!released) {
-        released = true;
-        release();
-        options.onHandedOver?.();
-      }
-    };
-    const onAbort = (): void => this.#fail(new AbortError('send aborted', { cause: signal?.reason }));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      this.#assertUsable();
-      const pipelining = this.#pipelining;
-      if (!pipelining) await this.#replies.idle();
-      this.#assertUsable();
-      return await runTransaction(this.#txHost, plan, body, pipelining, unlock, options);
-    } catch (err) {
-      const wrapped = toSmtpError(err);
-      // A failure with the body half-written cannot be undone but by closing: never send the final dot.
-      // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
-      const resetCleanly = wrapped instanceof CapabilityError && this.#phase === 'ready';
-      if (this.#phase === 'data' || (wrapped.replyCode === null && !resetCleanly)) this.#fail(wrapped);
-      throw wrapped.messageHandedOver || !this.#broken ? wrapped : this.#broken;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      unlock();
-    }
+    const plan = planTransaction(envelope, body, this.#info!, {
+      host: this.host,
+      chunking: this.#options.chunking === true,
+    });
+    return sendTransaction(this.#txHost, plan, body, options);
   }
 
   #pumpHost(): PumpHost {

@@ -5,7 +5,7 @@
  * `TransactionHost`: the connection keeps the socket, the phase table and `#fail`.
  */
 import type { SmtpProtocol } from '../enums.js';
-import { CapabilityError, ErrorCodes, SmtpError } from '../errors.js';
+import { AbortError, CapabilityError, ErrorCodes, SmtpError, toSmtpError } from '../errors.js';
 import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { type Reply, replyMatches } from '../protocol/reply.js';
@@ -44,6 +44,11 @@ export interface TransactionHost {
   assertUsable(): void;
   /** PIPELINING advertised and not turned off. */
   pipelining(): boolean;
+  /** Takes the connection's writer lock (one transaction writes at a time). */
+  acquire(signal: AbortSignal | undefined): Promise<() => void>;
+  /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
+  idle(): Promise<void>;
+  phase(): Phase;
   pumpHost(): PumpHost;
   /** Writes body bytes with backpressure. */
   writeData(buf: Buffer): Promise<void>;
@@ -64,10 +69,50 @@ function settleLater<T>(p: Promise<T>): Promise<T> {
 }
 
 /**
- * Runs the transaction of `plan`; `unlock` releases the writer lock once the final write is out (the next
- * message may pipeline behind it). Reply outcomes resolve; anything else throws for `sendMail` to judge.
+ * Runs `plan` under the connection's writer lock, released once the final write is out so that the
+ * next message pipelines behind it. Reply outcomes resolve; any other failure is thrown, and poisons
+ * the connection unless the session is known to be clean (a reply, or a capability found out and reset).
  */
-export async function runTransaction(
+export async function sendTransaction(
+  host: TransactionHost,
+  plan: TransactionPlan,
+  body: MessageBody,
+  options: SendMailOptions,
+): Promise<MailOutcome> {
+  const { signal } = options;
+  const release = await host.acquire(signal);
+  let released = false;
+  const unlock = (): void => {
+    if (!released) {
+      released = true;
+      release();
+      options.onHandedOver?.();
+    }
+  };
+  const onAbort = (): void => host.fail(new AbortError('send aborted', { cause: signal?.reason }));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    host.assertUsable();
+    const pipelining = host.pipelining();
+    if (!pipelining) await host.idle();
+    host.assertUsable();
+    return await runTransaction(host, plan, body, pipelining, unlock, options);
+  } catch (err) {
+    const wrapped = toSmtpError(err);
+    // A failure with the body half-written cannot be undone but by closing: never send the final dot.
+    // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
+    const resetCleanly = wrapped instanceof CapabilityError && host.phase() === 'ready';
+    if (host.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly)) host.fail(wrapped);
+    const broken = host.broken();
+    throw wrapped.messageHandedOver || !broken ? wrapped : broken;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    unlock();
+  }
+}
+
+/** MAIL, RCPT, DATA or BDAT, the body and the final reply; `unlock` hands the connection on after the final write. */
+async function runTransaction(
   host: TransactionHost,
   plan: TransactionPlan,
   body: MessageBody,
