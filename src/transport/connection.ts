@@ -49,7 +49,6 @@ import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.j
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
-import type { PumpHost } from './body.js';
 import { openSocket, upgradeToTls } from './connect.js';
 import type {
   ConnectionTimings,
@@ -66,6 +65,7 @@ import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutError } from './timeouts.js';
 import { sendTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
+import { Transcript } from './transcript.js';
 
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   connecting: ['greeting', 'closed'],
@@ -94,7 +94,6 @@ export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
 const channels = {
   connected: diagnostics.channel('smtpwire:connection:connected'),
   closed: diagnostics.channel('smtpwire:connection:closed'),
-  transcript: diagnostics.channel('smtpwire:transcript'),
 };
 
 /**
@@ -131,6 +130,7 @@ export class SmtpConnection extends EventEmitter {
   readonly #replies: ReplyQueue;
   readonly #txHost: TransactionHost;
   readonly #helloHost: HelloHost;
+  readonly #transcript: Transcript;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -150,12 +150,13 @@ export class SmtpConnection extends EventEmitter {
     this.encryption = encryption;
     this.protocol = protocol;
     this.#options = options;
+    this.#transcript = new Transcript(options.onTranscript, host, port);
     this.#replies = new ReplyQueue({
       timeouts: this.#timeouts,
       broken: () => this.#broken,
       write: (data, onWritten) => this.#out.write(data, onWritten),
-      transcribing: () => this.#transcribing,
-      transcript: (direction, line) => this.#transcript(direction, line),
+      transcribing: () => this.#transcript.active,
+      transcript: (direction, line) => this.#transcript.line(direction, line),
       timedOut: (head) => this.#timedOut(head),
       fail: (err) => this.#fail(err),
       newParser: () => this.#newParser(),
@@ -178,10 +179,13 @@ export class SmtpConnection extends EventEmitter {
       acquire: (signal) => this.#writer.acquire(signal),
       idle: () => this.#replies.idle(),
       phase: () => this.#phase,
-      pumpHost: () => this.#pumpHost(),
-      writeData: this.#writeData,
-      transcribing: () => this.#transcribing,
-      transcript: (direction, line) => this.#transcript(direction, line),
+      dataIdle: this.#timeouts.dataIdle,
+      writeData: async (buf) => {
+        this.#assertUsable();
+        if (!this.#out.write(buf)) await this.#out.drain();
+      },
+      transcribing: () => this.#transcript.active,
+      transcript: (direction, line) => this.#transcript.line(direction, line),
       handedOverAt: () => this.#replies.handedOverAt,
       delivered: () => {
         this.#messagesSent++;
@@ -425,23 +429,6 @@ export class SmtpConnection extends EventEmitter {
     return sendTransaction(this.#txHost, plan, body, options);
   }
 
-  #pumpHost(): PumpHost {
-    return {
-      idleMs: this.#timeouts.dataIdle,
-      fail: (err) => this.#fail(err),
-      broken: () => this.#broken,
-    };
-  }
-
-  /**
-   * Pulls the body from its source, encodes it and hands it to `sink`, with backpressure. The source
-   * is read only as fast as the socket drains; `dataIdle` bounds any stall on either side.
-   */
-  #writeData = async (buf: Buffer): Promise<void> => {
-    this.#assertUsable();
-    if (!this.#out.write(buf)) await this.#out.drain();
-  };
-
   /** The one answer to "is pipelining on": advertised and not turned off (RFC 2920). */
   get #pipelining(): boolean {
     return this.#info?.pipelining === true && this.#options.pipelining !== false;
@@ -621,23 +608,12 @@ export class SmtpConnection extends EventEmitter {
     this.#phase = to;
   }
 
-  /** Whether anyone listens to the transcript (so redaction work is skipped when nobody does). */
-  get #transcribing(): boolean {
-    return this.#options.onTranscript !== undefined || channels.transcript.hasSubscribers;
-  }
-
-  #transcript(direction: 'client' | 'server', line: string): void {
-    this.#options.onTranscript?.({ direction, line });
-    if (channels.transcript.hasSubscribers)
-      channels.transcript.publish({ host: this.host, port: this.port, direction, line });
-  }
-
   #newParser(): ReplyParser {
-    const wantsLines = this.#options.onTranscript !== undefined || channels.transcript.hasSubscribers;
+    const wantsLines = this.#transcript.active;
     return new ReplyParser({
       ...(this.#options.maxLineLength === undefined ? {} : { maxLineLength: this.#options.maxLineLength }),
       ...(this.#options.maxReplyLines === undefined ? {} : { maxReplyLines: this.#options.maxReplyLines }),
-      ...(wantsLines ? { onLine: (line: string) => this.#transcript('server', line) } : {}),
+      ...(wantsLines ? { onLine: (line: string) => this.#transcript.line('server', line) } : {}),
     });
   }
 }

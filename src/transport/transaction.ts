@@ -49,8 +49,9 @@ export interface TransactionHost {
   /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
   idle(): Promise<void>;
   phase(): Phase;
-  pumpHost(): PumpHost;
-  /** Writes body bytes with backpressure. */
+  /** The `dataIdle` timeout: the longest stall while the body is written. */
+  readonly dataIdle: number;
+  /** Writes body bytes with backpressure: resolves once the socket can take more. */
   writeData(buf: Buffer): Promise<void>;
   transcribing(): boolean;
   transcript(direction: 'client', line: string): void;
@@ -61,6 +62,11 @@ export interface TransactionHost {
 }
 
 const noop = (): void => {};
+
+/** What the body pump needs: the stall limit and the connection's poisoning. */
+function pumpHostOf(host: TransactionHost): PumpHost {
+  return { idleMs: host.dataIdle, fail: (err) => host.fail(err), broken: () => host.broken() };
+}
 
 /** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
 function settleLater<T>(p: Promise<T>): Promise<T> {
@@ -187,14 +193,14 @@ async function runTransaction(
       // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
       // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
       const cut = tail.length - FINAL_WRITE_MAX;
-      await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, host.writeData, host.pumpHost());
+      await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, host.writeData, pumpHostOf(host));
       tail = tail.subarray(cut);
     }
     // Builder output needs only the final `.` line: written after it, not copied onto it.
     last = plan.ready ? [tail, LONE_DOT] : tail;
   } else {
     const encoder = new BodyEncoder({ dotStuff: true });
-    bytesSent = await pumpBody(body, watched(encoder, plan.watch, host.host, true), host.writeData, host.pumpHost());
+    bytesSent = await pumpBody(body, watched(encoder, plan.watch, host.host, true), host.writeData, pumpHostOf(host));
     last = encoder.end();
     bytesSent += last.length;
   }
@@ -233,7 +239,7 @@ function serviceClosing(host: TransactionHost, stage: MailOutcome['stage'], repl
 async function sendBdat(host: TransactionHost, plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
   const encoder = new BodyEncoder({ dotStuff: false });
   const chunks: ChunkHost = {
-    ...host.pumpHost(),
+    ...pumpHostOf(host),
     chunkSize: host.chunkSize ?? DEFAULT_CHUNK_SIZE,
     window: host.pipelining() ? BDAT_WINDOW : 1,
     sendChunk: (chunk) => {
