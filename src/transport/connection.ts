@@ -1,23 +1,23 @@
 /**
- * SmtpConnection: one socket and its SMTP state machine (RFC 5321), the only module that touches a
- * socket and turns replies into errors.
+ * SmtpConnection: one socket and its SMTP session (RFC 5321). This file owns the session's state: the
+ * phase table and `transition`, the socket's lifecycle, and `#fail`, which poisons the connection
+ * (a protocol error, a timeout, an abort or a lost socket: every pending and later call rejects with
+ * that same error, and the pool never reuses it). Each step reaches it through a narrow host interface:
  *
- * Writes and replies:
+ *   reply-queue.ts      commands written ⇄ replies read, in order; the head's timer; STARTTLS's discard
+ *   socket-writer.ts    writes coalesced per event-loop turn, drain, the graceful end
+ *   handshake.ts        greeting, EHLO/LHLO with the HELO fallback, the client name
+ *   login.ts            AUTH's checks and mechanism choice (the exchange: protocol/sasl/)
+ *   transaction.ts      MAIL/RCPT/DATA or BDAT, pipelined, hand-over, LMTP's per-recipient replies
+ *   transcript.ts       where protocol lines go
  *
- *   caller ──#send(line)──► write (coalesced per event-loop turn)  ──►  server
- *          ◄── settle ◄──── #inflight FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
+ * Transactions run under a writer lock released once the final dot is written, not when its reply
+ * arrives: with PIPELINING a warm connection costs about one round trip per message. The message is
+ * *handed over* only when the socket has taken that final write (its write callback).
  *
- * Every command pushes one entry on `#inflight`; each reply settles the oldest entry. Only the head
- * entry runs a timer. A protocol error, a timeout, an abort or a lost socket poisons the connection:
- * every pending and later call rejects with that same error, and the pool never reuses it.
- *
- * Transactions run under a writer lock that is released once the final dot is written, not when its
- * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
- * dot, so a warm connection costs about one round trip per message. The message is *handed over* only
- * when the socket has taken that final write (its write callback): see `#handedOver`.
- *
- * Around it: transaction-plan.ts (what this server can take), body.ts (DATA pump, BDAT chunker),
- * timeouts.ts (the timeout table), outcome.ts (what a transaction came to), connect.ts (sockets, TLS).
+ * Around it: connection-types.ts (options and phases), transaction-plan.ts (what this server can take),
+ * body.ts (DATA pump, BDAT chunker), timeouts.ts, outcome.ts (what a transaction came to), connect.ts
+ * (sockets, TLS).
  */
 import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -57,7 +57,7 @@ import type {
   SendMailOptions,
   SmtpConnectionOptions,
 } from './connection-types.js';
-import { greetingRefused, type HelloHost, hello, localName, startTlsUnavailable } from './handshake.js';
+import { greetingRefused, hello, localName, startTlsUnavailable } from './handshake.js';
 import { planLogin } from './login.js';
 import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
@@ -129,7 +129,6 @@ export class SmtpConnection extends EventEmitter {
   #messagesSent = 0;
   readonly #replies: ReplyQueue;
   readonly #txHost: TransactionHost;
-  readonly #helloHost: HelloHost;
   readonly #transcript: Transcript;
 
   constructor(options: SmtpConnectionOptions) {
@@ -161,11 +160,6 @@ export class SmtpConnection extends EventEmitter {
       fail: (err) => this.#fail(err),
       newParser: () => this.#newParser(),
     });
-    this.#helloHost = {
-      protocol,
-      send: (line) => this.#send(line),
-      expect: (line, code) => this.#expect(line, code),
-    };
     this.#txHost = {
       host,
       protocol,
@@ -311,22 +305,16 @@ export class SmtpConnection extends EventEmitter {
       const greeting = await this.#send(null, { phase: 'greeting', timeout: this.#timeouts.greeting });
       this.#greeting = greeting;
       lap('greeting');
+      // The catch below poisons the connection with whatever is thrown in these steps.
       const refused = greetingRefused(greeting);
-      if (refused) {
-        this.#fail(refused);
-        throw refused;
-      }
+      if (refused) throw refused;
       await this.#hello();
       lap('ehlo');
       if (this.encryption === 'tls' && !this.#secure) {
         if (this.#info!.startTls) {
           await this.#startTls(signal);
           lap('starttls');
-        } else if (!this.#options.opportunisticTls) {
-          const err = startTlsUnavailable(this.host, this.port);
-          this.#fail(err);
-          throw err;
-        }
+        } else if (!this.#options.opportunisticTls) throw startTlsUnavailable(this.host, this.port);
       }
       this.#transition('ready');
       if (channels.connected.hasSubscribers)
@@ -342,7 +330,7 @@ export class SmtpConnection extends EventEmitter {
   }
 
   async #hello(): Promise<void> {
-    this.#info = await hello(this.#helloHost, this.#options.clientName ?? localName(this.#socket));
+    this.#info = await hello(this.#replies, this.protocol, this.#options.clientName ?? localName(this.#socket));
   }
 
   async #startTls(signal: AbortSignal | undefined): Promise<void> {
@@ -438,12 +426,12 @@ export class SmtpConnection extends EventEmitter {
 
   /** RSET: abort any transaction state on the server. */
   async rset(options: OperationOptions = {}): Promise<Reply> {
-    return this.#exclusive(options.signal, false, () => this.#expect(cmd.rset(), 250));
+    return this.#exclusive(options.signal, false, () => this.#replies.expect(cmd.rset(), 250));
   }
 
   /** NOOP: a real round trip, e.g. to check a parked connection. */
   async noop(options: OperationOptions = {}): Promise<Reply> {
-    return this.#exclusive(options.signal, false, () => this.#expect(cmd.noop(), 250));
+    return this.#exclusive(options.signal, false, () => this.#replies.expect(cmd.noop(), 250));
   }
 
   /**
@@ -494,16 +482,10 @@ export class SmtpConnection extends EventEmitter {
     this.#fail(err ? toSmtpError(err) : new ClosedError('connection destroyed'));
   }
 
-  // ── internals: the reply FIFO (reply-queue.ts) ───────────────────────────────────────────
+  // ── internals: commands and their replies (reply-queue.ts) ──────────────────────────────
 
   #send(line: string | null, opts?: SendOptions): Promise<Reply> {
     return this.#replies.send(line, opts);
-  }
-
-  async #expect(line: string, expect: number): Promise<Reply> {
-    const reply = await this.#send(line);
-    if (!replyMatches(reply, expect)) throw replyError(cmd.redactCommand(line), reply);
-    return reply;
   }
 
   /** Runs `fn` under the writer lock; `barrier` commands (EHLO, AUTH, QUIT) wait for every reply first. */
@@ -559,21 +541,20 @@ export class SmtpConnection extends EventEmitter {
   };
 
   #onEnd = (): void => {
-    if (this.#phase === 'closing') return;
-    this.#fail(
-      new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }),
-    );
+    if (this.#phase !== 'closing') this.#lost();
   };
 
   #onClose = (): void => {
-    if (this.#phase === 'closing' && this.#replies.length === 0) {
+    if (this.#phase === 'closing' && this.#replies.length === 0)
       this.#fail(new ClosedError('connection closed after QUIT'));
-      return;
-    }
-    this.#fail(
-      new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }),
-    );
+    else this.#lost();
   };
+
+  /** The server closed the connection while it was still needed. */
+  #lost(): void {
+    const message = `${this.host}:${this.port} closed the connection`;
+    this.#fail(new ConnectionError(message, { code: ErrorCodes.CONNECTION_CLOSED }));
+  }
 
   /** Poisons the connection with `err`: rejects every pending and later call, drops the socket. */
   #fail(err: SmtpError): void {

@@ -12,9 +12,8 @@ import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js'
 import { formatReply, type Reply } from '../protocol/reply.js';
 import { replyError } from './outcome.js';
 
-/** What the hello step needs of its connection. */
+/** What the hello step needs of its connection (its reply queue). */
 export interface HelloHost {
-  readonly protocol: SmtpProtocol;
   send(line: string): Promise<Reply>;
   /** Sends `line` and throws a ReplyError unless the reply matches `code`. */
   expect(line: string, code: number): Promise<Reply>;
@@ -32,9 +31,9 @@ export function greetingRefused(greeting: Reply): ReplyError | null {
 }
 
 /** Says EHLO (LHLO for LMTP) as `name` and resolves with what the server advertised. */
-export async function hello(host: HelloHost, name: string): Promise<ServerInfo> {
+export async function hello(host: HelloHost, protocol: SmtpProtocol, name: string): Promise<ServerInfo> {
   // LMTP (RFC 2033 §4.1): LHLO, and no HELO fallback (an LMTP server must know LHLO).
-  if (host.protocol === 'lmtp') {
+  if (protocol === 'lmtp') {
     const lhlo = await host.send(cmd.lhlo(name));
     if (lhlo.code !== 250) throw replyError('LHLO', lhlo);
     return parseEhlo(lhlo);

@@ -11,8 +11,8 @@
 import { ErrorCodes, ProtocolError, type SmtpError, type TimeoutPhase, toSmtpError } from '../errors.js';
 import type { Timeouts } from '../options.js';
 import * as cmd from '../protocol/commands.js';
-import { formatReply, type Reply, type ReplyParser } from '../protocol/reply.js';
-import { closingError } from './outcome.js';
+import { formatReply, type Reply, type ReplyParser, replyMatches } from '../protocol/reply.js';
+import { closingError, replyError } from './outcome.js';
 
 /** Re-runs the parser on input it held back (after a refused STARTTLS). */
 const EMPTY = Buffer.alloc(0);
@@ -195,6 +195,13 @@ export class ReplyQueue {
       else for (let i = 0; i < body.length; i++) host.write(body[i]!, i === body.length - 1 ? onWritten : undefined);
       if (this.#inflight.length === 1) this.#armTimer();
     });
+  }
+
+  /** Sends `line` and throws a ReplyError unless the reply matches `code` (a digit prefix, e.g. 250 or 2). */
+  async expect(line: string, code: number): Promise<Reply> {
+    const reply = await this.send(line);
+    if (!replyMatches(reply, code)) throw replyError(cmd.redactCommand(line), reply);
+    return reply;
   }
 
   /** Takes the entry a reply settles (undefined: nothing was pending) and moves the timer on. */
