@@ -1,23 +1,23 @@
 /**
- * SmtpConnection: one socket and its SMTP state machine (RFC 5321), the only module that touches a
- * socket and turns replies into errors.
+ * SmtpConnection: one socket and its SMTP session (RFC 5321). This file owns the session's state: the
+ * phase table and `transition`, the socket's lifecycle, and `#fail`, which poisons the connection
+ * (a protocol error, a timeout, an abort or a lost socket: every pending and later call rejects with
+ * that same error, and the pool never reuses it). Each step reaches it through a narrow host interface:
  *
- * Writes and replies:
+ *   reply-queue.ts      commands written ⇄ replies read, in order; the head's timer; STARTTLS's discard
+ *   socket-writer.ts    writes coalesced per event-loop turn, drain, the graceful end
+ *   handshake.ts        greeting, EHLO/LHLO with the HELO fallback, the client name
+ *   login.ts            AUTH's checks and mechanism choice (the exchange: protocol/sasl/)
+ *   transaction.ts      MAIL/RCPT/DATA or BDAT, pipelined, hand-over, LMTP's per-recipient replies
+ *   transcript.ts       where protocol lines go
  *
- *   caller ──#send(line)──► write (coalesced per event-loop turn)  ──►  server
- *          ◄── settle ◄──── #inflight FIFO: [MAIL][RCPT][RCPT][DATA] ◄── replies, strictly in order
+ * Transactions run under a writer lock released once the final dot is written, not when its reply
+ * arrives: with PIPELINING a warm connection costs about one round trip per message. The message is
+ * *handed over* only when the socket has taken that final write (its write callback).
  *
- * Every command pushes one entry on `#inflight`; each reply settles the oldest entry. Only the head
- * entry runs a timer. A protocol error, a timeout, an abort or a lost socket poisons the connection:
- * every pending and later call rejects with that same error, and the pool never reuses it.
- *
- * Transactions run under a writer lock that is released once the final dot is written, not when its
- * reply arrives: with PIPELINING the next message's MAIL/RCPT/DATA go out right behind the previous
- * dot, so a warm connection costs about one round trip per message. The message is *handed over* only
- * when the socket has taken that final write (its write callback): see `#handedOver`.
- *
- * Around it: transaction-plan.ts (what this server can take), body.ts (DATA pump, BDAT chunker),
- * timeouts.ts (the timeout table), outcome.ts (what a transaction came to), connect.ts (sockets, TLS).
+ * Around it: connection-types.ts (options and phases), transaction-plan.ts (what this server can take),
+ * body.ts (DATA pump, BDAT chunker), timeouts.ts, outcome.ts (what a transaction came to), connect.ts
+ * (sockets, TLS).
  */
 import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -26,17 +26,11 @@ import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
   AbortError,
-  AuthError,
-  CapabilityError,
   ClosedError,
   ConnectionError,
   ErrorCodes,
   InvalidArgumentError,
-  ProtocolError,
-  ReplyError,
   SmtpError,
-  TimeoutError,
-  type TimeoutPhase,
   TlsError,
   toSmtpError,
 } from '../errors.js';
@@ -45,38 +39,33 @@ import {
   checkClientName,
   checkConnectionKeys,
   checkFunction,
-  IMPLICIT_TLS_PORTS,
   positiveInteger,
   resolveEndpoint,
   resolveTimeouts,
   type Timeouts,
 } from '../options.js';
 import { Mutex } from '../pool/mutex.js';
-import { type AuthMethod, type Credentials, chooseMechanism, saslLogin } from '../protocol/auth.js';
+import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
-import { BodyEncoder } from '../protocol/dot-stuff.js';
-import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
-import { formatReply, type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
-import {
-  BDAT_WINDOW,
-  type ChunkHost,
-  DEFAULT_CHUNK_SIZE,
-  FINAL_WRITE_MAX,
-  identity,
-  LONE_DOT,
-  type PumpHost,
-  pumpBody,
-  sendChunks,
-  slices,
-  watched,
-} from './body.js';
-import { channelBindingOf } from './channel-binding.js';
-import { isLoopback, type OpenSocketOptions, openSocket, type TlsSessionStore, upgradeToTls } from './connect.js';
-import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
-import { handedOverError, timeoutMessage } from './timeouts.js';
-import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
-
-export type Phase = 'connecting' | 'greeting' | 'ready' | 'mail' | 'rcpt' | 'data' | 'closing' | 'closed';
+import type { ServerInfo } from '../protocol/extensions.js';
+import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { openSocket, upgradeToTls } from './connect.js';
+import type {
+  ConnectionTimings,
+  OperationOptions,
+  Phase,
+  SendMailOptions,
+  SmtpConnectionOptions,
+} from './connection-types.js';
+import { greetingRefused, hello, localName, startTlsUnavailable } from './handshake.js';
+import { planLogin } from './login.js';
+import { type MailOutcome, replyError } from './outcome.js';
+import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
+import { endSocket, SocketWriter } from './socket-writer.js';
+import { handedOverError, timeoutError } from './timeouts.js';
+import { sendTransaction, type TransactionHost } from './transaction.js';
+import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
+import { Transcript } from './transcript.js';
 
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   connecting: ['greeting', 'closed'],
@@ -89,109 +78,23 @@ const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   closed: [],
 };
 
-/** Milliseconds per step of `connect()`; `starttls` covers STARTTLS, the handshake and the second EHLO. */
-export interface ConnectionTimings {
-  connect?: number;
-  tls?: number;
-  greeting?: number;
-  ehlo?: number;
-  starttls?: number;
-}
-
-export interface TranscriptEntry {
-  direction: 'client' | 'server';
-  line: string;
-}
-
-export interface SmtpConnectionOptions {
-  host: string;
-  /** Default from the encryption: 25, 587 or 465. */
-  port?: number;
-  /** Default `'tls'` (STARTTLS required). */
-  encryption?: SmtpEncryption;
-  /** With `encryption: 'tls'`: continue in plaintext when STARTTLS is not offered. Off by default. */
-  opportunisticTls?: boolean;
-  /** Passed to `tls.connect` (ca, rejectUnauthorized, servername, minVersion, cert, key …). */
-  tls?: tls.ConnectionOptions;
-  /** EHLO name; default the address literal of the local socket address. */
-  clientName?: string;
-  timeouts?: Partial<Timeouts>;
-  /** Use PIPELINING when advertised. Default true. */
-  pipelining?: boolean;
-  /** Use BDAT when CHUNKING is advertised. Default false. */
-  chunking?: boolean;
-  chunkSize?: number;
-  /** Allow credentials over plaintext to a host that is not loopback. Default false. */
-  allowInsecureAuth?: boolean;
-  /** SCRAM: refuse a server's PBKDF2 iteration count below this. Default 4096 (RFC 7677 §4). */
-  scramMinIterations?: number;
-  /**
-   * `'lmtp'` (RFC 2033): LHLO instead of EHLO, port 24 by default, one reply per accepted recipient
-   * after the data. A `host` starting with `/` is a Unix domain socket path. Default `'smtp'`.
-   */
-  protocol?: SmtpProtocol;
-  maxLineLength?: number;
-  maxReplyLines?: number;
-  /** One call per protocol line, secrets redacted. */
-  onTranscript?: (entry: TranscriptEntry) => void;
-  /**
-   * Opens the transport instead of `net.connect` (a proxy, or an in-process fake socket for transcript
-   * tests). Must resolve with a connected `net.Socket`-like duplex.
-   */
-  socketFactory?: (options: OpenSocketOptions) => Promise<net.Socket>;
-  /** Resume TLS sessions of this destination (the pool gives each destination one store). */
-  tlsSessions?: TlsSessionStore;
-}
-
 export { DEFAULT_TIMEOUTS, RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts } from '../options.js';
 export { DEFAULT_CHUNK_SIZE } from './body.js';
+export type {
+  ConnectionTimings,
+  OperationOptions,
+  Phase,
+  SendMailOptions,
+  SmtpConnectionOptions,
+  TranscriptEntry,
+} from './connection-types.js';
 export type { MailOutcome, RecipientRejection, TransactionTimings } from './outcome.js';
 export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
-
-export interface OperationOptions {
-  signal?: AbortSignal;
-}
-
-export interface SendMailOptions extends OperationOptions {
-  /**
-   * Called once the whole message is written and only its reply is awaited: the moment another
-   * transaction may start on this connection (a pool hands it on here, to pipeline the next message).
-   */
-  onHandedOver?: () => void;
-  /**
-   * Awaited just before the write that carries the final dot (or `BDAT … LAST`): the last moment at
-   * which the message is certainly not handed over. A durable queue records "handing over" here.
-   * If it throws, the final dot is never written and the connection is closed, so the server drops
-   * the unterminated body; the send fails with `ERR_SMTP_HANDOVER_REFUSED` (not retried).
-   */
-  onBeforeHandOver?: () => void | Promise<void>;
-  /** Called once the RCPT replies are in, with the accepted and refused recipients (also when all were refused). */
-  onRecipients?: (accepted: readonly string[], rejected: readonly RecipientRejection[]) => void;
-}
-
-interface Pending {
-  /** The line written (null for the greeting); redacted only when shown, see `shownCommand`. */
-  line: string | null;
-  /** What to show instead of the redacted line (AUTH continuations, the final dot). */
-  label: string | undefined;
-  phase: TimeoutPhase;
-  timeout: number;
-  /** The final dot or BDAT LAST reached the socket: if the connection dies now the outcome is unknown. */
-  handedOver: boolean;
-  switchesToTls: boolean;
-  resolve: (reply: Reply) => void;
-  reject: (err: SmtpError) => void;
-}
 
 const channels = {
   connected: diagnostics.channel('smtpwire:connection:connected'),
   closed: diagnostics.channel('smtpwire:connection:closed'),
-  transcript: diagnostics.channel('smtpwire:transcript'),
 };
-
-const noop = (): void => {};
-/** Re-runs the parser on input it held back (after a refused STARTTLS). */
-const EMPTY = Buffer.alloc(0);
 
 /**
  * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
@@ -208,30 +111,25 @@ export class SmtpConnection extends EventEmitter {
   readonly #options: SmtpConnectionOptions;
   readonly #timeouts: Timeouts;
   #socket: net.Socket | null = null;
-  #parser: ReplyParser;
   #phase: Phase = 'connecting';
   #started = false;
-  #inflight: Pending[] = [];
-  #timer: NodeJS.Timeout | null = null;
-  /** Duration of the running timer, so it can be refreshed when the next head has the same. */
-  #timerMs = 0;
   #broken: SmtpError | null = null;
   #info: ServerInfo | null = null;
   #secure = false;
   #authenticatedAs: string | null = null;
   #authMechanism: AuthMethod | null = null;
-  #discardPlaintext = false;
-  #plaintextDiscarded = 0;
   #greeting: Reply | null = null;
   #plaintextInfo: ServerInfo | null = null;
   readonly #timings: ConnectionTimings = {};
-  #corked = false;
-  #drainWaiters: { resolve: () => void; reject: (err: SmtpError) => void }[] = [];
-  #idleWaiters: (() => void)[] = [];
+  readonly #out = new SocketWriter(
+    () => this.#socket,
+    () => this.#broken,
+  );
   readonly #writer = new Mutex();
   #messagesSent = 0;
-  /** When the last final write reached the socket (performance.now()), for the timings. */
-  #handedOverAt = 0;
+  readonly #replies: ReplyQueue;
+  readonly #txHost: TransactionHost;
+  readonly #transcript: Transcript;
 
   constructor(options: SmtpConnectionOptions) {
     super();
@@ -251,7 +149,42 @@ export class SmtpConnection extends EventEmitter {
     this.encryption = encryption;
     this.protocol = protocol;
     this.#options = options;
-    this.#parser = this.#newParser();
+    this.#transcript = new Transcript(options.onTranscript, host, port);
+    this.#replies = new ReplyQueue({
+      timeouts: this.#timeouts,
+      broken: () => this.#broken,
+      write: (data, onWritten) => this.#out.write(data, onWritten),
+      transcribing: () => this.#transcript.active,
+      transcript: (direction, line) => this.#transcript.line(direction, line),
+      timedOut: (head) => this.#timedOut(head),
+      fail: (err) => this.#fail(err),
+      newParser: () => this.#newParser(),
+    });
+    this.#txHost = {
+      host,
+      protocol,
+      chunkSize: options.chunkSize,
+      send: (line, opts) => this.#replies.send(line, opts),
+      transition: (to) => this.#transition(to),
+      fail: (err) => this.#fail(err),
+      broken: () => this.#broken,
+      assertUsable: () => this.#assertUsable(),
+      pipelining: () => this.#pipelining,
+      acquire: (signal) => this.#writer.acquire(signal),
+      idle: () => this.#replies.idle(),
+      phase: () => this.#phase,
+      dataIdle: this.#timeouts.dataIdle,
+      writeData: async (buf) => {
+        this.#assertUsable();
+        if (!this.#out.write(buf)) await this.#out.drain();
+      },
+      transcribing: () => this.#transcript.active,
+      transcript: (direction, line) => this.#transcript.line(direction, line),
+      handedOverAt: () => this.#replies.handedOverAt,
+      delivered: () => {
+        this.#messagesSent++;
+      },
+    };
   }
 
   // ── state ────────────────────────────────────────────────────────────────────────────────
@@ -288,7 +221,7 @@ export class SmtpConnection extends EventEmitter {
   }
   /** Commands written and not yet answered. */
   get pendingReplies(): number {
-    return this.#inflight.length;
+    return this.#replies.length;
   }
 
   /**
@@ -311,7 +244,6 @@ export class SmtpConnection extends EventEmitter {
   get tlsSocket(): tls.TLSSocket | null {
     return this.#secure ? (this.#socket as tls.TLSSocket) : null;
   }
-  /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
   /** The 220 greeting. */
   get greeting(): Reply | null {
     return this.#greeting;
@@ -324,8 +256,9 @@ export class SmtpConnection extends EventEmitter {
   get timings(): Readonly<ConnectionTimings> {
     return this.#timings;
   }
+  /** Octets of plaintext received after the STARTTLS 220 and thrown away (RFC 3207 §6). */
   get plaintextDiscarded(): number {
-    return this.#plaintextDiscarded;
+    return this.#replies.plaintextDiscarded;
   }
 
   // ── connect, greeting, EHLO, STARTTLS ─────────────────────────────────────────────────────
@@ -372,30 +305,16 @@ export class SmtpConnection extends EventEmitter {
       const greeting = await this.#send(null, { phase: 'greeting', timeout: this.#timeouts.greeting });
       this.#greeting = greeting;
       lap('greeting');
-      if (greeting.code !== 220) {
-        const err = new ReplyError(`the server refused the session at greeting: ${formatReply(greeting)}`, {
-          code: ErrorCodes.GREETING_REFUSED,
-          replyCode: greeting.code,
-          enhancedCode: greeting.enhanced,
-          lines: greeting.lines,
-        });
-        this.#fail(err);
-        throw err;
-      }
+      // The catch below poisons the connection with whatever is thrown in these steps.
+      const refused = greetingRefused(greeting);
+      if (refused) throw refused;
       await this.#hello();
       lap('ehlo');
       if (this.encryption === 'tls' && !this.#secure) {
         if (this.#info!.startTls) {
           await this.#startTls(signal);
           lap('starttls');
-        } else if (!this.#options.opportunisticTls) {
-          const err = new TlsError(
-            `${this.host}:${this.port} does not offer STARTTLS; refusing to continue in plaintext (use encryption 'none' or opportunisticTls to allow it)`,
-            { code: ErrorCodes.STARTTLS_UNAVAILABLE },
-          );
-          this.#fail(err);
-          throw err;
-        }
+        } else if (!this.#options.opportunisticTls) throw startTlsUnavailable(this.host, this.port);
       }
       this.#transition('ready');
       if (channels.connected.hasSubscribers)
@@ -411,39 +330,20 @@ export class SmtpConnection extends EventEmitter {
   }
 
   async #hello(): Promise<void> {
-    const name = this.#options.clientName ?? localName(this.#socket);
-    // LMTP (RFC 2033 §4.1): LHLO, and no HELO fallback (an LMTP server must know LHLO).
-    if (this.protocol === 'lmtp') {
-      const lhlo = await this.#send(cmd.lhlo(name));
-      if (lhlo.code !== 250) throw this.#replyError('LHLO', lhlo);
-      this.#info = parseEhlo(lhlo);
-      return;
-    }
-    const reply = await this.#send(cmd.ehlo(name));
-    if (reply.code === 250) {
-      this.#info = parseEhlo(reply);
-      return;
-    }
-    // RFC 5321 §3.2: fall back to HELO when EHLO is not recognised.
-    if (reply.code === 500 || reply.code === 502) {
-      const helo = await this.#expect(cmd.helo(name), 250);
-      this.#info = heloInfo(helo);
-      return;
-    }
-    throw this.#replyError('EHLO', reply);
+    this.#info = await hello(this.#replies, this.protocol, this.#options.clientName ?? localName(this.#socket));
   }
 
   async #startTls(signal: AbortSignal | undefined): Promise<void> {
     const reply = await this.#send(cmd.starttls(), { switchesToTls: true });
-    if (reply.code !== 220) throw this.#replyError('STARTTLS', reply, TlsError);
+    if (reply.code !== 220) throw replyError('STARTTLS', reply, TlsError);
     const plain = this.#socket!;
     this.#detach(plain);
     // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.
     this.#plaintextInfo = this.#info;
     this.#info = null;
-    this.#parser = this.#newParser();
+    this.#replies.resetParser();
     const secure = await upgradeToTls(plain, this.#upgradeOptions(false, signal));
-    this.#discardPlaintext = false;
+    this.#replies.discardInput(false);
     this.#secure = true;
     this.#attach(secure);
     await this.#hello();
@@ -476,45 +376,25 @@ export class SmtpConnection extends EventEmitter {
    */
   async login(credentials: Credentials, options: OperationOptions & { method?: AuthMethod } = {}): Promise<void> {
     this.#assertUsable();
-    if (!this.#secure && !isLoopback(this.host) && !this.#options.allowInsecureAuth) {
-      throw new AuthError(
-        `refusing to send credentials to ${this.host} without TLS (set allowInsecureAuth to allow it)`,
-        {
-          code: ErrorCodes.AUTH_INSECURE,
-        },
-      );
-    }
-    const info = this.#info!;
-    if (!info.keywords.has('AUTH') && info.authMechanisms.length === 0) {
-      throw new AuthError(
-        `${this.host} does not offer AUTH${this.#secure ? '' : ' (some servers offer it only after STARTTLS)'}`,
-        {
-          code: ErrorCodes.AUTH_UNAVAILABLE,
-        },
-      );
-    }
-    // SCRAM-*-PLUS binds the login to this TLS session (RFC 5802 §6); the mechanisms stay socket-free.
-    const channelBinding = this.#secure ? channelBindingOf(this.#socket as tls.TLSSocket) : null;
-    const method = chooseMechanism(info.authMechanisms, credentials, {
-      preferred: options.method,
-      secure: this.#secure || isLoopback(this.host),
-      channelBinding,
-    });
+    const sasl = planLogin(
+      {
+        host: this.host,
+        port: this.port,
+        tlsSocket: this.tlsSocket,
+        info: this.#info!,
+        allowInsecureAuth: this.#options.allowInsecureAuth,
+        scramMinIterations: this.#options.scramMinIterations,
+      },
+      credentials,
+      options.method,
+    );
     await this.#exclusive(options.signal, true, async () => {
       await saslLogin(
         { send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }) },
-        {
-          method,
-          credentials,
-          channelBinding,
-          advertised: info.authMechanisms,
-          host: this.host,
-          port: this.port,
-          scramMinIterations: this.#options.scramMinIterations,
-        },
+        sasl,
       );
       this.#authenticatedAs = credentials.username;
-      this.#authMechanism = method;
+      this.#authMechanism = sasl.method;
     });
   }
 
@@ -530,314 +410,12 @@ export class SmtpConnection extends EventEmitter {
    */
   async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
     this.#assertUsable();
-    const info = this.#info!;
-    const plan = planTransaction(envelope, body, info, { host: this.host, chunking: this.#options.chunking === true });
-    const { signal } = options;
-    const release = await this.#writer.acquire(signal);
-    let released = false;
-    const unlock = (): void => {
-      if (!released) {
-        released = true;
-        release();
-        options.onHandedOver?.();
-      }
-    };
-    const onAbort = (): void => this.#fail(new AbortError('send aborted', { cause: signal?.reason }));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      this.#assertUsable();
-      const pipelining = this.#pipelining;
-      if (!pipelining) await this.#idle();
-      this.#assertUsable();
-      return await this.#transaction(plan, body, pipelining, unlock, options);
-    } catch (err) {
-      const wrapped = toSmtpError(err);
-      // A failure with the body half-written cannot be undone but by closing: never send the final dot.
-      // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
-      const resetCleanly = wrapped instanceof CapabilityError && this.#phase === 'ready';
-      if (this.#phase === 'data' || (wrapped.replyCode === null && !resetCleanly)) this.#fail(wrapped);
-      throw wrapped.messageHandedOver || !this.#broken ? wrapped : this.#broken;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      unlock();
-    }
+    const plan = planTransaction(envelope, body, this.#info!, {
+      host: this.host,
+      chunking: this.#options.chunking === true,
+    });
+    return sendTransaction(this.#txHost, plan, body, options);
   }
-
-  async #transaction(
-    plan: TransactionPlan,
-    body: MessageBody,
-    pipelining: boolean,
-    unlock: () => void,
-    options: SendMailOptions,
-  ): Promise<MailOutcome> {
-    const { envelope, useBdat } = plan;
-    const tx: Tx = {
-      accepted: [],
-      rejected: [],
-      marks: [performance.now(), 0, 0, 0, 0, 0],
-      unlock,
-      beforeHandOver: options.onBeforeHandOver,
-    };
-    this.#transition('mail');
-    // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
-    const mailP = this.#send(plan.mailLine);
-    let rcptPs: Promise<Reply>[] = [];
-    let dataP: Promise<Reply> | null = null;
-    if (pipelining) {
-      rcptPs = plan.rcptLines.map((line) => settleLater(this.#send(line)));
-      if (!useBdat) dataP = settleLater(this.#send(cmd.data()));
-    }
-    const mailReply = await mailP;
-    tx.marks[1] = performance.now();
-    if (mailReply.code === 421) return this.#serviceClosing('mail', mailReply, tx);
-    if (!replyMatches(mailReply, 2)) {
-      // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
-      await this.#drainPipelined(rcptPs, dataP);
-      await this.#endRefused(false);
-      return outcomeOf('mail', mailReply, tx, null, 0);
-    }
-    this.#transition('rcpt');
-    for (let i = 0; i < plan.rcptLines.length; i++) {
-      const reply = await (pipelining ? rcptPs[i]! : this.#send(plan.rcptLines[i]!));
-      const recipient = envelope.to[i]!;
-      if (reply.code === 421) {
-        tx.rejected.push({ recipient, reply });
-        return this.#serviceClosing('rcpt', reply, tx);
-      }
-      if (replyMatches(reply, 25)) tx.accepted.push(recipient);
-      else tx.rejected.push({ recipient, reply });
-    }
-    tx.marks[2] = performance.now();
-    options.onRecipients?.(tx.accepted, tx.rejected);
-    if (tx.accepted.length === 0) {
-      await this.#drainPipelined([], dataP);
-      await this.#endRefused(true);
-      return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
-    }
-    this.#transition('data');
-    if (useBdat) {
-      tx.marks[3] = performance.now();
-      return this.#sendBdat(plan, body, tx);
-    }
-    const dataReply = await (dataP ?? this.#send(cmd.data()));
-    tx.marks[3] = performance.now();
-    if (dataReply.code === 421) return this.#serviceClosing('data', dataReply, tx);
-    if (dataReply.code !== 354) {
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      return outcomeOf('data', dataReply, tx, null, 0);
-    }
-    let last: Buffer | readonly Buffer[];
-    let bytesSent: number;
-    const whole = plan.encoded ?? plan.ready;
-    if (whole) {
-      bytesSent = whole.length + (plan.ready ? LONE_DOT.length : 0);
-      let tail = whole;
-      if (tail.length > FINAL_WRITE_MAX) {
-        // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
-        // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
-        const cut = tail.length - FINAL_WRITE_MAX;
-        await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, this.#writeData, this.#pumpHost());
-        tail = tail.subarray(cut);
-      }
-      // Builder output needs only the final `.` line: written after it, not copied onto it.
-      last = plan.ready ? [tail, LONE_DOT] : tail;
-    } else {
-      const encoder = new BodyEncoder({ dotStuff: true });
-      bytesSent = await pumpBody(
-        body,
-        watched(encoder, plan.watch, this.host, true),
-        this.#writeData,
-        this.#pumpHost(),
-      );
-      last = encoder.end();
-      bytesSent += last.length;
-    }
-    return this.#handOver(last, '.', 'DATA', undefined, tx, bytesSent);
-  }
-
-  /** The one final-write path of DATA and BDAT: hook, final write, hand the connection on, await the reply. */
-  async #handOver(
-    data: Buffer | readonly Buffer[],
-    label: string,
-    via: 'DATA' | 'BDAT',
-    header: string | undefined,
-    tx: Tx,
-    bytesSent: number,
-  ): Promise<MailOutcome> {
-    await this.#beforeHandOver(tx.beforeHandOver);
-    tx.marks[4] = performance.now();
-    const finalP = this.#writeFinal(data, label, via, header, this.protocol === 'lmtp' ? tx.accepted.length : 1);
-    this.#transition('ready');
-    tx.unlock();
-    const replies = await finalP;
-    tx.marks[5] = performance.now();
-    // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
-    if (this.#handedOverAt > tx.marks[4]) tx.marks[4] = this.#handedOverAt;
-    return this.#finish(replies, tx, via, bytesSent);
-  }
-
-  /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
-  #serviceClosing(stage: MailOutcome['stage'], reply: Reply, tx: Tx): MailOutcome {
-    this.#fail(closingError(reply));
-    return outcomeOf(stage, reply, tx, null, 0);
-  }
-
-  /** RFC 3030: the body in `BDAT n` chunks (body.ts), no dot-stuffing, then the one final write `BDAT n LAST`. */
-  async #sendBdat(plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
-    const encoder = new BodyEncoder({ dotStuff: false });
-    const host: ChunkHost = {
-      ...this.#pumpHost(),
-      chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-      window: this.#pipelining ? BDAT_WINDOW : 1,
-      sendChunk: (chunk) => {
-        if (this.#transcribing) this.#transcript('client', cmd.bdat(chunk.length, false).trimEnd());
-        return this.#send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
-      },
-    };
-    let result: Awaited<ReturnType<typeof sendChunks>>;
-    try {
-      result = await sendChunks(
-        plan.encoded,
-        body,
-        watched(encoder, plan.watch, this.host, false),
-        () => encoder.end(),
-        host,
-      );
-    } catch (err) {
-      // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
-      // drops what the server holds and the connection stays usable (RFC 3030 §4).
-      if (!(err instanceof CapabilityError) || this.#broken) throw err;
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      throw err;
-    }
-    if (result.refusal) {
-      await this.#send(cmd.rset());
-      this.#transition('ready');
-      return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
-    }
-    const header = cmd.bdat(result.last.length, true);
-    return this.#handOver(result.last, header.trimEnd(), 'BDAT', header, tx, result.bytesSent);
-  }
-
-  #pumpHost(): PumpHost {
-    return {
-      idleMs: this.#timeouts.dataIdle,
-      fail: (err) => this.#fail(err),
-      broken: () => this.#broken,
-    };
-  }
-
-  /** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
-  async #beforeHandOver(hook: SendMailOptions['onBeforeHandOver']): Promise<void> {
-    if (!hook) return;
-    try {
-      await hook();
-    } catch (err) {
-      throw new SmtpError(`the hand-over was refused by onBeforeHandOver: ${(err as Error)?.message ?? err}`, {
-        code: ErrorCodes.HANDOVER_REFUSED,
-        cause: err,
-      });
-    }
-    this.#assertUsable();
-  }
-
-  /**
-   * Writes the end of the message and queues the reply that decides it. Hand-over is the write
-   * callback of this write (the socket took the final dot or `BDAT … LAST` for transmission): until
-   * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
-   * reply is UNKNOWN.
-   */
-  #writeFinal(
-    data: Buffer | readonly Buffer[],
-    label: string,
-    via: 'DATA' | 'BDAT',
-    header: string | undefined,
-    recipients: number,
-  ): Promise<Reply[]> {
-    if (this.#transcribing) this.#transcript('client', label);
-    const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
-    const replies = [this.#send(header ?? null, { body: data, final: true, quiet: true, command })];
-    // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
-    // pipelined behind this one finds its replies after them. They come after the hand-over.
-    for (let i = 1; i < recipients; i++) replies.push(this.#send(null, { afterHandOver: true, quiet: true, command }));
-    return Promise.all(replies);
-  }
-
-  /** The final write reached the socket: the message is handed over, the final-reply timer starts. */
-  #handedOver(entry: Pending): void {
-    if (this.#broken || entry.handedOver) return;
-    entry.handedOver = true;
-    this.#handedOverAt = performance.now();
-    entry.phase = 'finalReply';
-    entry.timeout = this.#timeouts.finalReply;
-    if (this.#inflight[0] === entry) this.#restartTimer();
-  }
-
-  #finish(replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
-    let reply = replies[0]!;
-    let recipientReplies: RecipientRejection[] | undefined;
-    if (this.protocol === 'lmtp') {
-      // LMTP: each accepted recipient has its own outcome; the message is delivered to those with a
-      // 2xx. The deciding reply is the last success, or the first failure when none succeeded.
-      recipientReplies = tx.accepted.map((recipient, i) => ({ recipient, reply: replies[i]! }));
-      const ok = recipientReplies.filter((r) => replyMatches(r.reply, 2));
-      const failed = recipientReplies.filter((r) => !replyMatches(r.reply, 2));
-      tx.accepted = ok.map((r) => r.recipient);
-      tx.rejected = [...tx.rejected, ...failed];
-      reply = (ok.length > 0 ? ok[ok.length - 1] : failed[0])?.reply ?? reply;
-    }
-    const outcome = outcomeOf('final', reply, tx, via, bytesSent);
-    if (recipientReplies !== undefined) outcome.recipientReplies = recipientReplies;
-    if (outcome.delivered) this.#messagesSent++;
-    // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
-    // already pipelined behind this one fails as "not handed over" (retryable) at once.
-    const closing = replies.find((r) => r.code === 421);
-    if (closing) this.#fail(closingError(closing));
-    return outcome;
-  }
-
-  /**
-   * After a refusal, reads the replies to the pipelined rest so the FIFO stays aligned. Whatever
-   * happens here, the refusal decides the outcome: the real body never left. A failure only
-   * poisons the connection (already done by `#fail`).
-   */
-  async #drainPipelined(rcptPs: Promise<Reply>[], dataP: Promise<Reply> | null): Promise<void> {
-    try {
-      for (const p of rcptPs) await p;
-      if (dataP && (await dataP).code === 354) {
-        // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
-        // Never "handed over": an empty message is not the caller's message.
-        if (this.#transcribing) this.#transcript('client', '.');
-        await this.#send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
-      }
-    } catch {
-      // The connection is poisoned; the caller reports the refusal.
-    }
-  }
-
-  /** After a refusal: back to ready, with RSET when asked, unless the connection died meanwhile. */
-  async #endRefused(rset: boolean): Promise<void> {
-    if (this.#broken) return;
-    if (rset) {
-      try {
-        await this.#send(cmd.rset());
-      } catch {
-        return; // poisoned; the refusal still decides the outcome
-      }
-    }
-    this.#transition('ready');
-  }
-
-  /**
-   * Pulls the body from its source, encodes it and hands it to `sink`, with backpressure. The source
-   * is read only as fast as the socket drains; `dataIdle` bounds any stall on either side.
-   */
-  #writeData = async (buf: Buffer): Promise<void> => {
-    this.#assertUsable();
-    if (!this.#write(buf)) await this.#drain();
-  };
 
   /** The one answer to "is pipelining on": advertised and not turned off (RFC 2920). */
   get #pipelining(): boolean {
@@ -848,12 +426,12 @@ export class SmtpConnection extends EventEmitter {
 
   /** RSET: abort any transaction state on the server. */
   async rset(options: OperationOptions = {}): Promise<Reply> {
-    return this.#exclusive(options.signal, false, () => this.#expect(cmd.rset(), 250));
+    return this.#exclusive(options.signal, false, () => this.#replies.expect(cmd.rset(), 250));
   }
 
   /** NOOP: a real round trip, e.g. to check a parked connection. */
   async noop(options: OperationOptions = {}): Promise<Reply> {
-    return this.#exclusive(options.signal, false, () => this.#expect(cmd.noop(), 250));
+    return this.#exclusive(options.signal, false, () => this.#replies.expect(cmd.noop(), 250));
   }
 
   /**
@@ -865,7 +443,7 @@ export class SmtpConnection extends EventEmitter {
       throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
     return this.#exclusive(options.signal, true, async () => {
       const reply = await this.#send(`${line}\r\n`);
-      if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw this.#replyError(line, reply);
+      if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw replyError(line, reply);
       return reply;
     });
   }
@@ -875,7 +453,7 @@ export class SmtpConnection extends EventEmitter {
     return this.#exclusive(options.signal, true, async () => {
       this.#transition('closing');
       const reply = await this.#send(cmd.quit());
-      void this.#closeSocket();
+      void endSocket(this.#socket);
       return reply;
     });
   }
@@ -895,7 +473,7 @@ export class SmtpConnection extends EventEmitter {
         // The server went away first; the socket is closed either way.
       }
     }
-    await this.#closeSocket();
+    await endSocket(this.#socket);
     this.#fail(new ClosedError('connection closed'));
   }
 
@@ -904,66 +482,10 @@ export class SmtpConnection extends EventEmitter {
     this.#fail(err ? toSmtpError(err) : new ClosedError('connection destroyed'));
   }
 
-  // ── internals: the reply FIFO ────────────────────────────────────────────────────────────
+  // ── internals: commands and their replies (reply-queue.ts) ──────────────────────────────
 
-  /** Writes `line` (null: nothing, e.g. the greeting) and queues the entry its reply will settle. */
-  #send(
-    line: string | null,
-    opts: {
-      phase?: TimeoutPhase;
-      timeout?: number;
-      switchesToTls?: boolean;
-      /** The end of the message: `dataIdle` until the write callback, then hand-over and `finalReply`. */
-      final?: boolean;
-      /** A reply that only comes after the hand-over (LMTP's per-recipient replies): `finalReply` from the start. */
-      afterHandOver?: boolean;
-      redacted?: string;
-      /** Written after the line; several buffers are written in order (the callback goes with the last). */
-      body?: Buffer | readonly Buffer[];
-      quiet?: boolean;
-      command?: string;
-    } = {},
-  ): Promise<Reply> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    return new Promise<Reply>((resolve, reject) => {
-      const entry: Pending = {
-        line,
-        label: opts.command ?? opts.redacted,
-        phase: opts.afterHandOver ? 'finalReply' : opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
-        timeout: opts.afterHandOver
-          ? this.#timeouts.finalReply
-          : opts.final
-            ? this.#timeouts.dataIdle
-            : (opts.timeout ?? this.#timeouts.command),
-        handedOver: opts.afterHandOver === true,
-        switchesToTls: opts.switchesToTls ?? false,
-        resolve,
-        reject,
-      };
-      this.#inflight.push(entry);
-      // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
-      const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
-      const onWritten = opts.final
-        ? (err?: Error | null): void => {
-            if (!err) this.#handedOver(entry);
-          }
-        : undefined;
-      if (line !== null) {
-        if (!opts.quiet && this.#transcribing) this.#transcript('client', opts.redacted ?? cmd.redactCommand(line));
-        this.#write(line, body === undefined ? onWritten : undefined);
-      }
-      if (body === undefined) {
-        // nothing more
-      } else if (Buffer.isBuffer(body)) this.#write(body, onWritten);
-      else for (let i = 0; i < body.length; i++) this.#write(body[i]!, i === body.length - 1 ? onWritten : undefined);
-      if (this.#inflight.length === 1) this.#armTimer();
-    });
-  }
-
-  async #expect(line: string, expect: number): Promise<Reply> {
-    const reply = await this.#send(line);
-    if (!replyMatches(reply, expect)) throw this.#replyError(cmd.redactCommand(line), reply);
-    return reply;
+  #send(line: string | null, opts?: SendOptions): Promise<Reply> {
+    return this.#replies.send(line, opts);
   }
 
   /** Runs `fn` under the writer lock; `barrier` commands (EHLO, AUTH, QUIT) wait for every reply first. */
@@ -973,7 +495,7 @@ export class SmtpConnection extends EventEmitter {
     const onAbort = (): void => this.#fail(new AbortError('operation aborted', { cause: signal?.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (barrier || !this.#pipelining) await this.#idle();
+      if (barrier || !this.#pipelining) await this.#replies.idle();
       this.#assertUsable();
       return await fn();
     } catch (err) {
@@ -987,123 +509,9 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  /** Resolves when no reply is pending. */
-  #idle(): Promise<void> {
-    if (this.#inflight.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  #onData = (chunk: Buffer): void => {
-    if (this.#discardPlaintext) {
-      this.#plaintextDiscarded += chunk.length;
-      return;
-    }
-    let replies: Reply[];
-    try {
-      // While STARTTLS waits for its 220, parse no further than that reply: what follows it is
-      // plaintext to drop (RFC 3207 §6), never a server line.
-      replies = this.#parser.push(chunk, this.#inflight[0]?.switchesToTls ? 1 : undefined);
-    } catch (err) {
-      this.#fail(toSmtpError(err));
-      return;
-    }
-    for (let i = 0; i < replies.length; i++) {
-      const reply = replies[i]!;
-      const entry = this.#inflight.shift();
-      if (!entry) {
-        this.#unsolicited(reply);
-        return;
-      }
-      if (this.#inflight.length > 0) {
-        this.#armTimer();
-      } else {
-        this.#clearTimer();
-        this.#settleIdle();
-      }
-      entry.resolve(reply);
-      if (entry.switchesToTls) {
-        if (reply.code === 220) {
-          // RFC 3207 §6: whatever follows the 220 in plaintext is not to be trusted (CVE-2011-0411).
-          this.#discardPlaintext = true;
-          this.#plaintextDiscarded += this.#parser.bufferedBytes;
-          return;
-        }
-        // STARTTLS refused: what followed is ordinary input again.
-        if (this.#parser.bufferedBytes > 0) this.#onData(EMPTY);
-        return;
-      }
-    }
-  };
-
-  #unsolicited(reply: Reply): void {
-    // RFC 5321 §3.8: a server shutting down may send 421 at any time, then close.
-    const err =
-      reply.code === 421
-        ? closingError(reply)
-        : new ProtocolError(`unexpected reply with no command pending: ${formatReply(reply)}`, {
-            code: ErrorCodes.UNEXPECTED_REPLY,
-          });
-    this.#fail(err);
-  }
-
-  #settleIdle(): void {
-    const waiters = this.#idleWaiters;
-    if (waiters.length === 0) return;
-    this.#idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /**
-   * Starts the head entry's timer. Consecutive commands mostly share one duration, so the running
-   * timer is refreshed rather than replaced (a timer per reply was a visible share of a send).
-   */
-  #armTimer(): void {
-    const head = this.#inflight[0];
-    if (!head) return;
-    if (this.#timer && this.#timerMs === head.timeout) {
-      this.#timer.refresh();
-      return;
-    }
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timerMs = head.timeout;
-    this.#timer = setTimeout(this.#onTimeout, head.timeout);
-  }
-
-  /** Restarts the head's timer from now (its phase changed). */
-  #restartTimer(): void {
-    this.#clearTimer();
-    this.#armTimer();
-  }
-
-  #onTimeout = (): void => {
-    this.#timer = null;
-    const head = this.#inflight[0];
-    if (!head) return;
-    const command = shownCommand(head);
-    // On a well-known implicit-TLS port (465) a silent greeting is certainly the STARTTLS/implicit mix-up:
-    // the error carries the mismatch code and is not retried as transient.
-    const implicitPort = head.phase === 'greeting' && this.encryption !== 'ssl' && IMPLICIT_TLS_PORTS.has(this.port);
-    const where = {
-      host: this.host,
-      port: this.port,
-      implicitTls: this.encryption === 'ssl',
-      implicitTlsPort: implicitPort,
-    };
-    this.#fail(
-      new TimeoutError(timeoutMessage(head.phase, command, head.timeout, where), {
-        phase: head.phase,
-        timeout: head.timeout,
-        command,
-        ...(implicitPort ? { code: ErrorCodes.TLS_MODE_MISMATCH } : {}),
-      }),
-    );
-  };
-
-  #clearTimer(): void {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+  /** The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. */
+  #timedOut(head: Pending): void {
+    this.#fail(timeoutError(head.phase, shownCommand(head), head.timeout, this));
   }
 
   // ── internals: socket ────────────────────────────────────────────────────────────────────
@@ -1111,21 +519,21 @@ export class SmtpConnection extends EventEmitter {
   #attach(socket: net.Socket): void {
     this.#socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
+    socket.on('data', this.#replies.receive);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('end', this.#onEnd);
-    socket.on('drain', this.#onDrain);
+    socket.on('drain', this.#out.onDrain);
   }
 
   #detach(socket: net.Socket): void {
-    socket.off('data', this.#onData);
+    socket.off('data', this.#replies.receive);
     socket.off('error', this.#onError);
     socket.off('close', this.#onClose);
     socket.off('end', this.#onEnd);
-    socket.off('drain', this.#onDrain);
+    socket.off('drain', this.#out.onDrain);
     // Between the 220 and the handshake nothing may be read as SMTP.
-    this.#discardPlaintext = true;
+    this.#replies.discardInput(true);
   }
 
   #onError = (err: Error): void => {
@@ -1133,85 +541,35 @@ export class SmtpConnection extends EventEmitter {
   };
 
   #onEnd = (): void => {
-    if (this.#phase === 'closing') return;
-    this.#fail(
-      new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }),
-    );
+    if (this.#phase !== 'closing') this.#lost();
   };
 
   #onClose = (): void => {
-    if (this.#phase === 'closing' && this.#inflight.length === 0) {
+    if (this.#phase === 'closing' && this.#replies.length === 0)
       this.#fail(new ClosedError('connection closed after QUIT'));
-      return;
-    }
-    this.#fail(
-      new ConnectionError(`${this.host}:${this.port} closed the connection`, { code: ErrorCodes.CONNECTION_CLOSED }),
-    );
+    else this.#lost();
   };
 
-  #onDrain = (): void => {
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w.resolve();
-  };
-
-  #drain(): Promise<void> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
-  }
-
-  /** Writes, coalescing everything written in this turn of the event loop into one segment. */
-  #write(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
-    const socket = this.#socket;
-    if (!socket || socket.destroyed) return true;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      // setImmediate, not nextTick: the next transaction's commands arrive a few microtasks later
-      // and should share the segment with the previous final dot.
-      setImmediate(this.#uncork);
-    }
-    return socket.write(data, onWritten);
-  }
-
-  #uncork = (): void => {
-    this.#corked = false;
-    this.#socket?.uncork();
-  };
-
-  /** Ends our side and resolves once the socket is closed (destroyed after 1 s if the server lingers). */
-  #closeSocket(): Promise<void> {
-    const socket = this.#socket;
-    if (!socket || socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), 1000);
-      timer.unref();
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.end();
-    });
+  /** The server closed the connection while it was still needed. */
+  #lost(): void {
+    const message = `${this.host}:${this.port} closed the connection`;
+    this.#fail(new ConnectionError(message, { code: ErrorCodes.CONNECTION_CLOSED }));
   }
 
   /** Poisons the connection with `err`: rejects every pending and later call, drops the socket. */
   #fail(err: SmtpError): void {
     if (this.#broken) return;
     this.#broken = err;
-    this.#clearTimer();
+    this.#replies.clearTimer();
     this.#transition('closed');
     const socket = this.#socket;
     if (socket) {
-      socket.off('data', this.#onData);
+      socket.off('data', this.#replies.receive);
       socket.destroy();
     }
-    const pending = this.#inflight;
-    this.#inflight = [];
-    for (const entry of pending) entry.reject(entry.handedOver ? handedOverError(err) : err);
-    const drains = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of drains) w.reject(err);
-    this.#settleIdle();
+    for (const entry of this.#replies.takeAll()) entry.reject(entry.handedOver ? handedOverError(err) : err);
+    this.#out.rejectDrains(err);
+    this.#replies.settleIdle();
     if (channels.closed.hasSubscribers) channels.closed.publish({ host: this.host, port: this.port, error: err });
     this.emit('close', err);
   }
@@ -1231,53 +589,12 @@ export class SmtpConnection extends EventEmitter {
     this.#phase = to;
   }
 
-  /** Whether anyone listens to the transcript (so redaction work is skipped when nobody does). */
-  get #transcribing(): boolean {
-    return this.#options.onTranscript !== undefined || channels.transcript.hasSubscribers;
-  }
-
-  #transcript(direction: 'client' | 'server', line: string): void {
-    this.#options.onTranscript?.({ direction, line });
-    if (channels.transcript.hasSubscribers)
-      channels.transcript.publish({ host: this.host, port: this.port, direction, line });
-  }
-
   #newParser(): ReplyParser {
-    const wantsLines = this.#options.onTranscript !== undefined || channels.transcript.hasSubscribers;
+    const wantsLines = this.#transcript.active;
     return new ReplyParser({
       ...(this.#options.maxLineLength === undefined ? {} : { maxLineLength: this.#options.maxLineLength }),
       ...(this.#options.maxReplyLines === undefined ? {} : { maxReplyLines: this.#options.maxReplyLines }),
-      ...(wantsLines ? { onLine: (line: string) => this.#transcript('server', line) } : {}),
+      ...(wantsLines ? { onLine: (line: string) => this.#transcript.line('server', line) } : {}),
     });
   }
-
-  #replyError(command: string, reply: Reply, Kind: typeof ReplyError | typeof TlsError = ReplyError): SmtpError {
-    const message = `${command.split(' ')[0]} refused: ${formatReply(reply)}`;
-    if (Kind === TlsError) return new TlsError(message, { command });
-    return new ReplyError(message, {
-      command,
-      replyCode: reply.code,
-      enhancedCode: reply.enhanced,
-      lines: reply.lines,
-    });
-  }
-}
-
-function shownCommand(entry: Pending): string {
-  return entry.label ?? (entry.line === null ? '' : cmd.redactCommand(entry.line));
-}
-
-/** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
-function settleLater<T>(p: Promise<T>): Promise<T> {
-  p.catch(noop);
-  return p;
-}
-
-/** RFC 5321 §4.1.4: without a name, the client's address literal. */
-function localName(socket: net.Socket | null): string {
-  const address = socket?.localAddress;
-  if (!address) return '[127.0.0.1]';
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (v4) return `[${v4[1]}]`;
-  return address.includes(':') ? `[IPv6:${address}]` : `[${address}]`;
 }

@@ -1,8 +1,8 @@
 /**
- * What one transaction came to: the `MailOutcome` value, its per-step timings, and the one 421
- * error. Pure.
+ * What one transaction came to: the `MailOutcome` value, its per-step timings, and the errors made of
+ * a reply (the one 421 error, a refused command). Pure.
  */
-import { ReplyError } from '../errors.js';
+import { ReplyError, type SmtpError, TlsError } from '../errors.js';
 import { formatReply, type Reply, replyMatches } from '../protocol/reply.js';
 
 export interface RecipientRejection {
@@ -81,6 +81,22 @@ export function outcomeOf(
 export function closingError(reply: Reply): ReplyError {
   return new ReplyError(`the server closed the session: ${formatReply(reply)}`, {
     replyCode: 421,
+    enhancedCode: reply.enhanced,
+    lines: reply.lines,
+  });
+}
+
+/** A command the server refused, as an error (a TlsError for STARTTLS: the session cannot go on safely). */
+export function replyError(
+  command: string,
+  reply: Reply,
+  Kind: typeof ReplyError | typeof TlsError = ReplyError,
+): SmtpError {
+  const message = `${command.split(' ')[0]} refused: ${formatReply(reply)}`;
+  if (Kind === TlsError) return new TlsError(message, { command });
+  return new ReplyError(message, {
+    command,
+    replyCode: reply.code,
     enhancedCode: reply.enhanced,
     lines: reply.lines,
   });

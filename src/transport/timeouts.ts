@@ -1,8 +1,10 @@
 /**
- * The words of a timeout error, and which timeouts mean the message may have been handed over. The
- * table (one limit per phase, RFC 5321 §4.5.3.2) and its defaults live in options.ts. Pure.
+ * The timeout error of a step and its words, and which timeouts mean the message may have been handed
+ * over. The table (one limit per phase, RFC 5321 §4.5.3.2) and its defaults live in options.ts. Pure.
  */
+import type { SmtpEncryption } from '../enums.js';
 import { AbortError, ConnectionError, ErrorCodes, type SmtpError, TimeoutError, type TimeoutPhase } from '../errors.js';
+import { IMPLICIT_TLS_PORTS } from '../options.js';
 
 // The table itself (phases, defaults, checks) is an option rule: options.ts owns it.
 export { DEFAULT_TIMEOUTS, RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts } from '../options.js';
@@ -31,6 +33,25 @@ export function timeoutMessage(
         ? ': this port expects implicit TLS, use encryption "ssl"'
         : ' (if this port expects implicit TLS, use encryption "ssl")';
   return `timed out after ${timeout} ms waiting for ${what} (${where.host}:${where.port})${hint}`;
+}
+
+/** The error for a step that waited `timeout` ms for `command` (as shown) in `phase`. */
+export function timeoutError(
+  phase: TimeoutPhase,
+  command: string,
+  timeout: number,
+  to: { host: string; port: number; encryption: SmtpEncryption },
+): TimeoutError {
+  // On a well-known implicit-TLS port (465) a silent greeting is certainly the STARTTLS/implicit mix-up:
+  // the error carries the mismatch code and is not retried as transient.
+  const implicitPort = phase === 'greeting' && to.encryption !== 'ssl' && IMPLICIT_TLS_PORTS.has(to.port);
+  const where = { host: to.host, port: to.port, implicitTls: to.encryption === 'ssl', implicitTlsPort: implicitPort };
+  return new TimeoutError(timeoutMessage(phase, command, timeout, where), {
+    phase,
+    timeout,
+    command,
+    ...(implicitPort ? { code: ErrorCodes.TLS_MODE_MISMATCH } : {}),
+  });
 }
 
 /** The error a pending final reply gets when the connection fails after hand-over: the outcome is unknown. */

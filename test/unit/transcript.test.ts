@@ -3,10 +3,11 @@
  * the exact client bytes asserted line by line. They pin the wire format of each step.
  */
 import { createHmac } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import type net from 'node:net';
 import { duplexPair } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpConnection, type SmtpConnectionOptions } from '../../src/transport/connection.js';
+import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/transport/connection.js';
 
 type Handler = (line: string) => string | null;
 
@@ -286,6 +287,36 @@ describe('transcripts on a fake socket', () => {
     const c = connection(f, { encryption: 'tls' });
     await expect(c.connect()).rejects.toMatchObject({ name: 'TlsError' });
     expect(f.lines).toEqual(['EHLO [127.0.0.1]', 'STARTTLS']);
+  });
+
+  it('the diagnostics channels carry the same lines as onTranscript, and the connection coming and going', async () => {
+    const seen: { channel: string; message: unknown }[] = [];
+    const names = ['smtpwire:transcript', 'smtpwire:connection:connected', 'smtpwire:connection:closed'];
+    const listeners = names.map((channel) => {
+      const listener = (message: unknown): void => void seen.push({ channel, message });
+      diagnostics.subscribe(channel, listener);
+      return () => diagnostics.unsubscribe(channel, listener);
+    });
+    try {
+      const entries: TranscriptEntry[] = [];
+      const c = connection(fake(yes({ 'AUTH PLAIN': '235 ok' })), { onTranscript: (e) => entries.push(e) });
+      await c.connect();
+      await c.login({ username: 'u', password: 'secret' }, { method: 'PLAIN' });
+      await c.sendMail({ from: 'a@x.example', to: ['b@y.example'] }, 'x\r\n');
+      await c.close();
+      const lines = seen.filter((s) => s.channel === 'smtpwire:transcript').map((s) => s.message);
+      expect(lines).toEqual(entries.map((e) => ({ host: 'localhost', port: 25, ...e })));
+      expect(entries).toContainEqual({ direction: 'client', line: 'AUTH PLAIN ****' });
+      expect(JSON.stringify(lines)).not.toContain(Buffer.from('\0u\0secret').toString('base64'));
+      expect(seen.find((s) => s.channel === 'smtpwire:connection:connected')?.message).toEqual({
+        host: 'localhost',
+        port: 25,
+        secure: false,
+      });
+      expect(seen.filter((s) => s.channel === 'smtpwire:connection:closed')).toHaveLength(1);
+    } finally {
+      for (const off of listeners) off();
+    }
   });
 });
 

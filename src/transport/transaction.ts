@@ -1,0 +1,370 @@
+/**
+ * One mail transaction on a connected SmtpConnection: MAIL, RCPT for each recipient, DATA (or BDAT)
+ * and the body, with PIPELINING when on (RFC 2920), then the hand-over and the final reply (one per
+ * accepted recipient under LMTP, RFC 2033 §4.2). It reaches the connection only through
+ * `TransactionHost`: the connection keeps the socket, the phase table and `#fail`.
+ */
+import type { SmtpProtocol } from '../enums.js';
+import { AbortError, CapabilityError, ErrorCodes, SmtpError, toSmtpError } from '../errors.js';
+import * as cmd from '../protocol/commands.js';
+import { BodyEncoder } from '../protocol/dot-stuff.js';
+import { type Reply, replyMatches } from '../protocol/reply.js';
+import {
+  BDAT_WINDOW,
+  type ChunkHost,
+  DEFAULT_CHUNK_SIZE,
+  FINAL_WRITE_MAX,
+  identity,
+  LONE_DOT,
+  type PumpHost,
+  pumpBody,
+  sendChunks,
+  slices,
+  watched,
+} from './body.js';
+import type { Phase, SendMailOptions } from './connection-types.js';
+import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
+import type { SendOptions } from './reply-queue.js';
+import type { MessageBody, TransactionPlan } from './transaction-plan.js';
+
+/** What a transaction needs of its connection. */
+export interface TransactionHost {
+  readonly host: string;
+  readonly protocol: SmtpProtocol;
+  /** The caller's `BDAT` chunk size, if any. */
+  readonly chunkSize: number | undefined;
+  /** Writes a command and queues the entry its reply settles (reply-queue.ts). */
+  send(line: string | null, opts?: SendOptions): Promise<Reply>;
+  /** A move in the connection's phase table (connection.ts throws on an illegal one). */
+  transition(to: Phase): void;
+  /** Poisons the connection. */
+  fail(err: SmtpError): void;
+  broken(): SmtpError | null;
+  /** Throws the poisoning error, or a state error when the connection cannot take a command. */
+  assertUsable(): void;
+  /** PIPELINING advertised and not turned off. */
+  pipelining(): boolean;
+  /** Takes the connection's writer lock (one transaction writes at a time). */
+  acquire(signal: AbortSignal | undefined): Promise<() => void>;
+  /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
+  idle(): Promise<void>;
+  phase(): Phase;
+  /** The `dataIdle` timeout: the longest stall while the body is written. */
+  readonly dataIdle: number;
+  /** Writes body bytes with backpressure: resolves once the socket can take more. */
+  writeData(buf: Buffer): Promise<void>;
+  transcribing(): boolean;
+  transcript(direction: 'client', line: string): void;
+  /** When the last final write reached the socket (performance.now()). */
+  handedOverAt(): number;
+  /** Counts a delivered message. */
+  delivered(): void;
+}
+
+const noop = (): void => {};
+
+/** What the body pump needs: the stall limit and the connection's poisoning. */
+function pumpHostOf(host: TransactionHost): PumpHost {
+  return { idleMs: host.dataIdle, fail: (err) => host.fail(err), broken: () => host.broken() };
+}
+
+/** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
+function settleLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
+}
+
+/**
+ * Runs `plan` under the connection's writer lock, released once the final write is out so that the
+ * next message pipelines behind it. Reply outcomes resolve; any other failure is thrown, and poisons
+ * the connection unless the session is known to be clean (a reply, or a capability found out and reset).
+ */
+export async function sendTransaction(
+  host: TransactionHost,
+  plan: TransactionPlan,
+  body: MessageBody,
+  options: SendMailOptions,
+): Promise<MailOutcome> {
+  const { signal } = options;
+  const release = await host.acquire(signal);
+  let released = false;
+  const unlock = (): void => {
+    if (!released) {
+      released = true;
+      release();
+      options.onHandedOver?.();
+    }
+  };
+  const onAbort = (): void => host.fail(new AbortError('send aborted', { cause: signal?.reason }));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    host.assertUsable();
+    const pipelining = host.pipelining();
+    if (!pipelining) await host.idle();
+    host.assertUsable();
+    return await runTransaction(host, plan, body, pipelining, unlock, options);
+  } catch (err) {
+    const wrapped = toSmtpError(err);
+    // A failure with the body half-written cannot be undone but by closing: never send the final dot.
+    // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
+    const resetCleanly = wrapped instanceof CapabilityError && host.phase() === 'ready';
+    if (host.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly)) host.fail(wrapped);
+    const broken = host.broken();
+    throw wrapped.messageHandedOver || !broken ? wrapped : broken;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    unlock();
+  }
+}
+
+/** MAIL, RCPT, DATA or BDAT, the body and the final reply; `unlock` hands the connection on after the final write. */
+async function runTransaction(
+  host: TransactionHost,
+  plan: TransactionPlan,
+  body: MessageBody,
+  pipelining: boolean,
+  unlock: () => void,
+  options: SendMailOptions,
+): Promise<MailOutcome> {
+  const { envelope, useBdat } = plan;
+  const tx: Tx = {
+    accepted: [],
+    rejected: [],
+    marks: [performance.now(), 0, 0, 0, 0, 0],
+    unlock,
+    beforeHandOver: options.onBeforeHandOver,
+  };
+  host.transition('mail');
+  // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
+  const mailP = host.send(plan.mailLine);
+  let rcptPs: Promise<Reply>[] = [];
+  let dataP: Promise<Reply> | null = null;
+  if (pipelining) {
+    rcptPs = plan.rcptLines.map((line) => settleLater(host.send(line)));
+    if (!useBdat) dataP = settleLater(host.send(cmd.data()));
+  }
+  const mailReply = await mailP;
+  tx.marks[1] = performance.now();
+  if (mailReply.code === 421) return serviceClosing(host, 'mail', mailReply, tx);
+  if (!replyMatches(mailReply, 2)) {
+    // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
+    await drainPipelined(host, rcptPs, dataP);
+    await endRefused(host, false);
+    return outcomeOf('mail', mailReply, tx, null, 0);
+  }
+  host.transition('rcpt');
+  for (let i = 0; i < plan.rcptLines.length; i++) {
+    const reply = await (pipelining ? rcptPs[i]! : host.send(plan.rcptLines[i]!));
+    const recipient = envelope.to[i]!;
+    if (reply.code === 421) {
+      tx.rejected.push({ recipient, reply });
+      return serviceClosing(host, 'rcpt', reply, tx);
+    }
+    if (replyMatches(reply, 25)) tx.accepted.push(recipient);
+    else tx.rejected.push({ recipient, reply });
+  }
+  tx.marks[2] = performance.now();
+  options.onRecipients?.(tx.accepted, tx.rejected);
+  if (tx.accepted.length === 0) {
+    await drainPipelined(host, [], dataP);
+    await endRefused(host, true);
+    return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
+  }
+  host.transition('data');
+  if (useBdat) {
+    tx.marks[3] = performance.now();
+    return sendBdat(host, plan, body, tx);
+  }
+  const dataReply = await (dataP ?? host.send(cmd.data()));
+  tx.marks[3] = performance.now();
+  if (dataReply.code === 421) return serviceClosing(host, 'data', dataReply, tx);
+  if (dataReply.code !== 354) {
+    await host.send(cmd.rset());
+    host.transition('ready');
+    return outcomeOf('data', dataReply, tx, null, 0);
+  }
+  let last: Buffer | readonly Buffer[];
+  let bytesSent: number;
+  const whole = plan.encoded ?? plan.ready;
+  if (whole) {
+    bytesSent = whole.length + (plan.ready ? LONE_DOT.length : 0);
+    let tail = whole;
+    if (tail.length > FINAL_WRITE_MAX) {
+      // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
+      // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
+      const cut = tail.length - FINAL_WRITE_MAX;
+      await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, host.writeData, pumpHostOf(host));
+      tail = tail.subarray(cut);
+    }
+    // Builder output needs only the final `.` line: written after it, not copied onto it.
+    last = plan.ready ? [tail, LONE_DOT] : tail;
+  } else {
+    const encoder = new BodyEncoder({ dotStuff: true });
+    bytesSent = await pumpBody(body, watched(encoder, plan.watch, host.host, true), host.writeData, pumpHostOf(host));
+    last = encoder.end();
+    bytesSent += last.length;
+  }
+  return handOver(host, last, '.', 'DATA', undefined, tx, bytesSent);
+}
+
+/** The one final-write path of DATA and BDAT: hook, final write, hand the connection on, await the reply. */
+async function handOver(
+  host: TransactionHost,
+  data: Buffer | readonly Buffer[],
+  label: string,
+  via: 'DATA' | 'BDAT',
+  header: string | undefined,
+  tx: Tx,
+  bytesSent: number,
+): Promise<MailOutcome> {
+  await beforeHandOver(host, tx.beforeHandOver);
+  tx.marks[4] = performance.now();
+  const finalP = writeFinal(host, data, label, via, header, host.protocol === 'lmtp' ? tx.accepted.length : 1);
+  host.transition('ready');
+  tx.unlock();
+  const replies = await finalP;
+  tx.marks[5] = performance.now();
+  // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
+  if (host.handedOverAt() > tx.marks[4]) tx.marks[4] = host.handedOverAt();
+  return finish(host, replies, tx, via, bytesSent);
+}
+
+/** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
+function serviceClosing(host: TransactionHost, stage: MailOutcome['stage'], reply: Reply, tx: Tx): MailOutcome {
+  host.fail(closingError(reply));
+  return outcomeOf(stage, reply, tx, null, 0);
+}
+
+/** RFC 3030: the body in `BDAT n` chunks (body.ts), no dot-stuffing, then the one final write `BDAT n LAST`. */
+async function sendBdat(host: TransactionHost, plan: TransactionPlan, body: MessageBody, tx: Tx): Promise<MailOutcome> {
+  const encoder = new BodyEncoder({ dotStuff: false });
+  const chunks: ChunkHost = {
+    ...pumpHostOf(host),
+    chunkSize: host.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    window: host.pipelining() ? BDAT_WINDOW : 1,
+    sendChunk: (chunk) => {
+      if (host.transcribing()) host.transcript('client', cmd.bdat(chunk.length, false).trimEnd());
+      return host.send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
+    },
+  };
+  let result: Awaited<ReturnType<typeof sendChunks>>;
+  try {
+    result = await sendChunks(
+      plan.encoded,
+      body,
+      watched(encoder, plan.watch, host.host, false),
+      () => encoder.end(),
+      chunks,
+    );
+  } catch (err) {
+    // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
+    // drops what the server holds and the connection stays usable (RFC 3030 §4).
+    if (!(err instanceof CapabilityError) || host.broken()) throw err;
+    await host.send(cmd.rset());
+    host.transition('ready');
+    throw err;
+  }
+  if (result.refusal) {
+    await host.send(cmd.rset());
+    host.transition('ready');
+    return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
+  }
+  const header = cmd.bdat(result.last.length, true);
+  return handOver(host, result.last, header.trimEnd(), 'BDAT', header, tx, result.bytesSent);
+}
+
+/** Runs the caller's pre-hand-over hook; a refusal becomes an error that closes the connection (phase 'data'). */
+async function beforeHandOver(host: TransactionHost, hook: SendMailOptions['onBeforeHandOver']): Promise<void> {
+  if (!hook) return;
+  try {
+    await hook();
+  } catch (err) {
+    throw new SmtpError(`the hand-over was refused by onBeforeHandOver: ${(err as Error)?.message ?? err}`, {
+      code: ErrorCodes.HANDOVER_REFUSED,
+      cause: err,
+    });
+  }
+  host.assertUsable();
+}
+
+/**
+ * Writes the end of the message and queues the reply that decides it. Hand-over is the write
+ * callback of this write (the socket took the final dot or `BDAT … LAST` for transmission): until
+ * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
+ * reply is UNKNOWN.
+ */
+function writeFinal(
+  host: TransactionHost,
+  data: Buffer | readonly Buffer[],
+  label: string,
+  via: 'DATA' | 'BDAT',
+  header: string | undefined,
+  recipients: number,
+): Promise<Reply[]> {
+  if (host.transcribing()) host.transcript('client', label);
+  const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
+  const replies = [host.send(header ?? null, { body: data, final: true, quiet: true, command })];
+  // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
+  // pipelined behind this one finds its replies after them. They come after the hand-over.
+  for (let i = 1; i < recipients; i++) replies.push(host.send(null, { afterHandOver: true, quiet: true, command }));
+  return Promise.all(replies);
+}
+
+function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
+  let reply = replies[0]!;
+  let recipientReplies: RecipientRejection[] | undefined;
+  if (host.protocol === 'lmtp') {
+    // LMTP: each accepted recipient has its own outcome; the message is delivered to those with a
+    // 2xx. The deciding reply is the last success, or the first failure when none succeeded.
+    recipientReplies = tx.accepted.map((recipient, i) => ({ recipient, reply: replies[i]! }));
+    const ok = recipientReplies.filter((r) => replyMatches(r.reply, 2));
+    const failed = recipientReplies.filter((r) => !replyMatches(r.reply, 2));
+    tx.accepted = ok.map((r) => r.recipient);
+    tx.rejected = [...tx.rejected, ...failed];
+    reply = (ok.length > 0 ? ok[ok.length - 1] : failed[0])?.reply ?? reply;
+  }
+  const outcome = outcomeOf('final', reply, tx, via, bytesSent);
+  if (recipientReplies !== undefined) outcome.recipientReplies = recipientReplies;
+  if (outcome.delivered) host.delivered();
+  // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
+  // already pipelined behind this one fails as "not handed over" (retryable) at once.
+  const closing = replies.find((r) => r.code === 421);
+  if (closing) host.fail(closingError(closing));
+  return outcome;
+}
+
+/**
+ * After a refusal, reads the replies to the pipelined rest so the FIFO stays aligned. Whatever
+ * happens here, the refusal decides the outcome: the real body never left. A failure only
+ * poisons the connection (already done by `#fail`).
+ */
+async function drainPipelined(
+  host: TransactionHost,
+  rcptPs: Promise<Reply>[],
+  dataP: Promise<Reply> | null,
+): Promise<void> {
+  try {
+    for (const p of rcptPs) await p;
+    if (dataP && (await dataP).code === 354) {
+      // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
+      // Never "handed over": an empty message is not the caller's message.
+      if (host.transcribing()) host.transcript('client', '.');
+      await host.send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
+    }
+  } catch {
+    // The connection is poisoned; the caller reports the refusal.
+  }
+}
+
+/** After a refusal: back to ready, with RSET when asked, unless the connection died meanwhile. */
+async function endRefused(host: TransactionHost, rset: boolean): Promise<void> {
+  if (host.broken()) return;
+  if (rset) {
+    try {
+      await host.send(cmd.rset());
+    } catch {
+      return; // poisoned; the refusal still decides the outcome
+    }
+  }
+  host.transition('ready');
+}
