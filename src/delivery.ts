@@ -75,11 +75,18 @@ export class Delivery {
     const { prepared } = job;
     const first = prepared.body();
     if (first === null) return invalid(new SmtpError('the message body was already consumed'));
+    // The stream taken to look at the body is the first one read: a replayable source opens no spare.
+    let unread: typeof first | null = first;
+    const open = (): AsyncIterable<Uint8Array | string> => {
+      const body = unread ?? prepared.body();
+      unread = null;
+      return body as AsyncIterable<Uint8Array | string>;
+    };
     const source: SignSource =
       typeof first === 'string' || first instanceof Uint8Array
         ? { kind: 'memory', bytes: typeof first === 'string' ? Buffer.from(first, 'utf8') : first }
         : prepared.replayable
-          ? { kind: 'replayable', open: () => prepared.body() as AsyncIterable<Uint8Array | string> }
+          ? { kind: 'replayable', open }
           : { kind: 'once', stream: first };
     let signed: Awaited<ReturnType<typeof signMessage>>;
     try {
