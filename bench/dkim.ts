@@ -7,6 +7,8 @@
  * 3. Memory: a 100 MiB file attachment signed (two passes) and a 100 MiB one-shot stream signed (spooled),
  *    each sent to the sink from its own child process, with its peak RSS.
  *
+ * `--memory` runs part 3 alone (`npm run bench:memory` does).
+ *
  * Environment: BENCH_DKIM_MESSAGES (default 3000 for CPU, a third of it for throughput),
  * BENCH_DKIM_MIB (default 100).
  */
@@ -209,6 +211,14 @@ async function memoryTable(port: number): Promise<string> {
 const argv = process.argv.slice(2);
 if (argv[0] === '--memory-worker') {
   await memoryWorker(argv[1] as 'file' | 'stream', Number(argv[2]), argv[3]!);
+} else if (argv[0] === '--memory') {
+  // `npm run bench:memory` runs only this part: the signed large message's peak RSS.
+  const sink = await startSink();
+  try {
+    process.stdout.write(`### DKIM: one large signed message (${sink.name})\n\n${await memoryTable(sink.port)}\n`);
+  } finally {
+    await sink.stop();
+  }
 } else {
   const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.arch()}`;
   process.stdout.write(`## DKIM (${new Date().toISOString().slice(0, 10)}, ${machine})\n\n`);
