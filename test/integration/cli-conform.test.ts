@@ -1,7 +1,6 @@
 /**
  * `smtpwire conform` as a user runs it (spawned), and the text / JUnit renderings of a report.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,26 +8,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { formatConformJunit, formatConformText } from '../../src/conform/report.js';
 import type { ConformReport } from '../../src/conform/types.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
+import { type CliRun, runCli } from '../helpers/cli.js';
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
-
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Spawns the CLI exactly as a user would in dev: `node --import tsx src/cli/main.ts …`. */
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runCli(args, { env });
 
 const servers: ScriptedSmtpServer[] = [];
 afterEach(async () => {
