@@ -3,7 +3,7 @@
  * encryption flags and password input (environment variable or a prompt that does not echo).
  */
 import { readFileSync } from 'node:fs';
-import type { SmtpEncryption } from './api.js';
+import { AUTH_METHODS, type AuthMethod, type SmtpEncryption } from './api.js';
 
 /** Exit codes: everything fine, warnings only, failure (also used for usage errors). */
 export const EXIT_OK = 0;
@@ -110,6 +110,15 @@ export const CONNECTION_OPTIONS = {
   user: { type: 'string' },
   'pass-env': { type: 'string' },
 } as const;
+
+/** `--auth-method M`, any of the library's AUTH methods (case-insensitive). @throws UsageError. */
+export function authMethodFlag(value: string | undefined): AuthMethod | undefined {
+  if (value === undefined) return undefined;
+  const method = value.toUpperCase();
+  if (!(AUTH_METHODS as readonly string[]).includes(method))
+    throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`);
+  return method as AuthMethod;
+}
 
 /** TLS options from `--ca FILE` and `--insecure`. */
 export function tlsFlags(values: {

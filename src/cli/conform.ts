@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CONFORM_CHECK_LIST, conform, formatConformJunit, formatConformText } from './api.js';
 import {
+  authMethodFlag,
   type CliIo,
   CONNECTION_OPTIONS,
   EXIT_FAILURE,
@@ -38,7 +39,6 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
     allowPositionals: true,
     options: {
       ...CONNECTION_OPTIONS,
-      encryption: { type: 'string' },
       'auth-method': { type: 'string' },
       name: { type: 'string' },
       sender: { type: 'string' },
@@ -67,9 +67,7 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
   const target = parseTarget(positionals[0]);
   const encryption = encryptionFlag(values);
   const password = await readPassword(io, values.user, values['pass-env']);
-  const authMethod = values['auth-method']?.toUpperCase();
-  if (authMethod !== undefined && !['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2'].includes(authMethod))
-    throw new UsageError('--auth-method must be PLAIN, LOGIN, CRAM-MD5 or XOAUTH2');
+  const authMethod = authMethodFlag(values['auth-method']);
   const tls = tlsFlags(values);
   const report = await conform({
     host: target.host,
@@ -78,7 +76,7 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
     ...(tls === undefined ? {} : { tls }),
     ...(values.user === undefined ? {} : { username: values.user }),
     ...(password === undefined ? {} : { password }),
-    ...(authMethod === undefined ? {} : { authMethod: authMethod as 'PLAIN' }),
+    ...(authMethod === undefined ? {} : { authMethod }),
     ...(values.name === undefined ? {} : { clientName: values.name }),
     ...(values.sender === undefined ? {} : { sender: values.sender }),
     ...(values.rcpt === undefined ? {} : { rcpt: values.rcpt }),

@@ -3,8 +3,9 @@
  * Exit 0 when every check passed, 1 with warnings, 2 on failure.
  */
 import { parseArgs } from 'node:util';
-import { AUTH_METHODS, type AuthMethod, type ProbeReport, probe, type TranscriptEntry } from './api.js';
+import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
 import {
+  authMethodFlag,
   type CliIo,
   CONNECTION_OPTIONS,
   ENCRYPTION_USAGE,
@@ -34,7 +35,6 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     allowPositionals: true,
     options: {
       ...CONNECTION_OPTIONS,
-      encryption: { type: 'string' },
       'auth-method': { type: 'string' },
       name: { type: 'string' },
       'bare-lf-to': { type: 'string' },
@@ -49,10 +49,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
   const target = parseTarget(positionals[0]);
   const encryption = encryptionFlag(values);
   const password = await readPassword(io, values.user, values['pass-env']);
-  const authMethod = values['auth-method']?.toUpperCase();
-  if (authMethod !== undefined && !(AUTH_METHODS as readonly string[]).includes(authMethod)) {
-    throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`);
-  }
+  const authMethod = authMethodFlag(values['auth-method']);
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError('--timeout must be a positive number of ms');
   const transcript: TranscriptEntry[] = [];
@@ -64,7 +61,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     ...(tls === undefined ? {} : { tls }),
     ...(values.user === undefined ? {} : { username: values.user }),
     ...(password === undefined ? {} : { password }),
-    ...(authMethod === undefined ? {} : { authMethod: authMethod as AuthMethod }),
+    ...(authMethod === undefined ? {} : { authMethod }),
     ...(values.name === undefined ? {} : { clientName: values.name }),
     ...(timeout === undefined
       ? {}
