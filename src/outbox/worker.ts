@@ -258,6 +258,10 @@ export class SmtpOutboxWorker extends EventEmitter {
       if (current.state === 'delivered' && current.result) return current.result;
       if (current.state === 'handing-over') await this.#abandoned(store, jobId, current.token, result);
       if (current.state === 'unknown' && current.result) throw new UnrecoverableError(failedReason(current.result));
+      // The claim was freed meanwhile (the other run recorded 'not-delivered'): nothing was handed over by
+      // anyone, so this is an ordinary retry, not an UNKNOWN.
+      if (current.state === 'not-delivered' || current.state === null)
+        throw new Error('retry: another run of this job held the hand-over claim and released it undelivered');
       throw new UnrecoverableError(failedReason(result));
     }
     if (delivery.error?.code === ErrorCodes.HANDOVER_REFUSED) {
@@ -291,6 +295,13 @@ export class SmtpOutboxWorker extends EventEmitter {
         return json;
       case SmtpDeliveryStatus.RETRY:
       case SmtpDeliveryStatus.TEMP_FAILED: {
+        if (delivery.acceptedRecipients && delivery.acceptedRecipients.length > 0) {
+          // Delivered to some recipients (LMTP's per-recipient replies), temporarily refused by others. A queue
+          // retry would re-run the whole job and reach the delivered ones again: the job ends here, its
+          // result naming who got it and who did not, for the caller to resend to the rest.
+          await store.record(jobId, token, 'delivered', json);
+          throw new UnrecoverableError(`partially delivered: ${failedReason(json)}`);
+        }
         const attempt = job.attemptsMade + 1;
         const last = attempt >= (job.opts.attempts ?? 1);
         const result: Record<string, unknown> = {

@@ -46,7 +46,7 @@ else
 
     async function setup(
       script: Parameters<typeof startScriptedServer>[0] = {},
-      worker: { attempts?: number; concurrency?: number } = {},
+      worker: { attempts?: number; concurrency?: number; protocol?: 'lmtp' } = {},
     ) {
       server = await startScriptedServer(script);
       queueName = `q${++queueCount}`;
@@ -65,6 +65,7 @@ else
           port: server.port,
           encryption: 'none',
           retryPolicy: { delays: [20], jitter: 0 },
+          ...(worker.protocol ? { protocol: worker.protocol } : {}),
         },
       });
       closers.push(() => w.close());
@@ -96,6 +97,20 @@ else
       expect(await outbox.getResult('no-such-job')).toBe('not-found');
       const later = await outbox.send(msg('later'), { delay: 60_000 });
       expect(await outbox.getResult(later)).toBe('delayed');
+    });
+
+    it('LMTP: delivered to some recipients, refused for a while by others: the job ends, never re-run to all', async () => {
+      const { outbox } = await setup(
+        { lmtp: true, script: [{ on: 'LMTP_RCPT', match: /^busy@/, reply: '452 4.2.2 Mailbox busy' }] },
+        { attempts: 3, protocol: 'lmtp' },
+      );
+      const jobId = await outbox.send({ ...msg('partial'), toAddresses: ['a@example.com', 'busy@example.com'] });
+      const result = await finished(outbox, jobId);
+      expect(result.accepted_recipients).toEqual(['a@example.com']);
+      expect(Object.keys(result.recipient_failures as object)).toEqual(['busy@example.com']);
+      await new Promise((r) => setTimeout(r, 300));
+      // One transaction: a queue retry would have delivered to a@ again.
+      expect(server.messages).toHaveLength(1);
     });
 
     it('one job per jobId, and per Message-ID when no jobId is given', async () => {
