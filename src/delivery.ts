@@ -199,6 +199,11 @@ export class Delivery {
       return fromError(this.#retryPolicy, job, error, attempt, accepted, nothingSent);
     } finally {
       release();
+      // A transaction that ended before DATA (sender or every recipient refused) never read its body: a
+      // stream behind it (a file, a caller's factory) is released now rather than left open until GC.
+      const stream = body as { destroy?: () => void; readableEnded?: boolean; destroyed?: boolean };
+      if (typeof stream.destroy === 'function' && stream.destroyed === false && stream.readableEnded === false)
+        stream.destroy();
     }
   }
 }

@@ -45,9 +45,13 @@ export interface SignedMessage {
   dispose: () => Promise<void>;
 }
 
-async function* prepend(head: Buffer, rest: Chunks): AsyncGenerator<Uint8Array | string> {
+/**
+ * The signature, then the message, opened only once the first chunk has been taken: an attempt that never
+ * reaches DATA (every recipient refused) opens no file and holds no descriptor.
+ */
+async function* prepend(head: Buffer, open: () => Chunks): AsyncGenerator<Uint8Array | string> {
   yield head;
-  yield* rest;
+  yield* open();
 }
 
 const nothing = async (): Promise<void> => {};
@@ -84,7 +88,12 @@ export async function signMessage(
     }
     const signatureHeaders = await hasher.finishAsync(options.now);
     const head = Buffer.from(signatureHeaders, 'latin1');
-    return { signatureHeaders, addedSize: head.length, body: () => prepend(head, source.open()), dispose: nothing };
+    return {
+      signatureHeaders,
+      addedSize: head.length,
+      body: () => prepend(head, () => source.open()),
+      dispose: nothing,
+    };
   }
   if (options.spool === false) {
     throw signError(
@@ -121,7 +130,7 @@ export async function signMessage(
     return {
       signatureHeaders,
       addedSize: head.length,
-      body: () => prepend(head, createReadStream(path)),
+      body: () => prepend(head, () => createReadStream(path)),
       dispose,
     };
   } catch (err) {
