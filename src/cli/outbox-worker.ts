@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
+  ENCRYPTION_USAGE,
   EXIT_FAILURE,
   EXIT_OK,
   encryptionFlag,
@@ -20,11 +21,12 @@ import {
 /** `smtpwire outbox-worker --help`. */
 export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis://127.0.0.1:6379] [--queue smtpwire-outbox]
                     [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
-                    [--lock-duration MS] [--stalled-interval MS]
-                    [--tls|--starttls|--plain] [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]
+                    [--lock-duration MS] [--stalled-interval MS] [--attachment-root DIR]
+                    ${ENCRYPTION_USAGE} [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]
   Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq package) through host[:port]
   until SIGTERM, then finishes the jobs in flight. --limit 100/1000: at most 100 messages per second
-  across every worker of the queue. Default: STARTTLS required (port 587).`;
+  across every worker of the queue. Attachments given by path in job data are read only under
+  --attachment-root (job data is untrusted). Default: STARTTLS required (port 587).`;
 
 /** Runs until a signal; resolves with exit code 0. @throws UsageError. */
 export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<number> {
@@ -41,6 +43,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       pool: { type: 'string' },
       'lock-duration': { type: 'string' },
       'stalled-interval': { type: 'string' },
+      'attachment-root': { type: 'string' },
       chunking: { type: 'boolean' },
     },
   });
@@ -72,6 +75,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     ...(limiter ? { limiter } : {}),
     ...(lockDuration ? { lockDuration } : {}),
     ...(stalledInterval ? { stalledInterval } : {}),
+    ...(values['attachment-root'] === undefined ? {} : { attachmentRoot: values['attachment-root'] }),
     handler: {
       hostname: target.host,
       encryption: encryptionFlag(values) ?? 'tls',

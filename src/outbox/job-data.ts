@@ -51,7 +51,10 @@ export function assertJsonSafe(value: unknown, path: string): void {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array)
     throw fail('binary data', "; give attachments as { data: '<base64>' } or { path }");
   if (typeof (value as { pipe?: unknown }).pipe === 'function')
-    throw fail('a stream', '; give attachments as { path } (read by the worker) or { data: base64 }');
+    throw fail(
+      'a stream',
+      '; give attachments as { data: base64 } or { path } (read by the worker, under its attachmentRoot)',
+    );
   if (Array.isArray(value)) {
     value.forEach((item, i) => {
       if (item === undefined) throw fail('undefined', ` (at ${path}[${i}])`);

@@ -15,6 +15,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { realpathSync } from 'node:fs';
+import { sep } from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
@@ -49,6 +51,12 @@ export interface SmtpOutboxWorkerOptions {
    * instead of resending), so a crash loop should not fail a job whose message was never handed over.
    */
   maxStalledCount?: number;
+  /**
+   * The directory attachments given by `path` in job data must lie under (checked after resolving links).
+   * Job data is untrusted input to a worker that holds credentials: without this option a job naming a
+   * local file (`/proc/self/environ`, a key file) is refused as INVALID instead of mailed out.
+   */
+  attachmentRoot?: string;
 }
 
 const WORKER_KEYS: readonly string[] = Object.freeze([
@@ -61,11 +69,50 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
   'lockDuration',
   'stalledInterval',
   'maxStalledCount',
+  'attachmentRoot',
 ]);
 
 /** How long `close()` lets Redis be unreachable before it stops waiting for it. */
 const REDIS_DOWN_GRACE_MS = 5000;
 const REDIS_WATCH_MS = 500;
+
+/**
+ * Every file a queued message names (`attachments[].path`, `icalEvent.path`, `alternatives[].path`) must lie
+ * under the worker's `attachmentRoot`; otherwise the job is INVALID and nothing is read or sent.
+ */
+function checkPaths(data: ReturnType<typeof readJobData>, root: string | null): ReturnType<typeof readJobData> {
+  if (data.kind !== 'message') return data;
+  const m = data.message as unknown as Record<string, unknown>;
+  const named: [string, unknown][] = [];
+  const collect = (list: unknown, field: string): void => {
+    if (!Array.isArray(list)) return;
+    for (const [i, x] of list.entries()) named.push([`${field}[${i}].path`, (x as { path?: unknown })?.path]);
+  };
+  collect(m.attachments, 'attachments');
+  collect(m.alternatives, 'alternatives');
+  if (m.icalEvent && typeof m.icalEvent === 'object')
+    named.push(['icalEvent.path', (m.icalEvent as { path?: unknown }).path]);
+  for (const [field, path] of named) {
+    if (path === undefined || path === null) continue;
+    const why =
+      root === null
+        ? 'files named in job data are read only under the worker option attachmentRoot, which is not set'
+        : typeof path !== 'string' || !isUnder(path, root)
+          ? `it is not a file under the worker's attachmentRoot ${root}`
+          : null;
+    if (why !== null) return { kind: 'invalid', reason: `${field} refused: ${why}`, messageId: data.message.messageId };
+  }
+  return data;
+}
+
+function isUnder(path: string, root: string): boolean {
+  try {
+    const real = realpathSync(path);
+    return real.startsWith(root.endsWith(sep) ? root : root + sep);
+  } catch {
+    return false;
+  }
+}
 
 const EMPTY_RECORD: HandOverRecord = Object.freeze({
   state: null,
@@ -108,6 +155,7 @@ export class SmtpOutboxWorker extends EventEmitter {
   readonly #handler: SmtpProtocolHandler;
   readonly #close: () => Promise<void>;
   readonly #store: Promise<HandOverStore>;
+  readonly #attachmentRoot: string | null;
   #closing: Promise<void> | null = null;
 
   /** @throws InvalidArgumentError naming the option at fault (handler options included). */
@@ -135,6 +183,12 @@ export class SmtpOutboxWorker extends EventEmitter {
         field: 'handler',
       });
     const policy = resolveRetryPolicy(options.handler.retryPolicy);
+    if (
+      options.attachmentRoot !== undefined &&
+      (typeof options.attachmentRoot !== 'string' || options.attachmentRoot === '')
+    )
+      throw new InvalidArgumentError('attachmentRoot must be a directory path', { field: 'attachmentRoot' });
+    this.#attachmentRoot = options.attachmentRoot === undefined ? null : realpathSync(options.attachmentRoot);
     this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
     this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
     const connection = resolveConnection(options.connection);
@@ -194,7 +248,7 @@ export class SmtpOutboxWorker extends EventEmitter {
   async #process(job: Job): Promise<Record<string, unknown>> {
     const store = await this.#store;
     const jobId = job.id!;
-    const data = readJobData(job.data);
+    const data = checkPaths(readJobData(job.data), this.#attachmentRoot);
     const messageId = data.kind === 'message' ? data.message.messageId : data.messageId;
     const token = randomUUID();
     // A run after a stall (its worker died or lost its lock) reads the record first, so an in-doubt job costs

@@ -4,7 +4,9 @@
  * resent, and the hand-over record deciding a re-run. The multi-process crash, Redis-restart and
  * limiter tests are in outbox-processes.test.ts.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +48,7 @@ else
 
     async function setup(
       script: Parameters<typeof startScriptedServer>[0] = {},
-      worker: { attempts?: number; concurrency?: number; protocol?: 'lmtp' } = {},
+      worker: { attempts?: number; concurrency?: number; protocol?: 'lmtp'; attachmentRoot?: string } = {},
     ) {
       server = await startScriptedServer(script);
       queueName = `q${++queueCount}`;
@@ -60,6 +62,7 @@ else
         connection: redis.url,
         queueName,
         concurrency: worker.concurrency ?? 4,
+        ...(worker.attachmentRoot ? { attachmentRoot: worker.attachmentRoot } : {}),
         handler: {
           hostname: '127.0.0.1',
           port: server.port,
@@ -111,6 +114,37 @@ else
       await new Promise((r) => setTimeout(r, 300));
       // One transaction: a queue retry would have delivered to a@ again.
       expect(server.messages).toHaveLength(1);
+    });
+
+    it('job data is untrusted: a file named by path is read only under the worker attachmentRoot', async () => {
+      const root = mkdtempSync(join(tmpdir(), 'smtpwire-root-'));
+      closers.push(async () => rmSync(root, { recursive: true, force: true }));
+      writeFileSync(join(root, 'ok.txt'), 'inside the root');
+      const { outbox } = await setup({}, { attachmentRoot: root });
+      const outside = await outbox.send({ ...msg('outside'), attachments: [{ filename: 'x', path: '/etc/hostname' }] });
+      const escape = await outbox.send({
+        ...msg('escape'),
+        attachments: [{ filename: 'x', path: join(root, '..', 'etc', 'hostname') }],
+      });
+      const inside = await outbox.send({
+        ...msg('inside'),
+        attachments: [{ filename: 'ok.txt', path: join(root, 'ok.txt') }],
+      });
+      for (const id of [outside, escape]) {
+        const result = await finished(outbox, id);
+        expect(result.status).toBe('invalid');
+        expect(String(result.smtp_error)).toContain('attachmentRoot');
+      }
+      expect((await finished(outbox, inside)).status).toBe('success');
+      expect(server.messages).toHaveLength(1);
+      expect(server.messages[0]!.data.toString()).toContain('Subject: outbox inside');
+    });
+
+    it('without attachmentRoot, no file named by job data is read', async () => {
+      const { outbox } = await setup();
+      const id = await outbox.send({ ...msg('p'), attachments: [{ filename: 'x', path: '/etc/hostname' }] });
+      expect((await finished(outbox, id)).status).toBe('invalid');
+      expect(server.messages).toHaveLength(0);
     });
 
     it('one job per jobId, and per Message-ID when no jobId is given', async () => {
