@@ -42,7 +42,14 @@ if state == 'delivered' or state == 'unknown' then return 0 end
 if state == 'handing-over' and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'handing-over', 'token', ARGV[1], 'messageId', ARGV[2], 'attempt', ARGV[3], 'at', ARGV[4])
 redis.call('HDEL', KEYS[1], 'result')
+redis.call('PERSIST', KEYS[1])
 return 1`;
+
+/**
+ * How long a settled record (delivered, not delivered) is kept: the window in which a stalled re-run of the job
+ * still finds it. Records of claims in progress and of UNKNOWN jobs never expire: an operator resolves those.
+ */
+export const RECORD_RETENTION_MS = 7 * 24 * 3600_000;
 
 /**
  * Records an outcome for run `token`, unless another run is handing the job over right now (0). A late
@@ -55,6 +62,7 @@ if state == 'handing-over' and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] t
 if state == 'unknown' and ARGV[2] ~= 'delivered' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'token', ARGV[1], 'result', ARGV[3], 'at', ARGV[4], 'messageId', ARGV[6])
 if ARGV[2] == 'unknown' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5]) else redis.call('ZREM', KEYS[2], ARGV[5]) end
+if ARGV[2] == 'unknown' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
 return 1`;
 
 /**
@@ -65,6 +73,7 @@ const ABANDONED = `
 if redis.call('HGET', KEYS[1], 'state') ~= 'handing-over' or redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'unknown', 'result', ARGV[2], 'at', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('PERSIST', KEYS[1])
 return 1`;
 
 /** Forgets a job's record (an operator's "resend"). */
@@ -138,6 +147,7 @@ export class HandOverStore {
       Date.now(),
       jobId,
       typeof result.message_id === 'string' ? result.message_id : '',
+      RECORD_RETENTION_MS,
     ]);
     return ok === 1;
   }

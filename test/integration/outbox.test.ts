@@ -122,7 +122,7 @@ else
       writeFileSync(join(root, 'ok.txt'), 'inside the root');
       const { outbox } = await setup({}, { attachmentRoot: root });
       const outside = await outbox.send({ ...msg('outside'), attachments: [{ filename: 'x', path: '/etc/hostname' }] });
-      const escape = await outbox.send({
+      const climbsOut = await outbox.send({
         ...msg('escape'),
         attachments: [{ filename: 'x', path: join(root, '..', 'etc', 'hostname') }],
       });
@@ -130,7 +130,7 @@ else
         ...msg('inside'),
         attachments: [{ filename: 'ok.txt', path: join(root, 'ok.txt') }],
       });
-      for (const id of [outside, escape]) {
+      for (const id of [outside, climbsOut]) {
         const result = await finished(outbox, id);
         expect(result.status).toBe('invalid');
         expect(String(result.smtp_error)).toContain('attachmentRoot');
@@ -247,6 +247,26 @@ else
       await waitFor(async () => ((await outbox.getResult(id)) as { status?: string }).status === 'success', 10_000);
       expect(server.messages).toHaveLength(2);
       expect(await outbox.listUnknown()).toEqual([]);
+    });
+
+    it('hand-over records: only a delivery clears UNKNOWN; settled records expire, claims and UNKNOWNs do not', async () => {
+      await setup();
+      const client = new RespRedisClient({ port: redis.port });
+      closers.push(() => client.quit());
+      const store = new HandOverStore(client, `test:${queueName}`);
+      const key = `test:${queueName}:handover:j1`;
+      expect(await store.claim('j1', 'run-a', '<j1@example.com>', 1)).toBe(true);
+      expect(await client.call('PTTL', key)).toBe(-1);
+      expect(await store.abandoned('j1', 'run-a', { status: 'unknown' })).toBe(true);
+      // A late 'not-delivered' (a run that lost its lock) must not take the job off the UNKNOWN list.
+      expect(await store.record('j1', 'run-a', 'not-delivered', { status: 'retry' })).toBe(false);
+      expect((await store.read('j1')).state).toBe('unknown');
+      expect((await store.listUnknown()).map((u) => u.jobId)).toEqual(['j1']);
+      expect(await client.call('PTTL', key)).toBe(-1);
+      // The truth does: a late delivery resolves it, and the settled record now expires.
+      expect(await store.record('j1', 'run-a', 'delivered', { status: 'success' })).toBe(true);
+      expect(await store.listUnknown()).toEqual([]);
+      expect(Number(await client.call('PTTL', key))).toBeGreaterThan(0);
     });
 
     it('a re-run that finds a claimed hand-over without an outcome reports UNKNOWN and sends nothing', async () => {
