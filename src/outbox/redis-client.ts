@@ -180,6 +180,9 @@ export class RespRedisClient extends EventEmitter {
     this.#parser = new RespParser();
     this.#loaded = new Set();
     socket.setNoDelay(true);
+    // A half-open connection (host gone, no reset) is found by keep-alive probes in seconds, not by the
+    // kernel's retransmission timeout (~15 min) while a claim before the final dot waits on it.
+    socket.setKeepAlive(true, 10_000);
     socket.setTimeout(connectTimeout, () => socket.destroy(new Error(`connect timeout after ${connectTimeout} ms`)));
     socket.once(this.#opts.tls ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
