@@ -107,8 +107,10 @@ export function fromError(
     smtpError: reply ? reply.response : error.message,
     enhancedCode: error.enhancedCode,
     response: reply ? replyText(reply) : null,
-    // Kept for UNKNOWN too: these recipients were accepted before the connection was lost.
-    acceptedRecipients: accepted === null ? [] : accepted.map(job.prepared.asGiven),
+    // Kept for UNKNOWN too: these recipients were accepted before the connection was lost. With LMTP, those an
+    // earlier attempt delivered to come first: a caller must never be led to resend to them.
+    acceptedRecipients: [...(job.settled?.delivered ?? []), ...(accepted ?? []).map(job.prepared.asGiven)],
+    recipientFailures: { ...job.settled?.failures },
     retryCount: attempt,
     error,
   };

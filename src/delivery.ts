@@ -92,6 +92,8 @@ export class Delivery {
     try {
       signed = await signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
     } catch (err) {
+      // Signing stopped before reading the body taken to look at it (an abort): release that stream now.
+      (unread as { destroy?: () => void } | null)?.destroy?.();
       // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
       if ((err as SmtpError).code === ErrorCodes.ABORTED) return fromError(this.#retryPolicy, job, err, 0, null);
       return invalid(

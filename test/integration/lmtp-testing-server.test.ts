@@ -233,6 +233,26 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
     expect(result.recipientFailures).toEqual({ 'full@x.example': '552 5.2.2 Mailbox full' });
   });
 
+  it('a retry that fails still names the recipients an earlier attempt delivered to (no resend to them)', async () => {
+    const server = await lmtpServer({
+      script: [
+        { on: 'LMTP_RCPT', match: /^busy@/, reply: '452 4.2.2 Mailbox busy', once: true },
+        OVER_QUOTA,
+        // The retry (to busy@ only) loses its connection before the data: no more attempts are left.
+        { on: 'RCPT', match: /busy@/, action: 'drop', nth: 2 },
+      ],
+    });
+    const result = await handlerFor(server, 1).sendMessage({
+      toAddresses: ['a@x.example', 'busy@x.example', 'full@x.example'],
+      subject: 's',
+      textBody: 'b',
+    });
+    expect(server.messages.map((m) => m.rcptTo)).toEqual([['a@x.example', 'busy@x.example', 'full@x.example']]);
+    expect(result.status).toBe('temp_failed');
+    expect(result.acceptedRecipients).toEqual(['a@x.example']);
+    expect(result.recipientFailures).toEqual({ 'full@x.example': '552 5.2.2 Mailbox full' });
+  });
+
   it('the connection lost between per-recipient replies: UNKNOWN, never resent (a documented limitation)', async () => {
     const server = await lmtpServer({ script: [{ on: 'LMTP_RCPT', nth: 2, action: 'drop' }] });
     const result = await handlerFor(server).sendMessage({
