@@ -3,6 +3,7 @@
  * encryption flags and password input (environment variable or a prompt that does not echo).
  */
 import { readFileSync } from 'node:fs';
+import type tls from 'node:tls';
 import { AUTH_METHODS, type AuthMethod, type SmtpEncryption } from './api.js';
 
 /** Exit codes: everything fine, warnings only, failure (also used for usage errors). */
@@ -221,4 +222,54 @@ export function parseSize(text: string): number {
   const n = Math.round(Number(m[1]) * unit);
   if (n < 200) throw new UsageError('--size must be at least 200 bytes (headers included)');
   return n;
+}
+
+/** Where to connect and as whom, as `probe` and `conform` both take it. */
+export interface ServerOptions {
+  host: string;
+  port?: number;
+  encryption?: SmtpEncryption;
+  tls?: tls.ConnectionOptions;
+  username?: string;
+  password?: string;
+  authMethod?: AuthMethod;
+  clientName?: string;
+}
+
+/**
+ * The server options from `host[:port]` and the shared connection flags (`--encryption`, `--ca`, `--insecure`,
+ * `--user`/`--pass-env`, `--auth-method`, `--name`), only those given. @throws UsageError.
+ */
+export async function serverOptions(
+  io: CliIo,
+  positional: string | undefined,
+  values: {
+    encryption?: string;
+    starttls?: boolean;
+    ssl?: boolean;
+    plain?: boolean;
+    tls?: boolean;
+    ca?: string;
+    insecure?: boolean;
+    user?: string;
+    'pass-env'?: string;
+    'auth-method'?: string;
+    name?: string;
+  },
+): Promise<ServerOptions> {
+  const target = parseTarget(positional);
+  const encryption = encryptionFlag(values);
+  const password = await readPassword(io, values.user, values['pass-env']);
+  const authMethod = authMethodFlag(values['auth-method']);
+  const tlsOptions = tlsFlags(values);
+  return {
+    host: target.host,
+    ...(target.port === undefined ? {} : { port: target.port }),
+    ...(encryption === undefined ? {} : { encryption }),
+    ...(tlsOptions === undefined ? {} : { tls: tlsOptions }),
+    ...(values.user === undefined ? {} : { username: values.user }),
+    ...(password === undefined ? {} : { password }),
+    ...(authMethod === undefined ? {} : { authMethod }),
+    ...(values.name === undefined ? {} : { clientName: values.name }),
+  };
 }

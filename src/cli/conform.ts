@@ -7,17 +7,13 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CONFORM_CHECK_LIST, conform, formatConformJunit, formatConformText } from './api.js';
 import {
-  authMethodFlag,
   type CliIo,
   CONNECTION_OPTIONS,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
-  encryptionFlag,
-  parseTarget,
   positiveInt,
-  readPassword,
-  tlsFlags,
+  serverOptions,
   UsageError,
 } from './common.js';
 
@@ -64,20 +60,8 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
   }
   if (positionals.length !== 1) throw new UsageError('conform takes exactly one server: host[:port]');
   if (values.json && values.junit) throw new UsageError('choose one of --json and --junit');
-  const target = parseTarget(positionals[0]);
-  const encryption = encryptionFlag(values);
-  const password = await readPassword(io, values.user, values['pass-env']);
-  const authMethod = authMethodFlag(values['auth-method']);
-  const tls = tlsFlags(values);
   const report = await conform({
-    host: target.host,
-    ...(target.port === undefined ? {} : { port: target.port }),
-    ...(encryption === undefined ? {} : { encryption }),
-    ...(tls === undefined ? {} : { tls }),
-    ...(values.user === undefined ? {} : { username: values.user }),
-    ...(password === undefined ? {} : { password }),
-    ...(authMethod === undefined ? {} : { authMethod }),
-    ...(values.name === undefined ? {} : { clientName: values.name }),
+    ...(await serverOptions(io, positionals[0], values)),
     ...(values.sender === undefined ? {} : { sender: values.sender }),
     ...(values.rcpt === undefined ? {} : { rcpt: values.rcpt }),
     ...(values['relay-test'] ? { relayTest: true } : {}),

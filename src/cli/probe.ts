@@ -5,18 +5,14 @@
 import { parseArgs } from 'node:util';
 import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
 import {
-  authMethodFlag,
   type CliIo,
   CONNECTION_OPTIONS,
   ENCRYPTION_USAGE,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_WARNINGS,
-  encryptionFlag,
   ms,
-  parseTarget,
-  readPassword,
-  tlsFlags,
+  serverOptions,
   UsageError,
 } from './common.js';
 import { toJsonText } from './json.js';
@@ -46,23 +42,11 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     },
   });
   if (positionals.length !== 1) throw new UsageError('probe takes exactly one server: host[:port]');
-  const target = parseTarget(positionals[0]);
-  const encryption = encryptionFlag(values);
-  const password = await readPassword(io, values.user, values['pass-env']);
-  const authMethod = authMethodFlag(values['auth-method']);
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError('--timeout must be a positive number of ms');
   const transcript: TranscriptEntry[] = [];
-  const tls = tlsFlags(values);
   const report = await probe({
-    host: target.host,
-    ...(target.port === undefined ? {} : { port: target.port }),
-    ...(encryption === undefined ? {} : { encryption }),
-    ...(tls === undefined ? {} : { tls }),
-    ...(values.user === undefined ? {} : { username: values.user }),
-    ...(password === undefined ? {} : { password }),
-    ...(authMethod === undefined ? {} : { authMethod }),
-    ...(values.name === undefined ? {} : { clientName: values.name }),
+    ...(await serverOptions(io, positionals[0], values)),
     ...(timeout === undefined
       ? {}
       : { timeouts: { connect: timeout, greeting: timeout, tls: timeout, command: timeout } }),
