@@ -54,6 +54,18 @@ export const ErrorCodes = Object.freeze({
   DKIM_SIGN: 'ERR_SMTP_DKIM_SIGN',
   /** A user name or password SASLprep (RFC 4013) refuses: a prohibited character or a bidi mix. */
   SASLPREP: 'ERR_SMTP_SASLPREP',
+  // DnsError (delivery to a domain)
+  /** A DNS lookup failed for now (SERVFAIL, a timeout, a bogus DNSSEC answer): temporary, never a downgrade. */
+  DNS: 'ERR_SMTP_DNS',
+  /** A DNS message that cannot be parsed (truncated, a compression loop, a bad length). */
+  DNS_MALFORMED: 'ERR_SMTP_DNS_MALFORMED',
+  /** The domain publishes a null MX (RFC 7505) or does not exist: it accepts no mail. Permanent. */
+  NO_MAIL_DOMAIN: 'ERR_SMTP_NO_MAIL_DOMAIN',
+  // TlsError raised by a transport-security policy (MTA-STS, DANE, REQUIRETLS)
+  /** A policy (MTA-STS enforce, DANE) refused this MX host or its certificate. */
+  TLS_POLICY: 'ERR_SMTP_TLS_POLICY',
+  /** REQUIRETLS (RFC 8689): no validated TLS path, or the server does not offer REQUIRETLS. */
+  REQUIRETLS: 'ERR_SMTP_REQUIRETLS',
   // ClosedError / AbortError
   CLOSED: 'ERR_SMTP_CLOSED',
   ABORTED: 'ERR_SMTP_ABORTED',
@@ -265,4 +277,23 @@ export function assertNoLineBreaks(value: string, field: string): void {
     code: ErrorCodes.HEADER_INJECTION,
     position: m.index,
   });
+}
+
+export interface DnsErrorOptions extends SmtpErrorOptions {
+  /** True for a failure that may pass (SERVFAIL, timeout, network); false for a permanent answer. */
+  temporary: boolean;
+  /** The DNS response code name when a server answered (`SERVFAIL`, `NXDOMAIN` …), else null. */
+  rcode?: string | null;
+}
+
+/** A DNS lookup failed or its answer rules the domain out (delivery to a domain, `transport: 'mx'`). */
+export class DnsError extends SmtpError {
+  override name = 'DnsError';
+  readonly temporary: boolean;
+  readonly rcode: string | null;
+  constructor(message: string, options: DnsErrorOptions) {
+    super(message, options, ErrorCodes.DNS);
+    this.temporary = options.temporary;
+    this.rcode = options.rcode ?? null;
+  }
 }

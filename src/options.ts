@@ -377,6 +377,8 @@ export const CONNECTION_OPTION_KEYS: readonly string[] = Object.freeze([
   'scramMinIterations',
   'socketFactory',
   'tlsSessions',
+  'verifyPeer',
+  'localAddress',
 ]);
 
 /** `SmtpConnectionPool` options. */

@@ -19,18 +19,20 @@ export interface OpenSocketOptions {
   port: number;
   connectTimeout: number;
   signal?: AbortSignal | undefined;
+  /** Source address to connect from (an MTA with several addresses). */
+  localAddress?: string | undefined;
 }
 
 /** Opens a TCP connection. @throws ConnectionError, TimeoutError (`connect`), AbortError. */
 export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
-  const { host, port, connectTimeout, signal } = options;
+  const { host, port, connectTimeout, signal, localAddress } = options;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(new AbortError('aborted before connecting', { cause: signal.reason }));
       return;
     }
     // A host starting with '/' is a Unix domain socket path (LMTP to a local mailbox store, RFC 2033).
-    const socket = isSocketPath(host) ? net.connect({ path: host }) : net.connect({ host, port });
+    const socket = isSocketPath(host) ? net.connect({ path: host }) : net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
     const where = isSocketPath(host) ? host : `${host}:${port}`;
     const fail = (err: Error): void => {
       cleanup();
@@ -76,6 +78,8 @@ export interface UpgradeOptions {
   signal?: AbortSignal | undefined;
   /** Sessions to resume (RFC 8446 §2.2 / RFC 5077 tickets) and to keep, for this destination. */
   sessions?: TlsSessionStore | undefined;
+  /** Checks the peer once the handshake is done, before any byte goes over TLS; a throw fails the handshake. */
+  verifyPeer?: ((socket: tls.TLSSocket) => void) | undefined;
 }
 
 /**
@@ -129,6 +133,14 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
       reject(err);
     };
     const onSecure = (): void => {
+      if (options.verifyPeer) {
+        try {
+          options.verifyPeer(secure);
+        } catch (err) {
+          fail(err instanceof TlsError ? err : new TlsError(`TLS with ${host}:${port}: ${(err as Error).message}`, { cause: err }));
+          return;
+        }
+      }
       cleanup();
       resolve(secure);
     };

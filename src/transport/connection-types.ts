@@ -64,6 +64,13 @@ export interface SmtpConnectionOptions {
   socketFactory?: (options: OpenSocketOptions) => Promise<net.Socket>;
   /** Resume TLS sessions of this destination (the pool gives each destination one store). */
   tlsSessions?: TlsSessionStore;
+  /**
+   * Called right after each TLS handshake, before anything is sent over TLS; throwing (a TlsError)
+   * fails the connection. For checks Node's verification cannot make (DANE, RFC 7672).
+   */
+  verifyPeer?: (socket: tls.TLSSocket) => void;
+  /** Source address of the connection. */
+  localAddress?: string;
 }
 
 export interface OperationOptions {

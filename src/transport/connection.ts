@@ -140,6 +140,7 @@ export class SmtpConnection extends EventEmitter {
     checkClientName(options.clientName);
     checkBooleans(options, ['opportunisticTls', 'pipelining', 'chunking', 'allowInsecureAuth']);
     checkFunction(options.onTranscript, 'onTranscript');
+    checkFunction(options.verifyPeer, 'verifyPeer');
     this.#timeouts = resolveTimeouts(options.timeouts);
     if (options.chunkSize !== undefined) positiveInteger(options.chunkSize, undefined, 'chunkSize');
     if (options.maxLineLength !== undefined) positiveInteger(options.maxLineLength, undefined, 'maxLineLength');
@@ -287,6 +288,7 @@ export class SmtpConnection extends EventEmitter {
         port: this.port,
         connectTimeout: this.#timeouts.connect,
         signal,
+        localAddress: this.#options.localAddress,
       });
       lap('connect');
       // destroy() may have been called while the socket was opening: it must not outlive that.
@@ -358,6 +360,7 @@ export class SmtpConnection extends EventEmitter {
       implicit,
       signal,
       sessions: this.#options.tlsSessions,
+      verifyPeer: this.#options.verifyPeer,
     };
   }
 

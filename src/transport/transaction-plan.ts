@@ -33,6 +33,8 @@ export interface Envelope {
   /** Needs SMTPUTF8; detected from the addresses when absent. */
   smtpUtf8?: boolean;
   dsn?: DsnOptions;
+  /** RFC 8689: MAIL carries REQUIRETLS; a server that does not offer it is refused before MAIL. */
+  requireTls?: boolean;
 }
 
 export type MessageBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
@@ -114,12 +116,15 @@ export function planTransaction(
   const dsn = envelope.dsn;
   if (dsn && !info.dsn)
     throw new CapabilityError(`${host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
+  if (envelope.requireTls && !info.requireTls)
+    throw new CapabilityError(`${host} does not offer REQUIRETLS (RFC 8689)`, { code: ErrorCodes.REQUIRETLS });
   const mailParams: Record<string, string | number | true | undefined> = {
     SIZE: size !== undefined && info.size !== null ? size : undefined,
     BODY: (eightBit ?? true) && info.eightBitMime ? '8BITMIME' : undefined,
     SMTPUTF8: smtpUtf8 ? true : undefined,
     RET: dsn?.ret,
     ENVID: dsn?.envid === undefined ? undefined : cmd.xtext(dsn.envid),
+    REQUIRETLS: envelope.requireTls ? true : undefined,
   };
   // Build (and so check) every line before a byte is written.
   const mailLine = cmd.mail(envelope.from, mailParams);
