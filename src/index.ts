@@ -104,6 +104,8 @@ export {
   type ValidationLimits,
   type ValidationResult,
 } from './message/validator.js';
+// Delivery to a domain (issue 26): MX, MTA-STS, DANE, REQUIRETLS, TLS-RPT.
+export * from './mx/index.js';
 export {
   DEFAULT_ACQUIRE_TIMEOUT,
   DEFAULT_HEALTH_CHECK_AFTER,

@@ -59,13 +59,15 @@ const MAX_CNAME_CHAIN = 8;
 /** Parses `host`, `host:port`, `[v6]:port`. @throws InvalidArgumentError. */
 export function parseServer(s: string | DnsServer): Required<DnsServer> {
   if (typeof s === 'object' && s !== null) {
-    if (net.isIP(s.host) === 0) throw new InvalidArgumentError(`DNS server ${s.host} is not an IP address`, { field: 'servers' });
+    if (net.isIP(s.host) === 0)
+      throw new InvalidArgumentError(`DNS server ${s.host} is not an IP address`, { field: 'servers' });
     const port = s.port ?? 53;
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new InvalidArgumentError(`DNS server port ${String(port)} out of range`, { field: 'servers' });
     return { host: s.host, port };
   }
-  if (typeof s !== 'string') throw new InvalidArgumentError('a DNS server is a string or { host, port }', { field: 'servers' });
+  if (typeof s !== 'string')
+    throw new InvalidArgumentError('a DNS server is a string or { host, port }', { field: 'servers' });
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
   if (bracket) return parseServer({ host: bracket[1]!, port: bracket[2] === undefined ? 53 : Number(bracket[2]) });
   if (net.isIP(s) !== 0) return { host: s, port: 53 };

@@ -504,7 +504,7 @@ function ipv6Bytes(address: string): Buffer {
   if (all.length !== 8 || all.some(Number.isNaN) || (tail !== undefined && fill < 1))
     throw malformed(`bad IPv6 address ${JSON.stringify(address)}`);
   const b = Buffer.alloc(16);
-  all.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+  for (let i = 0; i < 8; i++) b.writeUInt16BE(all[i]!, i * 2);
   return b;
 }
 

@@ -84,15 +84,15 @@ export function parseStsTxt(records: readonly (readonly string[])[]): string | n
  * @throws TlsError `ERR_SMTP_TLS_POLICY` naming what is wrong.
  */
 export function parseStsPolicy(text: string): StsPolicy {
-  const bad = (why: string): TlsError =>
-    new TlsError(`MTA-STS policy: ${why}`, { code: ErrorCodes.TLS_POLICY });
+  const bad = (why: string): TlsError => new TlsError(`MTA-STS policy: ${why}`, { code: ErrorCodes.TLS_POLICY });
   const fields: Record<string, string[]> = {};
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
     if (line === '') continue;
     const m = /^([A-Za-z0-9_]+)\s*:\s*(.*)$/.exec(line);
     if (!m) throw bad(`malformed line ${JSON.stringify(line.slice(0, 80))}`);
-    (fields[m[1]!] ??= []).push(m[2]!.trim());
+    const key = m[1]!;
+    fields[key] = [...(fields[key] ?? []), m[2]!.trim()];
   }
   if (fields.version?.[0] !== 'STSv1') throw bad('version is not STSv1');
   const mode = fields.mode?.[0];
@@ -102,7 +102,8 @@ export function parseStsPolicy(text: string): StsPolicy {
   const maxAge = Math.min(Number(ageText), MAX_POLICY_AGE);
   const mx = (fields.mx ?? []).map((p) => canonicalName(p));
   if (mode !== 'none' && mx.length === 0) throw bad('no mx pattern');
-  for (const p of mx) if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(p)) throw bad(`bad mx pattern ${JSON.stringify(p)}`);
+  for (const p of mx)
+    if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(p)) throw bad(`bad mx pattern ${JSON.stringify(p)}`);
   return { mode, mx, maxAge, text };
 }
 
@@ -163,7 +164,10 @@ export class MtaSts {
    * failing a message for a policy, check for a newer one). Never throws for a missing or broken policy
    * (MTA-STS fails open when none is known); aborts still throw.
    */
-  async policyFor(domain: string, options: { refresh?: boolean; signal?: AbortSignal | undefined } = {}): Promise<StsLookup> {
+  async policyFor(
+    domain: string,
+    options: { refresh?: boolean; signal?: AbortSignal | undefined } = {},
+  ): Promise<StsLookup> {
     const d = canonicalName(domain);
     let txtId: string | null | 'unavailable';
     try {
@@ -208,7 +212,11 @@ export class MtaSts {
             callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 4);
             return;
           }
-          if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: unknown[]) => void)(null, addrs.map((address) => ({ address, family: 4 })));
+          if ((opts as { all?: boolean }).all)
+            (callback as unknown as (e: null, a: unknown[]) => void)(
+              null,
+              addrs.map((address) => ({ address, family: 4 })),
+            );
           else callback(null, addrs[0]!, 4);
         },
         (err: Error) => callback(Object.assign(err, { code: 'ENOTFOUND' }), '', 4),

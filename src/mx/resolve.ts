@@ -7,9 +7,10 @@
  *
  * `orderMx` and `mxTargets` are pure and table-tested; `resolveMx` does the lookups.
  */
-import { DnsError, ErrorCodes } from '../errors.js';
+
 import type { DnsResolver } from '../dns/client.js';
 import { canonicalName, type DnsRecord, RecordType } from '../dns/message.js';
+import { DnsError, ErrorCodes } from '../errors.js';
 
 export interface MxTarget {
   /** The MX host name (for the implicit MX, the domain). */
@@ -38,7 +39,10 @@ export interface MxResolution {
 type MxRecord = DnsRecord & { type: 15; preference: number; exchange: string };
 
 /** Sorted by preference; equal preferences shuffled (RFC 5321 §5.1). Pure given `random`. */
-export function orderMx<T extends { preference: number }>(records: readonly T[], random: () => number = Math.random): T[] {
+export function orderMx<T extends { preference: number }>(
+  records: readonly T[],
+  random: () => number = Math.random,
+): T[] {
   const keyed = records.map((r) => ({ r, k: random() }));
   keyed.sort((a, b) => a.r.preference - b.r.preference || a.k - b.k);
   return keyed.map((x) => x.r);
@@ -92,7 +96,11 @@ export interface ResolveMxOptions {
  * Resolves a domain's MX hosts and their addresses.
  * @throws DnsError: permanent for NXDOMAIN / null MX, temporary for a failed MX lookup.
  */
-export async function resolveMx(resolver: DnsResolver, domain: string, options: ResolveMxOptions = {}): Promise<MxResolution> {
+export async function resolveMx(
+  resolver: DnsResolver,
+  domain: string,
+  options: ResolveMxOptions = {},
+): Promise<MxResolution> {
   const signal = options.signal;
   const answer = await resolver.lookup(domain, RecordType.MX, { signal });
   const targets = mxTargets(domain, answer, options.random);

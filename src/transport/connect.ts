@@ -32,7 +32,9 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
       return;
     }
     // A host starting with '/' is a Unix domain socket path (LMTP to a local mailbox store, RFC 2033).
-    const socket = isSocketPath(host) ? net.connect({ path: host }) : net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
+    const socket = isSocketPath(host)
+      ? net.connect({ path: host })
+      : net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
     const where = isSocketPath(host) ? host : `${host}:${port}`;
     const fail = (err: Error): void => {
       cleanup();
@@ -137,7 +139,11 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
         try {
           options.verifyPeer(secure);
         } catch (err) {
-          fail(err instanceof TlsError ? err : new TlsError(`TLS with ${host}:${port}: ${(err as Error).message}`, { cause: err }));
+          fail(
+            err instanceof TlsError
+              ? err
+              : new TlsError(`TLS with ${host}:${port}: ${(err as Error).message}`, { cause: err }),
+          );
           return;
         }
       }

@@ -1,0 +1,171 @@
+/**
+ * One destination of delivery to a domain: an MX address, port and TLS plan, with its own connection
+ * pool (the pool key does not include TLS settings, so each plan gets its own pool and a connection
+ * opened under one policy is never reused under another) and the engine's attempt code (`Delivery`:
+ * DKIM, the transaction, the result rules). The plan becomes transport options here: required
+ * STARTTLS and `verifyPeer` (DANE, and the MTA-STS testing report) — the transport enforces them.
+ */
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { Delivery, type Job } from '../delivery.js';
+import { ErrorCodes, TlsError } from '../errors.js';
+import type { DkimSigner } from '../message/dkim/sign.js';
+import type { DkimSpoolOptions } from '../message/dkim/signed-body.js';
+import { SmtpConnectionPool } from '../pool/pool.js';
+import type { DeliveryResult } from '../result.js';
+import type { RetryPolicy } from '../retry.js';
+import type { Timeouts, TranscriptEntry } from '../transport/connection.js';
+import { daneRefused, verifyDane } from './dane.js';
+import type { TlsPlan } from './policy.js';
+import type { TlsUsed } from './results.js';
+import type { RptResultType } from './tls-rpt.js';
+
+export interface DestinationSettings {
+  port: number;
+  poolSize: number;
+  timeouts: Timeouts;
+  clientName: string | undefined;
+  localAddress: string | undefined;
+  /** Trust anchors for PKIX checks (MTA-STS, REQUIRETLS); Node's by default. */
+  ca: string | Buffer | (string | Buffer)[] | undefined;
+  onTranscript: ((entry: TranscriptEntry) => void) | undefined;
+  dkim: readonly DkimSigner[] | null;
+  dkimSpool: DkimSpoolOptions;
+  now: () => Date;
+}
+
+/** What the last TLS handshake of a destination showed. */
+export interface HandshakeFacts {
+  version: string | null;
+  authenticated: boolean;
+  /** For TLS-RPT: why the certificate would not pass a policy's check, or null. */
+  failure: RptResultType | null;
+  detail: string | null;
+}
+
+/** A plan that can be used (not `refuse`), or plaintext after an opportunistic handshake failed. */
+export type UsablePlan = Exclude<TlsPlan, { kind: 'refuse' }> | { kind: 'plaintext' };
+
+/** Node's verification error code → the TLS-RPT result type (RFC 8460 §4.3.2). */
+function pkixFailure(code: string | undefined): RptResultType {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'certificate-host-mismatch';
+  if (code === 'CERT_HAS_EXPIRED') return 'certificate-expired';
+  return 'certificate-not-trusted';
+}
+
+function chainOf(socket: TLSSocket): Buffer[] {
+  const out: Buffer[] = [];
+  let cert: PeerCertificate & { issuerCertificate?: PeerCertificate } = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (cert?.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    out.push(cert.raw);
+    cert = cert.issuerCertificate as PeerCertificate & { issuerCertificate?: PeerCertificate };
+  }
+  return out;
+}
+
+export class Destination {
+  readonly pool: SmtpConnectionPool;
+  readonly #delivery: Delivery;
+  #facts: HandshakeFacts | null = null;
+
+  constructor(
+    readonly address: string,
+    readonly mxHost: string,
+    readonly plan: UsablePlan,
+    settings: DestinationSettings,
+  ) {
+    this.pool = new SmtpConnectionPool({ maxConnections: settings.poolSize });
+    const required = plan.kind === 'pkix' || plan.kind === 'dane' || plan.kind === 'encrypt';
+    const tlsOptions = {
+      servername: mxHost,
+      minVersion: required ? ('TLSv1.2' as const) : ('TLSv1' as const),
+      rejectUnauthorized: plan.kind === 'pkix',
+      ...(plan.kind === 'pkix' && settings.ca !== undefined ? { ca: settings.ca } : {}),
+      // Opportunistic TLS accepts what the server has (as MTAs do); old servers may only offer weak ciphers.
+      ...(required ? {} : { ciphers: 'DEFAULT:@SECLEVEL=0' }),
+    };
+    const verifyPeer = (socket: TLSSocket): void => {
+      const facts: HandshakeFacts = {
+        version: socket.getProtocol(),
+        authenticated: false,
+        failure: null,
+        detail: null,
+      };
+      this.#facts = facts;
+      if (plan.kind === 'dane') {
+        const why = verifyDane(chainOf(socket), plan.records, mxHost, settings.now());
+        if (why) {
+          facts.failure = 'validation-failure';
+          facts.detail = why;
+          throw daneRefused(mxHost, why);
+        }
+        facts.authenticated = true;
+      } else if (plan.kind === 'pkix') {
+        facts.authenticated = socket.authorized;
+      } else if (plan.kind === 'opportunistic' && plan.report) {
+        // MTA-STS testing: check as enforce would, report, deliver anyway.
+        const cert = socket.getPeerCertificate();
+        const nameError = cert?.raw ? checkServerIdentity(mxHost, cert) : new Error('no certificate');
+        if (!socket.authorized || nameError) {
+          facts.failure = socket.authorized
+            ? 'certificate-host-mismatch'
+            : pkixFailure(String(socket.authorizationError));
+          facts.detail = String(socket.authorizationError ?? nameError?.message);
+        } else facts.authenticated = true;
+      }
+    };
+    this.#delivery = new Delivery({
+      pool: this.pool,
+      params: Object.freeze({
+        host: address,
+        port: settings.port,
+        encryption: plan.kind === 'plaintext' ? 'none' : 'tls',
+        connection: {
+          timeouts: settings.timeouts,
+          tls: tlsOptions,
+          verifyPeer,
+          opportunisticTls: plan.kind === 'opportunistic',
+          ...(settings.clientName === undefined ? {} : { clientName: settings.clientName }),
+          ...(settings.localAddress === undefined ? {} : { localAddress: settings.localAddress }),
+          ...(settings.onTranscript === undefined ? {} : { onTranscript: settings.onTranscript }),
+        },
+      }),
+      // One attempt per call: the MX loop decides where the next attempt goes.
+      retryPolicy: { maxRetries: 0, delays: [0], retryableCodes: [421, 450, 451, 452], jitter: 0, refusedRetries: 0 },
+      dkim: settings.dkim,
+      dkimSpool: settings.dkimSpool,
+    });
+  }
+
+  /** The last handshake's facts (a reused pooled connection keeps those of its own handshake). */
+  get facts(): HandshakeFacts | null {
+    return this.#facts;
+  }
+
+  /** The TLS the session had, for the result. */
+  tlsUsed(): TlsUsed {
+    const kind = this.plan.kind;
+    if (kind === 'plaintext' || this.#facts === null)
+      return { plan: kind === 'plaintext' ? 'none' : kind, version: null, authenticated: false };
+    return { plan: kind, version: this.#facts.version, authenticated: this.#facts.authenticated };
+  }
+
+  /** Resets the facts before an attempt, so a plaintext session does not show an earlier handshake. */
+  resetFacts(): void {
+    this.#facts = null;
+  }
+
+  deliver(job: Job): Promise<DeliveryResult> {
+    return this.#delivery.deliver(job, undefined);
+  }
+
+  close(): Promise<void> {
+    return this.pool.closeAll();
+  }
+}
+
+/** A TLS failure that a policy caused (DANE mismatch) or that made a required TLS impossible. */
+export function isTlsFailure(err: unknown): boolean {
+  return err instanceof TlsError || (err as { code?: string } | null)?.code === ErrorCodes.REQUIRETLS;
+}

@@ -1,0 +1,510 @@
+/**
+ * SmtpMxHandler: delivery to the recipients' domains, as an MTA does (`transport: 'mx'`), with the same
+ * `sendMessage` / `sendRaw` and `DeliveryResult` as SmtpProtocolHandler. Per message: recipients are
+ * grouped by domain, one transaction per domain (in parallel); per domain: MX hosts (resolve.ts), the
+ * MTA-STS policy, per host the TLSA records and the TLS plan (policy.ts, requiretls.ts); attempts go
+ * host by host, address by address, moving on after a connection failure, a 4xx or a TLS failure,
+ * with the retry policy's backoff between rounds. Every session is recorded for TLS-RPT.
+ */
+
+import { invalid as invalidResult } from '../delivery-results.js';
+import { DnsResolver, type DnsResolverOptions } from '../dns/client.js';
+import { canonicalName } from '../dns/message.js';
+import { SmtpDeliveryStatus } from '../enums.js';
+import { ClosedError, DnsError, ErrorCodes, InvalidArgumentError, type SmtpError } from '../errors.js';
+import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../handler.js';
+import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
+import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
+import { type PreparedMessage, prepareMessage, prepareRaw } from '../message/prepare.js';
+import type { AddressInput } from '../message/types.js';
+import { resolveLimits, type ValidationLimits } from '../message/validator.js';
+import { DeliveryResult } from '../result.js';
+import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../retry.js';
+import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
+import { type DaneRequirement, lookupTlsa } from './dane.js';
+import { Destination, type DestinationSettings, isTlsFailure, type UsablePlan } from './destination.js';
+import { MtaSts, type StsCache, type StsLookup, type StsPolicy } from './mta-sts.js';
+import { decideTls, type PolicyType, policyType, type TlsPlan } from './policy.js';
+import { requireTlsPlan } from './requiretls.js';
+import { type MxHost, resolveMx } from './resolve.js';
+import { combineResults, type DomainOutcome, type MxDeliveryResult } from './results.js';
+import { type RptResultType, TlsRptCollector } from './tls-rpt.js';
+
+export interface SmtpMxHandlerOptions {
+  /** `'mx'`: deliver to the recipients' MX hosts (the only value; it names the mode). */
+  transport?: 'mx';
+  /** A resolver, or its options (`servers`, `trusted` …). Default: the system's servers, untrusted (no DANE). */
+  resolver?: DnsResolver | DnsResolverOptions;
+  fromAddress?: AddressInput;
+  /** EHLO name; default the local address literal. An MTA should give its host name. */
+  clientName?: string;
+  /** Source address of outgoing connections. */
+  localAddress?: string;
+  /** SMTP port of the MX hosts; default 25 (a test lab may use another). TLSA is looked up for this port. */
+  port?: number;
+  /** Connections per destination (MX address and TLS plan); default 2. */
+  poolSize?: number;
+  /** Default RFC 5321's (greeting 5 min …). */
+  timeouts?: Partial<Timeouts>;
+  /** Rounds over the MX hosts, with these delays between them. */
+  retryPolicy?: Partial<RetryPolicy>;
+  limits?: Partial<ValidationLimits>;
+  dkim?: DkimOptions | DkimOptions[];
+  dkimSpool?: DkimSpoolOptions;
+  /** Look up AAAA too (tried first); default true. */
+  ipv6?: boolean;
+  /** MTA-STS (RFC 8461); default on. `false` turns it off. */
+  mtaSts?: false | { cache?: StsCache; port?: number; ca?: string | Buffer | (string | Buffer)[]; timeout?: number };
+  /** DANE (RFC 7672); default on, effective only with a `trusted` resolver. */
+  dane?: boolean;
+  /** Trust anchors for certificate checks that MTA-STS or REQUIRETLS require; default Node's CA store. */
+  ca?: string | Buffer | (string | Buffer)[];
+  onTranscript?: (entry: TranscriptEntry) => void;
+  /** Where sessions are recorded for TLS-RPT; default a new collector (`handler.tlsRpt`). */
+  tlsRpt?: TlsRptCollector;
+}
+
+export interface MxSendOptions {
+  /** RFC 8689: send only over TLS a policy validated, with REQUIRETLS on MAIL. */
+  requireTls?: boolean;
+}
+
+const OPTION_KEYS = new Set([
+  'transport',
+  'resolver',
+  'fromAddress',
+  'clientName',
+  'localAddress',
+  'port',
+  'poolSize',
+  'timeouts',
+  'retryPolicy',
+  'limits',
+  'dkim',
+  'dkimSpool',
+  'ipv6',
+  'mtaSts',
+  'dane',
+  'ca',
+  'onTranscript',
+  'tlsRpt',
+]);
+const DEFAULT_POOL_SIZE = 2;
+
+interface Attempted {
+  result: DeliveryResult;
+  mxHost: string;
+  address: string;
+  destination: Destination;
+}
+
+export class SmtpMxHandler {
+  readonly transport = 'mx' as const;
+  readonly resolver: DnsResolver;
+  readonly tlsRpt: TlsRptCollector;
+  readonly fromAddress: AddressInput | undefined;
+  readonly #settings: DestinationSettings;
+  readonly #retryPolicy: RetryPolicy;
+  readonly #limits: Readonly<ValidationLimits>;
+  readonly #mtaSts: MtaSts | null;
+  readonly #dane: boolean;
+  readonly #ipv6: boolean;
+  readonly #destinations = new Map<string, Destination>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  /** @throws InvalidArgumentError naming the option at fault. */
+  constructor(options: SmtpMxHandlerOptions = {}) {
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('options must be an object', { field: 'options' });
+    for (const key of Object.keys(options))
+      if (!OPTION_KEYS.has(key)) throw new InvalidArgumentError(`unknown option '${key}'`, { field: key });
+    if (options.transport !== undefined && options.transport !== 'mx')
+      throw new InvalidArgumentError("transport must be 'mx'", { field: 'transport' });
+    const port = options.port ?? 25;
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new InvalidArgumentError('port must be 1–65535', { field: 'port' });
+    const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+    if (!Number.isInteger(poolSize) || poolSize < 1)
+      throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
+    this.resolver = options.resolver instanceof DnsResolver ? options.resolver : new DnsResolver(options.resolver);
+    this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
+    this.#limits = resolveLimits(options.limits);
+    this.tlsRpt = options.tlsRpt ?? new TlsRptCollector();
+    this.fromAddress = options.fromAddress;
+    this.#dane = options.dane !== false;
+    this.#ipv6 = options.ipv6 !== false;
+    const sts = options.mtaSts;
+    this.#mtaSts =
+      sts === false
+        ? null
+        : new MtaSts({
+            resolver: this.resolver,
+            ...(sts?.cache ? { cache: sts.cache } : {}),
+            fetch: {
+              ...(sts?.port === undefined ? {} : { port: sts.port }),
+              ...(sts?.ca === undefined ? {} : { ca: sts.ca }),
+              ...(sts?.timeout === undefined ? {} : { timeout: sts.timeout }),
+            },
+          });
+    this.#settings = {
+      port,
+      poolSize,
+      timeouts: resolveTimeouts({ ...RFC5321_TIMEOUTS, ...options.timeouts }),
+      clientName: options.clientName,
+      localAddress: options.localAddress,
+      ca: options.ca,
+      onTranscript: options.onTranscript,
+      dkim: options.dkim === undefined ? null : createDkimSigners(options.dkim),
+      dkimSpool: resolveDkimSpool(options.dkimSpool, this.#limits),
+      now: () => new Date(),
+    };
+  }
+
+  /** Validates, builds and delivers one message to every recipient's domain. Never throws for a delivery outcome. */
+  sendMessage(options: SendMessageOptions & MxSendOptions): Promise<MxDeliveryResult | DeliveryResult> {
+    return this.#track(async () => {
+      const { requireTls, ...rest } = options;
+      let prepared: PreparedMessage;
+      try {
+        prepared = prepareMessage(rest, {
+          limits: this.#limits,
+          defaultFrom: this.fromAddress,
+          messageId: rest.messageId,
+          envelope: rest.envelope,
+        });
+      } catch (err) {
+        return invalidResult(err);
+      }
+      return this.#deliver(prepared, rest.signal, requireTls === true, rest.onBeforeHandOver);
+    });
+  }
+
+  /** Delivers a prepared RFC 5322 message to every envelope recipient's domain. */
+  sendRaw(
+    envelope: RawEnvelope,
+    message: RawMessage,
+    options: SendRawOptions & MxSendOptions = {},
+  ): Promise<MxDeliveryResult | DeliveryResult> {
+    return this.#track(async () => {
+      let prepared: PreparedMessage;
+      try {
+        prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      } catch (err) {
+        return invalidResult(err);
+      }
+      return this.#deliver(prepared, options.signal, options.requireTls === true, options.onBeforeHandOver);
+    });
+  }
+
+  /** Waits for deliveries in flight, then closes every destination's connections. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await Promise.all([...this.#destinations.values()].map((d) => d.close()));
+    this.#destinations.clear();
+  }
+
+  #track<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('handler is closed'));
+    const p = run();
+    this.#inflight.add(p);
+    const done = (): void => void this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  async #deliver(
+    prepared: PreparedMessage,
+    signal: AbortSignal | undefined,
+    requireTls: boolean,
+    beforeHandOver: (() => void | Promise<void>) | undefined,
+  ): Promise<MxDeliveryResult | DeliveryResult> {
+    const byDomain = new Map<string, string[]>();
+    for (const rcpt of prepared.envelope.to) {
+      const at = rcpt.lastIndexOf('@');
+      const domain = canonicalName(rcpt.slice(at + 1));
+      byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
+    }
+    if (byDomain.size > 1 && !prepared.replayable)
+      return invalidResult(
+        new InvalidArgumentError('a one-shot stream body can go to one domain only: give bytes or a stream factory', {
+          field: 'message',
+        }),
+      );
+    const outcomes = await Promise.all(
+      [...byDomain].map(([domain, to]) =>
+        this.#deliverDomain(domain, to, prepared, signal, requireTls, beforeHandOver),
+      ),
+    );
+    return combineResults(prepared.messageId, outcomes);
+  }
+
+  /** One domain: resolution, policies, then attempts over its MX hosts in rounds. */
+  async #deliverDomain(
+    domain: string,
+    to: string[],
+    prepared: PreparedMessage,
+    signal: AbortSignal | undefined,
+    requireTls: boolean,
+    beforeHandOver: (() => void | Promise<void>) | undefined,
+  ): Promise<DomainOutcome> {
+    const given = to.map((r) => prepared.asGiven(r));
+    const narrowed: PreparedMessage = {
+      envelope: { ...prepared.envelope, to, ...(requireTls ? { requireTls: true } : {}) },
+      messageId: prepared.messageId,
+      headerBlock: prepared.headerBlock,
+      needs: prepared.needs,
+      replayable: prepared.replayable,
+      body: () => prepared.body(),
+      asGiven: (wire) => prepared.asGiven(wire),
+    };
+    const job = { prepared: narrowed, retry: false, signal, beforeHandOver };
+    const failed = (err: SmtpError, status: SmtpDeliveryStatus, retryCount = 0): DomainOutcome => ({
+      domain,
+      recipients: given,
+      result: new DeliveryResult({
+        status,
+        messageId: prepared.messageId,
+        smtpError: err.message,
+        isRetryable: status === SmtpDeliveryStatus.TEMP_FAILED,
+        retryCount,
+        error: err,
+      }),
+      mxHost: null,
+      address: null,
+      tls: null,
+    });
+    const rounds = this.#retryPolicy.maxRetries + 1;
+    let last: Attempted | null = null;
+    let lastError: SmtpError | null = null;
+    let permanent = false;
+    for (let round = 0; round < rounds; round++) {
+      if (round > 0) {
+        try {
+          await sleep(backoffDelay(round - 1, this.#retryPolicy), signal);
+        } catch (err) {
+          return failed(err as SmtpError, SmtpDeliveryStatus.FAILED, round - 1);
+        }
+      }
+      // A domain literal (user@[192.0.2.1]) names its host: no MX, no policy.
+      let hosts: MxHost[];
+      let mxSecure = false;
+      let sts: StsLookup = { policy: null, id: null, source: 'none', fetchError: null };
+      if (domain.startsWith('[')) {
+        const address = domain.slice(1, -1).replace(/^ipv6:/i, '');
+        hosts = [{ host: address, preference: 0, implicit: true, addresses: [address], secure: false, error: null }];
+      } else {
+        try {
+          const resolution = await resolveMx(this.resolver, domain, { ipv6: this.#ipv6, signal });
+          hosts = resolution.hosts;
+          mxSecure = resolution.secure;
+        } catch (err) {
+          if (err instanceof DnsError && !err.temporary) return failed(err, SmtpDeliveryStatus.FAILED, round);
+          if (err instanceof DnsError) {
+            lastError = err;
+            continue;
+          }
+          return failed(err as SmtpError, SmtpDeliveryStatus.FAILED, round);
+        }
+        // Before failing a message for its policy, look for a newer one (RFC 8461 §5.1): each later round refreshes.
+        if (this.#mtaSts) sts = await this.#mtaSts.policyFor(domain, { refresh: round > 0, signal });
+        if (sts.fetchError)
+          this.#report(
+            domain,
+            'sts',
+            sts.policy,
+            null,
+            hosts[0]?.host ?? domain,
+            null,
+            'sts-policy-fetch-error',
+            sts.fetchError,
+          );
+      }
+      const implicitOnly = hosts.length === 1 && hosts[0]!.implicit;
+      if (implicitOnly && hosts[0]!.addresses.length === 0 && hosts[0]!.error === null && !domain.startsWith('['))
+        return failed(
+          new DnsError(`${domain} has no MX and no address records: it accepts no mail`, {
+            temporary: false,
+            code: ErrorCodes.NO_MAIL_DOMAIN,
+          }),
+          SmtpDeliveryStatus.FAILED,
+          round,
+        );
+      permanent = false;
+      for (const host of hosts) {
+        if (host.error || host.addresses.length === 0) {
+          lastError = host.error ?? lastError;
+          continue;
+        }
+        let dane: DaneRequirement = { kind: 'none', reason: 'DANE off' };
+        if (this.#dane && !domain.startsWith('[')) {
+          try {
+            dane = await lookupTlsa(this.resolver, host.host, {
+              port: this.#settings.port,
+              addressesSecure: host.secure,
+              signal,
+            });
+          } catch (err) {
+            if (!(err instanceof DnsError)) throw err;
+            // A bogus or failing TLSA lookup: this host is not used (never a downgrade).
+            lastError = err;
+            this.#report(domain, 'tlsa', sts.policy, null, host.host, null, 'dnssec-invalid', err.message);
+            continue;
+          }
+        }
+        const input = { domain, mxHost: host.host, dane, sts: sts.policy };
+        let plan: TlsPlan = decideTls(input);
+        if (requireTls) plan = requireTlsPlan(plan, { domain, mxHost: host.host, mxSecure, sts: sts.policy });
+        const ptype = policyType(input);
+        if (plan.kind === 'refuse') {
+          lastError = plan.error;
+          if (plan.error.code === ErrorCodes.REQUIRETLS) permanent = true;
+          this.#report(domain, ptype, sts.policy, dane, host.host, null, plan.resultType, plan.error.message);
+          continue;
+        }
+        for (const address of host.addresses) {
+          const attempted = await this.#attempt(job, domain, host.host, address, plan, ptype, sts.policy, dane);
+          last = attempted;
+          const r = attempted.result;
+          if (r.status === SmtpDeliveryStatus.SUCCESS || r.status === SmtpDeliveryStatus.UNKNOWN)
+            return this.#outcome(domain, given, attempted);
+          // A server that does not offer REQUIRETLS: another MX may; none left is a permanent failure.
+          if (r.error?.code === ErrorCodes.REQUIRETLS) {
+            permanent = true;
+            lastError = r.error;
+            continue;
+          }
+          if (r.isRetryable || isTlsFailure(r.error)) {
+            lastError = r.error;
+            continue;
+          }
+          // A permanent answer (5xx, every recipient refused, an invalid message): final for the domain.
+          return this.#outcome(domain, given, attempted);
+        }
+      }
+      if (permanent) break;
+    }
+    if (permanent && lastError) return failed(lastError, SmtpDeliveryStatus.FAILED, rounds - 1);
+    if (last && lastError === last.result.error) {
+      const o = this.#outcome(domain, given, last);
+      return { ...o, result: retagTemporary(o.result) };
+    }
+    return failed(
+      lastError ?? new DnsError(`no usable MX host for ${domain}`, { temporary: true }),
+      SmtpDeliveryStatus.TEMP_FAILED,
+      rounds - 1,
+    );
+  }
+
+  async #attempt(
+    job: Parameters<Destination['deliver']>[0],
+    domain: string,
+    mxHost: string,
+    address: string,
+    plan: Exclude<TlsPlan, { kind: 'refuse' }>,
+    ptype: PolicyType,
+    sts: StsPolicy | null,
+    dane: DaneRequirement,
+  ): Promise<Attempted> {
+    const dest = this.#destination(address, mxHost, plan);
+    let result = await dest.deliver(job);
+    let used = dest;
+    // Opportunistic TLS that fails its handshake is retried in plaintext, as MTAs do: without a
+    // policy, plaintext is what the sender accepted.
+    if (plan.kind === 'opportunistic' && result.error?.code === ErrorCodes.TLS && !result.error.messageHandedOver) {
+      this.#report(domain, ptype, sts, dane, mxHost, address, 'validation-failure', result.error.message);
+      used = this.#destination(address, mxHost, { kind: 'plaintext' });
+      result = await used.deliver(job);
+    }
+    const facts = used.facts;
+    let failure: RptResultType | null = facts?.failure ?? null;
+    if (failure === null && plan.kind === 'opportunistic') failure = plan.reportedFailure;
+    if (failure === null && result.error && isTlsFailure(result.error)) failure = tlsFailureType(result.error);
+    if (used === dest)
+      this.#report(domain, ptype, sts, dane, mxHost, address, failure, facts?.detail ?? result.error?.message ?? null);
+    return { result, mxHost, address, destination: used };
+  }
+
+  #destination(address: string, mxHost: string, plan: UsablePlan): Destination {
+    const key = JSON.stringify([
+      address,
+      mxHost,
+      plan.kind,
+      plan.kind === 'dane' ? plan.records.map((r) => r.data.toString('hex')) : null,
+      plan.kind === 'opportunistic' ? plan.report : null,
+    ]);
+    let dest = this.#destinations.get(key);
+    if (!dest) {
+      dest = new Destination(address, mxHost, plan, this.#settings);
+      this.#destinations.set(key, dest);
+    }
+    return dest;
+  }
+
+  #outcome(domain: string, recipients: string[], a: Attempted): DomainOutcome {
+    return {
+      domain,
+      recipients,
+      result: a.result,
+      mxHost: a.mxHost,
+      address: a.address,
+      tls: a.destination.tlsUsed(),
+    };
+  }
+
+  #report(
+    domain: string,
+    type: PolicyType,
+    sts: StsPolicy | null,
+    dane: DaneRequirement | null,
+    mxHost: string,
+    address: string | null,
+    failure: RptResultType | null,
+    detail: string | null,
+  ): void {
+    const policyStrings =
+      type === 'sts' && sts
+        ? sts.text.split(/\r?\n/).filter((l) => l.trim() !== '')
+        : type === 'tlsa' && dane && dane.kind !== 'none'
+          ? dane.records.map((r) => `${r.usage} ${r.selector} ${r.matchingType} ${r.data.toString('hex')}`)
+          : [];
+    this.tlsRpt.record({
+      domain,
+      policyType: type,
+      policyStrings,
+      mxHost,
+      receivingIp: address,
+      sendingIp: this.#settings.localAddress ?? null,
+      failure,
+      ...(failure && detail ? { detail } : {}),
+    });
+  }
+}
+
+function tlsFailureType(err: SmtpError): RptResultType {
+  if (err.code === ErrorCodes.STARTTLS_UNAVAILABLE) return 'starttls-not-supported';
+  const cause = (err.cause as { code?: string } | undefined)?.code;
+  if (cause === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'certificate-host-mismatch';
+  if (cause === 'CERT_HAS_EXPIRED') return 'certificate-expired';
+  if (err.code === ErrorCodes.TLS_POLICY) return 'validation-failure';
+  return 'certificate-not-trusted';
+}
+
+/** After every host failed temporarily or for TLS, the domain's result is a temporary failure (deferred, never downgraded). */
+function retagTemporary(r: DeliveryResult): DeliveryResult {
+  if (r.status === SmtpDeliveryStatus.TEMP_FAILED) return r;
+  return new DeliveryResult({
+    status: SmtpDeliveryStatus.TEMP_FAILED,
+    messageId: r.messageId,
+    smtpCode: r.smtpCode,
+    smtpError: r.smtpError,
+    enhancedCode: r.enhancedCode,
+    response: r.response,
+    recipientFailures: r.recipientFailures,
+    acceptedRecipients: r.acceptedRecipients,
+    retryCount: r.retryCount,
+    isRetryable: true,
+    error: r.error,
+  });
+}
