@@ -1,0 +1,167 @@
+/**
+ * Delivery to a domain against the MX lab (issue 26): real DNSSEC validation (unbound over a zone
+ * nsd serves, signed by ldns-signzone), receiving MTAs on 127.0.0.2…8, an MTA-STS HTTPS server.
+ * Skips loudly without unbound/nsd/ldnsutils; fails under CI.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SmtpDeliveryStatus } from '../../src/enums.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { SmtpMxHandler, type SmtpMxHandlerOptions } from '../../src/mx/handler.js';
+import type { MxDeliveryResult } from '../../src/mx/results.js';
+import { reportUnavailable } from '../conformance/unavailable.js';
+import { type Lab, labUnavailable, startLab } from './lab.js';
+
+const missing = labUnavailable();
+
+if (missing) {
+  describe('MX lab', () => reportUnavailable({ name: 'MX lab (unbound + nsd + ldnsutils)', available: false, reason: missing }));
+} else {
+  describe('MX lab', () => {
+    let lab: Lab;
+    const handlers: SmtpMxHandler[] = [];
+    beforeAll(async () => {
+      lab = await startLab();
+    }, 30_000);
+    afterAll(async () => {
+      await Promise.all(handlers.map((h) => h.close()));
+      await lab?.stop();
+    });
+
+    function handler(extra: Partial<SmtpMxHandlerOptions> = {}): SmtpMxHandler {
+      const h = new SmtpMxHandler({
+        transport: 'mx',
+        resolver: { servers: [lab.resolver], trusted: true, timeout: 2000, tries: 1 },
+        port: lab.smtpPort,
+        clientName: 'sender.lab.test',
+        fromAddress: 'sender@origin.lab.test',
+        retryPolicy: { maxRetries: 0 },
+        timeouts: { connect: 2000, greeting: 3000, tls: 3000, command: 3000, dataIdle: 3000, finalReply: 3000 },
+        ipv6: false,
+        mtaSts: { port: lab.httpsPort, ca: lab.ca, timeout: 3000 },
+        ca: lab.ca,
+        ...extra,
+      });
+      handlers.push(h);
+      return h;
+    }
+    const send = (h: SmtpMxHandler, to: string[], more: { requireTls?: boolean } = {}) =>
+      h.sendMessage({ toAddresses: to, subject: 'lab', textBody: 'hello', ...more }) as Promise<MxDeliveryResult>;
+    const count = (ip: string) => lab.received(ip);
+
+    it('done when: one message to a plain, an MTA-STS enforce and a DANE domain reaches the right MX hosts with the right TLS', async () => {
+      const before = [count('127.0.0.2'), count('127.0.0.4'), count('127.0.0.7')];
+      const r = await send(handler(), ['a@plain.lab.test', 'b@sts.lab.test', 'c@dane.lab.test']);
+      expect(r.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(r.acceptedRecipients.sort()).toEqual(['a@plain.lab.test', 'b@sts.lab.test', 'c@dane.lab.test']);
+      const by = Object.fromEntries(r.domains.map((d) => [d.domain, d]));
+      expect(by['plain.lab.test']).toMatchObject({ mxHost: 'mx1.plain.lab.test', address: '127.0.0.2', tls: { plan: 'opportunistic', authenticated: false } });
+      expect(by['sts.lab.test']).toMatchObject({ mxHost: 'mx.sts.lab.test', address: '127.0.0.4', tls: { plan: 'pkix', authenticated: true } });
+      expect(by['dane.lab.test']).toMatchObject({ mxHost: 'mx.dane.lab.test', address: '127.0.0.7', tls: { plan: 'dane', authenticated: true } });
+      for (const d of r.domains) expect(d.tls?.version).toMatch(/^TLSv1\.[23]$/);
+      expect([count('127.0.0.2'), count('127.0.0.4'), count('127.0.0.7')]).toEqual(before.map((n) => n + 1));
+      // Each server saw only its own domain's recipient: one transaction per domain.
+      const last = lab.servers.get('127.0.0.7')!.messages.at(-1)!;
+      expect(last.recipients).toEqual(['c@dane.lab.test']);
+    });
+
+    it('MX preference, then fallback on a refused connection and on a 4xx', async () => {
+      const h = handler();
+      const before3 = count('127.0.0.3');
+      const fb = await send(h, ['x@fallback.lab.test']);
+      expect(fb.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(fb.domains[0]).toMatchObject({ mxHost: 'mx.fallback.lab.test', address: '127.0.0.3' });
+      const tf = await send(h, ['x@tempfail.lab.test']);
+      expect(tf.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(tf.domains[0]).toMatchObject({ mxHost: 'mx.tempfail.lab.test' });
+      expect(count('127.0.0.3')).toBe(before3 + 2);
+      expect(count('127.0.0.8')).toBe(0);
+    });
+
+    it('implicit MX (no MX record: the domain's own address) and a null MX refused at once, permanently', async () => {
+      const h = handler();
+      const imp = await send(h, ['x@implicit.lab.test']);
+      expect(imp.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(imp.domains[0]).toMatchObject({ mxHost: 'implicit.lab.test', address: '127.0.0.2' });
+      const nul = await send(h, ['x@nullmx.lab.test']);
+      expect(nul.status).toBe(SmtpDeliveryStatus.FAILED);
+      expect(nul.isRetryable).toBe(false);
+      expect(nul.error?.code).toBe(ErrorCodes.NO_MAIL_DOMAIN);
+      const nx = await send(h, ['x@nowhere.lab.test']);
+      expect(nx.error?.code).toBe(ErrorCodes.NO_MAIL_DOMAIN);
+    });
+
+    it('MTA-STS enforce refuses an MX outside the policy and a bad certificate; testing mode delivers and reports', async () => {
+      const h = handler();
+      const before5 = count('127.0.0.5');
+      const outside = await send(h, ['x@stsbad.lab.test']);
+      expect(outside.status).toBe(SmtpDeliveryStatus.TEMP_FAILED);
+      expect(outside.error?.code).toBe(ErrorCodes.TLS_POLICY);
+      expect(outside.smtpError).toMatch(/not listed in the policy/);
+      expect(count('127.0.0.5')).toBe(before5);
+      const before6 = count('127.0.0.6');
+      const badCert = await send(h, ['x@stscert.lab.test']);
+      expect(badCert.status).toBe(SmtpDeliveryStatus.TEMP_FAILED);
+      expect(badCert.error?.code).toBe(ErrorCodes.TLS);
+      expect(count('127.0.0.6')).toBe(before6);
+      const testing = await send(h, ['x@ststest.lab.test']);
+      expect(testing.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(testing.domains[0]?.tls).toMatchObject({ plan: 'opportunistic', authenticated: false });
+      expect(count('127.0.0.6')).toBe(before6 + 1);
+      const report = h.tlsRpt.report('ststest.lab.test', {
+        organizationName: 'lab',
+        contactInfo: 'postmaster@origin.lab.test',
+        reportId: 'r1',
+        start: new Date(0),
+        end: new Date(),
+      }) as { policies: { policy: Record<string, unknown>; summary: Record<string, number>; 'failure-details': Record<string, unknown>[] }[] };
+      expect(report.policies).toHaveLength(1);
+      expect(report.policies[0]!.policy['policy-type']).toBe('sts');
+      expect(report.policies[0]!.summary['total-failure-session-count']).toBe(1);
+      expect(report.policies[0]!['failure-details'][0]).toMatchObject({
+        'result-type': 'certificate-not-trusted',
+        'receiving-mx-hostname': 'mx.ststest.lab.test',
+        'receiving-ip': '127.0.0.6',
+      });
+    });
+
+    it('DANE-EE match delivers, mismatch is refused (never downgraded), DANE-TA delivers', async () => {
+      const h = handler({ mtaSts: false });
+      const before5 = count('127.0.0.5');
+      const bad = await send(h, ['x@danebad.lab.test']);
+      expect(bad.status).toBe(SmtpDeliveryStatus.TEMP_FAILED);
+      expect(bad.error?.code).toBe(ErrorCodes.TLS_POLICY);
+      expect(bad.smtpError).toMatch(/DANE/);
+      expect(count('127.0.0.5')).toBe(before5);
+      const ta = await send(h, ['x@daneta.lab.test']);
+      expect(ta.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(ta.domains[0]?.tls).toMatchObject({ plan: 'dane', authenticated: true });
+      const report = h.tlsRpt.report('danebad.lab.test', { organizationName: 'lab', contactInfo: 'x', reportId: 'r2', start: new Date(0), end: new Date() }) as { policies: { policy: Record<string, unknown>; 'failure-details': Record<string, unknown>[] }[] };
+      expect(report.policies[0]!.policy['policy-type']).toBe('tlsa');
+      expect(report.policies[0]!['failure-details'][0]!['result-type']).toBe('validation-failure');
+    });
+
+    it('a bogus DNSSEC signature over the TLSA records: SERVFAIL → temporary failure, nothing sent', async () => {
+      const h = handler({ mtaSts: false });
+      const before7 = count('127.0.0.7');
+      const r = await send(h, ['x@bogus.lab.test']);
+      expect(r.status).toBe(SmtpDeliveryStatus.TEMP_FAILED);
+      expect(r.isRetryable).toBe(true);
+      expect(r.error?.code).toBe(ErrorCodes.DNS);
+      expect(count('127.0.0.7')).toBe(before7);
+    });
+
+    it('REQUIRETLS: sent with REQUIRETLS over a DANE-validated path; refused permanently without one', async () => {
+      const h = handler();
+      const ok = await send(h, ['x@dane.lab.test'], { requireTls: true });
+      expect(ok.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      const session = lab.servers.get('127.0.0.7')!.messages.at(-1)!;
+      expect(session.mailFrom?.params ?? session).toBeDefined();
+      expect(JSON.stringify(lab.servers.get('127.0.0.7')!.sessions.at(-1)!.commands)).toMatch(/REQUIRETLS/);
+      const before2 = count('127.0.0.2');
+      const no = await send(h, ['x@plain.lab.test'], { requireTls: true });
+      expect(no.status).toBe(SmtpDeliveryStatus.FAILED);
+      expect(no.error?.code).toBe(ErrorCodes.REQUIRETLS);
+      expect(count('127.0.0.2')).toBe(before2);
+    });
+  });
+}
