@@ -16,11 +16,19 @@ import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/
 
 const CERTS = join(import.meta.dirname, '../../fixtures/certs');
 export const ZONE = 'lab.test';
-const BINARIES = ['/usr/sbin/nsd', '/usr/sbin/unbound', '/usr/bin/ldns-signzone', '/usr/bin/ldns-keygen', '/usr/bin/openssl'];
+const BINARIES = [
+  '/usr/sbin/nsd',
+  '/usr/sbin/unbound',
+  '/usr/bin/ldns-signzone',
+  '/usr/bin/ldns-keygen',
+  '/usr/bin/openssl',
+];
 
 export function labUnavailable(): string | null {
   const missing = BINARIES.filter((b) => !existsSync(b));
-  return missing.length === 0 ? null : `missing ${missing.join(', ')} (run .ci/install-servers.sh as root: unbound ldnsutils nsd)`;
+  return missing.length === 0
+    ? null
+    : `missing ${missing.join(', ')} (run .ci/install-servers.sh as root: unbound ldnsutils nsd)`;
 }
 
 /** Names whose certificate is valid (issued by the lab CA). */
@@ -126,8 +134,26 @@ export async function startLab(): Promise<Lab> {
     openssl(['req', '-new', '-key', 'good-key.pem', '-subj', '/CN=mx.lab.test', '-out', 'good.csr'], dir);
     writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
     openssl(
-      ['x509', '-req', '-in', 'good.csr', '-CA', join(CERTS, 'ca.pem'), '-CAkey', join(CERTS, 'ca-key.pem'), '-CAcreateserial',
-        '-CAserial', join(dir, 'ca.srl'), '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-out', 'good.pem'],
+      [
+        'x509',
+        '-req',
+        '-in',
+        'good.csr',
+        '-CA',
+        join(CERTS, 'ca.pem'),
+        '-CAkey',
+        join(CERTS, 'ca-key.pem'),
+        '-CAcreateserial',
+        '-CAserial',
+        join(dir, 'ca.srl'),
+        '-days',
+        '2',
+        '-sha256',
+        '-extfile',
+        'ext.cnf',
+        '-out',
+        'good.pem',
+      ],
       dir,
     );
     const ca = readFileSync(join(CERTS, 'ca.pem'), 'utf8');
