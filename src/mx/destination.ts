@@ -5,14 +5,14 @@
  * DKIM, the transaction, the result rules). The plan becomes transport options here: required
  * STARTTLS and `verifyPeer` (DANE, and the MTA-STS testing report) — the transport enforces them.
  */
-import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Delivery, type Job } from '../delivery.js';
 import { ErrorCodes, TlsError } from '../errors.js';
 import type { DkimSigner } from '../message/dkim/sign.js';
 import type { DkimSpoolOptions } from '../message/dkim/signed-body.js';
 import { SmtpConnectionPool } from '../pool/pool.js';
 import type { DeliveryResult } from '../result.js';
-import type { RetryPolicy } from '../retry.js';
 import type { Timeouts, TranscriptEntry } from '../transport/connection.js';
 import { daneRefused, verifyDane } from './dane.js';
 import type { TlsPlan } from './policy.js';
@@ -105,13 +105,16 @@ export class Destination {
         facts.authenticated = socket.authorized;
       } else if (plan.kind === 'opportunistic' && plan.report) {
         // MTA-STS testing: check as enforce would, report, deliver anyway.
-        const cert = socket.getPeerCertificate();
-        const nameError = cert?.raw ? checkServerIdentity(mxHost, cert) : new Error('no certificate');
-        if (!socket.authorized || nameError) {
+        // (node:crypto, not node:tls: importing smtpwire must not load node:tls.)
+        const raw = socket.getPeerCertificate()?.raw;
+        const named = raw !== undefined && new X509Certificate(raw).checkHost(mxHost) !== undefined;
+        if (!socket.authorized || !named) {
           facts.failure = socket.authorized
             ? 'certificate-host-mismatch'
             : pkixFailure(String(socket.authorizationError));
-          facts.detail = String(socket.authorizationError ?? nameError?.message);
+          facts.detail = socket.authorized
+            ? `the certificate does not name ${mxHost}`
+            : String(socket.authorizationError);
         } else facts.authenticated = true;
       }
     };
