@@ -493,6 +493,12 @@ function ipv4Bytes(address: string): Buffer {
 }
 
 function ipv6Bytes(address: string): Buffer {
+  // An embedded IPv4 tail (`::ffff:192.0.2.1`) is two groups.
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (v4) {
+    const b = ipv4Bytes(v4[2]!);
+    address = `${v4[1]}${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
+  }
   const [head, tail, extra] = address.split('::');
   if (extra !== undefined) throw malformed(`bad IPv6 address ${JSON.stringify(address)}`);
   const groups = (s: string | undefined): number[] =>
