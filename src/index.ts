@@ -4,6 +4,7 @@
  */
 
 export { CONFORM_CHECK_LIST, type ConformCheckInfo, conform } from './conform/conform.js';
+export * from './conform/domain/index.js';
 export {
   type ProbeAuth,
   type ProbeCertificate,

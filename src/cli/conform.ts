@@ -16,6 +16,7 @@ import {
   serverOptions,
   UsageError,
 } from './common.js';
+import { CONFORM_DOMAIN_USAGE, conformDomainCommand } from './conform-domain.js';
 
 /** `smtpwire conform --help`. */
 export const CONFORM_USAGE = `usage: smtpwire conform host[:port] [--encryption none|tls|ssl] [--ca FILE] [--insecure]
@@ -26,10 +27,13 @@ export const CONFORM_USAGE = `usage: smtpwire conform host[:port] [--encryption 
   and TLS, PIPELINING, limits, extensions, reply syntax; --relay-test adds an open-relay attempt
   (never DATA). Checks that send mail send only to --rcpt (a mailbox you own), and are skipped
   without it. Default: STARTTLS when offered, port 25. --starttls, --ssl and --plain also work.
-  -v shows each check's evidence (bytes sent, lines received; secrets redacted).`;
+  -v shows each check's evidence (bytes sent, lines received; secrets redacted).
+${CONFORM_DOMAIN_USAGE}`;
 
 /** Runs the conform command; resolves with the exit code. @throws UsageError. */
 export async function conformCommand(argv: string[], io: CliIo): Promise<number> {
+  // `--domain`: the domain scan, its own flags (src/cli/conform-domain.ts).
+  if (argv.some((a) => a === '--domain' || a.startsWith('--domain='))) return conformDomainCommand(argv, io);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

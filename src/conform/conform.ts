@@ -28,6 +28,8 @@ import {
   chooseMechanism,
   type Resolved,
 } from './context.js';
+import { conformDomain } from './domain/domain.js';
+import type { ConformDomainOptions, ConformDomainReport } from './domain/types.js';
 import { RawSession } from './raw-session.js';
 import {
   CONFORM_GROUPS,
@@ -91,7 +93,13 @@ const DEFAULT_UNKNOWN_COMMAND_LIMIT = 12;
  * every check skipped.
  * @throws InvalidArgumentError for an unknown option key or an unusable value.
  */
-export async function conform(options: ConformOptions): Promise<ConformReport> {
+export async function conform(options: ConformDomainOptions): Promise<ConformDomainReport>;
+export async function conform(options: ConformOptions): Promise<ConformReport>;
+export async function conform(
+  options: ConformOptions | ConformDomainOptions,
+): Promise<ConformReport | ConformDomainReport> {
+  // `conform({ domain })`: the domain scan (src/conform/domain/).
+  if (options !== null && typeof options === 'object' && 'domain' in options) return conformDomain(options);
   const started = performance.now();
   const o = resolve(options);
   const encryption: SmtpEncryption = options.encryption ?? 'tls';

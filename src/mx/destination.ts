@@ -52,7 +52,8 @@ function pkixFailure(code: string | undefined): RptResultType {
   return 'certificate-not-trusted';
 }
 
-function chainOf(socket: TLSSocket): Buffer[] {
+/** The chain the server presented, leaf first, as DER. */
+export function chainOf(socket: TLSSocket): Buffer[] {
   const out: Buffer[] = [];
   let cert: PeerCertificate & { issuerCertificate?: PeerCertificate } = socket.getPeerCertificate(true);
   const seen = new Set<string>();

@@ -4,6 +4,9 @@
  * Skips loudly without unbound/nsd/ldnsutils; fails under CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conformDomainCommand } from '../../src/cli/conform-domain.js';
+import { conform } from '../../src/conform/conform.js';
+import type { ConformDomainReport } from '../../src/conform/domain/types.js';
 import { SmtpDeliveryStatus } from '../../src/enums.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { SmtpMxHandler, type SmtpMxHandlerOptions } from '../../src/mx/handler.js';
@@ -185,6 +188,78 @@ if (missing) {
       expect(no.status).toBe(SmtpDeliveryStatus.FAILED);
       expect(no.error?.code).toBe(ErrorCodes.REQUIRETLS);
       expect(count('127.0.0.2')).toBe(before2);
+    });
+    describe('conform --domain', () => {
+      const scan = (domain: string) =>
+        conform({
+          domain,
+          resolver: { servers: [lab.resolver], trusted: true, timeout: 2000, tries: 1 },
+          port: lab.smtpPort,
+          ca: lab.ca,
+          mtaSts: { port: lab.httpsPort, ca: lab.ca },
+          timeout: 3000,
+        });
+      const status = (r: ConformDomainReport, id: string) => r.findings.filter((f) => f.id === id).map((f) => f.status);
+
+      it('reports each lab domain as it is', async () => {
+        const plain = await scan('plain.lab.test');
+        expect(plain.mx.map((m) => m.host)).toEqual(['mx1.plain.lab.test', 'mx2.plain.lab.test']);
+        expect(status(plain, 'mx-records')).toEqual(['pass']);
+        expect(status(plain, 'dnssec-mx')).toEqual(['pass']);
+        expect(status(plain, 'mta-sts-policy')).toEqual(['warn']);
+        expect(status(plain, 'starttls-offered')).toEqual(['pass', 'pass']);
+        expect(status(plain, 'tls-version')).toEqual(['pass', 'pass']);
+        expect(status(plain, 'tls-legacy-versions')).toEqual(['pass', 'pass']);
+        expect(status(plain, 'certificate-name')).toEqual(['pass', 'pass']);
+        expect(status(plain, 'dane-tlsa')).toEqual(['skipped', 'skipped']);
+
+        const sts = await scan('sts.lab.test');
+        expect(status(sts, 'mta-sts-policy')).toEqual(['pass']);
+        expect(status(sts, 'mta-sts-mx-coverage')).toEqual(['pass']);
+        expect(status(sts, 'tls-rpt')).toEqual(['pass']);
+        expect(status(await scan('stsbad.lab.test'), 'mta-sts-mx-coverage')).toEqual(['fail']);
+        const stscert = await scan('stscert.lab.test');
+        expect(status(stscert, 'certificate-chain')).toEqual(['fail']);
+        expect(stscert.summary.status).toBe('fail');
+
+        expect(status(await scan('dane.lab.test'), 'dane-tlsa')).toEqual(['pass']);
+        expect(status(await scan('daneta.lab.test'), 'dane-tlsa')).toEqual(['pass']);
+        expect(status(await scan('danebad.lab.test'), 'dane-tlsa')).toEqual(['fail']);
+        const bogus = await scan('bogus.lab.test');
+        expect(bogus.findings.find((f) => f.id === 'dane-tlsa')).toMatchObject({ status: 'fail' });
+        expect(bogus.findings.find((f) => f.id === 'dane-tlsa')?.reason).toMatch(/SERVFAIL/);
+
+        const nul = await scan('nullmx.lab.test');
+        expect(status(nul, 'null-mx')).toEqual(['pass']);
+        expect(nul.mx).toEqual([]);
+      }, 40_000);
+
+      it('smtpwire conform --domain prints JSON and JUnit and exits by the verdict', async () => {
+        const out: string[] = [];
+        const io = {
+          stdout: { write: (s: string) => out.push(s) },
+          stderr: { write: () => true },
+          stdin: process.stdin,
+          env: {},
+        } as unknown as Parameters<typeof conformDomainCommand>[1];
+        const args = [
+          '--domain',
+          'danebad.lab.test',
+          '--resolver',
+          `127.0.0.1:${lab.resolver.port}`,
+          '--trusted-resolver',
+          '--port',
+          String(lab.smtpPort),
+          '--timeout',
+          '3000',
+        ];
+        expect(await conformDomainCommand([...args, '--json'], io)).toBe(2);
+        const json = JSON.parse(out.join('')) as ConformDomainReport;
+        expect(json.findings.find((f) => f.id === 'dane-tlsa')?.status).toBe('fail');
+        out.length = 0;
+        await conformDomainCommand([...args, '--junit'], io);
+        expect(out.join('')).toMatch(/<failure message="\[dane\] DANE would refuse this host/);
+      }, 20_000);
     });
   });
 }

@@ -1,0 +1,84 @@
+/**
+ * The domain report as text and JUnit XML (the JSON form is the report object). Every string that
+ * came from the network (policy text, certificate dates, error messages) is escaped before it
+ * reaches a terminal: control characters are shown as `\xNN`.
+ */
+import { formatConformJunit } from '../report.js';
+import type { ConformCheck, ConformReport } from '../types.js';
+import { type ConformDomainReport, DOMAIN_GROUPS } from './types.js';
+
+const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skipped: 'SKIP' } as const;
+
+/** No server byte goes raw to a terminal. */
+function safe(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export function formatDomainText(report: ConformDomainReport): string {
+  const out = [`smtpwire conform --domain ${safe(report.domain)}`];
+  for (const h of report.mx)
+    out.push(
+      `  mx ${String(h.preference).padStart(5)}  ${safe(h.host)}  ${h.addresses.map(safe).join(', ') || '(no address)'}`,
+    );
+  const width = Math.max(10, ...report.findings.map((f) => f.id.length));
+  for (const group of DOMAIN_GROUPS) {
+    const fs = report.findings.filter((f) => f.group === group);
+    if (fs.length === 0) continue;
+    out.push(`  ${group}`);
+    for (const f of fs)
+      out.push(
+        `    ${MARK[f.status]}  ${f.id.padEnd(width)}  ${f.host ? `${safe(f.host)}: ` : ''}${safe(f.reason)}  [${f.rfc}]`,
+      );
+  }
+  for (const h of report.mx)
+    for (const c of h.checks)
+      for (const check of c.checks)
+        out.push(
+          `    ${MARK[check.status]}  ${check.id.padEnd(width)}  ${safe(h.host)} [${c.server.host}]: ${safe(check.reason)}  [${check.rfc}]`,
+        );
+  const s = report.summary;
+  out.push(
+    `  summary  ${s.pass} pass, ${s.warn} warn, ${s.fail} fail, ${s.skipped} skipped (${s.total} findings, ` +
+      `${(s.durationMs / 1000).toFixed(1)} s): ${s.status.toUpperCase()}`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * JUnit XML through the server report's formatter (one owner for the XML rules): the findings become
+ * checks of a report named after the domain, the host checks follow as their own checks.
+ */
+export function formatDomainJunit(report: ConformDomainReport): string {
+  const checks: ConformCheck[] = [
+    ...report.findings.map((f) => ({
+      id: f.host ? `${f.id} ${f.host}` : f.id,
+      // The server report groups by its own groups; the domain groups map onto its TLS group or extensions.
+      group: (f.group === 'tls' || f.group === 'dane' ? 'starttls' : 'extensions') as ConformCheck['group'],
+      status: f.status,
+      rfc: f.rfc,
+      reason: `[${f.group}] ${f.reason}`,
+      evidence: { sent: [], received: [] },
+      durationMs: f.durationMs,
+    })),
+    ...report.mx.flatMap((h) =>
+      h.checks.flatMap((c) => c.checks.map((check) => ({ ...check, id: `${check.id} ${h.host}` }))),
+    ),
+  ];
+  const asServer: ConformReport = {
+    server: {
+      host: report.domain,
+      port: 25,
+      encryption: 'tls',
+      greeting: null,
+      capabilitiesBeforeTls: null,
+      capabilities: null,
+      secure: true,
+      unverified: false,
+      authenticated: false,
+      error: null,
+    },
+    checks,
+    summary: report.summary,
+  };
+  return formatConformJunit(asServer);
+}
