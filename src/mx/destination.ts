@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Delivery, type Job } from '../delivery.js';
 import { ErrorCodes, TlsError } from '../errors.js';
-import type { DkimSigner } from '../message/dkim/sign.js';
+import type { DkimOptions, DkimSigner } from '../message/dkim/sign.js';
 import type { DkimSpoolOptions } from '../message/dkim/signed-body.js';
 import { SmtpConnectionPool } from '../pool/pool.js';
 import type { DeliveryResult } from '../result.js';
@@ -160,8 +160,8 @@ export class Destination {
     this.#facts = null;
   }
 
-  deliver(job: Job): Promise<DeliveryResult> {
-    return this.#delivery.deliver(job, undefined);
+  deliver(job: Job & { dkim?: DkimOptions | DkimOptions[] | undefined }): Promise<DeliveryResult> {
+    return this.#delivery.deliver(job, job.dkim);
   }
 
   close(): Promise<void> {

@@ -7,17 +7,21 @@
  * with the retry policy's backoff between rounds. Every session is recorded for TLS-RPT.
  */
 
+import { isIP } from 'node:net';
 import { invalid as invalidResult } from '../delivery-results.js';
 import { DnsResolver, type DnsResolverOptions } from '../dns/client.js';
 import { canonicalName } from '../dns/message.js';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ClosedError, DnsError, ErrorCodes, InvalidArgumentError, type SmtpError } from '../errors.js';
 import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../handler.js';
+import { SEND_OPTION_KEYS } from '../handler.js';
 import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
 import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
 import { type PreparedMessage, prepareMessage, prepareRaw } from '../message/prepare.js';
 import type { AddressInput } from '../message/types.js';
+import { MESSAGE_INPUT_KEYS } from '../message/types.js';
 import { resolveLimits, type ValidationLimits } from '../message/validator.js';
+import { assertKnownKeys, checkBooleans, checkClientName, checkFunction, findUnknownKey } from '../options.js';
 import { DeliveryResult } from '../result.js';
 import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../retry.js';
 import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
@@ -69,7 +73,8 @@ export interface MxSendOptions {
   requireTls?: boolean;
 }
 
-const OPTION_KEYS = new Set([
+/** Every key of SmtpMxHandlerOptions, checked both ways at compile time. */
+const OPTION_KEYS = [
   'transport',
   'resolver',
   'fromAddress',
@@ -88,8 +93,25 @@ const OPTION_KEYS = new Set([
   'ca',
   'onTranscript',
   'tlsRpt',
-]);
+] as const satisfies readonly (keyof SmtpMxHandlerOptions)[];
+type MissingKey = Exclude<keyof SmtpMxHandlerOptions, (typeof OPTION_KEYS)[number]>;
+const everyKeyListed: MissingKey extends never ? true : never = true;
+void everyKeyListed;
+const MTA_STS_KEYS: readonly string[] = ['cache', 'port', 'ca', 'timeout'];
+const SEND_KEYS: readonly string[] = [...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS, 'requireTls'];
+const RAW_KEYS: readonly string[] = ['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim', 'requireTls'];
 const DEFAULT_POOL_SIZE = 2;
+
+/** What one send asked for, carried to each domain. */
+interface SendSettings {
+  signal: AbortSignal | undefined;
+  requireTls: boolean;
+  beforeHandOver: (() => void | Promise<void>) | undefined;
+  /** Rounds over the MX hosts with backoff (false: one round). */
+  retry: boolean;
+  /** The message's own DKIM option, instead of the handler's. */
+  dkim: DkimOptions | DkimOptions[] | undefined;
+}
 
 interface Attempted {
   result: DeliveryResult;
@@ -117,8 +139,14 @@ export class SmtpMxHandler {
   constructor(options: SmtpMxHandlerOptions = {}) {
     if (options === null || typeof options !== 'object')
       throw new InvalidArgumentError('options must be an object', { field: 'options' });
-    for (const key of Object.keys(options))
-      if (!OPTION_KEYS.has(key)) throw new InvalidArgumentError(`unknown option '${key}'`, { field: key });
+    assertKnownKeys(options, OPTION_KEYS, 'SmtpMxHandler');
+    if (options.mtaSts !== undefined && options.mtaSts !== false)
+      assertKnownKeys(options.mtaSts, MTA_STS_KEYS, 'SmtpMxHandler.mtaSts');
+    checkClientName(options.clientName);
+    checkBooleans(options, ['ipv6', 'dane']);
+    checkFunction(options.onTranscript, 'onTranscript');
+    if (options.localAddress !== undefined && isIP(options.localAddress) === 0)
+      throw new InvalidArgumentError('localAddress must be an IP address', { field: 'localAddress' });
     if (options.transport !== undefined && options.transport !== 'mx')
       throw new InvalidArgumentError("transport must be 'mx'", { field: 'transport' });
     const port = options.port ?? 25;
@@ -164,7 +192,11 @@ export class SmtpMxHandler {
   /** Validates, builds and delivers one message to every recipient's domain. Never throws for a delivery outcome. */
   sendMessage(options: SendMessageOptions & MxSendOptions): Promise<MxDeliveryResult | DeliveryResult> {
     return this.#track(async () => {
-      const { requireTls, ...rest } = options;
+      if (typeof options !== 'object' || options === null)
+        return invalidResult(new InvalidArgumentError('sendMessage needs an options object', { field: 'options' }));
+      const unknown = findUnknownKey(options, SEND_KEYS, 'sendMessage');
+      if (unknown) return invalidResult(new InvalidArgumentError(unknown.message, { field: unknown.key }));
+      const { requireTls, retry, dkim, ...rest } = options;
       let prepared: PreparedMessage;
       try {
         prepared = prepareMessage(rest, {
@@ -176,7 +208,13 @@ export class SmtpMxHandler {
       } catch (err) {
         return invalidResult(err);
       }
-      return this.#deliver(prepared, rest.signal, requireTls === true, rest.onBeforeHandOver);
+      return this.#deliver(prepared, {
+        signal: rest.signal,
+        requireTls: requireTls === true,
+        beforeHandOver: rest.onBeforeHandOver,
+        retry: retry !== false,
+        dkim,
+      });
     });
   }
 
@@ -187,13 +225,21 @@ export class SmtpMxHandler {
     options: SendRawOptions & MxSendOptions = {},
   ): Promise<MxDeliveryResult | DeliveryResult> {
     return this.#track(async () => {
+      const unknown = findUnknownKey(options, RAW_KEYS, 'sendRaw');
+      if (unknown) return invalidResult(new InvalidArgumentError(unknown.message, { field: unknown.key }));
       let prepared: PreparedMessage;
       try {
         prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
       } catch (err) {
         return invalidResult(err);
       }
-      return this.#deliver(prepared, options.signal, options.requireTls === true, options.onBeforeHandOver);
+      return this.#deliver(prepared, {
+        signal: options.signal,
+        requireTls: options.requireTls === true,
+        beforeHandOver: options.onBeforeHandOver,
+        retry: options.retry !== false,
+        dkim: options.dkim,
+      });
     });
   }
 
@@ -214,12 +260,7 @@ export class SmtpMxHandler {
     return p;
   }
 
-  async #deliver(
-    prepared: PreparedMessage,
-    signal: AbortSignal | undefined,
-    requireTls: boolean,
-    beforeHandOver: (() => void | Promise<void>) | undefined,
-  ): Promise<MxDeliveryResult | DeliveryResult> {
+  async #deliver(prepared: PreparedMessage, send: SendSettings): Promise<MxDeliveryResult | DeliveryResult> {
     const byDomain = new Map<string, string[]>();
     for (const rcpt of prepared.envelope.to) {
       const at = rcpt.lastIndexOf('@');
@@ -233,9 +274,7 @@ export class SmtpMxHandler {
         }),
       );
     const outcomes = await Promise.all(
-      [...byDomain].map(([domain, to]) =>
-        this.#deliverDomain(domain, to, prepared, signal, requireTls, beforeHandOver),
-      ),
+      [...byDomain].map(([domain, to]) => this.#deliverDomain(domain, to, prepared, send)),
     );
     return combineResults(prepared.messageId, outcomes);
   }
@@ -245,10 +284,9 @@ export class SmtpMxHandler {
     domain: string,
     to: string[],
     prepared: PreparedMessage,
-    signal: AbortSignal | undefined,
-    requireTls: boolean,
-    beforeHandOver: (() => void | Promise<void>) | undefined,
+    send: SendSettings,
   ): Promise<DomainOutcome> {
+    const { signal, requireTls, beforeHandOver } = send;
     const given = to.map((r) => prepared.asGiven(r));
     const narrowed: PreparedMessage = {
       envelope: { ...prepared.envelope, to, ...(requireTls ? { requireTls: true } : {}) },
@@ -259,7 +297,7 @@ export class SmtpMxHandler {
       body: () => prepared.body(),
       asGiven: (wire) => prepared.asGiven(wire),
     };
-    const job = { prepared: narrowed, retry: false, signal, beforeHandOver };
+    const job = { prepared: narrowed, retry: false, signal, beforeHandOver, dkim: send.dkim };
     const failed = (err: SmtpError, status: SmtpDeliveryStatus, retryCount = 0): DomainOutcome => ({
       domain,
       recipients: given,
@@ -275,7 +313,7 @@ export class SmtpMxHandler {
       address: null,
       tls: null,
     });
-    const rounds = this.#retryPolicy.maxRetries + 1;
+    const rounds = send.retry ? this.#retryPolicy.maxRetries + 1 : 1;
     let last: Attempted | null = null;
     let lastError: SmtpError | null = null;
     let permanent = false;

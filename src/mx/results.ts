@@ -92,12 +92,19 @@ export function combineResults(messageId: string | null, outcomes: readonly Doma
     for (const rcpt of o.recipients) {
       const refused = r.recipientFailures[rcpt];
       const ok = r.acceptedRecipients.includes(rcpt);
+      // A recipient refused with 4xx while others were accepted is a temporary failure of its own.
+      const refusedFor =
+        refused === undefined
+          ? null
+          : refused.startsWith('4')
+            ? SmtpDeliveryStatus.TEMP_FAILED
+            : SmtpDeliveryStatus.REJECTED;
       const status = ok
         ? r.status === SmtpDeliveryStatus.UNKNOWN
           ? SmtpDeliveryStatus.UNKNOWN
           : SmtpDeliveryStatus.SUCCESS
-        : refused !== undefined && r.status === SmtpDeliveryStatus.SUCCESS
-          ? SmtpDeliveryStatus.REJECTED
+        : refusedFor !== null && r.status === SmtpDeliveryStatus.SUCCESS
+          ? refusedFor
           : r.status;
       recipients[rcpt] = {
         domain: o.domain,
@@ -107,7 +114,7 @@ export function combineResults(messageId: string | null, outcomes: readonly Doma
       };
       if (ok) accepted.push(rcpt);
       else failures[rcpt] = refused ?? r.smtpError ?? r.status;
-      if (!ok && TEMPORARY.includes(r.status)) retry.push(rcpt);
+      if (!ok && TEMPORARY.includes(status)) retry.push(rcpt);
     }
   }
   const statuses = outcomes.map((o) => o.result.status);
