@@ -234,6 +234,20 @@ if (missing) {
         expect(nul.mx).toEqual([]);
       }, 40_000);
 
+      it('runs the server checks of --only on each MX host too', async () => {
+        const r = await conform({
+          domain: 'sts.lab.test',
+          resolver: { servers: [lab.resolver], trusted: true, timeout: 2000, tries: 1 },
+          port: lab.smtpPort,
+          ca: lab.ca,
+          mtaSts: { port: lab.httpsPort, ca: lab.ca },
+          timeout: 3000,
+          hostChecks: ['starttls-offered'],
+        });
+        expect(r.mx[0]!.checks).toHaveLength(1);
+        expect(r.mx[0]!.checks[0]!.checks.map((c) => [c.id, c.status])).toEqual([['starttls-offered', 'pass']]);
+      }, 20_000);
+
       it('smtpwire conform --domain prints JSON and JUnit and exits by the verdict', async () => {
         const out: string[] = [];
         const io = {
