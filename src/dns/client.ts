@@ -229,7 +229,13 @@ function exchangeUdp(
     socket.send(query, server.port, server.host, (err) => {
       if (err) settle(new DnsError(`DNS over UDP: ${err.message}`, { temporary: true, cause: err }));
     });
-    return () => socket.close();
+    return () => {
+      try {
+        socket.close();
+      } catch {
+        // Already closed after an error: nothing left to release.
+      }
+    };
   });
 }
 

@@ -79,7 +79,8 @@ export class Destination {
     this.pool = new SmtpConnectionPool({ maxConnections: settings.poolSize });
     const required = plan.kind === 'pkix' || plan.kind === 'dane' || plan.kind === 'encrypt';
     const tlsOptions = {
-      servername: mxHost,
+      // SNI carries a name, never an address (RFC 6066 §3): a domain literal's host gets none.
+      ...(/^[0-9.]+$/.test(mxHost) || mxHost.includes(':') ? {} : { servername: mxHost }),
       minVersion: required ? ('TLSv1.2' as const) : ('TLSv1' as const),
       rejectUnauthorized: plan.kind === 'pkix',
       ...(plan.kind === 'pkix' && settings.ca !== undefined ? { ca: settings.ca } : {}),
