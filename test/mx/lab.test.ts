@@ -93,6 +93,15 @@ if (missing) {
       expect(count('127.0.0.8')).toBe(0);
     });
 
+    it('EHLO name and source address are the ones configured', async () => {
+      const h = handler({ localAddress: '127.0.0.9', clientName: 'mta.origin.lab.test' });
+      const r = await send(h, ['x@implicit.lab.test']);
+      expect(r.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      const session = lab.servers.get('127.0.0.2')!.sessions.at(-1)!;
+      expect(session.remoteAddress.replace(/^::ffff:/, '')).toBe('127.0.0.9');
+      expect(session.commands.find((c) => c.verb === 'EHLO')?.line).toBe('EHLO mta.origin.lab.test');
+    });
+
     it('implicit MX (no MX record: the domain address) and a null MX refused at once, permanently', async () => {
       const h = handler();
       const imp = await send(h, ['x@implicit.lab.test']);
