@@ -69,6 +69,7 @@ export class Destination {
   readonly pool: SmtpConnectionPool;
   readonly #delivery: Delivery;
   #facts: HandshakeFacts | null = null;
+  #inUse = 0;
 
   constructor(
     readonly address: string,
@@ -161,8 +162,18 @@ export class Destination {
     this.#facts = null;
   }
 
-  deliver(job: Job & { dkim?: DkimOptions | DkimOptions[] | undefined }): Promise<DeliveryResult> {
-    return this.#delivery.deliver(job, job.dkim);
+  /** Sends in progress here: a destination in use is never closed to make room. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
+  async deliver(job: Job & { dkim?: DkimOptions | DkimOptions[] | undefined }): Promise<DeliveryResult> {
+    this.#inUse++;
+    try {
+      return await this.#delivery.deliver(job, job.dkim);
+    } finally {
+      this.#inUse--;
+    }
   }
 
   close(): Promise<void> {

@@ -101,6 +101,8 @@ const MTA_STS_KEYS: readonly string[] = ['cache', 'port', 'ca', 'timeout'];
 const SEND_KEYS: readonly string[] = [...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS, 'requireTls'];
 const RAW_KEYS: readonly string[] = ['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim', 'requireTls'];
 const DEFAULT_POOL_SIZE = 2;
+/** Destinations (MX address × TLS plan) kept with their pools; the least recently used idle ones go first. */
+const MAX_DESTINATIONS = 256;
 
 /** What one send asked for, carried to each domain. */
 interface SendSettings {
@@ -473,9 +475,20 @@ export class SmtpMxHandler {
       plan.kind === 'opportunistic' ? plan.report : null,
     ]);
     let dest = this.#destinations.get(key);
-    if (!dest) {
-      dest = new Destination(address, mxHost, plan, this.#settings);
+    if (dest) {
+      // Most recently used last: the eviction below takes the least recently used first.
+      this.#destinations.delete(key);
       this.#destinations.set(key, dest);
+      return dest;
+    }
+    dest = new Destination(address, mxHost, plan, this.#settings);
+    this.#destinations.set(key, dest);
+    // Bounded: idle destinations beyond the limit are closed (their parked connections QUIT).
+    for (const [k, d] of this.#destinations) {
+      if (this.#destinations.size <= MAX_DESTINATIONS) break;
+      if (d === dest || d.inUse > 0) continue;
+      this.#destinations.delete(k);
+      void d.close().catch(() => {});
     }
     return dest;
   }
