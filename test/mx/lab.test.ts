@@ -155,6 +155,19 @@ if (missing) {
       });
     });
 
+    it('MTA-STS: the policy is cached, and refreshed before a retry round fails a message for it', async () => {
+      const h = handler({ retryPolicy: { maxRetries: 1, delays: [10], jitter: 0 } });
+      const before = lab.policyFetches('stsbad');
+      const r = await send(h, ['x@stsbad.lab.test']);
+      expect(r.status).toBe(SmtpDeliveryStatus.TEMP_FAILED);
+      expect(r.retryCount).toBe(1);
+      expect(lab.policyFetches('stsbad')).toBe(before + 2);
+      const beforeSts = lab.policyFetches('sts');
+      await send(h, ['x@sts.lab.test']);
+      await send(h, ['y@sts.lab.test']);
+      expect(lab.policyFetches('sts')).toBe(beforeSts + 1);
+    });
+
     it('DANE-EE match delivers, mismatch is refused (never downgraded), DANE-TA delivers', async () => {
       const h = handler({ mtaSts: false });
       const before5 = count('127.0.0.5');

@@ -59,6 +59,8 @@ export interface Lab {
   servers: Map<string, ScriptedSmtpServer>;
   /** Messages received per server address. */
   received(ip: string): number;
+  /** Policy fetches per lab label (`sts`, `stsbad` …). */
+  policyFetches(label: string): number;
   stop(): Promise<void>;
 }
 
@@ -185,8 +187,10 @@ export async function startLab(): Promise<Lab> {
       stscert: 'version: STSv1\r\nmode: enforce\r\nmx: *.stscert.lab.test\r\nmax_age: 86400\r\n',
       ststest: 'version: STSv1\r\nmode: testing\r\nmx: *.ststest.lab.test\r\nmax_age: 86400\r\n',
     };
+    const fetches = new Map<string, number>();
     policyServer = https.createServer({ ...good }, (req, res) => {
       const label = /^mta-sts\.([a-z]+)\.lab\.test/.exec(req.headers.host ?? '')?.[1] ?? '';
+      fetches.set(label, (fetches.get(label) ?? 0) + 1);
       const body = policies[label];
       if (req.url !== '/.well-known/mta-sts.txt' || body === undefined) {
         res.writeHead(404).end();
@@ -351,6 +355,7 @@ stub-zone:
       ca,
       servers,
       received: (ip) => servers.get(ip)?.messages.length ?? 0,
+      policyFetches: (label) => fetches.get(label) ?? 0,
       stop,
     };
   } catch (err) {
