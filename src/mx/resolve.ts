@@ -118,8 +118,8 @@ export async function resolveMx(
           if (!a.authenticated) secure = false;
         } catch (err) {
           if (!(err instanceof DnsError)) throw err;
+          // A failed family does not make the host insecure: blocking AAAA answers must not switch DANE off.
           error = err;
-          secure = false;
         }
       }
       // One family failing while the other answers is usable; both failing is a temporary failure for this host.

@@ -20,7 +20,7 @@ import {
 } from '../../src/mx/mta-sts.js';
 import { decideTls } from '../../src/mx/policy.js';
 import { requireTlsPlan } from '../../src/mx/requiretls.js';
-import { mxTargets, orderMx } from '../../src/mx/resolve.js';
+import { mxTargets, orderMx, resolveMx } from '../../src/mx/resolve.js';
 import { combineResults, type DomainOutcome } from '../../src/mx/results.js';
 import { buildReport, parseTlsRptTxt } from '../../src/mx/tls-rpt.js';
 import { DeliveryResult } from '../../src/result.js';
@@ -91,6 +91,27 @@ describe('MX resolution decisions (RFC 5321 §5.1, RFC 7505)', () => {
       expect((err as DnsError).code).toBe(ErrorCodes.NO_MAIL_DOMAIN);
       expect((err as DnsError).temporary).toBe(false);
     }
+  });
+});
+
+describe('resolveMx', () => {
+  it('a failing AAAA lookup does not make a validated host insecure (blocking it must not switch DANE off)', async () => {
+    const resolver = {
+      lookup: async (name: string, type: number) => {
+        if (type === 15) return { rcode: 'NOERROR', records: [mx(10, 'mx.d.example')], authenticated: true };
+        if (type === 28) throw new DnsError('AAAA: no answer', { temporary: true });
+        return {
+          rcode: 'NOERROR',
+          records: [{ name, class: 1, ttl: 60, type: 1, address: '192.0.2.1' }],
+          authenticated: true,
+        };
+      },
+    } as unknown as DnsResolver;
+    const r = await resolveMx(resolver, 'd.example');
+    expect(r.secure).toBe(true);
+    expect(r.hosts).toEqual([
+      { host: 'mx.d.example', preference: 10, implicit: false, addresses: ['192.0.2.1'], secure: true, error: null },
+    ]);
   });
 });
 
