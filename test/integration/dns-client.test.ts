@@ -78,7 +78,7 @@ describe('DnsResolver', () => {
       { ...reply(q, { answers: [a('x.test', '192.0.2.66')] }), id: (q.id + 1) % 65536 },
       reply(q, { answers: [a('x.test', '192.0.2.1')] }),
     ]);
-    const r = new DnsResolver({ servers: [`127.0.0.1:${port}`], timeout: 1000 });
+    const r = new DnsResolver({ servers: [`127.0.0.1:${port}`], timeout: 5000 });
     const got = await r.lookup('x.test', RecordType.A);
     expect(got.records.map((x) => ('address' in x ? x.address : ''))).toEqual(['192.0.2.1']);
   });
@@ -89,7 +89,7 @@ describe('DnsResolver', () => {
       vias.push(via);
       return via === 'udp' ? reply(q, { tc: true }) : reply(q, { answers: [a('x.test', '192.0.2.2')] });
     });
-    const r = new DnsResolver({ servers: [{ host: '127.0.0.1', port }], timeout: 1000 });
+    const r = new DnsResolver({ servers: [{ host: '127.0.0.1', port }], timeout: 5000 });
     const got = await r.lookup('x.test', RecordType.A);
     expect(vias).toEqual(['udp', 'tcp']);
     expect(got.records).toHaveLength(1);
@@ -113,8 +113,10 @@ describe('DnsResolver', () => {
 
   it('SERVFAIL and silence are temporary DnsErrors', async () => {
     const port = await fakeDns((q) => (q.questions[0]?.name === 'quiet.test' ? null : reply(q, { rcode: 2 })));
+    // A generous timeout for the answer (a loaded CI machine), a short one for the silence.
+    const patient = new DnsResolver({ servers: [`127.0.0.1:${port}`], timeout: 5000, tries: 1 });
     const r = new DnsResolver({ servers: [`127.0.0.1:${port}`], timeout: 150, tries: 1 });
-    await expect(r.lookup('x.test', RecordType.A)).rejects.toMatchObject({
+    await expect(patient.lookup('x.test', RecordType.A)).rejects.toMatchObject({
       code: ErrorCodes.DNS,
       temporary: true,
       rcode: 'SERVFAIL',

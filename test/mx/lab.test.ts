@@ -34,12 +34,12 @@ if (missing) {
     function handler(extra: Partial<SmtpMxHandlerOptions> = {}): SmtpMxHandler {
       const h = new SmtpMxHandler({
         transport: 'mx',
-        resolver: { servers: [lab.resolver], trusted: true, timeout: 2000, tries: 1 },
+        resolver: { servers: [lab.resolver], trusted: true, timeout: 3000, tries: 2 },
         port: lab.smtpPort,
         clientName: 'sender.lab.test',
         fromAddress: 'sender@origin.lab.test',
         retryPolicy: { maxRetries: 0 },
-        timeouts: { connect: 2000, greeting: 3000, tls: 3000, command: 3000, dataIdle: 3000, finalReply: 3000 },
+        timeouts: { connect: 5000, greeting: 5000, tls: 5000, command: 5000, dataIdle: 5000, finalReply: 5000 },
         ipv6: false,
         mtaSts: { port: lab.httpsPort, ca: lab.ca, timeout: 3000 },
         ca: lab.ca,
@@ -215,7 +215,7 @@ if (missing) {
       const scan = (domain: string) =>
         conform({
           domain,
-          resolver: { servers: [lab.resolver], trusted: true, timeout: 2000, tries: 1 },
+          resolver: { servers: [lab.resolver], trusted: true, timeout: 3000, tries: 2 },
           port: lab.smtpPort,
           ca: lab.ca,
           mtaSts: { port: lab.httpsPort, ca: lab.ca },
@@ -259,7 +259,7 @@ if (missing) {
       it('runs the server checks of --only on each MX host too', async () => {
         const r = await conform({
           domain: 'sts.lab.test',
-          resolver: { servers: [lab.resolver], trusted: true, timeout: 2000, tries: 1 },
+          resolver: { servers: [lab.resolver], trusted: true, timeout: 3000, tries: 2 },
           port: lab.smtpPort,
           ca: lab.ca,
           mtaSts: { port: lab.httpsPort, ca: lab.ca },
