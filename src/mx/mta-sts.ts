@@ -205,9 +205,16 @@ export class MtaSts {
     const resolver = this.#resolver;
     // The policy host is resolved with the same resolver as everything else (the caller's choice).
     const lookup: LookupFunction = (hostname, opts, callback) => {
-      resolver.lookup(hostname, RecordType.A, { signal }).then(
-        (a) => {
-          const addrs = a.records.flatMap((r) => ('address' in r ? [r.address] : []));
+      // A records, else AAAA.
+      const addresses = async (): Promise<{ addrs: string[]; family: 4 | 6 }> => {
+        const a = await resolver.lookup(hostname, RecordType.A, { signal });
+        const v4 = a.records.flatMap((r) => ('address' in r ? [r.address] : []));
+        if (v4.length > 0) return { addrs: v4, family: 4 };
+        const aaaa = await resolver.lookup(hostname, RecordType.AAAA, { signal });
+        return { addrs: aaaa.records.flatMap((r) => ('address' in r ? [r.address] : [])), family: 6 };
+      };
+      addresses().then(
+        ({ addrs, family }) => {
           if (addrs.length === 0) {
             callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 4);
             return;
@@ -215,9 +222,9 @@ export class MtaSts {
           if ((opts as { all?: boolean }).all)
             (callback as unknown as (e: null, a: unknown[]) => void)(
               null,
-              addrs.map((address) => ({ address, family: 4 })),
+              addrs.map((address) => ({ address, family })),
             );
-          else callback(null, addrs[0]!, 4);
+          else callback(null, addrs[0]!, family);
         },
         (err: Error) => callback(Object.assign(err, { code: 'ENOTFOUND' }), '', 4),
       );

@@ -80,6 +80,24 @@ if (missing) {
       expect(last.rcptTo).toEqual(['c@dane.lab.test']);
     });
 
+    it('sendRaw: the same bytes to two domains, one transaction each', async () => {
+      const raw = Buffer.from(
+        'From: sender@origin.lab.test\r\nTo: a@plain.lab.test, b@dane.lab.test\r\nSubject: raw\r\nMessage-ID: <raw-1@origin.lab.test>\r\n\r\nbody\r\n',
+      );
+      const r = (await handler().sendRaw(
+        { from: 'sender@origin.lab.test', to: ['a@plain.lab.test', 'b@dane.lab.test'] },
+        raw,
+      )) as MxDeliveryResult;
+      expect(r.status).toBe(SmtpDeliveryStatus.SUCCESS);
+      expect(r.messageId).toBe('<raw-1@origin.lab.test>');
+      const got2 = lab.servers.get('127.0.0.2')!.messages.at(-1)!;
+      const got7 = lab.servers.get('127.0.0.7')!.messages.at(-1)!;
+      expect(got2.rcptTo).toEqual(['a@plain.lab.test']);
+      expect(got7.rcptTo).toEqual(['b@dane.lab.test']);
+      expect(got2.data.equals(raw)).toBe(true);
+      expect(got7.data.equals(raw)).toBe(true);
+    });
+
     it('MX preference, then fallback on a refused connection and on a 4xx', async () => {
       const h = handler();
       const before3 = count('127.0.0.3');
