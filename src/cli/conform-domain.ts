@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { conformDomain, formatDomainJunit, formatDomainText } from './api.js';
+import { conformDomain, formatDomainHtml, formatDomainJunit, formatDomainText } from './api.js';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, positiveInt, UsageError } from './common.js';
 
 export const CONFORM_DOMAIN_USAGE = `usage: smtpwire conform --domain DOMAIN [--resolver IP[:PORT]]… [--trusted-resolver]
@@ -14,6 +14,7 @@ export const CONFORM_DOMAIN_USAGE = `usage: smtpwire conform --domain DOMAIN [--
   policy and its MX coverage, TLS-RPT, and per MX host STARTTLS, TLS versions, the certificate
   (chain, name, expiry) and its TLSA records (DANE). --trusted-resolver: the resolver validates
   DNSSEC and the path to it is safe (loopback); without it DNSSEC and DANE are not judged.
+  --html FILE also writes the report as one self-contained HTML page.
   --only runs these server checks (groups or ids of \`smtpwire conform host\`) on each MX host too.`;
 
 /** @throws UsageError. */
@@ -31,6 +32,7 @@ export async function conformDomainCommand(argv: string[], io: CliIo): Promise<n
       only: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       junit: { type: 'boolean' },
+      html: { type: 'string' },
       output: { type: 'string' },
     },
   });
@@ -56,6 +58,7 @@ export async function conformDomainCommand(argv: string[], io: CliIo): Promise<n
     : values.junit
       ? formatDomainJunit(report)
       : formatDomainText(report);
+  if (values.html !== undefined) writeFileSync(values.html, formatDomainHtml(report));
   if (values.output !== undefined) writeFileSync(values.output, text);
   else io.stdout.write(text);
   const status = report.summary.status;

@@ -3,6 +3,9 @@
  * nsd serves, signed by ldns-signzone), receiving MTAs on 127.0.0.2…8, an MTA-STS HTTPS server.
  * Skips loudly without unbound/nsd/ldnsutils; fails under CI.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conformDomainCommand } from '../../src/cli/conform-domain.js';
 import { conform } from '../../src/conform/conform.js';
@@ -313,6 +316,13 @@ if (missing) {
         out.length = 0;
         await conformDomainCommand([...args, '--junit'], io);
         expect(out.join('')).toMatch(/<failure message="\[dane\] DANE would refuse this host/);
+        const page = join(mkdtempSync(join(tmpdir(), 'smtpwire-domain-')), 'report.html');
+        await conformDomainCommand([...args, '--html', page], io);
+        const htmlText = readFileSync(page, 'utf8');
+        rmSync(dirname(page), { recursive: true, force: true });
+        expect(htmlText).toMatch(/^<!doctype html>/);
+        expect(htmlText).toContain('DANE would refuse this host');
+        expect(htmlText).not.toMatch(/<script/i);
       }, 20_000);
     });
   });
