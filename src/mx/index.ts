@@ -29,6 +29,7 @@ export {
   buildReport,
   lookupTlsRpt,
   parseTlsRptTxt,
+  postTlsRptReport,
   type ReportMeta,
   type RptResultType,
   type RptSession,

@@ -150,3 +150,40 @@ export function buildReport(sessions: readonly RptSession[], meta: ReportMeta): 
     policies,
   };
 }
+
+/**
+ * Sends a report to an `https:` rua (RFC 8460 §5.4): POST, gzipped, `application/tlsrpt+gzip`.
+ * Resolves with the HTTP status (2xx: accepted); rejects on a network or TLS error. The certificate is
+ * checked (`ca` for a private CA).
+ */
+export async function postTlsRptReport(
+  url: string,
+  report: Record<string, unknown>,
+  options: { ca?: string | Buffer | (string | Buffer)[]; timeout?: number; signal?: AbortSignal } = {},
+): Promise<number> {
+  const target = new URL(url);
+  if (target.protocol !== 'https:') throw new TypeError(`not an https rua: ${url}`);
+  const [{ default: https }, { gzipSync }] = await Promise.all([import('node:https'), import('node:zlib')]);
+  const body = gzipSync(Buffer.from(JSON.stringify(report), 'utf8'));
+  const timeout = options.timeout ?? 30_000;
+  return new Promise<number>((resolve, reject) => {
+    const req = https.request(
+      target,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/tlsrpt+gzip', 'content-length': body.length },
+        rejectUnauthorized: true,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        timeout,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,46 @@
+/** A TLS-RPT report POSTed to an https rua (RFC 8460 §5.4): gzipped JSON, the RFC's media type, certificate checked. */
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { postTlsRptReport } from '../../src/mx/tls-rpt.js';
+import { testCertificates } from '../../src/testing/index.js';
+
+const servers: https.Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function collector(): Promise<{ url: string; got: { type?: string; body: unknown }[] }> {
+  const certs = testCertificates();
+  const got: { type?: string; body: unknown }[] = [];
+  const server = https.createServer({ cert: certs.cert, key: certs.key }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push({
+        type: req.headers['content-type'],
+        body: JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')),
+      });
+      res.writeHead(201).end();
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/tlsrpt`, got };
+}
+
+describe('postTlsRptReport', () => {
+  it('POSTs the report gzipped as application/tlsrpt+gzip', async () => {
+    const c = await collector();
+    const status = await postTlsRptReport(c.url, { 'report-id': 'r1', policies: [] }, { ca: testCertificates().ca });
+    expect(status).toBe(201);
+    expect(c.got).toEqual([{ type: 'application/tlsrpt+gzip', body: { 'report-id': 'r1', policies: [] } }]);
+  });
+
+  it('refuses a collector whose certificate is not trusted', async () => {
+    const c = await collector();
+    await expect(postTlsRptReport(c.url, {})).rejects.toThrow(/certificate|self-signed|issuer/i);
+    expect(c.got).toEqual([]);
+  });
+});
