@@ -80,7 +80,10 @@ export interface UpgradeOptions {
   signal?: AbortSignal | undefined;
   /** Sessions to resume (RFC 8446 §2.2 / RFC 5077 tickets) and to keep, for this destination. */
   sessions?: TlsSessionStore | undefined;
-  /** Checks the peer once the handshake is done, before any byte goes over TLS; a throw fails the handshake. */
+  /**
+   * Checks the peer once the handshake is done, before any byte goes over TLS; a throw fails the
+   * handshake. Sessions are kept for resumption only after it passed, and a resumed one is not checked again.
+   */
   verifyPeer?: ((socket: tls.TLSSocket) => void) | undefined;
 }
 
@@ -125,9 +128,17 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
       ...(servername === undefined ? {} : { servername }),
       ...(session === undefined ? {} : { session }),
     });
-    // TLS 1.3 tickets arrive after the handshake: keep listening for the connection's life.
+    // TLS 1.3 tickets arrive after the handshake: keep listening for the connection's life. With
+    // `verifyPeer`, a session is kept only once the peer passed it: a resumed session skips the
+    // certificate exchange, so it must come from a verified handshake.
     const store = options.sessions;
-    if (store) secure.on('session', (s: Buffer) => store.set(options.tls, s));
+    let verified = options.verifyPeer === undefined;
+    let early: Buffer | undefined;
+    if (store)
+      secure.on('session', (s: Buffer) => {
+        if (verified) store.set(options.tls, s);
+        else early = s;
+      });
     const fail = (err: Error): void => {
       cleanup();
       secure.destroy();
@@ -135,7 +146,8 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
       reject(err);
     };
     const onSecure = (): void => {
-      if (options.verifyPeer) {
+      // A resumed session was verified when it was made (only verified sessions are kept, above).
+      if (options.verifyPeer && !secure.isSessionReused()) {
         try {
           options.verifyPeer(secure);
         } catch (err) {
@@ -147,6 +159,8 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
           return;
         }
       }
+      verified = true;
+      if (early !== undefined) store?.set(options.tls, early);
       cleanup();
       resolve(secure);
     };

@@ -65,8 +65,9 @@ export interface SmtpConnectionOptions {
   /** Resume TLS sessions of this destination (the pool gives each destination one store). */
   tlsSessions?: TlsSessionStore;
   /**
-   * Called right after each TLS handshake, before anything is sent over TLS; throwing (a TlsError)
-   * fails the connection. For checks Node's verification cannot make (DANE, RFC 7672).
+   * Called right after each full TLS handshake, before anything is sent over TLS; throwing (a TlsError)
+   * fails the connection. For checks Node's verification cannot make (DANE, RFC 7672). Only sessions
+   * that passed it are resumed, and a resumed session is not checked again.
    */
   verifyPeer?: (socket: tls.TLSSocket) => void;
   /** Source address of the connection. */
