@@ -159,3 +159,4 @@ export {
   type TransactionTimings,
   type TranscriptEntry,
 } from './transport/connection.js';
+export { escapeTerminalText } from './util/terminal-text.js';

@@ -6,6 +6,7 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { escapeTerminalText } from './api.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
 import { CONFORM_USAGE, conformCommand } from './conform.js';
@@ -64,7 +65,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`smtpwire: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    io.stderr.write(`smtpwire: unknown command ${escapeTerminalText(JSON.stringify(name))}\n\n${USAGE}`);
     return EXIT_FAILURE;
   }
   if (rest.includes('-h') || rest.includes('--help')) {
@@ -77,10 +78,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     // parseArgs throws TypeErrors with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION: a usage error too.
     const code = (err as { code?: string }).code ?? '';
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`smtpwire ${name}: ${(err as Error).message}\n${command.usage}\n`);
+      io.stderr.write(`smtpwire ${name}: ${escapeTerminalText((err as Error).message)}\n${command.usage}\n`);
       return EXIT_FAILURE;
     }
-    io.stderr.write(`smtpwire ${name}: ${(err as Error)?.message ?? String(err)}${code ? ` (${code})` : ''}\n`);
+    // The message may quote a server reply: escaped like every server-derived string.
+    const message = escapeTerminalText((err as Error)?.message ?? String(err));
+    io.stderr.write(`smtpwire ${name}: ${message}${code ? ` (${escapeTerminalText(code)})` : ''}\n`);
     return EXIT_FAILURE;
   }
 }
@@ -104,7 +107,12 @@ if (invoked) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`smtpwire: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.stderr.write(
+        `smtpwire: ${((err as Error)?.stack ?? String(err))
+          .split('\n')
+          .map((line) => escapeTerminalText(line))
+          .join('\n')}\n`,
+      );
       process.exitCode = EXIT_FAILURE;
     },
   );

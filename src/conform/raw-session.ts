@@ -16,6 +16,7 @@ import { type AuthMethod, saslLogin } from '../protocol/auth.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
 import { openSocket, upgradeToTls } from '../transport/connect.js';
+import { escapeTerminalText } from '../util/terminal-text.js';
 
 /** How the raw session reaches the server. */
 export interface RawSessionOptions {
@@ -45,8 +46,9 @@ export interface Evidence {
 const EVIDENCE_ENTRY_MAX = 400;
 
 /**
- * Bytes as readable text: CR, LF, NUL, TAB and other controls escaped (`\r`, `\n`, `\0`, `\x1b`),
- * everything else as UTF-8. Long entries are cut with a note of the octets left out.
+ * Bytes as readable text through the one terminal escaper (`util/terminal-text.ts`: C0, DEL, C1 and
+ * bidi controls escaped, backslashes doubled), everything else as UTF-8. Long entries are cut with a
+ * note of the octets left out.
  */
 export function escapeBytes(bytes: string | Uint8Array): string {
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
@@ -58,14 +60,7 @@ export function escapeBytes(bytes: string | Uint8Array): string {
       return `${out}… (${rest} more octets)`;
     }
     i += ch.length;
-    const c = ch.codePointAt(0)!;
-    if (ch === '\r') out += '\\r';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\0') out += '\\0';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\\') out += '\\\\';
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += ch;
+    out += escapeTerminalText(ch, { backslash: true });
   }
   return out;
 }
