@@ -155,6 +155,43 @@ export class RawSession {
   }
 
   /**
+   * Writes `count` copies of `piece` with backpressure (a large body never sits in memory whole), and
+   * stops early when the server closed, answered meanwhile (an early refusal) or the deadline passed.
+   * The evidence gets `shown` once. Resolves with the octets written.
+   */
+  async writeRepeated(piece: string, count: number, shown: string): Promise<number> {
+    this.evidence.sent.push(shown);
+    const perWrite = Math.max(1, Math.floor((64 * 1024) / Math.max(1, piece.length)));
+    const block = Buffer.from(piece.repeat(Math.min(perWrite, count)), 'utf8');
+    const socket = (): net.Socket => this.#socket;
+    let written = 0;
+    for (let left = count; left > 0; ) {
+      if (this.#closed || this.#error || this.#queue.length > 0) break;
+      const deadline = this.#options.deadline;
+      if (deadline !== undefined && performance.now() >= deadline) break;
+      const n = Math.min(left, perWrite);
+      const bytes = n === perWrite ? block : block.subarray(0, n * Buffer.byteLength(piece));
+      left -= n;
+      written += bytes.length;
+      if (!socket().write(bytes)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            socket().off('drain', done);
+            socket().off('close', done);
+            resolve();
+          };
+          // The drain wait is bounded by the reply timeout (cut to the deadline), like any read.
+          const timer = setTimeout(done, this.#wait(undefined));
+          socket().once('drain', done);
+          socket().once('close', done);
+        });
+      }
+    }
+    return written;
+  }
+
+  /**
    * The next reply, in order.
    * @throws the parser's ProtocolError, a ConnectionError-like Error when the server closed, or
    *   TimeoutError after `timeout` (default: the reply timeout, cut to the deadline).

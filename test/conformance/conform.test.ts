@@ -20,6 +20,21 @@ function status(report: ConformReport, id: string): ConformStatus {
   return check.status;
 }
 
+function reason(report: ConformReport, id: string): string {
+  return report.checks.find((c) => c.id === id)?.reason ?? '';
+}
+
+/**
+ * Postfix cuts a command line at line_length_limit (2,048) and drops the rest silently: a warning
+ * that says so. SIZE 10,240,000 is enforced (the body was streamed over it).
+ */
+function postfixLimits(r: ConformReport): void {
+  expect(status(r, 'limit-command-line')).toBe('warn');
+  expect(reason(r, 'limit-command-line')).toMatch(/cut the line silently/);
+  expect(status(r, 'size-enforced')).toBe('pass');
+  expect(reason(r, 'size-enforced')).toMatch(/over SIZE 10240000 refused: 552/);
+}
+
 /** What each column must show; the rest of its row is in the README matrix. */
 const EXPECTED: Record<string, (report: ConformReport) => void> = {
   'Postfix 3.7 (defaults)': (r) => {
@@ -28,22 +43,31 @@ const EXPECTED: Record<string, (report: ConformReport) => void> = {
     for (const id of EOD.filter((id) => !/lf-dot-lf|lf-dot-crlf|crlf-dot-lf/.test(id)))
       expect(status(r, id), id).toBe('pass');
     expect(status(r, 'data-bare-lf')).toBe('warn');
+    postfixLimits(r);
   },
   'Postfix 3.7 (smtpd_forbid_bare_newline = yes)': (r) => {
     for (const id of EOD) expect(status(r, id), id).toBe('pass');
     // "yes" normalises: a bare LF is still accepted inside the body.
     expect(status(r, 'data-bare-lf')).toBe('warn');
+    postfixLimits(r);
   },
   'Postfix 3.7 (smtpd_forbid_bare_newline = reject)': (r) => {
     for (const id of [...EOD, 'data-bare-lf', 'cmd-bare-lf']) expect(status(r, id), id).toBe('pass');
+    postfixLimits(r);
   },
   'aiosmtpd 1.4': (r) => {
     for (const id of EOD) expect(status(r, id), id).toBe('pass');
     expect(status(r, 'pipelining-mail-rcpt-data')).toBe('skipped');
+    // aiosmtpd refuses a command line over 512 octets whole: "500 Command line too long".
+    expect(reason(r, 'limit-command-line')).toMatch(/20000 octets refused \(500 Command line too long/);
+    expect(status(r, 'limit-command-line')).toBe('pass');
+    expect(status(r, 'size-enforced')).toBe('pass');
   },
   'smtp-server 3.x': (r) => {
     for (const id of EOD) expect(status(r, id), id).toBe('pass');
     expect(status(r, 'early-talker')).toBe('pass');
+    expect(reason(r, 'limit-command-line')).toMatch(/20000 octets refused \(421 4\.4\.2/);
+    expect(status(r, 'size-enforced')).toBe('pass');
   },
 };
 
