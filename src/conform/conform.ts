@@ -9,7 +9,7 @@
  * operator's own mailbox; without it those checks are skipped.
  */
 import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
-import { InvalidArgumentError, TlsError } from '../errors.js';
+import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
 import { assertKnownKeys } from '../options.js';
 import { AUTH_METHODS } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
@@ -20,22 +20,15 @@ import { LIMIT_CHECKS } from './checks/limits.js';
 import { PIPELINING_CHECKS } from './checks/pipelining.js';
 import { SMUGGLING_CHECKS } from './checks/smuggling.js';
 import { STARTTLS_CHECKS } from './checks/starttls.js';
-import {
-  assertBareArgument,
-  type Baseline,
-  CheckContext,
-  type CheckDef,
-  chooseMechanism,
-  type Resolved,
-} from './context.js';
+import { assertBareArgument, type Baseline, type CheckDef, chooseMechanism, type Resolved } from './context.js';
 import { RawSession } from './raw-session.js';
+import { runChecks, summarize } from './runner.js';
 import {
   CONFORM_GROUPS,
   type ConformCheck,
   type ConformOptions,
   type ConformReport,
   type ConformServer,
-  type ConformSummary,
 } from './types.js';
 
 /** Every check, in report order. */
@@ -67,6 +60,7 @@ const KNOWN_OPTIONS: readonly (keyof ConformOptions)[] = [
   'clientName',
   'username',
   'password',
+  'accessToken',
   'authMethod',
   'sender',
   'rcpt',
@@ -110,97 +104,50 @@ export async function conform(options: ConformOptions): Promise<ConformReport> {
   const selected = CONFORM_CHECKS.filter(
     (c) => !options.only || options.only.includes(c.id) || options.only.includes(c.group),
   );
-  let baseline: Baseline | null = null;
+  let baseline: Discovered | null = null;
   try {
     baseline = await discover(o, options.encryption, server);
   } catch (err) {
     server.error = (err as Error).message;
   }
-  const checks: ConformCheck[] = [];
-  const budgetEnd = started + (options.budget ?? DEFAULT_BUDGET);
-  const checkTimeout = options.checkTimeout ?? DEFAULT_CHECK_TIMEOUT;
-  const runLines: string[][] = [];
-  for (const def of selected) {
-    const t = performance.now();
-    const base = { id: def.id, group: def.group, rfc: def.rfc, evidence: { sent: [], received: [] } };
-    const skip = (reason: string): void => {
-      checks.push({ ...base, status: 'skipped', reason, durationMs: 0 });
-    };
-    if (baseline === null) skip(`no session: ${server.error ?? 'unknown error'}`);
-    else if (o.signal?.aborted) skip('aborted');
-    else if (t >= budgetEnd) skip('the run budget was used up before this check');
-    else if (def.needs === 'rcpt' && o.rcpt === null) skip('sends mail: needs --rcpt (a mailbox you own)');
-    else {
-      const ctx = new CheckContext(o, baseline, Math.min(t + checkTimeout, budgetEnd), runLines);
-      const verdict = await runBounded(def, ctx);
-      ctx.close();
-      // One line per reason: OpenSSL messages carry line breaks.
-      const reason = verdict.reason.replace(/\s+/g, ' ').trim();
-      checks.push({
-        ...base,
-        status: verdict.status,
-        reason,
-        evidence: ctx.evidence,
-        durationMs: Math.round(performance.now() - t),
-      });
-    }
-  }
+  const checks = await runChecks(
+    selected,
+    baseline?.options ?? o,
+    baseline?.baseline ?? null,
+    {
+      budgetEnd: started + (options.budget ?? DEFAULT_BUDGET),
+      checkTimeout: options.checkTimeout ?? DEFAULT_CHECK_TIMEOUT,
+    },
+    server.error ?? 'unknown error',
+  );
   const summary = summarize(checks, performance.now() - started);
   // A server that could not be examined fails the run: nothing passed.
   if (baseline === null) summary.status = 'fail';
   return { server, checks, summary };
 }
 
-/** Runs one check; a thrown error is an inconclusive warning, the deadline a hard stop. */
-async function runBounded(
-  def: CheckDef,
-  ctx: CheckContext,
-): Promise<{ status: ConformCheck['status']; reason: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const hardStop = new Promise<never>((_, reject) => {
-    // Reads already stop at the deadline; this catches anything else, a second later.
-    timer = setTimeout(
-      () => {
-        ctx.close();
-        reject(new Error('the check ran out of time'));
-      },
-      Math.max(0, ctx.deadline - performance.now()) + 1000,
-    );
-  });
-  try {
-    return await Promise.race([def.run(ctx), hardStop]);
-  } catch (err) {
-    return { status: 'warn', reason: `inconclusive: ${(err as Error).message}` };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function summarize(checks: readonly ConformCheck[], durationMs: number): ConformSummary {
-  const count = (s: ConformCheck['status']): number => checks.filter((c) => c.status === s).length;
-  const fail = count('fail');
-  const warn = count('warn');
-  return {
-    pass: count('pass'),
-    warn,
-    fail,
-    skipped: count('skipped'),
-    total: checks.length,
-    status: fail > 0 ? 'fail' : warn > 0 ? 'warn' : 'pass',
-    durationMs: Math.round(durationMs),
-  };
-}
-
 function describe(info: ServerInfo): string[] {
   return [...info.keywords].map(([k, args]) => (args.length ? `${k} ${args.join(' ')}` : k));
+}
+
+/** What discovery found: the options the checks run with (the channel it settled on) and the baseline. */
+interface Discovered {
+  options: Resolved;
+  baseline: Baseline;
 }
 
 /**
  * The first session: greeting, EHLO, STARTTLS (unless `'none'`), AUTH when credentials were given.
  * A certificate that does not verify is looked at again without verification (and then no
- * credentials are ever sent); the `tls-certificate` check reports it.
+ * credentials are ever sent); the `tls-certificate` check reports it. Without STARTTLS on offer (and
+ * not required) the checks run in plaintext: a new resolved options value says so, the caller's is
+ * left as it was.
  */
-async function discover(o: Resolved, requested: SmtpEncryption | undefined, server: ConformServer): Promise<Baseline> {
+async function discover(
+  o: Resolved,
+  requested: SmtpEncryption | undefined,
+  server: ConformServer,
+): Promise<Discovered> {
   const open = (tls: Resolved['tls']) =>
     RawSession.connect({
       host: o.host,
@@ -212,45 +159,49 @@ async function discover(o: Resolved, requested: SmtpEncryption | undefined, serv
       replyTimeout: o.replyTimeout,
       signal: o.signal,
     });
-  let unverified = false;
   const attempt = async (tls: Resolved['tls']) => {
     const session = await open(tls);
     try {
       const greeting = await session.read();
       server.greeting = formatReply(greeting);
-      if (greeting.code !== 220) throw new Error(`greeting refused: ${formatReply(greeting)}`);
+      if (greeting.code !== 220) throw new SmtpError(`greeting refused: ${formatReply(greeting)}`);
       const first = await session.ehlo(o.clientName);
       let info = first;
-      let plain: ServerInfo | null = o.channel === 'implicit' ? null : first;
-      if (o.channel === 'starttls') {
+      let channel = o.channel;
+      if (channel === 'starttls') {
         if (!first.startTls) {
-          if (requested === 'tls') throw new TlsError('STARTTLS required (encryption tls) but not offered');
-          o.channel = 'plain';
+          if (requested === 'tls')
+            throw new TlsError('STARTTLS required (encryption tls) but not offered', {
+              code: ErrorCodes.STARTTLS_UNAVAILABLE,
+            });
+          channel = 'plain';
         } else {
           await session.startTls();
           info = await session.ehlo(o.clientName);
         }
       }
-      if (o.channel === 'plain') plain = first;
-      return { session, greeting, plain, info };
+      const plain: ServerInfo | null = channel === 'implicit' ? null : first;
+      return { session, greeting, plain, info, channel };
     } catch (err) {
       session.destroy();
       throw err;
     }
   };
+  let unverified = false;
   let found: Awaited<ReturnType<typeof attempt>>;
   try {
     found = await attempt(o.tls);
   } catch (err) {
-    if (!(err instanceof TlsError) || o.channel === 'plain' || /required/.test(err.message)) throw err;
+    // Only a failed handshake is looked at again, unverified; a missing STARTTLS is final.
+    if (!(err instanceof TlsError) || err.code !== ErrorCodes.TLS || o.channel === 'plain') throw err;
     unverified = true;
     found = await attempt({ ...o.tls, rejectUnauthorized: false });
   }
-  const { session, greeting, plain, info } = found;
+  const { session, greeting, plain, info, channel } = found;
   server.unverified = unverified;
-  server.secure = o.channel !== 'plain';
+  server.secure = channel !== 'plain';
   server.capabilities = describe(info);
-  server.capabilitiesBeforeTls = o.channel === 'implicit' || plain === null ? null : describe(plain);
+  server.capabilitiesBeforeTls = channel === 'implicit' || plain === null ? null : describe(plain);
   let authenticate = false;
   try {
     if (o.credentials) {
@@ -259,7 +210,8 @@ async function discover(o: Resolved, requested: SmtpEncryption | undefined, serv
       else if (!server.secure && !isLoopback(o.host)) server.error = 'no TLS: credentials were not sent';
       else if (method === null) server.error = 'no supported AUTH mechanism advertised';
       else {
-        const reply = await session.auth(method, o.credentials.username, o.credentials.password);
+        const { username, password, accessToken } = o.credentials;
+        const reply = await session.auth(method, username, password, accessToken);
         authenticate = reply.code === 235;
         if (!authenticate) server.error = `AUTH ${method} refused: ${formatReply(reply)}`;
       }
@@ -268,7 +220,10 @@ async function discover(o: Resolved, requested: SmtpEncryption | undefined, serv
     session.destroy();
   }
   server.authenticated = authenticate;
-  return { greeting, plain, info, unverified, authenticate };
+  return {
+    options: channel === o.channel ? o : { ...o, channel },
+    baseline: { greeting, plain, info, unverified, authenticate },
+  };
 }
 
 function resolve(options: ConformOptions): Resolved {
@@ -283,8 +238,8 @@ function resolve(options: ConformOptions): Resolved {
     throw new InvalidArgumentError("encryption must be 'none', 'tls' or 'ssl'", { field: 'encryption' });
   if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod))
     throw new InvalidArgumentError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`, { field: 'authMethod' });
-  if (options.username !== undefined && options.password === undefined)
-    throw new InvalidArgumentError('username needs a password', { field: 'password' });
+  if (options.username !== undefined && options.password === undefined && options.accessToken === undefined)
+    throw new InvalidArgumentError('username needs a password or an accessToken', { field: 'password' });
   for (const field of ['port', 'replyTimeout', 'checkTimeout', 'budget', 'unknownCommandLimit'] as const) {
     const v = options[field];
     if (v !== undefined && !(Number.isFinite(v) && v > 0))
@@ -309,7 +264,12 @@ function resolve(options: ConformOptions): Resolved {
     credentials:
       options.username === undefined
         ? null
-        : { username: options.username, password: options.password!, method: options.authMethod ?? null },
+        : {
+            username: options.username,
+            password: options.password ?? '',
+            method: options.authMethod ?? null,
+            ...(options.accessToken === undefined ? {} : { accessToken: options.accessToken }),
+          },
     relayTest: options.relayTest === true,
     replyTimeout,
     connectTimeout: replyTimeout,

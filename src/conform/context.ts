@@ -9,7 +9,7 @@ import { type AuthMethod, chooseMechanism as chooseSaslMechanism } from '../prot
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply } from '../protocol/reply.js';
 import { type Evidence, RawSession } from './raw-session.js';
-import type { ConformGroup, ConformStatus } from './types.js';
+import type { ConformCheckId, ConformGroup, ConformStatus } from './types.js';
 
 /** A check's verdict before the runner adds id, group, evidence and timing. */
 export interface Verdict {
@@ -19,7 +19,7 @@ export interface Verdict {
 
 /** One check: what it tests, where the RFC says so, and how to run it. */
 export interface CheckDef {
-  id: string;
+  id: ConformCheckId;
   group: ConformGroup;
   rfc: string;
   /** `rcpt`: sends mail, so needs the operator's mailbox; skipped without it. */

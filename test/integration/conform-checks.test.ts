@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONFORM_CHECKS, conform } from '../../src/conform/conform.js';
-import type { ConformOptions, ConformStatus } from '../../src/conform/types.js';
+import { CONFORM_CHECK_IDS, type ConformOptions, type ConformStatus } from '../../src/conform/types.js';
 import {
   type ScriptedServerOptions,
   type ScriptedSmtpServer,
@@ -247,6 +247,18 @@ const CASES: Case[] = [
     badStatus: 'fail',
   },
   {
+    id: 'cmd-unknown',
+    pass: {},
+    bad: { server: { script: [{ on: 'XSMTPWIREPROBE', reply: '250 2.0.0 OK' }] } },
+    badStatus: 'fail',
+  },
+  {
+    id: 'vrfy-disclosure',
+    pass: {},
+    bad: { server: { script: [{ on: 'VRFY', reply: '250 2.1.5 Postmaster <postmaster@sink.example>' }] } },
+    badStatus: 'warn',
+  },
+  {
     id: 'reply-syntax',
     pass: {},
     bad: { server: { script: [{ on: 'NOOP', reply: '250 5.0.0 OK' }] } },
@@ -257,6 +269,10 @@ const CASES: Case[] = [
 describe('every conform check, proven both ways against the scripted server', () => {
   it('covers every check', () => {
     expect(CASES.map((c) => c.id).sort()).toEqual(CONFORM_CHECKS.map((c) => c.id).sort());
+  });
+
+  it('the typed id registry lists exactly the defined checks, in report order', () => {
+    expect(CONFORM_CHECKS.map((c) => c.id)).toEqual([...CONFORM_CHECK_IDS]);
   });
 
   for (const c of CASES) {

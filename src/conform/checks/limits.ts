@@ -22,6 +22,7 @@
  *   (accepted → fail); for limits up to 64 MiB (the usual 10,240,000 included).
  * - `limit-unknown-commands`: unknown verbs one by one: a 2xx → fail; a hang-up within the
  *   configured number → pass; still talking after that many → warn (no error limit seen).
+ * - `cmd-unknown`: one made-up verb: 500 or 502 → pass; another 4xx/5xx → warn; accepted → fail.
  */
 import { formatReply, type Reply } from '../../protocol/reply.js';
 import type { CheckContext, CheckDef, Verdict } from '../context.js';
@@ -213,6 +214,15 @@ async function unknownCommands(ctx: CheckContext): Promise<Verdict> {
   return verdict.warn(`still answering after ${limit} unknown commands: no error limit seen`);
 }
 
+async function unknownCommand(ctx: CheckContext): Promise<Verdict> {
+  const session = await ctx.open();
+  const reply = await session.command('XSMTPWIREPROBE');
+  if (reply.code === 500 || reply.code === 502) return verdict.pass(`unknown command answered ${formatReply(reply)}`);
+  if (reply.code >= 400)
+    return verdict.warn(`unknown command answered ${formatReply(reply)} (expected 500, RFC 5321 §4.2.4)`);
+  return verdict.fail(`an unknown command was accepted: ${formatReply(reply)}`);
+}
+
 /** The checks of this module. */
 export const LIMIT_CHECKS: readonly CheckDef[] = [
   {
@@ -234,4 +244,5 @@ export const LIMIT_CHECKS: readonly CheckDef[] = [
   { id: 'size-declared', group: 'limits', rfc: 'RFC 1870 §6', run: sizeDeclared },
   { id: 'size-enforced', group: 'limits', rfc: 'RFC 1870 §6', needs: 'rcpt', run: sizeEnforced },
   { id: 'limit-unknown-commands', group: 'limits', rfc: 'RFC 5321 §4.2.4, §7.8', run: unknownCommands },
+  { id: 'cmd-unknown', group: 'limits', rfc: 'RFC 5321 §4.2.4', run: unknownCommand },
 ];

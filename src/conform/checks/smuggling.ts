@@ -21,9 +21,10 @@
  */
 import type { CheckContext, CheckDef, Verdict } from '../context.js';
 import { codes, verdict } from '../context.js';
+import type { ConformCheckId } from '../types.js';
 
 /** Each end-of-data variant: id and exact bytes (the line end before the dot included). */
-export const EOD_VARIANTS: readonly { id: string; bytes: string; framing?: 'lf' }[] = Object.freeze([
+export const EOD_VARIANTS: readonly { id: ConformCheckId; bytes: string; framing?: 'lf' }[] = Object.freeze([
   { id: 'eod-lf-dot-lf', bytes: '\n.\n' },
   { id: 'eod-lf-dot-crlf', bytes: '\n.\r\n' },
   { id: 'eod-cr-dot-cr', bytes: '\r.\r' },
@@ -43,7 +44,12 @@ export const EOD_VARIANTS: readonly { id: string; bytes: string; framing?: 'lf' 
   { id: 'eod-lf-only-lf-dot-crlf', bytes: '\n.\r\n', framing: 'lf' },
 ]);
 
-async function smuggle(ctx: CheckContext, id: string, variant: string, framing: 'crlf' | 'lf'): Promise<Verdict> {
+async function smuggle(
+  ctx: CheckContext,
+  id: ConformCheckId,
+  variant: string,
+  framing: 'crlf' | 'lf',
+): Promise<Verdict> {
   const session = await ctx.open();
   const begun = await ctx.beginData(session);
   if (begun) return begun;
@@ -77,7 +83,7 @@ async function smuggle(ctx: CheckContext, id: string, variant: string, framing: 
 }
 
 /** Bare CR, bare LF and NUL inside a DATA body: refused (pass) or accepted (warn). */
-const DATA_CHARACTERS: readonly { id: string; text: string; what: string; rfc: string }[] = [
+const DATA_CHARACTERS: readonly { id: ConformCheckId; text: string; what: string; rfc: string }[] = [
   {
     id: 'data-bare-lf',
     text: 'a line that ends in a bare LF\nnext line\r\n',
