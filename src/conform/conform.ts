@@ -8,10 +8,20 @@
  * (checks that cannot start in time are `skipped`). Mail is only ever sent to `rcpt`, the
  * operator's own mailbox; without it those checks are skipped.
  */
-import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
+import type { SmtpEncryption } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError, TlsError } from '../errors.js';
-import { assertKnownKeys } from '../options.js';
-import { AUTH_METHODS } from '../protocol/auth.js';
+import {
+  assertObject,
+  checkBooleans,
+  checkClientName,
+  checkConformKeys,
+  checkCredentials,
+  checkEncryption,
+  checkHost,
+  checkPort,
+  duration,
+  positiveInteger,
+} from '../options.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply } from '../protocol/reply.js';
 import { isLoopback } from '../transport/connect.js';
@@ -51,27 +61,6 @@ export interface ConformCheckInfo {
 export const CONFORM_CHECK_LIST: readonly ConformCheckInfo[] = Object.freeze(
   CONFORM_CHECKS.map((c) => Object.freeze({ id: c.id, group: c.group, rfc: c.rfc, sendsMail: c.needs === 'rcpt' })),
 );
-
-const KNOWN_OPTIONS: readonly (keyof ConformOptions)[] = [
-  'host',
-  'port',
-  'encryption',
-  'tls',
-  'clientName',
-  'username',
-  'password',
-  'accessToken',
-  'authMethod',
-  'sender',
-  'rcpt',
-  'relayTest',
-  'only',
-  'replyTimeout',
-  'checkTimeout',
-  'budget',
-  'unknownCommandLimit',
-  'signal',
-];
 
 const DEFAULT_SENDER = 'conform@smtpwire.invalid';
 const DEFAULT_REPLY_TIMEOUT = 5_000;
@@ -227,32 +216,35 @@ async function discover(
 }
 
 function resolve(options: ConformOptions): Resolved {
-  if (!options || typeof options !== 'object') throw new InvalidArgumentError('conform options must be an object');
-  assertKnownKeys(options, KNOWN_OPTIONS, 'conform options');
-  const { host } = options;
+  // options.ts owns every rule here: the same value gets the same error as in the handler.
+  assertObject(options, 'conform options');
+  checkConformKeys(options);
+  const host = checkHost(options.host);
+  const encryption = options.encryption === undefined ? undefined : checkEncryption(options.encryption);
+  const port = checkPort(options.port, encryption ?? 'none');
+  checkCredentials(options);
+  if (options.username !== undefined && options.password === undefined && options.accessToken === undefined)
+    throw new InvalidArgumentError('username needs a password or an accessToken', { field: 'password' });
+  checkClientName(options.clientName);
+  checkBooleans(options, ['relayTest']);
+  // Raw-session arguments (written into MAIL/RCPT/EHLO/AUTH lines): the raw session's own rule too.
   assertBareArgument(host, 'host');
   for (const field of ['sender', 'rcpt', 'clientName', 'username'] as const) {
     if (options[field] !== undefined) assertBareArgument(options[field], field);
   }
-  if (options.encryption !== undefined && !['none', 'tls', 'ssl'].includes(options.encryption))
-    throw new InvalidArgumentError("encryption must be 'none', 'tls' or 'ssl'", { field: 'encryption' });
-  if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod))
-    throw new InvalidArgumentError(`authMethod must be one of ${AUTH_METHODS.join(', ')}`, { field: 'authMethod' });
-  if (options.username !== undefined && options.password === undefined && options.accessToken === undefined)
-    throw new InvalidArgumentError('username needs a password or an accessToken', { field: 'password' });
-  for (const field of ['port', 'replyTimeout', 'checkTimeout', 'budget', 'unknownCommandLimit'] as const) {
-    const v = options[field];
-    if (v !== undefined && !(Number.isFinite(v) && v > 0))
-      throw new InvalidArgumentError(`${field} must be a positive number`, { field });
-  }
+  const replyTimeout = duration(options.replyTimeout, DEFAULT_REPLY_TIMEOUT, 'replyTimeout', { infinityOk: false });
+  duration(options.checkTimeout, DEFAULT_CHECK_TIMEOUT, 'checkTimeout', { infinityOk: false });
+  duration(options.budget, DEFAULT_BUDGET, 'budget', { infinityOk: false });
+  const unknownCommandLimit = positiveInteger(
+    options.unknownCommandLimit,
+    DEFAULT_UNKNOWN_COMMAND_LIMIT,
+    'unknownCommandLimit',
+  );
   const unknownIds = (options.only ?? []).filter(
     (x) => !CONFORM_CHECKS.some((c) => c.id === x) && !CONFORM_GROUPS.includes(x as never),
   );
   if (unknownIds.length)
     throw new InvalidArgumentError(`only: unknown check or group ${unknownIds.join(', ')}`, { field: 'only' });
-  const encryption = options.encryption;
-  const port = options.port ?? (encryption === undefined ? DEFAULT_PORTS.none : DEFAULT_PORTS[encryption]);
-  const replyTimeout = options.replyTimeout ?? DEFAULT_REPLY_TIMEOUT;
   return {
     host,
     port,
@@ -273,7 +265,7 @@ function resolve(options: ConformOptions): Resolved {
     relayTest: options.relayTest === true,
     replyTimeout,
     connectTimeout: replyTimeout,
-    unknownCommandLimit: options.unknownCommandLimit ?? DEFAULT_UNKNOWN_COMMAND_LIMIT,
+    unknownCommandLimit,
     signal: options.signal,
   };
 }

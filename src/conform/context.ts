@@ -4,7 +4,7 @@
  * run uses TLS, AUTH when credentials were given) whose evidence becomes the check's.
  */
 import type tls from 'node:tls';
-import { InvalidArgumentError } from '../errors.js';
+import { assertNoLineBreaks, InvalidArgumentError } from '../errors.js';
 import { type AuthMethod, chooseMechanism as chooseSaslMechanism } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply } from '../protocol/reply.js';
@@ -226,6 +226,8 @@ export function chooseMechanism(
  * @throws InvalidArgumentError naming `field`.
  */
 export function assertBareArgument(value: unknown, field: string): void {
+  // CR, LF or NUL: the one injection code (errors.ts), whatever the field.
+  if (typeof value === 'string') assertNoLineBreaks(value, field);
   if (typeof value !== 'string' || value === '' || /[\s<>\0]/.test(value))
     throw new InvalidArgumentError(`${field} must be a non-empty value without spaces, angle brackets or NUL`, {
       field,

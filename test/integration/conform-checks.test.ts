@@ -448,6 +448,9 @@ describe('how the verdicts are reached', () => {
       code: 'ERR_SMTP_INVALID_ARGUMENT',
     });
     await expect(conform({ host: 'x', rcpt: 'a@b>\r\nRSET' })).rejects.toMatchObject({
+      code: 'ERR_SMTP_HEADER_INJECTION',
+    });
+    await expect(conform({ host: 'x', rcpt: 'a@b> RSET' })).rejects.toMatchObject({
       code: 'ERR_SMTP_INVALID_ARGUMENT',
     });
     await expect(conform({ host: 'x', only: ['no-such-check'] })).rejects.toThrow(/no-such-check/);

@@ -209,6 +209,9 @@ describe('probe against the scripted server', () => {
 
   it('rejects an address option with angle brackets or spaces', async () => {
     await expect(probe({ host: '127.0.0.1', checks: { bareLfRecipient: 'a@b>\r\nRSET' } })).rejects.toMatchObject({
+      code: 'ERR_SMTP_HEADER_INJECTION',
+    });
+    await expect(probe({ host: '127.0.0.1', checks: { bareLfRecipient: 'a@b> RSET' } })).rejects.toMatchObject({
       code: 'ERR_SMTP_INVALID_ARGUMENT',
     });
   });
