@@ -32,7 +32,6 @@ import {
   ErrorCodes,
   InvalidArgumentError,
   SmtpError,
-  TlsError,
   toSmtpError,
 } from '../errors.js';
 import {
@@ -60,7 +59,7 @@ import type {
 } from './connection-types.js';
 import { greetingRefused, hello, localName, startTlsUnavailable } from './handshake.js';
 import { planLogin } from './login.js';
-import { type MailOutcome, replyError } from './outcome.js';
+import { type MailOutcome, replyError, startTlsRefused } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutError } from './timeouts.js';
@@ -336,7 +335,7 @@ export class SmtpConnection extends EventEmitter {
 
   async #startTls(signal: AbortSignal | undefined): Promise<void> {
     const reply = await this.#send(cmd.starttls(), { switchesToTls: true });
-    if (reply.code !== 220) throw replyError('STARTTLS', reply, TlsError);
+    if (reply.code !== 220) throw startTlsRefused(reply);
     const plain = this.#socket!;
     this.#detach(plain);
     // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.

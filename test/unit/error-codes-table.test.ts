@@ -4,13 +4,14 @@
  * `ERR_SMTP_INVALID_ARGUMENT`; an unusable port → `ERR_SMTP_INVALID_ARGUMENT` with the same message.
  * No network: every case fails before a socket is opened.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createTransport } from '../../src/compat/nodemailer.js';
 import { conform } from '../../src/conform/conform.js';
 import { probe } from '../../src/conform/probe.js';
 import { SmtpProtocolHandler } from '../../src/handler.js';
 import { SmtpMessageValidator } from '../../src/message/validator.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
+import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
 
 /** The error code of whatever `run` threw or rejected with, or of the DeliveryResult it returned. */
@@ -137,5 +138,45 @@ describe('one error code per fault class, across every entry point', () => {
     const fromSend = await codeOf(send({ attachments: 'x' }));
     expect(fromValidator.code).toBe(fromSend.code);
     expect(fromSend.code).toBe('ERR_SMTP_INVALID_ATTACHMENT');
+  });
+});
+
+describe('the class and the reply code travel with the code', () => {
+  const servers: ScriptedSmtpServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  it('a refused STARTTLS is a TlsError that keeps the reply code (as every reply-caused error does)', async () => {
+    const server = await startScriptedServer({
+      tls: true,
+      script: [{ on: 'STARTTLS', reply: '454 4.7.0 TLS not available' }],
+    });
+    servers.push(server);
+    const conn = new SmtpConnection({
+      host: 'localhost',
+      port: server.port,
+      encryption: 'tls',
+      tls: { ca: server.ca },
+    });
+    const err = await conn.connect().then(
+      () => null,
+      (e: unknown) => e as { name: string; code: string; replyCode: number | null; enhancedCode: string | null },
+    );
+    conn.destroy();
+    expect(err).toMatchObject({ name: 'TlsError', code: 'ERR_SMTP_TLS', replyCode: 454, enhancedCode: '4.7.0' });
+  });
+
+  it('a consumed body is ERR_SMTP_BODY_SOURCE, from the builder as from the handler', async () => {
+    const { buildMessage } = await import('../../src/message/mime/builder.js');
+    const { Readable } = await import('node:stream');
+    const msg = buildMessage({
+      fromAddress: 'a@example.com',
+      toAddresses: ['b@example.org'],
+      subject: 's',
+      attachments: [{ filename: 'x', content: Readable.from([Buffer.from('x')]) }],
+    });
+    await msg.toBuffer();
+    expect((await codeOf(() => msg.stream())).code).toBe('ERR_SMTP_BODY_SOURCE');
   });
 });
