@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `smtpwire` command: `probe`, `send`, `bench` and `sink`. Uses the public API only (through
- * `./api.js`) and `node:util` parseArgs. Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
+ * The `smtpwire` command: every command of {@link COMMANDS} (probe, send, bench, sink, conform,
+ * dkim-record, outbox-worker). Uses the public API only (through `./api.js`) and `node:util` parseArgs.
+ * Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
  * Dev: `npx tsx src/cli/main.ts bench --sink --messages 2000`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -16,7 +17,8 @@ import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SEND_USAGE, sendCommand } from './send.js';
 import { SINK_USAGE, sinkCommand } from './sink.js';
 
-const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; usage: string }> = {
+/** Every command, by name: the dispatcher and `--help` both read this table. */
+export const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; usage: string }> = {
   probe: { run: probeCommand, usage: PROBE_USAGE },
   send: { run: sendCommand, usage: SEND_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
@@ -26,20 +28,12 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   'outbox-worker': { run: outboxWorkerCommand, usage: OUTBOX_WORKER_USAGE },
 };
 
-/** `smtpwire --help`. */
-export const USAGE = `smtpwire: SMTP probe, send and load generator
+/** `smtpwire --help`: every command's usage, from {@link COMMANDS}, so none can be left out. */
+export const USAGE = `smtpwire: SMTP probe, conformance, send, DKIM records, outbox worker and load generator
 
-${PROBE_USAGE}
-
-${SEND_USAGE}
-
-${BENCH_USAGE}
-
-${SINK_USAGE}
-
-${DKIM_RECORD_USAGE}
-
-${OUTBOX_WORKER_USAGE}
+${Object.values(COMMANDS)
+  .map((c) => c.usage)
+  .join('\n\n')}
 
 smtpwire --version prints the version.
 Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).

@@ -198,7 +198,11 @@ export class CheckContext {
   }
 }
 
-/** PLAIN, then LOGIN, then CRAM-MD5, whichever is advertised first in that order; null when none. */
+/**
+ * The mechanism the engine itself would choose among those advertised (`protocol/sasl`: a token →
+ * OAUTHBEARER, XOAUTH2; a password → SCRAM first, then PLAIN, LOGIN, CRAM-MD5 under TLS), without
+ * channel binding; null when none fits.
+ */
 export function chooseMechanism(
   info: ServerInfo,
   credentials: { username: string; password?: string | undefined; accessToken?: string | undefined },
