@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { chooseMechanism, createMechanism, type MechanismContext, saslLogin } from '../../src/protocol/auth.js';
 import type { Reply } from '../../src/protocol/reply.js';
-import { certificateSignatureOid, tlsServerEndPoint } from '../../src/protocol/sasl/channel-binding.js';
 import { oauthbearer } from '../../src/protocol/sasl/oauthbearer.js';
 import { scram, scramPbkdf2Runs } from '../../src/protocol/sasl/scram.js';
+import { certificateSignatureOid, tlsServerEndPoint } from '../../src/protocol/sasl/tls-server-end-point.js';
 
 const ctx = (over: Partial<MechanismContext> & { credentials: MechanismContext['credentials'] }): MechanismContext => ({
   channelBinding: null,
