@@ -8,10 +8,18 @@ import { describe, expect, it } from 'vitest';
 import { CONFORM_CHECK_LIST } from '../../src/conform/conform.js';
 import type { ConformReport, ConformStatus } from '../../src/conform/types.js';
 import { CONFORM_TARGETS, runTarget } from './conform-matrix.js';
+import { eximProblem } from './servers/exim.js';
 import { availableServers, TEST_DOMAIN } from './servers/index.js';
 import { reportUnavailable } from './unavailable.js';
 
-const availability = await availableServers();
+const availability = [
+  ...(await availableServers()),
+  await eximProblem().then((reason) =>
+    reason === undefined
+      ? { name: 'exim' as const, available: true }
+      : { name: 'exim' as const, available: false, reason },
+  ),
+];
 const EOD = CONFORM_CHECK_LIST.filter((c) => c.id.startsWith('eod-')).map((c) => c.id);
 
 function status(report: ConformReport, id: string): ConformStatus {
@@ -68,6 +76,18 @@ const EXPECTED: Record<string, (report: ConformReport) => void> = {
     expect(status(r, 'early-talker')).toBe('pass');
     expect(reason(r, 'limit-command-line')).toMatch(/20000 octets refused \(421 4\.4\.2/);
     expect(status(r, 'size-enforced')).toBe('pass');
+  },
+  'Exim 4.96': (r) => {
+    // Issue 23's three Exim findings, against the real Exim. Past its 16 KiB buffer the rest of a line
+    // runs as a second command: a desync.
+    expect(status(r, 'limit-command-line')).toBe('fail');
+    expect(reason(r, 'limit-command-line')).toMatch(/got 2 replies .*split it and ran the rest as another command/);
+    // In LF-only framing it ends DATA at \n.\n (and so accepts a smuggled message); in CRLF framing it does not.
+    for (const id of ['eod-lf-only-lf-dot-lf', 'eod-lf-only-lf-dot-crlf']) expect(status(r, id), id).toBe('fail');
+    for (const id of EOD.filter((id) => !id.startsWith('eod-lf-only-'))) expect(status(r, id), id).toBe('pass');
+    // It counts SIZE without CRs; the overshoot exceeds the limit even so, and it is refused.
+    expect(status(r, 'size-enforced')).toBe('pass');
+    expect(reason(r, 'size-enforced')).toMatch(/over SIZE 10240000 refused: 552/);
   },
 };
 

@@ -24,6 +24,7 @@
  *   configured number → pass; still talking after that many → warn (no error limit seen).
  * - `cmd-unknown`: one made-up verb: 500 or 502 → pass; another 4xx/5xx → warn; accepted → fail.
  */
+import { ProtocolError, TimeoutError } from '../../errors.js';
 import { formatReply, type Reply } from '../../protocol/reply.js';
 import type { CheckContext, CheckDef, Verdict } from '../context.js';
 import { codes, verdict } from '../context.js';
@@ -204,8 +205,11 @@ async function unknownCommands(ctx: CheckContext): Promise<Verdict> {
     let reply: Reply;
     try {
       reply = await session.command(`XSMTPWIRE${i}`);
-    } catch {
-      if (session.closed) return verdict.pass(`the server hung up after ${i - 1} unknown commands`);
+    } catch (err) {
+      // A close, a reset or a TLS socket error (over TLS a hang-up often arrives as an error first) is
+      // the server hanging up; only silence (a timeout) or a malformed reply is not.
+      if (session.closed || !(err instanceof TimeoutError || err instanceof ProtocolError))
+        return verdict.pass(`the server hung up after ${i - 1} unknown commands`);
       throw new Error(`no reply to unknown command ${i}`);
     }
     if (reply.code < 400) return verdict.fail(`an unknown command was accepted: ${formatReply(reply)}`);
