@@ -154,7 +154,7 @@ export const PROBE_PRESET: readonly { readonly name: ProbeCheck['name']; readonl
     { name: 'unknown-command', id: 'cmd-unknown' },
   ]);
 
-/** Longest wait for a reply on the raw socket before calling the check failed (less with a shorter command timeout). */
+/** Longest wait for one reply on conform's raw sessions (less with a shorter command timeout); a check gets four. */
 const RAW_REPLY_TIMEOUT = 10_000;
 const DEFAULT_SENDER = 'probe@smtpwire.invalid';
 const NOOP_ROUNDS = 3;
