@@ -10,6 +10,7 @@ import { conform } from '../../src/conform/conform.js';
 import { probe } from '../../src/conform/probe.js';
 import { SmtpProtocolHandler } from '../../src/handler.js';
 import { SmtpMessageValidator } from '../../src/message/validator.js';
+import { SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
@@ -61,6 +62,9 @@ const sendRaw = (o: object) => async () => {
   }
 };
 const transport = (o: object) => () => createTransport({ host: 'localhost', ...o } as never);
+// Both fail on their options before any Redis connection is made.
+const outbox = (o: object) => () => new SmtpOutbox(o as never);
+const worker = (o: object) => () => new SmtpOutboxWorker({ handler: { hostname: 'localhost' }, ...o } as never);
 
 const CLASSES: { fault: string; code: string; cases: Record<string, () => unknown> }[] = [
   {
@@ -80,6 +84,7 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'conform username': conformWith({ username: 'u\nx', password: 'p' }),
       'sendMessage subject': send({ subject: 'hi\r\nBcc: x@y' }),
       'sendMessage address': send({ toAddresses: ['b@example.org\r\nRCPT TO:<c@d>'] }),
+      'outbox worker handler hostname': worker({ handler: { hostname: 'a\r\nb' } }),
     },
   },
   {
@@ -100,6 +105,8 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'address object': send({ toAddresses: [{ address: 'b@example.org', nmae: 'B' }] }),
       'attachment object': send({ attachments: [{ filename: 'a.txt', conten: 'x' }] }),
       'nodemailer transport': transport({ hots: 'x' }),
+      'outbox producer': outbox({ conection: 'redis://127.0.0.1:1' }),
+      'outbox worker': worker({ concurency: 1 }),
     },
   },
   {
@@ -113,6 +120,18 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'probe 70000': probeWith({ port: 70000 }),
       'conform 70000': conformWith({ port: 70000 }),
       'conform 1.5': conformWith({ port: 1.5 }),
+      'outbox worker handler 70000': worker({ handler: { hostname: 'localhost', port: 70000 } }),
+    },
+  },
+  {
+    fault: 'a count that is not a positive integer (options.ts positiveInteger)',
+    code: 'ERR_SMTP_INVALID_ARGUMENT',
+    cases: {
+      'handler poolSize 0': handler({ poolSize: 0 }),
+      'outbox worker concurrency 0': worker({ concurrency: 0 }),
+      'outbox worker concurrency 1.5': worker({ concurrency: 1.5 }),
+      'outbox worker limiter.max 0': worker({ limiter: { max: 0, duration: 1000 } }),
+      'conform unknownCommandLimit 0': conformWith({ unknownCommandLimit: 0 }),
     },
   },
 ];
