@@ -5,6 +5,7 @@
 
 export { CONFORM_CHECK_LIST, type ConformCheckInfo, conform } from './conform/conform.js';
 export {
+  PROBE_PRESET,
   type ProbeAuth,
   type ProbeCertificate,
   type ProbeCheck,
@@ -19,8 +20,10 @@ export {
 export type { Evidence as ConformEvidence } from './conform/raw-session.js';
 export { formatConformJunit, formatConformText } from './conform/report.js';
 export {
+  CONFORM_CHECK_IDS,
   CONFORM_GROUPS,
   type ConformCheck,
+  type ConformCheckId,
   type ConformGroup,
   type ConformOptions,
   type ConformReport,
