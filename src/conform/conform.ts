@@ -93,16 +93,16 @@ export async function conform(options: ConformOptions): Promise<ConformReport> {
   const selected = CONFORM_CHECKS.filter(
     (c) => !options.only || options.only.includes(c.id) || options.only.includes(c.group),
   );
-  let baseline: Discovered | null = null;
+  let discovered: Discovered | null = null;
   try {
-    baseline = await discover(o, options.encryption, server);
+    discovered = await discover(o, options.encryption, server);
   } catch (err) {
     server.error = (err as Error).message;
   }
   const checks = await runChecks(
     selected,
-    baseline?.options ?? o,
-    baseline?.baseline ?? null,
+    discovered?.options ?? o,
+    discovered?.baseline ?? null,
     {
       budgetEnd: started + (options.budget ?? DEFAULT_BUDGET),
       checkTimeout: options.checkTimeout ?? DEFAULT_CHECK_TIMEOUT,
@@ -111,7 +111,7 @@ export async function conform(options: ConformOptions): Promise<ConformReport> {
   );
   const summary = summarize(checks, performance.now() - started);
   // A server that could not be examined fails the run: nothing passed.
-  if (baseline === null) summary.status = 'fail';
+  if (discovered === null) summary.status = 'fail';
   return { server, checks, summary };
 }
 
