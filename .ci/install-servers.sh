@@ -27,6 +27,35 @@ loud() {
     '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' >&2
 }
 
+# Exim 4.96 for the conform matrix: its Debian package conflicts with Postfix's (one MTA per system), so it
+# is extracted, never installed, into EXIM_ROOT and run from there with a private config
+# (test/conformance/servers/exim.ts). Idempotent; loud and harmless when it cannot be done.
+EXIM_ROOT=/opt/smtpwire-exim
+install_exim() {
+  if [ -x "$EXIM_ROOT/usr/sbin/exim4" ] && id Debian-exim >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    loud "cannot extract Exim into $EXIM_ROOT (needs root and apt-get)"
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"
+  # A fresh machine may have no package lists yet: update once and try again.
+  if ! (cd "$tmp" && apt-get download exim4-daemon-light libidn12) &&
+    ! (apt-get update >/dev/null && cd "$tmp" && apt-get download exim4-daemon-light libidn12); then
+    loud "apt-get download exim4-daemon-light libidn12 failed"
+    rm -rf "$tmp"
+    return 0
+  fi
+  mkdir -p "$EXIM_ROOT"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$EXIM_ROOT"; done
+  rm -rf "$tmp"
+  # The binary looks up its compiled-in user when it starts, whatever the config says.
+  id Debian-exim >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin Debian-exim
+  echo "install-servers: Exim extracted into $EXIM_ROOT"
+}
+install_exim
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

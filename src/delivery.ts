@@ -74,7 +74,9 @@ export class Delivery {
     if (!signers) return this.#attempts(job);
     const { prepared } = job;
     const first = prepared.body();
-    if (first === null) return invalid(new SmtpError('the message body was already consumed'));
+    // A consumed body is one fault class with one code: ERR_SMTP_BODY_SOURCE.
+    if (first === null)
+      return invalid(new SmtpError('the message body was already consumed', { code: ErrorCodes.BODY_SOURCE }));
     // The stream taken to look at the body is the first one read: a replayable source opens no spare.
     let unread: typeof first | null = first;
     const open = (): AsyncIterable<Uint8Array | string> => {
@@ -97,7 +99,10 @@ export class Delivery {
       // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
       if ((err as SmtpError).code === ErrorCodes.ABORTED) return fromError(this.#retryPolicy, job, err, 0, null);
       return invalid(
-        new SmtpError(`DKIM signing failed: ${(err as Error).message}`, { code: ErrorCodes.DKIM_SIGN, cause: err }),
+        new InvalidArgumentError(`DKIM signing failed: ${(err as Error).message}`, {
+          code: ErrorCodes.DKIM_SIGN,
+          cause: err,
+        }),
       );
     }
     const { size } = prepared.envelope;

@@ -197,7 +197,8 @@ export class TimeoutError extends SmtpError {
 /** TLS handshake or certificate failure, STARTTLS missing, implicit TLS vs STARTTLS mix-up. */
 export class TlsError extends SmtpError {
   override name = 'TlsError';
-  constructor(message: string, options: SmtpErrorOptions = {}) {
+  /** `replyCode` / `enhancedCode` when a reply caused it (STARTTLS refused). */
+  constructor(message: string, options: SmtpErrorOptions & { replyCode?: number; enhancedCode?: string | null } = {}) {
     super(message, options, ErrorCodes.TLS);
   }
 }

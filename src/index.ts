@@ -6,6 +6,7 @@
 export { CONFORM_CHECK_LIST, type ConformCheckInfo, conform } from './conform/conform.js';
 export * from './conform/domain/index.js';
 export {
+  PROBE_PRESET,
   type ProbeAuth,
   type ProbeCertificate,
   type ProbeCheck,
@@ -20,8 +21,10 @@ export {
 export type { Evidence as ConformEvidence } from './conform/raw-session.js';
 export { formatConformJunit, formatConformText } from './conform/report.js';
 export {
+  CONFORM_CHECK_IDS,
   CONFORM_GROUPS,
   type ConformCheck,
+  type ConformCheckId,
   type ConformGroup,
   type ConformOptions,
   type ConformReport,
@@ -162,3 +165,4 @@ export {
   type TransactionTimings,
   type TranscriptEntry,
 } from './transport/connection.js';
+export { escapeTerminalText } from './util/terminal-text.js';

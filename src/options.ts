@@ -1,13 +1,24 @@
 /**
- * The owner of option rules: strict keys with a did-you-mean, for every options object smtpwire takes
- * (handler, pool, connection, probe/conform, sendMessage, sendRaw, outbox, compat).
+ * The owner of option rules: strict keys with a did-you-mean and the value checks, for the options
+ * objects smtpwire takes (handler, pool, connection, probe, conform, sendMessage, sendRaw, outbox,
+ * compat, the CLI's flags once parsed). The key lists are in `option-keys.ts`.
  *
  * An option that is silently ignored is worse than one that throws: `auth: { user, pass }` accepted and
  * sent without credentials is how mail ends up unauthenticated. So every options object is checked
  * against its list of known keys, and the error names the nearest known key.
  */
 import { defaultPort, isEncryption, isProtocol, type SmtpEncryption, type SmtpProtocol } from './enums.js';
-import { InvalidArgumentError } from './errors.js';
+import { assertNoLineBreaks, InvalidArgumentError } from './errors.js';
+import {
+  CONFORM_OPTION_KEYS,
+  CONNECTION_OPTION_KEYS,
+  HANDLER_OPTION_KEYS,
+  NODEMAILER_HINTS,
+  POOL_OPTION_KEYS,
+  POOL_PARAM_KEYS,
+  PROBE_CHECKS_KEYS,
+  PROBE_OPTION_KEYS,
+} from './option-keys.js';
 import { AUTH_METHODS } from './protocol/auth.js';
 import { ehlo } from './protocol/commands.js';
 
@@ -131,6 +142,8 @@ export function assertObject(value: unknown, field: string): asserts value is ob
 
 /** A host name or address: non-empty, no white space, line break, NUL or angle bracket. */
 export function checkHost(value: unknown, field = 'host'): string {
+  // CR, LF or NUL: the one injection code, whatever the field.
+  if (typeof value === 'string') assertNoLineBreaks(value, field);
   if (typeof value !== 'string' || value === '' || /[\s\0<>]/.test(value)) {
     throw new InvalidArgumentError(`${field} must be a non-empty host name or address, not ${describe(value)}`, {
       field,
@@ -220,9 +233,10 @@ export function checkCredentials(options: {
   authMethod?: unknown;
 }): void {
   const { username, password, accessToken, authMethod } = options;
-  if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
-    throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
+  if (username !== undefined && typeof username !== 'string') {
+    throw new InvalidArgumentError('username must be a string', { field: 'username' });
   }
+  if (typeof username === 'string') assertNoLineBreaks(username, 'username');
   if ((password !== undefined || accessToken !== undefined) && username === undefined) {
     throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });
   }
@@ -249,6 +263,27 @@ export function positiveInteger(value: unknown, fallback: number | undefined, fi
     throw new InvalidArgumentError(`${field} must be a positive integer, not ${describe(value)}`, { field });
   }
   return value;
+}
+
+/** A safe integer ≥ 0, or `fallback` when undefined. */
+export function nonNegativeInteger(value: unknown, fallback: number | undefined, field: string): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${field} must be an integer ≥ 0, not ${describe(value)}`, { field });
+  }
+  return value;
+}
+
+/** A rate as `{ max, duration }` (BullMQ's limiter: at most `max` jobs per `duration` ms), both positive integers. */
+export function checkLimiter(value: unknown, field = 'limiter'): { max: number; duration: number } | undefined {
+  if (value === undefined) return undefined;
+  assertObject(value, field);
+  assertKnownNestedKeys(value, ['max', 'duration'], field);
+  const { max, duration: ms } = value as { max?: unknown; duration?: unknown };
+  return {
+    max: positiveInteger(max, undefined, `${field}.max`),
+    duration: positiveInteger(ms, undefined, `${field}.duration`),
+  };
 }
 
 /** The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days). */
@@ -355,128 +390,8 @@ export function resolveTimeouts(partial: Partial<Timeouts> | undefined, field = 
 }
 
 // ── known keys ──────────────────────────────────────────────────────────────────────────────
-// A new option is added to its list here, or it is refused as unknown.
-
-/** `SmtpConnection` options. */
-export const CONNECTION_OPTION_KEYS: readonly string[] = Object.freeze([
-  'host',
-  'port',
-  'encryption',
-  'opportunisticTls',
-  'tls',
-  'clientName',
-  'timeouts',
-  'pipelining',
-  'chunking',
-  'chunkSize',
-  'allowInsecureAuth',
-  'maxLineLength',
-  'maxReplyLines',
-  'onTranscript',
-  'protocol',
-  'scramMinIterations',
-  'socketFactory',
-  'tlsSessions',
-  'verifyPeer',
-  'localAddress',
-]);
-
-/** `SmtpConnectionPool` options. */
-export const POOL_OPTION_KEYS: readonly string[] = Object.freeze([
-  'maxConnections',
-  'idleTimeout',
-  'staleTimeout',
-  'maxMessagesPerConnection',
-  'acquireTimeout',
-  'healthCheckAfter',
-  'rateLimit',
-  'connectionFactory',
-]);
-
-/** `pool.getConnection(params)`. */
-export const POOL_PARAM_KEYS: readonly string[] = Object.freeze([
-  'host',
-  'port',
-  'encryption',
-  'username',
-  'password',
-  'accessToken',
-  'authMethod',
-  'connection',
-  'protocol',
-]);
-
-/** `SmtpProtocolHandler` options. */
-export const HANDLER_OPTION_KEYS: readonly string[] = Object.freeze([
-  'hostname',
-  'port',
-  'username',
-  'password',
-  'encryption',
-  'fromAddress',
-  'poolSize',
-  'tls',
-  'authMethod',
-  'clientName',
-  'timeouts',
-  'retryPolicy',
-  'limits',
-  'pipelining',
-  'chunking',
-  'allowInsecureAuth',
-  'onTranscript',
-  'accessToken',
-  'opportunisticTls',
-  'pool',
-  'dkim',
-  'dkimSpool',
-  'protocol',
-  'scramMinIterations',
-]);
-
-/** `probe()` options. */
-export const PROBE_OPTION_KEYS: readonly string[] = Object.freeze([
-  'host',
-  'port',
-  'encryption',
-  'opportunisticTls',
-  'tls',
-  'retryUnverified',
-  'username',
-  'password',
-  'accessToken',
-  'authMethod',
-  'clientName',
-  'timeouts',
-  'allowInsecureAuth',
-  'checks',
-  'onTranscript',
-]);
-
-/**
- * nodemailer's SMTP transport spellings, with what to write instead. The handler takes them as
- * hints; the pool and connection use the subset that applies. (For nodemailer's options as they are,
- * use `createTransport` from `smtpwire/nodemailer`.)
- */
-export const NODEMAILER_HINTS: Readonly<Record<string, string>> = Object.freeze({
-  host: "write 'hostname' (smtpwire's name for the server)",
-  secure: "write encryption: 'ssl' for implicit TLS (secure: true, port 465) or 'tls' for STARTTLS (the default)",
-  auth: 'smtpwire takes username and password (or accessToken) at the top level',
-  user: "write 'username'",
-  pass: "write 'password'",
-  requireTLS: "encryption: 'tls' (the default) already requires STARTTLS and never falls back to plaintext",
-  ignoreTLS: "write encryption: 'none' (plaintext, no STARTTLS)",
-  maxConnections: "write 'poolSize'",
-  maxMessages: 'write pool: { maxMessagesPerConnection }',
-  name: "write 'clientName' (the EHLO name)",
-  connectionTimeout: 'write timeouts: { connect }',
-  greetingTimeout: 'write timeouts: { greeting }',
-  socketTimeout: 'write timeouts: { command } (the wait for each reply)',
-  service: "smtpwire has no list of well-known services: give 'hostname', 'port' and 'encryption'",
-  logger: 'write onTranscript: (entry) => … (one call per protocol line, secrets redacted)',
-  debug: 'write onTranscript: (entry) => … (one call per protocol line, secrets redacted)',
-  from: "write 'fromAddress'",
-});
+// The lists live in option-keys.ts (pure data, each tied to its interface at compile time by
+// test/unit/option-keys.test.ts); the checks that use them are here.
 
 function hintsFor(known: readonly string[], overrides: Readonly<Record<string, string>> = {}): Record<string, string> {
   const out: Record<string, string> = {};
@@ -569,9 +484,13 @@ export function checkProbeKeys(options: object): void {
   }
 }
 
-/** `probe({ checks })`: which optional checks run and with which addresses. */
-const PROBE_CHECKS_KEYS: readonly string[] = Object.freeze(['enabled', 'bareLfRecipient', 'sender']);
-
 function definedHints(hints: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(hints).filter(([, v]) => v !== ''));
 }
+
+/** Key checks of `conform(options)`. */
+export function checkConformKeys(options: object): void {
+  assertKnownKeys(options, CONFORM_OPTION_KEYS, 'conform options', PROBE_HINTS);
+}
+
+export * from './option-keys.js';

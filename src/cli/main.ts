@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `smtpwire` command: `probe`, `send`, `bench` and `sink`. Uses the public API only (through
- * `./api.js`) and `node:util` parseArgs. Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
+ * The `smtpwire` command: every command of {@link COMMANDS} (probe, send, bench, sink, conform,
+ * dkim-record, outbox-worker). Uses the public API only (through `./api.js`) and `node:util` parseArgs.
+ * Exit codes: 0 ok, 1 warnings, 2 failure or usage error.
  * Dev: `npx tsx src/cli/main.ts bench --sink --messages 2000`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { escapeTerminalText } from './api.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
 import { CONFORM_USAGE, conformCommand } from './conform.js';
@@ -15,7 +17,8 @@ import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SEND_USAGE, sendCommand } from './send.js';
 import { SINK_USAGE, sinkCommand } from './sink.js';
 
-const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; usage: string }> = {
+/** Every command, by name: the dispatcher and `--help` both read this table. */
+export const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; usage: string }> = {
   probe: { run: probeCommand, usage: PROBE_USAGE },
   send: { run: sendCommand, usage: SEND_USAGE },
   bench: { run: benchCommand, usage: BENCH_USAGE },
@@ -25,20 +28,12 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   'outbox-worker': { run: outboxWorkerCommand, usage: OUTBOX_WORKER_USAGE },
 };
 
-/** `smtpwire --help`. */
-export const USAGE = `smtpwire: SMTP probe, send and load generator
+/** `smtpwire --help`: every command's usage, from {@link COMMANDS}, so none can be left out. */
+export const USAGE = `smtpwire: SMTP probe, conformance, send, DKIM records, outbox worker and load generator
 
-${PROBE_USAGE}
-
-${SEND_USAGE}
-
-${BENCH_USAGE}
-
-${SINK_USAGE}
-
-${DKIM_RECORD_USAGE}
-
-${OUTBOX_WORKER_USAGE}
+${Object.values(COMMANDS)
+  .map((c) => c.usage)
+  .join('\n\n')}
 
 smtpwire --version prints the version.
 Passwords: --pass-env VAR reads the environment; without it a terminal prompts (no echo).
@@ -64,7 +59,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`smtpwire: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    io.stderr.write(`smtpwire: unknown command ${escapeTerminalText(JSON.stringify(name))}\n\n${USAGE}`);
     return EXIT_FAILURE;
   }
   if (rest.includes('-h') || rest.includes('--help')) {
@@ -77,10 +72,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     // parseArgs throws TypeErrors with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION: a usage error too.
     const code = (err as { code?: string }).code ?? '';
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`smtpwire ${name}: ${(err as Error).message}\n${command.usage}\n`);
+      io.stderr.write(`smtpwire ${name}: ${escapeTerminalText((err as Error).message)}\n${command.usage}\n`);
       return EXIT_FAILURE;
     }
-    io.stderr.write(`smtpwire ${name}: ${(err as Error)?.message ?? String(err)}${code ? ` (${code})` : ''}\n`);
+    // The message may quote a server reply: escaped like every server-derived string.
+    const message = escapeTerminalText((err as Error)?.message ?? String(err));
+    io.stderr.write(`smtpwire ${name}: ${message}${code ? ` (${escapeTerminalText(code)})` : ''}\n`);
     return EXIT_FAILURE;
   }
 }
@@ -104,7 +101,12 @@ if (invoked) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`smtpwire: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.stderr.write(
+        `smtpwire: ${((err as Error)?.stack ?? String(err))
+          .split('\n')
+          .map((line) => escapeTerminalText(line))
+          .join('\n')}\n`,
+      );
       process.exitCode = EXIT_FAILURE;
     },
   );

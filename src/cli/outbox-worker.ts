@@ -4,6 +4,7 @@
  * Loads bullmq only when run: it is an optional peer dependency, and every other command works without it.
  */
 import { parseArgs } from 'node:util';
+import { escapeTerminalText } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -88,7 +89,10 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       ...(values.chunking ? { chunking: true } : {}),
     },
   });
-  worker.on('error', (err: Error) => io.stderr.write(`smtpwire outbox-worker: redis: ${err.message}\n`));
+  // Redis's error text is server-derived: through the one terminal escaper.
+  worker.on('error', (err: Error) =>
+    io.stderr.write(`smtpwire outbox-worker: redis: ${escapeTerminalText(err.message)}\n`),
+  );
   await worker.waitUntilReady();
   // The URL without its password: this line goes to logs.
   const redis = new URL(values.redis);

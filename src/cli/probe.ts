@@ -3,7 +3,7 @@
  * Exit 0 when every check passed, 1 with warnings, 2 on failure.
  */
 import { parseArgs } from 'node:util';
-import { type ProbeReport, probe, type TranscriptEntry } from './api.js';
+import { type ProbeReport, probe, type TranscriptEntry, escapeTerminalText as t } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -67,56 +67,61 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
 
 const MARK: Record<string, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skipped: 'SKIP' };
 
-/** The human-readable report. The transcript (secrets already redacted by the engine) with `-v`. */
+/**
+ * The human-readable report. The transcript (secrets already redacted by the engine) with `-v`.
+ * Every server-derived string goes through the terminal escaper.
+ */
 export function formatProbeReport(report: ProbeReport, transcript: TranscriptEntry[] | null): string {
   const out: string[] = [];
   out.push(
-    `smtpwire probe ${report.host}:${report.port} (${report.encryption === 'ssl' ? 'implicit TLS' : report.encryption === 'tls' ? 'STARTTLS' : 'plaintext'})`,
+    `smtpwire probe ${t(report.host)}:${report.port} (${report.encryption === 'ssl' ? 'implicit TLS' : report.encryption === 'tls' ? 'STARTTLS' : 'plaintext'})`,
   );
-  if (report.greeting !== null) out.push(`  greeting      ${report.greeting}`);
-  if (report.capabilitiesBeforeTls) out.push(`  before TLS    ${report.capabilitiesBeforeTls.join(', ')}`);
-  if (report.capabilities) out.push(`  capabilities  ${report.capabilities.join(', ')}`);
+  if (report.greeting !== null) out.push(`  greeting      ${t(report.greeting)}`);
+  if (report.capabilitiesBeforeTls) out.push(`  before TLS    ${t(report.capabilitiesBeforeTls.join(', '))}`);
+  if (report.capabilities) out.push(`  capabilities  ${t(report.capabilities.join(', '))}`);
   if (report.tls) {
-    const t = report.tls;
-    out.push(`  tls           ${t.mode}, ${t.protocol ?? '?'}, ${t.cipher ?? '?'}`);
-    if (t.certificate) {
-      const c = t.certificate;
-      out.push(`  certificate   subject ${c.subject}`);
-      out.push(`                issuer  ${c.issuer}`);
-      out.push(`                valid   ${c.validFrom} .. ${c.validTo}`);
-      out.push(`                ${c.verified ? 'verified' : `NOT VERIFIED (shown only): ${c.verifyError ?? ''}`}`);
+    const s = report.tls;
+    out.push(`  tls           ${s.mode}, ${t(s.protocol ?? '?')}, ${t(s.cipher ?? '?')}`);
+    if (s.certificate) {
+      const c = s.certificate;
+      out.push(`  certificate   subject ${t(c.subject)}`);
+      out.push(`                issuer  ${t(c.issuer)}`);
+      out.push(`                valid   ${t(c.validFrom)} .. ${t(c.validTo)}`);
+      out.push(`                ${c.verified ? 'verified' : `NOT VERIFIED (shown only): ${t(c.verifyError ?? '')}`}`);
     }
   } else if (report.greeting !== null) {
     out.push('  tls           none: plaintext session');
   }
-  out.push(`  auth mechs    ${report.authMechanisms.length ? report.authMechanisms.join(' ') : '(none advertised)'}`);
+  out.push(
+    `  auth mechs    ${report.authMechanisms.length ? t(report.authMechanisms.join(' ')) : '(none advertised)'}`,
+  );
   if (report.auth)
     out.push(
-      `  auth          ${report.auth.ok ? 'OK' : report.auth.attempted ? `FAILED: ${report.auth.error}` : `not attempted: ${report.auth.error}`}`,
+      `  auth          ${report.auth.ok ? 'OK' : report.auth.attempted ? `FAILED: ${t(report.auth.error ?? '')}` : `not attempted: ${t(report.auth.error ?? '')}`}`,
     );
-  const t = report.timings;
+  const times = report.timings;
   const timing = [
-    ['connect', t.connect],
-    ['tls', t.tls],
-    ['greeting', t.greeting],
-    ['ehlo', t.ehlo],
-    ['starttls', t.starttls],
-    ['auth', t.auth],
-    ['noop', t.noop],
-    ['total', t.total],
+    ['connect', times.connect],
+    ['tls', times.tls],
+    ['greeting', times.greeting],
+    ['ehlo', times.ehlo],
+    ['starttls', times.starttls],
+    ['auth', times.auth],
+    ['noop', times.noop],
+    ['total', times.total],
   ]
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k} ${ms(v as number)}`);
   out.push(`  timings       ${timing.join(', ')}`);
   if (report.checks.length) {
     out.push('  checks');
-    for (const c of report.checks) out.push(`    ${MARK[c.status]}  ${c.name.padEnd(22)} ${c.reason}`);
+    for (const c of report.checks) out.push(`    ${MARK[c.status]}  ${c.name.padEnd(22)} ${t(c.reason)}`);
   }
-  if (report.error) out.push(`  error         ${report.error.code}: ${report.error.message}`);
+  if (report.error) out.push(`  error         ${report.error.code}: ${t(report.error.message)}`);
   out.push(`  result        ${report.status}`);
   if (transcript) {
     out.push('  transcript');
-    for (const e of transcript) out.push(`    ${e.direction === 'client' ? 'C:' : 'S:'} ${e.line}`);
+    for (const e of transcript) out.push(`    ${e.direction === 'client' ? 'C:' : 'S:'} ${t(e.line)}`);
   }
   return `${out.join('\n')}\n`;
 }

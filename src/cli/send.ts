@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AttachmentInput, type DeliveryResult, SmtpProtocolHandler } from './api.js';
+import { type AttachmentInput, type DeliveryResult, SmtpProtocolHandler, escapeTerminalText as t } from './api.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -85,7 +85,7 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
     ...(dkim === undefined ? {} : { dkim }),
     retryPolicy: { maxRetries: 0 },
     ...(values.verbose
-      ? { onTranscript: (e) => io.stderr.write(`${e.direction === 'client' ? 'C:' : 'S:'} ${e.line}\n`) }
+      ? { onTranscript: (e) => io.stderr.write(`${e.direction === 'client' ? 'C:' : 'S:'} ${t(e.line)}\n`) }
       : {}),
   });
   let result: DeliveryResult;
@@ -111,20 +111,20 @@ export async function sendCommand(argv: string[], io: CliIo): Promise<number> {
   return Object.keys(result.recipientFailures).length > 0 ? EXIT_WARNINGS : EXIT_OK;
 }
 
-/** The DeliveryResult as a few lines of text. */
+/** The DeliveryResult as a few lines of text; server-derived strings through the terminal escaper. */
 export function formatResult(r: DeliveryResult): string {
-  const lines = [`status      ${r.status}`, `message-id  ${r.messageId ?? '-'}`];
+  const lines = [`status      ${r.status}`, `message-id  ${t(r.messageId ?? '-')}`];
   if (r.smtpError) {
     // smtpError is the whole reply ("530 5.7.0 Authentication required") or an error message: print
     // it once, with the code only when the text does not start with it.
     const text =
       r.smtpCode !== null && !r.smtpError.startsWith(String(r.smtpCode)) ? `${r.smtpCode} ${r.smtpError}` : r.smtpError;
-    lines.push(`${r.smtpCode === null ? 'error ' : 'reply '}      ${text}`);
+    lines.push(`${r.smtpCode === null ? 'error ' : 'reply '}      ${t(text)}`);
   } else if (r.smtpCode !== null) {
     const response = (r as { response?: string | null }).response;
-    lines.push(`reply       ${response ?? `${r.smtpCode}${r.enhancedCode ? ` ${r.enhancedCode}` : ''}`}`);
+    lines.push(`reply       ${t(response ?? `${r.smtpCode}${r.enhancedCode ? ` ${r.enhancedCode}` : ''}`)}`);
   }
-  if (r.acceptedRecipients?.length) lines.push(`accepted    ${r.acceptedRecipients.join(', ')}`);
-  for (const [rcpt, why] of Object.entries(r.recipientFailures)) lines.push(`refused     ${rcpt}: ${why}`);
+  if (r.acceptedRecipients?.length) lines.push(`accepted    ${t(r.acceptedRecipients.join(', '))}`);
+  for (const [rcpt, why] of Object.entries(r.recipientFailures)) lines.push(`refused     ${t(rcpt)}: ${t(why)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -4,12 +4,12 @@
  * run uses TLS, AUTH when credentials were given) whose evidence becomes the check's.
  */
 import type tls from 'node:tls';
-import { InvalidArgumentError } from '../errors.js';
+import { assertNoLineBreaks, InvalidArgumentError } from '../errors.js';
 import { type AuthMethod, chooseMechanism as chooseSaslMechanism } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply } from '../protocol/reply.js';
 import { type Evidence, RawSession } from './raw-session.js';
-import type { ConformGroup, ConformStatus } from './types.js';
+import type { ConformCheckId, ConformGroup, ConformStatus } from './types.js';
 
 /** A check's verdict before the runner adds id, group, evidence and timing. */
 export interface Verdict {
@@ -19,7 +19,7 @@ export interface Verdict {
 
 /** One check: what it tests, where the RFC says so, and how to run it. */
 export interface CheckDef {
-  id: string;
+  id: ConformCheckId;
   group: ConformGroup;
   rfc: string;
   /** `rcpt`: sends mail, so needs the operator's mailbox; skipped without it. */
@@ -198,7 +198,11 @@ export class CheckContext {
   }
 }
 
-/** PLAIN, then LOGIN, then CRAM-MD5, whichever is advertised first in that order; null when none. */
+/**
+ * The mechanism the engine itself would choose among those advertised (`protocol/sasl`: a token →
+ * OAUTHBEARER, XOAUTH2; a password → SCRAM first, then PLAIN, LOGIN, CRAM-MD5 under TLS), without
+ * channel binding; null when none fits.
+ */
 export function chooseMechanism(
   info: ServerInfo,
   credentials: { username: string; password?: string | undefined; accessToken?: string | undefined },
@@ -226,6 +230,8 @@ export function chooseMechanism(
  * @throws InvalidArgumentError naming `field`.
  */
 export function assertBareArgument(value: unknown, field: string): void {
+  // CR, LF or NUL: the one injection code (errors.ts), whatever the field.
+  if (typeof value === 'string') assertNoLineBreaks(value, field);
   if (typeof value !== 'string' || value === '' || /[\s<>\0]/.test(value))
     throw new InvalidArgumentError(`${field} must be a non-empty value without spaces, angle brackets or NUL`, {
       field,

@@ -1,20 +1,14 @@
 /**
- * probe: a small conformance report on one SMTP server. It connects through the engine
- * (`SmtpConnection`), records what the server advertises before and after STARTTLS, the TLS session
- * and certificate, AUTH, round-trip times, and then checks what the server actually does: PIPELINING
- * honoured, STARTTLS really upgraded, SIZE enforced, bare LF in DATA refused, enhanced status codes,
- * VRFY and unknown-command handling. Each check is pass / warn / fail / skipped with a one-line reason.
- *
- * Two checks need a raw socket: the engine can never put a bare LF on the wire (its encoder
- * normalises line ends, RFC 5321 §2.3.8), and its public commands wait for each reply, so they
- * cannot pipeline MAIL/RCPT/RSET in one write (RFC 2920). Those two are `conform`'s own checks
- * (`pipelining-mail-rcpt-data`, `data-bare-lf`), run on the shared raw session (`raw-session.ts`,
- * through `transport/connect.ts`); it authenticates when the probe did (a submission server
- * refuses MAIL without AUTH), with the secrets redacted from its evidence.
+ * probe: a small report on one SMTP server, and a named preset of `conform` checks. It connects
+ * through the engine (`SmtpConnection`) and records what the server advertises before and after
+ * STARTTLS, the TLS session and certificate, AUTH and round-trip times; then it runs the
+ * {@link PROBE_PRESET} through `conform()` — the one scanner, its one runner and verdict rules —
+ * and reports each check under its probe name (`starttls`, `pipelining`, `size`, …), so the report
+ * keeps its shape.
  */
 import type tls from 'node:tls';
 import { DEFAULT_PORTS, type SmtpEncryption } from '../enums.js';
-import { ErrorCodes, SmtpError, TlsError } from '../errors.js';
+import { ErrorCodes, TlsError, toSmtpError } from '../errors.js';
 import { assertObject, checkProbeKeys, resolveEndpoint } from '../options.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
@@ -25,9 +19,9 @@ import {
   type Timeouts,
   type TranscriptEntry,
 } from '../transport/connection.js';
-import { PIPELINING_CHECKS } from './checks/pipelining.js';
-import { SMUGGLING_CHECKS } from './checks/smuggling.js';
-import { assertBareArgument, type Baseline, CheckContext, type Resolved } from './context.js';
+import { conform } from './conform.js';
+import { assertBareArgument } from './context.js';
+import type { ConformCheckId, ConformOptions } from './types.js';
 
 /** Outcome of one conformance check. `skipped` means it could not or should not be run. */
 export type ProbeCheckStatus = 'pass' | 'warn' | 'fail' | 'skipped';
@@ -145,7 +139,22 @@ export interface ProbeReport {
   checks: ProbeCheck[];
 }
 
-/** Longest wait for a reply on the raw socket before calling the check failed (less with a shorter command timeout). */
+/**
+ * The probe preset: which conform check answers each probe check. Its verdicts are conform's
+ * (`vrfy-disclosure`, `cmd-unknown`, `size-declared` … as documented in `src/conform/checks/`).
+ */
+export const PROBE_PRESET: readonly { readonly name: ProbeCheck['name']; readonly id: ConformCheckId }[] =
+  Object.freeze([
+    { name: 'starttls', id: 'starttls-offered' },
+    { name: 'pipelining', id: 'pipelining-mail-rcpt-data' },
+    { name: 'size', id: 'size-declared' },
+    { name: 'bare-lf', id: 'data-bare-lf' },
+    { name: 'enhanced-status-codes', id: 'ext-enhancedstatuscodes' },
+    { name: 'vrfy', id: 'vrfy-disclosure' },
+    { name: 'unknown-command', id: 'cmd-unknown' },
+  ]);
+
+/** Longest wait for one reply on conform's raw sessions (less with a shorter command timeout); a check gets four. */
 const RAW_REPLY_TIMEOUT = 10_000;
 const DEFAULT_SENDER = 'probe@smtpwire.invalid';
 const NOOP_ROUNDS = 3;
@@ -207,7 +216,7 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
   try {
     conn = await open(options.tls);
   } catch (err) {
-    const error = asSmtpError(err);
+    const error = toSmtpError(err);
     if (
       !(error instanceof TlsError) ||
       error.code !== ErrorCodes.TLS ||
@@ -257,34 +266,61 @@ export async function probe(options: ProbeOptions): Promise<ProbeReport> {
       rtts.push(performance.now() - t);
     }
     report.timings.noop = median(rtts);
-
-    if (checks.enabled !== false) {
-      const sender = checks.sender ?? DEFAULT_SENDER;
-      report.checks.push(checkStartTls(conn, encryption, opportunistic));
-      const input: RawCheckInput = {
-        options,
-        port,
-        encryption,
-        conn,
-        unverified,
-        authenticated: report.auth?.ok === true,
-        sender,
-      };
-      report.checks.push(await checkPipelining(input));
-      report.checks.push(await checkSize(conn, sender));
-      report.checks.push(await checkBareLf(input, checks.bareLfRecipient));
-      const { enhanced, vrfy, unknown } = await checkReplies(conn);
-      report.checks.push(enhanced, vrfy, unknown);
-    }
   } catch (err) {
-    const error = asSmtpError(err);
+    const error = toSmtpError(err);
     report.error = { code: error.code, message: error.message };
   } finally {
     await conn.close();
   }
+  if (report.error === null && checks.enabled !== false) {
+    report.checks = await runPreset(options, port, encryption, opportunistic, report.auth?.ok === true);
+  }
   report.timings.total = performance.now() - started;
   report.status = overallStatus(report);
   return report;
+}
+
+/** Runs {@link PROBE_PRESET} through `conform()` with the probe's server, channel and credentials. */
+async function runPreset(
+  options: ProbeOptions,
+  port: number,
+  encryption: SmtpEncryption,
+  opportunistic: boolean,
+  authenticated: boolean,
+): Promise<ProbeCheck[]> {
+  const checks = options.checks ?? {};
+  const replyTimeout = Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.command ?? RAW_REPLY_TIMEOUT);
+  const accessToken = typeof options.accessToken === 'function' ? await options.accessToken() : options.accessToken;
+  const conformOptions: ConformOptions = {
+    host: options.host,
+    port,
+    // Opportunistic STARTTLS is conform's default (no encryption given): upgrade when offered.
+    ...(encryption === 'tls' && opportunistic ? {} : { encryption }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    clientName: options.clientName ?? 'smtpwire.probe',
+    // The raw sessions authenticate only when the engine's AUTH worked (never over an unverified certificate).
+    ...(authenticated && options.username !== undefined
+      ? {
+          username: options.username,
+          ...(options.password === undefined ? {} : { password: options.password }),
+          ...(accessToken === undefined ? {} : { accessToken }),
+          ...(options.authMethod === undefined ? {} : { authMethod: options.authMethod }),
+        }
+      : {}),
+    sender: checks.sender ?? DEFAULT_SENDER,
+    ...(checks.bareLfRecipient === undefined ? {} : { rcpt: checks.bareLfRecipient }),
+    only: PROBE_PRESET.map((p) => p.id),
+    replyTimeout,
+    checkTimeout: 4 * replyTimeout,
+  };
+  const report = await conform(conformOptions);
+  return PROBE_PRESET.map(({ name, id }) => {
+    const found = report.checks.find((c) => c.id === id);
+    if (found === undefined) return { name, status: 'skipped', reason: 'not run' };
+    if (found.status === 'skipped' && id === 'data-bare-lf' && checks.bareLfRecipient === undefined)
+      return { name, status: 'skipped', reason: 'no probe recipient given (checks.bareLfRecipient / --bare-lf-to)' };
+    return { name, status: found.status, reason: found.reason };
+  });
 }
 
 function overallStatus(report: ProbeReport): ProbeReport['status'] {
@@ -322,208 +358,10 @@ async function authenticate(
     return { attempted: true, ok: true, mechanism: conn.authMechanism ?? mechanism, error: null };
   } catch (err) {
     timings.auth = performance.now() - t;
-    const error = asSmtpError(err);
+    const error = toSmtpError(err);
     // A refused AUTH keeps the connection usable; an insecure-channel refusal sent nothing at all.
     return { attempted: true, ok: false, mechanism, error: error.message };
   }
-}
-
-// ── checks ────────────────────────────────────────────────────────────────────────────────────
-
-function checkStartTls(conn: SmtpConnection, encryption: SmtpEncryption, opportunistic: boolean): ProbeCheck {
-  const name = 'starttls';
-  if (encryption === 'none') return { name, status: 'skipped', reason: 'plaintext probe (encryption none)' };
-  if (encryption === 'ssl')
-    return { name, status: conn.secure ? 'pass' : 'fail', reason: 'implicit TLS (RFC 8314): no STARTTLS needed' };
-  const before = conn.plaintextCapabilities;
-  const after = conn.capabilities!;
-  if (!before) {
-    return {
-      name,
-      status: opportunistic ? 'warn' : 'fail',
-      reason: 'STARTTLS not offered: the session stays in plaintext',
-    };
-  }
-  if (!conn.secure) return { name, status: 'fail', reason: 'STARTTLS answered but the channel is not encrypted' };
-  if (after === before) return { name, status: 'fail', reason: 'capabilities were not read again after TLS' };
-  if (conn.plaintextDiscarded > 0) {
-    return {
-      name,
-      status: 'warn',
-      reason: `${conn.plaintextDiscarded} plaintext bytes after the 220 (discarded, RFC 3207 §6)`,
-    };
-  }
-  if (after.startTls)
-    return { name, status: 'warn', reason: 'upgraded, but STARTTLS is still advertised under TLS (RFC 3207 §4.2)' };
-  return { name, status: 'pass', reason: 'upgraded to TLS, EHLO repeated and capabilities re-read' };
-}
-
-/** What the raw-session checks need from the probe's engine session. */
-interface RawCheckInput {
-  options: ProbeOptions;
-  port: number;
-  encryption: SmtpEncryption;
-  conn: SmtpConnection;
-  unverified: boolean;
-  authenticated: boolean;
-  sender: string;
-}
-
-/** Runs one of conform's checks on the raw session, with the probe's channel, credentials and timeouts. */
-async function runConformCheck(
-  input: RawCheckInput,
-  id: string,
-  rcpt: string | null,
-): Promise<{ status: ProbeCheckStatus; reason: string }> {
-  const { options, conn, encryption } = input;
-  const def = [...PIPELINING_CHECKS, ...SMUGGLING_CHECKS].find((c) => c.id === id)!;
-  const replyTimeout = Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.command ?? RAW_REPLY_TIMEOUT);
-  const info = conn.capabilities!;
-  const accessToken = typeof options.accessToken === 'function' ? await options.accessToken() : options.accessToken;
-  const resolved: Resolved = {
-    host: options.host,
-    port: input.port,
-    channel: encryption === 'ssl' ? 'implicit' : conn.secure ? 'starttls' : 'plain',
-    tls: options.tls,
-    clientName: options.clientName ?? 'smtpwire.probe',
-    sender: input.sender,
-    rcpt,
-    credentials:
-      input.authenticated && options.username !== undefined
-        ? {
-            username: options.username,
-            password: options.password ?? '',
-            method: options.authMethod ?? null,
-            ...(accessToken === undefined ? {} : { accessToken }),
-          }
-        : null,
-    relayTest: false,
-    replyTimeout,
-    connectTimeout: Math.min(RAW_REPLY_TIMEOUT, options.timeouts?.connect ?? RAW_REPLY_TIMEOUT),
-    unknownCommandLimit: 0,
-    signal: undefined,
-  };
-  const baseline: Baseline = {
-    greeting: conn.greeting!,
-    plain: conn.plaintextCapabilities ?? (conn.secure ? null : info),
-    info,
-    unverified: input.unverified,
-    authenticate: resolved.credentials !== null,
-  };
-  const ctx = new CheckContext(resolved, baseline, performance.now() + 4 * replyTimeout, []);
-  try {
-    return await def.run(ctx);
-  } catch (err) {
-    return { status: 'fail', reason: `pipelined commands not answered: ${(err as Error).message}` };
-  } finally {
-    ctx.close();
-  }
-}
-
-async function checkPipelining(input: RawCheckInput): Promise<ProbeCheck> {
-  // Without a recipient: MAIL, RCPT TO:<postmaster>, RSET in one write (nothing delivered).
-  return { name: 'pipelining', ...(await runConformCheck(input, 'pipelining-mail-rcpt-data', null)) };
-}
-
-async function checkSize(conn: SmtpConnection, sender: string): Promise<ProbeCheck> {
-  const name = 'size';
-  const limit = conn.capabilities!.size;
-  if (limit === null) return { name, status: 'skipped', reason: 'SIZE not advertised' };
-  if (limit === 0) return { name, status: 'skipped', reason: 'SIZE advertised without a fixed limit' };
-  const reply = await conn.command(`MAIL FROM:<${sender}> SIZE=${limit + 1}`);
-  await conn.command('RSET');
-  if (reply.code === 552 || reply.enhanced === '5.3.4')
-    return { name, status: 'pass', reason: `SIZE=${limit + 1} refused: ${formatReply(reply)}` };
-  if (reply.code === 530 || reply.enhanced?.startsWith('5.7.') || reply.code === 503) {
-    return {
-      name,
-      status: 'warn',
-      reason: `inconclusive: MAIL refused before SIZE could be judged (${formatReply(reply)})`,
-    };
-  }
-  if (reply.code >= 500)
-    return {
-      name,
-      status: 'pass',
-      reason: `SIZE=${limit + 1} refused, though not with 552 (RFC 1870 §6): ${formatReply(reply)}`,
-    };
-  if (reply.code >= 400)
-    return { name, status: 'warn', reason: `SIZE=${limit + 1} refused only temporarily: ${formatReply(reply)}` };
-  return {
-    name,
-    status: 'fail',
-    reason: `MAIL with SIZE=${limit + 1} over the advertised ${limit} was accepted: ${formatReply(reply)}`,
-  };
-}
-
-async function checkBareLf(input: RawCheckInput, recipient: string | undefined): Promise<ProbeCheck> {
-  const name = 'bare-lf';
-  if (recipient === undefined)
-    return { name, status: 'skipped', reason: 'no probe recipient given (checks.bareLfRecipient / --bare-lf-to)' };
-  const verdict = await runConformCheck(input, 'data-bare-lf', recipient);
-  // A setup failure is inconclusive here, not a pipelining failure.
-  return { name, ...(verdict.status === 'fail' ? { status: 'warn', reason: verdict.reason } : verdict) };
-}
-
-async function checkReplies(
-  conn: SmtpConnection,
-): Promise<{ enhanced: ProbeCheck; vrfy: ProbeCheck; unknown: ProbeCheck }> {
-  const advertised = conn.capabilities!.enhancedStatusCodes;
-  const rset = await conn.command('RSET');
-  const vrfyReply = await conn.command('VRFY postmaster');
-  // Last: some servers count unknown commands and hang up after a few.
-  const unknownReply = await conn.command('XSMTPWIREPROBE');
-  const sample = [rset, vrfyReply, unknownReply];
-  const withCode = sample.filter((r) => r.enhanced !== null).length;
-  let enhanced: ProbeCheck;
-  if (!advertised) {
-    enhanced = {
-      name: 'enhanced-status-codes',
-      status: withCode > 0 ? 'pass' : 'warn',
-      reason: 'ENHANCEDSTATUSCODES not advertised (RFC 2034)',
-    };
-  } else if (withCode === sample.length) {
-    enhanced = {
-      name: 'enhanced-status-codes',
-      status: 'pass',
-      reason: 'advertised and present on RSET, VRFY and unknown-command replies',
-    };
-  } else {
-    enhanced = {
-      name: 'enhanced-status-codes',
-      status: 'warn',
-      reason: `advertised but missing on ${sample.length - withCode} of ${sample.length} replies (RFC 2034 §3)`,
-    };
-  }
-  let vrfy: ProbeCheck;
-  if (vrfyReply.code === 250 || vrfyReply.code === 251) {
-    vrfy = { name: 'vrfy', status: 'warn', reason: `VRFY discloses mailboxes: ${formatReply(vrfyReply)}` };
-  } else if (vrfyReply.code === 252 || vrfyReply.code === 502 || vrfyReply.code === 500 || vrfyReply.code >= 550) {
-    vrfy = { name: 'vrfy', status: 'pass', reason: `VRFY answered ${formatReply(vrfyReply)} (RFC 5321 §3.5.3)` };
-  } else {
-    vrfy = { name: 'vrfy', status: 'warn', reason: `unexpected VRFY reply: ${formatReply(vrfyReply)}` };
-  }
-  let unknown: ProbeCheck;
-  if (unknownReply.code === 500 || unknownReply.code === 502) {
-    unknown = {
-      name: 'unknown-command',
-      status: 'pass',
-      reason: `unknown command answered ${formatReply(unknownReply)}`,
-    };
-  } else if (unknownReply.code >= 400) {
-    unknown = {
-      name: 'unknown-command',
-      status: 'warn',
-      reason: `unknown command answered ${formatReply(unknownReply)} (expected 500, RFC 5321 §4.2.4)`,
-    };
-  } else {
-    unknown = {
-      name: 'unknown-command',
-      status: 'fail',
-      reason: `an unknown command was accepted: ${formatReply(unknownReply)}`,
-    };
-  }
-  return { enhanced, vrfy, unknown };
 }
 
 // ── report helpers ───────────────────────────────────────────────────────────────────────────
@@ -564,8 +402,4 @@ function dn(name: tls.Certificate | undefined): string {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
-function asSmtpError(err: unknown): SmtpError {
-  return err instanceof SmtpError ? err : new SmtpError((err as Error)?.message ?? String(err), { cause: err });
 }

@@ -16,6 +16,7 @@ import { type AuthMethod, saslLogin } from '../protocol/auth.js';
 import { heloInfo, parseEhlo, type ServerInfo } from '../protocol/extensions.js';
 import { formatReply, type Reply, ReplyParser } from '../protocol/reply.js';
 import { openSocket, upgradeToTls } from '../transport/connect.js';
+import { escapeTerminalText } from '../util/terminal-text.js';
 
 /** How the raw session reaches the server. */
 export interface RawSessionOptions {
@@ -45,8 +46,9 @@ export interface Evidence {
 const EVIDENCE_ENTRY_MAX = 400;
 
 /**
- * Bytes as readable text: CR, LF, NUL, TAB and other controls escaped (`\r`, `\n`, `\0`, `\x1b`),
- * everything else as UTF-8. Long entries are cut with a note of the octets left out.
+ * Bytes as readable text through the one terminal escaper (`util/terminal-text.ts`: C0, DEL, C1 and
+ * bidi controls escaped, backslashes doubled), everything else as UTF-8. Long entries are cut with a
+ * note of the octets left out.
  */
 export function escapeBytes(bytes: string | Uint8Array): string {
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
@@ -58,14 +60,7 @@ export function escapeBytes(bytes: string | Uint8Array): string {
       return `${out}… (${rest} more octets)`;
     }
     i += ch.length;
-    const c = ch.codePointAt(0)!;
-    if (ch === '\r') out += '\\r';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\0') out += '\\0';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\\') out += '\\\\';
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += ch;
+    out += escapeTerminalText(ch, { backslash: true });
   }
   return out;
 }
@@ -157,6 +152,43 @@ export class RawSession {
   write(bytes: string | Uint8Array, shown?: string): void {
     this.evidence.sent.push(shown ?? escapeBytes(bytes));
     if (!this.#closed) this.#socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes);
+  }
+
+  /**
+   * Writes `count` copies of `piece` with backpressure (a large body never sits in memory whole), and
+   * stops early when the server closed, answered meanwhile (an early refusal) or the deadline passed.
+   * The evidence gets `shown` once. Resolves with the octets written.
+   */
+  async writeRepeated(piece: string, count: number, shown: string): Promise<number> {
+    this.evidence.sent.push(shown);
+    const perWrite = Math.max(1, Math.floor((64 * 1024) / Math.max(1, piece.length)));
+    const block = Buffer.from(piece.repeat(Math.min(perWrite, count)), 'utf8');
+    const socket = (): net.Socket => this.#socket;
+    let written = 0;
+    for (let left = count; left > 0; ) {
+      if (this.#closed || this.#error || this.#queue.length > 0) break;
+      const deadline = this.#options.deadline;
+      if (deadline !== undefined && performance.now() >= deadline) break;
+      const n = Math.min(left, perWrite);
+      const bytes = n === perWrite ? block : block.subarray(0, n * Buffer.byteLength(piece));
+      left -= n;
+      written += bytes.length;
+      if (!socket().write(bytes)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            socket().off('drain', done);
+            socket().off('close', done);
+            resolve();
+          };
+          // The drain wait is bounded by the reply timeout (cut to the deadline), like any read.
+          const timer = setTimeout(done, this.#wait(undefined));
+          socket().once('drain', done);
+          socket().once('close', done);
+        });
+      }
+    }
+    return written;
   }
 
   /**

@@ -2,33 +2,37 @@
  * The conform report as text (for people) and JUnit XML (for CI). Pure string building; the JSON
  * form is the report object itself.
  */
+import { escapeTerminalText as t } from '../util/terminal-text.js';
 import { CONFORM_GROUPS, type ConformCheck, type ConformReport } from './types.js';
 
 const MARK: Record<ConformCheck['status'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skipped: 'SKIP' };
 
-/** Text report; with `evidence`, each check's bytes sent (`C:`) and lines received (`S:`) follow it. */
+/**
+ * Text report; with `evidence`, each check's bytes sent (`C:`) and lines received (`S:`) follow it.
+ * Every string that may carry server bytes goes through the terminal escaper (safe to print).
+ */
 export function formatConformText(report: ConformReport, options: { evidence?: boolean } = {}): string {
   const { server, summary } = report;
   const channel = server.encryption === 'ssl' ? 'implicit TLS' : server.secure ? 'STARTTLS' : 'plaintext';
   const out = [
-    `smtpwire conform ${server.host}:${server.port} (${channel}${server.authenticated ? ', authenticated' : ''})`,
+    `smtpwire conform ${t(server.host)}:${server.port} (${channel}${server.authenticated ? ', authenticated' : ''})`,
   ];
-  if (server.greeting) out.push(`  greeting      ${server.greeting}`);
-  if (server.capabilitiesBeforeTls) out.push(`  before TLS    ${server.capabilitiesBeforeTls.join(', ')}`);
-  if (server.capabilities) out.push(`  capabilities  ${server.capabilities.join(', ')}`);
+  if (server.greeting) out.push(`  greeting      ${t(server.greeting)}`);
+  if (server.capabilitiesBeforeTls) out.push(`  before TLS    ${t(server.capabilitiesBeforeTls.join(', '))}`);
+  if (server.capabilities) out.push(`  capabilities  ${t(server.capabilities.join(', '))}`);
   if (server.unverified)
     out.push('  certificate   NOT VERIFIED: checks ran without verification and without credentials');
-  if (server.error) out.push(`  note          ${server.error}`);
+  if (server.error) out.push(`  note          ${t(server.error)}`);
   const width = Math.max(...report.checks.map((c) => c.id.length), 10);
   for (const group of CONFORM_GROUPS) {
     const checks = report.checks.filter((c) => c.group === group);
     if (checks.length === 0) continue;
     out.push(`  ${group}`);
     for (const c of checks) {
-      out.push(`    ${MARK[c.status]}  ${c.id.padEnd(width)}  ${c.reason}  [${c.rfc}]`);
+      out.push(`    ${MARK[c.status]}  ${t(c.id).padEnd(width)}  ${t(c.reason)}  [${t(c.rfc)}]`);
       if (options.evidence) {
-        for (const line of c.evidence.sent) out.push(`          C: ${line}`);
-        for (const line of c.evidence.received) out.push(`          S: ${line}`);
+        for (const line of c.evidence.sent) out.push(`          C: ${t(line)}`);
+        for (const line of c.evidence.received) out.push(`          S: ${t(line)}`);
       }
     }
   }
@@ -59,9 +63,15 @@ function seconds(ms: number): string {
  * `skipped` a `<skipped>`; a `warn` passes with its reason in `<system-out>` (and fails with
  * `warnAsFailure`). The evidence goes to each test case's `<system-out>`.
  */
-export function formatConformJunit(report: ConformReport, options: { warnAsFailure?: boolean } = {}): string {
+/** A check as JUnit prints it: the id is only a test-case name (the domain scan adds its host to it). */
+export type JunitCheck = Omit<ConformCheck, 'id'> & { id: string };
+
+export function formatConformJunit(
+  report: Omit<ConformReport, 'checks'> & { checks: readonly JunitCheck[] },
+  options: { warnAsFailure?: boolean } = {},
+): string {
   const target = `${report.server.host}:${report.server.port}`;
-  const failed = (c: ConformCheck): boolean =>
+  const failed = (c: JunitCheck): boolean =>
     c.status === 'fail' || (options.warnAsFailure === true && c.status === 'warn');
   const suites: string[] = [];
   for (const group of CONFORM_GROUPS) {

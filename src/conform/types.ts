@@ -32,9 +32,66 @@ export const CONFORM_GROUPS: readonly ConformGroup[] = Object.freeze([
   'reply-syntax',
 ]);
 
+/**
+ * Every check id, in report order: the registry the check modules' definitions are typed against
+ * (a definition with an id not listed here does not compile; `conform-checks.test.ts` proves every id
+ * listed has its definition, in this order).
+ */
+export const CONFORM_CHECK_IDS = Object.freeze([
+  'eod-lf-dot-lf',
+  'eod-lf-dot-crlf',
+  'eod-cr-dot-cr',
+  'eod-crlf-dot-cr',
+  'eod-cr-dot-lf',
+  'eod-crlf-dot-lf',
+  'eod-lf-dot-cr',
+  'eod-cr-dot-crlf',
+  'eod-crlf-nul-dot-crlf',
+  'eod-crlf-dot-nul-crlf',
+  'eod-crlf-sp-dot-crlf',
+  'eod-crlf-dot-sp-crlf',
+  'eod-lf-only-lf-dot-lf',
+  'eod-lf-only-lf-dot-crlf',
+  'data-bare-lf',
+  'data-bare-cr',
+  'data-nul',
+  'cmd-bare-lf',
+  'cmd-bare-cr',
+  'cmd-nul',
+  'starttls-offered',
+  'starttls-injection',
+  'starttls-capabilities',
+  'auth-before-tls',
+  'tls-v1.0',
+  'tls-v1.1',
+  'tls-certificate',
+  'pipelining-mail-rcpt-data',
+  'pipelining-reply-order',
+  'early-talker',
+  'limit-command-line',
+  'limit-text-line',
+  'limit-recipients',
+  'size-declared',
+  'size-enforced',
+  'limit-unknown-commands',
+  'cmd-unknown',
+  'ext-8bitmime',
+  'ext-smtputf8',
+  'ext-chunking',
+  'ext-dsn',
+  'ext-enhancedstatuscodes',
+  'ext-requiretls',
+  'vrfy-disclosure',
+  'relay-open',
+  'reply-syntax',
+] as const);
+
+/** The id of one conform check. */
+export type ConformCheckId = (typeof CONFORM_CHECK_IDS)[number];
+
 /** One check in the report. `evidence` holds the exact bytes sent and lines received, secrets redacted. */
 export interface ConformCheck {
-  id: string;
+  id: ConformCheckId;
   group: ConformGroup;
   status: ConformStatus;
   /** The RFC section the verdict rests on, e.g. `RFC 5321 §4.1.1.4`. */
@@ -58,7 +115,9 @@ export interface ConformOptions {
   /** Credentials: every session authenticates (submission servers refuse MAIL without AUTH). */
   username?: string;
   password?: string;
-  /** Default: PLAIN, LOGIN or CRAM-MD5, the first one advertised. */
+  /** A bearer token for XOAUTH2 / OAUTHBEARER (with `username`), instead of a password. */
+  accessToken?: string;
+  /** Default: the strongest mechanism advertised that the credentials allow. */
   authMethod?: AuthMethod;
   /** Reverse-path of the test transactions; default `conform@smtpwire.invalid`. */
   sender?: string;

@@ -195,7 +195,8 @@ export function addressInputText(input: unknown, field = 'address'): string {
   }
   const unknown = findUnknownKey(input, ADDRESS_OBJECT_KEYS, field);
   if (unknown !== null) {
-    throw new InvalidArgumentError(unknown.message, { code: ErrorCodes.INVALID_ADDRESS, field });
+    // An unknown key is one fault class wherever it is: ERR_SMTP_INVALID_ARGUMENT (options.ts's wording).
+    throw new InvalidArgumentError(unknown.message, { field: `${field}.${unknown.key}` });
   }
   const { name, address } = input as AddressObject;
   if (typeof address !== 'string') fail('.address must be a string');

@@ -127,6 +127,8 @@ export class SmtpMessageValidator {
       if (!Array.isArray(attachments))
         throw new InvalidArgumentError(`attachments must be an array, got ${describeType(attachments)}`, {
           field: 'attachments',
+          // The builder's code for the same fault: same verdict, same code.
+          code: ErrorCodes.INVALID_ATTACHMENT,
         });
       const sizes = attachments.map((att, i) => checkAttachment(att, i).size);
       checkAttachmentSizes(

@@ -21,7 +21,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
-import { assertKnownKeys } from '../options.js';
+import { assertKnownKeys, checkLimiter, nonNegativeInteger, positiveInteger } from '../options.js';
 import { DeliveryResult } from '../result.js';
 import { backoffDelay, resolveRetryPolicy } from '../retry.js';
 import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
@@ -137,14 +137,6 @@ export function statusOfReason(reason: string | undefined): string | null {
   return m && (Object.values(SmtpDeliveryStatus) as string[]).includes(m[1]!) ? m[1]! : null;
 }
 
-function positiveInt(options: SmtpOutboxWorkerOptions, key: keyof SmtpOutboxWorkerOptions): number | undefined {
-  const v = options[key];
-  if (v === undefined) return undefined;
-  if (!Number.isSafeInteger(v) || (v as number) < (key === 'maxStalledCount' ? 0 : 1))
-    throw new InvalidArgumentError(`${key} must be a positive integer`, { field: key });
-  return v as number;
-}
-
 /**
  * Sends outbox jobs. Start it, keep it running; `close()` on SIGTERM. Emits `error` for Redis trouble
  * (it reconnects by itself) only when someone listens: an unheard error never crashes a worker.
@@ -164,20 +156,16 @@ export class SmtpOutboxWorker extends EventEmitter {
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
     assertKnownKeys(options, WORKER_KEYS, 'SmtpOutboxWorker options');
-    const concurrency = positiveInt(options, 'concurrency') ?? 10;
-    const lockDuration = positiveInt(options, 'lockDuration');
-    const stalledInterval = positiveInt(options, 'stalledInterval');
-    const maxStalledCount = positiveInt(options, 'maxStalledCount') ?? 10;
-    const { limiter } = options;
-    if (
-      limiter !== undefined &&
-      (!limiter ||
-        !Number.isSafeInteger(limiter.max) ||
-        limiter.max < 1 ||
-        !Number.isSafeInteger(limiter.duration) ||
-        limiter.duration < 1)
-    )
-      throw new InvalidArgumentError('limiter must be { max, duration } with positive integers', { field: 'limiter' });
+    // options.ts's rules: the same value gets the same error here as anywhere else.
+    const concurrency = positiveInteger(options.concurrency, 10, 'concurrency');
+    const lockDuration =
+      options.lockDuration === undefined ? undefined : positiveInteger(options.lockDuration, undefined, 'lockDuration');
+    const stalledInterval =
+      options.stalledInterval === undefined
+        ? undefined
+        : positiveInteger(options.stalledInterval, undefined, 'stalledInterval');
+    const maxStalledCount = nonNegativeInteger(options.maxStalledCount, 10, 'maxStalledCount');
+    const limiter = checkLimiter(options.limiter);
     if (!options.handler || typeof options.handler !== 'object')
       throw new InvalidArgumentError('handler options are required (the SMTP server to send through)', {
         field: 'handler',

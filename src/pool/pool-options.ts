@@ -119,7 +119,6 @@ export function resolvePoolOptions<C extends PoolableConnection>(
     rateLimit = { messages, interval };
   }
   checkFunction(options.connectionFactory, 'connectionFactory');
-  checkFunction(options.connectionFactory, 'connectionFactory');
   const factory = options.connectionFactory ?? (defaultFactory as unknown as (params: PoolConnectionParams) => C);
   return {
     maxConnections,

@@ -8,9 +8,9 @@
  * per user and server name, so repeated logins hit the client's salted-password cache.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { tlsServerEndPoint } from '../protocol/sasl/channel-binding.js';
 import { saslprep } from '../protocol/sasl/saslprep.js';
 import { type ScramHash, saltedPassword, scramAttributes, scramProof } from '../protocol/sasl/scram.js';
+import { tlsServerEndPoint } from '../protocol/sasl/tls-server-end-point.js';
 
 /** A password SASLprep refuses cannot log in with SCRAM; it is then compared as given (and fails). */
 const prepared = (password: string): string => {

@@ -33,6 +33,8 @@ export class ByteReader {
   #waiter: (() => void) | null = null;
   #closed = false;
   #discarding = false;
+  /** The line being discarded was already returned cut (the `truncate` quirk): its LF ends it quietly. */
+  #quietDiscard = false;
   #discardPrefix = '';
 
   /** Octets received and not yet read. */
@@ -61,8 +63,18 @@ export class ByteReader {
     return n;
   }
 
-  /** The next line, or null when the connection closed. Over-long lines are skipped to their LF. */
-  async readLine(max: number, repliesNow: number): Promise<Line | null> {
+  /**
+   * The next line, or null when the connection closed. Over-long lines are skipped to their LF (and
+   * returned as `overlong`), unless `long` says how a known-bad server treats them: `split` returns
+   * the first `max` octets as a line and reads on from there (what follows becomes a command of its
+   * own, as Exim does past its 16 KiB buffer), `truncate` returns the first `max` octets as a line
+   * and drops the rest up to the LF (as Postfix does at `line_length_limit`).
+   */
+  async readLine(
+    max: number,
+    repliesNow: number,
+    long: 'refuse' | 'split' | 'truncate' = 'refuse',
+  ): Promise<Line | null> {
     for (;;) {
       if (this.#closed) return null;
       const index = this.#buf.indexOf(LF);
@@ -75,6 +87,10 @@ export class ByteReader {
         const mark = this.#markFor(index, repliesNow);
         this.#consume(index + 1);
         this.#discarding = false;
+        if (this.#quietDiscard) {
+          this.#quietDiscard = false;
+          continue;
+        }
         return {
           text: this.#discardPrefix,
           crlf: true,
@@ -82,6 +98,16 @@ export class ByteReader {
           at: mark.at,
           repliesBefore: mark.repliesBefore,
         };
+      }
+      if (long !== 'refuse' && (index === -1 ? this.#buf.length > max + 1 : index > max + 1)) {
+        const mark = this.#markFor(max - 1, repliesNow);
+        const text = this.#buf.toString('utf8', 0, max);
+        this.#consume(max);
+        if (long === 'truncate') {
+          this.#discarding = true;
+          this.#quietDiscard = true;
+        }
+        return { text, crlf: true, overlong: false, at: mark.at, repliesBefore: mark.repliesBefore };
       }
       if (index === -1) {
         if (this.#buf.length > max + 1) {

@@ -23,6 +23,23 @@ export interface ServerQuirks {
    * `554 5.5.1` and is dropped (the early-talker defence of Postfix postscreen).
    */
   rejectEarlyTalkers?: number;
+  /**
+   * What happens to a command line longer than `maxLineLength` (correct: `500 5.5.2` for the whole
+   * line). `'split'`: the first `maxLineLength` octets are a command and the rest is read as the next
+   * one (Exim past its 16 KiB buffer: a desync and a command-injection path). `'truncate'`: the rest
+   * of the line is dropped silently (Postfix at `line_length_limit`, 2,048).
+   */
+  longCommandLines?: 'split' | 'truncate';
+  /**
+   * A DATA body whose first line ends in a bare LF is read in LF-only framing: `\n.\n` ends it too
+   * (Exim 4.96 does; in CRLF framing it needs `CRLF.CRLF`).
+   */
+  endOfDataInLfFraming?: boolean;
+  /**
+   * Count the DATA size without the CR of each CRLF (as Exim does): a message of long lines is
+   * refused only when its octets without CRs exceed the SIZE limit.
+   */
+  sizeWithoutCr?: boolean;
 }
 
 /** The reply of {@link ServerQuirks.rejectEarlyTalkers}. */
@@ -73,5 +90,32 @@ export class LenientTerminatorScanner {
     }
     this.#tail = Buffer.from(all.subarray(Math.max(0, all.length - this.#keep)));
     return -1;
+  }
+}
+
+/**
+ * End-of-data scanner of {@link ServerQuirks.endOfDataInLfFraming}: undecided until the body's first
+ * LF; a bare LF there switches to LF-only framing (`\n.\n` ends the body as well as `CRLF.CRLF`).
+ * Same contract as `DataTerminatorScanner.push`.
+ */
+export class FramingTerminatorScanner {
+  #inner: LenientTerminatorScanner | null = null;
+  #pending: Buffer = Buffer.alloc(0);
+
+  push(chunk: Uint8Array): number {
+    if (this.#inner !== null) return this.#inner.push(chunk);
+    const all = Buffer.concat([this.#pending, chunk]);
+    const lf = all.indexOf(0x0a);
+    // No line end yet: nothing can end the body in this chunk (every terminator holds an LF).
+    if (lf === -1 && all.length < 65_536) {
+      this.#pending = all;
+      return -1;
+    }
+    const bareLf = lf > 0 && all[lf - 1] !== 0x0d;
+    this.#inner = new LenientTerminatorScanner(bareLf ? ['\n.\n'] : []);
+    const at = this.#inner.push(all);
+    const offset = this.#pending.length;
+    this.#pending = Buffer.alloc(0);
+    return at === -1 ? -1 : at - offset;
   }
 }

@@ -150,7 +150,11 @@ export class Session {
       // RFC 5321 §3.1: after a 554 (or anything but 220) only QUIT makes sense.
       if (greeted.sent !== null && greeted.code !== 220) this.#refused = true;
       for (;;) {
-        const line = await this.#in.readLine(this.#settings.maxLineLength, this.#repliesSent);
+        const line = await this.#in.readLine(
+          this.#settings.maxLineLength,
+          this.#repliesSent,
+          this.#settings.quirks.longCommandLines,
+        );
         if (line === null || this.#stopping) break;
         await this.#dispatch(line);
         if (this.#stopping) break;

@@ -6,7 +6,7 @@
  */
 import type { ByteReader } from './byte-reader.js';
 import { bodyFacts, unstuffDataBody } from './message-body.js';
-import { LenientTerminatorScanner } from './quirks.js';
+import { FramingTerminatorScanner, LenientTerminatorScanner } from './quirks.js';
 import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
 import type { Answer, SessionHost, Settings } from './session.js';
 import { isAscii, isPositive } from './wire.js';
@@ -69,7 +69,8 @@ function parsePath(arg: string, prefix: 'FROM:' | 'TO:'): { path: string; params
   const tail = m[2] ?? '';
   if (tail !== '') {
     if (!tail.startsWith(' ')) return 'Syntax: a space must separate parameters';
-    for (const token of tail.trim().split(/ +/)) {
+    // Trailing spaces are tolerated, as Postfix does (a line cut at its limit may end in them).
+    for (const token of tail.trim() === '' ? [] : tail.trim().split(/ +/)) {
       const eq = token.indexOf('=');
       const key = (eq === -1 ? token : token.slice(0, eq)).toUpperCase();
       if (!/^[A-Z0-9][A-Z0-9-]*$/.test(key)) return `Syntax: bad parameter ${token}`;
@@ -77,6 +78,12 @@ function parsePath(arg: string, prefix: 'FROM:' | 'TO:'): { path: string; params
     }
   }
   return { path: m[1] ?? '', params };
+}
+
+function countCrlf(data: Buffer): number {
+  let n = 0;
+  for (let i = data.indexOf(0x0a, 1); i !== -1; i = data.indexOf(0x0a, i + 1)) if (data[i - 1] === 0x0d) n++;
+  return n;
 }
 
 /** 555 when a parameter's extension was not advertised or is unknown (RFC 5321 §4.1.1.11). */
@@ -194,14 +201,16 @@ export class Transactions {
     await this.#session.respond(['DATA'], text, ['354 End data with <CR><LF>.<CR><LF>'], async (code) => {
       if (code !== 354) return;
       // A lenient end-of-data recognizer is a quirk, to prove a smuggling check can fail.
-      const lenient = this.#settings.quirks.endOfData;
+      const { endOfData: lenient, endOfDataInLfFraming: framing } = this.#settings.quirks;
       const body = await this.#in.readDataBody(
         2 * this.#session.sizeLimit() + 5,
-        lenient ? new LenientTerminatorScanner(lenient) : undefined,
+        lenient ? new LenientTerminatorScanner(lenient) : framing ? new FramingTerminatorScanner() : undefined,
       );
       if (body === null) return;
       const data = body.oversize ? Buffer.alloc(0) : unstuffDataBody(body.raw);
-      const oversize = body.oversize || data.length > this.#session.sizeLimit();
+      // The `sizeWithoutCr` quirk counts as Exim does: every CRLF as one octet.
+      const counted = this.#settings.quirks.sizeWithoutCr ? data.length - countCrlf(data) : data.length;
+      const oversize = body.oversize || counted > this.#session.sizeLimit();
       const message = this.#message(
         tx,
         'DATA',

@@ -4,7 +4,7 @@
  * unsafe without extended master secret and undefined on TLS 1.3.
  */
 import type tls from 'node:tls';
-import { tlsServerEndPoint } from '../protocol/sasl/channel-binding.js';
+import { tlsServerEndPoint } from '../protocol/sasl/tls-server-end-point.js';
 import type { ChannelBinding } from '../protocol/sasl/types.js';
 
 /** The binding of this TLS session, or null when none can be computed. */

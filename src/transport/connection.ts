@@ -26,12 +26,12 @@ import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
   AbortError,
+  assertNoLineBreaks,
   ClosedError,
   ConnectionError,
   ErrorCodes,
   InvalidArgumentError,
   SmtpError,
-  TlsError,
   toSmtpError,
 } from '../errors.js';
 import {
@@ -59,7 +59,7 @@ import type {
 } from './connection-types.js';
 import { greetingRefused, hello, localName, startTlsUnavailable } from './handshake.js';
 import { planLogin } from './login.js';
-import { type MailOutcome, replyError } from './outcome.js';
+import { type MailOutcome, replyError, startTlsRefused } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutError } from './timeouts.js';
@@ -337,7 +337,7 @@ export class SmtpConnection extends EventEmitter {
 
   async #startTls(signal: AbortSignal | undefined): Promise<void> {
     const reply = await this.#send(cmd.starttls(), { switchesToTls: true });
-    if (reply.code !== 220) throw replyError('STARTTLS', reply, TlsError);
+    if (reply.code !== 220) throw startTlsRefused(reply);
     const plain = this.#socket!;
     this.#detach(plain);
     // RFC 3207 §6: forget everything learned before TLS, including bytes already buffered.
@@ -442,8 +442,7 @@ export class SmtpConnection extends EventEmitter {
    * The line must not contain CR or LF; CRLF is added.
    */
   async command(line: string, options: OperationOptions & { expect?: number } = {}): Promise<Reply> {
-    if (/[\r\n\0]/.test(line))
-      throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
+    assertNoLineBreaks(line, 'command');
     return this.#exclusive(options.signal, true, async () => {
       const reply = await this.#send(`${line}\r\n`);
       if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw replyError(line, reply);

@@ -2,7 +2,7 @@
  * What one transaction came to: the `MailOutcome` value, its per-step timings, and the errors made of
  * a reply (the one 421 error, a refused command). Pure.
  */
-import { ReplyError, type SmtpError, TlsError } from '../errors.js';
+import { ReplyError, TlsError } from '../errors.js';
 import { formatReply, type Reply, replyMatches } from '../protocol/reply.js';
 
 export interface RecipientRejection {
@@ -86,18 +86,24 @@ export function closingError(reply: Reply): ReplyError {
   });
 }
 
-/** A command the server refused, as an error (a TlsError for STARTTLS: the session cannot go on safely). */
-export function replyError(
-  command: string,
-  reply: Reply,
-  Kind: typeof ReplyError | typeof TlsError = ReplyError,
-): SmtpError {
-  const message = `${command.split(' ')[0]} refused: ${formatReply(reply)}`;
-  if (Kind === TlsError) return new TlsError(message, { command });
-  return new ReplyError(message, {
+/** A command the server refused, as a ReplyError carrying the reply's code and lines. */
+export function replyError(command: string, reply: Reply): ReplyError {
+  return new ReplyError(`${command.split(' ')[0]} refused: ${formatReply(reply)}`, {
     command,
     replyCode: reply.code,
     enhancedCode: reply.enhanced,
     lines: reply.lines,
+  });
+}
+
+/**
+ * STARTTLS refused: a TlsError (the session cannot go on safely under the requested encryption) that
+ * still carries the reply's code, as every error a reply caused does.
+ */
+export function startTlsRefused(reply: Reply): TlsError {
+  return new TlsError(`STARTTLS refused: ${formatReply(reply)}`, {
+    command: 'STARTTLS',
+    replyCode: reply.code,
+    enhancedCode: reply.enhanced,
   });
 }

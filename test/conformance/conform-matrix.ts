@@ -1,14 +1,16 @@
 /**
  * `conform` against the real servers of the harness (issue 17): Postfix with its defaults and with
- * `smtpd_forbid_bare_newline = yes`, aiosmtpd and smtp-server. Shared by `conform.test.ts` (which
+ * `smtpd_forbid_bare_newline = yes` / `reject`, aiosmtpd, smtp-server, and Exim 4.96 (extracted from its
+ * Debian package, which conflicts with Postfix's). Shared by `conform.test.ts` (which
  * asserts the verdicts) and `conform-matrix-report.ts` (which writes the README matrix).
  *
- * Each server runs with a small SIZE (so `size-enforced` can send an oversized body quickly), the
+ * Each server runs with the usual SIZE, 10,240,000 (`size-enforced` streams an oversized body), the
  * test CA, the default user, and `rcpt` in the test domain that every server accepts; the open-relay
  * check is on. A run takes a few seconds per server.
  */
 import { conform } from '../../src/conform/conform.js';
 import type { ConformOptions, ConformReport } from '../../src/conform/types.js';
+import { type EximServer, startExim } from './servers/exim.js';
 import {
   type RealServer,
   type ServerName,
@@ -22,12 +24,13 @@ import {
 export interface ConformTarget {
   /** Column title. */
   label: string;
-  server: ServerName;
-  start(): Promise<RealServer>;
+  /** The harness's servers, or Exim (extracted, not installed: in this matrix only). */
+  server: ServerName | 'exim';
+  start(): Promise<RealServer | EximServer>;
 }
 
-/** SIZE for the runs: small enough that `size-enforced` sends ~33 KiB. */
-export const MATRIX_SIZE_LIMIT = 32 * 1024;
+/** SIZE for the runs: Postfix's default, 10,240,000, which `size-enforced` exceeds by streaming ~10 MB. */
+export const MATRIX_SIZE_LIMIT = 10_240_000;
 
 const COMMON = { sizeLimit: MATRIX_SIZE_LIMIT, startTimeoutMs: 20_000 };
 
@@ -55,10 +58,11 @@ export const CONFORM_TARGETS: readonly ConformTarget[] = [
   },
   { label: 'aiosmtpd 1.4', server: 'aiosmtpd', start: () => startAiosmtpd(COMMON) },
   { label: 'smtp-server 3.x', server: 'smtp-server', start: () => startSmtpServerProcess(COMMON) },
+  { label: 'Exim 4.96', server: 'exim', start: () => startExim(COMMON) },
 ];
 
 /** The conform options for a started server: STARTTLS on its plain port, authenticated. */
-export function conformOptions(server: RealServer): ConformOptions {
+export function conformOptions(server: RealServer | EximServer): ConformOptions {
   const user = server.users[0]!;
   return {
     host: server.host,
@@ -82,7 +86,7 @@ export function conformOptions(server: RealServer): ConformOptions {
  */
 export async function runTarget(
   target: ConformTarget,
-  inspect?: (server: RealServer, report: ConformReport) => Promise<void>,
+  inspect?: (server: RealServer | EximServer, report: ConformReport) => Promise<void>,
 ): Promise<ConformReport> {
   const server = await target.start();
   try {

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONFORM_CHECKS, conform } from '../../src/conform/conform.js';
-import type { ConformOptions, ConformStatus } from '../../src/conform/types.js';
+import { CONFORM_CHECK_IDS, type ConformOptions, type ConformStatus } from '../../src/conform/types.js';
 import {
   type ScriptedServerOptions,
   type ScriptedSmtpServer,
@@ -73,6 +73,7 @@ function eodBytes(id: string): string {
   const words: Record<string, string> = { lf: '\n', cr: '\r', crlf: '\r\n', dot: '.', nul: '\0', sp: ' ' };
   return id
     .slice(4)
+    .replace(/^lf-only-/, '')
     .split('-')
     .map((w) => words[w]!)
     .join('');
@@ -246,6 +247,18 @@ const CASES: Case[] = [
     badStatus: 'fail',
   },
   {
+    id: 'cmd-unknown',
+    pass: {},
+    bad: { server: { script: [{ on: 'XSMTPWIREPROBE', reply: '250 2.0.0 OK' }] } },
+    badStatus: 'fail',
+  },
+  {
+    id: 'vrfy-disclosure',
+    pass: {},
+    bad: { server: { script: [{ on: 'VRFY', reply: '250 2.1.5 Postmaster <postmaster@sink.example>' }] } },
+    badStatus: 'warn',
+  },
+  {
     id: 'reply-syntax',
     pass: {},
     bad: { server: { script: [{ on: 'NOOP', reply: '250 5.0.0 OK' }] } },
@@ -256,6 +269,10 @@ const CASES: Case[] = [
 describe('every conform check, proven both ways against the scripted server', () => {
   it('covers every check', () => {
     expect(CASES.map((c) => c.id).sort()).toEqual(CONFORM_CHECKS.map((c) => c.id).sort());
+  });
+
+  it('the typed id registry lists exactly the defined checks, in report order', () => {
+    expect(CONFORM_CHECKS.map((c) => c.id)).toEqual([...CONFORM_CHECK_IDS]);
   });
 
   for (const c of CASES) {
@@ -280,6 +297,49 @@ describe('how the verdicts are reached', () => {
     expect(server.messages[1]?.data.toString()).toContain('smuggled part');
     expect(check.evidence.sent.join('')).toContain('part one\\n.\\nMAIL FROM:<conform@smtpwire.invalid>');
   });
+
+  it('eod-lf-only: a server that ends DATA at \\n.\\n only in LF framing (Exim) passes the CRLF-framed variant and fails this one', async () => {
+    const quirks = { endOfDataInLfFraming: true };
+    const crlf = await run('eod-lf-dot-lf', { server: { quirks } });
+    expect(crlf.check.status, crlf.check.reason).toBe('pass');
+    const lf = await run('eod-lf-only-lf-dot-lf', { server: { quirks } });
+    expect(lf.check.status, lf.check.reason).toBe('fail');
+    expect(lf.check.reason).toMatch(/smuggled message was accepted/);
+    expect(lf.check.evidence.sent.join('')).toContain('part one\\n.\\nMAIL FROM:<conform@smtpwire.invalid>\\nRCPT');
+  });
+
+  it('limit-command-line reads every reply to the long line: a split is a desync (fail), a silent cut a warning that says so', async () => {
+    const split = await run('limit-command-line', { server: { quirks: { longCommandLines: 'split' } } });
+    expect(split.check.status, split.check.reason).toBe('fail');
+    expect(split.check.reason).toMatch(/replies .*split it and ran the rest as another command/);
+    const cut = await run('limit-command-line', { server: { quirks: { longCommandLines: 'truncate' } } });
+    expect(cut.check.status, cut.check.reason).toBe('warn');
+    expect(cut.check.reason).toMatch(/cut the line silently/);
+    const unlimited = await run('limit-command-line', { server: { maxLineLength: 30_000 } });
+    expect(unlimited.check.status, unlimited.check.reason).toBe('warn');
+    expect(unlimited.check.reason).toMatch(/whole 20000-octet line was read.*no line length limit/);
+    const refused = await run('limit-command-line', {});
+    expect(refused.check.reason).toMatch(/20000 octets refused \(500 5\.5\.2/);
+  });
+
+  it('size-enforced overshoots by more than the CR count: a server counting without CRs (Exim) still refuses', async () => {
+    const { check } = await run('size-enforced', {
+      server: { maxMessageSize: 500_000, quirks: { sizeWithoutCr: true } },
+    });
+    expect(check.status, check.reason).toBe('pass');
+    expect(check.reason).toMatch(/without CRs\) over SIZE 500000 refused: 552/);
+  });
+
+  it('size-enforced runs at the usual 10,240,000 SIZE, streamed, within its budget', async () => {
+    const started = performance.now();
+    const good = await run('size-enforced', { server: { maxMessageSize: 10_240_000 } });
+    expect(good.check.status, good.check.reason).toBe('pass');
+    const bad = await run('size-enforced', {
+      server: { maxMessageSize: 10_240_000, script: [{ on: 'DATA_END', reply: '250 2.0.0 OK' }] },
+    });
+    expect(bad.check.status, bad.check.reason).toBe('fail');
+    expect(performance.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 
   it('ext-enhancedstatuscodes also judges the 4xx replies earlier checks met (452 from limit-recipients)', async () => {
     const server = await startScriptedServer({ quirks: { omitEnhancedCodes: [4] } });
@@ -388,6 +448,9 @@ describe('how the verdicts are reached', () => {
       code: 'ERR_SMTP_INVALID_ARGUMENT',
     });
     await expect(conform({ host: 'x', rcpt: 'a@b>\r\nRSET' })).rejects.toMatchObject({
+      code: 'ERR_SMTP_HEADER_INJECTION',
+    });
+    await expect(conform({ host: 'x', rcpt: 'a@b> RSET' })).rejects.toMatchObject({
       code: 'ERR_SMTP_INVALID_ARGUMENT',
     });
     await expect(conform({ host: 'x', only: ['no-such-check'] })).rejects.toThrow(/no-such-check/);

@@ -154,6 +154,8 @@ describe('failures', () => {
     const off = await h.sendRaw(envelope, Readable.from(['From: sender@example.com\r\n\r\nx\r\n']));
     expect(off.status).toBe(SmtpDeliveryStatus.INVALID);
     expect(off.error?.code).toBe(ErrorCodes.DKIM_SIGN);
+    // The class the README lists the code under.
+    expect(off.error?.name).toBe('InvalidArgumentError');
     expect(off.smtpError).toMatch(/spooling off/);
 
     const small = handler({ dkim: ed, dkimSpool: { directory: dir, maxSize: 1000 } });

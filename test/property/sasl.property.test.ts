@@ -7,9 +7,9 @@ import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as cmd from '../../src/protocol/commands.js';
-import { certificateSignatureOid, tlsServerEndPoint } from '../../src/protocol/sasl/channel-binding.js';
 import { saslprep } from '../../src/protocol/sasl/saslprep.js';
 import { scram, scramAttributes } from '../../src/protocol/sasl/scram.js';
+import { certificateSignatureOid, tlsServerEndPoint } from '../../src/protocol/sasl/tls-server-end-point.js';
 
 const enc = (s: string | Buffer): string => Buffer.from(s).toString('base64');
 const dec = (s: string): string => Buffer.from(s, 'base64').toString('utf8');

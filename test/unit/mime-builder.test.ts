@@ -287,7 +287,7 @@ describe('sizes and sources', () => {
       throw new Error('expected a second stream() to throw');
     } catch (err) {
       expect(err).toBeInstanceOf(SmtpError);
-      expect((err as SmtpError).code).toBe(ErrorCodes.INVALID_STATE);
+      expect((err as SmtpError).code).toBe(ErrorCodes.BODY_SOURCE);
     }
   });
 

@@ -89,7 +89,7 @@ describe('address objects', () => {
       ErrorCodes.INVALID_ADDRESS,
     );
     expect(codeOf(() => addressInputText({ address: 'a@b.example', nmae: 'typo' } as never))).toBe(
-      ErrorCodes.INVALID_ADDRESS,
+      ErrorCodes.INVALID_ARGUMENT,
     );
     expect(codeOf(() => addressInputText(42))).toBe(ErrorCodes.INVALID_ADDRESS);
     expect(codeOf(() => addressInputText({ name: 'x\r\nBcc: v@x.example', address: 'a@b.example' }))).toBe(
@@ -197,7 +197,7 @@ describe('list headers', () => {
     );
     expect(
       codeOf(() => buildMessage({ ...base, list: { help: { url: 'https://x.example', note: 'x' } as never } })),
-    ).toBe(ErrorCodes.INVALID_HEADER);
+    ).toBe(ErrorCodes.INVALID_ARGUMENT);
   });
 
   it('writes List-Unsubscribe-Post only when asked, and only with an https URL', async () => {
@@ -217,13 +217,18 @@ describe('list headers', () => {
       { help: 'not an address' },
       { id: 'nodots' },
       { unsubscribe: {} },
-      { unsubscribe: { url: 'https://x.example', extra: 1 } },
-      { helpp: 'https://example.com' },
     ]) {
       expect(
         codeOf(() => buildMessage({ ...base, list: list as never })),
         JSON.stringify(list),
       ).toBe(ErrorCodes.INVALID_HEADER);
+    }
+    // Unknown keys: the one code of that fault class.
+    for (const list of [{ unsubscribe: { url: 'https://x.example', extra: 1 } }, { helpp: 'https://example.com' }]) {
+      expect(
+        codeOf(() => buildMessage({ ...base, list: list as never })),
+        JSON.stringify(list),
+      ).toBe(ErrorCodes.INVALID_ARGUMENT);
     }
     expect(codeOf(() => buildMessage({ ...base, list: { help: 'https://x.example/\r\nBcc: v@x.example' } }))).toBe(
       ErrorCodes.HEADER_INJECTION,
@@ -276,7 +281,7 @@ describe('icalEvent', () => {
     );
     expect(codeOf(() => buildMessage({ ...base, icalEvent: {} }))).toBe(ErrorCodes.INVALID_ATTACHMENT);
     expect(codeOf(() => buildMessage({ ...base, icalEvent: { href: 'https://x.example/e.ics' } as never }))).toBe(
-      ErrorCodes.INVALID_ATTACHMENT,
+      ErrorCodes.INVALID_ARGUMENT,
     );
   });
 
@@ -384,21 +389,22 @@ describe('attachment options', () => {
 });
 
 describe('unknown keys', () => {
+  // One fault class, one code wherever the object is (issue 25): ERR_SMTP_INVALID_ARGUMENT.
   it('are refused in attachments, alternatives, icalEvent and list, naming the nearest known key', () => {
     const cases: [Partial<BuildMessageOptions>, string, RegExp][] = [
       [
         { attachments: [{ filename: 'a', content: 'x', contentDispositon: 'inline' } as never] },
-        ErrorCodes.INVALID_ATTACHMENT,
+        ErrorCodes.INVALID_ARGUMENT,
         /contentDisposition/,
       ],
       [
         { alternatives: [{ contentType: 'text/plain', contnet: 'x' } as never] },
-        ErrorCodes.INVALID_ATTACHMENT,
+        ErrorCodes.INVALID_ARGUMENT,
         /content\b/,
       ],
-      [{ icalEvent: { content: 'x', methd: 'REQUEST' } as never }, ErrorCodes.INVALID_ATTACHMENT, /method/],
-      [{ list: { unsubscibe: 'https://x.example' } as never }, ErrorCodes.INVALID_HEADER, /unsubscribe/],
-      [{ toAddresses: [{ adress: 'a@b.example' } as never] }, ErrorCodes.INVALID_ADDRESS, /address/],
+      [{ icalEvent: { content: 'x', methd: 'REQUEST' } as never }, ErrorCodes.INVALID_ARGUMENT, /method/],
+      [{ list: { unsubscibe: 'https://x.example' } as never }, ErrorCodes.INVALID_ARGUMENT, /unsubscribe/],
+      [{ toAddresses: [{ adress: 'a@b.example' } as never] }, ErrorCodes.INVALID_ARGUMENT, /address/],
     ];
     for (const [extra, code, nearest] of cases) {
       try {

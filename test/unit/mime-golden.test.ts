@@ -1,7 +1,8 @@
 /**
  * Golden files: typical messages built in deterministic mode, compared byte for byte with
  * fixtures/messages/*.eml. Regenerate after an intended change with
- * `UPDATE_GOLDEN=1 npx vitest run test/unit/mime-golden.test.ts` and review the diff.
+ * `UPDATE_GOLDEN=1 npx vitest run test/unit/mime-golden.test.ts` and review the diff. Without the flag a
+ * missing golden fails the test.
  */
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,7 +62,9 @@ describe('golden messages (deterministic mode)', () => {
     it(name, async () => {
       const bytes = await buildMessage(options).toBuffer();
       const file = `${DIR}${name}.eml`;
-      if (UPDATE || !existsSync(file)) writeFileSync(file, bytes);
+      if (UPDATE) writeFileSync(file, bytes);
+      // A missing golden is a failure, never written and then compared with itself.
+      expect(existsSync(file), `${file} is missing: regenerate with UPDATE_GOLDEN=1 and review it`).toBe(true);
       expect(bytes.equals(readFileSync(file))).toBe(true);
     });
   }

@@ -1,6 +1,6 @@
 /**
- * Extensions (8BITMIME, SMTPUTF8, CHUNKING, DSN, ENHANCEDSTATUSCODES, REQUIRETLS), the open-relay
- * attempt and reply syntax.
+ * Extensions (8BITMIME, SMTPUTF8, CHUNKING, DSN, ENHANCEDSTATUSCODES, REQUIRETLS), VRFY, the
+ * open-relay attempt and reply syntax.
  *
  * Verdicts:
  * - A parameter check (`ext-8bitmime`, `ext-dsn`, `ext-requiretls`): advertised → MAIL (and RCPT)
@@ -15,6 +15,8 @@
  *   an enhanced code (RFC 2034 §3: every 2xx, 4xx, 5xx reply except the greeting and EHLO) → else fail;
  *   so must every 4xx reply earlier checks met (e.g. 452 from `limit-recipients`), since a 4xx cannot
  *   be provoked safely on its own.
+ * - `vrfy-disclosure`: `VRFY postmaster`: 250/251 (a mailbox confirmed) → warn; 252, 500, 502 or a 55x
+ *   refusal → pass (RFC 5321 §3.5.3, §7.3); anything else → warn.
  * - `relay-open` (opt-in): unauthenticated MAIL, then `RCPT TO:<smtpwire-relay-test@example.net>`
  *   (RFC 2606 domain), never DATA. 2xx → fail (open relay); refused → pass.
  * - `reply-syntax`: every reply line of the whole run (plus HELP, VRFY, NOOP in its own session)
@@ -189,6 +191,15 @@ async function replySyntax(ctx: CheckContext): Promise<Verdict> {
   return verdict.pass(`${count} reply lines in ${all.length} sessions, all well formed`);
 }
 
+async function vrfy(ctx: CheckContext): Promise<Verdict> {
+  const session = await ctx.open();
+  const reply = await session.command('VRFY postmaster');
+  if (reply.code === 250 || reply.code === 251) return verdict.warn(`VRFY discloses mailboxes: ${formatReply(reply)}`);
+  if (reply.code === 252 || reply.code === 502 || reply.code === 500 || reply.code >= 550)
+    return verdict.pass(`VRFY answered ${formatReply(reply)} (RFC 5321 §3.5.3)`);
+  return verdict.warn(`unexpected VRFY reply: ${formatReply(reply)}`);
+}
+
 /** The checks of this module. */
 export const EXTENSION_CHECKS: readonly CheckDef[] = [
   {
@@ -207,6 +218,7 @@ export const EXTENSION_CHECKS: readonly CheckDef[] = [
   },
   { id: 'ext-enhancedstatuscodes', group: 'extensions', rfc: 'RFC 2034 §3', run: enhancedCodes },
   { id: 'ext-requiretls', group: 'extensions', rfc: 'RFC 8689 §4', run: requireTls },
+  { id: 'vrfy-disclosure', group: 'extensions', rfc: 'RFC 5321 §3.5.3, §7.3', run: vrfy },
   { id: 'relay-open', group: 'relay', rfc: 'RFC 5321 §3.9, §7.1', run: relay },
   { id: 'reply-syntax', group: 'reply-syntax', rfc: 'RFC 5321 §4.2, RFC 3463 §2', run: replySyntax },
 ];

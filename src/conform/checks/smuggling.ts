@@ -13,15 +13,18 @@
  *   - More than one reply before the 221: the server ended DATA at the variant and answered the
  *     smuggled commands (`250 250 250 354 250`: it accepted a second, smuggled message) → **fail**.
  *   - No reply at all before the timeout → **warn** (inconclusive).
+ * The `eod-lf-only-*` variants write the whole message (and the smuggled commands) with bare-LF line
+ * ends, the framing in which some servers (Exim 4.96) accept a lone `\n.\n` as the end.
  * The smuggled message can only reach the operator's own mailbox: nothing goes to a third party.
  * A real MTA that ends DATA at the variant while the next hop does not is how smuggled mail gets
  * through SPF/DMARC (SEC Consult, December 2023); RFC 5321 §4.1.1.4 defines the end as CRLF.CRLF.
  */
 import type { CheckContext, CheckDef, Verdict } from '../context.js';
 import { codes, verdict } from '../context.js';
+import type { ConformCheckId } from '../types.js';
 
 /** Each end-of-data variant: id and exact bytes (the line end before the dot included). */
-export const EOD_VARIANTS: readonly { id: string; bytes: string }[] = Object.freeze([
+export const EOD_VARIANTS: readonly { id: ConformCheckId; bytes: string; framing?: 'lf' }[] = Object.freeze([
   { id: 'eod-lf-dot-lf', bytes: '\n.\n' },
   { id: 'eod-lf-dot-crlf', bytes: '\n.\r\n' },
   { id: 'eod-cr-dot-cr', bytes: '\r.\r' },
@@ -35,16 +38,30 @@ export const EOD_VARIANTS: readonly { id: string; bytes: string }[] = Object.fre
   { id: 'eod-crlf-dot-nul-crlf', bytes: '\r\n.\0\r\n' },
   { id: 'eod-crlf-sp-dot-crlf', bytes: '\r\n .\r\n' },
   { id: 'eod-crlf-dot-sp-crlf', bytes: '\r\n. \r\n' },
+  // The whole message in LF-only line ends: some servers switch to LF framing then (Exim 4.96 ends
+  // DATA at \n.\n only in that framing, so the CRLF-framed variants above never show it).
+  { id: 'eod-lf-only-lf-dot-lf', bytes: '\n.\n', framing: 'lf' },
+  { id: 'eod-lf-only-lf-dot-crlf', bytes: '\n.\r\n', framing: 'lf' },
 ]);
 
-async function smuggle(ctx: CheckContext, id: string, variant: string): Promise<Verdict> {
+async function smuggle(
+  ctx: CheckContext,
+  id: ConformCheckId,
+  variant: string,
+  framing: 'crlf' | 'lf',
+): Promise<Verdict> {
   const session = await ctx.open();
   const begun = await ctx.beginData(session);
   if (begun) return begun;
   const { sender, rcpt } = ctx.options;
-  const smuggled =
-    `MAIL FROM:<${sender}>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n` + `${ctx.header(id, ' (smuggled part)')}smuggled part\r\n`;
-  session.write(`${ctx.header(id)}part one${variant}${smuggled}.\r\nQUIT\r\n`);
+  // In LF framing every line of the message and of the smuggled commands ends in a bare LF; the
+  // real end is CRLF.CRLF either way.
+  const frame = (text: string): string => (framing === 'lf' ? text.replace(/\r\n/g, '\n') : text);
+  const smuggled = frame(
+    `MAIL FROM:<${sender}>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n` + `${ctx.header(id, ' (smuggled part)')}smuggled part\r\n`,
+  );
+  const close = framing === 'lf' ? '\r\n.\r\nQUIT\r\n' : '.\r\nQUIT\r\n';
+  session.write(`${frame(ctx.header(id))}part one${variant}${smuggled}${close}`);
   const { replies, end } = await session.collect((r) => r.code === 221);
   const before = end === 'until' ? replies.slice(0, -1) : replies;
   const shown = JSON.stringify(variant);
@@ -66,7 +83,7 @@ async function smuggle(ctx: CheckContext, id: string, variant: string): Promise<
 }
 
 /** Bare CR, bare LF and NUL inside a DATA body: refused (pass) or accepted (warn). */
-const DATA_CHARACTERS: readonly { id: string; text: string; what: string; rfc: string }[] = [
+const DATA_CHARACTERS: readonly { id: ConformCheckId; text: string; what: string; rfc: string }[] = [
   {
     id: 'data-bare-lf',
     text: 'a line that ends in a bare LF\nnext line\r\n',
@@ -103,7 +120,7 @@ export const SMUGGLING_CHECKS: readonly CheckDef[] = [
       group: 'smuggling',
       rfc: 'RFC 5321 §4.1.1.4, §2.3.8',
       needs: 'rcpt',
-      run: (ctx) => smuggle(ctx, v.id, v.bytes),
+      run: (ctx) => smuggle(ctx, v.id, v.bytes, v.framing ?? 'crlf'),
     }),
   ),
   ...DATA_CHARACTERS.map(

@@ -3,8 +3,8 @@
  * came from the network (policy text, certificate dates, error messages) is escaped before it
  * reaches a terminal: control characters are shown as `\xNN`.
  */
-import { formatConformJunit } from '../report.js';
-import type { ConformCheck, ConformReport } from '../types.js';
+import { formatConformJunit, type JunitCheck } from '../report.js';
+import type { ConformReport } from '../types.js';
 import { type ConformDomainReport, DOMAIN_GROUPS } from './types.js';
 
 const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skipped: 'SKIP' } as const;
@@ -49,11 +49,11 @@ export function formatDomainText(report: ConformDomainReport): string {
  * checks of a report named after the domain, the host checks follow as their own checks.
  */
 export function formatDomainJunit(report: ConformDomainReport): string {
-  const checks: ConformCheck[] = [
+  const checks: JunitCheck[] = [
     ...report.findings.map((f) => ({
       id: f.host ? `${f.id} ${f.host}` : f.id,
       // The server report groups by its own groups; the domain groups map onto its TLS group or extensions.
-      group: (f.group === 'tls' || f.group === 'dane' ? 'starttls' : 'extensions') as ConformCheck['group'],
+      group: (f.group === 'tls' || f.group === 'dane' ? 'starttls' : 'extensions') as JunitCheck['group'],
       status: f.status,
       rfc: f.rfc,
       reason: `[${f.group}] ${f.reason}`,
@@ -64,7 +64,7 @@ export function formatDomainJunit(report: ConformDomainReport): string {
       h.checks.flatMap((c) => c.checks.map((check) => ({ ...check, id: `${check.id} ${h.host}` }))),
     ),
   ];
-  const asServer: ConformReport = {
+  const asServer: Omit<ConformReport, 'checks'> & { checks: JunitCheck[] } = {
     server: {
       host: report.domain,
       port: 25,

@@ -51,7 +51,8 @@ export function assertPartKeys(
 ): void {
   const unknown = findUnknownKey(value, known, field, hints);
   if (unknown !== null) {
-    throw new InvalidArgumentError(unknown.message, { field, code: ErrorCodes.INVALID_ATTACHMENT });
+    // An unknown key is one fault class wherever it is: ERR_SMTP_INVALID_ARGUMENT.
+    throw new InvalidArgumentError(unknown.message, { field });
   }
 }
 

@@ -551,8 +551,9 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
 
   const stream = (): Readable => {
     if (!replayable && streamed) {
+      // A consumed body: one fault class, one code (ERR_SMTP_BODY_SOURCE) wherever it is found.
       throw new SmtpError('this message has a one-shot stream attachment and was already streamed', {
-        code: ErrorCodes.INVALID_STATE,
+        code: ErrorCodes.BODY_SOURCE,
       });
     }
     streamed = true;

@@ -50,7 +50,8 @@ function listError(field: string, message: string): InvalidArgumentError {
 /** Refuses a key not in `known`, naming the nearest one (options.ts owns the wording). */
 function assertListKeys(value: object, known: readonly string[], field: string): void {
   const unknown = findUnknownKey(value, known, field);
-  if (unknown !== null) throw new InvalidArgumentError(unknown.message, { field, code: ErrorCodes.INVALID_HEADER });
+  // An unknown key is one fault class wherever it is: ERR_SMTP_INVALID_ARGUMENT.
+  if (unknown !== null) throw new InvalidArgumentError(unknown.message, { field });
 }
 
 /** A URI scheme (RFC 3986 §3.1) at the start: the target is a URL, else an email address. */

@@ -1,5 +1,6 @@
 /**
- * The MIME builder's public surface: {@link buildMessage} and the encoders it is made of.
+ * The MIME builder's module surface: {@link buildMessage} and the encoders it is made of. Only
+ * `buildMessage` and its types are public (re-exported by `src/index.ts`); the encoders are internal.
  */
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './builder.js';
 export {

@@ -1,7 +1,7 @@
 /**
  * `npm start`: a real message through smtpwire, end to end, with nothing to set up.
  *
- * Starts the npm `smtp-server` (a dev dependency, so this file is not part of the build) on a free
+ * Starts the npm `smtp-server` (a dev dependency: examples/ is outside src/ and the package) on a free
  * loopback port with STARTTLS and AUTH, sends one message with an attachment through
  * `SmtpProtocolHandler`, and prints the redacted transcript, the DeliveryResult and what the server
  * received, read back with mailparser.
@@ -9,8 +9,8 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { SmtpDeliveryStatus, SmtpProtocolHandler, type TranscriptEntry } from './index.js';
-import { testCertificates } from './testing/certs.js';
+import { SmtpDeliveryStatus, SmtpProtocolHandler, type TranscriptEntry } from '../src/index.js';
+import { testCertificates } from '../src/testing/certs.js';
 
 const USER = 'demo';
 const PASSWORD = 'demo-password';
