@@ -1,0 +1,183 @@
+/**
+ * nodemailer's SMTP (and SMTP pool) transport on the engine: one `SmtpProtocolHandler`, each
+ * message handed to `sendRaw` with the envelope nodemailer would use, the result turned into
+ * nodemailer's `info` or error. Connections are made by our factory so that each has its own
+ * protocol log (logger/debug, the EHLO lines for `info.ehlo`) and, with `proxy`, its own socket.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCodes } from '../../errors.js';
+import { SEND_OPTION_KEYS, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../handler.js';
+import type { PoolConnectionParams } from '../../pool/pool-key.js';
+import type { DeliveryResult } from '../../result.js';
+import { SmtpConnection, type TranscriptEntry } from '../../transport/connection.js';
+import { wireAddress } from './addresses.js';
+import { engineDsn } from './dsn.js';
+import { fromResult, fromSmtpError, type NodemailerError, nodemailerError, recipientError } from './errors.js';
+import type { CompatLogger } from './logger.js';
+import { OAuth2Token } from './oauth2.js';
+import { proxySocketFactory } from './proxy.js';
+import type { Outgoing } from './transport.js';
+import { handlerOptions, type NormalizedOptions } from './transport-options.js';
+import type { SMTPTransport } from './types.js';
+
+/** Whether the engine on this branch takes `dsn` (the send layer adds it; until then DSN is refused, never dropped). */
+export const ENGINE_TAKES_DSN = SEND_OPTION_KEYS.includes('dsn');
+
+export class SmtpTransport extends EventEmitter {
+  readonly name: string;
+  readonly version = '10.6.1[smtpwire]';
+  readonly handler: SmtpProtocolHandler;
+  readonly oauth2: OAuth2Token | null;
+  readonly slots: number;
+  readonly #logger: CompatLogger;
+  #ehlo: string[] = [];
+  #connections = 0;
+  #renew = false;
+
+  constructor(options: NormalizedOptions, logger: CompatLogger) {
+    super();
+    this.name = options.pool === true ? 'SMTP (pool)' : 'SMTP';
+    this.#logger = logger;
+    const base = handlerOptions(options);
+    const auth = options.auth as
+      | (SMTPTransport.AuthenticationTypeOAuth2 & { pass?: string; provisionCallback?: never })
+      | undefined;
+    let credentials: Partial<SmtpProtocolHandlerOptions> = {};
+    this.oauth2 = null;
+    if (auth && typeof auth === 'object') {
+      const method = typeof auth.method === 'string' ? auth.method : (options.authMethod as string | undefined);
+      if (String(auth.type ?? '').toUpperCase() === 'OAUTH2') {
+        const token = new OAuth2Token(auth as ConstructorParameters<typeof OAuth2Token>[0]);
+        token.on('token', (t) => this.emit('token', t));
+        this.oauth2 = token;
+        credentials = {
+          username: auth.user ?? '',
+          accessToken: () => {
+            const renew = this.#renew;
+            this.#renew = false;
+            return token.getToken(renew);
+          },
+          authMethod: 'XOAUTH2',
+        };
+      } else if (auth.user !== undefined || auth.pass !== undefined) {
+        credentials = {
+          username: auth.user ?? '',
+          password: auth.pass ?? '',
+          ...(method ? { authMethod: method.toUpperCase() as SmtpProtocolHandlerOptions['authMethod'] } : {}),
+        };
+      }
+    }
+    const socketFactory = typeof options.proxy === 'string' ? proxySocketFactory(options.proxy) : null;
+    if (typeof options.proxy === 'string' && socketFactory === null)
+      throw nodemailerError('EPROXY', `Unknown proxy configuration ${JSON.stringify(options.proxy)}`);
+    const connectionFactory = (params: PoolConnectionParams): SmtpConnection => {
+      const cid = (++this.#connections).toString(36);
+      let inEhlo = false;
+      let lines: string[] = [];
+      const onTranscript = (entry: TranscriptEntry): void => {
+        if (entry.direction === 'client') {
+          inEhlo = /^(EHLO|LHLO) /i.test(entry.line);
+          lines = [];
+        } else if (inEhlo && /^250[ -]/.test(entry.line)) {
+          lines.push(entry.line.slice(4));
+          // nodemailer's info.ehlo: the keywords after the greeting line of the last EHLO.
+          if (entry.line[3] === ' ') this.#ehlo = lines.slice(1);
+        }
+        this.#logger.transcript(entry, cid);
+      };
+      return new SmtpConnection({
+        ...params.connection,
+        host: params.host,
+        port: params.port!,
+        encryption: params.encryption ?? 'tls',
+        ...(params.protocol === undefined ? {} : { protocol: params.protocol }),
+        onTranscript,
+        ...(socketFactory ? { socketFactory } : {}),
+      });
+    };
+    const handlerOpts: SmtpProtocolHandlerOptions = {
+      ...base,
+      ...credentials,
+      pool: { ...base.pool, connectionFactory },
+    };
+    this.handler = new SmtpProtocolHandler(handlerOpts);
+    this.slots = handlerOpts.poolSize ?? 5;
+  }
+
+  async send(out: Outgoing): Promise<SMTPTransport.SentMessageInfo> {
+    const { envelope } = out;
+    if (envelope.from === false && envelope.to.length === 0)
+      throw nodemailerError('EENVELOPE', 'No recipients defined', { command: 'API' });
+    if (envelope.to.length === 0) throw nodemailerError('EENVELOPE', 'No recipients defined', { command: 'API' });
+    const dsn = engineDsn(out.data.dsn);
+    if (dsn !== null && !ENGINE_TAKES_DSN)
+      throw nodemailerError('EMESSAGE', 'dsn: this build of the engine cannot request DSN yet; nothing was sent', {
+        command: 'API',
+      });
+    const started = Date.now();
+    let handedOver = started;
+    const attempt = (): Promise<DeliveryResult> =>
+      this.handler.sendRaw(
+        { from: envelope.from || '', to: envelope.to, ...(dsn ? { dsn } : {}) } as Parameters<
+          SmtpProtocolHandler['sendRaw']
+        >[0],
+        out.raw,
+        {
+          retry: false,
+          ...(out.messageId ? { messageId: out.messageId } : {}),
+          onBeforeHandOver: () => {
+            handedOver = Date.now();
+          },
+          ...(out.signal ? { signal: out.signal } : {}),
+        },
+      );
+    this.#logger.log(
+      'info',
+      { tnx: 'send', messageId: out.messageId },
+      'Sending message %s to <%s>',
+      out.messageId,
+      envelope.to.join(', '),
+    );
+    let result = await attempt();
+    // nodemailer asks for a new token once when the server refuses one it can renew.
+    if (result.error?.code === ErrorCodes.AUTH && this.oauth2?.canRefresh) {
+      this.#renew = true;
+      result = await attempt();
+    }
+    if (result.status !== 'success') {
+      const err = fromResult(result, wireAddress);
+      this.#logger.log('error', { tnx: 'send', err }, 'Send Error: %s', err.message);
+      throw err;
+    }
+    const failures = Object.entries(result.recipientFailures);
+    const finished = Date.now();
+    return {
+      envelope,
+      messageId: result.messageId ?? out.messageId,
+      accepted: result.acceptedRecipients.map(wireAddress),
+      rejected: failures.map(([r]) => wireAddress(r)),
+      ...(failures.length ? { rejectedErrors: failures.map(([r, text]) => recipientError(wireAddress(r), text)) } : {}),
+      pending: [],
+      response: result.response ?? `${result.smtpCode ?? 250}`,
+      envelopeTime: handedOver - started,
+      messageTime: finished - handedOver,
+      messageSize: out.raw.length,
+      ...(this.#ehlo.length ? { ehlo: [...this.#ehlo] } : {}),
+      result,
+    };
+  }
+
+  async verify(): Promise<true> {
+    if (this.handler.pool && (await this.handler.testConnection())) return true;
+    if (this.handler.lastError?.code === ErrorCodes.AUTH && this.oauth2?.canRefresh) {
+      this.#renew = true;
+      if (await this.handler.testConnection()) return true;
+    }
+    throw fromSmtpError(this.handler.lastError, null) as NodemailerError;
+  }
+
+  close(): Promise<void> {
+    this.oauth2?.removeAllListeners();
+    return this.handler.close();
+  }
+}
