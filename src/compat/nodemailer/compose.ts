@@ -167,10 +167,11 @@ function extractDataImages(html: string, attachments: Record<string, unknown>[])
   );
 }
 
-/** A body field (`text`, `html`, `amp`, `watchHtml`) as text, honouring the message's `encoding`. */
-async function bodyText(value: unknown, encoding: unknown, policy: AccessPolicy, what: string) {
-  if (typeof value === 'string' && typeof encoding === 'string' && !/^utf-?8$/i.test(encoding))
-    return Buffer.from(value, encoding as BufferEncoding).toString('utf8');
+/**
+ * A body field (`text`, `html`, `amp`, `watchHtml`) as text. The message-level `encoding` is
+ * accepted and, as in nodemailer 10, leaves plain string bodies as they are.
+ */
+async function bodyText(value: unknown, _encoding: unknown, policy: AccessPolicy, what: string) {
   return resolveText(value, policy, what);
 }
 
@@ -361,6 +362,8 @@ export async function compose(data: MailData, options: ComposeOptions): Promise<
   const body = await built.toBuffer();
   const headerBytes = Buffer.byteLength(built.headers, 'utf8');
   let headers = built.headers;
+  // nodemailer writes no Subject field for a message without one; the builder writes an empty one.
+  if (data.subject === undefined || data.subject === null) headers = headers.replace(/^Subject: \r\n/m, '');
   if (extraFields) {
     const at = headers.indexOf(HEADER_BLOCK_END);
     headers = at === -1 ? extraFields + headers : headers.slice(0, at + 2) + extraFields + headers.slice(at + 2);

@@ -75,14 +75,14 @@ async function fetchUrl(href: string, headers: Record<string, string> | undefine
   try {
     res = await fetch(href, { ...(headers ? { headers } : {}), redirect: 'follow' });
   } catch (err) {
-    throw nodemailerError('EFETCH', `${what}: cannot fetch ${href}: ${(err as Error).message}`, {
+    throw nodemailerError('ESTREAM', `${what}: cannot fetch ${href}: ${(err as Error).message}`, {
       cause: err,
       command: 'API',
     });
   }
   if (!res.ok) {
     await res.body?.cancel();
-    throw nodemailerError('EFETCH', `${what}: invalid status code ${res.status} from ${href}`, { command: 'API' });
+    throw nodemailerError('ESTREAM', `${what}: invalid status code ${res.status} from ${href}`, { command: 'API' });
   }
   const declared = Number(res.headers.get('content-length') ?? 0);
   if (declared > MAX_CONTENT_BYTES) {
@@ -105,7 +105,8 @@ async function fetchUrl(href: string, headers: Record<string, string> | undefine
 
 /** The access refusals nodemailer gives (same wording). */
 function refuse(kind: 'File' | 'Url', where: string): never {
-  throw nodemailerError(kind === 'File' ? 'EFILEACCESS' : 'EURLACCESS', `${kind} access rejected for ${where}`, {
+  // nodemailer reports it while the message is read: ESTREAM.
+  throw nodemailerError('ESTREAM', `${kind} access rejected for ${where}`, {
     command: 'API',
   });
 }

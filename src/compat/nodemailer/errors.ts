@@ -15,6 +15,7 @@ import {
   TimeoutError,
   TlsError,
 } from '../../errors.js';
+import { formatReply } from '../../protocol/reply.js';
 import type { DeliveryResult } from '../../result.js';
 
 /** nodemailer's error codes, plus smtpwire's for a handed-over message whose reply was lost. */
@@ -88,6 +89,8 @@ export function nodemailerError(
 export function commandOf(err: SmtpError | null): string {
   if (err === null) return 'CONN';
   if (err instanceof InvalidArgumentError) return 'API';
+  // nodemailer's timeouts are the socket's: 'CONN', whatever was in flight.
+  if (err instanceof TimeoutError) return 'CONN';
   const line = (err.command ?? '').toUpperCase();
   if (line.startsWith('MAIL')) return 'MAIL FROM';
   if (line.startsWith('RCPT')) return 'RCPT TO';
@@ -95,7 +98,7 @@ export function commandOf(err: SmtpError | null): string {
   if (line.startsWith('AUTH')) return line.split(/\s+/).slice(0, 2).join(' ');
   if (line.startsWith('EHLO') || line.startsWith('HELO')) return 'EHLO';
   if (line.startsWith('LHLO')) return 'LHLO';
-  if (line.startsWith('STARTTLS')) return 'STARTTLS';
+  if (line.startsWith('STARTTLS') || err.code === ErrorCodes.STARTTLS_UNAVAILABLE) return 'STARTTLS';
   if (err instanceof AuthError) return 'AUTH';
   return 'CONN';
 }
@@ -108,11 +111,15 @@ function codeOf(err: SmtpError | null): NodemailerErrorCode {
   if (err instanceof TimeoutError) return 'ETIMEDOUT';
   // A refused STARTTLS is ETLS in nodemailer; a failed handshake reaches it as a socket error.
   if (err instanceof TlsError) return err.code === ErrorCodes.STARTTLS_UNAVAILABLE || err.command ? 'ETLS' : 'ESOCKET';
+  if (err.code === ErrorCodes.STARTTLS_UNAVAILABLE) return 'ETLS';
   if (err instanceof ConnectionError && socketCause(err) !== null) return 'ESOCKET';
   if (err instanceof ConnectionError || err instanceof ClosedError) return 'ECONNECTION';
   if (err instanceof ReplyError) {
-    if (err.code === ErrorCodes.GREETING_REFUSED) return 'ECONNECTION';
-    return commandOf(err) === 'DATA' ? 'EMESSAGE' : 'EENVELOPE';
+    if (err.code === ErrorCodes.GREETING_REFUSED) return 'EPROTOCOL';
+    const command = commandOf(err);
+    // Refused while the session is set up (EHLO, a 421 before MAIL): nodemailer's connection error.
+    if (command === 'EHLO' || command === 'LHLO' || command === 'CONN') return 'ECONNECTION';
+    return command === 'DATA' ? 'EMESSAGE' : 'EENVELOPE';
   }
   if (err.code === ErrorCodes.INVALID_ADDRESS) return 'EENVELOPE';
   if (err.code === ErrorCodes.PROTOCOL || err.code === ErrorCodes.UNEXPECTED_REPLY) return 'EPROTOCOL';
@@ -144,10 +151,19 @@ function socketFields(err: unknown): Extra {
   return out;
 }
 
+/** The server's reply behind an error, as nodemailer quotes it (`535 5.7.8 text`). */
+function replyText(err: SmtpError | null): string | undefined {
+  if (err instanceof ReplyError)
+    return formatReply({ code: err.replyCode, enhanced: err.enhancedCode, lines: err.lines });
+  // An AUTH refusal carries the reply in its message (`AUTH PLAIN failed: 535 …`).
+  if (err instanceof AuthError && err.replyCode) return /failed: (\d{3}[^]*)$/.exec(err.message)?.[1];
+  return undefined;
+}
+
 /** A typed smtpwire error (verify, or a failed send) → nodemailer's error. */
 export function fromSmtpError(err: SmtpError | null, result: DeliveryResult | null): NodemailerError {
   const code = codeOf(err);
-  const response = err instanceof ReplyError ? err.response : (result?.response ?? undefined);
+  const response = replyText(err) ?? result?.response ?? undefined;
   const s = socketCause(err);
   const message = s?.message ?? err?.message ?? 'connection failed';
   return nodemailerError(code, message, {

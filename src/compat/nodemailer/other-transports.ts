@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
+import { guessContentType } from '../../message/mime/headers.js';
 import { mailboxes } from './addresses.js';
 import { isStream, resolveContent } from './content.js';
 import { nodemailerError } from './errors.js';
@@ -63,6 +64,9 @@ async function normalized(out: Outgoing): Promise<Record<string, unknown>> {
     data[key] = await Promise.all(
       list.map(async (a: Record<string, unknown>, i) => {
         const { path: _p, href: _h, ...rest } = a;
+        // nodemailer's normalize() names the type of every attachment (from its file name).
+        if (key === 'attachments' && rest.contentType === undefined)
+          rest.contentType = guessContentType(typeof rest.filename === 'string' ? rest.filename : 'bin');
         const v = await resolveContent(a, policy, `${key}[${i}]`);
         return Buffer.isBuffer(v)
           ? { ...rest, content: v.toString('base64'), encoding: 'base64' }
@@ -107,7 +111,7 @@ export class SendmailTransport implements CompatTransport {
     const own = typeof options.sendmail === 'string' ? options.sendmail : undefined;
     this.#path = typeof options.path === 'string' ? options.path : (own ?? 'sendmail');
     this.#args = Array.isArray(options.args) ? options.args.map(String) : null;
-    this.#newline = options.newline ?? 'unix';
+    this.#newline = options.newline;
   }
   send(out: Outgoing) {
     const { envelope, messageId } = out;

@@ -157,7 +157,6 @@ export class SmtpTransport extends EventEmitter {
       accepted: result.acceptedRecipients.map(wireAddress),
       rejected: failures.map(([r]) => wireAddress(r)),
       ...(failures.length ? { rejectedErrors: failures.map(([r, text]) => recipientError(wireAddress(r), text)) } : {}),
-      pending: [],
       response: result.response ?? `${result.smtpCode ?? 250}`,
       envelopeTime: handedOver - started,
       messageTime: finished - handedOver,

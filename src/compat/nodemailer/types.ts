@@ -221,7 +221,7 @@ export declare namespace SMTPTransport {
     accepted: (string | Mail.Address)[];
     rejected: (string | Mail.Address)[];
     rejectedErrors?: NodemailerError[] | undefined;
-    pending: (string | Mail.Address)[];
+    pending?: (string | Mail.Address)[] | undefined;
     response: string;
     envelopeTime?: number | undefined;
     messageTime?: number | undefined;
