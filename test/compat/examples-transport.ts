@@ -382,7 +382,7 @@ export const transportExamples: Example[] = [
       ),
     view: async (_v, messages) => {
       const raw = messages[0]!.raw;
-      const sig = /^DKIM-Signature:([^]*?)\r\n(?=\S)/m.exec(raw.toString())?.[1] ?? '';
+      const sig = /^DKIM-Signature:([\s\S]*?)\r\n(?=\S)/m.exec(raw.toString())?.[1] ?? '';
       return {
         verified: await mailauthVerify(raw, fixtureRecords()),
         d: /d=example\.com/.test(sig),

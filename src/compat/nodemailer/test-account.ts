@@ -49,9 +49,14 @@ async function fetchAccount(apiUrl: string): Promise<TestAccount> {
   return data as unknown as TestAccount;
 }
 
+type AccountCallback = (err: Error | null, account?: TestAccount) => void;
+
+export function createTestAccount(apiUrl?: string): Promise<TestAccount>;
+export function createTestAccount(callback: AccountCallback): undefined;
+export function createTestAccount(apiUrl: string, callback: AccountCallback): undefined;
 export function createTestAccount(
-  apiUrl?: string | ((err: Error | null, account?: TestAccount) => void),
-  callback?: (err: Error | null, account?: TestAccount) => void,
+  apiUrl?: string | AccountCallback,
+  callback?: AccountCallback,
 ): Promise<TestAccount> | undefined {
   const cb = typeof apiUrl === 'function' ? apiUrl : callback;
   const url = typeof apiUrl === 'string' && apiUrl ? apiUrl.replace(/\/+$/, '') : api();
