@@ -162,6 +162,9 @@ function replyText(err: SmtpError | null): string | undefined {
 
 /** A typed smtpwire error (verify, or a failed send) → nodemailer's error. */
 export function fromSmtpError(err: SmtpError | null, result: DeliveryResult | null): NodemailerError {
+  // Our own callbacks (the OAuth2 token provider) throw nodemailer's errors; the engine wraps them.
+  const own = err?.code === ErrorCodes.INTERNAL ? (err.cause as NodemailerError | undefined) : undefined;
+  if (own instanceof Error && typeof own.code === 'string' && /^E[A-Z0-9]+$/.test(own.code)) return own;
   const code = codeOf(err);
   const response = replyText(err) ?? result?.response ?? undefined;
   const s = socketCause(err);
