@@ -4,10 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { Example, Nodemailer, Target } from './harness.js';
+import { type Example, type Nodemailer, scratchPath, type Target } from './harness.js';
 
 const PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
@@ -60,7 +58,7 @@ export async function withWebServer<T>(use: (base: string) => Promise<T>): Promi
 }
 
 const file = (name: string, content: string | Buffer): string => {
-  const path = join(tmpdir(), `smtpwire-compat-${process.pid}-${name}`);
+  const path = scratchPath(name);
   writeFileSync(path, content);
   return path;
 };

@@ -6,11 +6,17 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { type AddressInfo, connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { DKIM_KEYS, fixtureRecords, mailauthVerify } from '../helpers/dkim-verifiers.js';
-import { type Example, infoView, messageView, type Nodemailer, receivedView, type Target } from './harness.js';
+import {
+  type Example,
+  infoView,
+  messageView,
+  type Nodemailer,
+  receivedView,
+  scratchPath,
+  type Target,
+} from './harness.js';
 
 async function sendOne(
   transporter: { sendMail: (m: object) => Promise<unknown>; close: () => void },
@@ -86,8 +92,7 @@ export async function withConnectProxy<T>(use: (url: string, tunnels: string[]) 
 
 /** A fake sendmail: records its arguments and standard input in files, exits 0. */
 function fakeSendmail(): { path: string; args: string; input: string } {
-  const dir = tmpdir();
-  const base = join(dir, `smtpwire-fake-sendmail-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const base = scratchPath(`fake-sendmail-${Math.random().toString(36).slice(2)}`);
   const script = `${base}.sh`;
   writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$@" > '${base}.args'\ncat > '${base}.in'\n`);
   chmodSync(script, 0o755);

@@ -5,6 +5,9 @@
  * drop only what legitimately differs (ids, dates, boundaries, timings, transfer encodings).
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import realNodemailer from 'nodemailer';
 import ours from '../../src/compat/nodemailer.js';
@@ -37,6 +40,20 @@ export interface Example {
   run(nodemailer: Nodemailer, target: Target): Promise<unknown>;
   /** Reduces what the program returned and the server received to what must be equal. */
   view?(value: unknown, messages: ReceivedMessage[]): Promise<unknown> | unknown;
+}
+
+let scratch: string | null = null;
+
+/** A path in the suite's own temp directory (files the programs read, the fake sendmail). */
+export function scratchPath(name: string): string {
+  scratch ??= mkdtempSync(join(tmpdir(), 'smtpwire-compat-'));
+  return join(scratch, name);
+}
+
+/** Removes the temp directory (afterAll). */
+export function removeScratch(): void {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  scratch = null;
 }
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -4,11 +4,13 @@
  * it, the `info` object and the error fields must be equal. The deliberate differences are the
  * README's "Coming from nodemailer" table; each has its own assertion below.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { errorExamples, requireTlsExample } from './examples-errors.js';
 import { fieldExamples } from './examples-fields.js';
 import { deliberateExamples, transportExamples } from './examples-transport.js';
-import { type Example, errorView, mine, real, runWith, view } from './harness.js';
+import { type Example, errorView, mine, real, removeScratch, runWith, view } from './harness.js';
+
+afterAll(removeScratch);
 
 const examples: Example[] = [...transportExamples, ...fieldExamples, ...errorExamples];
 

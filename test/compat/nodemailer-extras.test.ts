@@ -313,4 +313,22 @@ describe('translation tables', () => {
       t.sendMail({ ...mail, envelope: { from: '-oQ/tmp@example.com', to: ['a@example.com'] } }),
     ).rejects.toMatchObject({ code: 'ESENDMAIL' });
   });
+
+  it('deliberate: no Bcc field in any output (streamTransport here), though the envelope keeps the address', async () => {
+    const info = await createTransport({ streamTransport: true, buffer: true }).sendMail({
+      ...mail,
+      bcc: 'hidden@example.com',
+    });
+    expect(info.envelope.to).toEqual(['rcpt@example.com', 'hidden@example.com']);
+    expect(info.message.toString()).not.toMatch(/^Bcc:/im);
+  });
+
+  it("deliberate: dkim.hashAlgo 'sha1' throws at createTransport (RFC 8301)", () => {
+    expect(() =>
+      createTransport({
+        streamTransport: true,
+        dkim: { domainName: 'example.com', keySelector: 's', privateKey: 'x', hashAlgo: 'sha1' },
+      }),
+    ).toThrow(/sha256/);
+  });
 });
