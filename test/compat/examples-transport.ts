@@ -8,15 +8,7 @@ import { createRequire } from 'node:module';
 import { type AddressInfo, connect as netConnect } from 'node:net';
 import { Transform } from 'node:stream';
 import { DKIM_KEYS, fixtureRecords, mailauthVerify } from '../helpers/dkim-verifiers.js';
-import {
-  type Example,
-  infoView,
-  messageView,
-  type Nodemailer,
-  receivedView,
-  scratchPath,
-  type Target,
-} from './harness.js';
+import { type Example, infoView, messageView, receivedView, scratchPath, type Target } from './harness.js';
 
 async function sendOne(
   transporter: { sendMail: (m: object) => Promise<unknown>; close: () => void },
