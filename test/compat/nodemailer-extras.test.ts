@@ -331,4 +331,38 @@ describe('translation tables', () => {
       }),
     ).toThrow(/sha256/);
   });
+
+  it('a bad DKIM key throws at createTransport with ERR_SMTP_DKIM_KEY, not at each send', () => {
+    expect(() =>
+      createTransport({
+        streamTransport: true,
+        dkim: { domainName: 'example.com', keySelector: 's', privateKey: 'not a key' },
+      }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_SMTP_DKIM_KEY' }));
+  });
+});
+
+describe('the mailer contract', () => {
+  it('a plugin error rejects sendMail with that very error; nothing is sent', async () => {
+    const s = await server();
+    const t = createTransport({ host: '127.0.0.1', port: s.port, tls: tls() });
+    cleanups.push(() => t.close());
+    const boom = Object.assign(new Error('template not found'), { code: 'ETEMPLATE' });
+    t.use('compile', (_mail, done) => done(boom));
+    await expect(t.sendMail(mail)).rejects.toBe(boom);
+    expect(s.messages).toHaveLength(0);
+  });
+
+  it('an aborted signal is EABORT; maxRecipients is EMAXRECIPIENTS; both before connecting', async () => {
+    const s = await server();
+    const t = createTransport({ host: '127.0.0.1', port: s.port, tls: tls() });
+    cleanups.push(() => t.close());
+    await expect(t.sendMail({ ...mail, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'EABORT' });
+    await expect(
+      t.sendMail({ ...mail, to: ['a@example.com', 'b@example.com'], maxRecipients: 1 }),
+    ).rejects.toMatchObject({
+      code: 'EMAXRECIPIENTS',
+    });
+    expect(s.connections).toBe(0);
+  });
 });

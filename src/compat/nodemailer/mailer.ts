@@ -171,9 +171,9 @@ export class Mailer extends EventEmitter {
     mail.message = view;
     await this.#runPlugins('stream', mail);
     let raw = await view.finish((s) => readStream(s, 'message'));
-    const dkim = data.dkim ? dkimOptions(data.dkim as DkimOptions) : this.#dkim;
-    if (dkim) {
+    if (data.dkim || this.#dkim) {
       try {
+        const dkim = data.dkim ? dkimOptions(data.dkim as DkimOptions)! : this.#dkim!;
         raw = Buffer.concat([Buffer.from(await dkimSign(raw, dkim), 'latin1'), raw]);
       } catch (err) {
         throw asNodemailerError(err);

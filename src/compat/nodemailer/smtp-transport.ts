@@ -167,7 +167,7 @@ export class SmtpTransport extends EventEmitter {
   }
 
   async verify(): Promise<true> {
-    if (this.handler.pool && (await this.handler.testConnection())) return true;
+    if (await this.handler.testConnection()) return true;
     if (this.handler.lastError?.code === ErrorCodes.AUTH && this.oauth2?.canRefresh) {
       this.#renew = true;
       if (await this.handler.testConnection()) return true;

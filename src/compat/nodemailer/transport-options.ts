@@ -5,10 +5,10 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import type { SmtpEncryption } from '../../enums.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import type { SmtpProtocolHandlerOptions } from '../../handler.js';
 import type { DkimOptions as EngineDkimOptions } from '../../message/dkim/sign.js';
-import { DEFAULT_SIGNED_HEADERS } from '../../message/dkim/sign.js';
+import { createDkimSigners, DEFAULT_SIGNED_HEADERS } from '../../message/dkim/sign.js';
 import { assertKnownKeys, assertObject } from '../../options.js';
 import { wellKnown, wellKnownNames } from './services.js';
 import type { DkimOptions } from './types.js';
@@ -209,7 +209,7 @@ export function dkimOptions(dkim: DkimOptions | undefined): EngineDkimOptions[] 
       field: 'dkim.hashAlgo',
     });
   const keys = dkim.keys?.length ? dkim.keys.map((k) => ({ ...dkim, keys: undefined, ...k })) : [dkim];
-  return keys.map((k) => {
+  const list = keys.map((k) => {
     const skip = new Set((k.skipFields ?? '').toLowerCase().split(':').filter(Boolean));
     const fields = k.headerFieldNames
       ? k.headerFieldNames
@@ -217,13 +217,22 @@ export function dkimOptions(dkim: DkimOptions | undefined): EngineDkimOptions[] 
           .map((f) => f.trim())
           .filter(Boolean)
       : DEFAULT_SIGNED_HEADERS.filter((f) => !skip.has(f.toLowerCase()));
-    const key =
-      typeof k.privateKey === 'object' && k.privateKey !== null
-        ? createPrivateKey({
-            key: k.privateKey.key,
-            ...(k.privateKey.passphrase ? { passphrase: k.privateKey.passphrase } : {}),
-          })
-        : k.privateKey;
+    let key: EngineDkimOptions['privateKey'];
+    try {
+      key =
+        typeof k.privateKey === 'object' && k.privateKey !== null
+          ? createPrivateKey({
+              key: k.privateKey.key,
+              ...(k.privateKey.passphrase ? { passphrase: k.privateKey.passphrase } : {}),
+            })
+          : k.privateKey;
+    } catch (err) {
+      throw new InvalidArgumentError(`dkim.privateKey: ${(err as Error).message}`, {
+        field: 'dkim.privateKey',
+        code: ErrorCodes.DKIM_KEY,
+        cause: err,
+      });
+    }
     return {
       domainName: k.domainName,
       keySelector: k.keySelector,
@@ -231,4 +240,7 @@ export function dkimOptions(dkim: DkimOptions | undefined): EngineDkimOptions[] 
       headerFields: fields.filter((f) => !skip.has(f.toLowerCase())),
     };
   });
+  // The core's signer checks keys and options now, so a bad key throws at createTransport, not per message.
+  createDkimSigners(list);
+  return list;
 }
