@@ -479,6 +479,25 @@ export const transportExamples: Example[] = [
 ];
 
 transportExamples.push({
+  name: 'per-message auth',
+  kind: 'feature',
+  server: { users: { alice: 'alice-pass', bob: 'bob-pass' } },
+  run: async (nm, t) => {
+    const transporter = nm.createTransport(smtp(t, { auth: { user: 'alice', pass: 'alice-pass' } }));
+    const first = await transporter.sendMail({ from: 'a@example.com', to: 'r@example.com', text: '1' });
+    const second = await transporter.sendMail({
+      from: 'b@example.com',
+      to: 'r@example.com',
+      text: '2',
+      auth: { user: 'bob', pass: 'bob-pass' },
+    });
+    transporter.close();
+    return [first, second];
+  },
+  view: (_v, messages) => messages.map((m) => m.user),
+});
+
+transportExamples.push({
   name: 'socketTimeout: a server gone silent before the message',
   kind: 'error',
   server: {

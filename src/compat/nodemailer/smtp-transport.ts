@@ -23,6 +23,21 @@ import type { SMTPTransport } from './types.js';
 /** Whether the engine on this branch takes `dsn` (the send layer adds it; until then DSN is refused, never dropped). */
 export const ENGINE_TAKES_DSN = SEND_OPTION_KEYS.includes('dsn');
 
+type Auth = SMTPTransport.AuthenticationTypeOAuth2 & { pass?: string; provisionCallback?: unknown };
+
+/** One set of credentials: its handler (pool) and, for OAuth2, its token. */
+interface Route {
+  handler: SmtpProtocolHandler;
+  oauth2: OAuth2Token | null;
+  /** The next token request asks for a new one (the server refused the last). */
+  renew: boolean;
+}
+
+/** The keys a message's own `auth` may set, as nodemailer's (the rest stays the transport's). */
+const MESSAGE_AUTH_KEYS = ['type', 'user', 'pass', 'accessToken', 'refreshToken', 'expires'] as const;
+/** Per-message credentials kept at once (each is a pool); the least recently used is closed. */
+const MAX_MESSAGE_ROUTES = 16;
+
 export class SmtpTransport extends EventEmitter {
   readonly name: string;
   readonly version = '10.6.1[smtpwire]';
@@ -30,31 +45,44 @@ export class SmtpTransport extends EventEmitter {
   readonly oauth2: OAuth2Token | null;
   readonly slots: number;
   readonly #logger: CompatLogger;
+  readonly #options: NormalizedOptions;
+  readonly #base: SmtpProtocolHandlerOptions;
+  readonly #route: Route;
+  readonly #messageRoutes = new Map<string, Route>();
+  readonly #socketFactory: ReturnType<typeof proxySocketFactory>;
   #ehlo: string[] = [];
   #connections = 0;
-  #renew = false;
 
   constructor(options: NormalizedOptions, logger: CompatLogger) {
     super();
     this.name = options.pool === true ? 'SMTP (pool)' : 'SMTP';
     this.#logger = logger;
-    const base = handlerOptions(options);
-    const auth = options.auth as
-      | (SMTPTransport.AuthenticationTypeOAuth2 & { pass?: string; provisionCallback?: never })
-      | undefined;
+    this.#options = options;
+    this.#base = handlerOptions(options);
+    this.#socketFactory = typeof options.proxy === 'string' ? proxySocketFactory(options.proxy) : null;
+    if (typeof options.proxy === 'string' && this.#socketFactory === null)
+      throw nodemailerError('EPROXY', `Unknown proxy configuration ${JSON.stringify(options.proxy)}`);
+    this.#route = this.#makeRoute(options.auth as Auth | undefined);
+    this.handler = this.#route.handler;
+    this.oauth2 = this.#route.oauth2;
+    this.slots = this.#base.poolSize ?? 5;
+  }
+
+  /** A handler for one set of credentials (password, or OAuth2 with refresh). */
+  #makeRoute(auth: Auth | undefined): Route {
+    const route: Route = { handler: null as unknown as SmtpProtocolHandler, oauth2: null, renew: false };
     let credentials: Partial<SmtpProtocolHandlerOptions> = {};
-    this.oauth2 = null;
     if (auth && typeof auth === 'object') {
-      const method = typeof auth.method === 'string' ? auth.method : (options.authMethod as string | undefined);
+      const method = typeof auth.method === 'string' ? auth.method : (this.#options.authMethod as string | undefined);
       if (String(auth.type ?? '').toUpperCase() === 'OAUTH2') {
         const token = new OAuth2Token(auth as ConstructorParameters<typeof OAuth2Token>[0]);
         token.on('token', (t) => this.emit('token', t));
-        this.oauth2 = token;
+        route.oauth2 = token;
         credentials = {
           username: auth.user ?? '',
           accessToken: () => {
-            const renew = this.#renew;
-            this.#renew = false;
+            const renew = route.renew;
+            route.renew = false;
             return token.getToken(renew);
           },
           authMethod: 'XOAUTH2',
@@ -67,9 +95,7 @@ export class SmtpTransport extends EventEmitter {
         };
       }
     }
-    const socketFactory = typeof options.proxy === 'string' ? proxySocketFactory(options.proxy) : null;
-    if (typeof options.proxy === 'string' && socketFactory === null)
-      throw nodemailerError('EPROXY', `Unknown proxy configuration ${JSON.stringify(options.proxy)}`);
+    const socketFactory = this.#socketFactory;
     const connectionFactory = (params: PoolConnectionParams): SmtpConnection => {
       const cid = (++this.#connections).toString(36);
       let inEhlo = false;
@@ -95,13 +121,35 @@ export class SmtpTransport extends EventEmitter {
         ...(socketFactory ? { socketFactory } : {}),
       });
     };
-    const handlerOpts: SmtpProtocolHandlerOptions = {
-      ...base,
+    route.handler = new SmtpProtocolHandler({
+      ...this.#base,
       ...credentials,
-      pool: { ...base.pool, connectionFactory },
-    };
-    this.handler = new SmtpProtocolHandler(handlerOpts);
-    this.slots = handlerOpts.poolSize ?? 5;
+      pool: { ...this.#base.pool, connectionFactory },
+    });
+    return route;
+  }
+
+  /** The route of a message: the transport's, or (nodemailer's per-message `auth`) its own, kept for reuse. */
+  #routeFor(messageAuth: unknown): Route {
+    if (!messageAuth || typeof messageAuth !== 'object') return this.#route;
+    const merged: Record<string, unknown> = { ...(this.#options.auth as object | undefined) };
+    for (const key of MESSAGE_AUTH_KEYS)
+      if ((messageAuth as Record<string, unknown>)[key] !== undefined)
+        merged[key] = (messageAuth as Record<string, unknown>)[key];
+    const key = JSON.stringify(MESSAGE_AUTH_KEYS.map((k) => merged[k] ?? null));
+    let route = this.#messageRoutes.get(key);
+    if (route) this.#messageRoutes.delete(key);
+    else {
+      route = this.#makeRoute(merged as Auth);
+      if (this.#messageRoutes.size >= MAX_MESSAGE_ROUTES) {
+        const [oldestKey, oldest] = this.#messageRoutes.entries().next().value as [string, Route];
+        this.#messageRoutes.delete(oldestKey);
+        oldest.oauth2?.removeAllListeners();
+        void oldest.handler.close();
+      }
+    }
+    this.#messageRoutes.set(key, route);
+    return route;
   }
 
   async send(out: Outgoing): Promise<SMTPTransport.SentMessageInfo> {
@@ -114,10 +162,11 @@ export class SmtpTransport extends EventEmitter {
       throw nodemailerError('EMESSAGE', 'dsn: this build of the engine cannot request DSN yet; nothing was sent', {
         command: 'API',
       });
+    const route = this.#routeFor(out.data.auth);
     const started = Date.now();
     let handedOver = started;
     const attempt = (): Promise<DeliveryResult> =>
-      this.handler.sendRaw(
+      route.handler.sendRaw(
         { from: envelope.from || '', to: envelope.to, ...(dsn ? { dsn } : {}) } as Parameters<
           SmtpProtocolHandler['sendRaw']
         >[0],
@@ -140,8 +189,8 @@ export class SmtpTransport extends EventEmitter {
     );
     let result = await attempt();
     // nodemailer asks for a new token once when the server refuses one it can renew.
-    if (result.error?.code === ErrorCodes.AUTH && this.oauth2?.canRefresh) {
-      this.#renew = true;
+    if (result.error?.code === ErrorCodes.AUTH && route.oauth2?.canRefresh) {
+      route.renew = true;
       result = await attempt();
     }
     if (result.status !== 'success') {
@@ -169,14 +218,16 @@ export class SmtpTransport extends EventEmitter {
   async verify(): Promise<true> {
     if (await this.handler.testConnection()) return true;
     if (this.handler.lastError?.code === ErrorCodes.AUTH && this.oauth2?.canRefresh) {
-      this.#renew = true;
+      this.#route.renew = true;
       if (await this.handler.testConnection()) return true;
     }
     throw fromSmtpError(this.handler.lastError, null) as NodemailerError;
   }
 
-  close(): Promise<void> {
-    this.oauth2?.removeAllListeners();
-    return this.handler.close();
+  async close(): Promise<void> {
+    const routes = [this.#route, ...this.#messageRoutes.values()];
+    this.#messageRoutes.clear();
+    for (const r of routes) r.oauth2?.removeAllListeners();
+    await Promise.all(routes.map((r) => r.handler.close()));
   }
 }
