@@ -99,6 +99,16 @@ export const fieldExamples: Example[] = [
     run: (nm, t) => send(nm, t, { text: 'x', headers: { 'X-Tag': ['one', 'two'], 'x-single': 'solo ✔' } }),
   },
   {
+    name: 'headers setting Subject and Message-ID',
+    kind: 'feature',
+    run: (nm, t) =>
+      send(nm, t, {
+        subject: undefined,
+        text: 'x',
+        headers: { Subject: 'From the headers ✔', 'Message-ID': '<hdr-1@example.com>' },
+      }),
+  },
+  {
     name: 'headers: prepared values and the array form',
     kind: 'feature',
     run: (nm, t) =>

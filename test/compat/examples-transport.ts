@@ -143,7 +143,7 @@ export const transportExamples: Example[] = [
       ];
       return names.map((service) => {
         const t = nm.createTransport({ service, auth: { user: 'u', pass: 'p' } });
-        const o = t.transporter?.handler ? t.options : t.transporter.options;
+        const o = t.transporter.options;
         t.close();
         return { service, host: o.host, port: o.port, secure: Boolean(o.secure) };
       });

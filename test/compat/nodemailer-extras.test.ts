@@ -4,7 +4,8 @@
  * translation tables as pure functions.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultHeaderKey, envelopeOf } from '../../src/compat/nodemailer/compose.js';
 import { engineDsn } from '../../src/compat/nodemailer/dsn.js';
@@ -162,6 +163,42 @@ describe('proxy clients on net (nodemailer needs the socks module for these)', (
       ]);
     });
   }
+
+  it("https: CONNECT through a TLS proxy, reached with the transport's tls options", async () => {
+    const s = await server();
+    const tunnels: string[] = [];
+    const certs = testCertificates();
+    const proxy = createTlsServer({ key: certs.key, cert: certs.cert }, (client) => {
+      let head = '';
+      const onData = (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        client.off('data', onData);
+        const target = /^CONNECT (\S+) HTTP/.exec(head)?.[1] ?? '';
+        tunnels.push(target);
+        const [host, port] = target.split(':');
+        const upstream = netConnect(Number(port), host === 'localhost' ? '127.0.0.1' : host, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        upstream.on('error', () => client.destroy());
+        cleanups.push(() => {
+          upstream.destroy();
+          client.destroy();
+        });
+      };
+      client.on('data', onData);
+      client.on('error', () => {});
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const port = (proxy.address() as AddressInfo).port;
+    const t = createTransport({ host: 'localhost', port: s.port, tls: tls(), proxy: `https://127.0.0.1:${port}` });
+    cleanups.push(() => t.close());
+    expect((await t.sendMail(mail)).accepted).toEqual(['rcpt@example.com']);
+    expect(tunnels).toEqual([`localhost:${s.port}`]);
+  });
 
   it('a SOCKS5 proxy refusing the password fails the send with a connection error, nothing sent', async () => {
     const s = await server();

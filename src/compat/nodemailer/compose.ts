@@ -327,11 +327,13 @@ export async function compose(data: MailData, options: ComposeOptions): Promise<
   }
   let messageId = data.messageId ? bracket(String(data.messageId)) : undefined;
   let date = data.date === undefined ? undefined : new Date(data.date);
+  let subject = data.subject === undefined || data.subject === null ? undefined : String(data.subject);
   for (const h of headerEntries(data.headers)) {
     const name = normalizeKey(h.key);
     const lower = name.toLowerCase();
     // nodemailer lets headers set these; the builder writes them from its options.
     if (lower === 'message-id') messageId = bracket(h.value);
+    else if (lower === 'subject' && (data.subject === undefined || data.subject === null)) subject = h.value;
     else if (lower === 'date') date = new Date(h.value);
     else extraFields += writeField(name, h.value, h.prepared);
   }
@@ -341,7 +343,7 @@ export async function compose(data: MailData, options: ComposeOptions): Promise<
   const build: BuildMessageOptions = {
     fromAddress: { name: from.name, address: from.address },
     toAddresses: asInput(data.to, 'to'),
-    subject: data.subject === undefined || data.subject === null ? '' : String(data.subject),
+    subject: subject ?? '',
     ...(data.cc === undefined ? {} : { ccAddresses: asInput(data.cc, 'cc') }),
     ...(data.bcc === undefined ? {} : { bccAddresses: asInput(data.bcc, 'bcc') }),
     ...(replyTo.length ? { replyTo } : {}),
@@ -363,7 +365,7 @@ export async function compose(data: MailData, options: ComposeOptions): Promise<
   const headerBytes = Buffer.byteLength(built.headers, 'utf8');
   let headers = built.headers;
   // nodemailer writes no Subject field for a message without one; the builder writes an empty one.
-  if (data.subject === undefined || data.subject === null) headers = headers.replace(/^Subject: \r\n/m, '');
+  if (subject === undefined) headers = headers.replace(/^Subject: \r\n/m, '');
   if (extraFields) {
     const at = headers.indexOf(HEADER_BLOCK_END);
     headers = at === -1 ? extraFields + headers : headers.slice(0, at + 2) + extraFields + headers.slice(at + 2);

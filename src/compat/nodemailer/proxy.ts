@@ -4,6 +4,7 @@
  * connection's `socketFactory`. Each handshake is bounded in time and in the bytes it reads.
  */
 import net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { ConnectionError, TimeoutError } from '../../errors.js';
 import type { OpenSocketOptions } from '../../transport/connect.js';
 
@@ -11,15 +12,23 @@ const MAX_HANDSHAKE_BYTES = 16 * 1024;
 
 export type SocketFactory = (options: OpenSocketOptions) => Promise<net.Socket>;
 
-/** The factory for a proxy URL; @throws ConnectionError-free InvalidArgument-like Error for an unknown scheme. */
-export function proxySocketFactory(proxyUrl: string): SocketFactory | null {
+/**
+ * The factory for a proxy URL, or null for a scheme it does not know. An `https:` proxy is reached
+ * with the transport's `tls` options, as nodemailer does.
+ */
+export function proxySocketFactory(proxyUrl: string, tlsOptions: ConnectionOptions = {}): SocketFactory | null {
   const url = new URL(proxyUrl);
   const scheme = url.protocol.replace(/:$/, '').toLowerCase();
   if (!['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'].includes(scheme)) return null;
-  return (options) => viaProxy(url, scheme, options);
+  return (options) => viaProxy(url, scheme, options, tlsOptions);
 }
 
-async function viaProxy(url: URL, scheme: string, o: OpenSocketOptions): Promise<net.Socket> {
+async function viaProxy(
+  url: URL,
+  scheme: string,
+  o: OpenSocketOptions,
+  tlsOptions: ConnectionOptions,
+): Promise<net.Socket> {
   const port = Number(url.port) || (scheme === 'https' ? 443 : scheme === 'http' ? 80 : 1080);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let socket: net.Socket = await open(host, port, o);
@@ -28,7 +37,8 @@ async function viaProxy(url: URL, scheme: string, o: OpenSocketOptions): Promise
     if (scheme === 'https') {
       const tls = await import('node:tls');
       socket = await new Promise<net.Socket>((resolve, reject) => {
-        const s = tls.connect({ socket, servername: net.isIP(host) ? undefined : host }, () => resolve(s));
+        const servername = tlsOptions.servername ?? (net.isIP(host) ? undefined : host);
+        const s = tls.connect({ ...tlsOptions, socket, ...(servername ? { servername } : {}) }, () => resolve(s));
         s.once('error', reject);
       });
       reader.attach(socket);

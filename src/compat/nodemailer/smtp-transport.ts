@@ -45,6 +45,8 @@ export class SmtpTransport extends EventEmitter {
   readonly oauth2: OAuth2Token | null;
   readonly slots: number;
   readonly #logger: CompatLogger;
+  /** The options as merged (caller, URL, service), as nodemailer's `transporter.transporter.options`. */
+  readonly options: NormalizedOptions;
   readonly #options: NormalizedOptions;
   readonly #base: SmtpProtocolHandlerOptions;
   readonly #route: Route;
@@ -58,8 +60,12 @@ export class SmtpTransport extends EventEmitter {
     this.name = options.pool === true ? 'SMTP (pool)' : 'SMTP';
     this.#logger = logger;
     this.#options = options;
+    this.options = options;
     this.#base = handlerOptions(options);
-    this.#socketFactory = typeof options.proxy === 'string' ? proxySocketFactory(options.proxy) : null;
+    this.#socketFactory =
+      typeof options.proxy === 'string'
+        ? proxySocketFactory(options.proxy, (options.tls ?? {}) as Parameters<typeof proxySocketFactory>[1])
+        : null;
     if (typeof options.proxy === 'string' && this.#socketFactory === null)
       throw nodemailerError('EPROXY', `Unknown proxy configuration ${JSON.stringify(options.proxy)}`);
     this.#route = this.#makeRoute(options.auth as Auth | undefined);
