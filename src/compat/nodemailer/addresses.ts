@@ -6,7 +6,13 @@
  * the core's address value touches this file alone.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import { envelopeAddress, flattenAddresses, formatAddress, parseAddressList } from '../../message/address.js';
+import {
+  envelopeAddress,
+  flattenAddresses,
+  formatAddress,
+  formatPhrase,
+  parseAddressList,
+} from '../../message/address.js';
 
 /** An address as nodemailer takes it. */
 export type NodemailerAddress = string | { name?: string; address: string };
@@ -74,4 +80,9 @@ export function wireList(list: unknown, field: string): string[] {
 export function wireSingle(value: unknown, field: string): string | false {
   const first = mailboxes(value, field)[0];
   return first === undefined ? false : wireAddress(first.address);
+}
+
+/** A display name or comment as an RFC 5322 phrase (quoted or encoded as needed), the core's rule (List-ID's name). */
+export function phraseText(name: string, field: string): string {
+  return formatPhrase(name, field);
 }

@@ -6,12 +6,11 @@
  * core's header writers. Pure translation: no socket, no SMTP.
  */
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import { formatPhrase } from '../../message/address.js';
 import { type BuildMessageOptions, buildMessage } from '../../message/mime/builder.js';
 import { decodeQuotedPrintable, encodeWords, foldHeader } from '../../message/mime/encodings.js';
 import { assertCustomHeaderName, customHeaderFields, RESERVED_FIELDS } from '../../message/mime/headers.js';
 import type { AlternativeInput, AttachmentInput, IcalEventInput } from '../../message/types.js';
-import { headerText, mailboxes, wireList, wireSingle } from './addresses.js';
+import { headerText, mailboxes, phraseText, wireList, wireSingle } from './addresses.js';
 import { type AccessPolicy, parseDataUri, resolveContent, resolveText, sourceKind } from './content.js';
 import type { MailData } from './types.js';
 
@@ -116,7 +115,7 @@ function listFieldsOf(list: unknown): string {
         const comment = String(t.comment ?? '').replace(/\r?\n|\r/g, ' ');
         if (key === 'id') {
           const id = listUrl(t.url).replace(/^<[^:]+:\/{0,2}/, '<');
-          parts.push(comment ? `${formatPhrase(comment, 'list.id')} ${id}` : id);
+          parts.push(comment ? `${phraseText(comment, 'list.id')} ${id}` : id);
         } else {
           const encoded = /[^\x20-\x7e]/.test(comment) ? encodeWords(comment) : comment.replace(/[()\\]/g, '\\$&');
           parts.push(listUrl(t.url) + (comment ? ` (${encoded})` : ''));
