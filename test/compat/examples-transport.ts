@@ -479,6 +479,16 @@ export const transportExamples: Example[] = [
 ];
 
 transportExamples.push({
+  name: 'isIdle() and verify() of a transport without connections (jsonTransport)',
+  kind: 'feature',
+  run: async (nm) => {
+    const transporter = nm.createTransport({ jsonTransport: true });
+    return { idle: transporter.isIdle(), verify: await transporter.verify() };
+  },
+  view: (v) => v,
+});
+
+transportExamples.push({
   name: 'per-message auth',
   kind: 'feature',
   server: { users: { alice: 'alice-pass', bob: 'bob-pass' } },

@@ -402,4 +402,23 @@ describe('the mailer contract', () => {
     });
     expect(s.connections).toBe(0);
   });
+
+  it('no CR/LF from the caller reaches a header: prepared values, plain values, names, list comments', async () => {
+    const t = createTransport({ streamTransport: true, buffer: true });
+    const attempts: object[] = [
+      { headers: { 'X-A': { prepared: true, value: 'a\r\nBcc: victim@example.com' } } },
+      { headers: { 'X-A': 'a\r\nBcc: victim@example.com' } },
+      { headers: { 'X-A\r\nBcc': 'x' } },
+    ];
+    for (const extra of attempts) {
+      await expect(t.sendMail({ ...mail, ...extra })).rejects.toMatchObject({ code: 'EMESSAGE', command: 'API' });
+    }
+    const folded = await t.sendMail({ ...mail, headers: { 'X-Folded': { prepared: true, value: 'one\r\n two' } } });
+    expect(folded.message.toString()).toContain('X-Folded: one\r\n two\r\n');
+    const list = await t.sendMail({
+      ...mail,
+      list: { help: { url: 'https://x.example/h\r\nBcc: v@example.com', comment: 'c\r\nBcc: v' } },
+    });
+    expect(list.message.toString()).not.toMatch(/^Bcc:/im);
+  });
 });

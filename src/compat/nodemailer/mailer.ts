@@ -97,9 +97,12 @@ export class Mailer extends EventEmitter {
     return this.meta.get(key);
   }
 
-  /** True while another message would start at once (nodemailer's pool: a free connection slot). */
+  /**
+   * True while another message would start at once (nodemailer's pool: a free connection slot).
+   * Transports without connections (JSON, stream, sendmail) answer false, as nodemailer's do.
+   */
   isIdle(): boolean {
-    return this.#pending < this.#slots;
+    return this.transporter.slots !== undefined && this.#pending < this.#slots;
   }
 
   sendMail(data: MailData): Promise<object>;
@@ -107,10 +110,10 @@ export class Mailer extends EventEmitter {
   sendMail(data: MailData, callback?: Callback<object> | null): Promise<object> | undefined {
     // Counted at once, so isIdle() is false as soon as the slots are taken (the documented pattern relies on it).
     this.#pending++;
-    if (!this.isIdle()) this.#idling = false;
+    if (this.#pending >= this.#slots) this.#idling = false;
     const promise = this.#send(data).finally(() => {
       this.#pending--;
-      if (this.isIdle() && !this.#idling) {
+      if (this.#pending < this.#slots && !this.#idling) {
         this.#idling = true;
         this.emit('idle');
       }
@@ -122,10 +125,9 @@ export class Mailer extends EventEmitter {
   verify(callback: Callback<true>): undefined;
   verify(callback?: Callback<true>): Promise<true> | undefined {
     const verify = this.transporter.verify;
-    const promise = verify
-      ? verify.call(this.transporter)
-      : Promise.reject(nodemailerError('ECONFIG', `${this.transporter.name} has no verify()`));
-    return settle(promise, callback);
+    // nodemailer answers a plain false (no callback) for a transport without verify().
+    if (!verify) return false as unknown as Promise<true>;
+    return settle(verify.call(this.transporter), callback);
   }
 
   /** Closes the transport's connections once the messages in flight are done. */

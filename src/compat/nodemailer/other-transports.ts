@@ -136,9 +136,6 @@ export class SendmailTransport implements CompatTransport {
             envelope,
             messageId,
             response: 'Messages queued for delivery',
-            accepted: envelope.to,
-            rejected: [],
-            pending: [],
           });
       };
       const child = spawn(this.#path, args, { stdio: ['pipe', 'ignore', 'ignore'] });

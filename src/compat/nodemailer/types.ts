@@ -281,9 +281,6 @@ export declare namespace SendmailTransport {
     envelope: { from: string | false; to: string[] };
     messageId: string;
     response: string;
-    accepted: string[];
-    rejected: string[];
-    pending: string[];
   }
 }
 
