@@ -177,6 +177,18 @@ export const fieldExamples: Example[] = [
       ),
   },
   {
+    name: 'attachments from a stream and from a file path',
+    kind: 'feature',
+    run: (nm, t) =>
+      send(nm, t, {
+        text: 'x',
+        attachments: [
+          { filename: 'streamed.txt', content: Readable.from([Buffer.from('chunk one, '), Buffer.from('chunk two')]) },
+          { path: file('report.csv', 'a,b\n1,2\n') },
+        ],
+      }),
+  },
+  {
     name: 'attachment as a data: URI path',
     kind: 'feature',
     run: (nm, t) =>

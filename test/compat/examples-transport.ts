@@ -478,6 +478,39 @@ export const transportExamples: Example[] = [
   },
 ];
 
+transportExamples.push(
+  {
+    name: 'secure: true (implicit TLS, port 465 style)',
+    kind: 'feature',
+    server: { secure: true },
+    run: (nm, t) => sendOne(nm.createTransport(smtp(t, { secure: true }))),
+    view: async (v, messages) => ({
+      info: infoView(v as Record<string, unknown>),
+      secure: messages.map((m) => m.secure),
+    }),
+  },
+  {
+    name: 'ignoreTLS: plaintext even when STARTTLS is offered',
+    kind: 'feature',
+    run: (nm, t) => sendOne(nm.createTransport(smtp(t, { ignoreTLS: true }))),
+    view: async (v, messages) => ({
+      info: infoView(v as Record<string, unknown>),
+      secure: messages.map((m) => m.secure),
+    }),
+  },
+  {
+    name: 'authMethod LOGIN and CRAM-MD5',
+    kind: 'feature',
+    server: { users: { user: 'pass' } },
+    run: async (nm, t) => {
+      const infos = [];
+      for (const authMethod of ['LOGIN', 'CRAM-MD5'])
+        infos.push(await sendOne(nm.createTransport(smtp(t, { auth: { user: 'user', pass: 'pass' }, authMethod }))));
+      return infos;
+    },
+  },
+);
+
 transportExamples.push({
   name: 'isIdle() and verify() of a transport without connections (jsonTransport)',
   kind: 'feature',
