@@ -512,6 +512,43 @@ transportExamples.push(
 );
 
 transportExamples.push({
+  name: 'a transport plugin: createTransport({ name, version, send(mail, callback) })',
+  kind: 'feature',
+  run: async (nm) => {
+    const seen: unknown[] = [];
+    const plugin = {
+      name: 'collector',
+      version: '1.0.0',
+      send(
+        mail: {
+          data: { subject?: string };
+          message: { getEnvelope(): unknown; createReadStream(): NodeJS.ReadableStream };
+        },
+        callback: (err: Error | null, info?: object) => void,
+      ) {
+        const chunks: Buffer[] = [];
+        const stream = mail.message.createReadStream();
+        stream.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
+        stream.on('end', async () => {
+          const { headers: _h, ...message } = await messageView(Buffer.concat(chunks));
+          seen.push({ subject: mail.data.subject, envelope: mail.message.getEnvelope(), message });
+          callback(null, { delivered: true });
+        });
+      },
+    };
+    const transporter = nm.createTransport(plugin);
+    const info = await transporter.sendMail({
+      from: 'a@example.com',
+      to: 'b@example.com',
+      subject: 'plugin',
+      text: 'via plugin',
+    });
+    return { info, seen, mailerSet: (plugin as { mailer?: unknown }).mailer === transporter };
+  },
+  view: (v) => v,
+});
+
+transportExamples.push({
   name: 'isIdle() and verify() of a transport without connections (jsonTransport)',
   kind: 'feature',
   run: async (nm) => {

@@ -13,7 +13,13 @@
  */
 import { getLogger } from './logger.js';
 import { Mailer } from './mailer.js';
-import { JsonTransport, SendmailTransport, StreamTransport } from './other-transports.js';
+import {
+  isTransportPlugin,
+  JsonTransport,
+  PluginTransport,
+  SendmailTransport,
+  StreamTransport,
+} from './other-transports.js';
 import { SmtpTransport } from './smtp-transport.js';
 import { createTestAccount, getTestMessageUrl } from './test-account.js';
 import type { CompatTransport } from './transport.js';
@@ -24,6 +30,7 @@ import type {
   SendmailTransport as SendmailTransportTypes,
   SMTPTransport,
   StreamTransport as StreamTransportTypes,
+  Transport,
   Transporter,
 } from './types.js';
 
@@ -68,7 +75,14 @@ export function createTransport(
   options?: SMTPTransport.Options | string,
   defaults?: MailData,
 ): Transporter<SMTPTransport.SentMessageInfo>;
+export function createTransport<T>(transport: Transport<T>, defaults?: MailData): Transporter<T>;
 export function createTransport(options?: object | string, defaults: MailData = {}): Transporter {
+  if (isTransportPlugin(options)) {
+    const plugin = new PluginTransport(options);
+    const mailer = new Mailer(plugin, {}, defaults, getLogger({}));
+    options.mailer = mailer;
+    return mailer as unknown as Transporter;
+  }
   const normalized = normalizeTransportOptions(options);
   const logger = getLogger({
     logger: normalized.logger,

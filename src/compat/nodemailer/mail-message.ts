@@ -77,6 +77,9 @@ export class CompatMailMessage {
 export class MessageView {
   readonly #composed: Composed;
   readonly #steps: Step[] = [];
+  #final: Buffer | null = null;
+  /** nodemailer's flag for transports that keep the Bcc field; smtpwire never writes one (README). */
+  keepBcc = false;
 
   constructor(composed: Composed) {
     this.#composed = composed;
@@ -104,5 +107,21 @@ export class MessageView {
     let stream: Readable = Readable.from([this.#composed.raw]);
     for (const step of this.#steps) stream = step(stream);
     return read(stream);
+  }
+
+  /** The bytes a transport sends (after the stream plugins and DKIM). */
+  setFinal(raw: Buffer): void {
+    this.#final = raw;
+  }
+
+  /** For transport plugins: the message as a stream, as nodemailer's `mail.message.createReadStream()`. */
+  createReadStream(): Readable {
+    return Readable.from([this.#final ?? this.#composed.raw]);
+  }
+
+  /** For transport plugins: the message as one Buffer, as nodemailer's `mail.message.build(callback)`. */
+  build(callback: (err: Error | null, message?: Buffer) => void): void {
+    const raw = this.#final ?? this.#composed.raw;
+    setImmediate(() => callback(null, raw));
   }
 }

@@ -181,6 +181,7 @@ export class Mailer extends EventEmitter {
         throw asNodemailerError(err);
       }
     }
+    view.setFinal(raw);
     try {
       return await this.transporter.send({
         raw,

@@ -166,3 +166,46 @@ export class SendmailTransport implements CompatTransport {
     });
   }
 }
+
+/** A transport object in nodemailer's plugin form: `{ name, version, send(mail, callback), verify?, close? }`. */
+export interface TransportPlugin {
+  name?: string;
+  version?: string;
+  mailer?: unknown;
+  send(mail: unknown, callback: (err: Error | null, info?: object) => void): void;
+  verify?(callback: (err: Error | null, ok?: true) => void): void;
+  close?(): void;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+export function isTransportPlugin(value: unknown): value is TransportPlugin {
+  return value !== null && typeof value === 'object' && typeof (value as TransportPlugin).send === 'function';
+}
+
+/** A transport plugin (nodemailer's `createTransport(transport)`): given nodemailer's `mail` object. */
+export class PluginTransport implements CompatTransport {
+  readonly name: string;
+  readonly version: string;
+  readonly #plugin: TransportPlugin;
+  readonly verify?: () => Promise<true>;
+  constructor(plugin: TransportPlugin) {
+    this.#plugin = plugin;
+    this.name = plugin.name ?? 'Custom';
+    this.version = plugin.version ?? '0';
+    const verify = plugin.verify;
+    if (typeof verify === 'function')
+      this.verify = () =>
+        new Promise<true>((resolve, reject) => verify.call(plugin, (err) => (err ? reject(err) : resolve(true))));
+  }
+  send(out: Outgoing): Promise<object> {
+    return new Promise((resolve, reject) =>
+      this.#plugin.send(out.mail, (err, info) => (err ? reject(err) : resolve(info ?? {}))),
+    );
+  }
+  close(): void {
+    this.#plugin.close?.();
+  }
+  on(event: string, listener: (...args: unknown[]) => void): unknown {
+    return this.#plugin.on?.(event, listener);
+  }
+}

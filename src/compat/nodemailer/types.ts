@@ -119,6 +119,9 @@ export interface MailMessage<T = unknown> {
     /** A transform stream (or a factory of one) applied to the message bytes. */
     transform(transform: Transform | (() => Transform)): void;
     processFunc(fn: (input: Readable) => Readable): void;
+    /** For transport plugins: the message bytes. */
+    createReadStream(): Readable;
+    build(callback: (err: Error | null, message?: Buffer) => void): void;
   } | null;
   resolveContent(
     data: object,
