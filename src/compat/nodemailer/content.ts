@@ -103,6 +103,21 @@ async function fetchUrl(href: string, headers: Record<string, string> | undefine
   return Buffer.concat(chunks);
 }
 
+/** A fetch response's body as text, at most `max` bytes (a larger body throws). */
+export async function boundedText(res: Response, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.length;
+    if (size > max) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`response larger than ${max} bytes`);
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The access refusals nodemailer gives (same wording). */
 function refuse(kind: 'File' | 'Url', where: string): never {
   // nodemailer reports it while the message is read: ESTREAM.

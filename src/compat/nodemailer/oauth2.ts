@@ -5,6 +5,7 @@
  * announced with a `'token'` event `{ user, accessToken, expires }`, as nodemailer does.
  */
 import { EventEmitter } from 'node:events';
+import { boundedText } from './content.js';
 import { nodemailerError } from './errors.js';
 
 /** Google's token endpoint, nodemailer's default `accessUrl`. */
@@ -112,9 +113,7 @@ export class OAuth2Token extends EventEmitter {
         body: form.toString(),
         signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS),
       });
-      const text = await res.text();
-      if (text.length > MAX_TOKEN_RESPONSE) throw new Error('token response too large');
-      body = JSON.parse(text);
+      body = JSON.parse(await boundedText(res, MAX_TOKEN_RESPONSE));
     } catch (err) {
       throw nodemailerError('EAUTH', `Failed to generate new access token: ${(err as Error).message}`, {
         cause: err,

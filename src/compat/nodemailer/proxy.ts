@@ -32,14 +32,31 @@ async function viaProxy(
   const port = Number(url.port) || (scheme === 'https' ? 443 : scheme === 'http' ? 80 : 1080);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let socket: net.Socket = await open(host, port, o);
-  const reader = new Reader(socket, o.connectTimeout, `${url.protocol}//${host}:${port}`);
+  const reader = new Reader(o.connectTimeout, `${url.protocol}//${host}:${port}`);
   try {
-    if (scheme === 'https') {
+    if (scheme !== 'https') reader.attach(socket);
+    else {
       const tls = await import('node:tls');
+      const plain = socket;
       socket = await new Promise<net.Socket>((resolve, reject) => {
         const servername = tlsOptions.servername ?? (net.isIP(host) ? undefined : host);
-        const s = tls.connect({ ...tlsOptions, socket, ...(servername ? { servername } : {}) }, () => resolve(s));
-        s.once('error', reject);
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(
+            new TimeoutError(`TLS with the proxy ${host}:${port} did not finish in time`, {
+              phase: 'tls',
+              timeout: o.connectTimeout,
+            }),
+          );
+        }, o.connectTimeout);
+        const s = tls.connect({ ...tlsOptions, socket: plain, ...(servername ? { servername } : {}) }, () => {
+          clearTimeout(timer);
+          resolve(s);
+        });
+        s.once('error', (err) => {
+          clearTimeout(timer);
+          reject(new ConnectionError(`TLS with the proxy ${host}:${port} failed: ${err.message}`, { cause: err }));
+        });
       });
       reader.attach(socket);
     }
@@ -47,11 +64,13 @@ async function viaProxy(
     else if (scheme.startsWith('socks4')) await socks4(socket, reader, url, o);
     else await socks5(socket, reader, url, o);
   } catch (err) {
+    reader.detach();
     socket.destroy();
     throw err;
-  } finally {
-    reader.detach();
   }
+  reader.detach();
+  // Bytes past the proxy's reply are the server's (its greeting): back where the connection reads them.
+  if (reader.rest.length) socket.unshift(reader.rest);
   return socket;
 }
 
@@ -89,10 +108,17 @@ class Reader {
   #failure: Error | null = null;
   readonly #deadline: number;
   readonly #where: string;
-  readonly #onData = (chunk: Buffer): void => {
-    this.#buf = Buffer.concat([this.#buf, chunk]);
-    if (this.#buf.length > MAX_HANDSHAKE_BYTES)
-      this.#failure = new ConnectionError(`${this.#where}: proxy reply too long`);
+  // Paused mode ('readable' + read()): bytes not read yet stay in the socket's buffer, never lost
+  // between the handshake and the SMTP connection taking the socket over.
+  readonly #onReadable = (): void => {
+    const socket = this.#socket;
+    for (let chunk = socket?.read() as Buffer | null; chunk; chunk = socket?.read() as Buffer | null) {
+      this.#buf = Buffer.concat([this.#buf, chunk]);
+      if (this.#buf.length > MAX_HANDSHAKE_BYTES) {
+        this.#failure = new ConnectionError(`${this.#where}: proxy reply too long`);
+        break;
+      }
+    }
     this.#wake?.();
   };
   readonly #onEnd = (): void => {
@@ -100,16 +126,15 @@ class Reader {
     this.#wake?.();
   };
 
-  constructor(socket: net.Socket, timeout: number, where: string) {
+  constructor(timeout: number, where: string) {
     this.#deadline = Date.now() + timeout;
     this.#where = where;
-    this.attach(socket);
   }
 
   attach(socket: net.Socket): void {
     this.detach();
     this.#socket = socket;
-    socket.on('data', this.#onData);
+    socket.on('readable', this.#onReadable);
     socket.on('close', this.#onEnd);
     socket.on('error', this.#onEnd);
   }
@@ -117,7 +142,7 @@ class Reader {
   detach(): void {
     const s = this.#socket;
     if (!s) return;
-    s.off('data', this.#onData);
+    s.off('readable', this.#onReadable);
     s.off('close', this.#onEnd);
     s.off('error', this.#onEnd);
     this.#socket = null;
@@ -146,7 +171,7 @@ class Reader {
     }
   }
 
-  /** Bytes read past the handshake belong to SMTP: put them back. */
+  /** Bytes read past the handshake (they belong to SMTP). */
   get rest(): Buffer {
     return this.#buf;
   }
@@ -171,7 +196,6 @@ async function httpConnect(socket: net.Socket, reader: Reader, url: URL, o: Open
     throw new ConnectionError(
       `the proxy refused CONNECT to ${target}: ${JSON.stringify(head.toString('latin1').split('\r\n')[0])}`,
     );
-  if (reader.rest.length) socket.unshift(reader.rest);
 }
 
 async function socks4(socket: net.Socket, reader: Reader, url: URL, o: OpenSocketOptions): Promise<void> {
@@ -186,7 +210,6 @@ async function socks4(socket: net.Socket, reader: Reader, url: URL, o: OpenSocke
   socket.write(Buffer.concat(parts));
   const reply = await reader.until((b) => (b.length >= 8 ? 8 : null));
   if (reply[1] !== 0x5a) throw new ConnectionError(`the SOCKS4 proxy refused ${o.host}:${o.port} (code ${reply[1]})`);
-  if (reader.rest.length) socket.unshift(reader.rest);
 }
 
 const SOCKS5_ERRORS: Record<number, string> = {
@@ -236,7 +259,6 @@ async function socks5(socket: net.Socket, reader: Reader, url: URL, o: OpenSocke
     throw new ConnectionError(
       `the SOCKS5 proxy could not reach ${o.host}:${o.port}: ${SOCKS5_ERRORS[reply[1]!] ?? `code ${reply[1]}`}`,
     );
-  if (reader.rest.length) socket.unshift(reader.rest);
 }
 
 function expandIPv6(host: string): number[] {

@@ -3,6 +3,7 @@
  * cached for the process as nodemailer caches it) and `getTestMessageUrl(info)` (the web URL of a
  * message an Ethereal server took, or `false` for any other reply).
  */
+import { boundedText } from './content.js';
 import { nodemailerError } from './errors.js';
 import type { TestAccount } from './types.js';
 
@@ -29,7 +30,7 @@ async function fetchAccount(apiUrl: string): Promise<TestAccount> {
       body: JSON.stringify({ requestor: 'nodemailer', version: '10.6.1' }),
       signal: AbortSignal.timeout(API_TIMEOUT_MS),
     });
-    text = await res.text();
+    text = await boundedText(res, MAX_RESPONSE);
   } catch (err) {
     throw nodemailerError(
       'ECONNECTION',
@@ -37,7 +38,6 @@ async function fetchAccount(apiUrl: string): Promise<TestAccount> {
       { cause: err, command: 'API' },
     );
   }
-  if (text.length > MAX_RESPONSE) throw nodemailerError('EPROTOCOL', 'createTestAccount: response too large');
   let data: Record<string, unknown>;
   try {
     data = JSON.parse(text);
