@@ -5,14 +5,15 @@
  * README's "Coming from nodemailer" table; each has its own assertion below.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { connectionExamples, deliberateExamples } from './examples-connection.js';
 import { errorExamples, requireTlsExample } from './examples-errors.js';
 import { fieldExamples } from './examples-fields.js';
-import { deliberateExamples, transportExamples } from './examples-transport.js';
+import { transportExamples } from './examples-transport.js';
 import { type Example, errorView, mine, real, removeScratch, runWith, view } from './harness.js';
 
 afterAll(removeScratch);
 
-const examples: Example[] = [...transportExamples, ...fieldExamples, ...errorExamples];
+const examples: Example[] = [...transportExamples, ...connectionExamples, ...fieldExamples, ...errorExamples];
 
 describe('nodemailer example programs: nodemailer and smtpwire/nodemailer behave the same', () => {
   for (const example of examples) {
