@@ -137,6 +137,23 @@ describe('OAuth2 token refresh', () => {
   });
 });
 
+describe('OAuth2 provisioning set on the transporter', () => {
+  it("transporter.set('oauth2_provision_cb', fn) is asked for the token", async () => {
+    const s = await server({ users: { 'me@example.com': 'from-set' } });
+    const t = createTransport({
+      host: '127.0.0.1',
+      port: s.port,
+      tls: tls(),
+      auth: { type: 'OAuth2', user: 'me@example.com' },
+    });
+    cleanups.push(() => t.close());
+    t.set('oauth2_provision_cb', (_user: string, _renew: boolean, cb: (e: Error | null, token?: string) => void) =>
+      cb(null, 'from-set'),
+    );
+    expect((await t.sendMail(mail)).accepted).toEqual(['rcpt@example.com']);
+  });
+});
+
 describe('proxy clients on net (nodemailer needs the socks module for these)', () => {
   for (const [scheme, creds] of [
     ['socks5', undefined],

@@ -66,6 +66,7 @@ export class Mailer extends EventEmitter {
   ) {
     super();
     this.transporter = transporter;
+    transporter.mailer = this;
     this.options = options;
     this.#defaults = defaults ?? {};
     this.#logger = logger;

@@ -35,6 +35,8 @@ export interface OAuth2Options {
   customParams?: Record<string, string> | undefined;
   customHeaders?: Record<string, string> | undefined;
   provisionCallback?: ProvisionCallback | undefined;
+  /** nodemailer's `transporter.set('oauth2_provision_cb', fn)`, looked up at each refresh. */
+  lookupProvisionCallback?: (() => ProvisionCallback | undefined) | undefined;
 }
 
 export interface TokenEvent {
@@ -60,7 +62,11 @@ export class OAuth2Token extends EventEmitter {
 
   /** Whether a new token can be obtained (else a refused token is final). */
   get canRefresh(): boolean {
-    return this.#options.provisionCallback !== undefined || this.#options.refreshToken !== undefined;
+    return this.#provision() !== undefined || this.#options.refreshToken !== undefined;
+  }
+
+  #provision(): ProvisionCallback | undefined {
+    return this.#options.lookupProvisionCallback?.() ?? this.#options.provisionCallback;
   }
 
   /** The current token, refreshed first when missing, expired, or `renew` (the server refused it). */
@@ -74,7 +80,7 @@ export class OAuth2Token extends EventEmitter {
   }
 
   async #refresh(renew: boolean): Promise<string> {
-    const provision = this.#options.provisionCallback;
+    const provision = this.#provision();
     if (provision) {
       const { token, expires } = await new Promise<{ token: string; expires: number }>((resolve, reject) =>
         provision(this.user, renew, (err, token, expires) =>

@@ -14,7 +14,7 @@ import { wireAddress } from './addresses.js';
 import { engineDsn } from './dsn.js';
 import { fromResult, fromSmtpError, type NodemailerError, nodemailerError, recipientError } from './errors.js';
 import type { CompatLogger } from './logger.js';
-import { OAuth2Token } from './oauth2.js';
+import { OAuth2Token, type ProvisionCallback } from './oauth2.js';
 import { proxySocketFactory } from './proxy.js';
 import type { Outgoing } from './transport.js';
 import { handlerOptions, type NormalizedOptions } from './transport-options.js';
@@ -44,6 +44,8 @@ export class SmtpTransport extends EventEmitter {
   readonly handler: SmtpProtocolHandler;
   readonly oauth2: OAuth2Token | null;
   readonly slots: number;
+  /** Set by the transporter (nodemailer's `transport.mailer`): its `get()` holds `oauth2_provision_cb`. */
+  mailer: { get(key: string): unknown } | undefined;
   readonly #logger: CompatLogger;
   /** The options as merged (caller, URL, service), as nodemailer's `transporter.transporter.options`. */
   readonly options: NormalizedOptions;
@@ -81,7 +83,10 @@ export class SmtpTransport extends EventEmitter {
     if (auth && typeof auth === 'object') {
       const method = typeof auth.method === 'string' ? auth.method : (this.#options.authMethod as string | undefined);
       if (String(auth.type ?? '').toUpperCase() === 'OAUTH2') {
-        const token = new OAuth2Token(auth as ConstructorParameters<typeof OAuth2Token>[0]);
+        const token = new OAuth2Token({
+          ...(auth as ConstructorParameters<typeof OAuth2Token>[0]),
+          lookupProvisionCallback: () => this.mailer?.get('oauth2_provision_cb') as ProvisionCallback | undefined,
+        });
         token.on('token', (t) => this.emit('token', t));
         route.oauth2 = token;
         credentials = {

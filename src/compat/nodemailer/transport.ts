@@ -17,6 +17,8 @@ export interface CompatTransport {
   readonly version: string;
   /** Connections a pool may use at once; absent for transports that never wait. */
   readonly slots?: number;
+  /** The transporter using it (nodemailer sets `transport.mailer`). */
+  mailer?: unknown;
   send(out: Outgoing): Promise<object>;
   verify?(): Promise<true>;
   close?(): void | Promise<void>;
