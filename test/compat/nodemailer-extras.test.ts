@@ -12,7 +12,11 @@ import { engineDsn } from '../../src/compat/nodemailer/dsn.js';
 import { mergeDefaults } from '../../src/compat/nodemailer/mail-message.js';
 import { wellKnown } from '../../src/compat/nodemailer/services.js';
 import { ENGINE_TAKES_DSN } from '../../src/compat/nodemailer/smtp-transport.js';
-import { normalizeTransportOptions, parseConnectionUrl } from '../../src/compat/nodemailer/transport-options.js';
+import {
+  handlerOptions,
+  normalizeTransportOptions,
+  parseConnectionUrl,
+} from '../../src/compat/nodemailer/transport-options.js';
 import nodemailer, { createTransport } from '../../src/compat/nodemailer.js';
 import { testCertificates } from '../../src/testing/certs.js';
 import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
@@ -298,6 +302,25 @@ describe('translation tables', () => {
       port: 465,
       secure: true,
       kind: 'smtp',
+    });
+  });
+
+  it('handler options: a queued message waits for a connection as long as it takes; rate limits only with pool', () => {
+    const pooled = handlerOptions(
+      normalizeTransportOptions({ pool: true, maxConnections: 2, rateLimit: 5, rateDelta: 2000 }),
+    );
+    expect(pooled.pool).toMatchObject({
+      acquireTimeout: Number.POSITIVE_INFINITY,
+      rateLimit: { messages: 5, interval: 2000 },
+    });
+    expect(pooled.poolSize).toBe(2);
+    const single = handlerOptions(normalizeTransportOptions({ rateLimit: 5 }));
+    expect(single.pool).toEqual({ maxMessagesPerConnection: 1, acquireTimeout: Number.POSITIVE_INFINITY });
+    expect(handlerOptions(normalizeTransportOptions({ socketTimeout: 1000, dnsTimeout: 500 })).timeouts).toEqual({
+      connect: 500,
+      command: 1000,
+      dataIdle: 1000,
+      finalReply: 1000,
     });
   });
 

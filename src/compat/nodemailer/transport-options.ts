@@ -191,6 +191,8 @@ export function handlerOptions(o: NormalizedOptions): SmtpProtocolHandlerOptions
     poolSize: o.maxConnections === undefined ? 5 : Number(o.maxConnections),
     pool: {
       maxMessagesPerConnection: pooled ? (o.maxMessages === undefined ? 100 : Number(o.maxMessages)) : 1,
+      // nodemailer queues a message until a connection is free, however long: no acquire deadline.
+      acquireTimeout: Number.POSITIVE_INFINITY,
       ...(pooled && rateLimit ? { rateLimit: { messages: rateLimit, interval: Number(o.rateDelta ?? 1000) } } : {}),
     },
     retryPolicy: { maxRetries: 0 },
