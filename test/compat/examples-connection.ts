@@ -8,6 +8,14 @@ import { type Example, infoView, messageView } from './harness.js';
 
 export const connectionExamples: Example[] = [
   {
+    name: 'a local recipient without a TLD, and 150 recipients in one message',
+    kind: 'feature',
+    run: async (nm, t) => [
+      await sendOne(nm.createTransport(smtp(t)), { to: 'root@localhost' }),
+      await sendOne(nm.createTransport(smtp(t)), { to: Array.from({ length: 150 }, (_, i) => `r${i}@example.com`) }),
+    ],
+  },
+  {
     name: 'secure: true (implicit TLS, port 465 style)',
     kind: 'feature',
     server: { secure: true },

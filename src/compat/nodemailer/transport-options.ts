@@ -196,6 +196,8 @@ export function handlerOptions(o: NormalizedOptions): SmtpProtocolHandlerOptions
       ...(pooled && rateLimit ? { rateLimit: { messages: rateLimit, interval: Number(o.rateDelta ?? 1000) } } : {}),
     },
     retryPolicy: { maxRetries: 0 },
+    // nodemailer's own bounds: up to 100 000 recipients (its maxRecipients), local hosts without a TLD.
+    limits: { maxRecipients: 100_000, requireTld: false },
   };
 }
 
