@@ -254,13 +254,29 @@ describe('DSN (nodemailer form → the engine’s { ret, envid, notify, orcpt })
   // PENDING ENGINE SUPPORT: the send layer (issue 23) adds `dsn` to sendRaw. Until it is merged the
   // compat layer refuses a DSN request instead of dropping it; after the merge this asserts the wire.
   it(`dsn on sendMail: ${ENGINE_TAKES_DSN ? 'requested on the wire' : 'refused clearly while the engine lacks DSN (pending issue 23)'}`, async () => {
-    const s = await server();
+    const args: Record<string, unknown>[] = [];
+    const s = await server({
+      hideDSN: false,
+      onMailFrom(address, _session, cb) {
+        args.push({ mail: address.args });
+        cb();
+      },
+      onRcptTo(address, _session, cb) {
+        args.push({ rcpt: address.args });
+        cb();
+      },
+    });
     const t = createTransport({ host: '127.0.0.1', port: s.port, tls: tls() });
     cleanups.push(() => t.close());
     const sent = t.sendMail({ ...mail, dsn: { id: 'env-1', return: 'headers', notify: ['failure'] } });
     if (ENGINE_TAKES_DSN) {
       await sent;
       expect(s.messages).toHaveLength(1);
+      // The request must reach the wire: a merged engine that dropped it would fail here.
+      expect(args).toEqual([
+        { mail: expect.objectContaining({ RET: 'HDRS', ENVID: 'env-1' }) },
+        { rcpt: expect.objectContaining({ NOTIFY: 'FAILURE' }) },
+      ]);
     } else {
       await expect(sent).rejects.toMatchObject({
         code: 'EMESSAGE',
