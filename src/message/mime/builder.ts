@@ -219,8 +219,10 @@ function addressHeader(name: string, entries: readonly AddressEntry[]): string {
 // ---------------------------------------------------------------------------------------------
 
 function multipartHeader(node: Multipart): string {
-  // Quoted: the boundary holds '=', a tspecial (RFC 2045 §5.1).
-  return foldHeader('Content-Type', `multipart/${node.subtype}; boundary="${node.boundary}"`);
+  // Quoted: the boundary holds '=', a tspecial (RFC 2045 §5.1). multipart/related names the type of
+  // its root (RFC 2387 §3.1): here always the HTML (alone or as the preferred alternative), as nodemailer writes it.
+  const type = node.subtype === 'related' ? '; type="text/html"' : '';
+  return foldHeader('Content-Type', `multipart/${node.subtype}${type}; boundary="${node.boundary}"`);
 }
 
 function bodySize(body: Body): number | null {
