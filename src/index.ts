@@ -47,15 +47,6 @@ export {
   TlsError,
 } from './errors.js';
 export {
-  type RawEnvelope,
-  type RawMessage,
-  SEND_OPTION_KEYS,
-  type SendMessageOptions,
-  type SendRawOptions,
-  SmtpProtocolHandler,
-  type SmtpProtocolHandlerOptions,
-} from './handler.js';
-export {
   type AddressEntry,
   addressInputText,
   envelopeAddress,
@@ -129,7 +120,16 @@ export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
 export { saslprep } from './protocol/sasl/saslprep.js';
-export { DeliveryResult, type DeliveryResultInit } from './result.js';
+export {
+  type RawEnvelope,
+  type RawMessage,
+  SEND_OPTION_KEYS,
+  type SendMessageOptions,
+  type SendRawOptions,
+  SmtpProtocolHandler,
+  type SmtpProtocolHandlerOptions,
+} from './send/handler.js';
+export { DeliveryResult, type DeliveryResultInit } from './send/result.js';
 export {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
@@ -138,7 +138,7 @@ export {
   isRetryableReply,
   type RetryPolicy,
   resolveRetryPolicy,
-} from './retry.js';
+} from './send/retry.js';
 export {
   type ConnectionTimings,
   DEFAULT_CHUNK_SIZE,

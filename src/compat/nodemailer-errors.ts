@@ -12,7 +12,7 @@ import {
   TimeoutError,
   TlsError,
 } from '../errors.js';
-import type { DeliveryResult } from '../result.js';
+import type { DeliveryResult } from '../send/result.js';
 
 /** nodemailer's error codes, plus smtpwire's for a handed-over message whose reply was lost. */
 export type NodemailerErrorCode =

@@ -20,11 +20,11 @@ import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import type { SmtpEncryption } from '../enums.js';
 import { InvalidArgumentError, type SmtpError } from '../errors.js';
-import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
 import { flattenAddresses, formatAddress, parseAddressList } from '../message/address.js';
 import type { AttachmentInput } from '../message/types.js';
 import { assertKnownKeys, assertKnownNestedKeys, assertObject } from '../options.js';
-import type { DeliveryResult } from '../result.js';
+import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../send/handler.js';
+import type { DeliveryResult } from '../send/result.js';
 import {
   fromResult,
   fromSmtpError,

@@ -8,8 +8,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpProtocolHandler } from '../../src/handler.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
 

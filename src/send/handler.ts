@@ -6,21 +6,19 @@
  * DeliveryResult; a message refused before anything is sent is INVALID.
  */
 import type tls from 'node:tls';
-import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
-import { invalid } from './delivery-results.js';
-import type { SmtpEncryption, SmtpProtocol } from './enums.js';
-import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from './errors.js';
-import { createDkimSigners, type DkimOptions } from './message/dkim/sign.js';
-import { type DkimSpoolOptions, resolveDkimSpool } from './message/dkim/signed-body.js';
+import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
+import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from '../errors.js';
+import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
+import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
 import {
   type PreparedMessage,
   prepareMessage,
   prepareRaw,
   type RawEnvelopeInput,
   type RawMessageInput,
-} from './message/prepare.js';
-import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from './message/types.js';
-import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
+} from '../message/prepare.js';
+import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from '../message/types.js';
+import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from '../message/validator.js';
 import {
   checkBooleans,
   checkClientName,
@@ -30,12 +28,14 @@ import {
   findUnknownKey,
   positiveInteger,
   resolveEndpoint,
-} from './options.js';
-import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
-import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
+} from '../options.js';
+import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from '../pool/pool.js';
+import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
+import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
+import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
+import { invalid } from './delivery-results.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
-import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from './transport/connection.js';
 
 /**
  * Handler options. Optional fields also take `undefined` (as when absent), so values such as

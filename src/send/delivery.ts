@@ -6,16 +6,17 @@
  * is UNKNOWN and nothing is resent. LMTP: a retry goes only to the recipients still open.
  * Replies and errors become results in `delivery-results.ts`.
  */
+
+import { SmtpDeliveryStatus } from '../enums.js';
+import { ErrorCodes, InvalidArgumentError, SmtpError, toSmtpError } from '../errors.js';
+import { type DkimOptions, type DkimSigner, dkimSignersFor } from '../message/dkim/sign.js';
+import { type DkimSpoolOptions, type SignSource, signMessage } from '../message/dkim/signed-body.js';
+import type { PreparedMessage } from '../message/prepare.js';
+import type { PoolConnectionParams, SmtpConnectionPool } from '../pool/pool.js';
+import type { SmtpConnection } from '../transport/connection.js';
 import { fromError, fromOutcome, invalid, resultFields } from './delivery-results.js';
-import { SmtpDeliveryStatus } from './enums.js';
-import { ErrorCodes, InvalidArgumentError, SmtpError, toSmtpError } from './errors.js';
-import { type DkimOptions, type DkimSigner, dkimSignersFor } from './message/dkim/sign.js';
-import { type DkimSpoolOptions, type SignSource, signMessage } from './message/dkim/signed-body.js';
-import type { PreparedMessage } from './message/prepare.js';
-import type { PoolConnectionParams, SmtpConnectionPool } from './pool/pool.js';
 import { DeliveryResult } from './result.js';
 import { backoffDelay, isConnectionRefused, type RetryPolicy, sleep } from './retry.js';
-import type { SmtpConnection } from './transport/connection.js';
 
 /** One message on its way: the prepared message and the send options, plus LMTP state across attempts. */
 export interface Job {

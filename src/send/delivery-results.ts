@@ -4,13 +4,14 @@
  * refused before anything was sent. No I/O (an LMTP result narrows the job's open recipients for the
  * retry); the attempt loop is `delivery.ts`.
  */
+
+import { SmtpDeliveryStatus } from '../enums.js';
+import { ReplyError, toSmtpError } from '../errors.js';
+import { formatReply, type Reply } from '../protocol/reply.js';
+import type { MailOutcome } from '../transport/connection.js';
 import type { Job } from './delivery.js';
-import { SmtpDeliveryStatus } from './enums.js';
-import { ReplyError, toSmtpError } from './errors.js';
-import { formatReply, type Reply } from './protocol/reply.js';
 import { DeliveryResult } from './result.js';
 import { isRetryable, isRetryableReply, type RetryPolicy } from './retry.js';
-import type { MailOutcome } from './transport/connection.js';
 
 /** The result of an attempt that got replies; the LMTP rules first when each recipient had its own. */
 export function fromOutcome(policy: RetryPolicy, job: Job, outcome: MailOutcome, attempt: number): DeliveryResult {

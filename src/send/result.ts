@@ -2,8 +2,8 @@
  * DeliveryResult: what became of one `sendMessage` / `sendRaw`, after the reference design's
  * dataclass. Every send resolves with one; none throws for a delivery outcome.
  */
-import { SmtpDeliveryStatus } from './enums.js';
-import type { SmtpError } from './errors.js';
+import { SmtpDeliveryStatus } from '../enums.js';
+import type { SmtpError } from '../errors.js';
 
 export interface DeliveryResultInit {
   status: SmtpDeliveryStatus;
