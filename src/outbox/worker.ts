@@ -342,9 +342,11 @@ export class SmtpOutboxWorker extends EventEmitter {
   }
 
   /**
-   * What a job attempt's result means for the job. "Delivered" is the result's `deliveredRecipients` (a 2xx
-   * to the dot, or an LMTP recipient's own 2xx), never an RCPT acceptance: a 451 at the dot, a 451 at DATA or a
-   * connection lost before the dot left delivered nothing, and the job is retried like any temporary failure.
+   * What a job attempt's result means for the job (the result itself is `send/decide.ts`'s). "Delivered" is
+   * the result's `deliveredRecipients` (a 2xx to the dot, or an LMTP recipient's own 2xx), never an RCPT
+   * acceptance: a 451 at the dot, a 451 at DATA or a connection lost before the dot delivered nothing, and the
+   * job is retried like any temporary failure. Recipients refused temporarily while others got the message
+   * (`pendingRecipients`) get a follow-up job attempt of their own.
    */
   async #settle(
     job: Job,
@@ -356,16 +358,17 @@ export class SmtpOutboxWorker extends EventEmitter {
     // The job's attempts, not the handler's (it runs one attempt per job attempt).
     const json = { ...delivery.toJSON(), retry_count: job.attemptsMade };
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const delivered = delivery.deliveredRecipients.length > 0;
-    if (delivered && delivery.pendingRecipients.length > 0 && !last && delivery.status !== SmtpDeliveryStatus.UNKNOWN) {
-      // Someone has the message, others refused it for now at RCPT: the next job attempt goes to those alone.
-      // The progress is in the job data before the record frees the claim, so no later run (a retry, or a
-      // re-run after a crash) can send to the whole envelope again.
-      const pending = new Set(delivery.pendingRecipients);
+    const pending = delivery.pendingRecipients;
+    const settledSome = delivery.deliveredRecipients.length > 0 || Object.keys(delivery.recipientFailures).length > 0;
+    if (delivery.status !== SmtpDeliveryStatus.UNKNOWN && pending.length > 0 && settledSome && !last) {
+      // Some recipients are settled (delivered, or refused for good), others may still get it: the next job
+      // attempt goes to those alone. The progress is in the job data before the record frees the claim, so no
+      // later run (a retry, or a re-run after a crash) sends to the whole envelope again.
+      const open = new Set(pending);
       const failures: Record<string, string> = {};
       for (const [rcpt, reply] of Object.entries(delivery.recipientFailures))
-        if (!pending.has(rcpt)) failures[rcpt] = reply;
-      const resume = { delivered: delivery.deliveredRecipients, failures, pending: delivery.pendingRecipients };
+        if (!open.has(rcpt)) failures[rcpt] = reply;
+      const resume = { delivered: delivery.deliveredRecipients, failures, pending };
       await job.updateData({ ...(job.data as Record<string, unknown>), resume });
       const result = { ...json, status: SmtpDeliveryStatus.RETRY };
       await store.record(jobId, token, 'not-delivered', result);
@@ -373,32 +376,23 @@ export class SmtpOutboxWorker extends EventEmitter {
     }
     switch (delivery.status) {
       case SmtpDeliveryStatus.SUCCESS:
+        // Out of attempts, recipients still pending are named in the result (recipient_failures,
+        // pending_recipients): the job completes, as the message was delivered.
         await store.record(jobId, token, 'delivered', json);
         return json;
       case SmtpDeliveryStatus.RETRY:
       case SmtpDeliveryStatus.TEMP_FAILED: {
-        if (delivered) {
-          // Delivered to some recipients (LMTP's per-recipient replies), temporarily refused by others after the
-          // data, or out of attempts for them. A queue retry would reach the delivered ones again: the job ends
-          // here, its result naming who got it and who did not; nothing in it invites a resend.
-          const result = { ...json, status: SmtpDeliveryStatus.TEMP_FAILED, is_retryable: false };
-          await store.record(jobId, token, 'delivered', result);
-          throw new UnrecoverableError(failedReason(result));
-        }
-        const result: Record<string, unknown> = {
-          ...json,
-          status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY,
-        };
+        // Nothing delivered (decide.ts: a delivery makes the result SUCCESS): BullMQ retries it with the backoff
+        // while attempts remain.
+        const result = { ...json, status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY };
         await store.record(jobId, token, 'not-delivered', result);
-        // A plain error: BullMQ retries it with the backoff while attempts remain.
         throw new Error(failedReason(result));
       }
       case SmtpDeliveryStatus.UNKNOWN:
         await store.record(jobId, token, 'unknown', json);
         throw new UnrecoverableError(failedReason(json));
       default:
-        // A follow-up refused for good still leaves the earlier deliveries: recorded so that no run sends again.
-        await store.record(jobId, token, delivered ? 'delivered' : 'not-delivered', json);
+        await store.record(jobId, token, 'not-delivered', json);
         throw new UnrecoverableError(failedReason(json));
     }
   }

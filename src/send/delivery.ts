@@ -1,37 +1,30 @@
 /**
  * The attempt loop behind SmtpProtocolHandler.sendMessage / sendRaw: DKIM signing once before the
- * attempts, then attempts on pooled connections with backoff, retrying only what is safe to retry
- * (RFC 5321 §4.2.1, §4.5.4.1): transient replies and connection failures before the hand-over.
- * Once the final dot (or BDAT LAST) is written and the connection dies before the reply, the result
- * is UNKNOWN and nothing is resent. LMTP: a retry goes only to the recipients still open.
- * Replies and errors become results in `delivery-results.ts`.
+ * attempts, then attempts on pooled connections with backoff. What each attempt's replies or error mean,
+ * and whether another attempt may go (and to whom), is decided in `decide.ts` alone: transient replies and
+ * failures before the hand-over are retried, to the recipients still pending only; once the final dot (or
+ * BDAT LAST) is written and the reply is lost, the result is UNKNOWN and nothing is resent.
  */
 
-import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError, SmtpError, toSmtpError } from '../errors.js';
 import { type DkimOptions, type DkimSigner, dkimSignersFor } from '../message/dkim/sign.js';
 import { type DkimSpoolOptions, type SignSource, signMessage } from '../message/dkim/signed-body.js';
 import type { PreparedMessage } from '../message/prepare.js';
 import type { PoolConnectionParams, SmtpConnectionPool } from '../pool/pool.js';
 import type { SmtpConnection } from '../transport/connection.js';
-import { fromError, fromOutcome, invalid, resultFields } from './delivery-results.js';
-import { DeliveryResult } from './result.js';
-import { backoffDelay, isConnectionRefused, type RetryPolicy, sleep } from './retry.js';
+import type { RecipientRejection } from '../transport/outcome.js';
+import { type AttemptOutcome, type DecideContext, decide, initialState, invalid, type SendState } from './decide.js';
+import type { DeliveryResult } from './result.js';
+import { backoffDelay, type RetryPolicy, sleep } from './retry.js';
 
-/** One message on its way: the prepared message and the send options, plus LMTP state across attempts. */
+/** One message on its way: the prepared message and the send options. */
 export interface Job {
   prepared: PreparedMessage;
   retry: boolean;
   signal: AbortSignal | undefined;
   beforeHandOver: (() => void | Promise<void>) | undefined;
-  /**
-   * LMTP: what earlier attempts settled per recipient. A retry after a transient per-recipient
-   * failure sends only to the recipients still open (`envelope.to` is narrowed), never again to
-   * those already delivered.
-   */
-  settled?: { delivered: string[]; failures: Record<string, string> };
-  /** LMTP: the recipients a retry goes to (all of the envelope's when absent). */
-  openRecipients?: readonly string[];
+  /** Where the first attempt starts: the whole envelope, or (the `resume` option) an earlier send's pending. */
+  start: SendState | null;
 }
 
 /**
@@ -79,8 +72,15 @@ export function resumeJob(job: Job, progress: unknown): void {
       });
     if (!open.includes(wire)) open.push(wire);
   }
-  job.openRecipients = open;
-  job.settled = { delivered: [...p.delivered], failures: { ...p.failures } };
+  job.start = {
+    attempt: 0,
+    delivered: [...p.delivered],
+    refused: { ...p.failures },
+    open,
+    pending: {},
+    own: Object.keys(p.failures),
+    sentAt: null,
+  };
 }
 
 /** What the attempts need from the handler, fixed at its construction. */
@@ -145,7 +145,8 @@ export class Delivery {
       // Signing stopped before reading the body taken to look at it (an abort): release that stream now.
       (unread as { destroy?: () => void } | null)?.destroy?.();
       // Aborted by the caller: reported like an abort during an attempt, not as an invalid message.
-      if ((err as SmtpError).code === ErrorCodes.ABORTED) return fromError(this.#retryPolicy, job, err, 0, null);
+      if ((err as SmtpError).code === ErrorCodes.ABORTED)
+        return decide(failed(toSmtpError(err)), this.#startOf(job), this.#context(job)).result;
       return invalid(
         new SmtpError(`DKIM signing failed: ${(err as Error).message}`, { code: ErrorCodes.DKIM_SIGN, cause: err }),
       );
@@ -167,52 +168,64 @@ export class Delivery {
     }
   }
 
-  /** The attempt loop: one DeliveryResult, retries only where nothing can have been delivered. */
-  async #attempts(job: Job): Promise<DeliveryResult> {
-    const policy = this.#retryPolicy;
-    const maxAttempts = job.retry ? policy.maxRetries + 1 : 1;
-    const signalOption = job.signal ? { signal: job.signal } : {};
-    let last: DeliveryResult | null = null;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      if (attempt > 0) {
-        try {
-          await sleep(backoffDelay(attempt - 1, policy), job.signal);
-        } catch (err) {
-          return fromError(this.#retryPolicy, job, err, attempt - 1, null);
-        }
-      }
-      const result = await this.#attempt(job, attempt, signalOption);
-      // A one-shot stream was taken by the failed attempt: the caller must resend it.
-      if (result === null)
-        return (
-          last ??
-          fromError(
-            this.#retryPolicy,
-            job,
-            new SmtpError('the message stream was consumed by an earlier attempt; send it again with a fresh stream', {
-              code: ErrorCodes.BODY_SOURCE,
-            }),
-            attempt,
-            null,
-          )
-        );
-      if (!result.isRetryable || result.status === SmtpDeliveryStatus.UNKNOWN) return result;
-      // A refused connection gets fewer retries than other failures (RetryPolicy.refusedRetries).
-      if (isConnectionRefused(result.error) && attempt >= policy.refusedRetries) return result;
-      last = result;
-    }
-    // Out of attempts (or retry off): the failure stays temporary for the caller.
-    const status = job.retry ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY;
-    return new DeliveryResult({ ...resultFields(last!), status });
+  /** The first attempt's state. */
+  #startOf(job: Job): SendState {
+    return job.start ?? initialState(job.prepared.envelope.to);
   }
 
-  /** One attempt; null when the body was a one-shot stream already used. */
-  async #attempt(job: Job, attempt: number, signalOption: { signal?: AbortSignal }): Promise<DeliveryResult | null> {
+  #context(job: Job): DecideContext {
+    return {
+      policy: this.#retryPolicy,
+      maxAttempts: job.retry ? this.#retryPolicy.maxRetries + 1 : 1,
+      retry: job.retry,
+      messageId: job.prepared.messageId,
+      asGiven: job.prepared.asGiven,
+      now: () => new Date(),
+    };
+  }
+
+  /** The attempt loop: one DeliveryResult; each attempt's meaning, and whether another may go, is decide()'s. */
+  async #attempts(job: Job): Promise<DeliveryResult> {
+    const context = this.#context(job);
+    const signalOption = job.signal ? { signal: job.signal } : {};
+    let state = this.#startOf(job);
+    let last: DeliveryResult | null = null;
+    for (;;) {
+      if (last !== null) {
+        try {
+          await sleep(backoffDelay(state.attempt - 1, this.#retryPolicy), job.signal);
+        } catch (err) {
+          // Aborted while waiting: nothing more is sent; what earlier attempts settled still stands.
+          return decide(failed(toSmtpError(err)), { ...state, attempt: state.attempt - 1 }, context).result;
+        }
+      }
+      const outcome = await this.#attempt(job, state.open, signalOption);
+      // A one-shot stream was taken by an earlier attempt: the caller must resend it.
+      if (outcome === null) {
+        const error = new SmtpError(
+          'the message stream was consumed by an earlier attempt; send it again with a fresh stream',
+          { code: ErrorCodes.BODY_SOURCE },
+        );
+        return last ?? decide(failed(error), state, context).result;
+      }
+      const decision = decide(outcome, state, context);
+      if (decision.next === null) return decision.result;
+      last = decision.result;
+      state = decision.next;
+    }
+  }
+
+  /** One attempt to `to`; null when the body was a one-shot stream already used. */
+  async #attempt(
+    job: Job,
+    to: readonly string[],
+    signalOption: { signal?: AbortSignal },
+  ): Promise<AttemptOutcome | null> {
     let conn: SmtpConnection;
     try {
       conn = await this.#pool.getConnection(this.#params, signalOption);
     } catch (err) {
-      return fromError(this.#retryPolicy, job, err, attempt, null);
+      return failed(toSmtpError(err));
     }
     // Taken only now: a failed connect leaves a one-shot stream unread, so the retry can still send it.
     const body = job.prepared.body();
@@ -228,27 +241,29 @@ export class Delivery {
       }
     };
     let accepted: readonly string[] | null = null;
+    let rejected: readonly RecipientRejection[] = [];
+    const confirmed: RecipientRejection[] = [];
     try {
       // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
-      // LMTP: a retry after per-recipient failures goes only to the recipients still open.
-      const envelope = job.openRecipients
-        ? { ...job.prepared.envelope, to: job.openRecipients }
-        : job.prepared.envelope;
-      const outcome = await conn.sendMail(envelope, body, {
+      // A follow-up attempt goes only to the recipients still pending.
+      const { envelope } = job.prepared;
+      const outcome = await conn.sendMail(to === envelope.to ? envelope : { ...envelope, to }, body, {
         ...signalOption,
         onHandedOver: release,
-        onRecipients: (ok) => {
+        onRecipients: (ok, refused) => {
           accepted = ok;
+          rejected = refused;
         },
+        onRecipientReply: (r) => void confirmed.push(r),
         ...(job.beforeHandOver ? { onBeforeHandOver: job.beforeHandOver } : {}),
       });
-      return fromOutcome(this.#retryPolicy, job, outcome, attempt);
+      return { kind: 'replies', outcome };
     } catch (err) {
       // A caller's value refused by the engine's checks before a byte was written leaves the
       // connection usable: that is an INVALID message, not a failed delivery.
       const error = toSmtpError(err);
       const nothingSent = error instanceof InvalidArgumentError && !conn.isBroken;
-      return fromError(this.#retryPolicy, job, error, attempt, accepted, nothingSent);
+      return { kind: 'error', error, accepted, rejected, confirmed, nothingSent };
     } finally {
       release();
       // A transaction that ended before DATA (sender or every recipient refused) never read its body: a
@@ -258,4 +273,9 @@ export class Delivery {
         stream.destroy();
     }
   }
+}
+
+/** An attempt that ended with an error before any recipient was reached. */
+function failed(error: SmtpError): AttemptOutcome {
+  return { kind: 'error', error, accepted: null, rejected: [], confirmed: [], nothingSent: false };
 }

@@ -32,8 +32,8 @@ import {
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from '../pool/pool.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
+import { invalid } from './decide.js';
 import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
-import { invalid } from './delivery-results.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
 
@@ -358,6 +358,7 @@ function newJob(prepared: PreparedMessage, options: SendRawOptions): Job {
     retry: options.retry !== false,
     signal: options.signal,
     beforeHandOver: options.onBeforeHandOver,
+    start: null,
   };
   if (options.resume !== undefined) resumeJob(job, options.resume);
   return job;

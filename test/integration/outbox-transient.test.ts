@@ -141,14 +141,19 @@ else
       expect(deliveries(server!, 'transient all-rcpt')).toEqual({ 'a@example.com': 1, 'b@example.com': 1 });
     });
 
-    it('4xx at RCPT until attempts run out: ends naming both sides, never resent to the delivered one', async () => {
+    it('4xx at RCPT until attempts run out: completes naming both sides, never resent to the delivered one', async () => {
       const { outbox, failed } = await setup([{ on: 'RCPT', match: /busy@/, reply: '450 4.2.1 Mailbox busy' }]);
       const id = await outbox.send(msg('rcpt-out', ['a@example.com', 'busy@example.com']));
       const result = await finished(outbox, id);
-      expect(result).toMatchObject({ delivered_recipients: ['a@example.com'], is_retryable: false });
+      expect(result).toMatchObject({
+        status: 'success',
+        delivered_recipients: ['a@example.com'],
+        pending_recipients: ['busy@example.com'],
+        is_retryable: false,
+      });
       expect(Object.keys(result.recipient_failures as object)).toEqual(['busy@example.com']);
       expect(deliveries(server!, 'transient rcpt-out')).toEqual({ 'a@example.com': 1 });
-      expect(failed.every((f) => f.status !== null)).toBe(true);
+      expect(failed).toEqual([]);
     });
 
     it('a 451 to the dot on every attempt: temp_failed, nothing delivered, the failed event carries the status', async () => {
@@ -161,14 +166,26 @@ else
       expect(deliveries(server!, 'transient always')).toEqual({});
     });
 
-    it('LMTP: delivered to one, 452 after the data for another: the job ends naming both, with its status', async () => {
+    it('LMTP: delivered to one, 452 after the data for another: follow-ups to that one alone, both sides named', async () => {
       const { outbox, failed } = await setup([{ on: 'LMTP_RCPT', match: /^busy@/, reply: '452 4.2.2 Busy' }], true);
       const id = await outbox.send(msg('lmtp', ['a@example.com', 'busy@example.com']));
       const result = await finished(outbox, id);
-      expect(result).toMatchObject({ delivered_recipients: ['a@example.com'], is_retryable: false });
+      expect(result).toMatchObject({
+        status: 'success',
+        delivered_recipients: ['a@example.com'],
+        pending_recipients: ['busy@example.com'],
+        is_retryable: false,
+        retry_count: 3,
+      });
       expect(Object.keys(result.recipient_failures as object)).toEqual(['busy@example.com']);
-      await waitFor(() => failed.length > 0);
-      expect(failed[0]!.status).not.toBeNull();
+      expect(failed).toEqual([]);
       expect(deliveries(server!, 'transient lmtp')).toEqual({ 'a@example.com': 1 });
+      // Attempts 2 to 4 named busy@ alone.
+      expect(server!.messages.map((m) => m.rcptTo)).toEqual([
+        ['a@example.com', 'busy@example.com'],
+        ['busy@example.com'],
+        ['busy@example.com'],
+        ['busy@example.com'],
+      ]);
     });
   });
