@@ -11,6 +11,7 @@ import { type DkimOptions, type DkimSigner, dkimSignersFor } from '../message/dk
 import { type DkimSpoolOptions, type SignSource, signMessage } from '../message/dkim/signed-body.js';
 import type { PreparedMessage } from '../message/prepare.js';
 import type { PoolConnectionParams, SmtpConnectionPool } from '../pool/pool.js';
+import type { DsnOptions } from '../protocol/dsn.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import type { RecipientRejection } from '../transport/outcome.js';
 import { type AttemptOutcome, type DecideContext, decide, initialState, invalid, type SendState } from './decide.js';
@@ -25,6 +26,8 @@ export interface Job {
   beforeHandOver: (() => void | Promise<void>) | undefined;
   /** Where the first attempt starts: the whole envelope, or (the `resume` option) an earlier send's pending. */
   start: SendState | null;
+  /** RFC 3461 parameters for every attempt (checked by `protocol/dsn.ts`). */
+  dsn: DsnOptions | undefined;
 }
 
 /**
@@ -247,7 +250,8 @@ export class Delivery {
       // A 421 at any stage fails the connection inside the engine, so the pool never reuses it.
       // A follow-up attempt goes only to the recipients still pending.
       const { envelope } = job.prepared;
-      const outcome = await conn.sendMail(to === envelope.to ? envelope : { ...envelope, to }, body, {
+      const wanted = job.dsn === undefined ? envelope : { ...envelope, dsn: job.dsn };
+      const outcome = await conn.sendMail(to === envelope.to ? wanted : { ...wanted, to }, body, {
         ...signalOption,
         onHandedOver: release,
         onRecipients: (ok, refused) => {

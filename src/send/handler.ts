@@ -31,6 +31,7 @@ import {
 } from '../options.js';
 import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from '../pool/pool.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
+import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
 import { invalid } from './decide.js';
 import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
@@ -102,6 +103,11 @@ export interface SendMessageOptions extends MessageInput {
   /** The SMTP envelope instead of the one derived from the headers (From; To + Cc + Bcc). */
   envelope?: { from: string; to: readonly string[] };
   /**
+   * Delivery status notifications (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT. Refused
+   * before a byte is written when the server does not offer DSN, unless `ifUnsupported: 'send-without'`.
+   */
+  dsn?: DsnOptions;
+  /**
    * Go on from an earlier send of this message that delivered to some recipients: send to `pending` alone
    * (a result's `pendingRecipients`), and name the earlier `delivered` and `failures` in the result.
    */
@@ -120,11 +126,15 @@ export const SEND_OPTION_KEYS: readonly string[] = Object.freeze([
   'envelope',
   'dkim',
   'resume',
+  'dsn',
 ]);
 const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
 
-/** The envelope of `sendRaw`: RFC 5322 address forms, plus declarations about a stream (see README). */
-export type RawEnvelope = RawEnvelopeInput;
+/**
+ * The envelope of `sendRaw`: RFC 5322 address forms, declarations about a stream (see README), and the
+ * DSN request (as `SendMessageOptions.dsn`).
+ */
+export type RawEnvelope = RawEnvelopeInput & { dsn?: DsnOptions };
 
 export interface SendRawOptions {
   retry?: boolean;
@@ -329,7 +339,7 @@ export class SmtpProtocolHandler {
         messageId: options.messageId,
         envelope: options.envelope,
       });
-      job = newJob(prepared, options);
+      job = newJob(prepared, options, checkDsn(options.dsn));
     } catch (err) {
       return invalid(err);
     }
@@ -343,7 +353,8 @@ export class SmtpProtocolHandler {
         throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      job = newJob(prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits }), options);
+      const prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      job = newJob(prepared, options, checkDsn(envelope.dsn, 'envelope.dsn'));
     } catch (err) {
       return invalid(err);
     }
@@ -352,13 +363,14 @@ export class SmtpProtocolHandler {
 }
 
 /** The attempt loop's job for a prepared message; `resume` narrows it to an earlier send's pending recipients. */
-function newJob(prepared: PreparedMessage, options: SendRawOptions): Job {
+function newJob(prepared: PreparedMessage, options: SendRawOptions, dsn: DsnOptions | undefined): Job {
   const job: Job = {
     prepared,
     retry: options.retry !== false,
     signal: options.signal,
     beforeHandOver: options.onBeforeHandOver,
     start: null,
+    dsn,
   };
   if (options.resume !== undefined) resumeJob(job, options.resume);
   return job;

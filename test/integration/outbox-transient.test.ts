@@ -53,8 +53,12 @@ else
       server = undefined;
     });
 
-    async function setup(script: ScriptRule[], lmtp = false) {
-      server = await startScriptedServer({ script, ...(lmtp ? { lmtp: true } : {}) });
+    async function setup(script: ScriptRule[], lmtp = false, capabilities?: (d: string[]) => string[]) {
+      server = await startScriptedServer({
+        script,
+        ...(lmtp ? { lmtp: true } : {}),
+        ...(capabilities ? { capabilities } : {}),
+      });
       const queueName = `transient${++queueCount}`;
       const outbox = new SmtpOutbox({ connection: redis.url, queueName, defaultJobOptions: { attempts: 4 } });
       closers.push(() => outbox.close());
@@ -187,5 +191,26 @@ else
         ['busy@example.com'],
         ['busy@example.com'],
       ]);
+    });
+
+    it('DSN travels with message and raw jobs (RFC 3461 parameters reach the server)', async () => {
+      const { outbox } = await setup([], false, (d) => [...d, 'DSN']);
+      const id1 = await outbox.send({ ...msg('dsn'), dsn: { ret: 'HDRS', envid: 'job-1', notify: ['FAILURE'] } });
+      const id2 = await outbox.sendRaw(
+        { from: 'sender@example.com', to: ['r@example.com'], dsn: { notify: ['SUCCESS', 'FAILURE'], orcpt: true } },
+        'From: sender@example.com\r\nTo: r@example.com\r\nSubject: transient raw-dsn\r\n\r\nbody\r\n',
+        { jobId: 'raw-dsn' },
+      );
+      expect(await finished(outbox, id1)).toMatchObject({ status: 'success' });
+      expect(await finished(outbox, id2)).toMatchObject({ status: 'success' });
+      const bySubject = (s: string) => server!.messages.find((m) => m.data.toString().includes(`Subject: ${s}`))!;
+      expect(bySubject('transient dsn').mailParams).toMatchObject({ RET: 'HDRS', ENVID: 'job-1' });
+      expect(bySubject('transient dsn').rcptParams).toEqual([{ NOTIFY: 'FAILURE' }]);
+      expect(bySubject('transient raw-dsn').rcptParams).toEqual([
+        { NOTIFY: 'SUCCESS,FAILURE', ORCPT: 'rfc822;r@example.com' },
+      ]);
+      await expect(outbox.send({ ...msg('bad'), dsn: { notify: ['NEVER', 'DELAY'] } } as never)).rejects.toThrow(
+        /notify/,
+      );
     });
   });
