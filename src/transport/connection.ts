@@ -62,7 +62,8 @@ import { planLogin } from './login.js';
 import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
-import { handedOverError, timeoutError } from './timeouts.js';
+import { handedOverError, timeoutError, tlsModeMismatch } from './timeouts.js';
+import { probeImplicitTls, TLS_PROBE_WINDOW_MS } from './tls-probe.js';
 import { sendTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
 import { Transcript } from './transcript.js';
@@ -509,9 +510,21 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  /** The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. */
+  /**
+   * The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. A
+   * silent greeting without TLS is first probed with a ClientHello: a TLS record back is the implicit-TLS mix-up.
+   */
   #timedOut(head: Pending): void {
-    this.#fail(timeoutError(head.phase, shownCommand(head), head.timeout, this));
+    const err = timeoutError(head.phase, shownCommand(head), head.timeout, this);
+    const socket = this.#socket;
+    if (head.phase !== 'greeting' || this.#secure || err.code === ErrorCodes.TLS_MODE_MISMATCH || !socket) {
+      this.#fail(err);
+      return;
+    }
+    this.#detach(socket);
+    void probeImplicitTls(socket, Math.min(TLS_PROBE_WINDOW_MS, head.timeout, this.#timeouts.tls)).then((tls) =>
+      this.#fail(tls ? tlsModeMismatch(head.timeout, this) : err),
+    );
   }
 
   // ── internals: socket ────────────────────────────────────────────────────────────────────

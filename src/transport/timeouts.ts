@@ -54,6 +54,17 @@ export function timeoutError(
   });
 }
 
+/**
+ * A greeting timeout on a port that then answered a TLS ClientHello (tls-probe.ts): certainly the
+ * STARTTLS/implicit mix-up, whatever the port number, and not retried as transient.
+ */
+export function tlsModeMismatch(timeout: number, to: { host: string; port: number }): TimeoutError {
+  return new TimeoutError(
+    `timed out after ${timeout} ms waiting for the greeting (${to.host}:${to.port}), and the port answered a TLS ClientHello: it expects implicit TLS, use encryption "ssl"`,
+    { phase: 'greeting', timeout, command: '', code: ErrorCodes.TLS_MODE_MISMATCH },
+  );
+}
+
 /** The error a pending final reply gets when the connection fails after hand-over: the outcome is unknown. */
 export function handedOverError(err: SmtpError): SmtpError {
   const options = { cause: err, messageHandedOver: true, command: err.command };
