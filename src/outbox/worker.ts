@@ -16,7 +16,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
-import { sep } from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
@@ -25,8 +24,9 @@ import type { DeliveryProgress } from '../send/delivery.js';
 import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../send/handler.js';
 import { DeliveryResult } from '../send/result.js';
 import { backoffDelay, resolveRetryPolicy } from '../send/retry.js';
+import { openJobFiles } from './attachment-files.js';
 import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
-import { readJobData } from './job-data.js';
+import { type QueuedMessage, readJobData } from './job-data.js';
 import { type HandOverRecord, HandOverStore } from './store.js';
 
 /** Options of {@link SmtpOutboxWorker}. */
@@ -76,44 +76,6 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
 /** How long `close()` lets Redis be unreachable before it stops waiting for it. */
 const REDIS_DOWN_GRACE_MS = 5000;
 const REDIS_WATCH_MS = 500;
-
-/**
- * Every file a queued message names (`attachments[].path`, `icalEvent.path`, `alternatives[].path`) must lie
- * under the worker's `attachmentRoot`; otherwise the job is INVALID and nothing is read or sent.
- */
-function checkPaths(data: ReturnType<typeof readJobData>, root: string | null): ReturnType<typeof readJobData> {
-  if (data.kind !== 'message') return data;
-  const m = data.message as unknown as Record<string, unknown>;
-  const named: [string, unknown][] = [];
-  const collect = (list: unknown, field: string): void => {
-    if (!Array.isArray(list)) return;
-    for (const [i, x] of list.entries()) named.push([`${field}[${i}].path`, (x as { path?: unknown })?.path]);
-  };
-  collect(m.attachments, 'attachments');
-  collect(m.alternatives, 'alternatives');
-  if (m.icalEvent && typeof m.icalEvent === 'object')
-    named.push(['icalEvent.path', (m.icalEvent as { path?: unknown }).path]);
-  for (const [field, path] of named) {
-    if (path === undefined || path === null) continue;
-    const why =
-      root === null
-        ? 'files named in job data are read only under the worker option attachmentRoot, which is not set'
-        : typeof path !== 'string' || !isUnder(path, root)
-          ? `it is not a file under the worker's attachmentRoot ${root}`
-          : null;
-    if (why !== null) return { kind: 'invalid', reason: `${field} refused: ${why}`, messageId: data.message.messageId };
-  }
-  return data;
-}
-
-function isUnder(path: string, root: string): boolean {
-  try {
-    const real = realpathSync(path);
-    return real.startsWith(root.endsWith(sep) ? root : root + sep);
-  } catch {
-    return false;
-  }
-}
 
 const EMPTY_RECORD: HandOverRecord = Object.freeze({
   state: null,
@@ -249,7 +211,7 @@ export class SmtpOutboxWorker extends EventEmitter {
   async #process(job: Job): Promise<Record<string, unknown>> {
     const store = await this.#store;
     const jobId = job.id!;
-    const data = checkPaths(readJobData(job.data), this.#attachmentRoot);
+    const data = readJobData(job.data);
     const messageId = data.kind === 'message' ? data.message.messageId : data.messageId;
     const token = randomUUID();
     // A run after a stall (its worker died or lost its lock) reads the record first, so an in-doubt job costs
@@ -273,6 +235,29 @@ export class SmtpOutboxWorker extends EventEmitter {
       await store.record(jobId, token, 'not-delivered', result);
       throw new UnrecoverableError(failedReason(result));
     }
+    // Files named by path are opened now, by handle, and read from those handles (attachment-files.ts).
+    const files = data.kind === 'message' ? await openJobFiles(data.message, this.#attachmentRoot) : null;
+    if (files && !files.ok) {
+      const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: files.reason });
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    try {
+      return await this.#send(job, store, token, data, files?.message ?? null, messageId);
+    } finally {
+      await files?.close();
+    }
+  }
+
+  async #send(
+    job: Job,
+    store: HandOverStore,
+    token: string,
+    data: Exclude<ReturnType<typeof readJobData>, { kind: 'invalid' }>,
+    message: QueuedMessage | null,
+    messageId: string | null,
+  ): Promise<Record<string, unknown>> {
+    const jobId = job.id!;
     let refused = false;
     const onBeforeHandOver = async (): Promise<void> => {
       if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
@@ -288,7 +273,7 @@ export class SmtpOutboxWorker extends EventEmitter {
       delivery =
         data.kind === 'message'
           ? await this.#handler.sendMessage({
-              ...(data.message as unknown as SendMessageOptions),
+              ...(message as unknown as SendMessageOptions),
               retry: false,
               onBeforeHandOver,
               ...resume,
