@@ -62,7 +62,7 @@ import { planLogin } from './login.js';
 import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
-import { handedOverError, timeoutError, tlsModeMismatch } from './timeouts.js';
+import { boundedLocal, handedOverError, LOCAL_STEP_MAX_MS, timeoutError, tlsModeMismatch } from './timeouts.js';
 import { probeImplicitTls, TLS_PROBE_WINDOW_MS } from './tls-probe.js';
 import { sendTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
@@ -390,8 +390,12 @@ export class SmtpConnection extends EventEmitter {
       options.method,
     );
     await this.#exclusive(options.signal, true, async () => {
+      const limit = Math.min(this.#timeouts.command, LOCAL_STEP_MAX_MS);
       await saslLogin(
-        { send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }) },
+        {
+          send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }),
+          local: (work, what) => boundedLocal(this, work, limit, what),
+        },
         sasl,
       );
       this.#authenticatedAs = credentials.username;

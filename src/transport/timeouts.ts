@@ -85,3 +85,52 @@ export function handedOverError(err: SmtpError): SmtpError {
     },
   );
 }
+
+/** A local step of a session (a token provider, a key derivation) waits at most this long. */
+export const LOCAL_STEP_MAX_MS = 60_000;
+
+/**
+ * `work`, unless the connection fails first (`connection` emits `close` with its error: an abort, a timeout)
+ * or `limit` ms pass (a TimeoutError naming `what`). The step itself cannot be stopped; its caller stops waiting.
+ */
+export function boundedLocal<T>(
+  connection: {
+    once(event: 'close', fn: (err: SmtpError) => void): unknown;
+    off(event: 'close', fn: (err: SmtpError) => void): unknown;
+  },
+  work: Promise<T>,
+  limit: number,
+  what: string,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      connection.off('close', onClose);
+    };
+    const onClose = (err: SmtpError): void => {
+      done();
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(
+        new TimeoutError(`${what} did not finish within ${limit} ms`, {
+          phase: 'command',
+          timeout: limit,
+          command: 'AUTH',
+        }),
+      );
+    }, limit);
+    connection.once('close', onClose);
+    work.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (err: unknown) => {
+        done();
+        reject(err);
+      },
+    );
+  });
+}
