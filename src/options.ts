@@ -7,7 +7,7 @@
  * against its list of known keys, and the error names the nearest known key.
  */
 import { defaultPort, isEncryption, isProtocol, type SmtpEncryption, type SmtpProtocol } from './enums.js';
-import { InvalidArgumentError } from './errors.js';
+import { findLineBreak, InvalidArgumentError } from './errors.js';
 import { AUTH_METHODS } from './protocol/auth.js';
 import { ehlo } from './protocol/commands.js';
 
@@ -220,8 +220,11 @@ export function checkCredentials(options: {
   authMethod?: unknown;
 }): void {
   const { username, password, accessToken, authMethod } = options;
-  if (username !== undefined && (typeof username !== 'string' || /[\r\n\0]/.test(username))) {
-    throw new InvalidArgumentError('username must be a string without CR, LF or NUL', { field: 'username' });
+  if (username !== undefined && (typeof username !== 'string' || findLineBreak(username) !== null)) {
+    throw new InvalidArgumentError(
+      'username must be a string without CR, LF or NUL (nor VT, FF, U+0085, U+2028, U+2029)',
+      { field: 'username' },
+    );
   }
   if ((password !== undefined || accessToken !== undefined) && username === undefined) {
     throw new InvalidArgumentError('a password or accessToken needs a username', { field: 'username' });

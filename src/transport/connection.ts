@@ -26,6 +26,7 @@ import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import {
   AbortError,
+  assertNoLineBreaks,
   ClosedError,
   ConnectionError,
   ErrorCodes,
@@ -444,8 +445,7 @@ export class SmtpConnection extends EventEmitter {
    * The line must not contain CR or LF; CRLF is added.
    */
   async command(line: string, options: OperationOptions & { expect?: number } = {}): Promise<Reply> {
-    if (/[\r\n\0]/.test(line))
-      throw new InvalidArgumentError('command must not contain CR, LF or NUL', { field: 'command' });
+    assertNoLineBreaks(line, 'command');
     return this.#exclusive(options.signal, true, async () => {
       const reply = await this.#send(`${line}\r\n`);
       if (options.expect !== undefined && !replyMatches(reply, options.expect)) throw replyError(line, reply);

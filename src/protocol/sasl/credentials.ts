@@ -1,5 +1,5 @@
 /** Checks on caller values that go into a SASL payload: one owner for every mechanism. */
-import { InvalidArgumentError } from '../../errors.js';
+import { findLineBreak, InvalidArgumentError } from '../../errors.js';
 import type { Credentials } from './types.js';
 
 /** The password, or InvalidArgumentError when a password mechanism has none. */
@@ -14,7 +14,10 @@ export function requirePassword(credentials: Credentials, name: string): string 
  * `\x01` ends a key/value pair there, CR/LF/NUL would end a line.
  */
 export function assertNoSeparators(value: string, field: string): void {
-  if (/[\r\n\0\x01]/.test(value)) {
-    throw new InvalidArgumentError(`${field} must not contain CR, LF, NUL or \\x01`, { field });
+  if (value.includes('\x01') || findLineBreak(value) !== null) {
+    throw new InvalidArgumentError(
+      `${field} must not contain CR, LF, NUL or \\x01 (nor VT, FF, U+0085, U+2028, U+2029)`,
+      { field },
+    );
   }
 }
