@@ -207,7 +207,9 @@ describe('validateSubject', () => {
   it.each(['a\vb', 'a\fb', 'a\u0085b', 'a\u2028b', 'a\u2029b'])('refuses the other line breaks too: %j', (s) => {
     const r = V.validateSubject(s);
     expect(r.valid).toBe(false);
-    expect(r.error).toMatch(/\(found (VT|FF|NEL \(U\+0085\)|LINE SEPARATOR \(U\+2028\)|PARAGRAPH SEPARATOR \(U\+2029\)) at index 1\)/);
+    expect(r.error).toMatch(
+      /\(found (VT|FF|NEL \(U\+0085\)|LINE SEPARATOR \(U\+2028\)|PARAGRAPH SEPARATOR \(U\+2029\)) at index 1\)/,
+    );
   });
 
   it('refuses a non-string', () => {
