@@ -61,7 +61,12 @@ export {
 } from './message/address.js';
 export { type DkimAlgorithm, type DkimPrivateKeyInput, dkimDnsRecord } from './message/dkim/key.js';
 export { dkimSign } from './message/dkim/message.js';
-export { DEFAULT_SIGNED_HEADERS, type DkimCanonicalization, type DkimOptions } from './message/dkim/sign.js';
+export {
+  DEFAULT_SIGNED_HEADERS,
+  type DkimCanonicalization,
+  type DkimOptions,
+  dkimRecordName,
+} from './message/dkim/sign.js';
 export type { DkimSpoolOptions } from './message/dkim/signed-body.js';
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
 export {
