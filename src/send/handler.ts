@@ -2,7 +2,7 @@
  * SmtpProtocolHandler: the reference design's main API. Checks its options, prepares the message in
  * one pass (message/prepare.ts: every rule once, by its owner) and hands it to the attempt loop
  * (`delivery.ts`: DKIM signing, pooled connections, retries, LMTP per-recipient retries), whose
- * replies and errors become a DeliveryResult in `delivery-results.ts`. Every send answers with a
+ * replies and errors become a DeliveryResult in `decide.ts`. Every send answers with a
  * DeliveryResult; a message refused before anything is sent is INVALID.
  */
 import type tls from 'node:tls';

@@ -93,4 +93,26 @@ describe('results that are true', () => {
     expect(r2).toMatchObject({ status: 'success', deliveredRecipients: ['b@x.example'] });
     expect(server!.messages.filter((m) => m.data.toString().includes('Subject: second'))).toHaveLength(1);
   });
+
+  it('result keys are the address part as the caller wrote it (no display name), for every recipient list', async () => {
+    const h = await setup([
+      { on: 'RCPT', match: /gone@/i, reply: '550 5.1.1 No such user' },
+      { on: 'RCPT', match: /busy@/i, reply: '450 4.2.1 Busy' },
+    ]);
+    const result = await h.sendMessage({
+      ...msg(['"Doe, John" <John@Example.org>', 'Gone@Example.org']),
+      ccAddresses: [{ name: 'Busy', address: 'Busy@Example.org' }],
+      retry: false,
+    });
+    expect(result.status).toBe('success');
+    expect(result.deliveredRecipients).toEqual(['John@Example.org']);
+    expect(Object.keys(result.recipientFailures).sort()).toEqual(['Busy@Example.org', 'Gone@Example.org']);
+    expect(result.pendingRecipients).toEqual(['Busy@Example.org']);
+    const raw = await h.sendRaw(
+      { from: 'from@x.example', to: ['"Gone" <Gone@Example.org>', 'John@Example.org'] },
+      'From: from@x.example\r\nSubject: raw\r\n\r\nb\r\n',
+    );
+    expect(Object.keys(raw.recipientFailures)).toEqual(['Gone@Example.org']);
+    expect(raw.deliveredRecipients).toEqual(['John@Example.org']);
+  });
 });
