@@ -272,9 +272,23 @@ export class Delivery {
       release();
       // A transaction that ended before DATA (sender or every recipient refused) never read its body: a
       // stream behind it (a file, a caller's factory) is released now rather than left open until GC.
-      const stream = body as { destroy?: () => void; readableEnded?: boolean; destroyed?: boolean };
+      const stream = body as {
+        destroy?: () => void;
+        readableEnded?: boolean;
+        destroyed?: boolean;
+        next?: unknown;
+        return?: () => Promise<unknown>;
+      };
       if (typeof stream.destroy === 'function' && stream.destroyed === false && stream.readableEnded === false)
         stream.destroy();
+      // A plain async iterator (an async generator from a factory): return() runs its finally blocks (closing what
+      // it opened); on one already finished it does nothing.
+      else if (
+        typeof stream.destroy !== 'function' &&
+        typeof stream.next === 'function' &&
+        typeof stream.return === 'function'
+      )
+        stream.return().catch(() => {});
     }
   }
 }

@@ -115,4 +115,33 @@ describe('results that are true', () => {
     expect(Object.keys(raw.recipientFailures)).toEqual(['Gone@Example.org']);
     expect(raw.deliveredRecipients).toEqual(['John@Example.org']);
   });
+
+  it('a factory body that is a plain async iterator is closed (return()) when its attempt ends before DATA', async () => {
+    const h = await setup([{ on: 'MAIL', reply: '550 5.7.1 Sender refused' }]);
+    let opened = 0;
+    let closed = 0;
+    // What a caller's factory may give: an iterator over a resource it opened (a file, a cursor), closed by return().
+    const factory = () => {
+      opened++;
+      let sent = false;
+      return {
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+        async next() {
+          if (sent) return { done: true as const, value: undefined };
+          sent = true;
+          return { done: false as const, value: 'From: from@x.example\r\nSubject: it\r\n\r\nb\r\n' };
+        },
+        async return() {
+          closed++;
+          return { done: true as const, value: undefined };
+        },
+      };
+    };
+    const result = await h.sendRaw({ from: 'from@x.example', to: ['a@x.example'] }, factory as never);
+    expect(result.status).toBe('rejected');
+    expect(opened).toBe(1);
+    expect(closed).toBe(1);
+  });
 });
