@@ -69,6 +69,8 @@ export interface AbortGate {
   handedOver: boolean;
   /** Set while the final replies are awaited. */
   reject: ((err: unknown) => void) | null;
+  /** The caller's wait ended by its abort. */
+  left: boolean;
 }
 
 export function outcomeOf(

@@ -103,7 +103,7 @@ export async function sendTransaction(
       options.onHandedOver?.();
     }
   };
-  const gate: AbortGate = { handedOver: false, reject: null };
+  const gate: AbortGate = { handedOver: false, reject: null, left: false };
   const onAbort = (): void => {
     const err = new AbortError('send aborted', { cause: signal?.reason });
     if (gate.handedOver) gate.reject?.(handedOverError(err));
@@ -253,7 +253,20 @@ async function handOver(
         () => {},
       );
   }
-  const replies = await raceAbort(Promise.all(finalPs), tx);
+  const all = Promise.all(finalPs);
+  let replies: Reply[];
+  try {
+    replies = await raceAbort(all, tx);
+  } catch (err) {
+    // The caller left (an abort after the hand-over): the replies still arrive and still count for the
+    // connection (a delivery for maxMessagesPerConnection, a 421 that closes it).
+    if (tx.gate.left)
+      all.then(
+        (late) => finish(host, late, tx, via, bytesSent),
+        () => {},
+      );
+    throw err;
+  }
   tx.unlock();
   tx.marks[5] = performance.now();
   // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
@@ -264,7 +277,10 @@ async function handOver(
 /** The final replies, unless the caller aborts first (then its wait ends; the replies are still read). */
 function raceAbort<T>(replies: Promise<T>, tx: Tx): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    tx.gate.reject = reject;
+    tx.gate.reject = (err) => {
+      tx.gate.left = true;
+      reject(err);
+    };
     replies.then(resolve, reject);
   });
 }
