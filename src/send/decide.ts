@@ -93,6 +93,45 @@ interface Deciding {
  * Pure; never throws.
  */
 export function decide(attempt: AttemptOutcome, state: SendState, ctx: DecideContext): Decision {
+  // The common case, without the general bookkeeping: a first attempt that every recipient took.
+  if (
+    attempt.kind === 'replies' &&
+    attempt.outcome.delivered &&
+    attempt.outcome.rejected.length === 0 &&
+    attempt.outcome.recipientReplies === undefined &&
+    state.attempt === 0 &&
+    state.delivered.length === 0 &&
+    state.own.length === 0 &&
+    attempt.outcome.accepted.length === state.open.length
+  )
+    return { result: everyoneDelivered(attempt.outcome, ctx), next: null };
+  return decideEach(attempt, state, ctx);
+}
+
+/** SUCCESS of a first attempt in which every recipient was accepted and the dot got a 2xx (decide's fast path). */
+function everyoneDelivered(o: MailOutcome, ctx: DecideContext): DeliveryResult {
+  const response = formatReply(o.reply);
+  const delivered = o.accepted.map(ctx.asGiven);
+  return new DeliveryResult({
+    status: SmtpDeliveryStatus.SUCCESS,
+    messageId: ctx.messageId,
+    smtpCode: o.reply.code,
+    smtpError: null,
+    enhancedCode: o.reply.enhanced,
+    response,
+    recipientFailures: {},
+    acceptedRecipients: delivered,
+    deliveredRecipients: [...delivered],
+    pendingRecipients: [],
+    sentAt: ctx.now(),
+    retryCount: 0,
+    isRetryable: false,
+    error: null,
+  });
+}
+
+/** The general rule, recipient by recipient (exported for the test that checks the fast path against it). */
+export function decideEach(attempt: AttemptOutcome, state: SendState, ctx: DecideContext): Decision {
   const transient = (reply: Reply): boolean => isRetryableReply(reply.code, ctx.policy);
   const delivered = [...state.delivered];
   const refused: Record<string, string> = { ...state.refused };

@@ -66,6 +66,8 @@ export interface Tx {
  * — with any message pipelined behind — goes on reading its replies.
  */
 export interface AbortGate {
+  /** The caller gave a signal (without one there is nothing to race). */
+  watching: boolean;
   handedOver: boolean;
   /** Set while the final replies are awaited. */
   reject: ((err: unknown) => void) | null;

@@ -103,7 +103,7 @@ export async function sendTransaction(
       options.onHandedOver?.();
     }
   };
-  const gate: AbortGate = { handedOver: false, reject: null, left: false };
+  const gate: AbortGate = { watching: signal !== undefined, handedOver: false, reject: null, left: false };
   const onAbort = (): void => {
     const err = new AbortError('send aborted', { cause: signal?.reason });
     if (gate.handedOver) gate.reject?.(handedOverError(err));
@@ -253,10 +253,11 @@ async function handOver(
         () => {},
       );
   }
-  const all = Promise.all(finalPs);
+  // One reply (SMTP) needs no Promise.all; without a signal there is no abort to race.
+  const all = finalPs.length === 1 ? finalPs[0]!.then((r) => [r]) : Promise.all(finalPs);
   let replies: Reply[];
   try {
-    replies = await raceAbort(all, tx);
+    replies = tx.gate.watching ? await raceAbort(all, tx) : await all;
   } catch (err) {
     // The caller left (an abort after the hand-over): the replies still arrive and still count for the
     // connection (a delivery for maxMessagesPerConnection, a 421 that closes it).

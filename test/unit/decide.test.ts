@@ -10,6 +10,7 @@ import {
   type AttemptOutcome,
   type DecideContext,
   decide,
+  decideEach,
   initialState,
   type SendState,
 } from '../../src/send/decide.js';
@@ -285,6 +286,20 @@ describe('decide: properties over random recipient fates (seeded)', () => {
       if (result.status === S.SUCCESS)
         for (const r of rcpts)
           expect(result.deliveredRecipients.includes(r) || r in result.recipientFailures).toBe(true);
+    }
+  });
+
+  it('the fast path (every recipient delivered on the first attempt) says exactly what the general rule says', () => {
+    for (let n = 1; n <= 5; n++) {
+      const rcpts = Array.from({ length: n }, (_, k) => `R${k}@X.example`);
+      const outcome = smtp('final', 250, rcpts);
+      const c = ctx({ asGiven: (w) => w.toLowerCase() });
+      const fast = decide(outcome, initialState(rcpts), c);
+      const general = decideEach(outcome, initialState(rcpts), c);
+      expect(fast.next).toBeNull();
+      expect(general.next).toBeNull();
+      expect(fast.result.toJSON()).toEqual(general.result.toJSON());
+      expect(fast.result).toEqual(general.result);
     }
   });
 });
