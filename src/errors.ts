@@ -262,22 +262,41 @@ export class AbortError extends SmtpError {
   }
 }
 
-const LINE_BREAK = /[\r\n\0]/;
+/**
+ * Characters that end a line somewhere: CR, LF and NUL (SMTP, RFC 5322), VT and FF (treated as line breaks by some
+ * parsers), NEL U+0085 and the Unicode line and paragraph separators U+2028/U+2029 (read as line ends by
+ * Unicode-aware software). One set for every command, header and parameter a caller's value reaches.
+ */
+const LINE_BREAK = /[\r\n\0\v\f\u0085\u2028\u2029]/;
+const BREAK_NAMES: Readonly<Record<string, string>> = {
+  '\r': 'CR',
+  '\n': 'LF',
+  '\0': 'NUL',
+  '\v': 'VT',
+  '\f': 'FF',
+  '\u0085': 'NEL (U+0085)',
+  '\u2028': 'LINE SEPARATOR (U+2028)',
+  '\u2029': 'PARAGRAPH SEPARATOR (U+2029)',
+};
+
+/** The first line-breaking character in `value` (see {@link assertNoLineBreaks}), or null. */
+export function findLineBreak(value: string): { name: string; index: number } | null {
+  const m = LINE_BREAK.exec(value);
+  return m === null ? null : { name: BREAK_NAMES[m[0]]!, index: m.index };
+}
 
 /**
  * The one guard against a caller's value starting a new line of a header or a command: throws
- * InvalidArgumentError `ERR_SMTP_HEADER_INJECTION` (whatever the field) when `value` holds CR, LF or
- * NUL, naming the field, the character and its index (`position`).
+ * InvalidArgumentError `ERR_SMTP_HEADER_INJECTION` (whatever the field) when `value` holds CR, LF, NUL, VT, FF,
+ * U+0085, U+2028 or U+2029, naming the field, the character and its index (`position`).
  */
 export function assertNoLineBreaks(value: string, field: string): void {
-  const m = LINE_BREAK.exec(value);
-  if (m === null) return;
-  const what = m[0] === '\r' ? 'CR' : m[0] === '\n' ? 'LF' : 'NUL';
-  throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL (found ${what} at index ${m.index})`, {
-    field,
-    code: ErrorCodes.HEADER_INJECTION,
-    position: m.index,
-  });
+  const found = findLineBreak(value);
+  if (found === null) return;
+  throw new InvalidArgumentError(
+    `${field} must not contain CR, LF or NUL, nor VT, FF, U+0085, U+2028 or U+2029 (found ${found.name} at index ${found.index})`,
+    { field, code: ErrorCodes.HEADER_INJECTION, position: found.index },
+  );
 }
 
 export interface DnsErrorOptions extends SmtpErrorOptions {

@@ -51,15 +51,6 @@ export {
   TlsError,
 } from './errors.js';
 export {
-  type RawEnvelope,
-  type RawMessage,
-  SEND_OPTION_KEYS,
-  type SendMessageOptions,
-  type SendRawOptions,
-  SmtpProtocolHandler,
-  type SmtpProtocolHandlerOptions,
-} from './handler.js';
-export {
   type AddressEntry,
   addressInputText,
   envelopeAddress,
@@ -74,7 +65,12 @@ export {
 } from './message/address.js';
 export { type DkimAlgorithm, type DkimPrivateKeyInput, dkimDnsRecord } from './message/dkim/key.js';
 export { dkimSign } from './message/dkim/message.js';
-export { DEFAULT_SIGNED_HEADERS, type DkimCanonicalization, type DkimOptions } from './message/dkim/sign.js';
+export {
+  DEFAULT_SIGNED_HEADERS,
+  type DkimCanonicalization,
+  type DkimOptions,
+  dkimRecordName,
+} from './message/dkim/sign.js';
 export type { DkimSpoolOptions } from './message/dkim/signed-body.js';
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './message/mime/index.js';
 export {
@@ -135,7 +131,16 @@ export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
 export { saslprep } from './protocol/sasl/saslprep.js';
-export { DeliveryResult, type DeliveryResultInit } from './result.js';
+export {
+  type RawEnvelope,
+  type RawMessage,
+  SEND_OPTION_KEYS,
+  type SendMessageOptions,
+  type SendRawOptions,
+  SmtpProtocolHandler,
+  type SmtpProtocolHandlerOptions,
+} from './send/handler.js';
+export { DeliveryResult, type DeliveryResultInit } from './send/result.js';
 export {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
@@ -144,7 +149,7 @@ export {
   isRetryableReply,
   type RetryPolicy,
   resolveRetryPolicy,
-} from './retry.js';
+} from './send/retry.js';
 export {
   type ConnectionTimings,
   DEFAULT_CHUNK_SIZE,

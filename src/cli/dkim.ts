@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type DkimOptions, dkimDnsRecord } from './api.js';
+import { type DkimOptions, dkimDnsRecord, dkimRecordName } from './api.js';
 import { type CliIo, EXIT_OK, UsageError } from './common.js';
 
 /** `smtpwire dkim-record --help`. */
@@ -73,8 +73,14 @@ export async function dkimRecordCommand(argv: string[], io: CliIo): Promise<numb
   if (positionals.length) throw new UsageError('dkim-record takes no positional argument');
   if (!values.key || !values.selector || !values.domain)
     throw new UsageError('--key, --selector and --domain are required');
+  // The signer's own rules for s= and d=: a newline or a space in either would forge zone-file lines.
+  let name: string;
+  try {
+    name = dkimRecordName(values.selector, values.domain);
+  } catch (err) {
+    throw new UsageError(`--${(err as { field?: string }).field}: ${(err as Error).message}`);
+  }
   const record = dkimDnsRecord(readKey(values.key));
-  const name = `${values.selector}._domainkey.${values.domain.replace(/\.$/, '')}.`;
   io.stdout.write(`${name} IN TXT ${quotedStrings(record)}\n`);
   return EXIT_OK;
 }

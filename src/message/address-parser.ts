@@ -7,7 +7,7 @@
  * Positions in errors are 0-based offsets into the input string, in UTF-16 code units (JS
  * string indices).
  */
-import { assertNoLineBreaks, ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { assertNoLineBreaks, ErrorCodes, findLineBreak, InvalidArgumentError } from '../errors.js';
 import { decodeWords } from './mime/encodings.js';
 
 /** One mailbox: an optional display name and the address `local@domain`. */
@@ -372,7 +372,8 @@ export class Parser {
         i++;
       }
       const text = decodeWords(run.join(' '));
-      if (/[\r\n\0]/.test(text)) this.fail('display name decodes to CR, LF or NUL', t.pos);
+      if (findLineBreak(text) !== null)
+        this.fail('display name decodes to CR, LF or NUL (or VT, FF, U+0085, U+2028, U+2029)', t.pos);
       name += text;
     }
     // `"" <a@b>` has no name to show: normalise it to null like a bare address.

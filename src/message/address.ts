@@ -8,7 +8,7 @@
  * Positions in errors are 0-based offsets into the input string, in UTF-16 code units (JS
  * string indices).
  */
-import { ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { ErrorCodes, findLineBreak, InvalidArgumentError } from '../errors.js';
 import { findUnknownKey } from '../options.js';
 import { toAsciiDomain } from './address-check.js';
 import { type AddressEntry, assertString, type Mailbox, Parser, quoteString } from './address-parser.js';
@@ -112,8 +112,8 @@ export function flattenAddresses(entries: readonly AddressEntry[]): Mailbox[] {
 
 /** A display name as an RFC 5322 phrase: atoms, a quoted-string, or RFC 2047 encoded-words (also List-Id, RFC 2919). */
 export function formatPhrase(name: string, field: string): string {
-  if (/[\r\n\0]/.test(name)) {
-    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL`, {
+  if (findLineBreak(name) !== null) {
+    throw new InvalidArgumentError(`${field} must not contain CR, LF or NUL (nor VT, FF, U+0085, U+2028, U+2029)`, {
       code: ErrorCodes.HEADER_INJECTION,
       field,
     });

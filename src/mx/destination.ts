@@ -7,12 +7,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { Delivery, type Job } from '../delivery.js';
 import { ErrorCodes, TlsError } from '../errors.js';
 import type { DkimOptions, DkimSigner } from '../message/dkim/sign.js';
 import type { DkimSpoolOptions } from '../message/dkim/signed-body.js';
 import { SmtpConnectionPool } from '../pool/pool.js';
-import type { DeliveryResult } from '../result.js';
+import { Delivery, type Job } from '../send/delivery.js';
+import type { DeliveryResult } from '../send/result.js';
 import type { Timeouts, TranscriptEntry } from '../transport/connection.js';
 import { daneRefused, verifyDane } from './dane.js';
 import type { TlsPlan } from './policy.js';

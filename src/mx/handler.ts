@@ -8,13 +8,10 @@
  */
 
 import { isIP } from 'node:net';
-import { invalid as invalidResult } from '../delivery-results.js';
 import { DnsResolver, type DnsResolverOptions } from '../dns/client.js';
 import { canonicalName } from '../dns/message.js';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ClosedError, DnsError, ErrorCodes, InvalidArgumentError, type SmtpError } from '../errors.js';
-import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../handler.js';
-import { SEND_OPTION_KEYS } from '../handler.js';
 import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
 import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
 import { type PreparedMessage, prepareMessage, prepareRaw } from '../message/prepare.js';
@@ -22,8 +19,12 @@ import type { AddressInput } from '../message/types.js';
 import { MESSAGE_INPUT_KEYS } from '../message/types.js';
 import { resolveLimits, type ValidationLimits } from '../message/validator.js';
 import { assertKnownKeys, checkBooleans, checkClientName, checkFunction, findUnknownKey } from '../options.js';
-import { DeliveryResult } from '../result.js';
-import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../retry.js';
+import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
+import { invalid as invalidResult } from '../send/decide.js';
+import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../send/handler.js';
+import { SEND_OPTION_KEYS } from '../send/handler.js';
+import { DeliveryResult } from '../send/result.js';
+import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../send/retry.js';
 import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
 import { type DaneRequirement, lookupTlsa } from './dane.js';
 import { Destination, type DestinationSettings, isTlsFailure, type UsablePlan } from './destination.js';
@@ -98,7 +99,12 @@ type MissingKey = Exclude<keyof SmtpMxHandlerOptions, (typeof OPTION_KEYS)[numbe
 const everyKeyListed: MissingKey extends never ? true : never = true;
 void everyKeyListed;
 const MTA_STS_KEYS: readonly string[] = ['cache', 'port', 'ca', 'timeout'];
-const SEND_KEYS: readonly string[] = [...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS, 'requireTls'];
+// `resume` names one server's progress: a delivery to several domains keeps its own per domain (retryRecipients).
+const SEND_KEYS: readonly string[] = [
+  ...MESSAGE_INPUT_KEYS,
+  ...SEND_OPTION_KEYS.filter((key) => key !== 'resume'),
+  'requireTls',
+];
 const RAW_KEYS: readonly string[] = ['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim', 'requireTls'];
 const DEFAULT_POOL_SIZE = 2;
 /** Destinations (MX address × TLS plan) kept with their pools; the least recently used idle ones go first. */
@@ -113,6 +119,8 @@ interface SendSettings {
   retry: boolean;
   /** The message's own DKIM option, instead of the handler's. */
   dkim: DkimOptions | DkimOptions[] | undefined;
+  /** RFC 3461 parameters, checked once by `protocol/dsn.ts`, for every domain's transaction. */
+  dsn: DsnOptions | undefined;
 }
 
 interface Attempted {
@@ -200,7 +208,9 @@ export class SmtpMxHandler {
       if (unknown) return invalidResult(new InvalidArgumentError(unknown.message, { field: unknown.key }));
       const { requireTls, retry, dkim, ...rest } = options;
       let prepared: PreparedMessage;
+      let dsn: DsnOptions | undefined;
       try {
+        dsn = checkDsn(rest.dsn);
         prepared = prepareMessage(rest, {
           limits: this.#limits,
           defaultFrom: this.fromAddress,
@@ -216,6 +226,7 @@ export class SmtpMxHandler {
         beforeHandOver: rest.onBeforeHandOver,
         retry: retry !== false,
         dkim,
+        dsn,
       });
     });
   }
@@ -230,7 +241,9 @@ export class SmtpMxHandler {
       const unknown = findUnknownKey(options, RAW_KEYS, 'sendRaw');
       if (unknown) return invalidResult(new InvalidArgumentError(unknown.message, { field: unknown.key }));
       let prepared: PreparedMessage;
+      let dsn: DsnOptions | undefined;
       try {
+        dsn = checkDsn(envelope.dsn, 'envelope.dsn');
         prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
       } catch (err) {
         return invalidResult(err);
@@ -241,6 +254,7 @@ export class SmtpMxHandler {
         beforeHandOver: options.onBeforeHandOver,
         retry: options.retry !== false,
         dkim: options.dkim,
+        dsn,
       });
     });
   }
@@ -299,7 +313,15 @@ export class SmtpMxHandler {
       body: () => prepared.body(),
       asGiven: (wire) => prepared.asGiven(wire),
     };
-    const job = { prepared: narrowed, retry: false, signal, beforeHandOver, dkim: send.dkim };
+    const job = {
+      prepared: narrowed,
+      retry: false,
+      signal,
+      beforeHandOver,
+      dkim: send.dkim,
+      start: null,
+      dsn: send.dsn,
+    };
     const failed = (err: SmtpError, status: SmtpDeliveryStatus, retryCount = 0): DomainOutcome => ({
       domain,
       recipients: given,

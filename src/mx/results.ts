@@ -11,7 +11,7 @@
  *   else all REJECTED             → REJECTED, otherwise FAILED
  */
 import { SmtpDeliveryStatus } from '../enums.js';
-import { DeliveryResult, type DeliveryResultInit } from '../result.js';
+import { DeliveryResult, type DeliveryResultInit } from '../send/result.js';
 
 /** What the TLS of the delivering session was. */
 export interface TlsUsed {

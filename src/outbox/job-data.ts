@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import { assertMessageId, messageIdDomain } from '../message/mime/headers.js';
+import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 
 /** Bumped when the shape changes; a worker refuses versions it does not know (INVALID). */
 export const JOB_DATA_VERSION = 1;
@@ -20,7 +21,7 @@ export type OutboxJobData =
   | {
       v: typeof JOB_DATA_VERSION;
       kind: 'raw';
-      envelope: { from: string; to: string[] };
+      envelope: { from: string; to: string[]; dsn?: DsnOptions };
       /** The message as UTF-8 text, or as base64 when it holds bytes that are not UTF-8. */
       raw: { text: string } | { base64: string };
       messageId: string | null;
@@ -96,6 +97,7 @@ export function messageJobData(message: unknown): OutboxJobData & { kind: 'messa
       throw new InvalidArgumentError(`message.${key} cannot be queued: ${why}`, { field: `message.${key}` });
   }
   assertJsonSafe(message, 'message');
+  checkDsn((message as { dsn?: unknown }).dsn, 'message.dsn');
   const given = (message as { messageId?: unknown }).messageId;
   if (given !== undefined && typeof given !== 'string')
     throw new InvalidArgumentError('message.messageId must be a string like <id@domain>', {
@@ -117,9 +119,11 @@ export function rawJobData(
   message: unknown,
   messageId: string | undefined,
 ): OutboxJobData & { kind: 'raw' } {
-  const env = envelope as { from?: unknown; to?: unknown } | null;
+  const env = envelope as { from?: unknown; to?: unknown; dsn?: unknown } | null;
   if (!env || typeof env.from !== 'string' || !Array.isArray(env.to) || !env.to.every((t) => typeof t === 'string'))
     throw new InvalidArgumentError('envelope must be { from: string, to: string[] }', { field: 'envelope' });
+  const dsn = checkDsn(env.dsn, 'envelope.dsn');
+  if (dsn !== undefined) assertJsonSafe(dsn, 'envelope.dsn');
   let raw: { text: string } | { base64: string };
   let bytes: Buffer;
   if (typeof message === 'string') {
@@ -139,7 +143,11 @@ export function rawJobData(
   return {
     v: JOB_DATA_VERSION,
     kind: 'raw',
-    envelope: { from: env.from, to: [...(env.to as string[])] },
+    envelope: {
+      from: env.from,
+      to: [...(env.to as string[])],
+      ...(dsn === undefined ? {} : { dsn: JSON.parse(JSON.stringify(dsn)) as DsnOptions }),
+    },
     raw,
     messageId: messageId ?? readMessageId(bytes),
   };
@@ -171,11 +179,14 @@ export function jobIdFor(jobId: unknown, messageId: string | null): string | und
 }
 
 /** A job's data as the worker reads it: a queued message, or why it is not one (INVALID). */
-export function readJobData(
-  data: unknown,
-):
+export function readJobData(data: unknown):
   | { kind: 'message'; message: QueuedMessage }
-  | { kind: 'raw'; envelope: { from: string; to: string[] }; raw: Buffer | string; messageId: string | null }
+  | {
+      kind: 'raw';
+      envelope: { from: string; to: string[]; dsn?: DsnOptions };
+      raw: Buffer | string;
+      messageId: string | null;
+    }
   | { kind: 'invalid'; reason: string; messageId: string | null } {
   const d = data as Partial<Record<string, unknown>> | null;
   if (!d || typeof d !== 'object') return { kind: 'invalid', reason: 'job data is not an object', messageId: null };
@@ -195,20 +206,25 @@ export function readJobData(
     return { kind: 'message', message: m };
   }
   if (d.kind === 'raw') {
-    const env = d.envelope as { from?: unknown; to?: unknown } | undefined;
+    const env = d.envelope as { from?: unknown; to?: unknown; dsn?: unknown } | undefined;
     const raw = d.raw as { text?: unknown; base64?: unknown } | undefined;
     const messageId = typeof d.messageId === 'string' ? d.messageId : null;
     if (!env || typeof env.from !== 'string' || !Array.isArray(env.to) || !env.to.every((t) => typeof t === 'string'))
       return { kind: 'invalid', reason: 'job data holds no valid envelope', messageId };
-    if (typeof raw?.text === 'string')
-      return { kind: 'raw', envelope: { from: env.from, to: env.to as string[] }, raw: raw.text, messageId };
-    if (typeof raw?.base64 === 'string')
-      return {
-        kind: 'raw',
-        envelope: { from: env.from, to: env.to as string[] },
-        raw: Buffer.from(raw.base64, 'base64'),
-        messageId,
-      };
+    // The DSN request is checked by the handler (INVALID when job data was tampered with).
+    const envelope = {
+      from: env.from,
+      to: env.to as string[],
+      ...(env.dsn === undefined ? {} : { dsn: env.dsn as DsnOptions }),
+    };
+    if (typeof raw?.text === 'string') return { kind: 'raw', envelope, raw: raw.text, messageId };
+    if (typeof raw?.base64 === 'string') {
+      // Buffer.from skips what is not base64: a corrupt job would go out as a truncated or empty message.
+      const bytes = Buffer.from(raw.base64, 'base64');
+      if (bytes.length === 0 || bytes.toString('base64') !== raw.base64)
+        return { kind: 'invalid', reason: 'job data holds message bytes that are not valid base64', messageId };
+      return { kind: 'raw', envelope, raw: bytes, messageId };
+    }
     return { kind: 'invalid', reason: 'job data holds no message bytes', messageId };
   }
   return { kind: 'invalid', reason: `job data kind ${JSON.stringify(d.kind)} is unknown`, messageId: null };

@@ -16,16 +16,17 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
-import { sep } from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
-import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
 import { assertKnownKeys, checkLimiter, nonNegativeInteger, positiveInteger } from '../options.js';
-import { DeliveryResult } from '../result.js';
-import { backoffDelay, resolveRetryPolicy } from '../retry.js';
+import type { DeliveryProgress } from '../send/delivery.js';
+import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../send/handler.js';
+import { DeliveryResult } from '../send/result.js';
+import { backoffDelay, resolveRetryPolicy } from '../send/retry.js';
+import { openJobFiles } from './attachment-files.js';
 import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
-import { readJobData } from './job-data.js';
+import { type QueuedMessage, readJobData } from './job-data.js';
 import { type HandOverRecord, HandOverStore } from './store.js';
 
 /** Options of {@link SmtpOutboxWorker}. */
@@ -75,44 +76,6 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
 /** How long `close()` lets Redis be unreachable before it stops waiting for it. */
 const REDIS_DOWN_GRACE_MS = 5000;
 const REDIS_WATCH_MS = 500;
-
-/**
- * Every file a queued message names (`attachments[].path`, `icalEvent.path`, `alternatives[].path`) must lie
- * under the worker's `attachmentRoot`; otherwise the job is INVALID and nothing is read or sent.
- */
-function checkPaths(data: ReturnType<typeof readJobData>, root: string | null): ReturnType<typeof readJobData> {
-  if (data.kind !== 'message') return data;
-  const m = data.message as unknown as Record<string, unknown>;
-  const named: [string, unknown][] = [];
-  const collect = (list: unknown, field: string): void => {
-    if (!Array.isArray(list)) return;
-    for (const [i, x] of list.entries()) named.push([`${field}[${i}].path`, (x as { path?: unknown })?.path]);
-  };
-  collect(m.attachments, 'attachments');
-  collect(m.alternatives, 'alternatives');
-  if (m.icalEvent && typeof m.icalEvent === 'object')
-    named.push(['icalEvent.path', (m.icalEvent as { path?: unknown }).path]);
-  for (const [field, path] of named) {
-    if (path === undefined || path === null) continue;
-    const why =
-      root === null
-        ? 'files named in job data are read only under the worker option attachmentRoot, which is not set'
-        : typeof path !== 'string' || !isUnder(path, root)
-          ? `it is not a file under the worker's attachmentRoot ${root}`
-          : null;
-    if (why !== null) return { kind: 'invalid', reason: `${field} refused: ${why}`, messageId: data.message.messageId };
-  }
-  return data;
-}
-
-function isUnder(path: string, root: string): boolean {
-  try {
-    const real = realpathSync(path);
-    return real.startsWith(root.endsWith(sep) ? root : root + sep);
-  } catch {
-    return false;
-  }
-}
 
 const EMPTY_RECORD: HandOverRecord = Object.freeze({
   state: null,
@@ -236,7 +199,7 @@ export class SmtpOutboxWorker extends EventEmitter {
   async #process(job: Job): Promise<Record<string, unknown>> {
     const store = await this.#store;
     const jobId = job.id!;
-    const data = checkPaths(readJobData(job.data), this.#attachmentRoot);
+    const data = readJobData(job.data);
     const messageId = data.kind === 'message' ? data.message.messageId : data.messageId;
     const token = randomUUID();
     // A run after a stall (its worker died or lost its lock) reads the record first, so an in-doubt job costs
@@ -260,6 +223,29 @@ export class SmtpOutboxWorker extends EventEmitter {
       await store.record(jobId, token, 'not-delivered', result);
       throw new UnrecoverableError(failedReason(result));
     }
+    // Files named by path are opened now, by handle, and read from those handles (attachment-files.ts).
+    const files = data.kind === 'message' ? await openJobFiles(data.message, this.#attachmentRoot) : null;
+    if (files && !files.ok) {
+      const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: files.reason });
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new UnrecoverableError(failedReason(result));
+    }
+    try {
+      return await this.#send(job, store, token, data, files?.message ?? null, messageId);
+    } finally {
+      await files?.close();
+    }
+  }
+
+  async #send(
+    job: Job,
+    store: HandOverStore,
+    token: string,
+    data: Exclude<ReturnType<typeof readJobData>, { kind: 'invalid' }>,
+    message: QueuedMessage | null,
+    messageId: string | null,
+  ): Promise<Record<string, unknown>> {
+    const jobId = job.id!;
     let refused = false;
     const onBeforeHandOver = async (): Promise<void> => {
       if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
@@ -267,19 +253,24 @@ export class SmtpOutboxWorker extends EventEmitter {
         throw new Error('another run of this job is handing its message over');
       }
     };
+    // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
+    const progress = (job.data as { resume?: DeliveryProgress } | null)?.resume;
+    const resume = progress === undefined ? {} : { resume: progress };
     let delivery: DeliveryResult;
     try {
       delivery =
         data.kind === 'message'
           ? await this.#handler.sendMessage({
-              ...(data.message as unknown as SendMessageOptions),
+              ...(message as unknown as SendMessageOptions),
               retry: false,
               onBeforeHandOver,
+              ...resume,
             })
           : await this.#handler.sendRaw(data.envelope, data.raw, {
               retry: false,
               onBeforeHandOver,
               ...(data.messageId === null ? {} : { messageId: data.messageId }),
+              ...resume,
             });
     } catch (err) {
       // The handler answers every delivery outcome; a throw here is job data it could not even read.
@@ -323,6 +314,13 @@ export class SmtpOutboxWorker extends EventEmitter {
     if (claimToken !== null) await store.abandoned(jobId, claimToken, result);
   }
 
+  /**
+   * What a job attempt's result means for the job (the result itself is `send/decide.ts`'s). "Delivered" is
+   * the result's `deliveredRecipients` (a 2xx to the dot, or an LMTP recipient's own 2xx), never an RCPT
+   * acceptance: a 451 at the dot, a 451 at DATA or a connection lost before the dot delivered nothing, and the
+   * job is retried like any temporary failure. Recipients refused temporarily while others got the message
+   * (`pendingRecipients`) get a follow-up job attempt of their own.
+   */
   async #settle(
     job: Job,
     store: HandOverStore,
@@ -330,29 +328,37 @@ export class SmtpOutboxWorker extends EventEmitter {
     delivery: DeliveryResult,
   ): Promise<Record<string, unknown>> {
     const jobId = job.id!;
-    const json = delivery.toJSON();
+    // The job's attempts, not the handler's (it runs one attempt per job attempt).
+    const json = { ...delivery.toJSON(), retry_count: job.attemptsMade };
+    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const pending = delivery.pendingRecipients;
+    const settledSome = delivery.deliveredRecipients.length > 0 || Object.keys(delivery.recipientFailures).length > 0;
+    if (delivery.status !== SmtpDeliveryStatus.UNKNOWN && pending.length > 0 && settledSome && !last) {
+      // Some recipients are settled (delivered, or refused for good), others may still get it: the next job
+      // attempt goes to those alone. The progress is in the job data before the record frees the claim, so no
+      // later run (a retry, or a re-run after a crash) sends to the whole envelope again.
+      const open = new Set(pending);
+      const failures: Record<string, string> = {};
+      for (const [rcpt, reply] of Object.entries(delivery.recipientFailures))
+        if (!open.has(rcpt)) failures[rcpt] = reply;
+      const resume = { delivered: delivery.deliveredRecipients, failures, pending };
+      await job.updateData({ ...(job.data as Record<string, unknown>), resume });
+      const result = { ...json, status: SmtpDeliveryStatus.RETRY };
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new Error(failedReason(result));
+    }
     switch (delivery.status) {
       case SmtpDeliveryStatus.SUCCESS:
+        // Out of attempts, recipients still pending are named in the result (recipient_failures,
+        // pending_recipients): the job completes, as the message was delivered.
         await store.record(jobId, token, 'delivered', json);
         return json;
       case SmtpDeliveryStatus.RETRY:
       case SmtpDeliveryStatus.TEMP_FAILED: {
-        if (delivery.acceptedRecipients && delivery.acceptedRecipients.length > 0) {
-          // Delivered to some recipients (LMTP's per-recipient replies), temporarily refused by others. A queue
-          // retry would re-run the whole job and reach the delivered ones again: the job ends here, its
-          // result naming who got it and who did not, for the caller to resend to the rest.
-          await store.record(jobId, token, 'delivered', json);
-          throw new UnrecoverableError(`partially delivered: ${failedReason(json)}`);
-        }
-        const attempt = job.attemptsMade + 1;
-        const last = attempt >= (job.opts.attempts ?? 1);
-        const result: Record<string, unknown> = {
-          ...json,
-          status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY,
-          retry_count: job.attemptsMade,
-        };
+        // Nothing delivered (decide.ts: a delivery makes the result SUCCESS): BullMQ retries it with the backoff
+        // while attempts remain.
+        const result = { ...json, status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY };
         await store.record(jobId, token, 'not-delivered', result);
-        // A plain error: BullMQ retries it with the backoff while attempts remain.
         throw new Error(failedReason(result));
       }
       case SmtpDeliveryStatus.UNKNOWN:

@@ -93,4 +93,9 @@ export interface SendMailOptions extends OperationOptions {
   onBeforeHandOver?: () => void | Promise<void>;
   /** Called once the RCPT replies are in, with the accepted and refused recipients (also when all were refused). */
   onRecipients?: (accepted: readonly string[], rejected: readonly RecipientRejection[]) => void;
+  /**
+   * LMTP: called with each recipient's own reply after the data as it arrives, so that a connection lost
+   * before the last one still leaves the earlier ones known (an UNKNOWN keeps them).
+   */
+  onRecipientReply?: (reply: RecipientRejection) => void;
 }

@@ -62,7 +62,8 @@ import { planLogin } from './login.js';
 import { type MailOutcome, replyError, startTlsRefused } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
-import { handedOverError, timeoutError } from './timeouts.js';
+import { boundedLocal, handedOverError, LOCAL_STEP_MAX_MS, timeoutError, tlsModeMismatch } from './timeouts.js';
+import { probeImplicitTls, TLS_PROBE_WINDOW_MS } from './tls-probe.js';
 import { sendTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
 import { Transcript } from './transcript.js';
@@ -392,8 +393,12 @@ export class SmtpConnection extends EventEmitter {
       options.method,
     );
     await this.#exclusive(options.signal, true, async () => {
+      const limit = Math.min(this.#timeouts.command, LOCAL_STEP_MAX_MS);
       await saslLogin(
-        { send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }) },
+        {
+          send: (line, shown) => this.#send(line, shown === undefined ? {} : { redacted: shown }),
+          local: (work, what) => boundedLocal(this, work, limit, what),
+        },
         sasl,
       );
       this.#authenticatedAs = credentials.username;
@@ -511,9 +516,21 @@ export class SmtpConnection extends EventEmitter {
     }
   }
 
-  /** The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. */
+  /**
+   * The head's timer ran out: the connection is poisoned with a TimeoutError naming what it waited for. A
+   * silent greeting without TLS is first probed with a ClientHello: a TLS record back is the implicit-TLS mix-up.
+   */
   #timedOut(head: Pending): void {
-    this.#fail(timeoutError(head.phase, shownCommand(head), head.timeout, this));
+    const err = timeoutError(head.phase, shownCommand(head), head.timeout, this);
+    const socket = this.#socket;
+    if (head.phase !== 'greeting' || this.#secure || err.code === ErrorCodes.TLS_MODE_MISMATCH || !socket) {
+      this.#fail(err);
+      return;
+    }
+    this.#detach(socket);
+    void probeImplicitTls(socket, Math.min(TLS_PROBE_WINDOW_MS, head.timeout, this.#timeouts.tls)).then((tls) =>
+      this.#fail(tls ? tlsModeMismatch(head.timeout, this) : err),
+    );
   }
 
   // ── internals: socket ────────────────────────────────────────────────────────────────────

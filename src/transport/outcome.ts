@@ -54,6 +54,25 @@ export interface Tx {
   unlock: () => void;
   /** Awaited just before the final write (see `SendMailOptions.onBeforeHandOver`). */
   beforeHandOver: (() => void | Promise<void>) | undefined;
+  /** LMTP: each recipient's reply after the data, as it arrives (see `SendMailOptions.onRecipientReply`). */
+  onRecipientReply: ((reply: RecipientRejection) => void) | undefined;
+  /** The caller's abort, once the final write is out: it ends this caller's wait only (see `AbortGate`). */
+  gate: AbortGate;
+}
+
+/**
+ * A caller's abort before the final write fails the connection (the body is cut off, nothing is handed over).
+ * After it, the message is the server's: the abort ends only the caller's wait (UNKNOWN), and the connection
+ * — with any message pipelined behind — goes on reading its replies.
+ */
+export interface AbortGate {
+  /** The caller gave a signal (without one there is nothing to race). */
+  watching: boolean;
+  handedOver: boolean;
+  /** Set while the final replies are awaited. */
+  reject: ((err: unknown) => void) | null;
+  /** The caller's wait ended by its abort. */
+  left: boolean;
 }
 
 export function outcomeOf(

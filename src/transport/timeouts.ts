@@ -54,6 +54,17 @@ export function timeoutError(
   });
 }
 
+/**
+ * A greeting timeout on a port that then answered a TLS ClientHello (tls-probe.ts): certainly the
+ * STARTTLS/implicit mix-up, whatever the port number, and not retried as transient.
+ */
+export function tlsModeMismatch(timeout: number, to: { host: string; port: number }): TimeoutError {
+  return new TimeoutError(
+    `timed out after ${timeout} ms waiting for the greeting (${to.host}:${to.port}), and the port answered a TLS ClientHello: it expects implicit TLS, use encryption "ssl"`,
+    { phase: 'greeting', timeout, command: '', code: ErrorCodes.TLS_MODE_MISMATCH },
+  );
+}
+
 /** The error a pending final reply gets when the connection fails after hand-over: the outcome is unknown. */
 export function handedOverError(err: SmtpError): SmtpError {
   const options = { cause: err, messageHandedOver: true, command: err.command };
@@ -73,4 +84,53 @@ export function handedOverError(err: SmtpError): SmtpError {
       code: ErrorCodes.OUTCOME_UNKNOWN,
     },
   );
+}
+
+/** A local step of a session (a token provider, a key derivation) waits at most this long. */
+export const LOCAL_STEP_MAX_MS = 60_000;
+
+/**
+ * `work`, unless the connection fails first (`connection` emits `close` with its error: an abort, a timeout)
+ * or `limit` ms pass (a TimeoutError naming `what`). The step itself cannot be stopped; its caller stops waiting.
+ */
+export function boundedLocal<T>(
+  connection: {
+    once(event: 'close', fn: (err: SmtpError) => void): unknown;
+    off(event: 'close', fn: (err: SmtpError) => void): unknown;
+  },
+  work: Promise<T>,
+  limit: number,
+  what: string,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      connection.off('close', onClose);
+    };
+    const onClose = (err: SmtpError): void => {
+      done();
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(
+        new TimeoutError(`${what} did not finish within ${limit} ms`, {
+          phase: 'command',
+          timeout: limit,
+          command: 'AUTH',
+        }),
+      );
+    }, limit);
+    connection.once('close', onClose);
+    work.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (err: unknown) => {
+        done();
+        reject(err);
+      },
+    );
+  });
 }

@@ -12,15 +12,10 @@ import type { Readable } from 'node:stream';
 import { CapabilityError, ErrorCodes, InvalidArgumentError } from '../errors.js';
 import * as cmd from '../protocol/commands.js';
 import { BodyEncoder, isWireReady } from '../protocol/dot-stuff.js';
+import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 
-export interface DsnOptions {
-  ret?: 'FULL' | 'HDRS';
-  envid?: string;
-  notify?: readonly ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
-  /** Send ORCPT=rfc822;<recipient> with each RCPT. */
-  orcpt?: boolean;
-}
+export type { DsnOptions } from '../protocol/dsn.js';
 
 export interface Envelope {
   /** Reverse path; `''` for the null sender `<>`. */
@@ -113,9 +108,15 @@ export function planTransaction(
   }
   const size = envelope.size ?? transmitted;
   if (size !== undefined && info.size && size > info.size) throw sizeExceeded(size, info.size);
-  const dsn = envelope.dsn;
-  if (dsn && !info.dsn)
-    throw new CapabilityError(`${host} does not offer DSN (RFC 3461)`, { code: ErrorCodes.CAPABILITY });
+  let dsn = checkDsn(envelope.dsn, 'envelope.dsn');
+  if (dsn && !info.dsn) {
+    if (dsn.ifUnsupported !== 'send-without')
+      throw new CapabilityError(
+        `${host} does not offer DSN (RFC 3461); set dsn.ifUnsupported: 'send-without' to send without it`,
+        { code: ErrorCodes.CAPABILITY },
+      );
+    dsn = undefined;
+  }
   if (envelope.requireTls && !info.requireTls)
     throw new CapabilityError(`${host} does not offer REQUIRETLS (RFC 8689)`, { code: ErrorCodes.REQUIRETLS });
   const mailParams: Record<string, string | number | true | undefined> = {

@@ -23,8 +23,16 @@ import {
   watched,
 } from './body.js';
 import type { Phase, SendMailOptions } from './connection-types.js';
-import { closingError, type MailOutcome, outcomeOf, type RecipientRejection, type Tx } from './outcome.js';
+import {
+  type AbortGate,
+  closingError,
+  type MailOutcome,
+  outcomeOf,
+  type RecipientRejection,
+  type Tx,
+} from './outcome.js';
 import type { SendOptions } from './reply-queue.js';
+import { handedOverError } from './timeouts.js';
 import type { MessageBody, TransactionPlan } from './transaction-plan.js';
 
 /** What a transaction needs of its connection. */
@@ -95,20 +103,27 @@ export async function sendTransaction(
       options.onHandedOver?.();
     }
   };
-  const onAbort = (): void => host.fail(new AbortError('send aborted', { cause: signal?.reason }));
+  const gate: AbortGate = { watching: signal !== undefined, handedOver: false, reject: null, left: false };
+  const onAbort = (): void => {
+    const err = new AbortError('send aborted', { cause: signal?.reason });
+    if (gate.handedOver) gate.reject?.(handedOverError(err));
+    else host.fail(err);
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     host.assertUsable();
     const pipelining = host.pipelining();
     if (!pipelining) await host.idle();
     host.assertUsable();
-    return await runTransaction(host, plan, body, pipelining, unlock, options);
+    return await runTransaction(host, plan, body, pipelining, unlock, options, gate);
   } catch (err) {
     const wrapped = toSmtpError(err);
     // A failure with the body half-written cannot be undone but by closing: never send the final dot.
     // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
     const resetCleanly = wrapped instanceof CapabilityError && host.phase() === 'ready';
-    if (host.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly)) host.fail(wrapped);
+    // The caller's abort after the final write ends its wait only: the connection reads on (AbortGate).
+    const callerLeft = gate.handedOver && wrapped instanceof AbortError;
+    if (!callerLeft && (host.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly))) host.fail(wrapped);
     const broken = host.broken();
     throw wrapped.messageHandedOver || !broken ? wrapped : broken;
   } finally {
@@ -125,6 +140,7 @@ async function runTransaction(
   pipelining: boolean,
   unlock: () => void,
   options: SendMailOptions,
+  gate: AbortGate,
 ): Promise<MailOutcome> {
   const { envelope, useBdat } = plan;
   const tx: Tx = {
@@ -133,6 +149,8 @@ async function runTransaction(
     marks: [performance.now(), 0, 0, 0, 0, 0],
     unlock,
     beforeHandOver: options.onBeforeHandOver,
+    onRecipientReply: options.onRecipientReply,
+    gate,
   };
   host.transition('mail');
   // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
@@ -219,14 +237,53 @@ async function handOver(
 ): Promise<MailOutcome> {
   await beforeHandOver(host, tx.beforeHandOver);
   tx.marks[4] = performance.now();
-  const finalP = writeFinal(host, data, label, via, header, host.protocol === 'lmtp' ? tx.accepted.length : 1);
+  const lmtp = host.protocol === 'lmtp';
+  const finalPs = writeFinal(host, data, label, via, header, lmtp ? tx.accepted.length : 1);
   host.transition('ready');
+  // LMTP: the connection is handed on only after the last per-recipient reply. Pipelined behind a server
+  // that sends too few, the next message's MAIL reply would be read as a recipient's delivery; held back,
+  // the missing reply times out (UNKNOWN for that recipient) and nothing is misread.
+  if (!lmtp) tx.unlock();
+  tx.gate.handedOver = true;
+  if (lmtp && tx.onRecipientReply) {
+    const report = tx.onRecipientReply;
+    for (const [i, p] of finalPs.entries())
+      p.then(
+        (reply) => report({ recipient: tx.accepted[i]!, reply }),
+        () => {},
+      );
+  }
+  // One reply (SMTP) needs no Promise.all; without a signal there is no abort to race.
+  const all = finalPs.length === 1 ? finalPs[0]!.then((r) => [r]) : Promise.all(finalPs);
+  let replies: Reply[];
+  try {
+    replies = tx.gate.watching ? await raceAbort(all, tx) : await all;
+  } catch (err) {
+    // The caller left (an abort after the hand-over): the replies still arrive and still count for the
+    // connection (a delivery for maxMessagesPerConnection, a 421 that closes it).
+    if (tx.gate.left)
+      all.then(
+        (late) => finish(host, late, tx, via, bytesSent),
+        () => {},
+      );
+    throw err;
+  }
   tx.unlock();
-  const replies = await finalP;
   tx.marks[5] = performance.now();
   // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
   if (host.handedOverAt() > tx.marks[4]) tx.marks[4] = host.handedOverAt();
   return finish(host, replies, tx, via, bytesSent);
+}
+
+/** The final replies, unless the caller aborts first (then its wait ends; the replies are still read). */
+function raceAbort<T>(replies: Promise<T>, tx: Tx): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    tx.gate.reject = (err) => {
+      tx.gate.left = true;
+      reject(err);
+    };
+    replies.then(resolve, reject);
+  });
 }
 
 /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
@@ -300,14 +357,13 @@ function writeFinal(
   via: 'DATA' | 'BDAT',
   header: string | undefined,
   recipients: number,
-): Promise<Reply[]> {
+): Promise<Reply>[] {
   if (host.transcribing()) host.transcript('client', label);
   const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
   const replies = [host.send(header ?? null, { body: data, final: true, quiet: true, command })];
-  // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
-  // pipelined behind this one finds its replies after them. They come after the hand-over.
+  // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now. They come after the hand-over.
   for (let i = 1; i < recipients; i++) replies.push(host.send(null, { afterHandOver: true, quiet: true, command }));
-  return Promise.all(replies);
+  return replies;
 }
 
 function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, SmtpDeliveryStatus, SmtpProtocolHandler, TimeoutError } from '../../src/index.js';
-import { isRetryable } from '../../src/retry.js';
+import { isRetryable } from '../../src/send/retry.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 
 const msg = { toAddresses: ['rcpt@example.com'], subject: 'Hi', textBody: 'Body', fromAddress: 'a@example.com' };

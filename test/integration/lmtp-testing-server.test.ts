@@ -8,8 +8,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpProtocolHandler } from '../../src/handler.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
 
@@ -248,12 +248,16 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
       textBody: 'b',
     });
     expect(server.messages.map((m) => m.rcptTo)).toEqual([['a@x.example', 'busy@x.example', 'full@x.example']]);
-    expect(result.status).toBe('temp_failed');
-    expect(result.acceptedRecipients).toEqual(['a@x.example']);
-    expect(result.recipientFailures).toEqual({ 'full@x.example': '552 5.2.2 Mailbox full' });
+    // Delivered to a@: SUCCESS (never FAILED once someone has it), naming both sides; no resend invited.
+    expect(result.status).toBe('success');
+    expect(result.isRetryable).toBe(false);
+    expect(result.deliveredRecipients).toEqual(['a@x.example']);
+    expect(result.pendingRecipients).toEqual(['busy@x.example']);
+    expect(Object.keys(result.recipientFailures).sort()).toEqual(['busy@x.example', 'full@x.example']);
+    expect(result.recipientFailures['full@x.example']).toBe('552 5.2.2 Mailbox full');
   });
 
-  it('the connection lost between per-recipient replies: UNKNOWN, never resent (a documented limitation)', async () => {
+  it('the connection lost between per-recipient replies: UNKNOWN, never resent, the confirmed one kept', async () => {
     const server = await lmtpServer({ script: [{ on: 'LMTP_RCPT', nth: 2, action: 'drop' }] });
     const result = await handlerFor(server).sendMessage({
       toAddresses: ['a@x.example', 'b@x.example'],
@@ -262,6 +266,8 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
     });
     expect(result.status).toBe('unknown');
     expect(result.messageId).toMatch(/^<.+>$/);
+    expect(result.deliveredRecipients).toEqual(['a@x.example']);
+    expect(result.acceptedRecipients).toEqual(['a@x.example', 'b@x.example']);
     expect(server.messages).toHaveLength(1);
     // The server answered a@ and dropped the connection instead of answering b@.
     expect(server.messages[0]?.recipientReplies?.map((r) => [r.accepted, r.reply === null])).toEqual([
@@ -270,7 +276,7 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
     ]);
   });
 
-  it('out of retries: TEMP_FAILED, with what was delivered and what is still open', async () => {
+  it('out of retries: SUCCESS for the delivered, with what is still open, and no resend invited', async () => {
     const server = await lmtpServer({
       script: [{ on: 'LMTP_RCPT', match: /^busy@/, reply: '452 4.2.2 Mailbox busy' }],
     });
@@ -279,9 +285,13 @@ describe('SmtpProtocolHandler with protocol: lmtp', () => {
       subject: 's',
       textBody: 'b',
     });
-    expect(result.status).toBe('temp_failed');
-    expect(result.isRetryable).toBe(true);
+    // a@ has it: a resend of the whole message would duplicate, so nothing invites one; busy@ alone may be
+    // sent to again (pendingRecipients, the resume option).
+    expect(result.status).toBe('success');
+    expect(result.isRetryable).toBe(false);
     expect(result.acceptedRecipients).toEqual(['a@x.example']);
+    expect(result.deliveredRecipients).toEqual(['a@x.example']);
+    expect(result.pendingRecipients).toEqual(['busy@x.example']);
     expect(result.recipientFailures).toEqual({ 'busy@x.example': '452 4.2.2 Mailbox busy' });
     expect(server.messages.map((m) => m.rcptTo)).toEqual([['a@x.example', 'busy@x.example'], ['busy@x.example']]);
   });

@@ -4,8 +4,8 @@
  */
 import type tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpProtocolHandler } from '../../src/handler.js';
 import { scramPbkdf2Runs } from '../../src/protocol/sasl/scram.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { type ScriptedServerOptions, type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection, type SmtpConnectionOptions, type TranscriptEntry } from '../../src/transport/connection.js';
 

@@ -140,7 +140,7 @@ const displayName = fc
     { minLength: 1, maxLength: 6 },
   )
   .map((parts) => parts.join(''))
-  .filter((n) => n.length > 0 && !/[\r\n\0]/.test(n));
+  .filter((n) => n.length > 0 && !/[\r\n\0\v\f\u0085\u2028\u2029]/.test(n));
 
 const mailbox: fc.Arbitrary<Mailbox> = fc.record({
   name: fc.option(displayName, { nil: null }),

@@ -7,10 +7,10 @@ import { SmtpMessageValidator as V } from '../../src/message/validator.js';
 const lineBreak = fc.constantFrom('\r', '\n', '\r\n', '\0');
 
 describe('validator properties', () => {
-  it('a subject is valid exactly when it has no CR/LF/NUL and at most 998 code points', () => {
+  it('a subject is valid exactly when it has no line break (CR/LF/NUL/VT/FF/NEL/LS/PS) and at most 998 code points', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 1100 }), (s) => {
-        const expected = !/[\r\n\0]/.test(s) && [...s].length <= 998;
+        const expected = !/[\r\n\0\v\f\u0085\u2028\u2029]/.test(s) && [...s].length <= 998;
         expect(V.validateSubject(s).valid).toBe(expected);
       }),
       { numRuns: 500 },

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmtpProtocolHandler } from '../../src/handler.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import {
   availableServers,
   type RealServer,

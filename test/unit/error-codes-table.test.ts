@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createTransport } from '../../src/compat/nodemailer.js';
 import { conform } from '../../src/conform/conform.js';
 import { probe } from '../../src/conform/probe.js';
-import { SmtpProtocolHandler } from '../../src/handler.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { SmtpMessageValidator } from '../../src/message/validator.js';
 import { SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';

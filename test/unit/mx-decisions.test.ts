@@ -23,7 +23,7 @@ import { requireTlsPlan } from '../../src/mx/requiretls.js';
 import { mxTargets, orderMx, resolveMx } from '../../src/mx/resolve.js';
 import { combineResults, type DomainOutcome } from '../../src/mx/results.js';
 import { buildReport, parseTlsRptTxt } from '../../src/mx/tls-rpt.js';
-import { DeliveryResult } from '../../src/result.js';
+import { DeliveryResult } from '../../src/send/result.js';
 
 const pem = (f: string) => readFileSync(new URL(`../../fixtures/certs/${f}`, import.meta.url), 'utf8');
 const der = (f: string) => new X509Certificate(pem(f)).raw;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProbeChecks, ProbeOptions } from '../../src/conform/probe.js';
 import type { ConformOptions } from '../../src/conform/types.js';
-import type { SmtpProtocolHandlerOptions } from '../../src/handler.js';
+import type { SmtpProtocolHandlerOptions } from '../../src/send/handler.js';
 import {
   CONFORM_OPTION_KEYS,
   CONNECTION_OPTION_KEYS,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { probe } from '../../src/conform/probe.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { SmtpProtocolHandler } from '../../src/handler.js';
 import {
   DEFAULT_TIMEOUTS,
   NODEMAILER_HINTS,
@@ -10,6 +9,7 @@ import {
   resolveTimeouts,
 } from '../../src/options.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
 
 /** The thrown error, which must be an InvalidArgumentError. */

@@ -22,7 +22,7 @@ import {
   type RetryPolicy,
   resolveRetryPolicy,
   sleep,
-} from '../../src/retry.js';
+} from '../../src/send/retry.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -201,7 +201,15 @@ describe('validateSubject', () => {
   it.each(['Hi\r\nBcc: evil@x.example', 'a\rb', 'a\nb', 'a\0b'])('refuses CR, LF or NUL: %j', (s) => {
     const r = V.validateSubject(s);
     expect(r.valid).toBe(false);
-    expect(r.error).toMatch(/subject must not contain CR, LF or NUL \(found (CR|LF|NUL) at index \d+\)/);
+    expect(r.error).toMatch(/subject must not contain CR, LF or NUL.* \(found (CR|LF|NUL) at index \d+\)/);
+  });
+
+  it.each(['a\vb', 'a\fb', 'a\u0085b', 'a\u2028b', 'a\u2029b'])('refuses the other line breaks too: %j', (s) => {
+    const r = V.validateSubject(s);
+    expect(r.valid).toBe(false);
+    expect(r.error).toMatch(
+      /\(found (VT|FF|NEL \(U\+0085\)|LINE SEPARATOR \(U\+2028\)|PARAGRAPH SEPARATOR \(U\+2029\)) at index 1\)/,
+    );
   });
 
   it('refuses a non-string', () => {

@@ -16,7 +16,7 @@ import {
   TlsError,
 } from '../../errors.js';
 import { formatReply } from '../../protocol/reply.js';
-import type { DeliveryResult } from '../../result.js';
+import type { DeliveryResult } from '../../send/result.js';
 
 /** nodemailer's error codes, plus smtpwire's for a handed-over message whose reply was lost. */
 export type NodemailerErrorCode =

@@ -6,9 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes } from '../../errors.js';
-import { SEND_OPTION_KEYS, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../handler.js';
+import { SEND_OPTION_KEYS, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import type { PoolConnectionParams } from '../../pool/pool-key.js';
-import type { DeliveryResult } from '../../result.js';
+import type { DeliveryResult } from '../../send/result.js';
 import { SmtpConnection, type TranscriptEntry } from '../../transport/connection.js';
 import { wireAddress } from './addresses.js';
 import { engineDsn } from './dsn.js';

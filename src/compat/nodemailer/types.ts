@@ -6,7 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Readable, Transform } from 'node:stream';
 import type tls from 'node:tls';
-import type { DeliveryResult } from '../../result.js';
+import type { DeliveryResult } from '../../send/result.js';
 import type { NodemailerError } from './errors.js';
 
 export declare namespace Mail {

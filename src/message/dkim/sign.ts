@@ -111,8 +111,13 @@ export const DEFAULT_SIGNED_HEADERS: readonly string[] = Object.freeze([
   'List-Archive',
 ]);
 
-/** RFC 5322 §3.6.8 field-name: printable ASCII except colon. */
-const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+/**
+ * A field name in `h=`: RFC 5322 §3.6.8's printable ASCII except colon, and without `;`, which would end the
+ * `h=` tag and start another (RFC 6376 §3.2 tag-list).
+ */
+const FIELD_NAME = /^[\x21-\x39\x3c-\x7e]+$/;
+/** `x=` is at most 12 digits (RFC 6376 §3.5): an expiry at most 100 years ahead keeps it so. */
+export const DKIM_MAX_EXPIRES_IN = 100 * 365 * 24 * 3600 * 1000;
 /** A DNS name of LDH labels (selector, d=). */
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$/i;
 /** Folding width of the DKIM-Signature field (RFC 5322 §2.1.1 SHOULD). */
@@ -126,6 +131,37 @@ export interface BodyHash {
 
 function optionError(message: string, field: string): InvalidArgumentError {
   return new InvalidArgumentError(message, { field });
+}
+
+/**
+ * The signing domain `d=` (also `smtpwire dkim-record --domain`): a DNS name, IDNs as A-labels, lower case,
+ * without the root dot. @throws InvalidArgumentError naming `field`.
+ */
+export function dkimDomain(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw optionError(`${field} must be a domain name`, field);
+  let domain: string;
+  try {
+    domain = toAsciiDomain(value.replace(/\.$/, '')).toLowerCase();
+  } catch {
+    throw optionError(`${field} is not a valid domain name`, field);
+  }
+  if (!DNS_NAME.test(domain)) throw optionError(`${field} is not a valid domain name`, field);
+  return domain;
+}
+
+/** The selector `s=` (also `smtpwire dkim-record --selector`): DNS labels. @throws InvalidArgumentError naming `field`. */
+export function dkimSelector(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !DNS_NAME.test(value))
+    throw optionError(`${field} must be DNS labels (letters, digits, -, _)`, field);
+  return value;
+}
+
+/**
+ * Where a key's TXT record is published: `<selector>._domainkey.<domain>.`, both checked by the signer's own rules
+ * (so a newline, space or `;` can never reach a zone file). @throws InvalidArgumentError naming `selector` or `domain`.
+ */
+export function dkimRecordName(selector: string, domain: string): string {
+  return `${dkimSelector(selector, 'selector')}._domainkey.${dkimDomain(domain, 'domain')}.`;
 }
 
 /**
@@ -153,21 +189,9 @@ export class DkimSigner {
     if (options === null || typeof options !== 'object' || Array.isArray(options))
       throw optionError(`${field} must be an object`, field);
     assertKnownKeys(options, DKIM_OPTION_KEYS, field, DKIM_OPTION_HINTS);
-    const { domainName, keySelector } = options;
-    if (typeof domainName !== 'string' || domainName === '')
-      throw optionError(`${field}.domainName must be a domain name`, `${field}.domainName`);
-    let domain: string;
-    try {
-      domain = toAsciiDomain(domainName.replace(/\.$/, '')).toLowerCase();
-    } catch {
-      throw optionError(`${field}.domainName is not a valid domain name`, `${field}.domainName`);
-    }
-    if (!DNS_NAME.test(domain))
-      throw optionError(`${field}.domainName is not a valid domain name`, `${field}.domainName`);
-    if (typeof keySelector !== 'string' || !DNS_NAME.test(keySelector))
-      throw optionError(`${field}.keySelector must be DNS labels (letters, digits, -, _)`, `${field}.keySelector`);
-    this.domain = domain;
-    this.selector = keySelector;
+    this.domain = dkimDomain(options.domainName, `${field}.domainName`);
+    this.selector = dkimSelector(options.keySelector, `${field}.keySelector`);
+    const domain = this.domain;
 
     const canonicalization = options.canonicalization ?? 'relaxed/relaxed';
     if (!CANONICALIZATIONS.includes(canonicalization))
@@ -194,8 +218,19 @@ export class DkimSigner {
     else throw optionError(`${field}.oversign must be a boolean or a list of field names`, `${field}.oversign`);
 
     const { expiresIn, identity, bodyLength } = options;
-    if (expiresIn !== undefined && !(Number.isFinite(expiresIn) && expiresIn > 0))
-      throw optionError(`${field}.expiresIn must be a positive number of ms`, `${field}.expiresIn`);
+    if (
+      expiresIn !== undefined &&
+      !(
+        typeof expiresIn === 'number' &&
+        Number.isFinite(expiresIn) &&
+        expiresIn > 0 &&
+        expiresIn <= DKIM_MAX_EXPIRES_IN
+      )
+    )
+      throw optionError(
+        `${field}.expiresIn must be a positive number of ms, at most ${DKIM_MAX_EXPIRES_IN} (100 years)`,
+        `${field}.expiresIn`,
+      );
     this.#expiresIn = expiresIn;
     if (identity !== undefined) {
       // i= (RFC 6376 §3.5): its domain is d= or a subdomain; no ';' (tag separator), '=' (quoted-printable

@@ -269,9 +269,14 @@ export function guessContentType(filename: string): string {
   return CONTENT_TYPES[filename.slice(dot + 1).toLowerCase()] ?? DEFAULT_CONTENT_TYPE;
 }
 
-/** RFC 2045 §5.1: `type/subtype`, both tokens, then optional `; attribute=value` parameters. */
+/**
+ * RFC 2045 §5.1: `type/subtype`, both tokens, then optional `; attribute=value` parameters, separated by spaces
+ * and tabs only (JavaScript's `\s` would let VT, FF and U+2028 into the header), quoted values in printable ASCII.
+ */
 const CONTENT_TYPE =
-  /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=("([^"\\]|\\.)*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+))*\s*$/;
+  /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+([ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=("([\x20\x21\x23-\x5b\x5d-\x7e\t]|\\[\x20-\x7e])*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+))*[ \t]*$/;
+/** A parameter's attribute: `name`, `name*`, `name*0`, `name*0*` … (RFC 2231) are one parameter. */
+const PARAMETER = /;[ \t]*([!#$%&'+\-.^_`|~0-9A-Za-z]+)(?:\*\d*\*?)?=/g;
 
 /**
  * Checks an attachment's `contentType`: RFC 2045 §5.1 syntax in printable ASCII, not `multipart/*`
@@ -292,6 +297,18 @@ export function checkContentType(contentType: string, field: string): string {
       `${field} ${JSON.stringify(contentType)} is not a MIME type such as "application/pdf" (type/subtype, then ; name=value parameters, RFC 2045 §5.1)`,
       { field, code: ErrorCodes.INVALID_ATTACHMENT },
     );
+  }
+  // The part's file name is the attachment's `filename` alone: a `name` parameter here would give readers a
+  // second one (one reads `name`, another the disposition's `filename`). A repeated parameter is ambiguous too.
+  const seen = new Set<string>();
+  for (const [, attribute] of trimmed.replace(/"([^"\\]|\\.)*"/g, '""').matchAll(PARAMETER)) {
+    const key = attribute!.toLowerCase();
+    if (key === 'name' || key === 'filename' || seen.has(key))
+      throw new InvalidArgumentError(
+        `${field}: the parameter ${JSON.stringify(attribute)} ${seen.has(key) ? 'is repeated' : 'is not allowed here (the file name comes from filename)'}`,
+        { field, code: ErrorCodes.INVALID_ATTACHMENT },
+      );
+    seen.add(key);
   }
   return trimmed;
 }

@@ -103,6 +103,11 @@ export async function resolveToken(provider: AccessTokenProvider | undefined, me
 export interface SaslTransport {
   /** Writes one command line and resolves with its reply; `shown` replaces the line in the transcript. */
   send(line: string, shown?: string): Promise<Reply>;
+  /**
+   * Bounds a local step of the exchange (the caller's token provider, SCRAM's key derivation, named `what`):
+   * rejects once the connection fails (an abort included) or the step overruns, without waiting for it.
+   */
+  local?<T>(work: Promise<T>, what: string): Promise<T>;
 }
 
 export interface SaslLoginOptions extends Omit<MechanismContext, 'accessToken'> {
@@ -121,7 +126,9 @@ export async function saslLogin(io: SaslTransport, options: SaslLoginOptions): P
   const usesToken = method === 'XOAUTH2' || method === 'OAUTHBEARER';
   const attempts = method === 'OAUTHBEARER' && typeof credentials.accessToken === 'function' ? 2 : 1;
   for (let attempt = 1; ; attempt++) {
-    const accessToken = usesToken ? await resolveToken(credentials.accessToken, method) : undefined;
+    const accessToken = usesToken
+      ? await bounded(io, resolveToken(credentials.accessToken, method), 'the accessToken provider')
+      : undefined;
     const mechanism = createMechanism(method, { ...options, accessToken });
     try {
       return await exchange(io, method, mechanism);
@@ -132,6 +139,10 @@ export async function saslLogin(io: SaslTransport, options: SaslLoginOptions): P
   }
 }
 
+function bounded<T>(io: SaslTransport, work: Promise<T>, what: string): Promise<T> {
+  return io.local ? io.local(work, what) : work;
+}
+
 async function exchange(io: SaslTransport, method: AuthMethod, mechanism: Mechanism): Promise<Reply> {
   let reply = await io.send(cmd.auth(method, await mechanism.initialResponse()));
   for (let round = 0; reply.code === 334; round++) {
@@ -139,7 +150,7 @@ async function exchange(io: SaslTransport, method: AuthMethod, mechanism: Mechan
     try {
       if (round >= MAX_CHALLENGES)
         throw new AuthError(`AUTH ${method} aborted after ${MAX_CHALLENGES} challenges`, { command: `AUTH ${method}` });
-      answer = await mechanism.respond(reply.lines[0] ?? '');
+      answer = await bounded(io, Promise.resolve(mechanism.respond(reply.lines[0] ?? '')), `AUTH ${method}`);
     } catch (err) {
       // A server that failed to prove itself gets nothing more: the caller drops the connection.
       if (!(err instanceof AuthError && err.code === ErrorCodes.AUTH_SERVER_PROOF)) {

@@ -4,11 +4,12 @@
  *
  *   map (B.1 → nothing, C.1.2 → SPACE) → NFKC → prohibited output (C.1.2–C.9) → bidi check (§6)
  *
- * The tables are RFC 3454's, as code point ranges. One approximation, documented: RFC 3454's D.2
- * ("LCat", characters with bidi property L) is a 360-range table; it is approximated by Unicode
- * letters and spacing marks that are not in D.1. Strings mixing RTL and LTR letters are refused either way.
+ * The tables are RFC 3454's, as code point ranges; the bidi tables D.1 and D.2 (Unicode 3.2's bidi
+ * property) are in `stringprep-bidi.ts`. A code point unassigned in Unicode 3.2 is in neither (a query
+ * allows it), so a later RTL letter such as U+0750 never counts as a left-to-right one.
  */
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
+import { D1_RANDAL, D2_L } from './stringprep-bidi.js';
 
 type Ranges = readonly (readonly [number, number])[];
 
@@ -73,47 +74,21 @@ const C3_C9: Ranges = [
   [0xe0020, 0xe007f],
 ];
 
-/** D.1: characters with bidi property R or AL. */
-const D1: Ranges = [
-  [0x05be, 0x05be],
-  [0x05c0, 0x05c0],
-  [0x05c3, 0x05c3],
-  [0x05d0, 0x05ea],
-  [0x05f0, 0x05f4],
-  [0x061b, 0x061b],
-  [0x061f, 0x061f],
-  [0x0621, 0x063a],
-  [0x0640, 0x064a],
-  [0x066d, 0x066f],
-  [0x0671, 0x06d5],
-  [0x06dd, 0x06dd],
-  [0x06e5, 0x06e6],
-  [0x06fa, 0x06fe],
-  [0x0700, 0x070d],
-  [0x0710, 0x0710],
-  [0x0712, 0x072c],
-  [0x0780, 0x07a5],
-  [0x07b1, 0x07b1],
-  [0x200f, 0x200f],
-  [0xfb1d, 0xfb1d],
-  [0xfb1f, 0xfb28],
-  [0xfb2a, 0xfb36],
-  [0xfb38, 0xfb3c],
-  [0xfb3e, 0xfb3e],
-  [0xfb40, 0xfb41],
-  [0xfb43, 0xfb44],
-  [0xfb46, 0xfbb1],
-  [0xfbd3, 0xfd3d],
-  [0xfd50, 0xfd8f],
-  [0xfd92, 0xfdc7],
-  [0xfdf0, 0xfdfc],
-  [0xfe70, 0xfe74],
-  [0xfe76, 0xfefc],
-];
+/** In a flat [first, last, first, last, …] table (sorted): binary search. */
+function inFlat(cp: number, table: readonly number[]): boolean {
+  let lo = 0;
+  let hi = table.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (cp < table[2 * mid]!) hi = mid - 1;
+    else if (cp > table[2 * mid + 1]!) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
 
-const LETTER = /[\p{L}\p{Mc}]/u;
-const isRandAL = (cp: number): boolean => inRanges(cp, D1);
-const isL = (cp: number, ch: string): boolean => !isRandAL(cp) && LETTER.test(ch);
+const isRandAL = (cp: number): boolean => inFlat(cp, D1_RANDAL);
+const isL = (cp: number): boolean => inFlat(cp, D2_L);
 
 /** Why a string was refused, and where. */
 export type SaslprepFailure = 'prohibited' | 'bidi';
@@ -148,7 +123,7 @@ export function saslprep(input: string, field = 'password'): string {
       );
     }
     if (isRandAL(cp)) hasRandAL = true;
-    else if (isL(cp, ch)) hasL = true;
+    else if (isL(cp)) hasL = true;
   }
   // §2.4 / RFC 3454 §6: an RTL string has no LTR letter and starts and ends with an RTL character.
   if (hasRandAL) {

@@ -16,8 +16,8 @@ import {
   InvalidArgumentError,
   ReplyError,
   TimeoutError,
-} from './errors.js';
-import { assertKnownNestedKeys } from './options.js';
+} from '../errors.js';
+import { assertKnownNestedKeys } from '../options.js';
 
 /** How the handler retries a delivery. */
 export interface RetryPolicy {

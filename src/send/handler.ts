@@ -2,25 +2,23 @@
  * SmtpProtocolHandler: the reference design's main API. Checks its options, prepares the message in
  * one pass (message/prepare.ts: every rule once, by its owner) and hands it to the attempt loop
  * (`delivery.ts`: DKIM signing, pooled connections, retries, LMTP per-recipient retries), whose
- * replies and errors become a DeliveryResult in `delivery-results.ts`. Every send answers with a
+ * replies and errors become a DeliveryResult in `decide.ts`. Every send answers with a
  * DeliveryResult; a message refused before anything is sent is INVALID.
  */
 import type tls from 'node:tls';
-import { Delivery } from './delivery.js';
-import { invalid } from './delivery-results.js';
-import type { SmtpEncryption, SmtpProtocol } from './enums.js';
-import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from './errors.js';
-import { createDkimSigners, type DkimOptions } from './message/dkim/sign.js';
-import { type DkimSpoolOptions, resolveDkimSpool } from './message/dkim/signed-body.js';
+import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
+import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from '../errors.js';
+import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
+import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
 import {
   type PreparedMessage,
   prepareMessage,
   prepareRaw,
   type RawEnvelopeInput,
   type RawMessageInput,
-} from './message/prepare.js';
-import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from './message/types.js';
-import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from './message/validator.js';
+} from '../message/prepare.js';
+import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from '../message/types.js';
+import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from '../message/validator.js';
 import {
   checkBooleans,
   checkClientName,
@@ -30,12 +28,15 @@ import {
   findUnknownKey,
   positiveInteger,
   resolveEndpoint,
-} from './options.js';
-import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
-import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
+} from '../options.js';
+import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from '../pool/pool.js';
+import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
+import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
+import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
+import { invalid } from './decide.js';
+import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
-import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from './transport/connection.js';
 
 /**
  * Handler options. Optional fields also take `undefined` (as when absent), so values such as
@@ -101,6 +102,16 @@ export interface SendMessageOptions extends MessageInput {
   dkim?: DkimOptions | DkimOptions[];
   /** The SMTP envelope instead of the one derived from the headers (From; To + Cc + Bcc). */
   envelope?: { from: string; to: readonly string[] };
+  /**
+   * Delivery status notifications (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT. Refused
+   * before a byte is written when the server does not offer DSN, unless `ifUnsupported: 'send-without'`.
+   */
+  dsn?: DsnOptions;
+  /**
+   * Go on from an earlier send of this message that delivered to some recipients: send to `pending` alone
+   * (a result's `pendingRecipients`), and name the earlier `delivered` and `failures` in the result.
+   */
+  resume?: DeliveryProgress;
 }
 
 /**
@@ -114,11 +125,16 @@ export const SEND_OPTION_KEYS: readonly string[] = Object.freeze([
   'onBeforeHandOver',
   'envelope',
   'dkim',
+  'resume',
+  'dsn',
 ]);
 const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
 
-/** The envelope of `sendRaw`: RFC 5322 address forms, plus declarations about a stream (see README). */
-export type RawEnvelope = RawEnvelopeInput;
+/**
+ * The envelope of `sendRaw`: RFC 5322 address forms, declarations about a stream (see README), and the
+ * DSN request (as `SendMessageOptions.dsn`).
+ */
+export type RawEnvelope = RawEnvelopeInput & { dsn?: DsnOptions };
 
 export interface SendRawOptions {
   retry?: boolean;
@@ -129,9 +145,18 @@ export interface SendRawOptions {
   onBeforeHandOver?: () => void | Promise<void>;
   /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
   dkim?: DkimOptions | DkimOptions[];
+  /** See {@link SendMessageOptions.resume}. */
+  resume?: DeliveryProgress;
 }
 
-const SEND_RAW_KEYS: readonly string[] = Object.freeze(['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim']);
+const SEND_RAW_KEYS: readonly string[] = Object.freeze([
+  'retry',
+  'signal',
+  'messageId',
+  'onBeforeHandOver',
+  'dkim',
+  'resume',
+]);
 
 /** Connections kept to one server: the reference design's pool size. */
 const DEFAULT_POOL_SIZE = 10;
@@ -302,41 +327,51 @@ export class SmtpProtocolHandler {
   }
 
   async #sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    let prepared: PreparedMessage;
+    let job: Job;
     try {
       if (typeof options !== 'object' || options === null)
         throw new InvalidArgumentError('sendMessage needs an options object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_MESSAGE_KEYS, 'sendMessage');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      prepared = prepareMessage(options, {
+      const prepared = prepareMessage(options, {
         limits: this.#limits,
         defaultFrom: this.fromAddress,
         messageId: options.messageId,
         envelope: options.envelope,
       });
+      job = newJob(prepared, options, checkDsn(options.dsn));
     } catch (err) {
       return invalid(err);
     }
-    return this.#delivery.deliver(
-      { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
-      options.dkim,
-    );
+    return this.#delivery.deliver(job, options.dkim);
   }
 
   async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
-    let prepared: PreparedMessage;
+    let job: Job;
     try {
       if (typeof options !== 'object' || options === null)
         throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      const prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      job = newJob(prepared, options, checkDsn(envelope.dsn, 'envelope.dsn'));
     } catch (err) {
       return invalid(err);
     }
-    return this.#delivery.deliver(
-      { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
-      options.dkim,
-    );
+    return this.#delivery.deliver(job, options.dkim);
   }
+}
+
+/** The attempt loop's job for a prepared message; `resume` narrows it to an earlier send's pending recipients. */
+function newJob(prepared: PreparedMessage, options: SendRawOptions, dsn: DsnOptions | undefined): Job {
+  const job: Job = {
+    prepared,
+    retry: options.retry !== false,
+    signal: options.signal,
+    beforeHandOver: options.onBeforeHandOver,
+    start: null,
+    dsn,
+  };
+  if (options.resume !== undefined) resumeJob(job, options.resume);
+  return job;
 }
