@@ -85,7 +85,9 @@ export const errorExamples: Example[] = [
     kind: 'error',
     run: (nm) =>
       withRawServer(
-        () => {},
+        // It reads what it gets (smtpwire writes a TLS ClientHello after the timeout to tell an implicit-TLS port),
+        // so the client's close ends the connection and server.close() returns.
+        (socket) => socket.resume(),
         (port) => sendOne(nm, { host: '127.0.0.1', port, greetingTimeout: 200 }),
       ),
   },

@@ -8,10 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createTransport } from '../../src/compat/nodemailer.js';
 import { conform } from '../../src/conform/conform.js';
 import { probe } from '../../src/conform/probe.js';
-import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { SmtpMessageValidator } from '../../src/message/validator.js';
 import { SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
+import { SmtpProtocolHandler } from '../../src/send/handler.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { SmtpConnection } from '../../src/transport/connection.js';
 
