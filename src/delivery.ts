@@ -16,6 +16,7 @@ import type { PoolConnectionParams, SmtpConnectionPool } from './pool/pool.js';
 import { DeliveryResult } from './result.js';
 import { backoffDelay, isConnectionRefused, type RetryPolicy, sleep } from './retry.js';
 import type { SmtpConnection } from './transport/connection.js';
+import { channels } from './util/channels.js';
 
 /** One message on its way: the prepared message and the send options, plus LMTP state across attempts. */
 export interface Job {
@@ -125,13 +126,21 @@ export class Delivery {
     let last: DeliveryResult | null = null;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (attempt > 0) {
+        const delayMs = backoffDelay(attempt - 1, policy);
+        if (channels.attemptRetry.hasSubscribers)
+          channels.attemptRetry.publish({ attempt, delayMs, messageId: job.prepared.messageId, previous: last });
         try {
-          await sleep(backoffDelay(attempt - 1, policy), job.signal);
+          await sleep(delayMs, job.signal);
         } catch (err) {
           return fromError(this.#retryPolicy, job, err, attempt - 1, null);
         }
       }
-      const result = await this.#attempt(job, attempt, signalOption);
+      const result = await (channels.attempt.hasSubscribers
+        ? channels.attempt.tracePromise(() => this.#attempt(job, attempt, signalOption), {
+            attempt,
+            messageId: job.prepared.messageId,
+          })
+        : this.#attempt(job, attempt, signalOption));
       // A one-shot stream was taken by the failed attempt: the caller must resend it.
       if (result === null)
         return (
@@ -160,7 +169,12 @@ export class Delivery {
   async #attempt(job: Job, attempt: number, signalOption: { signal?: AbortSignal }): Promise<DeliveryResult | null> {
     let conn: SmtpConnection;
     try {
-      conn = await this.#pool.getConnection(this.#params, signalOption);
+      conn = await (channels.poolAcquire.hasSubscribers
+        ? channels.poolAcquire.tracePromise(() => this.#pool.getConnection(this.#params, signalOption), {
+            host: this.#params.host,
+            port: this.#params.port,
+          })
+        : this.#pool.getConnection(this.#params, signalOption));
     } catch (err) {
       return fromError(this.#retryPolicy, job, err, attempt, null);
     }

@@ -36,6 +36,7 @@ import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
 import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from './transport/connection.js';
+import { channels } from './util/channels.js';
 
 /**
  * Handler options. Optional fields also take `undefined` (as when absent), so values such as
@@ -274,7 +275,11 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    return this.#track(this.#sendMessage(options));
+    return this.#track(
+      channels.send.hasSubscribers
+        ? channels.send.tracePromise(() => this.#sendMessage(options), this.#traceContext('message'))
+        : this.#sendMessage(options),
+    );
   }
 
   /**
@@ -283,7 +288,11 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions = {}): Promise<DeliveryResult> {
-    return this.#track(this.#sendRaw(envelope, message, options));
+    return this.#track(
+      channels.send.hasSubscribers
+        ? channels.send.tracePromise(() => this.#sendRaw(envelope, message, options), this.#traceContext('raw'))
+        : this.#sendRaw(envelope, message, options),
+    );
   }
 
   /** Waits for sends in flight, then closes every pooled connection with QUIT. */
@@ -291,6 +300,11 @@ export class SmtpProtocolHandler {
     this.#closed = true;
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     await this.pool.closeAll();
+  }
+
+  /** The context of the `smtpwire:send` tracing channel. */
+  #traceContext(kind: 'message' | 'raw') {
+    return { kind, host: this.hostname, port: this.port };
   }
 
   #track(p: Promise<DeliveryResult>): Promise<DeliveryResult> {
@@ -317,6 +331,7 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid(err);
     }
+    if (channels.sendPrepared.hasSubscribers) publishPrepared(prepared);
     return this.#delivery.deliver(
       { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
       options.dkim,
@@ -334,9 +349,16 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid(err);
     }
+    if (channels.sendPrepared.hasSubscribers) publishPrepared(prepared);
     return this.#delivery.deliver(
       { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
       options.dkim,
     );
   }
+}
+
+/** What a send observer may know of the message: no address (they are personal data), the Message-ID. */
+function publishPrepared(prepared: PreparedMessage): void {
+  const { envelope, messageId } = prepared;
+  channels.sendPrepared.publish({ messageId, recipients: envelope.to.length, size: envelope.size ?? null });
 }
