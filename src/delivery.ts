@@ -128,7 +128,13 @@ export class Delivery {
       if (attempt > 0) {
         const delayMs = backoffDelay(attempt - 1, policy);
         if (channels.attemptRetry.hasSubscribers)
-          channels.attemptRetry.publish({ attempt, delayMs, messageId: job.prepared.messageId, previous: last });
+          channels.attemptRetry.publish({
+            host: this.#params.host,
+            attempt,
+            delayMs,
+            messageId: job.prepared.messageId,
+            previous: last,
+          });
         try {
           await sleep(delayMs, job.signal);
         } catch (err) {

@@ -10,7 +10,9 @@
  *                             └─ events: smtp.reply (MAIL, RCPT, DATA, FINAL), smtp.handover
  *
  * An attempt's span ends when the attempt's fate is known: at the retry decision (`smtp.retry.scheduled`)
- * or at the send's end, stamped with the time the attempt itself ended.
+ * or at the send's end, stamped with the time the attempt itself ended. A pool acquire gets a span only
+ * when it did something (waited for a slot, or opened a connection): a parked connection handed out in
+ * the same tick is not worth one. With `traces: false` no AsyncLocalStorage is bound (metrics need no parent).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type diagnostics from 'node:diagnostics_channel';
@@ -27,13 +29,18 @@ type Kind = 'send' | 'attempt' | 'acquire' | 'connect' | 'auth';
 /** What one traced call holds while it runs (the AsyncLocalStorage value). */
 interface Frame {
   kind: Kind;
-  span: Span;
+  /** Null for an acquire until something inside it needs a parent (and with `traces: false`). */
+  span: Span | null;
   ctx: Context;
   started: number;
   /** The send this frame belongs to (itself for a send). */
   send: Frame | null;
   /** A send's finished attempt whose span waits for the retry decision. */
   pendingAttempt: { span: Span; endedAt: number } | null;
+  /** An attempt's pool acquire in progress. */
+  acquiring: Frame | null;
+  /** The frame this one runs in. */
+  parent: Frame | null;
   host: string;
 }
 
@@ -72,8 +79,9 @@ export class Observer {
   readonly #options: ObserverOptions;
   readonly #store = new AsyncLocalStorage<Frame>();
   readonly #frames = new WeakMap<object, Frame>();
-  /** Pool state per connection, for the connection.count gauge: 'idle' | 'used'. */
+  /** Pool state per connection, for the connection.count gauge. */
   readonly #state = new WeakMap<object, 'idle' | 'used'>();
+  readonly #hosts = new Map<string, Attributes>();
   readonly #undo: (() => void)[] = [];
 
   constructor(api: OtelApi, tracer: Tracer | null, instruments: Instruments | null, options: ObserverOptions) {
@@ -87,8 +95,8 @@ export class Observer {
     this.#trace(channels.connect, 'connect', SPAN.connect, (c) => this.#endConnect(c));
     this.#trace(channels.auth, 'auth', SPAN.auth, (c) => this.#endAuth(c));
     this.#on(channels.sendPrepared, (m) => this.#prepared(m as Prepared));
-    this.#on(channels.attemptRetry, (m) => this.#retry(m as { delayMs: number }));
-    this.#on(channels.poolWait, (m) => this.#poolWait(m as { waiting: number }));
+    this.#on(channels.attemptRetry, (m) => this.#retry(m as { host: string; delayMs: number }));
+    this.#on(channels.poolWait, (m) => this.#poolWait(m as { host: string; waiting: number }));
     this.#on(channels.poolRelease, (m) => this.#poolRelease(m as { connection: object; parked: boolean }));
     this.#on(channels.connected, (m) => this.#connected(m as { connection: ObservedConnection; secure: boolean }));
     this.#on(channels.closed, (m) => this.#closed(m as { connection?: object }));
@@ -116,52 +124,72 @@ export class Observer {
     end: (context: Record<string, unknown>) => void,
   ): void {
     const store = this.#store as AsyncLocalStorage<unknown>;
-    channel.start.bindStore(store, (context) => this.#begin(kind, name, context as Record<string, unknown>));
+    const begin = (context: object): Frame => this.#begin(kind, name, context as Record<string, unknown>);
+    // An acquire binds no store: what runs inside it (a wait, a connect) finds it through its attempt.
+    const bind = this.#tracer !== null && kind !== 'acquire';
+    if (bind) channel.start.bindStore(store, begin);
     // Every traced call is an async function: it settles with asyncEnd (after `error` on a rejection).
-    const handlers = { asyncEnd: (context: object) => end(context as Record<string, unknown>) } as TracingHandlers;
+    const handlers = {
+      asyncEnd: (context: object) => end(context as Record<string, unknown>),
+      ...(bind ? {} : { start: begin }),
+    } as unknown as TracingHandlers;
     channel.subscribe(handlers);
     this.#undo.push(() => {
       channel.unsubscribe(handlers);
-      channel.start.unbindStore(store);
+      if (bind) channel.start.unbindStore(store);
     });
   }
 
   #begin(kind: Kind, name: string, context: Record<string, unknown>): Frame {
-    const parent = this.#store.getStore();
+    const store = this.#store.getStore() ?? null;
+    // Inside an attempt's acquire (a connect, an AUTH), the acquire is the parent: its span starts now.
+    const parent = store?.acquiring ? this.#ensureSpan(store.acquiring) : store;
     const parentCtx = parent?.ctx ?? this.#api.context.active();
     const host = typeof context.host === 'string' ? context.host : (parent?.host ?? '');
-    const attributes: Attributes = {};
-    if (kind === 'send' || kind === 'connect') {
-      attributes[ATTR.serverAddress] = host;
-      if (typeof context.port === 'number') attributes[ATTR.serverPort] = context.port;
-      attributes[ATTR.protocolName] = 'smtp';
+    let span: Span | null = null;
+    if (this.#tracer && kind !== 'acquire') {
+      const attributes: Attributes = {};
+      if (kind === 'send' || kind === 'connect') {
+        attributes[ATTR.serverAddress] = host;
+        if (typeof context.port === 'number') attributes[ATTR.serverPort] = context.port;
+        attributes[ATTR.protocolName] = 'smtp';
+      }
+      if (kind === 'send') attributes[ATTR.sendKind] = String(context.kind);
+      if (kind === 'attempt') attributes[ATTR.attemptNumber] = (context.attempt as number) + 1;
+      const spanKind = kind === 'send' ? this.#api.SpanKind.CLIENT : this.#api.SpanKind.INTERNAL;
+      span = this.#tracer.startSpan(name, { kind: spanKind, attributes }, parentCtx);
     }
-    if (kind === 'send') attributes[ATTR.sendKind] = String(context.kind);
-    if (kind === 'attempt') attributes[ATTR.attemptNumber] = (context.attempt as number) + 1;
-    const span = this.#tracer
-      ? this.#tracer.startSpan(
-          name,
-          { kind: kind === 'send' ? this.#api.SpanKind.CLIENT : this.#api.SpanKind.INTERNAL, attributes },
-          parentCtx,
-        )
-      : this.#api.trace.wrapSpanContext(this.#api.INVALID_SPAN_CONTEXT);
     const frame: Frame = {
       kind,
       span,
-      ctx: this.#api.trace.setSpan(parentCtx, span),
+      ctx: span ? this.#api.trace.setSpan(parentCtx, span) : parentCtx,
       started: performance.now(),
       send: null,
       pendingAttempt: null,
+      acquiring: null,
+      parent,
       host,
     };
     frame.send = kind === 'send' ? frame : (parent?.send ?? null);
     if (kind === 'attempt') {
-      this.#m?.attempts.add(1, { [ATTR.serverAddress]: host });
+      this.#m?.attempt(host);
       // A previous attempt not yet closed by a retry decision (none is expected): close it now.
       if (frame.send) this.#closeAttempt(frame.send, false);
     }
-    if (kind === 'acquire') this.#m?.pending.add(1, { [ATTR.serverAddress]: host });
+    if (kind === 'acquire') {
+      this.#m?.pending(host, 1);
+      if (parent?.kind === 'attempt') parent.acquiring = frame;
+    }
     this.#frames.set(context, frame);
+    return frame;
+  }
+
+  /** An acquire's span, started (at the acquire's start) the first time something inside it needs a parent. */
+  #ensureSpan(frame: Frame): Frame {
+    if (frame.span || !this.#tracer) return frame;
+    const attributes = { [ATTR.serverAddress]: frame.host };
+    frame.span = this.#tracer.startSpan(SPAN.acquire, { attributes, startTime: wallTime(frame.started) }, frame.ctx);
+    frame.ctx = this.#api.trace.setSpan(frame.ctx, frame.span);
     return frame;
   }
 
@@ -179,32 +207,29 @@ export class Observer {
     this.#closeAttempt(frame, false);
     const { span } = frame;
     const result = context.result as DeliveryResult | undefined;
-    const seconds = (performance.now() - frame.started) / 1000;
     if (result && !('error' in context)) {
-      this.#resultAttributes(span, result);
-      span.setAttribute(ATTR.retryCount, result.retryCount);
-      const attributes = {
-        [ATTR.serverAddress]: frame.host,
-        [ATTR.status]: result.status,
-        [ATTR.replyClass]: replyClass(result.smtpCode),
-      };
-      this.#m?.sends.add(1, attributes);
-      this.#m?.sendDuration.record(seconds, { [ATTR.serverAddress]: frame.host, [ATTR.status]: result.status });
-    } else {
-      this.#failed(span, context.error);
-    }
-    span.end();
+      if (span) {
+        this.#resultAttributes(span, result);
+        span.setAttribute(ATTR.retryCount, result.retryCount);
+      }
+      if (this.#m) {
+        this.#m.sent(frame.host, result.status, replyClass(result.smtpCode));
+        const seconds = (performance.now() - frame.started) / 1000;
+        this.#m.sendDuration.record(seconds, { [ATTR.serverAddress]: frame.host, [ATTR.status]: result.status });
+      }
+    } else if (span) this.#failed(span, context.error);
+    span?.end();
   }
 
   #endAttempt(context: Record<string, unknown>): void {
     const frame = this.#frameOf(context);
-    if (!frame) return;
+    if (!frame?.span) return;
+    const { span, send } = frame;
     const result = context.result as DeliveryResult | null | undefined;
-    if (result) this.#resultAttributes(frame.span, result);
-    else if ('error' in context) this.#failed(frame.span, context.error);
-    const send = frame.send;
-    if (send && result) send.pendingAttempt = { span: frame.span, endedAt: performance.now() };
-    else frame.span.end();
+    if (result) this.#resultAttributes(span, result);
+    else if ('error' in context) this.#failed(span, context.error);
+    if (send && result) send.pendingAttempt = { span, endedAt: performance.now() };
+    else span.end();
   }
 
   /** Ends a send's finished attempt once its fate is known (retry scheduled, or not). */
@@ -220,30 +245,35 @@ export class Observer {
   #endAcquire(context: Record<string, unknown>): void {
     const frame = this.#frameOf(context);
     if (!frame) return;
-    const attributes = { [ATTR.serverAddress]: frame.host };
-    this.#m?.pending.add(-1, attributes);
-    this.#m?.waitTime.record((performance.now() - frame.started) / 1000, attributes);
+    const { host } = frame;
+    if (frame.parent?.acquiring === frame) frame.parent.acquiring = null;
     const conn = context.result as object | undefined;
-    if (conn && !('error' in context)) {
-      if (this.#state.get(conn) === 'idle')
-        this.#m?.connections.add(-1, { ...attributes, [ATTR.connectionState]: 'idle' });
-      this.#state.set(conn, 'used');
-      this.#m?.connections.add(1, { ...attributes, [ATTR.connectionState]: 'used' });
-    } else this.#failed(frame.span, context.error);
-    frame.span.end();
+    const ok = conn !== undefined && !('error' in context);
+    if (this.#m) {
+      this.#m.pending(host, -1);
+      this.#m.waitTime.record((performance.now() - frame.started) / 1000, this.#hostAttributes(host));
+      if (ok) {
+        if (this.#state.get(conn) === 'idle') this.#m.connection(host, 'idle', -1);
+        this.#m.connection(host, 'used', 1);
+      }
+    }
+    if (ok) this.#state.set(conn, 'used');
+    else if (this.#tracer) this.#failed(this.#ensureSpan(frame).span!, context.error);
+    frame.span?.end();
   }
 
   #endConnect(context: Record<string, unknown>): void {
     const frame = this.#frameOf(context);
     if (!frame) return;
-    this.#m?.connectDuration.record((performance.now() - frame.started) / 1000, { [ATTR.serverAddress]: frame.host });
+    this.#m?.connectDuration.record((performance.now() - frame.started) / 1000, this.#hostAttributes(frame.host));
+    if (!frame.span) return;
     if ('error' in context) this.#failed(frame.span, context.error);
     frame.span.end();
   }
 
   #endAuth(context: Record<string, unknown>): void {
     const frame = this.#frameOf(context);
-    if (!frame) return;
+    if (!frame?.span) return;
     const mechanism = (context.connection as ObservedConnection | undefined)?.authMechanism ?? context.method;
     if (typeof mechanism === 'string') frame.span.setAttribute(ATTR.authMechanism, mechanism);
     if ('error' in context) this.#failed(frame.span, context.error);
@@ -254,48 +284,48 @@ export class Observer {
 
   #prepared(m: Prepared): void {
     const frame = this.#store.getStore();
-    if (frame?.kind !== 'send') return;
+    if (frame?.kind !== 'send' || !frame.span) return;
     frame.span.setAttribute(ATTR.recipients, m.recipients);
     if (m.size !== null) frame.span.setAttribute(ATTR.messageSize, m.size);
     if (this.#options.recordMessageId && m.messageId) frame.span.setAttribute(ATTR.messageId, m.messageId);
   }
 
-  #retry(m: { delayMs: number }): void {
+  #retry(m: { host: string; delayMs: number }): void {
+    this.#m?.retry(m.host);
     const send = this.#store.getStore()?.send;
-    this.#m?.retries.add(1, { [ATTR.serverAddress]: send?.host ?? '' });
     if (send) this.#closeAttempt(send, true, m.delayMs);
   }
 
-  #poolWait(m: { waiting: number }): void {
-    const frame = this.#store.getStore();
-    this.#m?.waits.add(1, { [ATTR.serverAddress]: frame?.host ?? '' });
-    if (frame?.kind === 'acquire') frame.span.addEvent('smtp.pool.wait', { [ATTR.poolWaiting]: m.waiting });
+  #poolWait(m: { host: string; waiting: number }): void {
+    this.#m?.waited(m.host);
+    const acquiring = this.#store.getStore()?.acquiring;
+    if (acquiring && this.#tracer)
+      this.#ensureSpan(acquiring).span!.addEvent('smtp.pool.wait', { [ATTR.poolWaiting]: m.waiting });
   }
 
   #poolRelease(m: { connection: object; parked: boolean }): void {
     if (this.#state.get(m.connection) !== 'used') return;
     const host = (m.connection as { host?: string }).host ?? '';
-    this.#m?.connections.add(-1, { [ATTR.serverAddress]: host, [ATTR.connectionState]: 'used' });
+    this.#m?.connection(host, 'used', -1);
     if (m.parked) {
       this.#state.set(m.connection, 'idle');
-      this.#m?.connections.add(1, { [ATTR.serverAddress]: host, [ATTR.connectionState]: 'idle' });
+      this.#m?.connection(host, 'idle', 1);
     } else this.#state.delete(m.connection);
   }
 
   #closed(m: { connection?: object }): void {
     if (!m.connection || this.#state.get(m.connection) !== 'idle') return;
     this.#state.delete(m.connection);
-    const host = (m.connection as { host?: string }).host ?? '';
-    this.#m?.connections.add(-1, { [ATTR.serverAddress]: host, [ATTR.connectionState]: 'idle' });
+    this.#m?.connection((m.connection as { host?: string }).host ?? '', 'idle', -1);
   }
 
   /** Inside `connect()`: the handshake's steps become child spans, from the connection's own timings. */
   #connected(m: { connection: ObservedConnection; secure: boolean }): void {
-    const frame = this.#store.getStore();
     const tls = m.connection.tlsSocket ?? null;
     const resumed = tls ? tls.isSessionReused() : false;
     if (tls) this.#m?.handshake(resumed);
-    if (frame?.kind !== 'connect' || !this.#tracer) return;
+    const frame = this.#store.getStore();
+    if (frame?.kind !== 'connect' || !frame.span || !this.#tracer) return;
     const version = tlsVersion(tls?.getProtocol());
     if (version) frame.span.setAttribute(ATTR.tlsVersion, version);
     if (tls) frame.span.setAttribute(ATTR.tlsResumed, resumed);
@@ -315,17 +345,16 @@ export class Observer {
 
   #reply(m: ReplyMessage): void {
     const frame = this.#store.getStore();
-    if (frame?.kind !== 'attempt') return;
+    if (frame?.kind !== 'attempt' || !frame.span) return;
     const attributes: Attributes = { [ATTR.command]: m.command, [ATTR.replyCode]: m.reply.code };
     if (m.reply.enhanced) attributes[ATTR.enhancedCode] = m.reply.enhanced;
     frame.span.addEvent('smtp.reply', attributes);
   }
 
   #transactionEnd(m: TransactionEnd): void {
+    if (m.outcome) this.#m?.bytesSent(m.host, m.outcome.bytesSent);
     const frame = this.#store.getStore();
-    const host = frame?.host ?? m.host;
-    if (m.outcome) this.#m?.bytesSent.add(m.outcome.bytesSent, { [ATTR.serverAddress]: host });
-    if (frame?.kind !== 'attempt') return;
+    if (frame?.kind !== 'attempt' || !frame.span) return;
     if (m.handedOverAt > 0) frame.span.addEvent('smtp.handover', undefined, wallTime(m.handedOverAt));
     if (m.outcome) {
       frame.span.setAttribute(ATTR.bytesSent, m.outcome.bytesSent);
@@ -335,17 +364,26 @@ export class Observer {
   }
 
   #outboxJob(m: OutboxJob): void {
-    const attributes: Attributes = { [ATTR.outboxQueue]: m.queue, [ATTR.outboxOutcome]: m.outcome };
-    if (m.status) attributes[ATTR.status] = m.status;
-    this.#m?.outboxJobs.add(1, attributes);
+    if (!this.#m) return;
+    this.#m.outboxJob(m.queue, m.outcome, m.status);
     if (Number.isFinite(m.durationMs))
-      this.#m?.outboxJobDuration.record(m.durationMs / 1000, {
+      this.#m.outboxJobDuration.record(m.durationMs / 1000, {
         [ATTR.outboxQueue]: m.queue,
         [ATTR.outboxOutcome]: m.outcome,
       });
   }
 
   // ── attributes ────────────────────────────────────────────────────────────────────────
+
+  /** One attribute object per host for the histograms (the SDK reads it, never keeps it). */
+  #hostAttributes(host: string): Attributes {
+    let attributes = this.#hosts.get(host);
+    if (!attributes) {
+      attributes = { [ATTR.serverAddress]: host };
+      this.#hosts.set(host, attributes);
+    }
+    return attributes;
+  }
 
   #resultAttributes(span: Span, result: DeliveryResult): void {
     span.setAttribute(ATTR.status, result.status);

@@ -379,7 +379,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
         bucket.pending.add(conn);
         return { fresh: conn };
       }
-      if (channels.poolWait.hasSubscribers) channels.poolWait.publish({ label: bucket.label, waiting: bucket.users });
+      if (channels.poolWait.hasSubscribers)
+        channels.poolWait.publish({ host: params.host, port: params.port, label: bucket.label, waiting: bucket.users });
       await waitForSlot(bucket, gate);
     }
   }

@@ -43,11 +43,11 @@ export const channels = {
   sendPrepared: diagnostics.channel(CHANNEL_NAMES.sendPrepared),
   /** Tracing. Context `{ attempt, messageId }` (attempt from 0); `result`: the attempt's DeliveryResult or null. */
   attempt: diagnostics.tracingChannel(CHANNEL_NAMES.attempt),
-  /** `{ attempt, delayMs, messageId, previous }`: the retry decision, published before the backoff wait. */
+  /** `{ host, attempt, delayMs, messageId, previous }`: the retry decision, published before the backoff wait. */
   attemptRetry: diagnostics.channel(CHANNEL_NAMES.attemptRetry),
   /** Tracing. Context `{ host, port }`; `result`: the connection handed out. */
   poolAcquire: diagnostics.tracingChannel(CHANNEL_NAMES.poolAcquire),
-  /** `{ label, waiting }`: a checkout found every slot of its key taken and waits for one. */
+  /** `{ host, port, label, waiting }`: a checkout found every slot of its key taken and waits for one. */
   poolWait: diagnostics.channel(CHANNEL_NAMES.poolWait),
   /** `{ connection, parked }`: a connection given back (parked for reuse, or closing/destroyed). */
   poolRelease: diagnostics.channel(CHANNEL_NAMES.poolRelease),

@@ -181,8 +181,11 @@ describe('smtpwire/otel spans and metrics', () => {
     expect(attempts[0]!.status.code).toBe(2);
     expect(attempts[1]!.attributes).toMatchObject({ 'smtp.attempt.number': 2, 'smtp.retry.scheduled': false });
     expect(send.attributes).toMatchObject({ 'smtp.delivery.status': 'success', 'smtp.retry.count': 1 });
-    // The warm connection is reused: one connect for both attempts.
+    // The warm connection is reused: one connect for both attempts, and the second acquire (a parked
+    // connection handed out at once) has no span of its own.
     expect(named('smtp.connect')).toHaveLength(1);
+    expect(named('smtp.pool.acquire')).toHaveLength(1);
+    expect(await total('smtp.client.connection.wait_time')).toBe(2);
     expect(await total('smtp.client.attempts')).toBe(2);
     expect(await total('smtp.client.retries')).toBe(1);
     expect(await total('smtp.client.sends', { 'smtp.delivery.status': 'success' })).toBe(1);
@@ -262,6 +265,27 @@ describe('smtpwire/otel spans and metrics', () => {
     const delivered = durations.find((p) => p.attributes['smtp.outbox.outcome'] === 'delivered')!;
     expect(delivered.value).toBe(2);
     expect(delivered.sum).toBeCloseTo(0.2, 6);
+  });
+
+  it('metrics without traces: the same counts, no span, no AsyncLocalStorage bound', async () => {
+    server = await startScriptedServer({ script: [{ on: 'MAIL', reply: '451 4.3.0 Try again later', once: true }] });
+    otel = await instrument({
+      tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }),
+      meterProvider: new MeterProvider({ readers: [reader] }),
+      traces: false,
+    });
+    handler = new SmtpProtocolHandler({
+      hostname: '127.0.0.1',
+      port: server.port,
+      encryption: 'none',
+      retryPolicy: { maxRetries: 1, delays: [5], jitter: 0 },
+    });
+    expect((await handler.sendMessage(message)).status).toBe('success');
+    expect(spans.getFinishedSpans()).toHaveLength(0);
+    expect(await total('smtp.client.sends', { 'smtp.delivery.status': 'success', 'smtp.reply.class': '2xx' })).toBe(1);
+    expect(await total('smtp.client.attempts')).toBe(2);
+    expect(await total('smtp.client.retries')).toBe(1);
+    expect(await total('smtp.client.connection.count', { state: 'idle' })).toBe(1);
   });
 
   it('disable() unsubscribes: nothing more is recorded, and the channels have no subscriber left', async () => {
