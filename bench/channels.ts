@@ -2,22 +2,28 @@
  * `npm run bench:channels`: what the diagnostics channels and `smtpwire/otel` cost per message (issue 27).
  * Compiled (tsconfig.bench.json) and run as plain JavaScript; prints figures, asserts nothing.
  *
- * Variants, each `sendRaw` of a 1 KB message to a local sink (Postfix smtp-sink when installed, its
- * CPU not ours), 8 sends in flight over 4 pooled connections, all in this one process:
+ * Each variant sends `sendRaw` 1 KB messages to a local sink (Postfix smtp-sink when installed, its CPU
+ * not ours), 8 in flight over 4 pooled connections. Two parts, each its own process (`--part`):
  *
- *   base       the same engine at a revision without the new publish calls (BENCH_CHANNELS_BASE, a
- *              compiled dist/ directory; `npm run bench:channels` builds it from `git archive d6a6a8d`)
- *   idle       this tree, nobody subscribed (what every user of `smtpwire` runs): must equal base
- *   otel       this tree with `smtpwire/otel` instrumented on the OpenTelemetry SDK: a tracer
- *              provider with no span processor and a meter provider whose reader never exports
- *              during the run (the SDK's recording and aggregation counted, no exporter)
+ * `--part zero` — nothing of OpenTelemetry is loaded:
+ *   base        the same engine at a revision without the publish calls (BENCH_CHANNELS_BASE, a compiled
+ *               dist/ directory; `npm run bench:channels` builds it from `git archive d6a6a8d`)
+ *   idle        this tree, nobody subscribed (what every user of `smtpwire` runs): should equal base
+ *
+ * `--part otel` — the OpenTelemetry SDK installed as an application does (NodeSDK's set-up: the
+ * AsyncLocalStorage context manager, in use, and global tracer and meter providers), no exporter: a tracer
+ * provider without span processor, a meter reader that never exports during the run (so the SDK's
+ * recording and aggregation are counted, an exporter's work is not):
+ *   sdk         smtpwire without `smtpwire/otel` instrumented
+ *   otel        `instrument()`: spans and metrics
+ *   metrics     `instrument({ traces: false })`
  *
  * Method (as in /work/shared/perf-notes.md): warm-up per variant, then rounds of one block per variant in
  * rotating order, `process.cpuUsage()` charged per block, medians over rounds, so machine drift hits
  * every variant alike. The machine may be shared: the output says how loaded it was.
  *
  * Environment: BENCH_CHANNELS_WARMUP (default 3000), BENCH_CHANNELS_BLOCK (2000), BENCH_CHANNELS_ROUNDS (7),
- * BENCH_CHANNELS_ONLY (one variant alone: base, idle or otel).
+ * BENCH_CHANNELS_ONLY (one variant alone, by name).
  */
 import os from 'node:os';
 import { join } from 'node:path';
@@ -73,16 +79,10 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+  const part = process.argv.includes('otel') ? 'otel' : 'zero';
   const sink = await startSink();
   const here = new URL('.', import.meta.url);
   const current = (await import(new URL('../src/index.js', here).href)) as Engine;
-  const otelModule = (await import(
-    new URL('../src/otel/index.js', here).href
-  )) as typeof import('../src/otel/index.js');
-  const { BasicTracerProvider } = await import('@opentelemetry/sdk-trace-base');
-  const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = await import(
-    '@opentelemetry/sdk-metrics'
-  );
   const handlerOf = (engine: Engine): SmtpProtocolHandler =>
     new engine.SmtpProtocolHandler({
       hostname: '127.0.0.1',
@@ -95,32 +95,51 @@ async function main(): Promise<void> {
     });
 
   const variants: Variant[] = [];
-  const baseDir = process.env.BENCH_CHANNELS_BASE;
-  if (baseDir) {
-    const base = (await import(pathToFileURL(join(baseDir, 'index.js')).href)) as Engine;
-    variants.push({ name: 'base (no publish calls)', handler: handlerOf(base), samples: [] });
+  let shutdown = async (): Promise<void> => {};
+  if (part === 'zero') {
+    const baseDir = process.env.BENCH_CHANNELS_BASE;
+    if (baseDir) {
+      const base = (await import(pathToFileURL(join(baseDir, 'index.js')).href)) as Engine;
+      variants.push({ name: 'base', handler: handlerOf(base), samples: [] });
+    }
+    variants.push({ name: 'idle', handler: handlerOf(current), samples: [] });
+  } else {
+    const api = await import('@opentelemetry/api');
+    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+    const { BasicTracerProvider } = await import('@opentelemetry/sdk-trace-base');
+    const sdkMetrics = await import('@opentelemetry/sdk-metrics');
+    const otelModule = (await import(
+      new URL('../src/otel/index.js', here).href
+    )) as typeof import('../src/otel/index.js');
+    const reader = new sdkMetrics.PeriodicExportingMetricReader({
+      exporter: new sdkMetrics.InMemoryMetricExporter(sdkMetrics.AggregationTemporality.CUMULATIVE),
+      exportIntervalMillis: 24 * 3600_000,
+    });
+    api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    // An application's first traced request runs `context.with`, which turns its AsyncLocalStorage on
+    // (Node 20: promise hooks for every promise from then on); the baseline must pay that too.
+    api.context.with(api.context.active(), () => {});
+    api.trace.setGlobalTracerProvider(new BasicTracerProvider());
+    api.metrics.setGlobalMeterProvider(new sdkMetrics.MeterProvider({ readers: [reader] }));
+    shutdown = () => reader.shutdown();
+    let otel: { disable(): void } | null = null;
+    const instrumented = (name: string, options: { traces?: boolean }): Variant => ({
+      name,
+      handler: handlerOf(current),
+      samples: [],
+      enter: async () => {
+        otel = await otelModule.instrument(options);
+      },
+      leave: () => otel?.disable(),
+    });
+    variants.push({ name: 'sdk', handler: handlerOf(current), samples: [] });
+    variants.push(instrumented('otel', {}));
+    variants.push(instrumented('metrics', { traces: false }));
   }
-  variants.push({ name: 'idle (channels, no subscriber)', handler: handlerOf(current), samples: [] });
-  const reader = new PeriodicExportingMetricReader({
-    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-    exportIntervalMillis: 24 * 3600_000,
-  });
-  const tracerProvider = new BasicTracerProvider();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  let otel: { disable(): void } | null = null;
-  variants.push({
-    name: 'otel (SDK, no exporter)',
-    handler: handlerOf(current),
-    samples: [],
-    enter: async () => {
-      otel = await otelModule.instrument({ tracerProvider, meterProvider });
-    },
-    leave: () => otel?.disable(),
-  });
-
-  // BENCH_CHANNELS_ONLY=idle (or base, otel): one variant alone, e.g. under --cpu-prof or strace.
+  // BENCH_CHANNELS_ONLY=idle (or any variant's name): that one alone, e.g. under --cpu-prof or strace.
   const only = process.env.BENCH_CHANNELS_ONLY;
-  if (only) variants.splice(0, variants.length, ...variants.filter((v) => v.name.startsWith(only)));
+  if (only) variants.splice(0, variants.length, ...variants.filter((v) => v.name === only));
+
   const load = os.loadavg()[0]!;
   for (const v of variants) {
     await v.enter?.();
@@ -140,26 +159,25 @@ async function main(): Promise<void> {
     }
   }
   for (const v of variants) await v.handler.close();
-  await reader.shutdown();
+  await shutdown();
   await sink.stop();
 
-  const idle = variants.find((v) => v.name.startsWith('idle'));
-  const base = variants.find((v) => v.name.startsWith('base'));
-  const pct = (v: Variant, ref: Variant | undefined): string =>
-    !ref || v === ref
+  const reference = variants[0]!;
+  const pct = (v: Variant): string =>
+    v === reference
       ? '—'
-      : `${(((median(v.samples) - median(ref.samples)) / median(ref.samples)) * 100).toFixed(1)} %`;
+      : `${(((median(v.samples) - median(reference.samples)) / median(reference.samples)) * 100).toFixed(1)} %`;
   console.log(
-    `smtpwire channels bench — ${sink.name}, sendRaw 1 KB, ${WINDOW} in flight over ${CONNECTIONS} connections, ` +
-      `${WARMUP} warm-up + ${ROUNDS} × ${BLOCK} measured per variant; Node ${process.version}, ` +
+    `smtpwire channels bench, part ${part} — ${sink.name}, sendRaw 1 KB, ${WINDOW} in flight over ${CONNECTIONS} ` +
+      `connections, ${WARMUP} warm-up + ${ROUNDS} × ${BLOCK} measured per variant; Node ${process.version}, ` +
       `${os.cpus().length} CPUs, load average at start ${load.toFixed(2)} (a shared machine: compare within this run only)`,
   );
-  console.log('\n| variant | CPU ms / 1,000 messages (median) | min–max over rounds | vs base | vs idle |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log(`\n| variant | CPU ms / 1,000 messages (median) | min–max over rounds | vs ${reference.name} |`);
+  console.log('|---|---:|---:|---:|');
   for (const v of variants) {
     const lo = Math.min(...v.samples).toFixed(1);
     const hi = Math.max(...v.samples).toFixed(1);
-    console.log(`| ${v.name} | ${median(v.samples).toFixed(1)} | ${lo}–${hi} | ${pct(v, base)} | ${pct(v, idle)} |`);
+    console.log(`| ${v.name} | ${median(v.samples).toFixed(1)} | ${lo}–${hi} | ${pct(v)} |`);
   }
 }
 

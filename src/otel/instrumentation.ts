@@ -7,7 +7,7 @@
  *
  *   smtp.send ─ smtp.attempt ─┬─ smtp.pool.acquire ─┬─ smtp.connect ─ smtp.connect.{tcp,tls,greeting,ehlo,starttls}
  *                             │                     └─ smtp.auth
- *                             └─ events: smtp.reply (MAIL, RCPT, DATA, FINAL), smtp.handover
+ *                             └─ events: smtp.reply (a refused MAIL, RCPT, DATA, BDAT or final), smtp.handover
  *
  * An attempt's span ends when the attempt's fate is known: at the retry decision (`smtp.retry.scheduled`)
  * or at the send's end, stamped with the time the attempt itself ended. A pool acquire gets a span only
@@ -215,7 +215,7 @@ export class Observer {
       if (this.#m) {
         this.#m.sent(frame.host, result.status, replyClass(result.smtpCode));
         const seconds = (performance.now() - frame.started) / 1000;
-        this.#m.sendDuration.record(seconds, { [ATTR.serverAddress]: frame.host, [ATTR.status]: result.status });
+        this.#m.sendDuration.record(seconds, this.#statusAttributes(frame.host, result.status));
       }
     } else if (span) this.#failed(span, context.error);
     span?.end();
@@ -343,7 +343,13 @@ export class Observer {
     }
   }
 
+  /**
+   * A refused command (4xx or 5xx) becomes an event on its attempt; the replies of a transaction that
+   * went through are on its span already (the deciding code, the hand-over): an event each for them cost
+   * more than the span itself.
+   */
   #reply(m: ReplyMessage): void {
+    if (m.reply.code < 400) return;
     const frame = this.#store.getStore();
     if (frame?.kind !== 'attempt' || !frame.span) return;
     const attributes: Attributes = { [ATTR.command]: m.command, [ATTR.replyCode]: m.reply.code };
@@ -381,6 +387,16 @@ export class Observer {
     if (!attributes) {
       attributes = { [ATTR.serverAddress]: host };
       this.#hosts.set(host, attributes);
+    }
+    return attributes;
+  }
+
+  #statusAttributes(host: string, status: string): Attributes {
+    const key = `${host}\0${status}`;
+    let attributes = this.#hosts.get(key);
+    if (!attributes) {
+      attributes = { [ATTR.serverAddress]: host, [ATTR.status]: status };
+      this.#hosts.set(key, attributes);
     }
     return attributes;
   }
