@@ -159,3 +159,4 @@ export {
   type TransactionTimings,
   type TranscriptEntry,
 } from './transport/connection.js';
+export { CHANNEL_NAMES } from './util/channels.js';

@@ -15,6 +15,7 @@ import { AUTH_METHODS } from '../protocol/auth.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply } from '../protocol/reply.js';
 import { isLoopback } from '../transport/connect.js';
+import { channels } from '../util/channels.js';
 import { EXTENSION_CHECKS } from './checks/extensions.js';
 import { LIMIT_CHECKS } from './checks/limits.js';
 import { PIPELINING_CHECKS } from './checks/pipelining.js';
@@ -122,6 +123,15 @@ export async function conform(options: ConformOptions): Promise<ConformReport> {
   const runLines: string[][] = [];
   for (const def of selected) {
     const t = performance.now();
+    const progress = {
+      host: o.host,
+      port: o.port,
+      id: def.id,
+      group: def.group,
+      index: checks.length,
+      total: selected.length,
+    };
+    if (channels.conformCheck.hasSubscribers) channels.conformCheck.publish({ phase: 'start', ...progress });
     const base = { id: def.id, group: def.group, rfc: def.rfc, evidence: { sent: [], received: [] } };
     const skip = (reason: string): void => {
       checks.push({ ...base, status: 'skipped', reason, durationMs: 0 });
@@ -143,6 +153,10 @@ export async function conform(options: ConformOptions): Promise<ConformReport> {
         evidence: ctx.evidence,
         durationMs: Math.round(performance.now() - t),
       });
+    }
+    if (channels.conformCheck.hasSubscribers) {
+      const { status, durationMs } = checks[checks.length - 1]!;
+      channels.conformCheck.publish({ phase: 'end', ...progress, status, durationMs });
     }
   }
   const summary = summarize(checks, performance.now() - started);

@@ -34,6 +34,7 @@ export const CHANNEL_NAMES = Object.freeze({
   reply: 'smtpwire:transaction:reply',
   transactionEnd: 'smtpwire:transaction:end',
   outboxJob: 'smtpwire:outbox:job',
+  conformCheck: 'smtpwire:conform:check',
 } as const);
 
 export const channels = {
@@ -70,4 +71,9 @@ export const channels = {
   transactionEnd: diagnostics.channel(CHANNEL_NAMES.transactionEnd),
   /** Published by `smtpwire/outbox`: `{ queue, jobId, outcome, status, durationMs }` per job attempt end. */
   outboxJob: diagnostics.channel(CHANNEL_NAMES.outboxJob),
+  /**
+   * `{ phase: 'start', host, port, id, group, index, total }` before a conform check runs, and
+   * `{ phase: 'end', host, port, id, group, index, total, status, durationMs }` after (skipped ones too).
+   */
+  conformCheck: diagnostics.channel(CHANNEL_NAMES.conformCheck),
 };
