@@ -22,8 +22,8 @@
  * rotating order, `process.cpuUsage()` charged per block, medians over rounds, so machine drift hits
  * every variant alike. The machine may be shared: the output says how loaded it was.
  *
- * Environment: BENCH_CHANNELS_WARMUP (default 3000), BENCH_CHANNELS_BLOCK (2000), BENCH_CHANNELS_ROUNDS (7),
- * BENCH_CHANNELS_ONLY (one variant alone, by name).
+ * Environment: BENCH_CHANNELS_WARMUP (default 10000: the JIT settles after some 10,000 sends), BENCH_CHANNELS_BLOCK (2000), BENCH_CHANNELS_ROUNDS (7),
+ * BENCH_CHANNELS_ONLY (one variant alone, by name), BENCH_CHANNELS_AA=1 (part zero: base twice, the noise floor).
  */
 import os from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ import { pathToFileURL } from 'node:url';
 import type { SmtpProtocolHandler } from '../src/index.js';
 import { startSink } from './sink.js';
 
-const WARMUP = Number(process.env.BENCH_CHANNELS_WARMUP ?? 3000);
+const WARMUP = Number(process.env.BENCH_CHANNELS_WARMUP ?? 10000);
 const BLOCK = Number(process.env.BENCH_CHANNELS_BLOCK ?? 2000);
 const ROUNDS = Number(process.env.BENCH_CHANNELS_ROUNDS ?? 7);
 const WINDOW = 8;
@@ -101,6 +101,8 @@ async function main(): Promise<void> {
     if (baseDir) {
       const base = (await import(pathToFileURL(join(baseDir, 'index.js')).href)) as Engine;
       variants.push({ name: 'base', handler: handlerOf(base), samples: [] });
+      // The A/A control: base against itself shows the noise floor of this machine and method.
+      if (process.env.BENCH_CHANNELS_AA) variants.push({ name: 'base again', handler: handlerOf(base), samples: [] });
     }
     variants.push({ name: 'idle', handler: handlerOf(current), samples: [] });
   } else {
