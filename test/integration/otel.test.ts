@@ -3,7 +3,8 @@
  * values for a success, a retry, an UNKNOWN, pool contention, TLS + AUTH, and the outbox channel.
  */
 import diagnostics from 'node:diagnostics_channel';
-import type { Attributes } from '@opentelemetry/api';
+import { type Attributes, context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AggregationTemporality,
   InMemoryMetricExporter,
@@ -152,6 +153,26 @@ describe('smtpwire/otel spans and metrics', () => {
     expect(await total('smtp.client.connection.count', { state: 'used' })).toBe(0);
     expect(await total('smtp.client.connection.pending_requests')).toBe(0);
     expect(await total('smtp.client.connect.duration')).toBe(1);
+  });
+
+  it("a send is a child of the caller's active span (with a context manager, as NodeSDK sets up)", async () => {
+    const h = await setUp();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      await provider.getTracer('app').startActiveSpan('handle request', async (span) => {
+        expect((await h.sendMessage(message)).status).toBe('success');
+        span.end();
+      });
+    } finally {
+      context.disable();
+    }
+    const parent = one('handle request');
+    const send = one('smtp.send');
+    expect(parentOf(send)).toBe(idOf(parent));
+    expect(send.spanContext().traceId).toBe(parent.spanContext().traceId);
+    expect(trace.getActiveSpan()).toBeUndefined();
   });
 
   it('the Message-ID is an attribute only when asked for', async () => {
