@@ -143,6 +143,7 @@ export class Delivery {
       }
       const result = await (channels.attempt.hasSubscribers
         ? channels.attempt.tracePromise(() => this.#attempt(job, attempt, signalOption), {
+            host: this.#params.host,
             attempt,
             messageId: job.prepared.messageId,
           })

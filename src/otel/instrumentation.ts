@@ -39,6 +39,8 @@ interface Frame {
   pendingAttempt: { span: Span; endedAt: number } | null;
   /** An attempt's pool acquire in progress. */
   acquiring: Frame | null;
+  /** A send's attempt in progress (a send's attempts run one after another). */
+  attempt: Frame | null;
   /** The frame this one runs in. */
   parent: Frame | null;
   host: string;
@@ -125,8 +127,9 @@ export class Observer {
   ): void {
     const store = this.#store as AsyncLocalStorage<unknown>;
     const begin = (context: object): Frame => this.#begin(kind, name, context as Record<string, unknown>);
-    // An acquire binds no store: what runs inside it (a wait, a connect) finds it through its attempt.
-    const bind = this.#tracer !== null && kind !== 'acquire';
+    // Only a send (and the rare connect and AUTH) binds a store: an attempt is found through its send,
+    // an acquire through its attempt, one AsyncLocalStorage frame per message instead of three.
+    const bind = this.#tracer !== null && kind !== 'acquire' && kind !== 'attempt';
     if (bind) channel.start.bindStore(store, begin);
     // Every traced call is an async function: it settles with asyncEnd (after `error` on a rejection).
     const handlers = {
@@ -141,7 +144,7 @@ export class Observer {
   }
 
   #begin(kind: Kind, name: string, context: Record<string, unknown>): Frame {
-    const store = this.#store.getStore() ?? null;
+    const store = this.#innermost();
     // Inside an attempt's acquire (a connect, an AUTH), the acquire is the parent: its span starts now.
     const parent = store?.acquiring ? this.#ensureSpan(store.acquiring) : store;
     const parentCtx = parent?.ctx ?? this.#api.context.active();
@@ -167,6 +170,7 @@ export class Observer {
       send: null,
       pendingAttempt: null,
       acquiring: null,
+      attempt: null,
       parent,
       host,
     };
@@ -175,6 +179,7 @@ export class Observer {
       this.#m?.attempt(host);
       // A previous attempt not yet closed by a retry decision (none is expected): close it now.
       if (frame.send) this.#closeAttempt(frame.send, false);
+      if (parent?.kind === 'send') parent.attempt = frame;
     }
     if (kind === 'acquire') {
       this.#m?.pending(host, 1);
@@ -182,6 +187,12 @@ export class Observer {
     }
     this.#frames.set(context, frame);
     return frame;
+  }
+
+  /** The frame of the work running now: the bound one, or the attempt of the send bound. */
+  #innermost(): Frame | null {
+    const frame = this.#store.getStore() ?? null;
+    return frame?.kind === 'send' && frame.attempt ? frame.attempt : frame;
   }
 
   /** An acquire's span, started (at the acquire's start) the first time something inside it needs a parent. */
@@ -223,6 +234,7 @@ export class Observer {
 
   #endAttempt(context: Record<string, unknown>): void {
     const frame = this.#frameOf(context);
+    if (frame?.send && frame.send.attempt === frame) frame.send.attempt = null;
     if (!frame?.span) return;
     const { span, send } = frame;
     const result = context.result as DeliveryResult | null | undefined;
@@ -298,7 +310,7 @@ export class Observer {
 
   #poolWait(m: { host: string; waiting: number }): void {
     this.#m?.waited(m.host);
-    const acquiring = this.#store.getStore()?.acquiring;
+    const acquiring = this.#innermost()?.acquiring;
     if (acquiring && this.#tracer)
       this.#ensureSpan(acquiring).span!.addEvent('smtp.pool.wait', { [ATTR.poolWaiting]: m.waiting });
   }
@@ -350,7 +362,7 @@ export class Observer {
    */
   #reply(m: ReplyMessage): void {
     if (m.reply.code < 400) return;
-    const frame = this.#store.getStore();
+    const frame = this.#innermost();
     if (frame?.kind !== 'attempt' || !frame.span) return;
     const attributes: Attributes = { [ATTR.command]: m.command, [ATTR.replyCode]: m.reply.code };
     if (m.reply.enhanced) attributes[ATTR.enhancedCode] = m.reply.enhanced;
@@ -359,7 +371,7 @@ export class Observer {
 
   #transactionEnd(m: TransactionEnd): void {
     if (m.outcome) this.#m?.bytesSent(m.host, m.outcome.bytesSent);
-    const frame = this.#store.getStore();
+    const frame = this.#innermost();
     if (frame?.kind !== 'attempt' || !frame.span) return;
     if (m.handedOverAt > 0) frame.span.addEvent('smtp.handover', undefined, wallTime(m.handedOverAt));
     if (m.outcome) {

@@ -42,7 +42,7 @@ export const channels = {
   send: diagnostics.tracingChannel(CHANNEL_NAMES.send),
   /** `{ messageId, recipients, size }` once the message is prepared (inside the send). */
   sendPrepared: diagnostics.channel(CHANNEL_NAMES.sendPrepared),
-  /** Tracing. Context `{ attempt, messageId }` (attempt from 0); `result`: the attempt's DeliveryResult or null. */
+  /** Tracing. Context `{ host, attempt, messageId }` (attempt from 0); `result`: the attempt's DeliveryResult or null. */
   attempt: diagnostics.tracingChannel(CHANNEL_NAMES.attempt),
   /** `{ host, attempt, delayMs, messageId, previous }`: the retry decision, published before the backoff wait. */
   attemptRetry: diagnostics.channel(CHANNEL_NAMES.attemptRetry),

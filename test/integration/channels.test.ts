@@ -105,6 +105,7 @@ describe('diagnostics channels', () => {
     expect(Object.keys(prepared).sort()).toEqual(['messageId', 'recipients', 'size']);
     expect(prepared).toMatchObject({ messageId: result.messageId, recipients: 1 });
     expect(of('smtpwire:attempt:start').map((m) => m.attempt)).toEqual([0, 1]);
+    expect(of('smtpwire:attempt:start')[0]).toEqual({ host: '127.0.0.1', attempt: 0, messageId: result.messageId });
     expect(of('smtpwire:attempt:retry')[0]).toMatchObject({ host: '127.0.0.1', attempt: 1, delayMs: 5 });
     const replies = of('smtpwire:transaction:reply').map((m) => [
       m.command,

@@ -307,9 +307,9 @@ describe('smtpwire/otel spans and metrics', () => {
     expect((await handler.sendMessage(message)).status).toBe('success');
     expect(spans.getFinishedSpans()).toHaveLength(0);
     expect(await total('smtp.client.sends', { 'smtp.delivery.status': 'success', 'smtp.reply.class': '2xx' })).toBe(1);
-    expect(await total('smtp.client.attempts')).toBe(2);
-    expect(await total('smtp.client.retries')).toBe(1);
-    expect(await total('smtp.client.connection.count', { state: 'idle' })).toBe(1);
+    expect(await total('smtp.client.attempts', { 'server.address': '127.0.0.1' })).toBe(2);
+    expect(await total('smtp.client.retries', { 'server.address': '127.0.0.1' })).toBe(1);
+    expect(await total('smtp.client.connection.count', { state: 'idle', 'server.address': '127.0.0.1' })).toBe(1);
   });
 
   it('disable() unsubscribes: nothing more is recorded, and the channels have no subscriber left', async () => {
