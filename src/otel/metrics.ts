@@ -42,6 +42,8 @@ export class Instruments {
   readonly #pending = new Sums();
   readonly #handshakes = new Sums();
   readonly #outboxJobs = new Sums();
+  /** Per outbox queue: `performance.now()` of its last job end (for the idle-time gauge). */
+  readonly #outboxLast = new Map<string, { at: number; attributes: Attributes }>();
   #handshakeCount = 0;
   #resumedCount = 0;
   readonly #observables: Observable[];
@@ -89,6 +91,10 @@ export class Instruments {
       description: 'Outbox job attempts ended, by queue and outcome',
       unit: '{job}',
     });
+    const outboxIdle = meter.createObservableGauge(METRIC.outboxIdle, {
+      description: 'Time since the last outbox job attempt of the queue ended (a stalled worker shows here)',
+      unit: 's',
+    });
     this.sendDuration = meter.createHistogram(METRIC.sendDuration, {
       description: 'Time from the call to its DeliveryResult, retries and backoff included',
       unit: 's',
@@ -105,7 +111,19 @@ export class Instruments {
       description: 'Duration of one outbox job attempt',
       unit: 's',
     });
-    this.#observables = [sends, attempts, retries, bytes, connections, pending, waits, handshakes, ratio, outboxJobs];
+    this.#observables = [
+      sends,
+      attempts,
+      retries,
+      bytes,
+      connections,
+      pending,
+      waits,
+      handshakes,
+      ratio,
+      outboxJobs,
+      outboxIdle,
+    ];
     this.#callback = (result) => {
       this.#sends.observe(sends, result);
       this.#attempts.observe(attempts, result);
@@ -117,6 +135,8 @@ export class Instruments {
       this.#handshakes.observe(handshakes, result);
       this.#outboxJobs.observe(outboxJobs, result);
       if (this.#handshakeCount > 0) result.observe(ratio, this.#resumedCount / this.#handshakeCount);
+      const now = performance.now();
+      for (const last of this.#outboxLast.values()) result.observe(outboxIdle, (now - last.at) / 1000, last.attributes);
     };
     meter.addBatchObservableCallback(this.#callback, this.#observables);
   }
@@ -164,6 +184,9 @@ export class Instruments {
   }
 
   outboxJob(queue: string, outcome: string, status: string | null): void {
+    const last = this.#outboxLast.get(queue);
+    if (last) last.at = performance.now();
+    else this.#outboxLast.set(queue, { at: performance.now(), attributes: { [ATTR.outboxQueue]: queue } });
     this.#outboxJobs.add(`${queue}\0${outcome}\0${status}`, () => {
       const attributes: Attributes = { [ATTR.outboxQueue]: queue, [ATTR.outboxOutcome]: outcome };
       if (status) attributes[ATTR.status] = status;

@@ -60,6 +60,7 @@ export const METRIC = Object.freeze({
   tlsResumptionRatio: 'smtp.client.tls.resumption_ratio',
   outboxJobs: 'smtp.outbox.jobs',
   outboxJobDuration: 'smtp.outbox.job.duration',
+  outboxIdle: 'smtp.outbox.idle_time',
 });
 
 /** `2xx`, `4xx`, `5xx`, or `none` when no reply decided it (a connection failure, an UNKNOWN). */

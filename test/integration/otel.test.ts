@@ -289,6 +289,11 @@ describe('smtpwire/otel spans and metrics', () => {
     const delivered = durations.find((p) => p.attributes['smtp.outbox.outcome'] === 'delivered')!;
     expect(delivered.value).toBe(2);
     expect(delivered.sum).toBeCloseTo(0.2, 6);
+    // The idle-time gauge: seconds since the queue's last job ended (just now, so small).
+    const idle = await points('smtp.outbox.idle_time');
+    expect(idle.map((p) => p.attributes)).toEqual([{ 'smtp.outbox.queue': 'mail' }]);
+    expect(idle[0]!.value).toBeGreaterThanOrEqual(0);
+    expect(idle[0]!.value).toBeLessThan(5);
   });
 
   it('metrics without traces: the same counts, no span, no AsyncLocalStorage bound', async () => {
