@@ -31,7 +31,10 @@ interface Frame {
   kind: Kind;
   /** Null for an acquire until something inside it needs a parent (and with `traces: false`). */
   span: Span | null;
-  ctx: Context;
+  /** The context this frame's span was started in. */
+  parentCtx: Context;
+  /** The context with this frame's span: made only when a child needs it (most attempts have none). */
+  ctx: Context | null;
   started: number;
   /** The send this frame belongs to (itself for a send). */
   send: Frame | null;
@@ -147,7 +150,7 @@ export class Observer {
     const store = this.#innermost();
     // Inside an attempt's acquire (a connect, an AUTH), the acquire is the parent: its span starts now.
     const parent = store?.acquiring ? this.#ensureSpan(store.acquiring) : store;
-    const parentCtx = parent?.ctx ?? this.#api.context.active();
+    const parentCtx = parent ? this.#ctxOf(parent) : this.#api.context.active();
     const host = typeof context.host === 'string' ? context.host : (parent?.host ?? '');
     let span: Span | null = null;
     if (this.#tracer && kind !== 'acquire') {
@@ -165,7 +168,8 @@ export class Observer {
     const frame: Frame = {
       kind,
       span,
-      ctx: span ? this.#api.trace.setSpan(parentCtx, span) : parentCtx,
+      parentCtx,
+      ctx: null,
       started: performance.now(),
       send: null,
       pendingAttempt: null,
@@ -189,6 +193,11 @@ export class Observer {
     return frame;
   }
 
+  #ctxOf(frame: Frame): Context {
+    frame.ctx ??= frame.span ? this.#api.trace.setSpan(frame.parentCtx, frame.span) : frame.parentCtx;
+    return frame.ctx;
+  }
+
   /** The frame of the work running now: the bound one, or the attempt of the send bound. */
   #innermost(): Frame | null {
     const frame = this.#store.getStore() ?? null;
@@ -199,8 +208,12 @@ export class Observer {
   #ensureSpan(frame: Frame): Frame {
     if (frame.span || !this.#tracer) return frame;
     const attributes = { [ATTR.serverAddress]: frame.host };
-    frame.span = this.#tracer.startSpan(SPAN.acquire, { attributes, startTime: wallTime(frame.started) }, frame.ctx);
-    frame.ctx = this.#api.trace.setSpan(frame.ctx, frame.span);
+    frame.span = this.#tracer.startSpan(
+      SPAN.acquire,
+      { attributes, startTime: wallTime(frame.started) },
+      frame.parentCtx,
+    );
+    frame.ctx = null;
     return frame;
   }
 
@@ -349,7 +362,11 @@ export class Observer {
     for (const p of PHASES) {
       const ms = timings[p];
       if (ms === undefined) continue;
-      const span = this.#tracer.startSpan(SPAN.phasePrefix + PHASE_NAMES[p], { startTime: wallTime(at) }, frame.ctx);
+      const span = this.#tracer.startSpan(
+        SPAN.phasePrefix + PHASE_NAMES[p],
+        { startTime: wallTime(at) },
+        this.#ctxOf(frame),
+      );
       at += ms;
       span.end(wallTime(at));
     }
