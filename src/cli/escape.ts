@@ -8,7 +8,7 @@
  * C0 controls, DEL, C1 controls, and the invisible or direction-changing format characters (zero
  * widths, bidi embeddings, overrides and isolates, the BOM), plus the backslash that introduces our escapes.
  */
-const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
 function escapeChar(c: string): string {
   if (c === '\\') return '\\\\';
@@ -30,7 +30,7 @@ export function escapeText(text: string, max = Infinity): string {
  * escapes DEL, C1 and the format characters above as `\uXXXX` (still the same JSON value).
  */
 export function terminalSafeJson(line: string): string {
-  return line.replace(/[\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
+  return line.replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
 }
