@@ -234,6 +234,26 @@ describe('smtpwire/otel spans and metrics', () => {
     expect(await total('smtp.client.connection.count')).toBe(0);
   });
 
+  it('a connection refused: error spans for the acquire and the connect, the error code on the send', async () => {
+    const h = await setUp();
+    await server!.close();
+    server = undefined;
+    const result = await h.sendMessage({ ...message, retry: false });
+    expect(result.error?.code).toBe('ERR_SMTP_CONNECTION');
+    const send = one('smtp.send');
+    const acquire = one('smtp.pool.acquire');
+    const connect = one('smtp.connect');
+    expect(parentOf(connect)).toBe(idOf(acquire));
+    for (const span of [send, one('smtp.attempt'), acquire, connect]) {
+      expect(span.status.code, span.name).toBe(2);
+      expect(span.attributes['error.type'], span.name).toBe('ERR_SMTP_CONNECTION');
+    }
+    expect(connect.events.some((e) => e.name === 'exception')).toBe(true);
+    expect(await total('smtp.client.connection.pending_requests')).toBe(0);
+    expect(await total('smtp.client.connection.count')).toBe(0);
+    expect(await total('smtp.client.sends', { 'smtp.reply.class': 'none' })).toBe(1);
+  });
+
   it('pool contention: one connection, three sends; the waiters are counted and the wait is an event', async () => {
     const h = await setUp({}, { poolSize: 1 });
     const results = await Promise.all([h.sendMessage(message), h.sendMessage(message), h.sendMessage(message)]);
