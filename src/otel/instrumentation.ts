@@ -1,13 +1,15 @@
 /**
  * Turns smtpwire's diagnostics channels (src/util/channels.ts) into OpenTelemetry spans and metrics.
  *
- * Span tree: the tracing channels (send, attempt, pool acquire, connect, AUTH) each bind an
- * AsyncLocalStorage frame for the duration of their call, so whatever is published inside (a nested
- * tracing call, a pool wait, a reply) finds its parent without ids:
+ * Span tree, without ids: a send (and a connect, an AUTH) binds an AsyncLocalStorage frame for the
+ * duration of its call; the send's current attempt hangs on the send's frame and an attempt's acquire
+ * on the attempt's, so whatever is published inside (a nested tracing call, a pool wait, a reply)
+ * finds its parent:
  *
- *   smtp.send ─ smtp.attempt ─┬─ smtp.pool.acquire ─┬─ smtp.connect ─ smtp.connect.{tcp,tls,greeting,ehlo,starttls}
- *                             │                     └─ smtp.auth
- *                             └─ events: smtp.reply (a refused MAIL, RCPT, DATA, BDAT or final), smtp.handover
+ *   smtp.send ─┬─ smtp.dkim.sign
+ *              └─ smtp.attempt ─┬─ smtp.pool.acquire ─┬─ smtp.connect ─ smtp.connect.{tcp,tls,greeting,ehlo,starttls}
+ *                               │                     └─ smtp.auth
+ *                               └─ events: smtp.reply (a refused MAIL, RCPT, DATA, BDAT or final), smtp.handover
  *
  * An attempt's span ends when the attempt's fate is known: at the retry decision (`smtp.retry.scheduled`)
  * or at the send's end, stamped with the time the attempt itself ended. A pool acquire gets a span only
@@ -24,7 +26,7 @@ import { channels } from '../util/channels.js';
 import type { Instruments } from './metrics.js';
 import { ATTR, replyClass, SPAN, tlsVersion } from './names.js';
 
-type Kind = 'send' | 'attempt' | 'acquire' | 'connect' | 'auth';
+type Kind = 'send' | 'attempt' | 'acquire' | 'connect' | 'auth' | 'dkim';
 
 /** What one traced call holds while it runs (the AsyncLocalStorage value). */
 interface Frame {
@@ -99,6 +101,7 @@ export class Observer {
     this.#trace(channels.poolAcquire, 'acquire', SPAN.acquire, (c) => this.#endAcquire(c));
     this.#trace(channels.connect, 'connect', SPAN.connect, (c) => this.#endConnect(c));
     this.#trace(channels.auth, 'auth', SPAN.auth, (c) => this.#endAuth(c));
+    this.#trace(channels.dkimSign, 'dkim', SPAN.dkim, (c) => this.#endDkim(c));
     this.#on(channels.sendPrepared, (m) => this.#prepared(m as Prepared));
     this.#on(channels.attemptRetry, (m) => this.#retry(m as { host: string; delayMs: number }));
     this.#on(channels.poolWait, (m) => this.#poolWait(m as { host: string; waiting: number }));
@@ -132,7 +135,7 @@ export class Observer {
     const begin = (context: object): Frame => this.#begin(kind, name, context as Record<string, unknown>);
     // Only a send (and the rare connect and AUTH) binds a store: an attempt is found through its send,
     // an acquire through its attempt, one AsyncLocalStorage frame per message instead of three.
-    const bind = this.#tracer !== null && kind !== 'acquire' && kind !== 'attempt';
+    const bind = this.#tracer !== null && (kind === 'send' || kind === 'connect' || kind === 'auth');
     if (bind) channel.start.bindStore(store, begin);
     // Every traced call is an async function: it settles with asyncEnd (after `error` on a rejection).
     const handlers = {
@@ -162,6 +165,7 @@ export class Observer {
       }
       if (kind === 'send') attributes[ATTR.sendKind] = String(context.kind);
       if (kind === 'attempt') attributes[ATTR.attemptNumber] = (context.attempt as number) + 1;
+      if (kind === 'dkim') attributes[ATTR.dkimSignatures] = context.signatures as number;
       const spanKind = kind === 'send' ? this.#api.SpanKind.CLIENT : this.#api.SpanKind.INTERNAL;
       span = this.#tracer.startSpan(name, { kind: spanKind, attributes }, parentCtx);
     }
@@ -301,6 +305,15 @@ export class Observer {
     if (!frame?.span) return;
     const mechanism = (context.connection as ObservedConnection | undefined)?.authMechanism ?? context.method;
     if (typeof mechanism === 'string') frame.span.setAttribute(ATTR.authMechanism, mechanism);
+    if ('error' in context) this.#failed(frame.span, context.error);
+    frame.span.end();
+  }
+
+  #endDkim(context: Record<string, unknown>): void {
+    const frame = this.#frameOf(context);
+    if (!frame) return;
+    this.#m?.dkimDuration.record((performance.now() - frame.started) / 1000, this.#hostAttributes(frame.host));
+    if (!frame.span) return;
     if ('error' in context) this.#failed(frame.span, context.error);
     frame.span.end();
   }

@@ -31,6 +31,7 @@ export class Instruments {
   readonly sendDuration: Histogram;
   readonly waitTime: Histogram;
   readonly connectDuration: Histogram;
+  readonly dkimDuration: Histogram;
   readonly outboxJobDuration: Histogram;
   readonly #meter: Meter;
   readonly #sends = new Sums();
@@ -105,6 +106,10 @@ export class Instruments {
     });
     this.connectDuration = meter.createHistogram(METRIC.connectDuration, {
       description: 'TCP connect, TLS, greeting, EHLO and STARTTLS of a new connection',
+      unit: 's',
+    });
+    this.dkimDuration = meter.createHistogram(METRIC.dkimDuration, {
+      description: 'DKIM signing of one message (every signature, the body read once)',
       unit: 's',
     });
     this.outboxJobDuration = meter.createHistogram(METRIC.outboxJobDuration, {

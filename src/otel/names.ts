@@ -11,6 +11,7 @@ export const SPAN = Object.freeze({
   acquire: 'smtp.pool.acquire',
   connect: 'smtp.connect',
   auth: 'smtp.auth',
+  dkim: 'smtp.dkim.sign',
   /** Children of `smtp.connect`, one per step of the handshake (`smtp.connect.tcp`, …). */
   phasePrefix: 'smtp.connect.',
 });
@@ -39,6 +40,7 @@ export const ATTR = Object.freeze({
   retryScheduled: 'smtp.retry.scheduled',
   retryDelay: 'smtp.retry.delay_ms',
   authMechanism: 'smtp.auth.mechanism',
+  dkimSignatures: 'smtp.dkim.signatures',
   poolWaiting: 'smtp.pool.waiting',
   connectionState: 'state',
   outboxQueue: 'smtp.outbox.queue',
@@ -56,6 +58,7 @@ export const METRIC = Object.freeze({
   waitTime: 'smtp.client.connection.wait_time',
   waits: 'smtp.client.connection.waits',
   connectDuration: 'smtp.client.connect.duration',
+  dkimDuration: 'smtp.client.dkim.sign.duration',
   tlsHandshakes: 'smtp.client.tls.handshakes',
   tlsResumptionRatio: 'smtp.client.tls.resumption_ratio',
   outboxJobs: 'smtp.outbox.jobs',

@@ -35,6 +35,7 @@ export const CHANNEL_NAMES = Object.freeze({
   transactionEnd: 'smtpwire:transaction:end',
   outboxJob: 'smtpwire:outbox:job',
   conformCheck: 'smtpwire:conform:check',
+  dkimSign: 'smtpwire:dkim:sign',
 } as const);
 
 export const channels = {
@@ -44,6 +45,8 @@ export const channels = {
   sendPrepared: diagnostics.channel(CHANNEL_NAMES.sendPrepared),
   /** Tracing. Context `{ host, attempt, messageId }` (attempt from 0); `result`: the attempt's DeliveryResult or null. */
   attempt: diagnostics.tracingChannel(CHANNEL_NAMES.attempt),
+  /** Tracing. Context `{ host, signatures }` around DKIM signing (once per send, before the attempts). */
+  dkimSign: diagnostics.tracingChannel(CHANNEL_NAMES.dkimSign),
   /** `{ host, attempt, delayMs, messageId, previous }`: the retry decision, published before the backoff wait. */
   attemptRetry: diagnostics.channel(CHANNEL_NAMES.attemptRetry),
   /** Tracing. Context `{ host, port }`; `result`: the connection handed out. */

@@ -21,7 +21,7 @@ type Seen = { name: string; message: Record<string, unknown> };
 /** Subscribes to every channel; returns the events in order, `tracing:x:phase` for tracing ones. */
 function record(): Seen[] {
   const seen: Seen[] = [];
-  const tracing = ['send', 'attempt', 'poolAcquire', 'connect', 'auth'] as const;
+  const tracing = ['send', 'dkimSign', 'attempt', 'poolAcquire', 'connect', 'auth'] as const;
   for (const key of Object.keys(CHANNEL_NAMES) as (keyof typeof CHANNEL_NAMES)[]) {
     const name = CHANNEL_NAMES[key];
     if ((tracing as readonly string[]).includes(key)) {

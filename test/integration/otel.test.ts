@@ -3,6 +3,8 @@
  * values for a success, a retry, an UNKNOWN, pool contention, TLS + AUTH, and the outbox channel.
  */
 import diagnostics from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Attributes, context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
@@ -173,6 +175,19 @@ describe('smtpwire/otel spans and metrics', () => {
     expect(parentOf(send)).toBe(idOf(parent));
     expect(send.spanContext().traceId).toBe(parent.spanContext().traceId);
     expect(trace.getActiveSpan()).toBeUndefined();
+  });
+
+  it('DKIM signing: a span under the send, before the attempt; its duration histogram', async () => {
+    const privateKey = readFileSync(join(import.meta.dirname, '../../fixtures/dkim/ed25519.pem'), 'utf8');
+    const h = await setUp({}, { dkim: { domainName: 'sender.example', keySelector: 'ed', privateKey } });
+    expect((await h.sendMessage(message)).status).toBe('success');
+    const sign = one('smtp.dkim.sign');
+    expect(parentOf(sign)).toBe(idOf(one('smtp.send')));
+    expect(sign.attributes['smtp.dkim.signatures']).toBe(1);
+    expect(sign.endTime[0] * 1e9 + sign.endTime[1]).toBeLessThanOrEqual(
+      one('smtp.attempt').startTime[0] * 1e9 + one('smtp.attempt').startTime[1],
+    );
+    expect(await total('smtp.client.dkim.sign.duration', { 'server.address': '127.0.0.1' })).toBe(1);
   });
 
   it('the Message-ID is an attribute only when asked for', async () => {
