@@ -91,9 +91,13 @@ export class Delivery {
           : { kind: 'once', stream: first };
     let signed: Awaited<ReturnType<typeof signMessage>>;
     try {
-      const sign = () => signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
-      const context = { host: this.#params.host, signatures: signers.length };
-      signed = await (channels.dkimSign.hasSubscribers ? channels.dkimSign.tracePromise(sign, context) : sign());
+      const options = { spool: this.#dkimSpool, signal: job.signal };
+      signed = await (channels.dkimSign.hasSubscribers
+        ? channels.dkimSign.tracePromise(() => signMessage(source, signers, options), {
+            host: this.#params.host,
+            signatures: signers.length,
+          })
+        : signMessage(source, signers, options));
     } catch (err) {
       // Signing stopped before reading the body taken to look at it (an abort): release that stream now.
       (unread as { destroy?: () => void } | null)?.destroy?.();
