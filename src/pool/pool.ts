@@ -396,9 +396,10 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
         const credentials: Credentials = { username: params.username };
         if (params.password !== undefined) credentials.password = params.password;
         if (params.accessToken !== undefined) credentials.accessToken = params.accessToken;
-        const login = (): Promise<void> =>
-          conn.login(credentials, params.authMethod ? { ...op, method: params.authMethod } : op);
-        await (channels.auth.hasSubscribers ? channels.auth.tracePromise(login, traceContext(conn, params)) : login());
+        const how = params.authMethod ? { ...op, method: params.authMethod } : op;
+        await (channels.auth.hasSubscribers
+          ? channels.auth.tracePromise(() => conn.login(credentials, how), traceContext(conn, params))
+          : conn.login(credentials, how));
       }
     } catch (err) {
       conn.destroy();
