@@ -170,4 +170,5 @@ export {
   type TransactionTimings,
   type TranscriptEntry,
 } from './transport/connection.js';
+export { CHANNEL_NAMES } from './util/channels.js';
 export { escapeTerminalText } from './util/terminal-text.js';

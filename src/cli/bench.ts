@@ -297,7 +297,7 @@ export interface EmbeddedSink {
 export async function startEmbeddedSink(): Promise<EmbeddedSink> {
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot locate the smtpwire script to start the sink');
-  const child = spawn(process.execPath, [...process.execArgv, script, 'sink', '--port', '0'], {
+  const child = spawn(process.execPath, [...process.execArgv, script, 'sink', '--port', '0', '--quiet'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const kill = (): void => void child.kill('SIGKILL');

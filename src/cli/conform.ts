@@ -17,6 +17,7 @@ import {
   UsageError,
 } from './common.js';
 import { CONFORM_DOMAIN_USAGE, conformDomainCommand } from './conform-domain.js';
+import { showConformProgress } from './conform-progress.js';
 
 /** `smtpwire conform --help`. */
 export const CONFORM_USAGE = `usage: smtpwire conform host[:port] [--encryption none|tls|ssl] [--ca FILE] [--insecure]
@@ -64,7 +65,7 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
   }
   if (positionals.length !== 1) throw new UsageError('conform takes exactly one server: host[:port]');
   if (values.json && values.junit) throw new UsageError('choose one of --json and --junit');
-  const report = await conform({
+  const options = {
     ...(await serverOptions(io, positionals[0], values)),
     ...(values.sender === undefined ? {} : { sender: values.sender }),
     ...(values.rcpt === undefined ? {} : { rcpt: values.rcpt }),
@@ -75,7 +76,17 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
       ? {}
       : { checkTimeout: positiveInt('check-timeout', values['check-timeout'], 0) }),
     ...(values.budget === undefined ? {} : { budget: positiveInt('budget', values.budget, 0) }),
-  });
+  };
+  // On a terminal, each check is shown as it runs (not when stdout is a report for a program); started
+  // after serverOptions, which may have asked for a password.
+  const tty = io.stdout.isTTY === true && ((!values.json && !values.junit) || values.output !== undefined);
+  const stopProgress = tty ? showConformProgress(io) : null;
+  let report: Awaited<ReturnType<typeof conform>>;
+  try {
+    report = await conform(options);
+  } finally {
+    stopProgress?.();
+  }
   const text = values.json
     ? `${JSON.stringify(report, null, 2)}\n`
     : values.junit

@@ -4,6 +4,8 @@
  * its verdict is `warn` with `inconclusive: …`, never `fail` (a fault of the run is not a finding about
  * the server).
  */
+
+import { channels } from '../util/channels.js';
 import { type Baseline, CheckContext, type CheckDef, type Resolved, type Verdict } from './context.js';
 import type { ConformCheck, ConformSummary } from './types.js';
 
@@ -30,6 +32,15 @@ export async function runChecks(
   const runLines: string[][] = [];
   for (const def of defs) {
     const t = performance.now();
+    const progress = {
+      host: options.host,
+      port: options.port,
+      id: def.id,
+      group: def.group,
+      index: checks.length,
+      total: defs.length,
+    };
+    if (channels.conformCheck.hasSubscribers) channels.conformCheck.publish({ phase: 'start', ...progress });
     const base = { id: def.id, group: def.group, rfc: def.rfc, evidence: { sent: [], received: [] } };
     const skip = (reason: string): void => {
       checks.push({ ...base, status: 'skipped', reason, durationMs: 0 });
@@ -51,6 +62,10 @@ export async function runChecks(
         evidence: ctx.evidence,
         durationMs: Math.round(performance.now() - t),
       });
+    }
+    if (channels.conformCheck.hasSubscribers) {
+      const { status, durationMs } = checks[checks.length - 1]!;
+      channels.conformCheck.publish({ phase: 'end', ...progress, status, durationMs });
     }
   }
   return checks;

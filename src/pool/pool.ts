@@ -21,6 +21,7 @@ import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../
 import type { Credentials } from '../protocol/auth.js';
 import { TlsSessionStore } from '../transport/connect.js';
 import type { SmtpConnection } from '../transport/connection.js';
+import { channels } from '../util/channels.js';
 import { type Bucket, type Entry, newBucket, slots, waitForSlot } from './bucket.js';
 import { Gate } from './gate.js';
 import { type PoolConnectionParams, resolveParams } from './pool-key.js';
@@ -218,6 +219,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       conn.unref?.();
       this.#startReaper();
     }
+    if (channels.poolRelease.hasSubscribers)
+      channels.poolRelease.publish({ connection: conn, parked: entry.state === 'idle' });
     this.#notify(entry.bucket);
   }
 
@@ -376,6 +379,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
         bucket.pending.add(conn);
         return { fresh: conn };
       }
+      if (channels.poolWait.hasSubscribers)
+        channels.poolWait.publish({ host: params.host, port: params.port, label: bucket.label, waiting: bucket.users });
       await waitForSlot(bucket, gate);
     }
   }
@@ -384,12 +389,17 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   async #open(bucket: Bucket<C>, conn: C, params: PoolConnectionParams, signal: AbortSignal | undefined): Promise<C> {
     const op = signal ? { signal } : {};
     try {
-      await conn.connect(op);
+      await (channels.connect.hasSubscribers
+        ? channels.connect.tracePromise(() => conn.connect(op), traceContext(conn, params))
+        : conn.connect(op));
       if (params.username !== undefined) {
         const credentials: Credentials = { username: params.username };
         if (params.password !== undefined) credentials.password = params.password;
         if (params.accessToken !== undefined) credentials.accessToken = params.accessToken;
-        await conn.login(credentials, params.authMethod ? { ...op, method: params.authMethod } : op);
+        const how = params.authMethod ? { ...op, method: params.authMethod } : op;
+        await (channels.auth.hasSubscribers
+          ? channels.auth.tracePromise(() => conn.login(credentials, how), traceContext(conn, params))
+          : conn.login(credentials, how));
       }
     } catch (err) {
       conn.destroy();
@@ -538,4 +548,9 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     }
     if (parked === 0) this.#stopReaper();
   }
+}
+
+/** The context of the `connect` and `auth` tracing channels. */
+function traceContext(connection: object, params: PoolConnectionParams) {
+  return { connection, host: params.host, port: params.port, method: params.authMethod ?? null };
 }

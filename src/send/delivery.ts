@@ -14,7 +14,16 @@ import type { PoolConnectionParams, SmtpConnectionPool } from '../pool/pool.js';
 import type { DsnOptions } from '../protocol/dsn.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import type { RecipientRejection } from '../transport/outcome.js';
-import { type AttemptOutcome, type DecideContext, decide, initialState, invalid, type SendState } from './decide.js';
+import { channels } from '../util/channels.js';
+import {
+  type AttemptOutcome,
+  type DecideContext,
+  type Decision,
+  decide,
+  initialState,
+  invalid,
+  type SendState,
+} from './decide.js';
 import type { DeliveryResult } from './result.js';
 import { backoffDelay, type RetryPolicy, sleep } from './retry.js';
 
@@ -145,7 +154,13 @@ export class Delivery {
           : { kind: 'once', stream: first };
     let signed: Awaited<ReturnType<typeof signMessage>>;
     try {
-      signed = await signMessage(source, signers, { spool: this.#dkimSpool, signal: job.signal });
+      const options = { spool: this.#dkimSpool, signal: job.signal };
+      signed = await (channels.dkimSign.hasSubscribers
+        ? channels.dkimSign.tracePromise(() => signMessage(source, signers, options), {
+            host: this.#params.host,
+            signatures: signers.length,
+          })
+        : signMessage(source, signers, options));
     } catch (err) {
       // Signing stopped before reading the body taken to look at it (an abort): release that stream now.
       (unread as { destroy?: () => void } | null)?.destroy?.();
@@ -200,23 +215,46 @@ export class Delivery {
     let last: DeliveryResult | null = null;
     for (;;) {
       if (last !== null) {
+        const delayMs = backoffDelay(state.attempt - 1, this.#retryPolicy);
+        if (channels.attemptRetry.hasSubscribers)
+          channels.attemptRetry.publish({
+            host: this.#params.host,
+            attempt: state.attempt,
+            delayMs,
+            messageId: job.prepared.messageId,
+            previous: last,
+          });
         try {
-          await sleep(backoffDelay(state.attempt - 1, this.#retryPolicy), job.signal);
+          await sleep(delayMs, job.signal);
         } catch (err) {
           // Aborted while waiting: nothing more is sent; what earlier attempts settled still stands.
           return decide(failed(toSmtpError(err)), { ...state, attempt: state.attempt - 1 }, context).result;
         }
       }
-      const outcome = await this.#attempt(job, state.open, signalOption);
+      let decision: Decision | null = null;
+      if (channels.attempt.hasSubscribers) {
+        // The attempt's traced result is its DeliveryResult (what the observers document), decided inside.
+        const from = state;
+        await channels.attempt.tracePromise(
+          async () => {
+            const outcome = await this.#attempt(job, from.open, signalOption);
+            decision = outcome === null ? null : decide(outcome, from, context);
+            return decision?.result ?? null;
+          },
+          { host: this.#params.host, attempt: state.attempt, messageId: job.prepared.messageId },
+        );
+      } else {
+        const outcome = await this.#attempt(job, state.open, signalOption);
+        if (outcome !== null) decision = decide(outcome, state, context);
+      }
       // A one-shot stream was taken by an earlier attempt: the caller must resend it.
-      if (outcome === null) {
+      if (decision === null) {
         const error = new SmtpError(
           'the message stream was consumed by an earlier attempt; send it again with a fresh stream',
           { code: ErrorCodes.BODY_SOURCE },
         );
         return last ?? decide(failed(error), state, context).result;
       }
-      const decision = decide(outcome, state, context);
       if (decision.next === null) return decision.result;
       last = decision.result;
       state = decision.next;
@@ -231,7 +269,12 @@ export class Delivery {
   ): Promise<AttemptOutcome | null> {
     let conn: SmtpConnection;
     try {
-      conn = await this.#pool.getConnection(this.#params, signalOption);
+      conn = await (channels.poolAcquire.hasSubscribers
+        ? channels.poolAcquire.tracePromise(() => this.#pool.getConnection(this.#params, signalOption), {
+            host: this.#params.host,
+            port: this.#params.port,
+          })
+        : this.#pool.getConnection(this.#params, signalOption));
     } catch (err) {
       return failed(toSmtpError(err));
     }

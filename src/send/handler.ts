@@ -33,6 +33,7 @@ import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolO
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
+import { channels } from '../util/channels.js';
 import { invalid } from './decide.js';
 import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
 import type { DeliveryResult } from './result.js';
@@ -299,7 +300,11 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    return this.#track(this.#sendMessage(options));
+    return this.#track(
+      channels.send.hasSubscribers
+        ? channels.send.tracePromise(() => this.#sendMessage(options), this.#traceContext('message'))
+        : this.#sendMessage(options),
+    );
   }
 
   /**
@@ -308,7 +313,11 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions = {}): Promise<DeliveryResult> {
-    return this.#track(this.#sendRaw(envelope, message, options));
+    return this.#track(
+      channels.send.hasSubscribers
+        ? channels.send.tracePromise(() => this.#sendRaw(envelope, message, options), this.#traceContext('raw'))
+        : this.#sendRaw(envelope, message, options),
+    );
   }
 
   /** Waits for sends in flight, then closes every pooled connection with QUIT. */
@@ -316,6 +325,11 @@ export class SmtpProtocolHandler {
     this.#closed = true;
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     await this.pool.closeAll();
+  }
+
+  /** The context of the `smtpwire:send` tracing channel. */
+  #traceContext(kind: 'message' | 'raw') {
+    return { kind, host: this.hostname, port: this.port };
   }
 
   #track(p: Promise<DeliveryResult>): Promise<DeliveryResult> {
@@ -343,6 +357,7 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid(err);
     }
+    if (channels.sendPrepared.hasSubscribers) publishPrepared(job.prepared);
     return this.#delivery.deliver(job, options.dkim);
   }
 
@@ -358,6 +373,7 @@ export class SmtpProtocolHandler {
     } catch (err) {
       return invalid(err);
     }
+    if (channels.sendPrepared.hasSubscribers) publishPrepared(job.prepared);
     return this.#delivery.deliver(job, options.dkim);
   }
 }
@@ -374,4 +390,10 @@ function newJob(prepared: PreparedMessage, options: SendRawOptions, dsn: DsnOpti
   };
   if (options.resume !== undefined) resumeJob(job, options.resume);
   return job;
+}
+
+/** What a send observer may know of the message: no address (they are personal data), the Message-ID. */
+function publishPrepared(prepared: PreparedMessage): void {
+  const { envelope, messageId } = prepared;
+  channels.sendPrepared.publish({ messageId, recipients: envelope.to.length, size: envelope.size ?? null });
 }

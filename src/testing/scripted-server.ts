@@ -103,6 +103,11 @@ export interface ScriptedServerOptions {
   record?: boolean;
   /** Called at every event before the script; see {@link CommandHook}. */
   onCommand?: CommandHook;
+  /**
+   * Called with each complete message as soon as its body is read, before its final reply (also with
+   * `record: false`): an `onCommand` hook at `DATA_END` / `BDAT_LAST` can then decide that reply.
+   */
+  onMessage?: (message: MessageRecord) => void;
   /** Deliberate non-conformances, to prove a conformance checker can fail; see {@link ServerQuirks}. */
   quirks?: ServerQuirks;
   /**
@@ -136,6 +141,7 @@ export class ScriptedSmtpServer {
   readonly messages: MessageRecord[] = [];
 
   readonly #settings: Settings;
+  readonly #onMessage: ((message: MessageRecord) => void) | undefined;
   readonly #server: net.Server;
   readonly #live = new Set<Session>();
   readonly #counters = new RuleCounters();
@@ -148,6 +154,7 @@ export class ScriptedSmtpServer {
   /** Prefer {@link startScriptedServer}; call `listen()` yourself when using the constructor. */
   constructor(options: ScriptedServerOptions = {}) {
     this.#settings = resolveSettings(options);
+    this.#onMessage = options.onMessage;
     this.script = options.script ?? [];
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
@@ -245,6 +252,7 @@ export class ScriptedSmtpServer {
       message: (m) => {
         this.#messageCount++;
         if (this.#settings.record) this.messages.push(m);
+        this.#onMessage?.(m);
       },
       closed: () => this.#live.delete(session),
     });

@@ -19,7 +19,6 @@
  * body.ts (DATA pump, BDAT chunker), timeouts.ts, outcome.ts (what a transaction came to), connect.ts
  * (sockets, TLS).
  */
-import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -49,6 +48,7 @@ import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.j
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { channels } from '../util/channels.js';
 import { openSocket, upgradeToTls } from './connect.js';
 import type {
   ConnectionTimings,
@@ -91,11 +91,6 @@ export type {
 } from './connection-types.js';
 export type { MailOutcome, RecipientRejection, TransactionTimings } from './outcome.js';
 export type { DsnOptions, Envelope, MessageBody } from './transaction-plan.js';
-
-const channels = {
-  connected: diagnostics.channel('smtpwire:connection:connected'),
-  closed: diagnostics.channel('smtpwire:connection:closed'),
-};
 
 /**
  * One SMTP session over one socket. Create, `connect()`, optionally `login()`, then `sendMail()` as
@@ -321,7 +316,7 @@ export class SmtpConnection extends EventEmitter {
       }
       this.#transition('ready');
       if (channels.connected.hasSubscribers)
-        channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure });
+        channels.connected.publish({ host: this.host, port: this.port, secure: this.#secure, connection: this });
       return this.#info!;
     } catch (err) {
       const wrapped = toSmtpError(err);
@@ -589,7 +584,8 @@ export class SmtpConnection extends EventEmitter {
     for (const entry of this.#replies.takeAll()) entry.reject(entry.handedOver ? handedOverError(err) : err);
     this.#out.rejectDrains(err);
     this.#replies.settleIdle();
-    if (channels.closed.hasSubscribers) channels.closed.publish({ host: this.host, port: this.port, error: err });
+    if (channels.closed.hasSubscribers)
+      channels.closed.publish({ host: this.host, port: this.port, error: err, connection: this });
     this.emit('close', err);
   }
 

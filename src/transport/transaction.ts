@@ -9,6 +9,7 @@ import { AbortError, CapabilityError, ErrorCodes, SmtpError, toSmtpError } from 
 import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { type Reply, replyMatches } from '../protocol/reply.js';
+import { channels } from '../util/channels.js';
 import {
   BDAT_WINDOW,
   type ChunkHost,
@@ -115,7 +116,9 @@ export async function sendTransaction(
     const pipelining = host.pipelining();
     if (!pipelining) await host.idle();
     host.assertUsable();
-    return await runTransaction(host, plan, body, pipelining, unlock, options, gate);
+    const outcome = await runTransaction(host, plan, body, pipelining, unlock, options, gate);
+    if (channels.transactionEnd.hasSubscribers) publishEnd(host, outcome, null);
+    return outcome;
   } catch (err) {
     const wrapped = toSmtpError(err);
     // A failure with the body half-written cannot be undone but by closing: never send the final dot.
@@ -125,7 +128,9 @@ export async function sendTransaction(
     const callerLeft = gate.handedOver && wrapped instanceof AbortError;
     if (!callerLeft && (host.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly))) host.fail(wrapped);
     const broken = host.broken();
-    throw wrapped.messageHandedOver || !broken ? wrapped : broken;
+    const thrown = wrapped.messageHandedOver || !broken ? wrapped : broken;
+    if (channels.transactionEnd.hasSubscribers) publishEnd(host, null, thrown);
+    throw thrown;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     unlock();
@@ -162,6 +167,7 @@ async function runTransaction(
     if (!useBdat) dataP = settleLater(host.send(cmd.data()));
   }
   const mailReply = await mailP;
+  if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'MAIL', reply: mailReply });
   tx.marks[1] = performance.now();
   if (mailReply.code === 421) return serviceClosing(host, 'mail', mailReply, tx);
   if (!replyMatches(mailReply, 2)) {
@@ -174,6 +180,7 @@ async function runTransaction(
   for (let i = 0; i < plan.rcptLines.length; i++) {
     const reply = await (pipelining ? rcptPs[i]! : host.send(plan.rcptLines[i]!));
     const recipient = envelope.to[i]!;
+    if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'RCPT', reply, recipient });
     if (reply.code === 421) {
       tx.rejected.push({ recipient, reply });
       return serviceClosing(host, 'rcpt', reply, tx);
@@ -194,6 +201,7 @@ async function runTransaction(
     return sendBdat(host, plan, body, tx);
   }
   const dataReply = await (dataP ?? host.send(cmd.data()));
+  if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'DATA', reply: dataReply });
   tx.marks[3] = performance.now();
   if (dataReply.code === 421) return serviceClosing(host, 'data', dataReply, tx);
   if (dataReply.code !== 354) {
@@ -322,6 +330,8 @@ async function sendBdat(host: TransactionHost, plan: TransactionPlan, body: Mess
     throw err;
   }
   if (result.refusal) {
+    if (channels.reply.hasSubscribers)
+      channels.reply.publish({ host: host.host, command: 'BDAT', reply: result.refusal });
     await host.send(cmd.rset());
     host.transition('ready');
     return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
@@ -368,6 +378,7 @@ function writeFinal(
 
 function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
   let reply = replies[0]!;
+  if (channels.reply.hasSubscribers) publishFinal(host, replies, tx);
   let recipientReplies: RecipientRejection[] | undefined;
   if (host.protocol === 'lmtp') {
     // LMTP: each accepted recipient has its own outcome; the message is delivered to those with a
@@ -423,4 +434,24 @@ async function endRefused(host: TransactionHost, rset: boolean): Promise<void> {
     }
   }
   host.transition('ready');
+}
+
+/** One `smtpwire:transaction:end` (callers check `hasSubscribers`). */
+function publishEnd(host: TransactionHost, outcome: MailOutcome | null, error: SmtpError | null): void {
+  const handedOver = outcome ? outcome.stage === 'final' : error!.messageHandedOver;
+  channels.transactionEnd.publish({
+    host: host.host,
+    outcome,
+    error,
+    handedOverAt: handedOver ? host.handedOverAt() : 0,
+  });
+}
+
+/** The replies to the end of the message (LMTP: one per accepted recipient, RFC 2033 §4.2). */
+function publishFinal(host: TransactionHost, replies: Reply[], tx: Tx): void {
+  const lmtp = host.protocol === 'lmtp';
+  for (let i = 0; i < replies.length; i++) {
+    const recipient = lmtp ? tx.accepted[i] : undefined;
+    channels.reply.publish({ host: host.host, command: 'FINAL', reply: replies[i]!, recipient });
+  }
 }

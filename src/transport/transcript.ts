@@ -2,10 +2,10 @@
  * Where a connection's protocol lines go: the caller's `onTranscript` and the `smtpwire:transcript`
  * diagnostics channel. Lines arrive already redacted; nothing is formatted when nobody listens.
  */
-import diagnostics from 'node:diagnostics_channel';
+import { channels } from '../util/channels.js';
 import type { TranscriptEntry } from './connection-types.js';
 
-const channel = diagnostics.channel('smtpwire:transcript');
+const channel = channels.transcript;
 
 export class Transcript {
   readonly #onTranscript: ((entry: TranscriptEntry) => void) | undefined;

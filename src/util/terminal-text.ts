@@ -32,3 +32,17 @@ export function escapeTerminalText(text: string, options: { backslash?: boolean 
   const source = options.backslash === true ? text.replace(/\\/g, '\\\\') : text;
   return source.replace(UNSAFE, escapeOne);
 }
+
+/**
+ * One JSON line made safe for a terminal: JSON.stringify already escapes C0 controls; this also escapes
+ * DEL, C1 and the bidi and line-separator controls as `\uXXXX` (still the same JSON value).
+ */
+export function terminalSafeJson(line: string): string {
+  return line.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** {@link escapeTerminalText} with backslashes escaped (unambiguous), cut to `max` characters first (then `…`). */
+export function escapeClipped(text: string, max = Number.POSITIVE_INFINITY): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return escapeTerminalText(cut, { backslash: true });
+}

@@ -192,6 +192,22 @@ export const handler = new SmtpProtocolHandler(options);
     expect(r.code).toBe(0);
   });
 
+  it('smtpwire/otel without its optional peer installed: importable, instrument() names the missing package', async () => {
+    await writeFile(
+      join(app, 'otel.mjs'),
+      `import { instrument } from 'smtpwire/otel';
+try {
+  await instrument();
+  console.log('instrumented');
+} catch (err) {
+  console.log(err.code, err.message.includes('@opentelemetry/api'));
+}
+`,
+    );
+    const r = await run(process.execPath, ['otel.mjs'], app);
+    expect(r.out.trim()).toBe('ERR_SMTP_INVALID_STATE true');
+  });
+
   it('the bin answers --version', async () => {
     const r = await run(join(app, 'node_modules', '.bin', 'smtpwire'), ['--version'], app);
     expect(r.out.trim()).toBe(`smtpwire ${version}`);

@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProbeChecks, ProbeOptions } from '../../src/conform/probe.js';
 import type { ConformOptions } from '../../src/conform/types.js';
-import type { SmtpProtocolHandlerOptions } from '../../src/send/handler.js';
 import {
   CONFORM_OPTION_KEYS,
   CONNECTION_OPTION_KEYS,
@@ -18,6 +17,7 @@ import {
 } from '../../src/option-keys.js';
 import type { PoolConnectionParams } from '../../src/pool/pool-key.js';
 import type { SmtpConnectionPoolOptions } from '../../src/pool/pool-options.js';
+import type { SmtpProtocolHandlerOptions } from '../../src/send/handler.js';
 import type { SmtpConnectionOptions } from '../../src/transport/connection-types.js';
 
 /** `true` only when the list and the interface's keys are the same set; otherwise the keys that differ. */

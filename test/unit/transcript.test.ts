@@ -312,6 +312,7 @@ describe('transcripts on a fake socket', () => {
         host: 'localhost',
         port: 25,
         secure: false,
+        connection: c,
       });
       expect(seen.filter((s) => s.channel === 'smtpwire:connection:closed')).toHaveLength(1);
     } finally {

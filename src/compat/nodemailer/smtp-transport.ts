@@ -6,8 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes } from '../../errors.js';
-import { SEND_OPTION_KEYS, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import type { PoolConnectionParams } from '../../pool/pool-key.js';
+import { SEND_OPTION_KEYS, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import type { DeliveryResult } from '../../send/result.js';
 import { SmtpConnection, type TranscriptEntry } from '../../transport/connection.js';
 import { wireAddress } from './addresses.js';

@@ -6,10 +6,10 @@
 import { createPrivateKey } from 'node:crypto';
 import type { SmtpEncryption } from '../../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import type { SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import type { DkimOptions as EngineDkimOptions } from '../../message/dkim/sign.js';
 import { createDkimSigners, DEFAULT_SIGNED_HEADERS } from '../../message/dkim/sign.js';
 import { assertKnownKeys, assertObject } from '../../options.js';
+import type { SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import { wellKnown, wellKnownNames } from './services.js';
 import type { DkimOptions } from './types.js';
 

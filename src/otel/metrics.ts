@@ -1,0 +1,206 @@
+/**
+ * The instruments of `smtpwire/otel`, created once per `instrument()` call from the caller's meter.
+ * Names and units in `names.ts` and the README.
+ *
+ * Per message the hot path only adds to plain numbers here; sums and gauges reach the SDK through
+ * observable instruments at collection time. Only the histograms (a distribution cannot be tallied
+ * ahead) are recorded per event. Measured: recording every counter through the SDK cost more than
+ * all the spans of a message (its attribute hashing per call), see bench/channels.ts.
+ */
+import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api';
+import { ATTR, METRIC } from './names.js';
+
+/** Running sums per attribute set, keyed by a string the caller builds. */
+class Sums {
+  readonly #rows = new Map<string, { attributes: Attributes; value: number }>();
+
+  add(key: string, attributes: () => Attributes, n = 1): void {
+    const row = this.#rows.get(key);
+    if (row) row.value += n;
+    else this.#rows.set(key, { attributes: attributes(), value: n });
+  }
+
+  observe(observable: Observable, result: BatchObservableResult): void {
+    for (const row of this.#rows.values()) result.observe(observable, row.value, row.attributes);
+  }
+}
+
+const byHost = (host: string) => () => ({ [ATTR.serverAddress]: host });
+
+export class Instruments {
+  readonly sendDuration: Histogram;
+  readonly waitTime: Histogram;
+  readonly connectDuration: Histogram;
+  readonly dkimDuration: Histogram;
+  readonly outboxJobDuration: Histogram;
+  readonly #meter: Meter;
+  readonly #sends = new Sums();
+  readonly #attempts = new Sums();
+  readonly #retries = new Sums();
+  readonly #bytes = new Sums();
+  readonly #waits = new Sums();
+  readonly #connections = new Sums();
+  readonly #pending = new Sums();
+  readonly #handshakes = new Sums();
+  readonly #outboxJobs = new Sums();
+  /** Per outbox queue: `performance.now()` of its last job end (for the idle-time gauge). */
+  readonly #outboxLast = new Map<string, { at: number; attributes: Attributes }>();
+  #handshakeCount = 0;
+  #resumedCount = 0;
+  readonly #observables: Observable[];
+  readonly #callback: (result: BatchObservableResult) => void;
+
+  constructor(meter: Meter) {
+    this.#meter = meter;
+    const sends = meter.createObservableCounter(METRIC.sends, {
+      description: 'Sends finished, by delivery status and the class of the deciding reply',
+      unit: '{message}',
+    });
+    const attempts = meter.createObservableCounter(METRIC.attempts, {
+      description: 'Delivery attempts',
+      unit: '{attempt}',
+    });
+    const retries = meter.createObservableCounter(METRIC.retries, {
+      description: 'Attempts followed by a retry (after backoff)',
+      unit: '{attempt}',
+    });
+    const bytes = meter.createObservableCounter(METRIC.bytesSent, {
+      description: 'Message octets written after encoding (dot-stuffing, CRLF)',
+      unit: 'By',
+    });
+    const connections = meter.createObservableUpDownCounter(METRIC.connectionCount, {
+      description: 'Pooled connections by state (idle: parked; used: handed out)',
+      unit: '{connection}',
+    });
+    const pending = meter.createObservableUpDownCounter(METRIC.pendingRequests, {
+      description: 'Checkouts waiting for a pooled connection',
+      unit: '{request}',
+    });
+    const waits = meter.createObservableCounter(METRIC.waits, {
+      description: 'Checkouts that found every connection of their destination taken and waited',
+      unit: '{request}',
+    });
+    const handshakes = meter.createObservableCounter(METRIC.tlsHandshakes, {
+      description: 'TLS handshakes of new connections, by tls.resumed',
+      unit: '{handshake}',
+    });
+    const ratio = meter.createObservableGauge(METRIC.tlsResumptionRatio, {
+      description: 'Share of TLS handshakes that resumed a session, since instrument()',
+      unit: '1',
+    });
+    const outboxJobs = meter.createObservableCounter(METRIC.outboxJobs, {
+      description: 'Outbox job attempts ended, by queue and outcome',
+      unit: '{job}',
+    });
+    const outboxIdle = meter.createObservableGauge(METRIC.outboxIdle, {
+      description: 'Time since the last outbox job attempt of the queue ended (a stalled worker shows here)',
+      unit: 's',
+    });
+    this.sendDuration = meter.createHistogram(METRIC.sendDuration, {
+      description: 'Time from the call to its DeliveryResult, retries and backoff included',
+      unit: 's',
+    });
+    this.waitTime = meter.createHistogram(METRIC.waitTime, {
+      description: 'Time to get a connection from the pool (a new connection: its connect and AUTH included)',
+      unit: 's',
+    });
+    this.connectDuration = meter.createHistogram(METRIC.connectDuration, {
+      description: 'TCP connect, TLS, greeting, EHLO and STARTTLS of a new connection',
+      unit: 's',
+    });
+    this.dkimDuration = meter.createHistogram(METRIC.dkimDuration, {
+      description: 'DKIM signing of one message (every signature, the body read once)',
+      unit: 's',
+    });
+    this.outboxJobDuration = meter.createHistogram(METRIC.outboxJobDuration, {
+      description: 'Duration of one outbox job attempt',
+      unit: 's',
+    });
+    this.#observables = [
+      sends,
+      attempts,
+      retries,
+      bytes,
+      connections,
+      pending,
+      waits,
+      handshakes,
+      ratio,
+      outboxJobs,
+      outboxIdle,
+    ];
+    this.#callback = (result) => {
+      this.#sends.observe(sends, result);
+      this.#attempts.observe(attempts, result);
+      this.#retries.observe(retries, result);
+      this.#bytes.observe(bytes, result);
+      this.#connections.observe(connections, result);
+      this.#pending.observe(pending, result);
+      this.#waits.observe(waits, result);
+      this.#handshakes.observe(handshakes, result);
+      this.#outboxJobs.observe(outboxJobs, result);
+      if (this.#handshakeCount > 0) result.observe(ratio, this.#resumedCount / this.#handshakeCount);
+      const now = performance.now();
+      for (const last of this.#outboxLast.values()) result.observe(outboxIdle, (now - last.at) / 1000, last.attributes);
+    };
+    meter.addBatchObservableCallback(this.#callback, this.#observables);
+  }
+
+  sent(host: string, status: string, replyClass: string): void {
+    this.#sends.add(`${host}\0${status}\0${replyClass}`, () => ({
+      [ATTR.serverAddress]: host,
+      [ATTR.status]: status,
+      [ATTR.replyClass]: replyClass,
+    }));
+  }
+
+  attempt(host: string): void {
+    this.#attempts.add(host, byHost(host));
+  }
+
+  retry(host: string): void {
+    this.#retries.add(host, byHost(host));
+  }
+
+  bytesSent(host: string, n: number): void {
+    this.#bytes.add(host, byHost(host), n);
+  }
+
+  waited(host: string): void {
+    this.#waits.add(host, byHost(host));
+  }
+
+  pending(host: string, n: 1 | -1): void {
+    this.#pending.add(host, byHost(host), n);
+  }
+
+  connection(host: string, state: 'idle' | 'used', n: 1 | -1): void {
+    this.#connections.add(
+      `${host}\0${state}`,
+      () => ({ [ATTR.serverAddress]: host, [ATTR.connectionState]: state }),
+      n,
+    );
+  }
+
+  handshake(resumed: boolean): void {
+    this.#handshakeCount++;
+    if (resumed) this.#resumedCount++;
+    this.#handshakes.add(String(resumed), () => ({ [ATTR.tlsResumed]: resumed }));
+  }
+
+  outboxJob(queue: string, outcome: string, status: string | null): void {
+    const last = this.#outboxLast.get(queue);
+    if (last) last.at = performance.now();
+    else this.#outboxLast.set(queue, { at: performance.now(), attributes: { [ATTR.outboxQueue]: queue } });
+    this.#outboxJobs.add(`${queue}\0${outcome}\0${status}`, () => {
+      const attributes: Attributes = { [ATTR.outboxQueue]: queue, [ATTR.outboxOutcome]: outcome };
+      if (status) attributes[ATTR.status] = status;
+      return attributes;
+    });
+  }
+
+  /** Stops the observable callbacks (the histograms simply stop receiving values). */
+  dispose(): void {
+    this.#meter.removeBatchObservableCallback(this.#callback, this.#observables);
+  }
+}
