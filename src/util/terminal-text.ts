@@ -13,6 +13,9 @@
 /** C0, DEL, C1, the bidi embeddings/overrides/isolates and marks, and the Unicode line/paragraph separators. */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** What JSON.stringify leaves raw of {@link UNSAFE}: everything but C0 (the line's own LF stays a line end). */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
 const NAMED: Readonly<Record<string, string>> = { '\r': '\\r', '\n': '\\n', '\t': '\\t', '\0': '\\0' };
 
 function escapeOne(ch: string): string {
@@ -38,7 +41,7 @@ export function escapeTerminalText(text: string, options: { backslash?: boolean 
  * DEL, C1 and the bidi and line-separator controls as `\uXXXX` (still the same JSON value).
  */
 export function terminalSafeJson(line: string): string {
-  return line.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return line.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** {@link escapeTerminalText} with backslashes escaped (unambiguous), cut to `max` characters first (then `…`). */
