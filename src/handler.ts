@@ -10,6 +10,7 @@ import { Delivery } from './delivery.js';
 import { invalid } from './delivery-results.js';
 import type { SmtpEncryption, SmtpProtocol } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from './errors.js';
+import { AddressCache } from './message/address.js';
 import { createDkimSigners, type DkimOptions } from './message/dkim/sign.js';
 import { type DkimSpoolOptions, resolveDkimSpool } from './message/dkim/signed-body.js';
 import {
@@ -148,6 +149,8 @@ export class SmtpProtocolHandler {
 
   readonly #params: PoolConnectionParams;
   readonly #limits: Readonly<ValidationLimits>;
+  /** The same sender and recipients come back message after message: each text is parsed once per handler. */
+  readonly #addresses = new AddressCache();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #delivery: Delivery;
   #closed = false;
@@ -313,6 +316,7 @@ export class SmtpProtocolHandler {
         defaultFrom: this.fromAddress,
         messageId: options.messageId,
         envelope: options.envelope,
+        addresses: this.#addresses,
       });
     } catch (err) {
       return invalid(err);
@@ -330,7 +334,11 @@ export class SmtpProtocolHandler {
         throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      prepared = prepareRaw(envelope, message, {
+        messageId: options.messageId,
+        limits: this.#limits,
+        addresses: this.#addresses,
+      });
     } catch (err) {
       return invalid(err);
     }

@@ -56,6 +56,8 @@ export {
   type SmtpProtocolHandlerOptions,
 } from './handler.js';
 export {
+  Address,
+  AddressCache,
   type AddressEntry,
   addressInputText,
   envelopeAddress,
@@ -83,6 +85,7 @@ export {
   prepareRaw,
   type RawEnvelopeInput,
   type RawMessageInput,
+  readMessageId,
 } from './message/prepare.js';
 export {
   type AddressInput,
@@ -125,7 +128,7 @@ export {
   type ChannelBinding,
   type Credentials,
 } from './protocol/auth.js';
-export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
+export { BodyEncoder, encodeBody, isWireBody, toWireBody, type WireBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
 export { saslprep } from './protocol/sasl/saslprep.js';

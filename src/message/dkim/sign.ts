@@ -10,6 +10,7 @@ import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { assertKnownKeys } from '../../options.js';
 import { toAsciiDomain } from '../address.js';
+import { isFieldName } from '../mime/headers.js';
 import { type Canonicalization, canonicalizeHeader, type HeaderField } from './canonicalize.js';
 import { type DkimAlgorithm, type DkimPrivateKeyInput, loadDkimKey } from './key.js';
 
@@ -111,8 +112,6 @@ export const DEFAULT_SIGNED_HEADERS: readonly string[] = Object.freeze([
   'List-Archive',
 ]);
 
-/** RFC 5322 §3.6.8 field-name: printable ASCII except colon. */
-const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 /** A DNS name of LDH labels (selector, d=). */
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$/i;
 /** Folding width of the DKIM-Signature field (RFC 5322 §2.1.1 SHOULD). */
@@ -180,7 +179,7 @@ export class DkimSigner {
     this.bodyCanonicalization = b;
 
     const headerFields = options.headerFields ?? DEFAULT_SIGNED_HEADERS;
-    if (!Array.isArray(headerFields) || headerFields.some((n) => typeof n !== 'string' || !FIELD_NAME.test(n)))
+    if (!Array.isArray(headerFields) || headerFields.some((n) => !isFieldName(n)))
       throw optionError(`${field}.headerFields must be a list of header field names`, `${field}.headerFields`);
     // RFC 6376 §5.4: the From header field MUST be signed.
     if (!headerFields.some((n) => n.toLowerCase() === 'from'))
@@ -189,7 +188,7 @@ export class DkimSigner {
 
     const oversign = options.oversign ?? true;
     if (typeof oversign === 'boolean') this.#oversign = oversign ? 'present' : new Set();
-    else if (Array.isArray(oversign) && oversign.every((n) => typeof n === 'string' && FIELD_NAME.test(n)))
+    else if (Array.isArray(oversign) && oversign.every(isFieldName))
       this.#oversign = new Set(oversign.map((n) => n.toLowerCase()));
     else throw optionError(`${field}.oversign must be a boolean or a list of field names`, `${field}.oversign`);
 
