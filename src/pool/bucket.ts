@@ -3,7 +3,7 @@
  * limiter, and the one waiter holding the lock for a free slot. The pool (pool.ts) moves entries
  * between these sets; this module only builds, counts and waits.
  */
-import { Mutex } from './mutex.js';
+import { Mutex } from '../util/mutex.js';
 import { TokenBucket } from './rate-limit.js';
 
 export type EntryState = 'idle' | 'busy' | 'closing';

@@ -44,11 +44,11 @@ import {
   resolveTimeouts,
   type Timeouts,
 } from '../options.js';
-import { Mutex } from '../pool/mutex.js';
 import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { Mutex } from '../util/mutex.js';
 import { openSocket, upgradeToTls } from './connect.js';
 import type {
   ConnectionTimings,
@@ -64,7 +64,7 @@ import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './repl
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutError } from './timeouts.js';
 import { sendTransaction, type TransactionHost } from './transaction.js';
-import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
+import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
 import { Transcript } from './transcript.js';
 
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
@@ -170,7 +170,7 @@ export class SmtpConnection extends EventEmitter {
       broken: () => this.#broken,
       assertUsable: () => this.#assertUsable(),
       pipelining: () => this.#pipelining,
-      acquire: (signal) => this.#writer.acquire(signal),
+      lock: this.#writer,
       idle: () => this.#replies.idle(),
       phase: () => this.#phase,
       dataIdle: this.#timeouts.dataIdle,
@@ -408,12 +408,18 @@ export class SmtpConnection extends EventEmitter {
    *   body line over 998 octets), ConnectionError / TimeoutError / AbortError (with `messageHandedOver`
    *   true, and `ERR_SMTP_OUTCOME_UNKNOWN` for a lost connection, when the message may have been delivered).
    */
-  async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
-    this.#assertUsable();
-    const plan = planTransaction(envelope, body, this.#info!, {
-      host: this.host,
-      chunking: this.#options.chunking === true,
-    });
+  sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
+    // Not an async function: the transaction is the one async frame per message.
+    let plan: TransactionPlan;
+    try {
+      this.#assertUsable();
+      plan = planTransaction(envelope, body, this.#info!, {
+        host: this.host,
+        chunking: this.#options.chunking === true,
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return sendTransaction(this.#txHost, plan, body, options);
   }
 

@@ -9,6 +9,7 @@ import { AbortError, CapabilityError, ErrorCodes, SmtpError, toSmtpError } from 
 import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { type Reply, replyMatches } from '../protocol/reply.js';
+import type { Mutex } from '../util/mutex.js';
 import {
   BDAT_WINDOW,
   type ChunkHost,
@@ -44,8 +45,8 @@ export interface TransactionHost {
   assertUsable(): void;
   /** PIPELINING advertised and not turned off. */
   pipelining(): boolean;
-  /** Takes the connection's writer lock (one transaction writes at a time). */
-  acquire(signal: AbortSignal | undefined): Promise<() => void>;
+  /** The connection's writer lock (one transaction writes at a time). */
+  readonly lock: Mutex;
   /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
   idle(): Promise<void>;
   phase(): Phase;
@@ -86,7 +87,8 @@ export async function sendTransaction(
   options: SendMailOptions,
 ): Promise<MailOutcome> {
   const { signal } = options;
-  const release = await host.acquire(signal);
+  // Free (the usual case when each send has its connection): taken now, without a promise.
+  const release = (signal?.aborted ? null : host.lock.tryAcquire()) ?? (await host.lock.acquire(signal));
   let released = false;
   const unlock = (): void => {
     if (!released) {
@@ -95,8 +97,9 @@ export async function sendTransaction(
       options.onHandedOver?.();
     }
   };
-  const onAbort = (): void => host.fail(new AbortError('send aborted', { cause: signal?.reason }));
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const onAbort =
+    signal === undefined ? null : (): void => host.fail(new AbortError('send aborted', { cause: signal.reason }));
+  if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
   try {
     host.assertUsable();
     const pipelining = host.pipelining();
@@ -112,7 +115,7 @@ export async function sendTransaction(
     const broken = host.broken();
     throw wrapped.messageHandedOver || !broken ? wrapped : broken;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
     unlock();
   }
 }
@@ -130,7 +133,7 @@ async function runTransaction(
   const tx: Tx = {
     accepted: [],
     rejected: [],
-    marks: [performance.now(), 0, 0, 0, 0, 0],
+    marks: options.timings === true ? [performance.now(), 0, 0, 0, 0, 0] : null,
     unlock,
     beforeHandOver: options.onBeforeHandOver,
   };
@@ -144,7 +147,7 @@ async function runTransaction(
     if (!useBdat) dataP = settleLater(host.send(cmd.data()));
   }
   const mailReply = await mailP;
-  tx.marks[1] = performance.now();
+  mark(tx, 1);
   if (mailReply.code === 421) return serviceClosing(host, 'mail', mailReply, tx);
   if (!replyMatches(mailReply, 2)) {
     // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
@@ -163,7 +166,7 @@ async function runTransaction(
     if (replyMatches(reply, 25)) tx.accepted.push(recipient);
     else tx.rejected.push({ recipient, reply });
   }
-  tx.marks[2] = performance.now();
+  mark(tx, 2);
   options.onRecipients?.(tx.accepted, tx.rejected);
   if (tx.accepted.length === 0) {
     await drainPipelined(host, [], dataP);
@@ -172,11 +175,11 @@ async function runTransaction(
   }
   host.transition('data');
   if (useBdat) {
-    tx.marks[3] = performance.now();
+    mark(tx, 3);
     return sendBdat(host, plan, body, tx);
   }
   const dataReply = await (dataP ?? host.send(cmd.data()));
-  tx.marks[3] = performance.now();
+  mark(tx, 3);
   if (dataReply.code === 421) return serviceClosing(host, 'data', dataReply, tx);
   if (dataReply.code !== 354) {
     await host.send(cmd.rset());
@@ -217,15 +220,27 @@ async function handOver(
   tx: Tx,
   bytesSent: number,
 ): Promise<MailOutcome> {
-  await beforeHandOver(host, tx.beforeHandOver);
-  tx.marks[4] = performance.now();
-  const finalP = writeFinal(host, data, label, via, header, host.protocol === 'lmtp' ? tx.accepted.length : 1);
+  // Only a caller's hook is awaited: no empty await (and its microtask) per message.
+  if (tx.beforeHandOver !== undefined) await beforeHandOver(host, tx.beforeHandOver);
+  mark(tx, 4);
+  // Hand-over is the write callback of this write (the socket took the final dot or `BDAT … LAST` for
+  // transmission): until then `dataIdle` runs and a failure is "not handed over"; from then on
+  // `finalReply` runs and a lost reply is UNKNOWN.
+  if (host.transcribing()) host.transcript('client', label);
+  const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
+  const finalP = host.send(header ?? null, { body: data, final: true, quiet: true, command });
+  // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
+  // pipelined behind this one finds its replies after them. They come after the hand-over.
+  const lmtp = host.protocol === 'lmtp' ? lmtpReplies(host, finalP, tx.accepted.length, command) : null;
   host.transition('ready');
   tx.unlock();
-  const replies = await finalP;
-  tx.marks[5] = performance.now();
-  // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
-  if (host.handedOverAt() > tx.marks[4]) tx.marks[4] = host.handedOverAt();
+  const replies = lmtp === null ? [await finalP] : await lmtp;
+  const marks = tx.marks;
+  if (marks !== null) {
+    marks[5] = performance.now();
+    // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
+    if (host.handedOverAt() > marks[4]) marks[4] = host.handedOverAt();
+  }
   return finish(host, replies, tx, via, bytesSent);
 }
 
@@ -287,27 +302,15 @@ async function beforeHandOver(host: TransactionHost, hook: SendMailOptions['onBe
   host.assertUsable();
 }
 
-/**
- * Writes the end of the message and queues the reply that decides it. Hand-over is the write
- * callback of this write (the socket took the final dot or `BDAT … LAST` for transmission): until
- * then `dataIdle` runs and a failure is "not handed over"; from then on `finalReply` runs and a lost
- * reply is UNKNOWN.
- */
-function writeFinal(
-  host: TransactionHost,
-  data: Buffer | readonly Buffer[],
-  label: string,
-  via: 'DATA' | 'BDAT',
-  header: string | undefined,
-  recipients: number,
-): Promise<Reply[]> {
-  if (host.transcribing()) host.transcript('client', label);
-  const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
-  const replies = [host.send(header ?? null, { body: data, final: true, quiet: true, command })];
-  // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now so that a transaction
-  // pipelined behind this one finds its replies after them. They come after the hand-over.
+/** LMTP's further final replies (one per accepted recipient after the first), queued behind the final write. */
+function lmtpReplies(host: TransactionHost, first: Promise<Reply>, recipients: number, command: string) {
+  const replies = [first];
   for (let i = 1; i < recipients; i++) replies.push(host.send(null, { afterHandOver: true, quiet: true, command }));
   return Promise.all(replies);
+}
+
+function mark(tx: Tx, i: 1 | 2 | 3 | 4): void {
+  if (tx.marks !== null) tx.marks[i] = performance.now();
 }
 
 function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {

@@ -1,6 +1,7 @@
 /**
  * A small async mutex with a FIFO of waiters that honours AbortSignal: the pool's lock per key and
- * the connection's writer lock. Fair by construction: the lock passes directly to the oldest waiter.
+ * the connection's writer lock (so it lives below both). Fair by construction: the lock passes
+ * directly to the oldest waiter. Uncontended, it is taken synchronously (`tryAcquire`): no promise.
  */
 import { AbortError } from '../errors.js';
 
@@ -20,6 +21,13 @@ export class Mutex {
   /** Callers waiting for the lock. */
   get waiting(): number {
     return this.#waiters.length;
+  }
+
+  /** The lock now, when it is free and nobody waits: its release function; null otherwise. */
+  tryAcquire(): (() => void) | null {
+    if (this.#locked) return null;
+    this.#locked = true;
+    return this.#releaser();
   }
 
   /**
