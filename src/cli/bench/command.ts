@@ -8,9 +8,6 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { LatencySummary } from './bench/histogram.js';
-import { renderHtmlReport } from './bench/report-html.js';
-import { type BenchProgress, type BenchReport, runBench } from './bench/run.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -26,7 +23,10 @@ import {
   readPassword,
   tlsFlags,
   UsageError,
-} from './common.js';
+} from '../common.js';
+import type { LatencySummary } from './histogram.js';
+import { renderHtmlReport } from './report-html.js';
+import { type BenchProgress, type BenchReport, runBench } from './run.js';
 
 /** `smtpwire bench --help`. */
 export const BENCH_USAGE = `usage: smtpwire bench [host[:port] | --sink] [--messages N] [--duration S] [--connections C] [--workers W]

@@ -26,9 +26,9 @@ import {
   type SmtpEncryption,
   SmtpProtocolHandler,
   type TransactionTimings,
-} from './api.js';
-import { type HistogramSnapshot, LatencyHistogram } from './bench/histogram.js';
-import { type SeriesPart, TimeSeries } from './bench/series.js';
+} from '../api.js';
+import { type HistogramSnapshot, LatencyHistogram } from './histogram.js';
+import { type SeriesPart, TimeSeries } from './series.js';
 
 /** Sends queued per connection: deep enough to keep a pipelined connection busy. */
 export const DEFAULT_WINDOW = 16;
