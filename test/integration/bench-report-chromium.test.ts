@@ -82,6 +82,8 @@ function syntheticPart(startedAt: number): LoadPart {
     messageBytes: 1017,
     startedAt,
     endedAt: startedAt + 6000,
+    cpuAtStart: null,
+    cpuAtEnd: null,
     origin: startedAt,
     latency: latency.snapshot(),
     phases,

@@ -93,6 +93,12 @@ export interface LoadPart {
   /** Clock ({@link clock}) at the first measured send's (intended) start, and at the last measured completion. */
   startedAt: number | null;
   endedAt: number | null;
+  /**
+   * Process CPU (user + system, µs, all threads) when measuring started and when the last measured send
+   * ended: CPU per message is steady state's, without the warm-up's JIT and connection set-up.
+   */
+  cpuAtStart: number | null;
+  cpuAtEnd: number | null;
   /** Clock at the zero of `series` (the run's start, shared by its threads). */
   origin: number;
   /** Per-message latency (open loop: from the intended start). */
@@ -261,6 +267,7 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       let failed = 0;
       let startedAt: number | null = null;
       let endedAt: number | null = null;
+      let cpuAtStart: number | null = null;
       let deadline = Infinity;
       let stopped = false;
       let timer: NodeJS.Timeout | null = null;
@@ -305,6 +312,7 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
           if (!isWarmup) {
             if (startedAt === null) {
               startedAt = intended;
+              cpuAtStart = cpuMicros();
               deadline = options.durationMs === undefined ? Infinity : startedAt + options.durationMs;
               phaseState.messageSink = measuredPhases;
             }
@@ -333,9 +341,11 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       const progress = options.onProgress
         ? setInterval(() => options.onProgress!({ sent: ok + failed, ok, failed }), options.progressMs ?? 250)
         : null;
+      let cpuAtEnd: number | null = null;
       try {
         launch();
         await finished;
+        if (cpuAtStart !== null) cpuAtEnd = cpuMicros();
       } finally {
         if (progress) clearInterval(progress);
         if (timer) clearTimeout(timer);
@@ -355,6 +365,8 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
         messageBytes: built.length,
         startedAt,
         endedAt,
+        cpuAtStart,
+        cpuAtEnd,
         origin: zero,
         latency: latency.snapshot(),
         phases,
@@ -362,6 +374,11 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       };
     },
   };
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 /** Nearest-rank percentile of sorted values. */

@@ -204,7 +204,15 @@ export function mergeParts(parts: readonly LoadPart[], ctx: MergeContext): Bench
   let [sent, ok, failed, warmup] = [0, 0, 0, 0];
   let startedAt = Infinity;
   let endedAt = -Infinity;
+  let cpuStart = Infinity;
+  let cpuEnd = -Infinity;
+  let cpuWindow = parts.length > 0;
   for (const p of parts) {
+    if (p.cpuAtStart === null || p.cpuAtEnd === null) cpuWindow = false;
+    else {
+      cpuStart = Math.min(cpuStart, p.cpuAtStart);
+      cpuEnd = Math.max(cpuEnd, p.cpuAtEnd);
+    }
     sent += p.sent;
     ok += p.ok;
     failed += p.failed;
@@ -246,8 +254,14 @@ export function mergeParts(parts: readonly LoadPart[], ctx: MergeContext): Bench
       .map(([key, count]) => errorCount(key, count)),
     intervalMs: series.intervalMs,
     series: series.points,
-    // Process-wide CPU covers the warm-up too: spread it over every send.
-    cpuSecondsPer1000: sent > 0 ? (ctx.cpuSeconds / (sent + warmup)) * 1000 : null,
+    // Steady state: process CPU from the first measured send to the last (all threads). Without those
+    // marks (an older part), the whole run's CPU spread over every send, warm-up included.
+    cpuSecondsPer1000:
+      sent === 0
+        ? null
+        : cpuWindow
+          ? ((cpuEnd - cpuStart) / 1e6 / sent) * 1000
+          : (ctx.cpuSeconds / (sent + warmup)) * 1000,
     peakRssMiB: ctx.peakRssMiB,
   };
 }
