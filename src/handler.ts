@@ -32,7 +32,7 @@ import {
   positiveInteger,
   resolveEndpoint,
 } from './options.js';
-import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
+import { type PoolConnectionParams, PoolKey, SmtpConnectionPool, type SmtpConnectionPoolOptions } from './pool/pool.js';
 import type { AccessTokenProvider, AuthMethod } from './protocol/auth.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
@@ -197,8 +197,8 @@ export class SmtpProtocolHandler {
     this.port = port;
     this.encryption = encryption;
     this.fromAddress = options.fromAddress;
-    // Frozen: the pool resolves a frozen params object once instead of per checkout.
-    this.#params = Object.freeze({
+    // Resolved once: the pool takes the key object as it is, at every checkout.
+    this.#params = new PoolKey({
       host: hostname,
       port,
       encryption,

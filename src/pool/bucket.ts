@@ -3,6 +3,7 @@
  * limiter, and the one waiter holding the lock for a free slot. The pool (pool.ts) moves entries
  * between these sets; this module only builds, counts and waits.
  */
+import type { AbortSource } from '../util/abort.js';
 import { Mutex } from '../util/mutex.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -46,7 +47,7 @@ export function slots<C>(bucket: Bucket<C>): number {
 }
 
 /** Resolves at the next change of the bucket; rejects when the gate aborts. */
-export function waitForSlot<C>(bucket: Bucket<C>, gate: AbortSignal): Promise<void> {
+export function waitForSlot<C>(bucket: Bucket<C>, gate: AbortSource): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const done = (): void => {
       gate.removeEventListener('abort', onAbort);

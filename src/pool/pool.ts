@@ -23,11 +23,11 @@ import { TlsSessionStore } from '../transport/connect.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import { type Bucket, type Entry, newBucket, slots, waitForSlot } from './bucket.js';
 import { Gate } from './gate.js';
-import { type PoolConnectionParams, resolveParams } from './pool-key.js';
+import { type PoolConnectionParams, type PoolKey, resolveParams } from './pool-key.js';
 import { type PoolableConnection, resolvePoolOptions, type SmtpConnectionPoolOptions } from './pool-options.js';
 import { collectStats, type PoolStats } from './pool-stats.js';
 
-export type { PoolConnectionParams } from './pool-key.js';
+export { type PoolConnectionParams, PoolKey } from './pool-key.js';
 export {
   DEFAULT_ACQUIRE_TIMEOUT,
   DEFAULT_HEALTH_CHECK_AFTER,
@@ -107,12 +107,12 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
    *   destroyed), and the engine's typed error when connecting or logging in fails (ConnectionError,
    *   TimeoutError, TlsError, ReplyError, AuthError …); the slot is freed then.
    */
-  async getConnection(params: PoolConnectionParams, options: { signal?: AbortSignal } = {}): Promise<C> {
+  async getConnection(params: PoolConnectionParams | PoolKey, options: { signal?: AbortSignal } = {}): Promise<C> {
     if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
     const signal = options?.signal;
     if (signal?.aborted) throw new AbortError('aborted before getting a connection', { cause: signal.reason });
-    const { normal, key, label } = resolveParams(params);
-    const bucket = this.#bucket(key, label);
+    const normal = resolveParams(params);
+    const bucket = this.#bucket(normal.key, normal.label);
     // Fast path, one tick, no lock needed (STYLE §9): nobody holds or waits for the key's lock and a
     // parked connection can be handed out without a health check.
     if (!bucket.limiter && !bucket.mutex.locked) {
@@ -140,15 +140,15 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     this.#gates.add(gate);
     let got: { entry: Entry<C> } | { fresh: C };
     try {
-      if (bucket.limiter) await bucket.limiter.take(gate.signal);
-      const unlock = await bucket.mutex.acquire(gate.signal);
+      if (bucket.limiter) await bucket.limiter.take(gate);
+      const unlock = await bucket.mutex.acquire(gate);
       try {
-        got = await this.#checkout(bucket, normal, gate.signal, signal);
+        got = await this.#checkout(bucket, normal, gate, signal);
       } finally {
         unlock();
       }
     } catch (err) {
-      throw gate.signal.aborted ? gate.signal.reason : err;
+      throw gate.aborted ? gate.reason : err;
     } finally {
       if (deadline) clearTimeout(deadline);
       signal?.removeEventListener('abort', onAbort);
@@ -321,7 +321,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   async #checkout(
     bucket: Bucket<C>,
     params: PoolConnectionParams,
-    gate: AbortSignal,
+    gate: Gate,
     signal: AbortSignal | undefined,
   ): Promise<{ entry: Entry<C> } | { fresh: C }> {
     for (;;) {

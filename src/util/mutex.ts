@@ -4,6 +4,7 @@
  * directly to the oldest waiter. Uncontended, it is taken synchronously (`tryAcquire`): no promise.
  */
 import { AbortError } from '../errors.js';
+import type { AbortSource } from './abort.js';
 
 interface Waiter {
   grant: (release: () => void) => void;
@@ -34,7 +35,7 @@ export class Mutex {
    * Resolves with a release function once the lock is held; call it exactly once (later calls do
    * nothing). With a signal, an abort while waiting rejects with AbortError and leaves the queue.
    */
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  acquire(signal?: AbortSource): Promise<() => void> {
     if (signal?.aborted)
       return Promise.reject(new AbortError('aborted while waiting for a lock', { cause: signal.reason }));
     if (!this.#locked) {
