@@ -63,7 +63,7 @@ import { type MailOutcome, replyError } from './outcome.js';
 import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './reply-queue.js';
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { handedOverError, timeoutError } from './timeouts.js';
-import { sendTransaction, type TransactionHost } from './transaction.js';
+import { type Session, sendTransaction, type TransactionHost } from './transaction.js';
 import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
 import { Transcript } from './transcript.js';
 
@@ -160,30 +160,32 @@ export class SmtpConnection extends EventEmitter {
       fail: (err) => this.#fail(err),
       newParser: () => this.#newParser(),
     });
-    this.#txHost = {
-      host,
-      protocol,
-      chunkSize: options.chunkSize,
-      send: (line, opts) => this.#replies.send(line, opts),
+    const session: Session = {
+      phase: () => this.#phase,
       transition: (to) => this.#transition(to),
       fail: (err) => this.#fail(err),
       broken: () => this.#broken,
       assertUsable: () => this.#assertUsable(),
       pipelining: () => this.#pipelining,
-      lock: this.#writer,
-      idle: () => this.#replies.idle(),
-      phase: () => this.#phase,
-      dataIdle: this.#timeouts.dataIdle,
-      writeData: async (buf) => {
-        this.#assertUsable();
-        if (!this.#out.write(buf)) await this.#out.drain();
-      },
-      transcribing: () => this.#transcript.active,
-      transcript: (direction, line) => this.#transcript.line(direction, line),
-      handedOverAt: () => this.#replies.handedOverAt,
       delivered: () => {
         this.#messagesSent++;
       },
+    };
+    this.#txHost = {
+      host,
+      protocol,
+      chunkSize: options.chunkSize,
+      lock: this.#writer,
+      channel: this.#replies,
+      writer: {
+        dataIdle: this.#timeouts.dataIdle,
+        write: async (buf) => {
+          this.#assertUsable();
+          if (!this.#out.write(buf)) await this.#out.drain();
+        },
+      },
+      session,
+      transcript: this.#transcript,
     };
   }
 
