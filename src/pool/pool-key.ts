@@ -46,7 +46,7 @@ export class PoolKey implements PoolConnectionParams {
   readonly password?: string;
   readonly accessToken?: AccessTokenProvider;
   readonly authMethod?: AuthMethod;
-  readonly connection?: PoolConnectionParams['connection'];
+  readonly connection?: NonNullable<PoolConnectionParams['connection']>;
   /** The pool's map key: protocol, host, port, encryption and an HMAC of the credentials. */
   readonly key: string;
   /** The key as shown in stats and errors (a shorter digest). */
