@@ -7,7 +7,8 @@
  *   npx tsx bench/ab.ts <distA>,<distB> [raw|message] [connections]
  *
  * Each dist is a compiled `src/` (`tsc -p tsconfig.build.json --outDir <dir>`); the sink is Postfix
- * `smtp-sink` on a free loopback port. Environment: BLOCK (2000), ROUNDS (6), WARMUP (3000).
+ * `smtp-sink` on a free loopback port. Environment: BLOCK (2000), ROUNDS (6), WARMUP (3000), SIZE (1024: above
+ * 2 KB the message carries a binary attachment of about that size, as the bench's 100 KB message does).
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -46,7 +47,13 @@ try {
         pool: { maxMessagesPerConnection: Number.MAX_SAFE_INTEGER },
       }),
   );
-  const content = { subject: 'bench', textBody: `${'x'.repeat(74)}\r\n`.repeat(12) };
+  const size = Number(process.env.SIZE ?? 1024);
+  const attachment = Buffer.alloc(Math.max(0, size - 1024), 7).map((_, i) => (i * 131 + 17) & 0xff);
+  const content = {
+    subject: 'bench',
+    textBody: `${'x'.repeat(74)}\r\n`.repeat(12),
+    ...(size > 2048 ? { attachments: [{ filename: 'a.bin', content: attachment }] } : {}),
+  };
   const raw = await mods[0]!.buildMessage({ fromAddress: FROM, toAddresses: [TO], ...content }).toBuffer();
   const envelope = { from: FROM, to: [TO] };
   const block = async (h: (typeof handlers)[number], n: number) => {

@@ -182,9 +182,26 @@ function isWireClean(buf: Buffer): boolean {
 export function dataForm(body: WireBody): { ready: Buffer; stuffed: null } | { ready: null; stuffed: Buffer } {
   const b = body.bytes;
   const n = b.length;
-  const clean =
-    n >= 2 && b[n - 2] === CR && b[n - 1] === LF && b[0] !== DOT && b.indexOf('\n.') === -1 && b.indexOf('\r.') === -1;
+  const clean = n >= 2 && b[n - 2] === CR && b[n - 1] === LF && !dotAtLineStart(b);
   return clean ? { ready: b, stuffed: null } : { ready: null, stuffed: encodeBody(b) };
+}
+
+/** Dots looked at one by one before the search switches to the two-byte needles. */
+const DOT_PROBES = 64;
+
+/**
+ * True when a line starts with a dot (after CR or LF, or at the start). Dots are rare in most bodies
+ * (none in base64): a one-byte search skips to each, where a two-byte needle search costs a full pass
+ * per needle; a body thick with dots goes over to the needle searches.
+ */
+function dotAtLineStart(b: Buffer): boolean {
+  let i = b.indexOf(DOT);
+  for (let probes = 0; i !== -1; probes++) {
+    if (i === 0 || b[i - 1] === LF || b[i - 1] === CR) return true;
+    if (probes === DOT_PROBES) return b.indexOf('\n.', i) !== -1 || b.indexOf('\r.', i) !== -1;
+    i = b.indexOf(DOT, i + 1);
+  }
+  return false;
 }
 
 /** Encodes a whole in-memory body at once (DATA form unless `dotStuff: false`). */
