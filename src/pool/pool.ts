@@ -107,19 +107,31 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
    *   destroyed), and the engine's typed error when connecting or logging in fails (ConnectionError,
    *   TimeoutError, TlsError, ReplyError, AuthError …); the slot is freed then.
    */
-  async getConnection(params: PoolConnectionParams | PoolKey, options: { signal?: AbortSignal } = {}): Promise<C> {
-    if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
+  getConnection(params: PoolConnectionParams | PoolKey, options: { signal?: AbortSignal } = {}): Promise<C> {
+    // Not an async function: the fast path (a parked connection, the usual case) costs no async frame.
+    let normal: PoolKey;
+    let bucket: Bucket<C>;
     const signal = options?.signal;
-    if (signal?.aborted) throw new AbortError('aborted before getting a connection', { cause: signal.reason });
-    const normal = resolveParams(params);
-    const bucket = this.#bucket(normal.key, normal.label);
+    try {
+      if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
+      if (signal?.aborted) throw new AbortError('aborted before getting a connection', { cause: signal.reason });
+      normal = resolveParams(params);
+      bucket = this.#bucket(normal.key, normal.label);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // Fast path, one tick, no lock needed (STYLE §9): nobody holds or waits for the key's lock and a
     // parked connection can be handed out without a health check.
+    if (!bucket.limiter && !bucket.mutex.locked && bucket.waiters.length === 0) {
+      const entry = this.#takeParkedNow(bucket);
+      if (entry) return Promise.resolve(entry.conn);
+    }
+    return this.#acquire(bucket, normal, signal);
+  }
+
+  /** Every path but the fast one: the destination's hand-over FIFO, or the rate limit, the key lock and a checkout. */
+  async #acquire(bucket: Bucket<C>, normal: PoolKey, signal: AbortSignal | undefined): Promise<C> {
     if (!bucket.limiter && !bucket.mutex.locked) {
-      if (bucket.waiters.length === 0) {
-        const entry = this.#takeParkedNow(bucket);
-        if (entry) return entry.conn;
-      }
       // Every slot busy, nothing parked: wait in the destination's FIFO for a connection handed straight
       // over at its release (no lock, no timer of its own). Null: a slot was freed instead.
       if (bucket.idle.length === 0 && slots(bucket) >= this.#max) {
