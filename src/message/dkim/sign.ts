@@ -349,7 +349,11 @@ export function createDkimSigners(option: DkimOptions | readonly DkimOptions[], 
   return [new DkimSigner(option as DkimOptions, field)];
 }
 
-/** Signers of per-message options, by the options object: a caller reusing one object parses its key once. */
+/**
+ * Signers of per-message options, by the options object: a caller reusing one object parses its key once.
+ * Module state kept because it pays (bench/micro/module-state.bench.ts: a hit 0.07 µs, building the
+ * signers with a 2048-bit PEM key 373 µs, on the shared 2-core VM).
+ */
 const perMessageSigners = new WeakMap<object, readonly DkimSigner[]>();
 
 /**
