@@ -116,6 +116,7 @@ export {
   DEFAULT_STALE_TIMEOUT,
   type PoolableConnection,
   type PoolConnectionParams,
+  PoolKey,
   type PoolKeyStats,
   type PoolStats,
   SmtpConnectionPool,

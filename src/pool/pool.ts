@@ -48,9 +48,10 @@ const MAX_REAP_PERIOD = 15_000;
  * A connection pool keyed by destination and credentials. See the module comment for the design.
  *
  * Usage: `const conn = await pool.getConnection(params)`, use it, then `pool.releaseConnection(conn)`
- * exactly once, even when the connection failed (a broken one is destroyed, never parked). A
- * connection may be released while it still awaits the reply to its last message (from
- * `sendMail`'s `onHandedOver`): the next holder's commands are pipelined behind it.
+ * exactly once, even when the connection failed (a broken one is destroyed, never parked). A connection
+ * may be released while it still awaits the reply to its last message (from `sendMail`'s
+ * `onHandedOver`): the next holder's commands are pipelined behind it. A caller sending to one
+ * destination again and again keeps a `new PoolKey(params)` and passes it: checked and keyed once.
  */
 export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   readonly #max: number;
