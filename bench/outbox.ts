@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { messageContent } from '../src/cli/load.js';
+import { messageContent } from '../src/cli/bench/load.js';
 import { RespRedisClient, SmtpOutbox } from '../src/outbox/index.js';
 import { buildForWorkers, spawnWorker, type WorkerProcess } from '../test/helpers/outbox-workers.js';
 import { startRedis } from '../test/helpers/redis.js';

@@ -130,12 +130,20 @@ const memory =
   env('BENCH_MEMORY', '1') === '0' || !SECTIONS.has('memory')
     ? '(skipped: BENCH_MEMORY=0 or BENCH_SECTIONS)'
     : await memoryTable(runWorker);
+// Steady state needs ≥ 3,000 warm-up and ≥ 20,000 measured messages (issue 22): say which cells are shorter.
+const short = SIZES.filter((s) => (MESSAGES[s] ?? 0) < 20_000 || (WARMUP[s] ?? 0) < 3_000);
+const shortNote =
+  short.length === 0
+    ? ''
+    : `\nNote: ${short.map((s) => `${s} (${MESSAGES[s]} measured after ${WARMUP[s]} warm-up)`).join(', ')} ${short.length === 1 ? 'is' : 'are'} shorter than steady state (≥ 20,000 after ≥ 3,000): JIT and connection set-up weigh in more there (100 KB runs are kept short: 2 GB on the wire per 20,000).\n`;
 const report = `## Throughput (${new Date().toISOString().slice(0, 10)}, ${machine})
 
 Sink: ${sink.name}. Messages per run: ${SIZES.map((s) => `${s} ${MESSAGES[s]}`).join(', ')} (after a warm-up of ${SIZES.map((s) => `${s} ${WARMUP[s]}`).join(', ')}), ${REPS} runs per cell,
 each client in its own process with ${16} sends in flight per connection. "× nodemailer" is the median of the per-repetition ratios.
 smtp-source sends without pipelining (\`-d\`: many messages per session) and its CPU comes from /usr/bin/time.
-
+smtpwire's CPU per 1,000 is the measured window's (bench/worker.ts via runBench), nodemailer's the measured run's after its
+warm-up; neither pool recycles connections (nodemailer \`maxMessages: Infinity\`, smtpwire \`maxMessagesPerConnection\` unbounded).
+${shortNote}
 ${throughput}
 
 ## Load generator (\`smtpwire bench\`, issue 18)

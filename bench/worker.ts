@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createTransport } from 'nodemailer';
+import { messageContent, percentile } from '../src/cli/bench/load.js';
 import { runBench } from '../src/cli/bench/run.js';
-import { messageContent, percentile } from '../src/cli/load.js';
 import { SmtpProtocolHandler } from '../src/index.js';
 
 /** The clients compared in the throughput table. */

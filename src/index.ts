@@ -51,6 +51,8 @@ export {
   TlsError,
 } from './errors.js';
 export {
+  Address,
+  AddressCache,
   type AddressEntry,
   addressInputText,
   envelopeAddress,
@@ -83,6 +85,7 @@ export {
   prepareRaw,
   type RawEnvelopeInput,
   type RawMessageInput,
+  readMessageId,
 } from './message/prepare.js';
 export {
   type AddressInput,
@@ -115,6 +118,7 @@ export {
   DEFAULT_STALE_TIMEOUT,
   type PoolableConnection,
   type PoolConnectionParams,
+  PoolKey,
   type PoolKeyStats,
   type PoolStats,
   SmtpConnectionPool,
@@ -127,7 +131,7 @@ export {
   type ChannelBinding,
   type Credentials,
 } from './protocol/auth.js';
-export { BodyEncoder, encodeBody } from './protocol/dot-stuff.js';
+export { BodyEncoder, encodeBody, isWireBody, toWireBody, type WireBody } from './protocol/dot-stuff.js';
 export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
 export { saslprep } from './protocol/sasl/saslprep.js';

@@ -4,7 +4,7 @@
  * and bare-LF input that must be normalised, in one piece and in 16 KiB stream chunks.
  */
 import { bench, describe } from 'vitest';
-import { BodyEncoder, encodeBody } from '../../src/protocol/dot-stuff.js';
+import { BodyEncoder, dataForm, encodeBody, toWireBody } from '../../src/protocol/dot-stuff.js';
 
 const small = Buffer.from(
   `From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\n${'The quick brown fox jumps over the lazy dog.\r\n'.repeat(20)}`,
@@ -36,5 +36,17 @@ describe('dot-stuffing', () => {
   });
   bench('1.2 MB of bare-LF lines (normalised to CRLF)', () => {
     encodeBody(bareLf);
+  });
+});
+
+/** The send-time check of a wire body (a line starting with a dot?) on 100 KB of base64 lines and of prose. */
+const base64Wire = toWireBody(base64.subarray(0, 100 * 1024 - ((100 * 1024) % line.length)));
+const prose = toWireBody(Buffer.from('Dr. Smith met Mr. Jones. They talked. It was fine.\r\n'.repeat(2000)));
+describe('dataForm (the send-time dot check)', () => {
+  bench('100 KB base64 lines', () => {
+    dataForm(base64Wire);
+  });
+  bench('100 KB prose with a dot every few words', () => {
+    dataForm(prose);
   });
 });

@@ -8,7 +8,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { escapeTerminalText } from './api.js';
-import { BENCH_USAGE, benchCommand } from './bench.js';
+import { BENCH_USAGE, benchCommand } from './bench/command.js';
 import { type CliIo, EXIT_FAILURE, UsageError } from './common.js';
 import { CONFORM_USAGE, conformCommand } from './conform.js';
 import { DKIM_RECORD_USAGE, dkimRecordCommand } from './dkim.js';

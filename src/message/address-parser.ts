@@ -8,7 +8,10 @@
  * string indices).
  */
 import { assertNoLineBreaks, ErrorCodes, findLineBreak, InvalidArgumentError } from '../errors.js';
+import { Address, type AddrSpec } from './address-value.js';
 import { decodeWords } from './mime/encodings.js';
+
+export { assertString } from './address-check.js';
 
 /** One mailbox: an optional display name and the address `local@domain`. */
 export interface Mailbox {
@@ -23,13 +26,13 @@ export interface Mailbox {
 }
 
 /** A named group of mailboxes (RFC 5322 §3.4 `group`), e.g. `Team: a@x.example, b@y.example;`. */
-export interface Group {
+export interface Group<M extends Mailbox = Mailbox> {
   group: string;
-  members: Mailbox[];
+  members: M[];
 }
 
-/** One element of an address list. */
-export type AddressEntry = Mailbox | Group;
+/** One element of an address list; the parser gives `AddressEntry<Address>`. */
+export type AddressEntry<M extends Mailbox = Mailbox> = M | Group<M>;
 
 /** RFC 5322 §3.2.3 atext specials (besides letters and digits). */
 const ATEXT_SPECIALS = "!#$%&'*+-/=?^_`{|}~";
@@ -80,16 +83,6 @@ interface PhraseToken {
   /** Whitespace or a comment separated this token from the previous one. */
   spaced: boolean;
   pos: number;
-}
-
-/** The parts of an addr-spec: canonical local part, its unquoted content, the domain as given. */
-export interface AddrSpec {
-  local: string;
-  localContent: string;
-  quoted: boolean;
-  domain: string;
-  /** Offset of the domain in the input, for error positions. */
-  domainPos: number;
 }
 
 /**
@@ -295,7 +288,7 @@ export class Parser {
   }
 
   /** RFC 5322 §3.4 angle-addr (no obs-route). */
-  angleAddr(): string {
+  angleAddr(): AddrSpec {
     this.#pos++; // <
     this.skipCfws();
     if (this.peek() === '>') this.fail('empty address "<>"');
@@ -304,18 +297,19 @@ export class Parser {
     if (this.peek() !== '>') this.unexpected('">"');
     this.#pos++;
     this.skipCfws();
-    return `${spec.local}@${spec.domain}`;
+    return spec;
   }
 
   /** A mailbox, or a group when `allowGroup`. Leaves the position after trailing CFWS. */
-  entry(allowGroup: boolean): AddressEntry {
+  entry(allowGroup: boolean): AddressEntry<Address> {
     this.skipCfws();
     const start = this.#pos;
-    if (this.peek() === '<') return { name: null, address: this.angleAddr() };
+    if (this.peek() === '<') return new Address(null, this.angleAddr());
     const tokens = this.phrase();
     const next = this.peek();
     if (tokens.length > 0 && next === '<') {
-      return { name: this.#displayName(tokens), address: this.angleAddr() };
+      const name = this.#displayName(tokens);
+      return new Address(name, this.angleAddr());
     }
     if (tokens.length > 0 && next === ':') {
       if (!allowGroup) this.fail('a group cannot be nested inside a group');
@@ -323,13 +317,12 @@ export class Parser {
     }
     // Neither "name <addr>" nor "name:": it must be a bare addr-spec; reparse from the start.
     this.#pos = start;
-    const spec = this.addrSpec();
-    return { name: null, address: `${spec.local}@${spec.domain}` };
+    return new Address(null, this.addrSpec());
   }
 
-  #group(name: string): Group {
+  #group(name: string): Group<Address> {
     this.#pos++; // :
-    const members: Mailbox[] = [];
+    const members: Address[] = [];
     for (;;) {
       this.skipCfws();
       if (this.peek() === ';') break;
@@ -339,7 +332,7 @@ export class Parser {
         this.#pos++;
         continue;
       }
-      members.push(this.entry(false) as Mailbox);
+      members.push(this.entry(false) as Address);
       if (this.peek() === ',') this.#pos++;
       else if (this.atEnd()) this.fail('group not closed with ";"');
       else if (this.peek() !== ';') this.unexpected('"," or ";"');
@@ -378,15 +371,5 @@ export class Parser {
     }
     // `"" <a@b>` has no name to show: normalise it to null like a bare address.
     return name.length === 0 ? null : name;
-  }
-}
-
-/** Callers from plain JavaScript may pass anything: a typed error, not a TypeError, for non-strings. */
-export function assertString(input: unknown, what: string): asserts input is string {
-  if (typeof input !== 'string') {
-    throw new InvalidArgumentError(`${what} must be a string, got ${input === null ? 'null' : typeof input}`, {
-      code: ErrorCodes.INVALID_ADDRESS,
-      field: 'address',
-    });
   }
 }

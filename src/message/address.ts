@@ -10,22 +10,23 @@
  */
 import { ErrorCodes, findLineBreak, InvalidArgumentError } from '../errors.js';
 import { findUnknownKey } from '../options.js';
-import { toAsciiDomain } from './address-check.js';
-import { type AddressEntry, assertString, type Mailbox, Parser, quoteString } from './address-parser.js';
+import { checkMailboxParts, type MailboxCheckOptions } from './address-check.js';
+import { type AddressEntry, assertString, type Group, type Mailbox, Parser, quoteString } from './address-parser.js';
+import { Address } from './address-value.js';
 import { encodeWords } from './mime/encodings.js';
 import { assertNoInjection } from './mime/headers.js';
 import type { AddressInput, AddressObject } from './types.js';
 
 export {
-  checkMailboxAddress,
+  checkMailboxParts,
   DEFAULT_MAX_ADDRESS_LENGTH,
   DEFAULT_MAX_LABEL_LENGTH,
   DEFAULT_MAX_LOCAL_PART_LENGTH,
-  isValidMailboxAddress,
   type MailboxCheckOptions,
   toAsciiDomain,
 } from './address-check.js';
 export type { AddressEntry, Group, Mailbox } from './address-parser.js';
+export { Address } from './address-value.js';
 
 /**
  * Parses exactly one mailbox in any RFC 5322 form: `a@b.example`, `Name <a@b.example>`,
@@ -37,30 +38,13 @@ export type { AddressEntry, Group, Mailbox } from './address-parser.js';
  *   exactly one well-formed mailbox: a group, a list, CR/LF/NUL, or a syntax error.
  * @see RFC 5322 §3.4, RFC 6532 §3.2, RFC 2047 §5 (3)
  */
-export function parseAddress(input: AddressInput): Mailbox {
-  if (typeof input === 'object' && input !== null) return parseMailbox(addressInputText(input));
+export function parseAddress(input: AddressInput): Address {
+  if (typeof input === 'object' && input !== null) return addressFromObject(input, 'address');
   assertString(input, 'address');
-  // The same sender and recipients come back message after message: parse each text once.
-  const hit = mailboxCache.get(input);
-  if (hit !== undefined) return { name: hit.name, address: hit.address };
-  const mailbox = parseMailbox(input);
-  if (input.length > MAX_CACHED_INPUT) return mailbox;
-  if (mailboxCache.size >= MAILBOX_CACHE_SIZE) mailboxCache.delete(mailboxCache.keys().next().value!);
-  mailboxCache.set(input, { name: mailbox.name, address: mailbox.address });
-  return mailbox;
+  return parseMailbox(input);
 }
 
-/**
- * Successful parses only (failures are cheap to repeat and carry positions); copies are handed out.
- * Kept because it pays (2026-11-30, Node 20, this VM): a miss costs 1.76 µs, a hit 0.015 µs; a sender
- * and its recipients repeat message after message (~3.5 µs of a ~115 µs 1 KB `sendMessage`).
- */
-const MAILBOX_CACHE_SIZE = 1024;
-/** Longer texts are not kept, so the cache stays small whatever callers pass. */
-const MAX_CACHED_INPUT = 512;
-const mailboxCache = new Map<string, Mailbox>();
-
-function parseMailbox(input: string): Mailbox {
+function parseMailbox(input: string): Address {
   const p: Parser = new Parser(input);
   p.skipCfws();
   if (p.atEnd()) p.fail('empty address');
@@ -71,7 +55,44 @@ function parseMailbox(input: string): Mailbox {
     if (p.peek() === ',') p.fail('expected a single mailbox, found a list (use parseAddressList)');
     p.unexpected('end of address');
   }
-  return entry;
+  return entry as Address;
+}
+
+/**
+ * Parsed addresses by input text, for one sender of many messages (a handler keeps one, so nothing
+ * is shared between handlers or kept at module level). Successes only; bounded in entries and in the
+ * length of a text kept. Values are immutable, so one value serves every message that repeats the text.
+ * Pays (bench/micro/address.bench.ts): a parse costs microseconds, a hit a map lookup.
+ */
+export class AddressCache {
+  static readonly MAX_ENTRIES = 1024;
+  static readonly MAX_TEXT = 512;
+  readonly #mailboxes = new Map<string, Address>();
+  readonly #lists = new Map<string, readonly AddressEntry<Address>[]>();
+
+  /** {@link parseAddress} of a string, remembered. */
+  mailbox(text: string): Address {
+    const hit = this.#mailboxes.get(text);
+    if (hit !== undefined) return hit;
+    const value = parseAddress(text);
+    remember(this.#mailboxes, text, value);
+    return value;
+  }
+
+  /** {@link parseAddressList}, remembered; the array is shared: never change it. */
+  list(text: string): readonly AddressEntry<Address>[] {
+    const hit = this.#lists.get(text);
+    if (hit !== undefined) return hit;
+    const value = Object.freeze(parseAddressList(text));
+    remember(this.#lists, text, value);
+    return value;
+  }
+}
+
+function remember<V>(map: Map<string, V>, text: string, value: V): void {
+  if (text.length > AddressCache.MAX_TEXT) return;
+  if (map.size >= AddressCache.MAX_ENTRIES) map.delete(map.keys().next().value as string);
+  map.set(text, value);
 }
 
 /**
@@ -82,10 +103,10 @@ function parseMailbox(input: string): Mailbox {
  * @throws InvalidArgumentError (`ERR_SMTP_INVALID_ADDRESS`, with `position`) on malformed input.
  * @see RFC 5322 §3.4
  */
-export function parseAddressList(input: string): AddressEntry[] {
+export function parseAddressList(input: string): AddressEntry<Address>[] {
   assertString(input, 'address list');
   const p: Parser = new Parser(input);
-  const out: AddressEntry[] = [];
+  const out: AddressEntry<Address>[] = [];
   for (;;) {
     p.skipCfws();
     if (p.atEnd()) return out;
@@ -101,8 +122,8 @@ export function parseAddressList(input: string): AddressEntry[] {
 }
 
 /** The mailboxes of a parsed list, with every group replaced by its members, in order. */
-export function flattenAddresses(entries: readonly AddressEntry[]): Mailbox[] {
-  const out: Mailbox[] = [];
+export function flattenAddresses<M extends Mailbox>(entries: readonly AddressEntry<M>[]): M[] {
+  const out: M[] = [];
   for (const e of entries) {
     if ('group' in e) out.push(...e.members);
     else out.push(e);
@@ -125,13 +146,40 @@ export function formatPhrase(name: string, field: string): string {
   return quoteString(name);
 }
 
-/** Checks that `address` is an addr-spec and returns its canonical text. */
-function canonicalAddrSpec(address: unknown): string {
+/** A bare addr-spec (RFC 5321 form: no comments, no white space) as an Address value. */
+function strictMailbox(address: unknown, name: string | null): Address {
   assertString(address, 'address');
   const p: Parser = new Parser(address, true);
   const spec = p.addrSpec();
   if (!p.atEnd()) p.unexpected('end of address');
-  return `${spec.local}@${spec.domain}`;
+  return new Address(name, spec);
+}
+
+/**
+ * A parsed mailbox as header text, without parsing anything again: `Name <local@domain>`, with the
+ * domain as A-labels when `asciiDomain` (so only a non-ASCII local part stays UTF-8, RFC 6531).
+ */
+export function formatMailbox(m: Address, asciiDomain: boolean): string {
+  const address = asciiDomain ? m.wire : m.address;
+  if (m.name === null || m.name === '') return address;
+  return `${formatPhrase(m.name, 'display name')} <${address}>`;
+}
+
+/**
+ * A parsed entry as header text, without parsing anything again; with `asciiDomain` every domain is
+ * written as A-labels (only a non-ASCII local part stays UTF-8, RFC 6531).
+ */
+export function formatEntry(entry: AddressEntry<Address>, asciiDomain: boolean): string {
+  if (!('group' in entry)) return formatMailbox(entry, asciiDomain);
+  return formatGroup(
+    entry.group,
+    entry.members.map((m) => formatMailbox(m, asciiDomain)),
+  );
+}
+
+function formatGroup(group: string, members: readonly string[]): string {
+  const name = group === '' ? '""' : formatPhrase(group, 'group name');
+  return members.length === 0 ? `${name}:;` : `${name}: ${members.join(', ')};`;
 }
 
 /**
@@ -148,6 +196,7 @@ function canonicalAddrSpec(address: unknown): string {
  * @see RFC 5322 §3.4, RFC 2047 §5 (3)
  */
 export function formatAddress(entry: AddressEntry | string): string {
+  if (entry instanceof Address) return formatMailbox(entry, false);
   if (typeof entry === 'string') {
     const list = parseAddressList(entry);
     if (list.length !== 1) {
@@ -165,13 +214,12 @@ export function formatAddress(entry: AddressEntry | string): string {
     });
   }
   if ('group' in entry) {
-    const name = entry.group === '' ? '""' : formatPhrase(entry.group, 'group name');
-    const members = entry.members.map((m) => formatAddress(m));
-    return members.length === 0 ? `${name}:;` : `${name}: ${members.join(', ')};`;
+    return formatGroup(
+      entry.group,
+      entry.members.map((m) => formatAddress(m)),
+    );
   }
-  const address = canonicalAddrSpec(entry.address);
-  if (entry.name === null || entry.name === undefined || entry.name === '') return address;
-  return `${formatPhrase(entry.name, 'display name')} <${address}>`;
+  return formatMailbox(strictMailbox(entry.address, entry.name ?? null), false);
 }
 
 /**
@@ -187,6 +235,14 @@ const ADDRESS_OBJECT_KEYS = ['name', 'address'] as const;
 
 export function addressInputText(input: unknown, field = 'address'): string {
   if (typeof input === 'string') return input;
+  return formatMailbox(addressFromObject(input, field), false);
+}
+
+/**
+ * The object form `{ name?, address }` as an Address value: its address parsed once as a bare
+ * addr-spec, its name kept exactly (`''` is no name). Errors as {@link addressInputText}.
+ */
+export function addressFromObject(input: unknown, field = 'address'): Address {
   const fail = (why: string): never => {
     throw new InvalidArgumentError(`${field} ${why}`, { code: ErrorCodes.INVALID_ADDRESS, field });
   };
@@ -203,7 +259,30 @@ export function addressInputText(input: unknown, field = 'address'): string {
   if (name !== undefined && name !== null && typeof name !== 'string') fail('.name must be a string');
   assertNoInjection(address, `${field}.address`);
   if (typeof name === 'string') assertNoInjection(name, `${field}.name`);
-  return formatAddress({ name: name ?? null, address });
+  return strictMailbox(address, name === undefined || name === null || name === '' ? null : name);
+}
+
+/**
+ * Checks a bare mailbox address `local@domain` against RFC 5321 §4.1.2 (no comments or white
+ * space outside a quoted local part), RFC 6531 (UTF-8 local parts allowed) and the limits (see
+ * {@link checkMailboxParts}). Returns null when it is valid, otherwise a sentence saying what is
+ * wrong (never throws).
+ */
+export function checkMailboxAddress(address: string, options: MailboxCheckOptions = {}): string | null {
+  if (typeof address !== 'string') return 'address must be a string';
+  if (address.length === 0) return 'address is empty';
+  let parsed: Address;
+  try {
+    parsed = strictMailbox(address, null);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  return checkMailboxParts(parsed, options);
+}
+
+/** `checkMailboxAddress(address, options) === null`: see {@link checkMailboxAddress}. */
+export function isValidMailboxAddress(address: string, options?: MailboxCheckOptions): boolean {
+  return checkMailboxAddress(address, options) === null;
 }
 
 /**
@@ -216,9 +295,7 @@ export function addressInputText(input: unknown, field = 'address'): string {
  * @see RFC 5321 §4.1.2, RFC 6531 §3.3
  */
 export function envelopeAddress(address: string): string {
-  const { address: spec } = parseAddress(address);
-  const at = spec.lastIndexOf('@');
-  return `${spec.slice(0, at)}@${toAsciiDomain(spec.slice(at + 1))}`;
+  return parseAddress(address).wire;
 }
 
 /**
@@ -229,12 +306,29 @@ export function envelopeAddress(address: string): string {
  */
 export function needsSmtpUtf8(address: string): boolean {
   if (typeof address !== 'string') return false;
-  let spec = address;
   try {
-    spec = parseAddress(address).address;
+    return parseAddress(address).smtpUtf8;
   } catch {
-    // Fall through with the raw text: the caller gets a best-effort answer, validation reports the error.
+    // The raw text: the caller gets a best-effort answer, validation reports the error.
+    const at = address.lastIndexOf('@');
+    return NON_ASCII.test(at < 0 ? address : address.slice(0, at));
   }
-  const at = spec.lastIndexOf('@');
-  return /[^\x00-\x7f]/.test(at < 0 ? spec : spec.slice(0, at));
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * An envelope path given as text (`SmtpConnection.sendMail` without a declared SMTPUTF8 need) as it
+ * goes on the wire: parsed once, the domain as A-labels, and whether SMTPUTF8 is needed (the one
+ * answer: a non-ASCII local part). `''` (the null sender) and text that does not parse as one mailbox
+ * stay as given, needing SMTPUTF8 when they hold non-ASCII; the command builder refuses what it must.
+ */
+export function wirePath(text: string): { path: string; smtpUtf8: boolean } {
+  if (text === '') return { path: text, smtpUtf8: false };
+  try {
+    const m = parseAddress(text);
+    return { path: m.wire, smtpUtf8: m.smtpUtf8 };
+  } catch {
+    return { path: text, smtpUtf8: NON_ASCII.test(text) };
+  }
 }

@@ -12,14 +12,12 @@
 import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
-import { BodyEncoder, setWireClean } from '../protocol/dot-stuff.js';
+import { toWireBody, type WireBody } from '../protocol/dot-stuff.js';
 import {
-  addressInputText,
-  checkMailboxAddress,
-  envelopeAddress,
+  type Address,
+  type AddressCache,
+  addressFromObject,
   flattenAddresses,
-  type Mailbox,
-  needsSmtpUtf8,
   parseAddress,
   parseAddressList,
 } from './address.js';
@@ -28,8 +26,11 @@ import { assertNoInjection } from './mime/headers.js';
 import type { AddressInput, MessageInput } from './types.js';
 import { DEFAULT_VALIDATION_LIMITS, MB, type ValidationLimits } from './validation-limits.js';
 
-/** What the engine may send for one attempt. */
-export type PreparedBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
+/**
+ * What the engine may send for one attempt: in memory and known to be in wire form (`WireBody`), in
+ * memory and not yet checked (the transaction plan checks it), or a stream.
+ */
+export type PreparedBody = WireBody | Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
 
 /** The SMTP envelope with every need decided (structurally the engine's `Envelope`). */
 export interface PreparedEnvelope {
@@ -47,9 +48,6 @@ export interface PreparedMessage {
   readonly envelope: PreparedEnvelope;
   /** RFC 5322 Message-ID with angle brackets; null when a raw stream's cannot be read. */
   readonly messageId: string | null;
-  /** The header block as built (CRLF lines, empty line last); null for a raw message. */
-  readonly headerBlock: string | null;
-  readonly needs: { readonly eightBit: boolean | undefined; readonly smtpUtf8: boolean };
   /** The body can be produced again for a retry. */
   readonly replayable: boolean;
   /** The body for one attempt; null when a one-shot source was already taken. */
@@ -92,14 +90,14 @@ function invalidArg(message: string, field: string, code: string = ErrorCodes.IN
 // ── the limits (this module's own rules) ───────────────────────────────────────────────────────
 
 /**
- * A parsed mailbox against the address rules (address.ts) under the limits.
+ * A parsed mailbox against the address rules (address.ts) under the limits; reads the value, parses nothing.
  * @throws InvalidArgumentError `ERR_SMTP_INVALID_ADDRESS`, `label: invalid email address "…": why`.
  */
-export function checkMailboxLimits(address: string, limits: Readonly<ValidationLimits>, label: string): void {
-  const reason = checkMailboxAddress(address, limits);
+export function checkMailboxLimits(address: Address, limits: Readonly<ValidationLimits>, label: string): void {
+  const reason = address.check(limits);
   if (reason !== null) {
     throw invalidArg(
-      `${label}invalid email address ${show(address)}: ${reason.replace(/^Invalid address: /, '')}`,
+      `${label}invalid email address ${show(address.address)}: ${reason.replace(/^Invalid address: /, '')}`,
       label.replace(/: $/, '') || 'address',
       ErrorCodes.INVALID_ADDRESS,
     );
@@ -107,11 +105,12 @@ export function checkMailboxLimits(address: string, limits: Readonly<ValidationL
 }
 
 /** One RFC 5322 mailbox (`a@b.example`, `"Doe, John" <a@b.example>`), parsed by address.ts. */
-export function parseMailbox(input: unknown, label = ''): Mailbox {
+export function parseMailbox(input: unknown, label = '', cache?: AddressCache): Address {
   const field = label.replace(/: $/, '') || 'address';
+  if (isObject(input)) return addressFromObject(input, field);
   const text = addressText(input, label, field);
   try {
-    return parseAddress(text);
+    return cache === undefined ? parseAddress(text) : cache.mailbox(text);
   } catch (err) {
     const e = err as InvalidArgumentError;
     throw new InvalidArgumentError(
@@ -121,12 +120,15 @@ export function parseMailbox(input: unknown, label = ''): Mailbox {
   }
 }
 
+function isObject(input: unknown): input is object {
+  return typeof input === 'object' && input !== null && !Array.isArray(input);
+}
+
 /**
- * An address argument as text: a string, or `{ name, address }` through address.ts's one owner of
- * that form. @throws InvalidArgumentError for another type or an empty string.
+ * An address argument that is not `{ name, address }` (address.ts owns that form) as text.
+ * @throws InvalidArgumentError for another type or an empty string.
  */
 function addressText(input: unknown, label: string, field: string): string {
-  if (typeof input === 'object' && input !== null && !Array.isArray(input)) return addressInputText(input, field);
   if (typeof input !== 'string')
     throw invalidArg(`${label}email address must be a string, got ${describeType(input)}`, field);
   if (input.trim().length === 0) throw invalidArg(`${label}email address is empty`, field, ErrorCodes.INVALID_ADDRESS);
@@ -134,10 +136,11 @@ function addressText(input: unknown, label: string, field: string): string {
 }
 
 /** Every mailbox of one list item (a mailbox, or a group's members). @throws InvalidArgumentError naming `field`. */
-function parseListItem(input: unknown, label: string, field: string): Mailbox[] {
+function parseListItem(input: unknown, label: string, field: string, cache?: AddressCache): Address[] {
+  if (isObject(input)) return [addressFromObject(input, field)];
   const text = addressText(input, label, field);
   try {
-    return flattenAddresses(parseAddressList(text));
+    return flattenAddresses(cache === undefined ? parseAddressList(text) : cache.list(text));
   } catch (err) {
     const e = err as InvalidArgumentError;
     throw new InvalidArgumentError(
@@ -171,12 +174,12 @@ export function checkRecipientLists(
   lists: readonly (readonly [string, unknown])[],
   limits: Readonly<ValidationLimits>,
 ): void {
-  const parsed: [string, Mailbox[]][] = [];
+  const parsed: [string, Address[]][] = [];
   for (const [field, list] of lists) {
     if (list === undefined || list === null) continue;
     if (!Array.isArray(list))
       throw invalidArg(`${field} must be an array of addresses, got ${describeType(list)}`, field);
-    const mailboxes: Mailbox[] = [];
+    const mailboxes: Address[] = [];
     list.forEach((input: unknown, i: number) => {
       mailboxes.push(...parseListItem(input, `${field}[${i}]: `, `${field}[${i}]`));
     });
@@ -187,7 +190,7 @@ export function checkRecipientLists(
     limits,
   );
   for (const [field, mailboxes] of parsed) {
-    mailboxes.forEach((m, i) => void checkMailboxLimits(m.address, limits, `${field}[${i}]: `));
+    mailboxes.forEach((m, i) => void checkMailboxLimits(m, limits, `${field}[${i}]: `));
   }
 }
 
@@ -264,6 +267,8 @@ export interface PrepareMessageOptions {
   envelope?: { from: string; to: readonly string[] } | undefined;
   /** Check the sender against the limits (the validator skips it when the message names none). */
   checkFrom?: boolean;
+  /** Parsed addresses by text, kept by the caller across messages (the handler keeps one). */
+  addresses?: AddressCache | undefined;
 }
 
 /**
@@ -288,49 +293,50 @@ export function prepareMessage(input: MessageInput, options: PrepareMessageOptio
   // Every field the builder owns goes through unchanged (new MessageInput fields included).
   const buildOptions: BuildMessageOptions = { ...input, fromAddress };
   if (options.messageId !== undefined) buildOptions.messageId = options.messageId;
-  const built = buildMessage(buildOptions);
+  const built = buildMessage(buildOptions, options.addresses);
   const { addresses } = built;
-  if (options.checkFrom !== false) checkMailboxLimits(addresses.from.address, limits, 'fromAddress: ');
+  if (options.checkFrom !== false) checkMailboxLimits(addresses.from, limits, 'fromAddress: ');
   checkRecipientCount(addresses.to.length + addresses.cc.length + addresses.bcc.length, limits);
   for (const [field, list] of [
     ['toAddresses', addresses.to],
     ['ccAddresses', addresses.cc],
     ['bccAddresses', addresses.bcc],
   ] as const) {
-    list.forEach((m, i) => void checkMailboxLimits(m.address, limits, `${field}[${i}]: `));
+    list.forEach((m, i) => void checkMailboxLimits(m, limits, `${field}[${i}]: `));
   }
-  for (const [i, m] of addresses.replyTo.entries()) checkMailboxLimits(m.address, limits, `replyTo[${i}]: `);
+  for (const [i, m] of addresses.replyTo.entries()) checkMailboxLimits(m, limits, `replyTo[${i}]: `);
   checkAttachmentSizes(
     built.attachmentSizes,
     built.attachmentSizes.map((_, i) => `attachments[${i}] (${show(input.attachments?.[i]?.filename)})`),
     limits,
   );
-  return fromBuilt(built, options.envelope, limits);
+  return fromBuilt(built, options.envelope, limits, options.addresses);
 }
 
 function fromBuilt(
   built: BuiltMessage,
   override: PrepareMessageOptions['envelope'],
   limits: Readonly<ValidationLimits>,
+  cache: AddressCache | undefined,
 ): PreparedMessage {
   const asGiven = new Map<string, string>();
-  for (const m of [...built.addresses.to, ...built.addresses.cc, ...built.addresses.bcc])
-    asGiven.set(envelopeAddress(m.address).toLowerCase(), m.address);
+  for (const list of [built.addresses.to, built.addresses.cc, built.addresses.bcc])
+    for (const m of list) asGiven.set(m.wire.toLowerCase(), m.address);
   let from = built.envelope.from;
   let to: readonly string[] = built.envelope.to;
   let smtpUtf8 = built.needsSmtpUtf8;
   if (override !== undefined) {
-    const env = parseEnvelope(override.from, override.to, asGiven, limits);
+    const env = parseEnvelope(override.from, override.to, asGiven, limits, cache);
     from = env.from;
     to = env.to;
     smtpUtf8 ||= env.smtpUtf8;
   }
   let body: () => PreparedBody | null;
   if (built.inMemory && built.size !== null && built.size <= IN_MEMORY_LIMIT) {
-    const bytes = built.toBufferSync();
-    // Never handed out: the engine may trust it as the builder made it (no re-encoding).
-    setWireClean(bytes, true);
-    body = () => bytes;
+    // The builder writes wire form (CRLF lines within 998 octets) and this buffer is never handed out:
+    // it is a WireBody as built, without a scan (a scan costs ~0.1 ms on 100 KB: a search per line).
+    const wire: WireBody = { kind: 'wire', bytes: built.toBufferSync() };
+    body = () => wire;
   } else {
     let used = false;
     body = () => {
@@ -348,8 +354,6 @@ function fromBuilt(
       ...(built.size === null ? {} : { size: built.size }),
     }),
     messageId: built.messageId,
-    headerBlock: built.headers,
-    needs: Object.freeze({ eightBit: built.has8bit, smtpUtf8 }),
     replayable: built.replayable,
     body,
     asGiven: (wire: string) => lookup(asGiven, wire),
@@ -364,37 +368,51 @@ function lookup(asGiven: ReadonlyMap<string, string>, wire: string): string {
 
 /**
  * Envelope addresses → wire forms, by the same rules as message addresses: RFC 5322 forms (a group
- * or list in `to` gives its members), each under the limits; `''` is the null sender.
+ * or list in `to` gives its members), each under the limits; `''` is the null sender. Recipients
+ * spelled differently on the wire go into `asGiven` (made when first needed). With a cache,
+ * a text seen before is neither parsed nor checked again (the value remembers its verdict).
  */
 function parseEnvelope(
   fromInput: unknown,
   toInput: unknown,
-  asGiven: Map<string, string>,
+  given: Map<string, string> | null,
   limits: Readonly<ValidationLimits>,
-): { from: string; to: string[]; smtpUtf8: boolean } {
+  cache: AddressCache | undefined,
+): { from: string; to: string[]; smtpUtf8: boolean; asGiven: Map<string, string> | null } {
+  let asGiven = given;
   let from = '';
+  let smtpUtf8 = false;
   if (fromInput !== '') {
-    const address = parseMailbox(fromInput, 'envelope.from: ').address;
-    checkMailboxLimits(address, limits, 'envelope.from: ');
-    from = envelopeAddress(address);
+    const sender = parseMailbox(fromInput, 'envelope.from: ', cache);
+    checkMailboxLimits(sender, limits, 'envelope.from: ');
+    from = sender.wire;
+    smtpUtf8 = sender.smtpUtf8;
   }
   if (!Array.isArray(toInput) || toInput.length === 0)
     throw invalidArg('envelope.to must name at least one recipient', 'envelope.to', ErrorCodes.INVALID_ADDRESS);
-  const mailboxes: Mailbox[] = [];
-  toInput.forEach((input: unknown, i: number) => {
-    mailboxes.push(...parseListItem(input, `envelope.to[${i}]: `, `envelope.to[${i}]`));
-  });
+  let mailboxes: Address[];
+  if (toInput.length === 1) {
+    mailboxes = parseListItem(toInput[0], 'envelope.to[0]: ', 'envelope.to[0]', cache);
+  } else {
+    mailboxes = [];
+    for (let i = 0; i < toInput.length; i++)
+      mailboxes.push(...parseListItem(toInput[i], `envelope.to[${i}]: `, `envelope.to[${i}]`, cache));
+  }
   checkRecipientCount(mailboxes.length, limits);
   const to: string[] = [];
-  let smtpUtf8 = needsSmtpUtf8(from);
-  mailboxes.forEach(({ address }, i) => {
-    checkMailboxLimits(address, limits, `envelope.to[${i}]: `);
-    const wire = envelopeAddress(address);
-    asGiven.set(wire.toLowerCase(), address);
-    smtpUtf8 ||= needsSmtpUtf8(address);
+  for (let i = 0; i < mailboxes.length; i++) {
+    const m = mailboxes[i] as Address;
+    checkMailboxLimits(m, limits, `envelope.to[${i}]: `);
+    const wire = m.wire;
+    // Only an IDN domain is spelled differently on the wire: nothing to remember otherwise.
+    if (wire !== m.address) {
+      asGiven ??= new Map();
+      asGiven.set(wire.toLowerCase(), m.address);
+    }
+    smtpUtf8 ||= m.smtpUtf8;
     to.push(wire);
-  });
-  return { from, to, smtpUtf8 };
+  }
+  return { from, to, smtpUtf8, asGiven };
 }
 
 // ── sendRaw: bytes or a stream → PreparedMessage ──────────────────────────────────────────────
@@ -424,12 +442,23 @@ export interface RawEnvelopeInput {
 export function prepareRaw(
   envelope: RawEnvelopeInput,
   message: RawMessageInput,
-  options: { messageId?: string | undefined; limits?: Readonly<ValidationLimits> } = {},
+  options: {
+    messageId?: string | undefined;
+    limits?: Readonly<ValidationLimits>;
+    /** Parsed addresses by text, kept by the caller across messages (the handler keeps one). */
+    addresses?: AddressCache | undefined;
+  } = {},
 ): PreparedMessage {
   if (typeof envelope !== 'object' || envelope === null)
     throw invalidArg('envelope must be an object with from and to', 'envelope');
-  const asGiven = new Map<string, string>();
-  const env = parseEnvelope(envelope.from, envelope.to, asGiven, options.limits ?? DEFAULT_VALIDATION_LIMITS);
+  const env = parseEnvelope(
+    envelope.from,
+    envelope.to,
+    null,
+    options.limits ?? DEFAULT_VALIDATION_LIMITS,
+    options.addresses,
+  );
+  const asGiven = env.asGiven;
   for (const key of ['eightBit', 'smtpUtf8'] as const) {
     if (envelope[key] !== undefined && typeof envelope[key] !== 'boolean')
       throw invalidArg(`envelope.${key} must be a boolean`, `envelope.${key}`);
@@ -444,15 +473,13 @@ export function prepareRaw(
   let messageId = options.messageId ?? null;
   let body: () => PreparedBody | null;
   if (inMemory) {
-    // The SMTP line rule's owner runs once here: a bad line is INVALID with nothing sent.
-    const encoder = new BodyEncoder({ dotStuff: false });
-    const clean = encoder.encode(inMemory).length + encoder.end().length;
-    transmitted ??= clean;
-    // Nothing to repair (no bare CR or LF, CRLF at the end): the engine need not encode it again.
-    setWireClean(inMemory, clean === inMemory.length);
+    // The SMTP line rule's owner runs once here: a bad line is INVALID with nothing sent. The body is
+    // encoded only when it must change, and what was encoded is what is sent.
+    const wire = toWireBody(inMemory);
+    transmitted ??= wire.bytes.length;
     eightBit ??= !isAscii(inMemory);
     messageId ??= readMessageId(inMemory);
-    body = () => inMemory;
+    body = () => wire;
   } else if (typeof message === 'function') {
     body = () => message();
   } else if (message !== null && typeof message === 'object' && Symbol.asyncIterator in message) {
@@ -474,18 +501,21 @@ export function prepareRaw(
       ...(transmitted === undefined ? {} : { size: transmitted }),
     }),
     messageId,
-    headerBlock: null,
-    needs: Object.freeze({ eightBit, smtpUtf8 }),
     replayable: inMemory !== null || typeof message === 'function',
     body,
-    asGiven: (wire: string) => lookup(asGiven, wire),
+    // Only an IDN recipient is spelled differently on the wire: most messages need no lookup.
+    asGiven: asGiven === null ? sameText : (wire: string) => lookup(asGiven, wire),
   });
+}
+
+function sameText(wire: string): string {
+  return wire;
 }
 
 const MESSAGE_ID_HEADER = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im;
 
-/** The Message-ID of a raw message, read from its header block only. */
-function readMessageId(message: Uint8Array): string | null {
+/** The Message-ID of a raw message, read from its header block only (the one reader: the outbox calls it too). */
+export function readMessageId(message: Uint8Array): string | null {
   const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
   let end = buf.indexOf('\r\n\r\n');
   if (end === -1) end = buf.indexOf('\n\n');

@@ -67,7 +67,7 @@ export class SmtpMessageValidator {
   static validateEmailAddress(email: AddressInput, limits?: Partial<ValidationLimits>): ValidationResult {
     return view(() => {
       const l = resolveLimits(limits);
-      checkMailboxLimits(parseMailbox(email).address, l, '');
+      checkMailboxLimits(parseMailbox(email), l, '');
     });
   }
 

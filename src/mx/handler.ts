@@ -307,8 +307,6 @@ export class SmtpMxHandler {
     const narrowed: PreparedMessage = {
       envelope: { ...prepared.envelope, to, ...(requireTls ? { requireTls: true } : {}) },
       messageId: prepared.messageId,
-      headerBlock: prepared.headerBlock,
-      needs: prepared.needs,
       replayable: prepared.replayable,
       body: () => prepared.body(),
       asGiven: (wire) => prepared.asGiven(wire),

@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import { assertMessageId, messageIdDomain } from '../message/mime/headers.js';
+import { readMessageId } from '../message/prepare.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 
 /** Bumped when the shape changes; a worker refuses versions it does not know (INVALID). */
@@ -151,14 +152,6 @@ export function rawJobData(
     raw,
     messageId: messageId ?? readMessageId(bytes),
   };
-}
-
-/** The Message-ID field of a raw message's header block, or null. */
-function readMessageId(bytes: Buffer): string | null {
-  let end = bytes.indexOf('\r\n\r\n');
-  if (end === -1) end = bytes.indexOf('\n\n');
-  const head = bytes.toString('latin1', 0, end === -1 ? Math.min(bytes.length, 64 * 1024) : end);
-  return /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im.exec(head)?.[1] ?? null;
 }
 
 /**

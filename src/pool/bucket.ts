@@ -3,7 +3,8 @@
  * limiter, and the one waiter holding the lock for a free slot. The pool (pool.ts) moves entries
  * between these sets; this module only builds, counts and waits.
  */
-import { Mutex } from './mutex.js';
+import type { AbortSource } from '../util/abort.js';
+import { Mutex } from '../util/mutex.js';
 import { TokenBucket } from './rate-limit.js';
 
 export type EntryState = 'idle' | 'busy' | 'closing';
@@ -21,6 +22,17 @@ export interface Entry<C> {
   readonly onClose: (err: unknown) => void;
 }
 
+/** A `getConnection` call waiting for a connection handed straight over at release (see pool.ts). */
+export interface HandoffWaiter<C> {
+  /** A connection, or null: a slot was freed instead, take the general path. */
+  resolve(conn: C | null): void;
+  reject(err: unknown): void;
+  /** Date.now() ms past which it fails with the acquire timeout (Infinity: never). */
+  readonly deadlineAt: number;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+}
+
 export interface Bucket<C> {
   readonly key: string;
   readonly label: string;
@@ -35,6 +47,11 @@ export interface Bucket<C> {
   headWaiting: boolean;
   /** Wakes the lock holder waiting for a slot. */
   wake: (() => void) | null;
+  /** Calls waiting for a released connection, oldest first (the destination's FIFO). */
+  readonly waiters: HandoffWaiter<C>[];
+  /** One acquire deadline per destination: the oldest waiter's (all wait the same acquireTimeout). */
+  deadline: NodeJS.Timeout | null;
+  deadlineAt: number;
   /** getConnection calls using this bucket right now (it is dropped from the map only when unused). */
   users: number;
   readonly limiter: TokenBucket | null;
@@ -46,7 +63,7 @@ export function slots<C>(bucket: Bucket<C>): number {
 }
 
 /** Resolves at the next change of the bucket; rejects when the gate aborts. */
-export function waitForSlot<C>(bucket: Bucket<C>, gate: AbortSignal): Promise<void> {
+export function waitForSlot<C>(bucket: Bucket<C>, gate: AbortSource): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const done = (): void => {
       gate.removeEventListener('abort', onAbort);
@@ -82,6 +99,9 @@ export function newBucket<C>(
     closing: 0,
     headWaiting: false,
     wake: null,
+    waiters: [],
+    deadline: null,
+    deadlineAt: 0,
     users: 0,
     limiter: rateLimit ? new TokenBucket(rateLimit.messages, rateLimit.interval) : null,
   };

@@ -65,7 +65,7 @@ export function collectStats<C>(buckets: ReadonlyMap<string, Bucket<C>>, counter
     perKey: [],
   };
   for (const b of buckets.values()) {
-    const waiting = b.mutex.waiting + (b.headWaiting ? 1 : 0) + (b.limiter?.waiting ?? 0);
+    const waiting = b.mutex.waiting + (b.headWaiting ? 1 : 0) + (b.limiter?.waiting ?? 0) + b.waiters.length;
     const k: PoolKeyStats = {
       key: b.label,
       total: b.idle.length + b.busy.size,

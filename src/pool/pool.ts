@@ -22,13 +22,13 @@ import type { Credentials } from '../protocol/auth.js';
 import { TlsSessionStore } from '../transport/connect.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import { channels } from '../util/channels.js';
-import { type Bucket, type Entry, newBucket, slots, waitForSlot } from './bucket.js';
+import { type Bucket, type Entry, type HandoffWaiter, newBucket, slots, waitForSlot } from './bucket.js';
 import { Gate } from './gate.js';
-import { type PoolConnectionParams, resolveParams } from './pool-key.js';
+import { type PoolConnectionParams, type PoolKey, resolveParams } from './pool-key.js';
 import { type PoolableConnection, resolvePoolOptions, type SmtpConnectionPoolOptions } from './pool-options.js';
 import { collectStats, type PoolStats } from './pool-stats.js';
 
-export type { PoolConnectionParams } from './pool-key.js';
+export { type PoolConnectionParams, PoolKey } from './pool-key.js';
 export {
   DEFAULT_ACQUIRE_TIMEOUT,
   DEFAULT_HEALTH_CHECK_AFTER,
@@ -49,9 +49,10 @@ const MAX_REAP_PERIOD = 15_000;
  * A connection pool keyed by destination and credentials. See the module comment for the design.
  *
  * Usage: `const conn = await pool.getConnection(params)`, use it, then `pool.releaseConnection(conn)`
- * exactly once, even when the connection failed (a broken one is destroyed, never parked). A
- * connection may be released while it still awaits the reply to its last message (from
- * `sendMail`'s `onHandedOver`): the next holder's commands are pipelined behind it.
+ * exactly once, even when the connection failed (a broken one is destroyed, never parked). A connection
+ * may be released while it still awaits the reply to its last message (from `sendMail`'s
+ * `onHandedOver`): the next holder's commands are pipelined behind it. A caller sending to one
+ * destination again and again keeps a `new PoolKey(params)` and passes it: checked and keyed once.
  */
 export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   readonly #max: number;
@@ -108,17 +109,40 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
    *   destroyed), and the engine's typed error when connecting or logging in fails (ConnectionError,
    *   TimeoutError, TlsError, ReplyError, AuthError …); the slot is freed then.
    */
-  async getConnection(params: PoolConnectionParams, options: { signal?: AbortSignal } = {}): Promise<C> {
-    if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
+  getConnection(params: PoolConnectionParams | PoolKey, options: { signal?: AbortSignal } = {}): Promise<C> {
+    // Not an async function: the fast path (a parked connection, the usual case) costs no async frame.
+    let normal: PoolKey;
+    let bucket: Bucket<C>;
     const signal = options?.signal;
-    if (signal?.aborted) throw new AbortError('aborted before getting a connection', { cause: signal.reason });
-    const { normal, key, label } = resolveParams(params);
-    const bucket = this.#bucket(key, label);
+    try {
+      if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
+      if (signal?.aborted) throw new AbortError('aborted before getting a connection', { cause: signal.reason });
+      normal = resolveParams(params);
+      bucket = this.#bucket(normal.key, normal.label);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // Fast path, one tick, no lock needed (STYLE §9): nobody holds or waits for the key's lock and a
     // parked connection can be handed out without a health check.
-    if (!bucket.limiter && !bucket.mutex.locked) {
+    if (!bucket.limiter && !bucket.mutex.locked && bucket.waiters.length === 0) {
       const entry = this.#takeParkedNow(bucket);
-      if (entry) return entry.conn;
+      if (entry) return Promise.resolve(entry.conn);
+    }
+    return this.#acquire(bucket, normal, signal);
+  }
+
+  /** Every path but the fast one: the destination's hand-over FIFO, or the rate limit, the key lock and a checkout. */
+  async #acquire(bucket: Bucket<C>, normal: PoolKey, signal: AbortSignal | undefined): Promise<C> {
+    if (!bucket.limiter && !bucket.mutex.locked) {
+      // Every slot busy, nothing parked: wait in the destination's FIFO for a connection handed straight
+      // over at its release (no lock, no timer of its own). Null: a slot was freed instead.
+      if (bucket.idle.length === 0 && slots(bucket) >= this.#max) {
+        const conn = await this.#waitForHandoff(bucket, signal);
+        if (conn !== null) return conn;
+        // Woken to take the general path: it kept its use of the bucket until now (so the bucket was not dropped).
+        bucket.users--;
+        if (this.#closed) throw new ClosedError(this.#destroyed ? 'pool destroyed' : 'pool closed');
+      }
     }
     bucket.users++;
     // One gate per call: it aborts on the caller's signal, the acquire deadline or the pool closing,
@@ -141,15 +165,15 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     this.#gates.add(gate);
     let got: { entry: Entry<C> } | { fresh: C };
     try {
-      if (bucket.limiter) await bucket.limiter.take(gate.signal);
-      const unlock = await bucket.mutex.acquire(gate.signal);
+      if (bucket.limiter) await bucket.limiter.take(gate);
+      const unlock = await bucket.mutex.acquire(gate);
       try {
-        got = await this.#checkout(bucket, normal, gate.signal, signal);
+        got = await this.#checkout(bucket, normal, gate, signal);
       } finally {
         unlock();
       }
     } catch (err) {
-      throw gate.signal.aborted ? gate.signal.reason : err;
+      throw gate.aborted ? gate.reason : err;
     } finally {
       if (deadline) clearTimeout(deadline);
       signal?.removeEventListener('abort', onAbort);
@@ -211,6 +235,14 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       Math.max(entry.checkouts, conn.messagesSent) >= this.#maxMessages
     ) {
       this.#retire(entry, 'close');
+    } else if (entry.bucket.waiters.length > 0) {
+      // Straight to the oldest waiter: it stays busy and referenced. Just used, so no health check.
+      const waiter = entry.bucket.waiters.shift()!;
+      this.#leave(entry.bucket, waiter);
+      entry.checkouts++;
+      this.#reused++;
+      waiter.resolve(conn);
+      return;
     } else {
       entry.bucket.busy.delete(entry);
       entry.state = 'idle';
@@ -249,6 +281,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     });
     for (const gate of this.#gates) gate.abort(new ClosedError('pool closed while waiting for a connection'));
     for (const bucket of this.#buckets.values()) {
+      this.#rejectWaiters(bucket, new ClosedError('pool closed while waiting for a connection'));
       bucket.limiter?.clear(new ClosedError('pool closed while waiting for a connection'));
       for (const entry of [...bucket.idle]) this.#retire(entry, 'close');
       this.#notify(bucket);
@@ -275,6 +308,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     this.#stopReaper();
     for (const gate of this.#gates) gate.abort(reason);
     for (const bucket of this.#buckets.values()) {
+      this.#rejectWaiters(bucket, reason);
       bucket.limiter?.clear(reason);
       for (const entry of [...bucket.idle, ...bucket.busy]) {
         if (entry.state === 'busy') this.#orphans.add(entry.conn);
@@ -324,7 +358,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   async #checkout(
     bucket: Bucket<C>,
     params: PoolConnectionParams,
-    gate: AbortSignal,
+    gate: Gate,
     signal: AbortSignal | undefined,
   ): Promise<{ entry: Entry<C> } | { fresh: C }> {
     for (;;) {
@@ -481,12 +515,97 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       });
   }
 
+  /** Waits in the destination's FIFO for a released connection; null when a slot was freed instead. */
+  #waitForHandoff(bucket: Bucket<C>, signal: AbortSignal | undefined): Promise<C | null> {
+    bucket.users++;
+    return new Promise<C | null>((resolve, reject) => {
+      const waiter: HandoffWaiter<C> = {
+        resolve,
+        reject,
+        deadlineAt: this.#acquireTimeout === Infinity ? Infinity : Date.now() + this.#acquireTimeout,
+        signal,
+        onAbort: null,
+      };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          const i = bucket.waiters.indexOf(waiter);
+          if (i === -1) return;
+          bucket.waiters.splice(i, 1);
+          this.#leave(bucket, waiter);
+          reject(new AbortError('aborted while waiting for a connection', { cause: signal.reason }));
+          this.#notify(bucket);
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      bucket.waiters.push(waiter);
+      this.#armDeadline(bucket);
+    });
+  }
+
+  /** A waiter is out of the FIFO (the caller removed it): its listener and its use of the bucket go. */
+  #leave(bucket: Bucket<C>, waiter: HandoffWaiter<C>, keepUse = false): void {
+    if (waiter.onAbort !== null) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+    if (!keepUse) bucket.users--;
+    // The deadline timer holds the process only while someone waits.
+    if (bucket.waiters.length === 0) bucket.deadline?.unref();
+  }
+
+  #rejectWaiters(bucket: Bucket<C>, err: unknown): void {
+    for (const waiter of bucket.waiters.splice(0)) {
+      this.#leave(bucket, waiter);
+      waiter.reject(err);
+    }
+  }
+
+  /**
+   * One acquire deadline per destination, for its oldest waiter (every waiter waits the same
+   * `acquireTimeout`, so the oldest is due first); moved only when it would fire too late, and
+   * re-armed for the next waiter when it fires.
+   */
+  #armDeadline(bucket: Bucket<C>): void {
+    const head = bucket.waiters[0];
+    if (head === undefined || head.deadlineAt === Infinity) return;
+    const timer = bucket.deadline;
+    if (timer !== null) {
+      timer.ref();
+      if (bucket.deadlineAt <= head.deadlineAt) return;
+      clearTimeout(timer);
+    }
+    bucket.deadlineAt = head.deadlineAt;
+    bucket.deadline = setTimeout(() => this.#expire(bucket), Math.max(0, head.deadlineAt - Date.now()));
+  }
+
+  #expire(bucket: Bucket<C>): void {
+    bucket.deadline = null;
+    const now = Date.now();
+    while (bucket.waiters.length > 0 && bucket.waiters[0]!.deadlineAt <= now) {
+      const waiter = bucket.waiters.shift()!;
+      this.#leave(bucket, waiter);
+      waiter.reject(
+        new TimeoutError(`no connection to ${bucket.label} became free within ${this.#acquireTimeout} ms`, {
+          phase: 'acquire',
+          timeout: this.#acquireTimeout,
+        }),
+      );
+    }
+    this.#armDeadline(bucket);
+    this.#notify(bucket);
+  }
+
   /** Something changed in the bucket: wake the lock holder, drop an unused bucket, finish closeAll. */
   #notify(bucket: Bucket<C>): void {
     bucket.wake?.();
+    // A slot was freed (or a connection parked) while some wait for a hand-over: the oldest takes the
+    // general path now (it connects anew in the freed slot, or takes the parked one).
+    if (bucket.waiters.length > 0 && (slots(bucket) < this.#max || bucket.idle.length > 0)) {
+      const waiter = bucket.waiters.shift()!;
+      this.#leave(bucket, waiter, true);
+      waiter.resolve(null);
+    }
     if (
       bucket.users === 0 &&
       slots(bucket) === 0 &&
+      bucket.waiters.length === 0 &&
       !bucket.mutex.locked &&
       bucket.mutex.waiting === 0 &&
       (bucket.limiter === null || bucket.limiter.full) &&

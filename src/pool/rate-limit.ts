@@ -1,6 +1,8 @@
 /**
  * The per-key rate limit of the pool: a token bucket with a FIFO of waiters. Only timers, no I/O.
  */
+import type { AbortSource } from '../util/abort.js';
+
 /**
  * A token bucket with a FIFO of waiters: `capacity` tokens, refilled continuously at `capacity` per
  * `interval` ms. Its wake-up timer is ref'ed: a caller waiting for a token is work in progress.
@@ -10,7 +12,7 @@ export class TokenBucket {
   readonly #interval: number;
   #tokens: number;
   #last = Date.now();
-  #waiters: { resolve: () => void; reject: (err: unknown) => void; signal: AbortSignal; onAbort: () => void }[] = [];
+  #waiters: { resolve: () => void; reject: (err: unknown) => void; signal: AbortSource; onAbort: () => void }[] = [];
   #timer: NodeJS.Timeout | null = null;
 
   constructor(capacity: number, interval: number) {
@@ -30,7 +32,7 @@ export class TokenBucket {
   }
 
   /** Takes one token, waiting in FIFO order; rejects with the signal's reason when it aborts. */
-  take(signal: AbortSignal): Promise<void> {
+  take(signal: AbortSource): Promise<void> {
     if (signal.aborted) return Promise.reject(signal.reason);
     this.#refill();
     if (this.#waiters.length === 0 && this.#tokens >= 1) {

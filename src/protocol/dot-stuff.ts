@@ -133,32 +133,75 @@ export class BodyEncoder {
   }
 }
 
-/** Bodies found wire-clean: CRLF line ends only, no line over 998 octets, ending in CRLF. */
-const wireClean = new WeakSet<Uint8Array>();
-
 /**
- * Records whether `buf` is wire-clean (see `wireClean`), so the engine may send it without
- * re-encoding. Internal (not exported from the package root): `prepare` sets it for the buffer the
- * builder made (never handed out) and for a raw message it has just checked with `BodyEncoder`. The
- * engine still checks the dots itself at send time (`isWireReady`), so a buffer changed afterwards
- * can never smuggle an end of data.
+ * An in-memory body in wire form, said so by its type: CRLF line ends only, no line over 998 octets,
+ * CRLF at the end. This is the BDAT form; its length is the size as transmitted (SIZE=, RFC 1870: the
+ * one formula). DATA adds only dot-stuffing and the final `.` line ({@link dataForm}).
  */
-export function setWireClean(buf: Uint8Array, clean: boolean): void {
-  if (clean) wireClean.add(buf);
-  else wireClean.delete(buf);
+export interface WireBody {
+  readonly kind: 'wire';
+  readonly bytes: Buffer;
+}
+
+export function isWireBody(body: unknown): body is WireBody {
+  return typeof body === 'object' && body !== null && (body as { kind?: unknown }).kind === 'wire';
 }
 
 /**
- * True when `buf` can go on the wire as it is: found wire-clean (CRLF-clean, lines within the limit)
- * and, for DATA, with no line starting with a dot (two native searches, no copy). Then only the final
- * `.` line is added: the 2× buffer and the copy of `BodyEncoder` are skipped.
+ * `body` in wire form: checked with one allocation-free scan (native searches for CR and LF), and
+ * encoded only when it must change (a bare CR or LF, no CRLF at the end, or a line that may be too
+ * long, where the encoder decides). The bytes are not copied when they are already in wire form.
+ * @throws InvalidArgumentError `ERR_SMTP_BODY_LINE_TOO_LONG` for a line over 998 octets.
  */
-export function isWireReady(buf: Uint8Array, dotStuff: boolean): boolean {
-  if (!wireClean.has(buf)) return false;
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+export function toWireBody(body: Uint8Array): WireBody {
+  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return { kind: 'wire', bytes: isWireClean(buf) ? buf : encodeBody(buf, { dotStuff: false }) };
+}
+
+/** CRLF-only line ends, every line within the limit, CRLF at the end (an empty body is not). */
+function isWireClean(buf: Buffer): boolean {
+  const n = buf.length;
+  if (n < 2 || buf[n - 2] !== CR || buf[n - 1] !== LF) return false;
+  let start = 0;
+  while (start < n) {
+    const lf = buf.indexOf(LF, start);
+    // A bare LF, or a line the encoder must measure (it may hold a bare CR that splits it).
+    if (lf === start || buf[lf - 1] !== CR || lf - 1 - start > MAX_BODY_LINE_LENGTH) return false;
+    start = lf + 1;
+  }
+  // Every LF has its CR; a CR elsewhere is bare.
+  for (let cr = buf.indexOf(CR); cr !== -1; cr = buf.indexOf(CR, cr + 2)) if (buf[cr + 1] !== LF) return false;
+  return true;
+}
+
+/**
+ * The DATA form of a wire body: the bytes as they are when no line starts with a dot (only the final
+ * `.` line follows: `ready`), else dot-stuffed with the final `.` line (`stuffed`). The dots are looked
+ * for at send time, so bytes changed after the check cannot end the data early.
+ */
+export function dataForm(body: WireBody): { ready: Buffer; stuffed: null } | { ready: null; stuffed: Buffer } {
+  const b = body.bytes;
   const n = b.length;
-  if (n < 2 || b[n - 2] !== CR || b[n - 1] !== LF) return false;
-  return !dotStuff || (b[0] !== DOT && b.indexOf('\n.') === -1 && b.indexOf('\r.') === -1);
+  const clean = n >= 2 && b[n - 2] === CR && b[n - 1] === LF && !dotAtLineStart(b);
+  return clean ? { ready: b, stuffed: null } : { ready: null, stuffed: encodeBody(b) };
+}
+
+/** Dots looked at one by one before the search switches to the two-byte needles. */
+const DOT_PROBES = 64;
+
+/**
+ * True when a line starts with a dot (after CR or LF, or at the start). Dots are rare in most bodies
+ * (none in base64): a one-byte search skips to each, where a two-byte needle search costs a full pass
+ * per needle; a body thick with dots goes over to the needle searches.
+ */
+function dotAtLineStart(b: Buffer): boolean {
+  let i = b.indexOf(DOT);
+  for (let probes = 0; i !== -1; probes++) {
+    if (i === 0 || b[i - 1] === LF || b[i - 1] === CR) return true;
+    if (probes === DOT_PROBES) return b.indexOf('\n.', i) !== -1 || b.indexOf('\r.', i) !== -1;
+    i = b.indexOf(DOT, i + 1);
+  }
+  return false;
 }
 
 /** Encodes a whole in-memory body at once (DATA form unless `dotStuff: false`). */

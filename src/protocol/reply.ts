@@ -193,6 +193,11 @@ export class ReplyParser {
     if (this.#lines.length > 0 && code !== this.#code) {
       throw new ProtocolError(`reply code changed within a multi-line reply (${this.#code} then ${code})`);
     }
+    if (sep === 0x20 && this.#lines.length === 0) {
+      // The common case, a one-line reply: code, enhanced code and text read off the bytes, one string each.
+      const fast = oneLineReply(raw, code, end);
+      if (fast !== null) return fast;
+    }
     this.#code = code;
     this.#lines.push(end > 4 ? raw.toString('utf8', 4, end) : '');
     if (this.#lines.length > this.#maxReplyLines) {
@@ -218,6 +223,42 @@ export function makeReply(code: number, lines: string[]): Reply {
     }
   }
   return { code, enhanced, lines };
+}
+
+/**
+ * A one-line reply read straight from its bytes (`250 2.1.0 Ok`): the same value as `makeReply`, or
+ * null when the line needs the general path (an enhanced code with leading zeros or followed by
+ * anything but spaces or tabs and printable ASCII, where the regex's rules decide).
+ */
+function oneLineReply(raw: Buffer, code: number, end: number): Reply | null {
+  let i = 4;
+  const cls = raw[4]! - 0x30;
+  let enhanced: string | null = null;
+  if (end > 4 && (cls === 2 || cls === 4 || cls === 5) && raw[5] === 0x2e) {
+    const a = digits(raw, 6, end);
+    const b = a > 6 && raw[a] === 0x2e ? digits(raw, a + 1, end) : -1;
+    if (b > a + 1) {
+      // A leading zero would be normalised (`2.01.0` → `2.1.0`): the general path does that.
+      if ((a - 6 > 1 && raw[6] === 0x30) || (b - a - 1 > 1 && raw[a + 1] === 0x30)) return null;
+      if (b === end || raw[b] === 0x20 || raw[b] === 0x09) {
+        if (cls === Math.floor(code / 100)) {
+          enhanced = raw.toString('latin1', 4, b);
+          i = b;
+          while (i < end && (raw[i] === 0x20 || raw[i] === 0x09)) i++;
+        }
+      } else if (raw[b]! < 0x21 || raw[b]! > 0x7e) return null;
+    }
+  }
+  // Other white space (\s in the general path's regex) right after the code: let the regex decide.
+  if (enhanced !== null && i < end && (raw[i]! < 0x20 || raw[i]! > 0x7e)) return null;
+  return { code, enhanced, lines: [i < end ? raw.toString('utf8', i, end) : ''] };
+}
+
+/** The end of a run of 1–3 ASCII digits at `from` (`from` itself when there is none, -1 when over 3). */
+function digits(raw: Buffer, from: number, end: number): number {
+  let i = from;
+  while (i < end && raw[i]! >= 0x30 && raw[i]! <= 0x39) i++;
+  return i - from > 3 ? -1 : i;
 }
 
 function preview(bytes: Buffer): string {

@@ -11,6 +11,7 @@ import { type DkimOptions, type DkimSigner, dkimSignersFor } from '../message/dk
 import { type DkimSpoolOptions, type SignSource, signMessage } from '../message/dkim/signed-body.js';
 import type { PreparedMessage } from '../message/prepare.js';
 import type { PoolConnectionParams, SmtpConnectionPool } from '../pool/pool.js';
+import { isWireBody } from '../protocol/dot-stuff.js';
 import type { DsnOptions } from '../protocol/dsn.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import type { RecipientRejection } from '../transport/outcome.js';
@@ -146,8 +147,9 @@ export class Delivery {
       unread = null;
       return body as AsyncIterable<Uint8Array | string>;
     };
-    const source: SignSource =
-      typeof first === 'string' || first instanceof Uint8Array
+    const source: SignSource = isWireBody(first)
+      ? { kind: 'memory', bytes: first.bytes }
+      : typeof first === 'string' || first instanceof Uint8Array
         ? { kind: 'memory', bytes: typeof first === 'string' ? Buffer.from(first, 'utf8') : first }
         : prepared.replayable
           ? { kind: 'replayable', open }
@@ -178,8 +180,6 @@ export class Delivery {
     const signedMessage: PreparedMessage = {
       envelope: size === undefined ? prepared.envelope : { ...prepared.envelope, size: size + signed.addedSize },
       messageId: prepared.messageId,
-      headerBlock: null,
-      needs: prepared.needs,
       replayable: true,
       body: () => signed.body(),
       asGiven: (wire) => prepared.asGiven(wire),

@@ -8,6 +8,7 @@
 import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from '../errors.js';
+import { AddressCache } from '../message/address.js';
 import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
 import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
 import {
@@ -29,7 +30,12 @@ import {
   positiveInteger,
   resolveEndpoint,
 } from '../options.js';
-import { type PoolConnectionParams, SmtpConnectionPool, type SmtpConnectionPoolOptions } from '../pool/pool.js';
+import {
+  type PoolConnectionParams,
+  PoolKey,
+  SmtpConnectionPool,
+  type SmtpConnectionPoolOptions,
+} from '../pool/pool.js';
 import type { AccessTokenProvider, AuthMethod } from '../protocol/auth.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
@@ -174,6 +180,8 @@ export class SmtpProtocolHandler {
 
   readonly #params: PoolConnectionParams;
   readonly #limits: Readonly<ValidationLimits>;
+  /** The same sender and recipients come back message after message: each text is parsed once per handler. */
+  readonly #addresses = new AddressCache();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #delivery: Delivery;
   #closed = false;
@@ -220,8 +228,8 @@ export class SmtpProtocolHandler {
     this.port = port;
     this.encryption = encryption;
     this.fromAddress = options.fromAddress;
-    // Frozen: the pool resolves a frozen params object once instead of per checkout.
-    this.#params = Object.freeze({
+    // Resolved once: the pool takes the key object as it is, at every checkout.
+    this.#params = new PoolKey({
       host: hostname,
       port,
       encryption,
@@ -352,6 +360,7 @@ export class SmtpProtocolHandler {
         defaultFrom: this.fromAddress,
         messageId: options.messageId,
         envelope: options.envelope,
+        addresses: this.#addresses,
       });
       job = newJob(prepared, options, checkDsn(options.dsn));
     } catch (err) {
@@ -368,7 +377,11 @@ export class SmtpProtocolHandler {
         throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      const prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      const prepared = prepareRaw(envelope, message, {
+        messageId: options.messageId,
+        limits: this.#limits,
+        addresses: this.#addresses,
+      });
       job = newJob(prepared, options, checkDsn(envelope.dsn, 'envelope.dsn'));
     } catch (err) {
       return invalid(err);

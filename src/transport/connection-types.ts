@@ -91,6 +91,8 @@ export interface SendMailOptions extends OperationOptions {
    * the unterminated body; the send fails with `ERR_SMTP_HANDOVER_REFUSED` (not retried).
    */
   onBeforeHandOver?: () => void | Promise<void>;
+  /** Measure each step of the transaction into `MailOutcome.timings` (off by default: six clock reads). */
+  timings?: boolean;
   /** Called once the RCPT replies are in, with the accepted and refused recipients (also when all were refused). */
   onRecipients?: (accepted: readonly string[], rejected: readonly RecipientRejection[]) => void;
   /**

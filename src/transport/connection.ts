@@ -43,12 +43,12 @@ import {
   resolveTimeouts,
   type Timeouts,
 } from '../options.js';
-import { Mutex } from '../pool/mutex.js';
 import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
 import { channels } from '../util/channels.js';
+import { Mutex } from '../util/mutex.js';
 import { openSocket, upgradeToTls } from './connect.js';
 import type {
   ConnectionTimings,
@@ -64,8 +64,8 @@ import { type Pending, ReplyQueue, type SendOptions, shownCommand } from './repl
 import { endSocket, SocketWriter } from './socket-writer.js';
 import { boundedLocal, handedOverError, LOCAL_STEP_MAX_MS, timeoutError, tlsModeMismatch } from './timeouts.js';
 import { probeImplicitTls, TLS_PROBE_WINDOW_MS } from './tls-probe.js';
-import { sendTransaction, type TransactionHost } from './transaction.js';
-import { type Envelope, type MessageBody, planTransaction } from './transaction-plan.js';
+import { type Session, sendTransaction, type TransactionHost } from './transaction.js';
+import { type Envelope, type MessageBody, planTransaction, type TransactionPlan } from './transaction-plan.js';
 import { Transcript } from './transcript.js';
 
 const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
@@ -157,30 +157,32 @@ export class SmtpConnection extends EventEmitter {
       fail: (err) => this.#fail(err),
       newParser: () => this.#newParser(),
     });
-    this.#txHost = {
-      host,
-      protocol,
-      chunkSize: options.chunkSize,
-      send: (line, opts) => this.#replies.send(line, opts),
+    const session: Session = {
+      phase: () => this.#phase,
       transition: (to) => this.#transition(to),
       fail: (err) => this.#fail(err),
       broken: () => this.#broken,
       assertUsable: () => this.#assertUsable(),
       pipelining: () => this.#pipelining,
-      acquire: (signal) => this.#writer.acquire(signal),
-      idle: () => this.#replies.idle(),
-      phase: () => this.#phase,
-      dataIdle: this.#timeouts.dataIdle,
-      writeData: async (buf) => {
-        this.#assertUsable();
-        if (!this.#out.write(buf)) await this.#out.drain();
-      },
-      transcribing: () => this.#transcript.active,
-      transcript: (direction, line) => this.#transcript.line(direction, line),
-      handedOverAt: () => this.#replies.handedOverAt,
       delivered: () => {
         this.#messagesSent++;
       },
+    };
+    this.#txHost = {
+      host,
+      protocol,
+      chunkSize: options.chunkSize,
+      lock: this.#writer,
+      channel: this.#replies,
+      writer: {
+        dataIdle: this.#timeouts.dataIdle,
+        write: async (buf) => {
+          this.#assertUsable();
+          if (!this.#out.write(buf)) await this.#out.drain();
+        },
+      },
+      session,
+      transcript: this.#transcript,
     };
   }
 
@@ -411,12 +413,18 @@ export class SmtpConnection extends EventEmitter {
    *   body line over 998 octets), ConnectionError / TimeoutError / AbortError (with `messageHandedOver`
    *   true, and `ERR_SMTP_OUTCOME_UNKNOWN` for a lost connection, when the message may have been delivered).
    */
-  async sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
-    this.#assertUsable();
-    const plan = planTransaction(envelope, body, this.#info!, {
-      host: this.host,
-      chunking: this.#options.chunking === true,
-    });
+  sendMail(envelope: Envelope, body: MessageBody, options: SendMailOptions = {}): Promise<MailOutcome> {
+    // Not an async function: the transaction is the one async frame per message.
+    let plan: TransactionPlan;
+    try {
+      this.#assertUsable();
+      plan = planTransaction(envelope, body, this.#info!, {
+        host: this.host,
+        chunking: this.#options.chunking === true,
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return sendTransaction(this.#txHost, plan, body, options);
   }
 

@@ -27,9 +27,10 @@ export interface MailOutcome {
    * Milliseconds per step of this transaction (0 for a step not reached): `mail` MAIL → its reply;
    * `rcpt` → the last RCPT reply; `data` → 354 (or the first BDAT chunk); `body` → the final write
    * reached the socket (hand-over); `final` hand-over → the final reply. With pipelining the steps
-   * overlap on the wire; these are the waits as this transaction saw them.
+   * overlap on the wire; these are the waits as this transaction saw them. Present only when
+   * `sendMail` was asked for them (`{ timings: true }`): six clock reads a message otherwise saved.
    */
-  timings: TransactionTimings;
+  timings?: TransactionTimings;
   /**
    * LMTP only (RFC 2033 §4.2): the final reply of each recipient accepted at RCPT, in RCPT order.
    * `accepted` then holds those delivered, `rejected` also those refused after the data.
@@ -49,8 +50,11 @@ export interface TransactionTimings {
 export interface Tx {
   accepted: string[];
   rejected: RecipientRejection[];
-  /** performance.now() at: MAIL written, MAIL reply, last RCPT reply, 354/BDAT start, hand-over, final reply. */
-  marks: [number, number, number, number, number, number];
+  /**
+   * performance.now() at: MAIL written, MAIL reply, last RCPT reply, 354/BDAT start, hand-over, final
+   * reply; null when nobody asked for timings.
+   */
+  marks: [number, number, number, number, number, number] | null;
   unlock: () => void;
   /** Awaited just before the final write (see `SendMailOptions.onBeforeHandOver`). */
   beforeHandOver: (() => void | Promise<void>) | undefined;
@@ -82,9 +86,7 @@ export function outcomeOf(
   via: MailOutcome['via'],
   bytesSent: number,
 ): MailOutcome {
-  const m = tx.marks;
-  const step = (i: number): number => (m[i]! > 0 && m[i - 1]! > 0 ? m[i]! - m[i - 1]! : 0);
-  return {
+  const outcome: MailOutcome = {
     delivered: stage === 'final' && replyMatches(reply, 2),
     stage,
     reply,
@@ -92,8 +94,14 @@ export function outcomeOf(
     rejected: tx.rejected,
     via,
     bytesSent,
-    timings: { mail: step(1), rcpt: step(2), data: step(3), body: step(4), final: step(5) },
   };
+  if (tx.marks !== null) outcome.timings = timingsOf(tx.marks);
+  return outcome;
+}
+
+function timingsOf(m: readonly number[]): TransactionTimings {
+  const step = (i: number): number => (m[i]! > 0 && m[i - 1]! > 0 ? m[i]! - m[i - 1]! : 0);
+  return { mail: step(1), rcpt: step(2), data: step(3), body: step(4), final: step(5) };
 }
 
 /** The one error for a 421 (RFC 5321 §3.8): the server is closing the session. */

@@ -5,7 +5,7 @@
  *          ◄── settle ◄──── FIFO: [MAIL][RCPT][RCPT][DATA] ◄── receive(bytes), replies strictly in order
  *
  * Every command pushes one entry; each reply settles the oldest (RFC 5321 §4.1, RFC 2920 §3). Only the
- * head entry runs a timer. The queue never poisons the connection itself: a timeout, a malformed or an
+ * head entry has a deadline, kept by one lazy timer per connection (see `#armTimer`). The queue never poisons the connection itself: a timeout, a malformed or an
  * unsolicited reply goes to its host, and connection.ts (the one owner of `#fail`) rejects every entry.
  */
 import { ErrorCodes, ProtocolError, type SmtpError, type TimeoutPhase, toSmtpError } from '../errors.js';
@@ -68,8 +68,10 @@ export interface QueueHost {
 export class ReplyQueue {
   #inflight: Pending[] = [];
   #timer: NodeJS.Timeout | null = null;
-  /** Duration of the running timer, so it can be refreshed when the next head has the same. */
-  #timerMs = 0;
+  /** When the running timer fires (Date.now() ms). */
+  #timerAt = 0;
+  /** When the head entry times out (Date.now() ms): its own timeout from when it became the head. */
+  #deadline = 0;
   #idleWaiters: (() => void)[] = [];
   readonly #host: QueueHost;
   #parser: ReplyParser;
@@ -211,7 +213,8 @@ export class ReplyQueue {
     if (this.#inflight.length > 0) {
       this.#armTimer();
     } else {
-      this.clearTimer();
+      // Idle: the timer may stay armed (it finds no head when it fires) but holds nothing open.
+      this.#timer?.unref();
       this.settleIdle();
     }
     return entry;
@@ -251,33 +254,45 @@ export class ReplyQueue {
     this.handedOverAt = performance.now();
     entry.phase = 'finalReply';
     entry.timeout = this.#host.timeouts.finalReply;
-    if (this.#inflight[0] === entry) {
-      // Restarted from now: its phase changed.
-      this.clearTimer();
-      this.#armTimer();
-    }
+    // Restarted from now: its phase changed.
+    if (this.#inflight[0] === entry) this.#armTimer();
   }
 
   /**
-   * Starts the head entry's timer. Consecutive commands mostly share one duration, so the running
-   * timer is refreshed rather than replaced (a timer per reply was a visible share of a send).
+   * Gives the head entry its deadline: its own timeout from now. One timer per connection, moved only
+   * when the new deadline comes before it would fire (a command with a shorter timeout of its own);
+   * otherwise it fires as armed, finds the later deadline and sleeps the rest. So a steady stream of
+   * replies costs a clock read each, not a timer operation (a refresh per reply was a visible share of
+   * a send).
    */
   #armTimer(): void {
     const head = this.#inflight[0];
     if (!head) return;
-    if (this.#timer && this.#timerMs === head.timeout) {
-      this.#timer.refresh();
-      return;
+    const now = Date.now();
+    this.#deadline = now + head.timeout;
+    const timer = this.#timer;
+    if (timer !== null) {
+      timer.ref();
+      if (this.#timerAt <= this.#deadline) return;
+      clearTimeout(timer);
     }
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timerMs = head.timeout;
-    this.#timer = setTimeout(this.#onTimeout, head.timeout);
+    this.#start(head.timeout, now);
+  }
+
+  #start(ms: number, now: number): void {
+    this.#timerAt = now + ms;
+    this.#timer = setTimeout(this.#onTimeout, ms);
   }
 
   #onTimeout = (): void => {
     this.#timer = null;
     const head = this.#inflight[0];
     if (!head) return;
+    const now = Date.now();
+    if (now < this.#deadline) {
+      this.#start(this.#deadline - now, now);
+      return;
+    }
     this.#host.timedOut(head);
   };
 }

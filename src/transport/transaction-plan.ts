@@ -10,8 +10,9 @@
 import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { CapabilityError, ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { wirePath } from '../message/address.js';
 import * as cmd from '../protocol/commands.js';
-import { BodyEncoder, isWireReady } from '../protocol/dot-stuff.js';
+import { dataForm, isWireBody, toWireBody, type WireBody } from '../protocol/dot-stuff.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 
@@ -25,14 +26,18 @@ export interface Envelope {
   size?: number;
   /** The body has 8-bit octets (BODY=8BITMIME); detected for in-memory bodies, and while streaming, when absent. */
   eightBit?: boolean;
-  /** Needs SMTPUTF8; detected from the addresses when absent. */
+  /**
+   * Needs SMTPUTF8. Declared: `from` and `to` are taken as wire forms. Absent: each address is parsed
+   * (address.ts) and sent in its wire form (an IDN domain as A-labels, which needs no SMTPUTF8).
+   */
   smtpUtf8?: boolean;
   dsn?: DsnOptions;
   /** RFC 8689: MAIL carries REQUIRETLS; a server that does not offer it is refused before MAIL. */
   requireTls?: boolean;
 }
 
-export type MessageBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
+/** In memory (a `WireBody` when `prepare` already checked it), or a stream. */
+export type MessageBody = WireBody | Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
 
 /** What the body pump must check while streaming, because nobody could know it before. */
 export interface StreamWatch {
@@ -55,8 +60,6 @@ export interface TransactionPlan {
   watch: StreamWatch | null;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
 /**
  * Plans one transaction against the server's capabilities.
  * @throws CapabilityError (`ERR_SMTP_SMTPUTF8_UNSUPPORTED`, `ERR_SMTP_8BITMIME_UNSUPPORTED`,
@@ -75,8 +78,27 @@ export function planTransaction(
   if (envelope.to.length === 0)
     throw new InvalidArgumentError('envelope.to must name at least one recipient', { field: 'envelope.to' });
   const { host } = options;
-  const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : null;
-  const smtpUtf8 = envelope.smtpUtf8 ?? (NON_ASCII.test(envelope.from) || envelope.to.some((a) => NON_ASCII.test(a)));
+  // An in-memory body in wire form: its size as transmitted is then exact for SIZE=, and a bad line
+  // fails before a byte is written.
+  const wire = isWireBody(body)
+    ? body
+    : typeof body === 'string'
+      ? toWireBody(Buffer.from(body, 'utf8'))
+      : body instanceof Uint8Array
+        ? toWireBody(body)
+        : null;
+  // Declared by `prepare` (the addresses were parsed there, once, and are in wire form). Undeclared
+  // (a direct caller's text): address.ts gives each path's wire form and need.
+  let smtpUtf8 = envelope.smtpUtf8;
+  let fromPath = envelope.from;
+  let toPaths = envelope.to;
+  if (smtpUtf8 === undefined) {
+    const from = wirePath(envelope.from);
+    const to = envelope.to.map(wirePath);
+    smtpUtf8 = from.smtpUtf8 || to.some((p) => p.smtpUtf8);
+    fromPath = from.path;
+    toPaths = to.map((p) => p.path);
+  }
   if (smtpUtf8 && !info.smtpUtf8) {
     throw new CapabilityError(`${host} does not offer SMTPUTF8, needed for a non-ASCII address (RFC 6531)`, {
       code: ErrorCodes.SMTPUTF8_UNSUPPORTED,
@@ -84,28 +106,14 @@ export function planTransaction(
   }
   // Undeclared for a stream: unknown. With 8BITMIME offered, BODY=8BITMIME is declared anyway (it
   // is harmless for 7-bit content); without it, the pump refuses the first 8-bit octet.
-  const eightBit = envelope.eightBit ?? (inMemory !== null ? !isAscii(inMemory) : undefined);
+  const eightBit = envelope.eightBit ?? (wire !== null ? !isAscii(wire.bytes) : undefined);
   if (eightBit === true && !info.eightBitMime && !smtpUtf8) throw eightBitRefused(host);
   const useBdat = options.chunking && info.chunking;
-  // An in-memory body is encoded now: its size as transmitted (after CRLF normalisation, before
-  // dot-stuffing) is then exact for SIZE=, and a bad line fails before a byte is written.
   let encoded: Buffer | null = null;
   let ready: Buffer | null = null;
-  let transmitted: number | undefined;
-  if (inMemory && isWireReady(inMemory, !useBdat)) {
-    const buf = Buffer.isBuffer(inMemory)
-      ? inMemory
-      : Buffer.from(inMemory.buffer, inMemory.byteOffset, inMemory.byteLength);
-    if (useBdat) encoded = buf;
-    else ready = buf;
-    transmitted = buf.length;
-  } else if (inMemory) {
-    const encoder = new BodyEncoder({ dotStuff: !useBdat });
-    const head = encoder.encode(inMemory);
-    const tail = encoder.end();
-    encoded = Buffer.concat([head, tail], head.length + tail.length);
-    transmitted = useBdat ? encoded.length : encoded.length - 3 - encoder.dotsAdded;
-  }
+  if (wire !== null && useBdat) encoded = wire.bytes;
+  else if (wire !== null) ({ ready, stuffed: encoded } = dataForm(wire));
+  const transmitted = wire?.bytes.length;
   const size = envelope.size ?? transmitted;
   if (size !== undefined && info.size && size > info.size) throw sizeExceeded(size, info.size);
   let dsn = checkDsn(envelope.dsn, 'envelope.dsn');
@@ -128,8 +136,8 @@ export function planTransaction(
     REQUIRETLS: envelope.requireTls ? true : undefined,
   };
   // Build (and so check) every line before a byte is written.
-  const mailLine = cmd.mail(envelope.from, mailParams);
-  const rcptLines = envelope.to.map((to) =>
+  const mailLine = cmd.mail(fromPath, mailParams);
+  const rcptLines = toPaths.map((to) =>
     cmd.rcpt(to, {
       NOTIFY: dsn?.notify?.join(','),
       ORCPT: dsn?.orcpt ? `rfc822;${cmd.xtext(to)}` : undefined,
@@ -137,7 +145,7 @@ export function planTransaction(
   );
   const refuseEightBit = eightBit === undefined && !info.eightBitMime && !smtpUtf8;
   const maxSize = size === undefined && info.size ? info.size : null;
-  const watch = inMemory === null && (refuseEightBit || maxSize !== null) ? { refuseEightBit, maxSize } : null;
+  const watch = wire === null && (refuseEightBit || maxSize !== null) ? { refuseEightBit, maxSize } : null;
   return { envelope, mailLine, rcptLines, encoded, ready, useBdat, watch };
 }
 

@@ -2,7 +2,8 @@
  * One mail transaction on a connected SmtpConnection: MAIL, RCPT for each recipient, DATA (or BDAT)
  * and the body, with PIPELINING when on (RFC 2920), then the hand-over and the final reply (one per
  * accepted recipient under LMTP, RFC 2033 §4.2). It reaches the connection only through
- * `TransactionHost`: the connection keeps the socket, the phase table and `#fail`.
+ * `TransactionHost` (a command channel, a body writer and the session): the connection keeps the
+ * socket, the phase table and `#fail`.
  */
 import type { SmtpProtocol } from '../enums.js';
 import { AbortError, CapabilityError, ErrorCodes, SmtpError, toSmtpError } from '../errors.js';
@@ -10,6 +11,7 @@ import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { type Reply, replyMatches } from '../protocol/reply.js';
 import { channels } from '../util/channels.js';
+import type { Mutex } from '../util/mutex.js';
 import {
   BDAT_WINDOW,
   type ChunkHost,
@@ -35,16 +37,30 @@ import {
 import type { SendOptions } from './reply-queue.js';
 import { handedOverError } from './timeouts.js';
 import type { MessageBody, TransactionPlan } from './transaction-plan.js';
+import type { Transcript } from './transcript.js';
 
-/** What a transaction needs of its connection. */
-export interface TransactionHost {
-  readonly host: string;
-  readonly protocol: SmtpProtocol;
-  /** The caller's `BDAT` chunk size, if any. */
-  readonly chunkSize: number | undefined;
-  /** Writes a command and queues the entry its reply settles (reply-queue.ts). */
+/** The commands' way out and the replies' way back, in order (reply-queue.ts's `ReplyQueue`). */
+export interface CommandChannel {
+  /** Writes a command (and body bytes) and queues the entry its reply settles. */
   send(line: string | null, opts?: SendOptions): Promise<Reply>;
-  /** A move in the connection's phase table (connection.ts throws on an illegal one). */
+  /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
+  idle(): Promise<void>;
+  /** When the last final write reached the socket (performance.now()). */
+  readonly handedOverAt: number;
+}
+
+/** Where the body goes: the socket, with backpressure, and the longest stall allowed. */
+export interface BodyWriter {
+  /** The `dataIdle` timeout. */
+  readonly dataIdle: number;
+  /** Resolves once the socket can take more. */
+  write(buf: Buffer): Promise<void>;
+}
+
+/** The session the transaction moves through: the phase table and the poisoned state (connection.ts owns both). */
+export interface Session {
+  phase(): Phase;
+  /** A move in the phase table (throws on an illegal one). */
   transition(to: Phase): void;
   /** Poisons the connection. */
   fail(err: SmtpError): void;
@@ -53,28 +69,33 @@ export interface TransactionHost {
   assertUsable(): void;
   /** PIPELINING advertised and not turned off. */
   pipelining(): boolean;
-  /** Takes the connection's writer lock (one transaction writes at a time). */
-  acquire(signal: AbortSignal | undefined): Promise<() => void>;
-  /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
-  idle(): Promise<void>;
-  phase(): Phase;
-  /** The `dataIdle` timeout: the longest stall while the body is written. */
-  readonly dataIdle: number;
-  /** Writes body bytes with backpressure: resolves once the socket can take more. */
-  writeData(buf: Buffer): Promise<void>;
-  transcribing(): boolean;
-  transcript(direction: 'client', line: string): void;
-  /** When the last final write reached the socket (performance.now()). */
-  handedOverAt(): number;
   /** Counts a delivered message. */
   delivered(): void;
+}
+
+/**
+ * What a transaction needs of its connection, as three small parts (a command channel, a body writer,
+ * the session) plus the fixed facts and the writer lock.
+ */
+export interface TransactionHost {
+  readonly host: string;
+  readonly protocol: SmtpProtocol;
+  /** The caller's `BDAT` chunk size, if any. */
+  readonly chunkSize: number | undefined;
+  /** The connection's writer lock (one transaction writes at a time). */
+  readonly lock: Mutex;
+  readonly channel: CommandChannel;
+  readonly writer: BodyWriter;
+  readonly session: Session;
+  /** Client lines for the transcript the channel does not write itself (the final dot, BDAT lines). */
+  readonly transcript: Pick<Transcript, 'active' | 'line'>;
 }
 
 const noop = (): void => {};
 
 /** What the body pump needs: the stall limit and the connection's poisoning. */
 function pumpHostOf(host: TransactionHost): PumpHost {
-  return { idleMs: host.dataIdle, fail: (err) => host.fail(err), broken: () => host.broken() };
+  return { idleMs: host.writer.dataIdle, fail: (err) => host.session.fail(err), broken: () => host.session.broken() };
 }
 
 /** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
@@ -95,7 +116,8 @@ export async function sendTransaction(
   options: SendMailOptions,
 ): Promise<MailOutcome> {
   const { signal } = options;
-  const release = await host.acquire(signal);
+  // Free (the usual case when each send has its connection): taken now, without a promise.
+  const release = (signal?.aborted ? null : host.lock.tryAcquire()) ?? (await host.lock.acquire(signal));
   let released = false;
   const unlock = (): void => {
     if (!released) {
@@ -105,17 +127,20 @@ export async function sendTransaction(
     }
   };
   const gate: AbortGate = { watching: signal !== undefined, handedOver: false, reject: null, left: false };
-  const onAbort = (): void => {
-    const err = new AbortError('send aborted', { cause: signal?.reason });
-    if (gate.handedOver) gate.reject?.(handedOverError(err));
-    else host.fail(err);
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const onAbort =
+    signal === undefined
+      ? null
+      : (): void => {
+          const err = new AbortError('send aborted', { cause: signal.reason });
+          if (gate.handedOver) gate.reject?.(handedOverError(err));
+          else host.session.fail(err);
+        };
+  if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    host.assertUsable();
-    const pipelining = host.pipelining();
-    if (!pipelining) await host.idle();
-    host.assertUsable();
+    host.session.assertUsable();
+    const pipelining = host.session.pipelining();
+    if (!pipelining) await host.channel.idle();
+    host.session.assertUsable();
     const outcome = await runTransaction(host, plan, body, pipelining, unlock, options, gate);
     if (channels.transactionEnd.hasSubscribers) publishEnd(host, outcome, null);
     return outcome;
@@ -123,16 +148,17 @@ export async function sendTransaction(
     const wrapped = toSmtpError(err);
     // A failure with the body half-written cannot be undone but by closing: never send the final dot.
     // A server reply, or a capability found out while BDAT streamed (then reset), leaves it usable.
-    const resetCleanly = wrapped instanceof CapabilityError && host.phase() === 'ready';
+    const resetCleanly = wrapped instanceof CapabilityError && host.session.phase() === 'ready';
     // The caller's abort after the final write ends its wait only: the connection reads on (AbortGate).
     const callerLeft = gate.handedOver && wrapped instanceof AbortError;
-    if (!callerLeft && (host.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly))) host.fail(wrapped);
-    const broken = host.broken();
+    if (!callerLeft && (host.session.phase() === 'data' || (wrapped.replyCode === null && !resetCleanly)))
+      host.session.fail(wrapped);
+    const broken = host.session.broken();
     const thrown = wrapped.messageHandedOver || !broken ? wrapped : broken;
     if (channels.transactionEnd.hasSubscribers) publishEnd(host, null, thrown);
     throw thrown;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
     unlock();
   }
 }
@@ -151,24 +177,24 @@ async function runTransaction(
   const tx: Tx = {
     accepted: [],
     rejected: [],
-    marks: [performance.now(), 0, 0, 0, 0, 0],
+    marks: options.timings === true ? [performance.now(), 0, 0, 0, 0, 0] : null,
     unlock,
     beforeHandOver: options.onBeforeHandOver,
     onRecipientReply: options.onRecipientReply,
     gate,
   };
-  host.transition('mail');
+  host.session.transition('mail');
   // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
-  const mailP = host.send(plan.mailLine);
+  const mailP = host.channel.send(plan.mailLine);
   let rcptPs: Promise<Reply>[] = [];
   let dataP: Promise<Reply> | null = null;
   if (pipelining) {
-    rcptPs = plan.rcptLines.map((line) => settleLater(host.send(line)));
-    if (!useBdat) dataP = settleLater(host.send(cmd.data()));
+    rcptPs = plan.rcptLines.map((line) => settleLater(host.channel.send(line)));
+    if (!useBdat) dataP = settleLater(host.channel.send(cmd.data()));
   }
   const mailReply = await mailP;
   if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'MAIL', reply: mailReply });
-  tx.marks[1] = performance.now();
+  mark(tx, 1);
   if (mailReply.code === 421) return serviceClosing(host, 'mail', mailReply, tx);
   if (!replyMatches(mailReply, 2)) {
     // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
@@ -176,9 +202,9 @@ async function runTransaction(
     await endRefused(host, false);
     return outcomeOf('mail', mailReply, tx, null, 0);
   }
-  host.transition('rcpt');
+  host.session.transition('rcpt');
   for (let i = 0; i < plan.rcptLines.length; i++) {
-    const reply = await (pipelining ? rcptPs[i]! : host.send(plan.rcptLines[i]!));
+    const reply = await (pipelining ? rcptPs[i]! : host.channel.send(plan.rcptLines[i]!));
     const recipient = envelope.to[i]!;
     if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'RCPT', reply, recipient });
     if (reply.code === 421) {
@@ -188,25 +214,25 @@ async function runTransaction(
     if (replyMatches(reply, 25)) tx.accepted.push(recipient);
     else tx.rejected.push({ recipient, reply });
   }
-  tx.marks[2] = performance.now();
+  mark(tx, 2);
   options.onRecipients?.(tx.accepted, tx.rejected);
   if (tx.accepted.length === 0) {
     await drainPipelined(host, [], dataP);
     await endRefused(host, true);
     return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
   }
-  host.transition('data');
+  host.session.transition('data');
   if (useBdat) {
-    tx.marks[3] = performance.now();
+    mark(tx, 3);
     return sendBdat(host, plan, body, tx);
   }
-  const dataReply = await (dataP ?? host.send(cmd.data()));
+  const dataReply = await (dataP ?? host.channel.send(cmd.data()));
   if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'DATA', reply: dataReply });
-  tx.marks[3] = performance.now();
+  mark(tx, 3);
   if (dataReply.code === 421) return serviceClosing(host, 'data', dataReply, tx);
   if (dataReply.code !== 354) {
-    await host.send(cmd.rset());
-    host.transition('ready');
+    await host.channel.send(cmd.rset());
+    host.session.transition('ready');
     return outcomeOf('data', dataReply, tx, null, 0);
   }
   let last: Buffer | readonly Buffer[];
@@ -219,14 +245,19 @@ async function runTransaction(
       // A big in-memory body goes out with backpressure under dataIdle like a stream; only its last
       // slice rides with the dot, so "handed over" cannot be claimed while the body is still queued.
       const cut = tail.length - FINAL_WRITE_MAX;
-      await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, host.writeData, pumpHostOf(host));
+      await pumpBody(slices(tail.subarray(0, cut), FINAL_WRITE_MAX), identity, host.writer.write, pumpHostOf(host));
       tail = tail.subarray(cut);
     }
     // Builder output needs only the final `.` line: written after it, not copied onto it.
     last = plan.ready ? [tail, LONE_DOT] : tail;
   } else {
     const encoder = new BodyEncoder({ dotStuff: true });
-    bytesSent = await pumpBody(body, watched(encoder, plan.watch, host.host, true), host.writeData, pumpHostOf(host));
+    bytesSent = await pumpBody(
+      body,
+      watched(encoder, plan.watch, host.host, true),
+      host.writer.write,
+      pumpHostOf(host),
+    );
     last = encoder.end();
     bytesSent += last.length;
   }
@@ -243,11 +274,12 @@ async function handOver(
   tx: Tx,
   bytesSent: number,
 ): Promise<MailOutcome> {
-  await beforeHandOver(host, tx.beforeHandOver);
-  tx.marks[4] = performance.now();
+  // Only a caller's hook is awaited: no empty await (and its microtask) per message.
+  if (tx.beforeHandOver !== undefined) await beforeHandOver(host, tx.beforeHandOver);
+  mark(tx, 4);
   const lmtp = host.protocol === 'lmtp';
   const finalPs = writeFinal(host, data, label, via, header, lmtp ? tx.accepted.length : 1);
-  host.transition('ready');
+  host.session.transition('ready');
   // LMTP: the connection is handed on only after the last per-recipient reply. Pipelined behind a server
   // that sends too few, the next message's MAIL reply would be read as a recipient's delivery; held back,
   // the missing reply times out (UNKNOWN for that recipient) and nothing is misread.
@@ -261,15 +293,15 @@ async function handOver(
         () => {},
       );
   }
-  // One reply (SMTP) needs no Promise.all; without a signal there is no abort to race.
-  const all = finalPs.length === 1 ? finalPs[0]!.then((r) => [r]) : Promise.all(finalPs);
+  // One reply (SMTP) with no signal to race needs no Promise.all.
+  const all = finalPs.length === 1 && !tx.gate.watching ? null : Promise.all(finalPs);
   let replies: Reply[];
   try {
-    replies = tx.gate.watching ? await raceAbort(all, tx) : await all;
+    replies = all === null ? [await finalPs[0]!] : tx.gate.watching ? await raceAbort(all, tx) : await all;
   } catch (err) {
     // The caller left (an abort after the hand-over): the replies still arrive and still count for the
     // connection (a delivery for maxMessagesPerConnection, a 421 that closes it).
-    if (tx.gate.left)
+    if (tx.gate.left && all !== null)
       all.then(
         (late) => finish(host, late, tx, via, bytesSent),
         () => {},
@@ -277,9 +309,12 @@ async function handOver(
     throw err;
   }
   tx.unlock();
-  tx.marks[5] = performance.now();
-  // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
-  if (host.handedOverAt() > tx.marks[4]) tx.marks[4] = host.handedOverAt();
+  const marks = tx.marks;
+  if (marks !== null) {
+    marks[5] = performance.now();
+    // The write callback normally fires before the reply can arrive; if not, hand-over is the reply.
+    if (host.channel.handedOverAt > marks[4]) marks[4] = host.channel.handedOverAt;
+  }
   return finish(host, replies, tx, via, bytesSent);
 }
 
@@ -296,7 +331,7 @@ function raceAbort<T>(replies: Promise<T>, tx: Tx): Promise<T> {
 
 /** RFC 5321 §3.8: 421 means the server is closing the session; the outcome stands, the connection goes. */
 function serviceClosing(host: TransactionHost, stage: MailOutcome['stage'], reply: Reply, tx: Tx): MailOutcome {
-  host.fail(closingError(reply));
+  host.session.fail(closingError(reply));
   return outcomeOf(stage, reply, tx, null, 0);
 }
 
@@ -306,10 +341,10 @@ async function sendBdat(host: TransactionHost, plan: TransactionPlan, body: Mess
   const chunks: ChunkHost = {
     ...pumpHostOf(host),
     chunkSize: host.chunkSize ?? DEFAULT_CHUNK_SIZE,
-    window: host.pipelining() ? BDAT_WINDOW : 1,
+    window: host.session.pipelining() ? BDAT_WINDOW : 1,
     sendChunk: (chunk) => {
-      if (host.transcribing()) host.transcript('client', cmd.bdat(chunk.length, false).trimEnd());
-      return host.send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
+      if (host.transcript.active) host.transcript.line('client', cmd.bdat(chunk.length, false).trimEnd());
+      return host.channel.send(cmd.bdat(chunk.length, false), { body: chunk, quiet: true });
     },
   };
   let result: Awaited<ReturnType<typeof sendChunks>>;
@@ -324,16 +359,16 @@ async function sendBdat(host: TransactionHost, plan: TransactionPlan, body: Mess
   } catch (err) {
     // A capability found out while streaming (8-bit octet, SIZE): no LAST chunk was sent, so RSET
     // drops what the server holds and the connection stays usable (RFC 3030 §4).
-    if (!(err instanceof CapabilityError) || host.broken()) throw err;
-    await host.send(cmd.rset());
-    host.transition('ready');
+    if (!(err instanceof CapabilityError) || host.session.broken()) throw err;
+    await host.channel.send(cmd.rset());
+    host.session.transition('ready');
     throw err;
   }
   if (result.refusal) {
     if (channels.reply.hasSubscribers)
       channels.reply.publish({ host: host.host, command: 'BDAT', reply: result.refusal });
-    await host.send(cmd.rset());
-    host.transition('ready');
+    await host.channel.send(cmd.rset());
+    host.session.transition('ready');
     return outcomeOf('data', result.refusal, tx, 'BDAT', result.bytesSent);
   }
   const header = cmd.bdat(result.last.length, true);
@@ -351,7 +386,7 @@ async function beforeHandOver(host: TransactionHost, hook: SendMailOptions['onBe
       cause: err,
     });
   }
-  host.assertUsable();
+  host.session.assertUsable();
 }
 
 /**
@@ -368,12 +403,17 @@ function writeFinal(
   header: string | undefined,
   recipients: number,
 ): Promise<Reply>[] {
-  if (host.transcribing()) host.transcript('client', label);
+  if (host.transcript.active) host.transcript.line('client', label);
   const command = via === 'DATA' ? '<CRLF>.<CRLF>' : label;
-  const replies = [host.send(header ?? null, { body: data, final: true, quiet: true, command })];
+  const replies = [host.channel.send(header ?? null, { body: data, final: true, quiet: true, command })];
   // LMTP (RFC 2033 §4.2): one reply per recipient accepted at RCPT, queued now. They come after the hand-over.
-  for (let i = 1; i < recipients; i++) replies.push(host.send(null, { afterHandOver: true, quiet: true, command }));
+  for (let i = 1; i < recipients; i++)
+    replies.push(host.channel.send(null, { afterHandOver: true, quiet: true, command }));
   return replies;
+}
+
+function mark(tx: Tx, i: 1 | 2 | 3 | 4): void {
+  if (tx.marks !== null) tx.marks[i] = performance.now();
 }
 
 function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | 'BDAT', bytesSent: number): MailOutcome {
@@ -392,11 +432,11 @@ function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | '
   }
   const outcome = outcomeOf('final', reply, tx, via, bytesSent);
   if (recipientReplies !== undefined) outcome.recipientReplies = recipientReplies;
-  if (outcome.delivered) host.delivered();
+  if (outcome.delivered) host.session.delivered();
   // A 421 to the final dot: the server is leaving. Fail the connection now, so a transaction
   // already pipelined behind this one fails as "not handed over" (retryable) at once.
   const closing = replies.find((r) => r.code === 421);
-  if (closing) host.fail(closingError(closing));
+  if (closing) host.session.fail(closingError(closing));
   return outcome;
 }
 
@@ -415,8 +455,8 @@ async function drainPipelined(
     if (dataP && (await dataP).code === 354) {
       // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
       // Never "handed over": an empty message is not the caller's message.
-      if (host.transcribing()) host.transcript('client', '.');
-      await host.send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
+      if (host.transcript.active) host.transcript.line('client', '.');
+      await host.channel.send(null, { body: LONE_DOT, quiet: true, command: '<CRLF>.<CRLF>' });
     }
   } catch {
     // The connection is poisoned; the caller reports the refusal.
@@ -425,15 +465,15 @@ async function drainPipelined(
 
 /** After a refusal: back to ready, with RSET when asked, unless the connection died meanwhile. */
 async function endRefused(host: TransactionHost, rset: boolean): Promise<void> {
-  if (host.broken()) return;
+  if (host.session.broken()) return;
   if (rset) {
     try {
-      await host.send(cmd.rset());
+      await host.channel.send(cmd.rset());
     } catch {
       return; // poisoned; the refusal still decides the outcome
     }
   }
-  host.transition('ready');
+  host.session.transition('ready');
 }
 
 /** One `smtpwire:transaction:end` (callers check `hasSubscribers`). */
@@ -443,7 +483,7 @@ function publishEnd(host: TransactionHost, outcome: MailOutcome | null, error: S
     host: host.host,
     outcome,
     error,
-    handedOverAt: handedOver ? host.handedOverAt() : 0,
+    handedOverAt: handedOver ? host.channel.handedOverAt : 0,
   });
 }
 

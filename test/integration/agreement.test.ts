@@ -225,16 +225,21 @@ describe('sendMessage and sendRaw options (issue 12 items in the send path)', ()
     expect(srv.messages[0]!.data.toString()).toMatch(/^To: rcpt@example\.com\r$/m);
   });
 
-  it('the outcome has per-step timings', async () => {
+  it('the outcome has per-step timings when asked for them, and none otherwise', async () => {
     s = await startScriptedServer();
     const c = new SmtpConnection({ host: '127.0.0.1', port: s.port, encryption: 'none' });
     await c.connect();
     try {
-      const outcome = await c.sendMail({ from: FROM, to: ['a@example.com'] }, 'Subject: t\r\n\r\nx\r\n');
+      const plain = await c.sendMail({ from: FROM, to: ['a@example.com'] }, 'Subject: t\r\n\r\nx\r\n');
+      expect(plain.timings).toBeUndefined();
+      const outcome = await c.sendMail({ from: FROM, to: ['a@example.com'] }, 'Subject: t\r\n\r\nx\r\n', {
+        timings: true,
+      });
+      const timings = outcome.timings!;
       for (const k of ['mail', 'rcpt', 'data', 'body', 'final'] as const) {
-        expect(outcome.timings[k]).toBeGreaterThanOrEqual(0);
+        expect(timings[k]).toBeGreaterThanOrEqual(0);
       }
-      expect(outcome.timings.mail + outcome.timings.final).toBeGreaterThan(0);
+      expect(timings.mail + timings.final).toBeGreaterThan(0);
     } finally {
       c.destroy();
     }

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { orderedPhases } from '../../src/cli/bench/command.js';
 import { LatencyHistogram } from '../../src/cli/bench/histogram.js';
+import type { LoadPart } from '../../src/cli/bench/load.js';
 import { renderHtmlReport } from '../../src/cli/bench/report-html.js';
 import { mergeParts } from '../../src/cli/bench/run.js';
 import { TimeSeries } from '../../src/cli/bench/series.js';
-import { orderedPhases } from '../../src/cli/bench.js';
-import type { LoadPart } from '../../src/cli/load.js';
 import type { ServerAvailability, ServerName } from '../conformance/servers/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
 import { countColour, decodePng } from '../helpers/png.js';
@@ -82,6 +82,8 @@ function syntheticPart(startedAt: number): LoadPart {
     messageBytes: 1017,
     startedAt,
     endedAt: startedAt + 6000,
+    cpuAtStart: null,
+    cpuAtEnd: null,
     origin: startedAt,
     latency: latency.snapshot(),
     phases,

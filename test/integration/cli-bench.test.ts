@@ -34,7 +34,17 @@ function keys(value: unknown): string[] {
 describe('smtpwire bench (spawned)', () => {
   it('--json: counts, percentiles in order, errors by reply and enhanced code, camelCase, µs-rounded', async () => {
     const server = await scripted({ script: [{ on: 'RCPT', nth: 3, reply: '451 4.3.0 try later' }] });
-    const run = await cli(['bench', `127.0.0.1:${server.port}`, '--messages', '60', '--connections', '2', '--json']);
+    const run = await cli([
+      'bench',
+      `127.0.0.1:${server.port}`,
+      '--messages',
+      '60',
+      '--connections',
+      '2',
+      '--warmup-messages',
+      '0',
+      '--json',
+    ]);
     expect(run.code).toBe(1);
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({
@@ -61,7 +71,7 @@ describe('smtpwire bench (spawned)', () => {
   });
 
   it('--sink: plain progress lines (not a TTY), the text report with percentiles and phases', async () => {
-    const run = await cli(['bench', '--sink', '--messages', '200', '--connections', '2']);
+    const run = await cli(['bench', '--sink', '--messages', '200', '--connections', '2', '--warmup-messages', '0']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('embedded sink');
     expect(run.stdout).toMatch(/^sent 200\/200, /m);
@@ -70,6 +80,57 @@ describe('smtpwire bench (spawned)', () => {
     expect(run.stdout).toMatch(/throughput +\d+ msg\/s delivered/);
     expect(run.stdout).toMatch(/latency +p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms, p99\.9 [\d.]+ ms, max [\d.]+ ms/);
     expect(run.stdout).toMatch(/^ +connect +p50 [\d.]+ ms.*\(2×\)$/m);
+    expect(run.stdout).toMatch(
+      /note +too short for steady state: 200 measured \(< 20,000\), 0 warm-up \(< 3,000\); msg\/s and CPU include/,
+    );
+  });
+
+  it("smtp-source's -s, -m and -l mean what they mean there; its other flags are refused with the spelling to use", async () => {
+    const run = await cli(['bench', '--sink', '-s', '2', '-m50', '-l', '2048', '--warmup-messages', '10', '--json']);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({ messages: 50, warmup: 10, settings: { connections: 2, size: 2048 } });
+    expect(report.note).toMatch(/^too short for steady state: 50 measured/);
+    for (const [flag, hint] of [
+      ['-r', '--rate R'],
+      ['-c', '--connections C'],
+      ['-d', '--duration S'],
+      ['-w', '--workers W'],
+    ] as const) {
+      const refused = await cli(['bench', '--sink', flag, '5']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(hint);
+    }
+    const help = await cli(['bench', '--help']);
+    for (const flag of help.stdout.match(/--[a-z-]+/g) ?? []) {
+      if (flag === '--help') continue;
+      expect([
+        '--sink',
+        '--messages',
+        '--duration',
+        '--connections',
+        '--workers',
+        '--rate',
+        '--warmup',
+        '--warmup-messages',
+        '--size',
+        '--pipelining',
+        '--chunking',
+        '--api',
+        '--window',
+        '--plain',
+        '--starttls',
+        '--tls',
+        '--ssl',
+        '--encryption',
+        '--ca',
+        '--insecure',
+        '--user',
+        '--pass-env',
+        '--json',
+        '--report',
+      ]).toContain(flag);
+    }
   });
 
   it('--workers 2 --rate --duration --warmup: open loop across threads, warm-up left out', async () => {
@@ -109,13 +170,24 @@ describe('smtpwire bench (spawned)', () => {
     const server = await startScriptedServer();
     const port = server.port;
     await server.close();
-    const text = await cli(['bench', `127.0.0.1:${port}`, '--messages', '5', '--connections', '1']);
+    const text = await cli([
+      'bench',
+      `127.0.0.1:${port}`,
+      '--messages',
+      '5',
+      '--connections',
+      '1',
+      '--warmup-messages',
+      '0',
+    ]);
     expect(text.code).toBe(2);
     expect(text.stdout).toMatch(/5 \(0 delivered, 5 failed\)/);
     expect(text.stdout).toContain('throughput    none: nothing was delivered');
     expect(text.stdout).not.toMatch(/msg\/s delivered/);
     expect(text.stdout).toMatch(/errors +ERR_SMTP_CONNECTION × 5/);
-    const json = JSON.parse((await cli(['bench', `127.0.0.1:${port}`, '--messages', '5', '--json'])).stdout);
+    const json = JSON.parse(
+      (await cli(['bench', `127.0.0.1:${port}`, '--messages', '5', '--warmup-messages', '0', '--json'])).stdout,
+    );
     expect(json).toMatchObject({ ok: 0, failed: 5, messagesPerSecond: null, megabytesPerSecond: null });
   });
 
@@ -130,7 +202,18 @@ describe('smtpwire bench (spawned)', () => {
 
   it('--report writes a self-contained page', async () => {
     const file = join(dir, 'report.html');
-    const run = await cli(['bench', '--sink', '--messages', '100', '--connections', '2', '--report', file]);
+    const run = await cli([
+      'bench',
+      '--sink',
+      '--messages',
+      '100',
+      '--connections',
+      '2',
+      '--warmup-messages',
+      '0',
+      '--report',
+      file,
+    ]);
     expect(run.code).toBe(0);
     const html = readFileSync(file, 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
@@ -153,9 +236,24 @@ describe('smtpwire bench compiled (dist)', () => {
       },
     );
     expect(existsSync(join(out, 'cli/bench/worker.js'))).toBe(true);
-    const run = await cli(['bench', '--sink', '--workers', '2', '--connections', '2', '--messages', '300', '--json'], {
-      main: join(out, 'cli/main.js'),
-    });
+    const run = await cli(
+      [
+        'bench',
+        '--sink',
+        '--workers',
+        '2',
+        '--connections',
+        '2',
+        '--messages',
+        '300',
+        '--warmup-messages',
+        '0',
+        '--json',
+      ],
+      {
+        main: join(out, 'cli/main.js'),
+      },
+    );
     expect(run.stderr).toBe('');
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({ workers: 2, messages: 300, ok: 300, failed: 0 });

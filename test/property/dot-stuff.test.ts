@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BodyEncoder, encodeBody } from '../../src/protocol/dot-stuff.js';
+import { BodyEncoder, dataForm, encodeBody, toWireBody } from '../../src/protocol/dot-stuff.js';
 
 /** What a receiving server does (RFC 5321 §4.5.2): split on CRLF, drop the final ".", un-stuff. */
 function receive(wire: Buffer): string {
@@ -90,6 +90,27 @@ describe('BodyEncoder (DATA transparency)', () => {
         const out = Buffer.concat([encoder.encode(Buffer.from(text, 'latin1')), encoder.end()]);
         expect(out.length - 3 - encoder.dotsAdded).toBe(Buffer.byteLength(normalise(text), 'latin1'));
       }),
+    );
+  });
+});
+
+describe('dataForm: the send-time dot check', () => {
+  it('sends a wire body as it is exactly when no line starts with a dot, and the stuffed form equals encodeBody', () => {
+    const piece = fc.constantFrom('.', '..', '\r\n', 'a', 'bc', ' ');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 400 }), (parts) => {
+        const wire = toWireBody(Buffer.from(`${parts.join('')}\r\n`));
+        const b = wire.bytes;
+        const dotted = b[0] === 0x2e || b.indexOf('\n.') !== -1 || b.indexOf('\r.') !== -1;
+        const form = dataForm(wire);
+        expect(form.ready === null).toBe(dotted);
+        expect(
+          (form.ready === null ? form.stuffed : Buffer.concat([form.ready, Buffer.from('.\r\n')])).equals(
+            encodeBody(b),
+          ),
+        ).toBe(true);
+      }),
+      { numRuns: 500 },
     );
   });
 });

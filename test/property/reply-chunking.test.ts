@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ReplyParser } from '../../src/protocol/reply.js';
+import { makeReply, ReplyParser } from '../../src/protocol/reply.js';
 
 const text = fc.stringMatching(/^[\x20-\x7e]{0,40}$/);
 const reply = fc.record({
@@ -64,6 +64,38 @@ describe('ReplyParser under arbitrary chunking', () => {
         }
         expect(parser.bufferedBytes).toBeLessThanOrEqual(200 + 97);
       }),
+    );
+  });
+});
+
+describe('the one-line fast path', () => {
+  it('reads the same Reply as the general rule (makeReply) for any one-line text', () => {
+    // Text built to hit the edges: enhanced-code look-alikes, leading zeros, tabs, other white space, UTF-8.
+    const piece = fc.constantFrom(
+      '2',
+      '4',
+      '5',
+      '0',
+      '00',
+      '1',
+      '123',
+      '1234',
+      '.',
+      ' ',
+      '\t',
+      '\v',
+      '\u00a0',
+      'x',
+      'ü',
+      '',
+    );
+    const line = fc.array(piece, { maxLength: 8 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(fc.integer({ min: 200, max: 599 }), line, (code, text) => {
+        const [parsed] = new ReplyParser().push(Buffer.from(`${code} ${text}\r\n`, 'utf8'));
+        expect(parsed).toEqual(makeReply(code, [text]));
+      }),
+      { numRuns: 2000 },
     );
   });
 });

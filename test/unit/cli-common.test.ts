@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { progressPrinter } from '../../src/cli/bench.js';
+import { progressPrinter } from '../../src/cli/bench/command.js';
+import { messageContent, percentile } from '../../src/cli/bench/load.js';
 import {
   type CliIo,
   encryptionFlag,
@@ -12,7 +13,6 @@ import {
   UsageError,
 } from '../../src/cli/common.js';
 import { deliveryResultJson, roundNumber, toJsonLine, toJsonText } from '../../src/cli/json.js';
-import { messageContent, percentile } from '../../src/cli/load.js';
 import { formatResult } from '../../src/cli/send.js';
 import { buildMessage, DeliveryResult } from '../../src/index.js';
 

@@ -427,6 +427,31 @@ describe('the per-key limit and its FIFO of waiters', () => {
     expect(await w2).toBe(a);
   });
 
+  it('waiters share one deadline timer per destination, and each times out acquireTimeout after it came', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const pool = makePool({ maxConnections: 1, acquireTimeout: 1000 });
+    const a = await pool.getConnection(P);
+    const before = vi.getTimerCount();
+    const waiters = [0, 300, 600].map((at) => {
+      vi.advanceTimersByTime(at === 0 ? 0 : 300);
+      const w = pool.getConnection(P);
+      w.catch(() => {});
+      return w;
+    });
+    expect(vi.getTimerCount() - before).toBe(1);
+    vi.advanceTimersByTime(399); // t = 999 after the first waiter came
+    expect(pool.getStats().waiting).toBe(3);
+    vi.advanceTimersByTime(1);
+    await expect(waiters[0]).rejects.toMatchObject({ name: 'TimeoutError', phase: 'acquire' });
+    expect(pool.getStats().waiting).toBe(2);
+    vi.advanceTimersByTime(300);
+    await expect(waiters[1]).rejects.toMatchObject({ name: 'TimeoutError', phase: 'acquire' });
+    // Released straight to the last one, which has not timed out.
+    pool.releaseConnection(a);
+    expect(await waiters[2]).toBe(a);
+    expect(pool.getStats()).toMatchObject({ waiting: 0, busy: 1, idle: 0 });
+  });
+
   it('an aborted waiter leaves the queue with AbortError', async () => {
     const pool = makePool({ maxConnections: 1 });
     const a = await pool.getConnection(P);

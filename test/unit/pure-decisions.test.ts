@@ -6,14 +6,14 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-// The lock: pool/mutex.ts here; the core wave moves it to util/mutex.ts (same class, same contract).
-import { Mutex } from '../../src/pool/mutex.js';
 import { TokenBucket } from '../../src/pool/rate-limit.js';
 import { parseEhlo, type ServerInfo } from '../../src/protocol/extensions.js';
 import { type Reply, ReplyParser } from '../../src/protocol/reply.js';
 import { greetingRefused, hello } from '../../src/transport/handshake.js';
 import { planLogin } from '../../src/transport/login.js';
 import { planTransaction } from '../../src/transport/transaction-plan.js';
+// The lock: pool/mutex.ts here; the core wave moves it to util/mutex.ts (same class, same contract).
+import { Mutex } from '../../src/util/mutex.js';
 
 function reply(text: string): Reply {
   const replies = new ReplyParser().push(Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`));

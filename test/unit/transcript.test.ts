@@ -154,6 +154,23 @@ describe('transcripts on a fake socket', () => {
     expect(new Set(f.before.slice(1, 5)).size).toBe(1);
   });
 
+  it('an IDN domain goes on the wire as its A-label, without SMTPUTF8; a UTF-8 local part needs SMTPUTF8', async () => {
+    const f = fake(yes()); // EHLO_OK offers no SMTPUTF8
+    const c = connection(f);
+    await c.connect();
+    const outcome = await c.sendMail({ from: 'a@bücher.example', to: ['"B" <b@bücher.example>'] }, 'x\r\n');
+    expect(outcome.delivered).toBe(true);
+    expect(f.lines.slice(1, 3)).toEqual(['MAIL FROM:<a@xn--bcher-kva.example>', 'RCPT TO:<b@xn--bcher-kva.example>']);
+    await expect(c.sendMail({ from: 'jörg@x.example', to: ['b@y.example'] }, 'x\r\n')).rejects.toMatchObject({
+      code: 'ERR_SMTP_SMTPUTF8_UNSUPPORTED',
+    });
+    const { needsSmtpUtf8, envelopeAddress, prepareRaw } = await import('../../src/index.js');
+    expect(needsSmtpUtf8('a@bücher.example')).toBe(false);
+    expect(envelopeAddress('a@bücher.example')).toBe('a@xn--bcher-kva.example');
+    const prepared = prepareRaw({ from: 'a@bücher.example', to: ['b@bücher.example'] }, 'x\r\n');
+    expect(prepared.envelope).toMatchObject({ from: 'a@xn--bcher-kva.example', smtpUtf8: false });
+  });
+
   it('falls back to HELO when EHLO is refused, and then waits for each reply', async () => {
     const f = fake(yes({ EHLO: '502 5.5.1 no EHLO here' }));
     const c = connection(f, { clientName: 'client.example' });
@@ -322,21 +339,24 @@ describe('transcripts on a fake socket', () => {
 });
 
 describe('builder output goes out without re-encoding, and only when it is safe', () => {
-  it('a marked, dot-free body is wire-ready; a leading dot, an unmarked or a non-CRLF-ended body is not', async () => {
-    const { isWireReady, setWireClean } = await import('../../src/protocol/dot-stuff.js');
+  it('a body in wire form is kept as it is; one that must change is encoded once; dots are stuffed at send time', async () => {
+    const { toWireBody, dataForm } = await import('../../src/protocol/dot-stuff.js');
     const clean = Buffer.from('Subject: t\r\n\r\nhello\r\n');
-    expect(isWireReady(clean, true)).toBe(false); // not marked
-    setWireClean(clean, true);
-    expect(isWireReady(clean, true)).toBe(true);
-    const dotted = Buffer.from('Subject: t\r\n\r\n.hidden\r\n');
-    setWireClean(dotted, true);
-    expect(isWireReady(dotted, true)).toBe(false); // DATA needs stuffing
-    expect(isWireReady(dotted, false)).toBe(true); // BDAT does not
-    const open = Buffer.from('Subject: t\r\n\r\nno end');
-    setWireClean(open, true);
-    expect(isWireReady(open, false)).toBe(false);
-    setWireClean(clean, false);
-    expect(isWireReady(clean, true)).toBe(false);
+    const wire = toWireBody(clean);
+    expect(wire.bytes).toBe(clean); // not copied
+    expect(dataForm(wire)).toEqual({ ready: clean, stuffed: null });
+    const repaired = toWireBody(Buffer.from('Subject: t\n\nbare\rcr'));
+    expect(repaired.bytes.toString()).toBe('Subject: t\r\n\r\nbare\r\ncr\r\n');
+    const dotted = toWireBody(Buffer.from('Subject: t\r\n\r\n.hidden\r\n'));
+    expect(dotted.bytes.toString()).toBe('Subject: t\r\n\r\n.hidden\r\n'); // BDAT needs no stuffing
+    expect(dataForm(dotted).stuffed?.toString()).toBe('Subject: t\r\n\r\n..hidden\r\n.\r\n');
+    // Bytes changed after the check cannot end the data early: the dots are looked for at send time.
+    clean.write('\n.\r', 13, 'latin1');
+    expect(dataForm(wire).ready).toBeNull();
+    expect(() => toWireBody(Buffer.from(`${'x'.repeat(999)}\r\n`))).toThrow(/longer than 998/);
+    expect(toWireBody(Buffer.from(`${'x'.repeat(998)}\r\n`)).bytes.length).toBe(1000);
+    // A long run split by a bare CR is two lines, each within the limit: repaired, not refused.
+    expect(toWireBody(Buffer.from(`${'x'.repeat(600)}\r${'y'.repeat(600)}\r\n`)).bytes.length).toBe(1204);
   });
 
   it('sendRaw: a clean raw message is sent as it is; one with bare LFs is repaired; both arrive intact', async () => {

@@ -4,9 +4,10 @@
  * main thread only starts them at one clock time, sums their progress and merges their parts: counts
  * and errors add, histograms merge bucket by bucket, so the totals are exact.
  */
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { clock, type LoadCounts, type LoadOptions, type LoadPart, prepareLoad } from '../load.js';
 import { type HistogramJson, histogramJson, LatencyHistogram, type LatencySummary } from './histogram.js';
+import { clock, type LoadCounts, type LoadOptions, type LoadPart, prepareLoad } from './load.js';
 import { mergeSeries, type SeriesPoint } from './series.js';
 
 /** Options of {@link runBench}: one thread's options for the whole run, plus the number of workers. */
@@ -128,29 +129,32 @@ export type WorkerMessage =
   | { type: 'error'; message: string };
 
 /**
- * The worker script: compiled JavaScript beside this module when running from `dist/`, or the
- * TypeScript source through tsx's loader in development and tests (worker threads do not inherit
- * the parent's `--import tsx` hooks on Node 20).
+ * The worker script: the compiled `worker.js` beside this module. From the TypeScript source (tests,
+ * development) a worker thread cannot load `worker.ts` by itself (Node 20 workers do not inherit the
+ * parent's loader hooks), so `SMTPWIRE_BENCH_WORKER` names a bootstrap module that registers a loader
+ * first (the test suite's is test/helpers/bench-worker.mjs); no dev tooling is imported from here.
  */
-function workerScript(): { script: string | URL; eval: boolean } {
+function workerScript(): URL {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return { script: new URL('./worker.js', self), eval: false };
-  const url = new URL('./worker.ts', self).href;
-  return {
-    script: `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); })`,
-    eval: true,
-  };
+  if (!self.endsWith('.ts')) return new URL('./worker.js', self);
+  const boot = process.env.SMTPWIRE_BENCH_WORKER;
+  if (boot === undefined || boot === '') {
+    throw new Error(
+      '--workers needs the compiled build (npm run build), or SMTPWIRE_BENCH_WORKER set to a loader bootstrap',
+    );
+  }
+  return pathToFileURL(boot);
 }
 
 async function runWorkers(options: BenchOptions, n: number, counts: LoadCounts[]): Promise<LoadPart[]> {
-  const { script, eval: isEval } = workerScript();
+  const script = workerScript();
   const workers = Array.from({ length: n }, (_, i) => {
     // The progress cadence is the main thread's: workers report at the same pace.
     const workerData = {
       ...share(options, i, n),
       ...(options.onProgress ? { progressMs: options.progressMs ?? 250 } : {}),
     };
-    return new Worker(script, { eval: isEval, workerData });
+    return new Worker(script, { workerData });
   });
   const ready: Promise<void>[] = [];
   const done: Promise<LoadPart>[] = [];
@@ -200,7 +204,15 @@ export function mergeParts(parts: readonly LoadPart[], ctx: MergeContext): Bench
   let [sent, ok, failed, warmup] = [0, 0, 0, 0];
   let startedAt = Infinity;
   let endedAt = -Infinity;
+  let cpuStart = Infinity;
+  let cpuEnd = -Infinity;
+  let cpuWindow = parts.length > 0;
   for (const p of parts) {
+    if (p.cpuAtStart === null || p.cpuAtEnd === null) cpuWindow = false;
+    else {
+      cpuStart = Math.min(cpuStart, p.cpuAtStart);
+      cpuEnd = Math.max(cpuEnd, p.cpuAtEnd);
+    }
     sent += p.sent;
     ok += p.ok;
     failed += p.failed;
@@ -242,8 +254,14 @@ export function mergeParts(parts: readonly LoadPart[], ctx: MergeContext): Bench
       .map(([key, count]) => errorCount(key, count)),
     intervalMs: series.intervalMs,
     series: series.points,
-    // Process-wide CPU covers the warm-up too: spread it over every send.
-    cpuSecondsPer1000: sent > 0 ? (ctx.cpuSeconds / (sent + warmup)) * 1000 : null,
+    // Steady state: process CPU from the first measured send to the last (all threads). Without those
+    // marks (an older part), the whole run's CPU spread over every send, warm-up included.
+    cpuSecondsPer1000:
+      sent === 0
+        ? null
+        : cpuWindow
+          ? ((cpuEnd - cpuStart) / 1e6 / sent) * 1000
+          : (ctx.cpuSeconds / (sent + warmup)) * 1000,
     peakRssMiB: ctx.peakRssMiB,
   };
 }

@@ -4,7 +4,7 @@
  * posts its {@link LoadPart}. Started by `run.ts`; never imported by the library.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type LoadOptions, prepareLoad } from '../load.js';
+import { type LoadOptions, prepareLoad } from './load.js';
 import type { WorkerMessage } from './run.js';
 
 const port = parentPort;

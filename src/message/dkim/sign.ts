@@ -10,6 +10,7 @@ import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { assertKnownKeys } from '../../options.js';
 import { toAsciiDomain } from '../address.js';
+import { isFieldName } from '../mime/headers.js';
 import { type Canonicalization, canonicalizeHeader, type HeaderField } from './canonicalize.js';
 import { type DkimAlgorithm, type DkimPrivateKeyInput, loadDkimKey } from './key.js';
 
@@ -112,10 +113,10 @@ export const DEFAULT_SIGNED_HEADERS: readonly string[] = Object.freeze([
 ]);
 
 /**
- * A field name in `h=`: RFC 5322 §3.6.8's printable ASCII except colon, and without `;`, which would end the
- * `h=` tag and start another (RFC 6376 §3.2 tag-list).
+ * A field name in `h=`: RFC 5322's rule (mime/headers.ts owns it), and without `;`, which would end the `h=` tag
+ * and start another (RFC 6376 §3.2 tag-list).
  */
-const FIELD_NAME = /^[\x21-\x39\x3c-\x7e]+$/;
+const isDkimFieldName = (name: unknown): name is string => isFieldName(name) && !name.includes(';');
 /** `x=` is at most 12 digits (RFC 6376 §3.5): an expiry at most 100 years ahead keeps it so. */
 export const DKIM_MAX_EXPIRES_IN = 100 * 365 * 24 * 3600 * 1000;
 /** A DNS name of LDH labels (selector, d=). */
@@ -204,7 +205,7 @@ export class DkimSigner {
     this.bodyCanonicalization = b;
 
     const headerFields = options.headerFields ?? DEFAULT_SIGNED_HEADERS;
-    if (!Array.isArray(headerFields) || headerFields.some((n) => typeof n !== 'string' || !FIELD_NAME.test(n)))
+    if (!Array.isArray(headerFields) || headerFields.some((n) => !isDkimFieldName(n)))
       throw optionError(`${field}.headerFields must be a list of header field names`, `${field}.headerFields`);
     // RFC 6376 §5.4: the From header field MUST be signed.
     if (!headerFields.some((n) => n.toLowerCase() === 'from'))
@@ -213,7 +214,7 @@ export class DkimSigner {
 
     const oversign = options.oversign ?? true;
     if (typeof oversign === 'boolean') this.#oversign = oversign ? 'present' : new Set();
-    else if (Array.isArray(oversign) && oversign.every((n) => typeof n === 'string' && FIELD_NAME.test(n)))
+    else if (Array.isArray(oversign) && oversign.every(isDkimFieldName))
       this.#oversign = new Set(oversign.map((n) => n.toLowerCase()));
     else throw optionError(`${field}.oversign must be a boolean or a list of field names`, `${field}.oversign`);
 
@@ -385,7 +386,11 @@ export function createDkimSigners(option: DkimOptions | readonly DkimOptions[], 
   return [new DkimSigner(option as DkimOptions, field)];
 }
 
-/** Signers of per-message options, by the options object: a caller reusing one object parses its key once. */
+/**
+ * Signers of per-message options, by the options object: a caller reusing one object parses its key once.
+ * Module state kept because it pays (bench/micro/module-state.bench.ts: a hit 0.07 µs, building the
+ * signers with a 2048-bit PEM key 373 µs, on the shared 2-core VM).
+ */
 const perMessageSigners = new WeakMap<object, readonly DkimSigner[]>();
 
 /**

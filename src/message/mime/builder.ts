@@ -24,19 +24,25 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCodes, InvalidArgumentError, SmtpError } from '../../errors.js';
 import {
+  type Address,
+  type AddressCache,
   type AddressEntry,
-  addressInputText,
-  needsSmtpUtf8 as addressNeedsSmtpUtf8,
-  envelopeAddress,
+  addressFromObject,
   flattenAddresses,
-  formatAddress,
-  type Mailbox,
+  formatEntry,
   parseAddress,
   parseAddressList,
-  toAsciiDomain,
 } from '../address.js';
 import type { AddressInput, AlternativeInput, AttachmentInput, MessageInput } from '../types.js';
-import { base64Chunks, base64EncodedLength, encodeUnstructured, foldHeader, MAX_LINE_LENGTH } from './encodings.js';
+import {
+  base64EncodedLength,
+  base64Lines,
+  base64Slices,
+  base64Stream,
+  encodeUnstructured,
+  foldHeader,
+  MAX_LINE_LENGTH,
+} from './encodings.js';
 import { listFields, type OptionField, priorityFields } from './fields.js';
 import {
   assertHeaderLines,
@@ -80,11 +86,11 @@ export interface BuiltMessage {
   envelope: { from: string; to: string[] };
   /** Every address as parsed (once, here): for the limits and to name recipients as the caller wrote them. */
   addresses: {
-    from: Mailbox;
-    to: readonly Mailbox[];
-    cc: readonly Mailbox[];
-    bcc: readonly Mailbox[];
-    replyTo: readonly Mailbox[];
+    from: Address;
+    to: readonly Address[];
+    cc: readonly Address[];
+    bcc: readonly Address[];
+    replyTo: readonly Address[];
   };
   /** Decoded octets of each attachment, in order; null for a stream. */
   attachmentSizes: readonly (number | null)[];
@@ -119,8 +125,11 @@ const FILE_CHUNK = 3 * 21_846; // ~64 KiB
 /** In-memory parts are yielded in slices of this size, so backpressure applies to them too. */
 const SLICE = 64 * 1024;
 
-/** Random or seeded hex strings. */
-/** Random bytes drawn 4 KiB at a time: one syscall-backed fill serves hundreds of messages. */
+/**
+ * Random bytes drawn 4 KiB at a time: one syscall-backed fill serves hundreds of messages. Module state
+ * kept because it pays (bench/micro/mime.bench.ts: a 16-byte draw 0.7 µs from the pool, 7.7 µs by
+ * `randomBytes(16)`, on the shared 2-core VM).
+ */
 const RANDOM_POOL_SIZE = 4096;
 let randomPool = Buffer.alloc(0);
 let randomOffset = 0;
@@ -157,11 +166,11 @@ class Entropy {
 // ---------------------------------------------------------------------------------------------
 
 interface ParsedAddresses {
-  entries: AddressEntry[];
-  mailboxes: Mailbox[];
+  entries: AddressEntry<Address>[];
+  mailboxes: Address[];
 }
 
-function parseAddressInputs(inputs: unknown, field: string): ParsedAddresses {
+function parseAddressInputs(inputs: unknown, field: string, cache: AddressCache | undefined): ParsedAddresses {
   if (inputs === undefined || inputs === null) return { entries: [], mailboxes: [] };
   if (!Array.isArray(inputs)) {
     throw new InvalidArgumentError(`${field} must be an array of addresses`, {
@@ -169,22 +178,28 @@ function parseAddressInputs(inputs: unknown, field: string): ParsedAddresses {
       code: ErrorCodes.INVALID_ADDRESS,
     });
   }
-  const entries: AddressEntry[] = [];
-  inputs.forEach((input: unknown, i: number) => {
+  const entries: AddressEntry<Address>[] = [];
+  for (let i = 0; i < inputs.length; i++) {
     // A string entry may itself be a list or a group (`Team: a@x, b@y;`); an object is one mailbox.
-    entries.push(...labelled(`${field}[${i}]`, input, parseAddressList));
-  });
+    const input: unknown = inputs[i];
+    const field_i = `${field}[${i}]`;
+    if (typeof input === 'string')
+      entries.push(...labelled(field_i, input, (x) => (cache === undefined ? parseAddressList(x) : cache.list(x))));
+    else entries.push(labelled(field_i, input, (x) => addressFromObject(x, field_i)));
+  }
   return { entries, mailboxes: flattenAddresses(entries) };
 }
 
-function parseSingle(input: unknown, field: string): Mailbox {
-  return labelled(field, input, parseAddress);
+function parseSingle(input: unknown, field: string, cache?: AddressCache): Address {
+  return labelled(field, input, (x) =>
+    typeof x !== 'string' ? addressFromObject(x, field) : cache === undefined ? parseAddress(x) : cache.mailbox(x),
+  );
 }
 
-/** Runs the address parser (address.ts owns the rules, CR/LF included); its error names the field. */
-function labelled<T>(field: string, input: unknown, parse: (input: string) => T): T {
+/** Runs the address parser once (address.ts owns the rules, CR/LF included); its error names the field. */
+function labelled<T, I>(field: string, input: I, parse: (input: I) => T): T {
   try {
-    return parse(addressInputText(input, field));
+    return parse(input);
   } catch (err) {
     if (!(err instanceof InvalidArgumentError)) throw err;
     const why = err.message.replace(/^Invalid address: /, '');
@@ -197,19 +212,8 @@ function labelled<T>(field: string, input: unknown, parse: (input: string) => T)
   }
 }
 
-/** The mailbox with its domain in ASCII, so only a non-ASCII local part stays UTF-8 (RFC 6531). */
-function asciiDomainMailbox(m: Mailbox): Mailbox {
-  const at = m.address.lastIndexOf('@');
-  return { name: m.name, address: `${m.address.slice(0, at)}@${toAsciiDomain(m.address.slice(at + 1))}` };
-}
-
-function formatEntry(entry: AddressEntry): string {
-  if ('group' in entry) return formatAddress({ group: entry.group, members: entry.members.map(asciiDomainMailbox) });
-  return formatAddress(asciiDomainMailbox(entry));
-}
-
-function addressHeader(name: string, entries: readonly AddressEntry[]): string {
-  const folded = foldHeader(name, entries.map(formatEntry).join(', '), STRUCTURED);
+function addressHeader(name: string, entries: readonly AddressEntry<Address>[]): string {
+  const folded = foldHeader(name, entries.map((e) => formatEntry(e, true)).join(', '), STRUCTURED);
   assertHeaderLines(folded, name);
   return folded;
 }
@@ -251,34 +255,17 @@ function nodeBodySize(node: Node): number | null {
   return total + `--${node.boundary}--${CRLF}`.length;
 }
 
-/** Base64 of a byte stream in 76-character lines, carrying the 0–56 bytes left over per chunk. */
-async function* base64Stream(
-  source: AsyncIterable<Buffer | string>,
-  expectedSize: number | null,
-  what: string,
-): AsyncGenerator<Buffer> {
-  const LINE_BYTES = 57;
-  let carry = Buffer.alloc(0);
-  let total = 0;
-  for await (const raw of source) {
-    const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
-    total += chunk.length;
-    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-    const whole = data.length - (data.length % LINE_BYTES);
-    carry = Buffer.from(data.subarray(whole));
-    if (whole > 0) {
-      for (const s of base64Chunks(data.subarray(0, whole))) yield Buffer.from(s, 'latin1');
+/** The one base64 streamer, failing when a file's size announced for SIZE= or BDAT is not what was read. */
+function base64Of(source: AsyncIterable<Buffer | string>, expectedSize: number | null, what: string) {
+  return base64Stream(source, (total) => {
+    if (expectedSize !== null && total !== expectedSize) {
+      // The size was announced (SIZE=, BDAT lengths): a file that changed underneath must not
+      // silently produce a different message.
+      throw new SmtpError(`${what} changed while it was read: ${expectedSize} bytes expected, ${total} read`, {
+        code: ErrorCodes.BODY_SOURCE,
+      });
     }
-  }
-  if (carry.length > 0) for (const s of base64Chunks(carry)) yield Buffer.from(s, 'latin1');
-  if (total === 0) yield Buffer.from(CRLF);
-  if (expectedSize !== null && total !== expectedSize) {
-    // The size was announced (SIZE=, BDAT lengths): a file that changed underneath must not
-    // silently produce a different message.
-    throw new SmtpError(`${what} changed while it was read: ${expectedSize} bytes expected, ${total} read`, {
-      code: ErrorCodes.BODY_SOURCE,
-    });
-  }
+  });
 }
 
 async function* emitBody(body: Body): AsyncGenerator<Buffer> {
@@ -288,17 +275,17 @@ async function* emitBody(body: Body): AsyncGenerator<Buffer> {
       return;
     case 'base64':
       if (body.data.length === 0) yield Buffer.from(CRLF);
-      for (const s of base64Chunks(body.data)) yield Buffer.from(s, 'latin1');
+      yield* base64Slices(body.data);
       return;
     case 'file':
-      yield* base64Stream(
+      yield* base64Of(
         createReadStream(body.path, { highWaterMark: FILE_CHUNK }),
         body.size,
         `file ${JSON.stringify(body.path)}`,
       );
       return;
     case 'stream':
-      yield* base64Stream(body.stream, null, 'attachment stream');
+      yield* base64Of(body.stream, null, 'attachment stream');
       return;
   }
 }
@@ -309,8 +296,7 @@ function emitNodeSync(node: Node, out: Buffer[]): void {
     const body = node.body;
     if (body.kind === 'encoded') out.push(body.data);
     else if (body.kind === 'base64') {
-      if (body.data.length === 0) out.push(Buffer.from(CRLF));
-      for (const s of base64Chunks(body.data)) out.push(Buffer.from(s, 'latin1'));
+      out.push(body.data.length === 0 ? Buffer.from(CRLF) : base64Lines(body.data));
     } else throw new SmtpError('message has a file or stream part', { code: ErrorCodes.INVALID_STATE });
     return;
   }
@@ -379,7 +365,8 @@ function some(node: Node, predicate: (leaf: Leaf) => boolean): boolean {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Builds an RFC 5322 message (MIME, RFC 2045–2049) from `options`.
+ * Builds an RFC 5322 message (MIME, RFC 2045–2049) from `options`. Every address is parsed once
+ * (or not at all when `cache` has its text).
  *
  * Everything that can be checked is checked here, before a byte is streamed: addresses, header
  * names and values (no CR, LF or NUL anywhere), attachments (one source each, valid base64, a
@@ -391,7 +378,7 @@ function some(node: Node, predicate: (leaf: Leaf) => boolean): boolean {
  *   `ERR_SMTP_INVALID_ATTACHMENT` or `ERR_SMTP_INVALID_ADDRESS` (also when there is no recipient).
  * @see RFC 5322 §3.6, RFC 2045 §6, RFC 2046 §5.1, RFC 2047, RFC 2231, RFC 2387, RFC 2392
  */
-export function buildMessage(options: BuildMessageOptions): BuiltMessage {
+export function buildMessage(options: BuildMessageOptions, cache?: AddressCache): BuiltMessage {
   if (options === null || typeof options !== 'object') {
     throw new InvalidArgumentError('options must be an object', { field: 'options' });
   }
@@ -408,22 +395,22 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
       code: ErrorCodes.INVALID_ADDRESS,
     });
   }
-  const from = parseSingle(options.fromAddress, 'fromAddress');
-  const to = parseAddressInputs(options.toAddresses, 'toAddresses');
-  const cc = parseAddressInputs(options.ccAddresses, 'ccAddresses');
-  const bcc = parseAddressInputs(options.bccAddresses, 'bccAddresses');
+  const from = parseSingle(options.fromAddress, 'fromAddress', cache);
+  const to = parseAddressInputs(options.toAddresses, 'toAddresses', cache);
+  const cc = parseAddressInputs(options.ccAddresses, 'ccAddresses', cache);
+  const bcc = parseAddressInputs(options.bccAddresses, 'bccAddresses', cache);
   // One address or a list (each entry parsed alone: `replyTo: 'a@x, b@y'` is one bad address).
-  const replyTo: Mailbox[] =
+  const replyTo: Address[] =
     options.replyTo === undefined || options.replyTo === null
       ? []
       : Array.isArray(options.replyTo)
-        ? options.replyTo.map((r: unknown, i: number) => parseSingle(r, `replyTo[${i}]`))
-        : [parseSingle(options.replyTo, 'replyTo')];
+        ? options.replyTo.map((r: unknown, i: number) => parseSingle(r, `replyTo[${i}]`, cache))
+        : [parseSingle(options.replyTo, 'replyTo', cache)];
 
   const recipients: string[] = [];
   const seen = new Set<string>();
   for (const m of [...to.mailboxes, ...cc.mailboxes, ...bcc.mailboxes]) {
-    const envelope = envelopeAddress(m.address);
+    const envelope = m.wire;
     const key = envelope.toLowerCase();
     if (!seen.has(key)) {
       seen.add(key);
@@ -437,7 +424,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
     });
   }
   const everyone = [from, ...to.mailboxes, ...cc.mailboxes, ...bcc.mailboxes, ...replyTo];
-  const smtpUtf8 = everyone.some((m) => addressNeedsSmtpUtf8(m.address));
+  const smtpUtf8 = everyone.some((m) => m.smtpUtf8);
 
   // Subject, option fields (priority, list) and custom headers.
   const subject = options.subject ?? '';
@@ -462,7 +449,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
     assertMessageId(options.messageId);
     messageId = options.messageId;
   } else {
-    messageId = `<${entropy.hex(16)}@${messageIdDomain(envelopeAddress(from.address))}>`;
+    messageId = `<${entropy.hex(16)}@${messageIdDomain(from.wire)}>`;
   }
   const date = options.date ?? (entropy.deterministic ? DETERMINISTIC_DATE : new Date());
 
@@ -568,7 +555,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
 
   return {
     messageId,
-    envelope: { from: envelopeAddress(from.address), to: recipients },
+    envelope: { from: from.wire, to: recipients },
     addresses: { from, to: to.mailboxes, cc: cc.mailboxes, bcc: bcc.mailboxes, replyTo },
     attachmentSizes,
     headers,

@@ -4,7 +4,6 @@
  *
  * Pure functions, values in, values out. Nothing here touches a socket.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import { TextDecoder } from 'node:util';
 
 /** RFC 2047 §2: an encoded-word may not be more than 75 characters long. */
@@ -383,29 +382,27 @@ export function decodeQuotedPrintable(text: string): Buffer {
  * Base64 with 76-character lines, each ending in CRLF (the last one too, unless `input` is empty).
  */
 export function encodeBase64(input: Buffer | Uint8Array | string): string {
-  const parts: string[] = [];
-  for (const chunk of base64Chunks(input)) parts.push(chunk);
-  return parts.join('');
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  return base64Lines(bytes).toString('latin1');
 }
 
-/** Piecewise form of {@link encodeBase64}: about 76 KiB of output per chunk. */
-export function* base64Chunks(input: Buffer | Uint8Array | string): Generator<string> {
-  const bytes =
-    typeof input === 'string'
-      ? Buffer.from(input, 'utf8')
-      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const STEP = BASE64_LINE_BYTES * 1024;
-  for (let offset = 0; offset < bytes.length; offset += STEP) {
-    yield wrapBase64(bytes.subarray(offset, Math.min(offset + STEP, bytes.length)));
-  }
-}
-
-/** Base64 of `bytes` cut into 76-character CRLF-terminated lines. */
-function wrapBase64(bytes: Buffer): string {
-  const b64 = bytes.toString('base64');
-  let out = '';
-  for (let i = 0; i < b64.length; i += MAX_ENCODED_LINE_LENGTH) {
-    out += b64.slice(i, i + MAX_ENCODED_LINE_LENGTH) + CRLF;
+/**
+ * Base64 of `input` in 76-character CRLF-terminated lines, written straight into one Buffer: one
+ * native encode, then the lines moved apart in place (no per-line strings).
+ */
+export function base64Lines(input: Uint8Array): Buffer {
+  const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const out = Buffer.allocUnsafe(base64EncodedLength(bytes.length));
+  const chars = out.write(bytes.toString('base64'), 0, 'latin1');
+  const line = MAX_ENCODED_LINE_LENGTH;
+  // From the last line backwards, so every line has moved before the one below spreads over it.
+  for (let i = Math.ceil(chars / line) - 1; i >= 0; i--) {
+    const from = i * line;
+    const length = Math.min(line, chars - from);
+    const to = i * (line + 2);
+    if (to !== from) out.copyWithin(to, from, from + length);
+    out[to + length] = 0x0d;
+    out[to + length + 1] = 0x0a;
   }
   return out;
 }
@@ -416,29 +413,40 @@ export function base64EncodedLength(byteLength: number): number {
   return chars + Math.ceil(chars / MAX_ENCODED_LINE_LENGTH) * CRLF.length;
 }
 
+/** In-memory data is encoded in slices of this many bytes (whole lines), so backpressure applies to it too. */
+const BASE64_SLICE = BASE64_LINE_BYTES * 1024;
+
+/** {@link base64Lines} in slices of about 76 KiB of output, for a large in-memory part. */
+export function* base64Slices(input: Uint8Array): Generator<Buffer> {
+  for (let offset = 0; offset < input.length; offset += BASE64_SLICE) {
+    yield base64Lines(input.subarray(offset, Math.min(offset + BASE64_SLICE, input.length)));
+  }
+}
+
 /**
- * A Transform that base64-encodes a byte stream into 76-character CRLF lines, the same output as
- * {@link encodeBase64} on the concatenated input. Memory is one chunk: the 0–56 bytes that do not
- * fill a whole line are kept for the next chunk, so lines never depend on how input was split.
+ * The one base64 streamer: a byte stream in 76-character CRLF lines, the same output as
+ * {@link encodeBase64} on the concatenated input however it is chunked. Memory is one chunk: the 0–56
+ * bytes that do not fill a line are carried to the next. `end` gets the number of bytes read (and may
+ * throw, e.g. when a file changed size while it was read).
  */
-export class Base64Encoder extends Transform {
-  #remainder: Buffer = Buffer.alloc(0);
-
-  override _transform(chunk: Buffer | string, encoding: BufferEncoding, callback: TransformCallback): void {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
-    const data = this.#remainder.length > 0 ? Buffer.concat([this.#remainder, buf]) : buf;
+export async function* base64Stream(
+  source: AsyncIterable<Uint8Array | string>,
+  end?: (total: number) => void,
+): AsyncGenerator<Buffer> {
+  let carry: Buffer = Buffer.alloc(0);
+  let total = 0;
+  for await (const raw of source) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+    total += chunk.length;
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
     const whole = data.length - (data.length % BASE64_LINE_BYTES);
-    // Copy the remainder out, so the (possibly large) input chunk can be collected.
-    this.#remainder = Buffer.from(data.subarray(whole));
-    if (whole > 0) this.push(wrapBase64(data.subarray(0, whole)), 'latin1');
-    callback();
+    // Copy the carry out, so the (possibly large) input chunk can be collected.
+    carry = Buffer.from(data.subarray(whole));
+    if (whole > 0) yield* base64Slices(data.subarray(0, whole));
   }
-
-  override _flush(callback: TransformCallback): void {
-    if (this.#remainder.length > 0) this.push(wrapBase64(this.#remainder), 'latin1');
-    this.#remainder = Buffer.alloc(0);
-    callback();
-  }
+  if (carry.length > 0) yield base64Lines(carry);
+  if (total === 0) yield Buffer.from(CRLF);
+  end?.(total);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  */
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { findUnknownKey } from '../../options.js';
-import { envelopeAddress, formatPhrase, parseAddress } from '../address.js';
+import { formatPhrase, parseAddress } from '../address.js';
 import type { ListHeadersInput, ListTarget, MessagePriority } from '../types.js';
 import { encodeWords, foldHeader } from './encodings.js';
 import { assertHeaderLines, assertNoInjection } from './headers.js';
@@ -77,7 +77,7 @@ function listUri(target: unknown, field: string): string {
   const query = q < 0 ? '' : value.slice(q);
   let address: string;
   try {
-    address = envelopeAddress(parseAddress(addressText).address);
+    address = parseAddress(addressText).wire;
   } catch (err) {
     throw listError(
       field,

@@ -15,6 +15,11 @@ import {
 /** RFC 5322 §2.2: a field name is one or more printable US-ASCII characters except `:`. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 
+/** True when `name` is an RFC 5322 §2.2 field name (the one rule: DKIM's header lists use it too). */
+export function isFieldName(name: unknown): name is string {
+  return typeof name === 'string' && FIELD_NAME.test(name);
+}
+
 /**
  * Header fields the builder writes itself. A custom header with one of these names is refused
  * (use the matching option instead): a second From or Content-Type would make the message

@@ -4,8 +4,9 @@
  */
 export { type BuildMessageOptions, type BuiltMessage, buildMessage } from './builder.js';
 export {
-  Base64Encoder,
   base64EncodedLength,
+  base64Lines,
+  base64Stream,
   decodeQuotedPrintable,
   decodeWords,
   type EncodeUnstructuredOptions,

@@ -2,8 +2,8 @@ import type { Readable } from 'node:stream';
 import type { AlternativeInput, AttachmentInput, IcalEventInput } from '../types.js';
 import { assertPartKeys, checkAttachment, partError, sourceBody, stringBytes } from './attachment.js';
 import {
-  base64Chunks,
   base64EncodedLength,
+  base64Lines,
   foldHeader,
   MAX_HARD_LINE_LENGTH,
   MAX_LINE_LENGTH,
@@ -116,7 +116,7 @@ export function textLeaf(text: string, contentType: string, allow8bit: boolean, 
   }
   let data: Buffer;
   if (cte === 'base64') {
-    data = Buffer.from([...base64Chunks(bytes)].join('') || CRLF, 'latin1');
+    data = bytes.length === 0 ? Buffer.from(CRLF, 'latin1') : base64Lines(bytes);
   } else {
     // The CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1), so one is added
     // after the text: a text ending in CRLF keeps it.

@@ -8,9 +8,6 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { LatencySummary } from './bench/histogram.js';
-import { renderHtmlReport } from './bench/report-html.js';
-import { type BenchProgress, type BenchReport, runBench } from './bench/run.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -26,35 +23,89 @@ import {
   readPassword,
   tlsFlags,
   UsageError,
-} from './common.js';
+} from '../common.js';
+import type { LatencySummary } from './histogram.js';
+import { renderHtmlReport } from './report-html.js';
+import { type BenchProgress, type BenchReport, runBench } from './run.js';
 
-/** `smtpwire bench --help`. */
-export const BENCH_USAGE = `usage: smtpwire bench [host[:port] | --sink] [--messages N] [--duration S] [--connections C] [--workers W]
-                     [--rate R] [--warmup S | --warmup-messages N] [--size 1k|100k|BYTES] [--pipelining on|off]
-                     [--chunking] [--api message|raw] [--window W] [--tls|--starttls|--plain] [--ca FILE]
-                     [--insecure] [--user U --pass-env VAR] [--json] [--report FILE.html]
-  Defaults: 1000 messages, 4 connections, closed loop in this thread, 1k, plaintext, port 25; --sink needs no server.
+/** `smtpwire bench --help`: every flag it takes, and nothing else. */
+export const BENCH_USAGE = `usage: smtpwire bench [host[:port] | --sink] [--messages N | -m N] [--duration S] [--connections C | -s C]
+                     [--workers W] [--rate R] [--warmup S | --warmup-messages N] [--size 1k|100k|BYTES | -l BYTES]
+                     [--pipelining on|off] [--chunking] [--api message|raw] [--window W]
+                     [--plain | --starttls | --tls | --ssl | --encryption none|tls|ssl] [--ca FILE] [--insecure]
+                     [--user U --pass-env VAR] [--json] [--report FILE.html]
+  Defaults: steady state: 20,000 measured messages after 3,000 of warm-up (--warmup-messages 0 for none);
+  4 connections, closed loop in this thread, 1k, plaintext, port 25; --sink needs no server.
   --workers W: W worker threads share the connections, messages and rate. --rate R: open loop at R msg/s,
-  latency measured from each send's intended start (a stalled server shows in the percentiles).`;
+  latency measured from each send's intended start (a stalled server shows in the percentiles).
+  As in Postfix's smtp-source: -s sessions (connections), -m messages, -l message length in bytes. Its other
+  flags (-c, -d, -r, -w, -f, -t, …) are refused with the spelling to use here; sessions always stay open.`;
 
-const DEFAULT_MESSAGES = 1000;
+const DEFAULT_MESSAGES = 20_000;
+const DEFAULT_WARMUP_MESSAGES = 3_000;
 const DEFAULT_CONNECTIONS = 4;
+/** Below these, a run is not steady state (JIT, connection set-up): the report says so. */
+const STEADY_MESSAGES = 20_000;
+const STEADY_WARMUP = 3_000;
+
+/** smtp-source flags that mean the same here: rewritten to the long spelling. */
+const SMTP_SOURCE_SAME: Record<string, string> = { s: '--connections', m: '--messages', l: '--size', n: '--messages' };
+/** smtp-source flags that mean something else (or nothing) here: refused, with what to type instead. */
+const SMTP_SOURCE_REFUSED: Record<string, string> = {
+  c: '-c is a progress counter in smtp-source; connections are --connections C (or -s C)',
+  d: '-d keeps sessions open in smtp-source, and bench always does; a duration is --duration S',
+  r: '-r is recipients per message in smtp-source, which bench does not vary; a send rate is --rate R',
+  w: '-w is a wait between messages in smtp-source; pace sends with --rate R; worker threads are --workers W',
+  f: '-f sets the sender in smtp-source; bench sends from a fixed test address',
+  t: '-t sets the recipient in smtp-source; bench sends to a fixed test address',
+  S: '-S sets the subject in smtp-source; bench builds its own message (--size)',
+  M: '-M sets the HELO name in smtp-source; bench has no such flag',
+  N: '-N makes recipients unique in smtp-source; bench has no such flag',
+};
+
+/**
+ * Rewrites smtp-source's short flags that mean the same here (`-s 8`, `-m20000`, `-l 1024`) and refuses
+ * those that would mean something else. @throws UsageError.
+ */
+export function smtpSourceFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^-([A-Za-z])(.*)$/.exec(arg);
+    if (m === null) {
+      out.push(arg);
+      continue;
+    }
+    const [, flag, rest] = m as unknown as [string, string, string];
+    const refused = SMTP_SOURCE_REFUSED[flag];
+    if (refused !== undefined) throw new UsageError(refused);
+    const long = SMTP_SOURCE_SAME[flag];
+    if (long === undefined) out.push(arg);
+    else if (rest !== '') out.push(long, rest);
+    else out.push(long);
+  }
+  return out;
+}
 
 /** Runs the bench command; resolves with 0 (all delivered), 1 (some failed) or 2 (none delivered). */
 export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: smtpSourceFlags(argv),
     allowPositionals: true,
     options: {
       ...CONNECTION_OPTIONS,
-      messages: { type: 'string', short: 'n' },
-      connections: { type: 'string', short: 'c' },
-      workers: { type: 'string', short: 'w' },
-      rate: { type: 'string', short: 'r' },
+      messages: { type: 'string' },
+      connections: { type: 'string' },
+      workers: { type: 'string' },
+      rate: { type: 'string' },
       warmup: { type: 'string' },
       'warmup-messages': { type: 'string' },
       size: { type: 'string', default: '1k' },
-      duration: { type: 'string', short: 'd' },
+      duration: { type: 'string' },
       pipelining: { type: 'string', default: 'on' },
       chunking: { type: 'boolean' },
       api: { type: 'string', default: 'message' },
@@ -79,10 +130,15 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
   if (workers > connections) throw new UsageError('--workers must not exceed --connections (each needs one)');
   const rate = positiveNumber('rate', values.rate);
   const warmupS = positiveNumber('warmup', values.warmup);
-  const warmupMessages =
-    values['warmup-messages'] === undefined ? undefined : positiveInt('warmup-messages', values['warmup-messages'], 1);
-  if (warmupS !== undefined && warmupMessages !== undefined)
+  if (warmupS !== undefined && values['warmup-messages'] !== undefined)
     throw new UsageError('choose one of --warmup and --warmup-messages');
+  // Steady state by default: a warm-up is left out unless told otherwise (`--warmup-messages 0`).
+  const warmupMessages =
+    values['warmup-messages'] === '0'
+      ? undefined
+      : warmupS !== undefined
+        ? undefined
+        : positiveInt('warmup-messages', values['warmup-messages'], DEFAULT_WARMUP_MESSAGES);
   const window = positiveInt('window', values.window, 16);
   const size = parseSize(values.size);
   const encryption = encryptionFlag(values) ?? 'none';
@@ -153,16 +209,32 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       renderHtmlReport(report, { title, date: new Date().toISOString(), ...machine }, orderedPhases(report.phases)),
     );
   }
+  const note = steadyStateNote(report, warmupS !== undefined);
   if (values.json) {
     io.stdout.write(
-      `${benchJson({ target: { host, port, embeddedSink: sink !== null }, settings, ...report, ...machine })}\n`,
+      `${benchJson({ target: { host, port, embeddedSink: sink !== null }, settings, ...report, note, ...machine })}\n`,
     );
   } else {
     io.stdout.write(formatBenchReport(report));
     if (values.report !== undefined) io.stdout.write(`  report        ${values.report}\n`);
+    if (note !== null) io.stdout.write(`  note          ${note}\n`);
   }
   if (report.ok === 0) return EXIT_FAILURE;
   return report.failed > 0 ? EXIT_WARNINGS : EXIT_OK;
+}
+
+/** A note when the run was too short to be steady state (null when it was long enough). */
+export function steadyStateNote(r: Pick<BenchReport, 'messages' | 'warmup'>, timedWarmup: boolean): string | null {
+  const short = r.messages < STEADY_MESSAGES;
+  const cold = !timedWarmup && r.warmup < STEADY_WARMUP;
+  if (!short && !cold) return null;
+  const what = [
+    short ? `${r.messages} measured (< ${STEADY_MESSAGES.toLocaleString('en')})` : null,
+    cold ? `${r.warmup} warm-up (< ${STEADY_WARMUP.toLocaleString('en')})` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `too short for steady state: ${what}; msg/s and CPU include JIT and connection set-up`;
 }
 
 function describeRun(where: string, s: Record<string, unknown>, sizeText: string): string {

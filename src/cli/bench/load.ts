@@ -25,9 +25,10 @@ import {
   SmtpConnection,
   type SmtpEncryption,
   SmtpProtocolHandler,
-} from './api.js';
-import { type HistogramSnapshot, LatencyHistogram } from './bench/histogram.js';
-import { type SeriesPart, TimeSeries } from './bench/series.js';
+  type TransactionTimings,
+} from '../api.js';
+import { type HistogramSnapshot, LatencyHistogram } from './histogram.js';
+import { type SeriesPart, TimeSeries } from './series.js';
 
 /** Sends queued per connection: deep enough to keep a pipelined connection busy. */
 export const DEFAULT_WINDOW = 16;
@@ -92,6 +93,12 @@ export interface LoadPart {
   /** Clock ({@link clock}) at the first measured send's (intended) start, and at the last measured completion. */
   startedAt: number | null;
   endedAt: number | null;
+  /**
+   * Process CPU (user + system, µs, all threads) when measuring started and when the last measured send
+   * ended: CPU per message is steady state's, without the warm-up's JIT and connection set-up.
+   */
+  cpuAtStart: number | null;
+  cpuAtEnd: number | null;
   /** Clock at the zero of `series` (the run's start, shared by its threads). */
   origin: number;
   /** Per-message latency (open loop: from the intended start). */
@@ -127,6 +134,21 @@ function recordPhases(sink: PhaseSink | null, timings: object | undefined, extra
   }
 }
 
+const MESSAGE_PHASES = ['mail', 'rcpt', 'data', 'body', 'final'] as const;
+
+/** A transaction's five step times, straight into their histograms (no spread, no entries). */
+function recordTimings(sink: PhaseSink, timings: TransactionTimings | undefined): void {
+  if (timings === undefined) return;
+  for (const name of MESSAGE_PHASES) {
+    let h = sink.get(name);
+    if (h === undefined) {
+      h = new LatencyHistogram();
+      sink.set(name, h);
+    }
+    h.record(timings[name]);
+  }
+}
+
 /**
  * An `SmtpConnection` that reports its timings: connection setup (`timings`) after `connect()`, AUTH
  * around `login()`, and each transaction's `MailOutcome.timings` when the engine provides them (read
@@ -152,12 +174,15 @@ class TimedConnection extends SmtpConnection {
     recordPhases(this.#state.connectSink, undefined, { auth: performance.now() - t });
   }
 
-  override async sendMail(envelope: Envelope, body: MessageBody, options?: SendMailOptions): Promise<MailOutcome> {
-    // The phase is the one current when the send reaches its connection (≈ when it started).
+  override sendMail(envelope: Envelope, body: MessageBody, options?: SendMailOptions): Promise<MailOutcome> {
+    // The phase is the one current when the send reaches its connection (≈ when it started). Timings
+    // are asked for only in the measured window, and recorded without an extra async frame.
     const sink = this.#state.messageSink;
-    const outcome = await super.sendMail(envelope, body, options);
-    recordPhases(sink, (outcome as { timings?: object }).timings);
-    return outcome;
+    if (sink === null) return super.sendMail(envelope, body, options);
+    return super.sendMail(envelope, body, { ...options, timings: true }).then((outcome) => {
+      recordTimings(sink, outcome.timings);
+      return outcome;
+    });
   }
 }
 
@@ -242,6 +267,7 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       let failed = 0;
       let startedAt: number | null = null;
       let endedAt: number | null = null;
+      let cpuAtStart: number | null = null;
       let deadline = Infinity;
       let stopped = false;
       let timer: NodeJS.Timeout | null = null;
@@ -286,6 +312,7 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
           if (!isWarmup) {
             if (startedAt === null) {
               startedAt = intended;
+              cpuAtStart = cpuMicros();
               deadline = options.durationMs === undefined ? Infinity : startedAt + options.durationMs;
               phaseState.messageSink = measuredPhases;
             }
@@ -314,9 +341,11 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       const progress = options.onProgress
         ? setInterval(() => options.onProgress!({ sent: ok + failed, ok, failed }), options.progressMs ?? 250)
         : null;
+      let cpuAtEnd: number | null = null;
       try {
         launch();
         await finished;
+        if (cpuAtStart !== null) cpuAtEnd = cpuMicros();
       } finally {
         if (progress) clearInterval(progress);
         if (timer) clearTimeout(timer);
@@ -336,6 +365,8 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
         messageBytes: built.length,
         startedAt,
         endedAt,
+        cpuAtStart,
+        cpuAtEnd,
         origin: zero,
         latency: latency.snapshot(),
         phases,
@@ -343,6 +374,11 @@ export async function prepareLoad(options: LoadOptions): Promise<PreparedLoad> {
       };
     },
   };
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 /** Nearest-rank percentile of sorted values. */

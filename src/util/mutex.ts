@@ -1,8 +1,10 @@
 /**
  * A small async mutex with a FIFO of waiters that honours AbortSignal: the pool's lock per key and
- * the connection's writer lock. Fair by construction: the lock passes directly to the oldest waiter.
+ * the connection's writer lock (so it lives below both). Fair by construction: the lock passes
+ * directly to the oldest waiter. Uncontended, it is taken synchronously (`tryAcquire`): no promise.
  */
 import { AbortError } from '../errors.js';
+import type { AbortSource } from './abort.js';
 
 interface Waiter {
   grant: (release: () => void) => void;
@@ -22,11 +24,18 @@ export class Mutex {
     return this.#waiters.length;
   }
 
+  /** The lock now, when it is free and nobody waits: its release function; null otherwise. */
+  tryAcquire(): (() => void) | null {
+    if (this.#locked) return null;
+    this.#locked = true;
+    return this.#releaser();
+  }
+
   /**
    * Resolves with a release function once the lock is held; call it exactly once (later calls do
    * nothing). With a signal, an abort while waiting rejects with AbortError and leaves the queue.
    */
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  acquire(signal?: AbortSource): Promise<() => void> {
     if (signal?.aborted)
       return Promise.reject(new AbortError('aborted while waiting for a lock', { cause: signal.reason }));
     if (!this.#locked) {
