@@ -15,5 +15,4 @@ export {
   type SmtpOutboxOptions,
   type UnknownOutcome,
 } from './outbox.js';
-export { type RedisConnectionOptions, RespRedisClient } from './redis-client.js';
 export { SmtpOutboxWorker, type SmtpOutboxWorkerOptions } from './worker.js';

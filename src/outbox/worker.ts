@@ -24,13 +24,24 @@ import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerO
 import { assertKnownKeys } from '../options.js';
 import { DeliveryResult } from '../result.js';
 import { backoffDelay, resolveRetryPolicy } from '../retry.js';
-import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
+import {
+  checkConnection,
+  DEFAULT_QUEUE_NAME,
+  type OpenedConnection,
+  type OutboxConnection,
+  openConnection,
+} from './connection.js';
 import { readJobData } from './job-data.js';
 import { type HandOverRecord, HandOverStore } from './store.js';
 
 /** Options of {@link SmtpOutboxWorker}. */
 export interface SmtpOutboxWorkerOptions {
-  /** Redis options, a `redis://` URL, or an ioredis / node-redis instance. */
+  /**
+   * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
+   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * BullMQ needs `maxRetriesPerRequest: null` on a worker's connection: it is set on what this worker opens,
+   * and an ioredis instance without it is duplicated with it (the caller's instance stays untouched).
+   */
   connection: OutboxConnection;
   /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
   queueName?: string;
@@ -151,9 +162,9 @@ function positiveInt(options: SmtpOutboxWorkerOptions, key: keyof SmtpOutboxWork
  */
 export class SmtpOutboxWorker extends EventEmitter {
   readonly queueName: string;
-  readonly #worker: Worker;
+  readonly #ready: Promise<{ worker: Worker; connection: OpenedConnection; store: HandOverStore }>;
   readonly #handler: SmtpProtocolHandler;
-  readonly #close: () => Promise<void>;
+  /** Resolves with the store once open; `#process` runs only after that. */
   readonly #store: Promise<HandOverStore>;
   readonly #attachmentRoot: string | null;
   #closing: Promise<void> | null = null;
@@ -190,11 +201,10 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new InvalidArgumentError('attachmentRoot must be a directory path', { field: 'attachmentRoot' });
     this.#attachmentRoot = options.attachmentRoot === undefined ? null : realpathSync(options.attachmentRoot);
     this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
-    this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
-    const connection = resolveConnection(options.connection);
-    this.#close = connection.close;
-    this.#worker = new Worker(this.queueName, (job) => this.#process(job), {
-      connection: connection.bullmq as never,
+    const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    this.queueName = queueName;
+    checkConnection(options.connection);
+    const workerOptions = {
       concurrency,
       maxStalledCount,
       ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
@@ -205,13 +215,24 @@ export class SmtpOutboxWorker extends EventEmitter {
         // Retry n waits the handler policy's n-th delay (1 s, 5 s, 30 s by default, jittered).
         backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(0, attemptsMade - 1), policy),
       },
+    };
+    this.#ready = (async () => {
+      // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
+      const connection = await openConnection(options.connection, { blocking: true });
+      const worker = new Worker(queueName, (job) => this.#process(job), {
+        connection: connection.bullmq as never,
+        ...workerOptions,
+      });
+      worker.on('error', (err) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      });
+      const store = new HandOverStore(connection.store, worker.toKey('smtpwire'));
+      return { worker, connection, store };
+    })();
+    this.#store = this.#ready.then(async ({ worker, store }) => {
+      await worker.waitUntilReady();
+      return store;
     });
-    this.#worker.on('error', (err) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
-    this.#store = this.#worker
-      .waitUntilReady()
-      .then(async () => new HandOverStore(await storeClientOf(this.#worker), this.#worker.toKey('smtpwire')));
     this.#store.catch(() => {});
   }
 
@@ -228,19 +249,23 @@ export class SmtpOutboxWorker extends EventEmitter {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      const client = (await storeClientOf(this.#worker).catch(() => null)) as { status?: string } | null;
-      let down = 0;
-      const watch = setInterval(() => {
-        down = client?.status === 'ready' ? 0 : down + 1;
-        if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void this.#worker.disconnect().catch(() => {});
-      }, REDIS_WATCH_MS);
-      try {
-        await this.#worker.close();
-      } finally {
-        clearInterval(watch);
+      const opened = await this.#ready.catch(() => null);
+      if (opened) {
+        const { worker, connection } = opened;
+        const client = connection.store as { status?: string };
+        let down = 0;
+        const watch = setInterval(() => {
+          down = client.status === 'ready' || client.status === 'connect' ? 0 : down + 1;
+          if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void worker.disconnect().catch(() => {});
+        }, REDIS_WATCH_MS);
+        try {
+          await worker.close();
+        } finally {
+          clearInterval(watch);
+        }
       }
       await this.#handler.close();
-      await this.#close();
+      await opened?.connection.close();
     })();
     return this.#closing;
   }

@@ -10,8 +10,9 @@
  */
 
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RespRedisClient, SmtpOutbox } from '../../src/outbox/index.js';
+import { SmtpOutbox } from '../../src/outbox/index.js';
 import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
 import { buildForWorkers, spawnWorker, type WorkerProcess } from '../helpers/outbox-workers.js';
@@ -145,8 +146,8 @@ else
       for (let i = 0; i < 3; i++) startWorker(queue);
       const started = Date.now();
       let kills = 0;
-      const client = new RespRedisClient({ port: redis.port });
-      const q = new Queue(queue, { connection: client as never });
+      const client = new Redis(redis.port, { maxRetriesPerRequest: null });
+      const q = new Queue(queue, { connection: client });
       const finishedJobs = async (): Promise<number> => {
         const c = await q.getJobCounts('completed', 'failed');
         return (c.completed ?? 0) + (c.failed ?? 0);
