@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
 import { sep } from 'node:path';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
@@ -31,6 +31,7 @@ import {
   type OutboxConnection,
   openConnection,
 } from './connection.js';
+import { type OutboxJobOutcome, publishJob } from './diagnostics.js';
 import { readJobData } from './job-data.js';
 import { type HandOverRecord, HandOverStore } from './store.js';
 
@@ -168,6 +169,7 @@ export class SmtpOutboxWorker extends EventEmitter {
   readonly #store: Promise<HandOverStore>;
   readonly #attachmentRoot: string | null;
   #closing: Promise<void> | null = null;
+  #counter: Queue | null = null;
 
   /** @throws InvalidArgumentError naming the option at fault (handler options included). */
   constructor(options: SmtpOutboxWorkerOptions) {
@@ -219,7 +221,7 @@ export class SmtpOutboxWorker extends EventEmitter {
     this.#ready = (async () => {
       // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
       const connection = await openConnection(options.connection, { blocking: true });
-      const worker = new Worker(queueName, (job) => this.#process(job), {
+      const worker = new Worker(queueName, (job) => this.#run(job), {
         connection: connection.bullmq as never,
         ...workerOptions,
       });
@@ -234,6 +236,19 @@ export class SmtpOutboxWorker extends EventEmitter {
       return store;
     });
     this.#store.catch(() => {});
+  }
+
+  /**
+   * The queue's job counts (`waiting`, `active`, `delayed`, `prioritized`, `completed`, `failed`), all workers
+   * together: for progress lines and health checks.
+   */
+  async counts(): Promise<Record<string, number>> {
+    const { worker, connection } = await this.#ready;
+    this.#counter ??= new Queue(this.queueName, {
+      connection: connection.bullmq as never,
+      ...(worker.opts.prefix === undefined ? {} : { prefix: worker.opts.prefix }),
+    });
+    return this.#counter.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   }
 
   /** Resolves once connected to Redis and taking jobs. */
@@ -264,10 +279,30 @@ export class SmtpOutboxWorker extends EventEmitter {
           clearInterval(watch);
         }
       }
+      await this.#counter?.close();
       await this.#handler.close();
       await opened?.connection.close();
     })();
     return this.#closing;
+  }
+
+  /** One attempt, published on the `smtpwire:outbox:job` channel when it ends. */
+  async #run(job: Job): Promise<Record<string, unknown>> {
+    const started = performance.now();
+    let error: unknown;
+    try {
+      return await this.#process(job);
+    } catch (err) {
+      error = err;
+      throw err;
+    } finally {
+      publishJob(() => ({
+        queue: this.queueName,
+        jobId: job.id!,
+        ...attemptOutcome(error, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)),
+        durationMs: performance.now() - started,
+      }));
+    }
   }
 
   async #process(job: Job): Promise<Record<string, unknown>> {
@@ -400,6 +435,21 @@ export class SmtpOutboxWorker extends EventEmitter {
         throw new UnrecoverableError(failedReason(json));
     }
   }
+}
+
+/**
+ * How an attempt ended, from what the processor returned or threw: a return is a delivery; a throw is UNKNOWN
+ * when its reason says so, a failure when BullMQ will not run the job again, else a retry.
+ */
+export function attemptOutcome(
+  error: unknown,
+  lastAttempt: boolean,
+): { outcome: OutboxJobOutcome; status: string | null } {
+  if (error === undefined) return { outcome: 'delivered', status: SmtpDeliveryStatus.SUCCESS };
+  const status = statusOfReason((error as Error)?.message?.replace(/^partially delivered: /, ''));
+  if (status === SmtpDeliveryStatus.UNKNOWN) return { outcome: 'unknown', status };
+  if (error instanceof UnrecoverableError || lastAttempt) return { outcome: 'failed', status };
+  return { outcome: 'retry', status };
 }
 
 /** A DeliveryResult JSON for an outcome the worker decides itself (no SMTP exchange). */

@@ -5,6 +5,7 @@
  * and a node-redis client instance. The multi-process crash, Redis-restart and limiter tests are in
  * outbox-processes.test.ts.
  */
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -430,6 +431,27 @@ else
         await outbox.close();
         expect(given.status).toBe('ready');
         expect(given.options.maxRetriesPerRequest).toBe(20);
+      });
+
+      it('publishes each attempt end on the smtpwire:outbox:job diagnostics channel', async () => {
+        const { outbox } = await setup(
+          {
+            script: [{ on: 'MAIL', reply: '451 4.3.0 Try later', times: 1 }],
+          },
+          { attempts: 2 },
+        );
+        const seen: Record<string, unknown>[] = [];
+        const listener = (m: unknown): void => void seen.push(m as Record<string, unknown>);
+        diagnostics.subscribe('smtpwire:outbox:job', listener);
+        closers.push(async () => diagnostics.unsubscribe('smtpwire:outbox:job', listener));
+        const id = await outbox.send(msg('diag'));
+        expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+        await waitFor(() => seen.length >= 2);
+        expect(seen.map((m) => [m.queue, m.jobId, m.outcome, m.status])).toEqual([
+          [queueName, id, 'retry', 'retry'],
+          [queueName, id, 'delivered', 'success'],
+        ]);
+        for (const m of seen) expect(m.durationMs).toBeGreaterThan(0);
       });
 
       it('poison job data fails INVALID at once and the worker goes on', async () => {
