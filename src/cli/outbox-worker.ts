@@ -116,7 +116,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     parsed.password = parsed.password ? '****' : '';
     where = parsed.href;
   }
-  const progressMs = values.progress === undefined ? 10_000 : positiveInt('progress', values.progress, 0);
+  const progressMs = values.progress === '0' ? 0 : positiveInt('progress', values.progress, 10_000);
   const tls = tlsFlags(values);
   let outbox: typeof import('../outbox/index.js');
   try {

@@ -6,24 +6,23 @@
  *   stored twice, and messages the sink drops after the dot end UNKNOWN and are never resent;
  * - Redis SIGKILLed mid-run and restarted from its AOF: no job lost, still no duplicate;
  * - BullMQ's global limiter holds across worker processes (rate measured at the sink).
- * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 2000), chaos at most 30 s.
+ * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 800), chaos at most 30 s.
  */
 
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
 import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
+import { crashRun, crashSummary, expectCrashSafe } from '../helpers/outbox-crash.js';
 import { buildForWorkers, spawnWorker, type WorkerProcess } from '../helpers/outbox-workers.js';
 import { type RedisInstance, redisAvailability, startRedis } from '../helpers/redis.js';
 
 const availability = await redisAvailability();
-const CRASH_MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_CRASH_MESSAGES ?? 2000);
+const CRASH_MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_CRASH_MESSAGES ?? 800);
 const CHAOS_MAX_MS = 30_000;
 const DRAIN_MAX_MS = 45_000;
 const KILL_EVERY_MS = 300;
-const DROP_EVERY = 100;
 
 /** Message-ID header → times the sink received the whole message (after the final dot). */
 function countByMessageId(server: ScriptedSmtpServer): Map<string, number> {
@@ -126,82 +125,28 @@ else
 
     it(`crash: ${CRASH_MESSAGES} messages, 3 workers, one SIGKILLed every ~${KILL_EVERY_MS} ms: nothing lost, nothing sent twice`, async () => {
       const queue = `crash${++queueCount}`;
-      const dropped = new Set<string>();
-      server = await startScriptedServer({
-        maxRecipients: 10,
-        // A short pause before the 250 widens the window between the dot and the outcome, where kills hurt.
-        onCommand: (session, _line, event) => {
-          if (event !== 'DATA_END') return undefined;
-          const data = session.messages.at(-1)?.data.toString('latin1') ?? '';
-          if (/^Subject: drop-after-dot/m.test(data)) {
-            dropped.add(/^Message-ID: (<[^>]+>)/im.exec(data)![1]!);
-            return { action: 'drop' };
-          }
-          return { delay: 5 };
-        },
-      });
-      const ids = await sendAll(queue, CRASH_MESSAGES, (i) =>
-        i % DROP_EVERY === 7 ? `drop-after-dot ${i}` : `m ${i}`,
-      );
-      for (let i = 0; i < 3; i++) startWorker(queue);
-      const started = Date.now();
-      let kills = 0;
-      const client = new Redis(redis.port, { maxRetriesPerRequest: null });
-      const q = new Queue(queue, { connection: client });
-      const finishedJobs = async (): Promise<number> => {
-        const c = await q.getJobCounts('completed', 'failed');
-        return (c.completed ?? 0) + (c.failed ?? 0);
-      };
-      // Chaos until every job finished or the time bound; only ready workers are killed (a worker still
-      // starting has taken no job).
-      while (Date.now() - started < CHAOS_MAX_MS && (await finishedJobs()) < ids.length) {
-        await new Promise((r) => setTimeout(r, KILL_EVERY_MS * (0.5 + Math.random())));
-        const live = workers.filter((w) => w.isReady() && w.child.exitCode === null && w.child.signalCode === null);
-        if (live.length === 0) continue;
-        const victim = live[Math.floor(Math.random() * live.length)]!;
-        victim.child.kill('SIGKILL');
-        kills++;
-        workers = workers.filter((w) => w !== victim);
-        startWorker(queue);
+      outbox = new SmtpOutbox({ connection: redis.url, queueName: queue });
+      const queueConnection = new Redis(redis.port, { maxRetriesPerRequest: null });
+      try {
+        const report = await crashRun({
+          buildDir: build.dir,
+          redisArgs: ['--redis', redis.url],
+          outbox,
+          queueConnection,
+          queue,
+          messages: CRASH_MESSAGES,
+          killEveryMs: KILL_EVERY_MS,
+          chaosMaxMs: CHAOS_MAX_MS,
+          drainMaxMs: DRAIN_MAX_MS,
+        });
+        server = report.server;
+        console.info(crashSummary('outbox crash test (single node)', report));
+        expectCrashSafe(report);
+        // The kills hit jobs in flight: some were picked up again after their worker died (stalled).
+        expect(report.rerun).toBeGreaterThan(0);
+      } finally {
+        await queueConnection.quit();
       }
-      const chaosMs = Date.now() - started;
-      const all = await results(ids, Date.now() + DRAIN_MAX_MS);
-      const counts = countByMessageId(server);
-      const byStatus = statusCounts(all);
-      const jobs = await q.getJobs(['completed', 'failed'], 0, -1);
-      const rerun = jobs.filter((j) => j.attemptsStarted > j.attemptsMade + 1 || j.stalledCounter > 0).length;
-      await q.close();
-      await client.quit();
-      console.info(
-        `outbox crash test: ${ids.length} jobs, ${kills} kills in ${chaosMs} ms, ${server.messages.length} messages at the sink, ` +
-          `statuses ${JSON.stringify(byStatus)}, ${rerun} jobs re-run after a kill, dropped after the dot ${dropped.size}, total ${Date.now() - started} ms`,
-      );
-      expect(kills).toBeGreaterThanOrEqual(5);
-      // The kills hit jobs in flight: some were picked up again after their worker died (stalled).
-      expect(rerun).toBeGreaterThan(0);
-      // Every job finished with a result; success or unknown only (the sink refuses nothing).
-      expect(all.size).toBe(ids.length);
-      expect(Object.keys(byStatus).sort()).toEqual(expect.arrayContaining(['success']));
-      for (const status of Object.keys(byStatus)) expect(['success', 'unknown']).toContain(status);
-      // No message stored twice: a run that found a hand-over in doubt reported UNKNOWN instead of resending.
-      const twice = [...counts].filter(([, n]) => n > 1);
-      expect(twice).toEqual([]);
-      for (const [id, result] of all) {
-        const stored = counts.get(String(result.message_id)) ?? 0;
-        if (result.status === 'success') expect(stored, `job ${id}`).toBe(1);
-        else expect(stored, `job ${id} (${result.status})`).toBeLessThanOrEqual(1);
-        if (dropped.has(String(result.message_id)))
-          expect(result.status, `job ${id} was dropped after the dot`).toBe('unknown');
-      }
-      expect(dropped.size).toBeGreaterThan(0);
-      // The UNKNOWN jobs are listed for an operator.
-      const unknown = (await outbox!.listUnknown()).map((u) => u.jobId).sort();
-      expect(unknown).toEqual(
-        [...all]
-          .filter(([, r]) => r.status === 'unknown')
-          .map(([id]) => id)
-          .sort(),
-      );
     }, 150_000);
 
     it('Redis SIGKILLed mid-run and restarted from its AOF: no job lost, none sent twice', async () => {
