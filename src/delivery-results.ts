@@ -22,6 +22,11 @@ export function fromOutcome(policy: RetryPolicy, job: Job, outcome: MailOutcome,
   const recipientFailures: Record<string, string> = { ...job.settled?.failures };
   for (const r of outcome.rejected) recipientFailures[asGiven(r.recipient)] = formatReply(r.reply);
   const response = formatReply(outcome.reply);
+  const earlier = job.settled?.delivered ?? [];
+  // A 2xx to the dot delivers to every recipient accepted at RCPT (LMTP: `accepted` holds those whose own reply
+  // was 2xx). Anything short of that delivers to no one in this attempt.
+  const deliveredRecipients = [...earlier, ...(outcome.delivered ? outcome.accepted.map(asGiven) : [])];
+  const transient = (reply: Reply): boolean => isRetryableReply(reply.code, policy);
   const base = {
     messageId: job.prepared.messageId,
     smtpCode: outcome.reply.code,
@@ -29,11 +34,12 @@ export function fromOutcome(policy: RetryPolicy, job: Job, outcome: MailOutcome,
     enhancedCode: outcome.reply.enhanced,
     response,
     recipientFailures,
-    acceptedRecipients: [...(job.settled?.delivered ?? []), ...outcome.accepted.map(asGiven)],
+    acceptedRecipients: [...earlier, ...outcome.accepted.map(asGiven)],
+    deliveredRecipients,
+    pendingRecipients: pendingOf(policy, job, outcome, deliveredRecipients.length > 0, transient(outcome.reply)),
     retryCount: attempt,
   };
   if (outcome.delivered) return new DeliveryResult({ ...base, status: SmtpDeliveryStatus.SUCCESS, sentAt: new Date() });
-  const transient = (reply: Reply): boolean => isRetryableReply(reply.code, policy);
   switch (outcome.stage) {
     case 'mail':
       return transient(outcome.reply)
@@ -50,6 +56,30 @@ export function fromOutcome(policy: RetryPolicy, job: Job, outcome: MailOutcome,
         ? new DeliveryResult({ ...base, status: SmtpDeliveryStatus.TEMP_FAILED, isRetryable: true })
         : new DeliveryResult({ ...base, status: SmtpDeliveryStatus.FAILED });
   }
+}
+
+/**
+ * The recipients a follow-up transaction to them alone may still reach, once someone has the message
+ * (`somethingDelivered`): those refused temporarily at RCPT, or — when this attempt delivered to no one and
+ * failed temporarily — every recipient it was sent to. Empty while nothing was delivered: then the whole
+ * message is retried (or not) as one.
+ */
+function pendingOf(
+  policy: RetryPolicy,
+  job: Job,
+  outcome: MailOutcome | null,
+  somethingDelivered: boolean,
+  transientFailure: boolean,
+): string[] {
+  if (!somethingDelivered) return [];
+  const { asGiven } = job.prepared;
+  if (outcome?.delivered) {
+    const afterData = new Set(outcome.recipientReplies?.map((r) => r.recipient));
+    return outcome.rejected
+      .filter((r) => !afterData.has(r.recipient) && isRetryableReply(r.reply.code, policy))
+      .map((r) => asGiven(r.recipient));
+  }
+  return transientFailure ? (job.openRecipients ?? job.prepared.envelope.to).map(asGiven) : [];
 }
 
 /**
@@ -87,6 +117,8 @@ function fromLmtpOutcome(policy: RetryPolicy, job: Job, outcome: MailOutcome, at
     enhancedCode: reply.enhanced,
     recipientFailures: { ...settled.failures, ...recipientFailures },
     acceptedRecipients: [...settled.delivered],
+    deliveredRecipients: [...settled.delivered],
+    pendingRecipients: settled.delivered.length > 0 ? pendingOf(policy, job, outcome, true, true) : [],
     retryCount: attempt,
   });
 }
@@ -111,6 +143,14 @@ export function fromError(
     // earlier attempt delivered to come first: a caller must never be led to resend to them.
     acceptedRecipients: [...(job.settled?.delivered ?? []), ...(accepted ?? []).map(job.prepared.asGiven)],
     recipientFailures: { ...job.settled?.failures },
+    deliveredRecipients: [...(job.settled?.delivered ?? [])],
+    pendingRecipients: pendingOf(
+      policy,
+      job,
+      null,
+      (job.settled?.delivered.length ?? 0) > 0,
+      !error.messageHandedOver && isRetryable(error, policy),
+    ),
     retryCount: attempt,
     error,
   };
@@ -131,6 +171,8 @@ export function resultFields(r: DeliveryResult) {
     response: r.response,
     recipientFailures: r.recipientFailures,
     acceptedRecipients: r.acceptedRecipients,
+    deliveredRecipients: r.deliveredRecipients,
+    pendingRecipients: r.pendingRecipients,
     sentAt: r.sentAt,
     retryCount: r.retryCount,
     isRetryable: r.isRetryable,

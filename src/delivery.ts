@@ -33,6 +33,55 @@ export interface Job {
   openRecipients?: readonly string[];
 }
 
+/**
+ * Where an earlier send of the same message stopped (the `resume` send option): who has it, who refused it for
+ * good, and who may still get it. The next send goes to `pending` alone, and its result names all three.
+ */
+export interface DeliveryProgress {
+  delivered: readonly string[];
+  failures: Readonly<Record<string, string>>;
+  pending: readonly string[];
+}
+
+/**
+ * Narrows a job to the `pending` recipients of an earlier send (each must be one of the envelope's, matched
+ * case-insensitively) and carries what that send settled into this one's result.
+ * @throws InvalidArgumentError for a progress that is not one this message can go on from.
+ */
+export function resumeJob(job: Job, progress: unknown): void {
+  const p = progress as Partial<DeliveryProgress> | null;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (
+    !p ||
+    typeof p !== 'object' ||
+    !strings(p.delivered) ||
+    !strings(p.pending) ||
+    p.pending.length === 0 ||
+    !p.failures ||
+    typeof p.failures !== 'object' ||
+    !strings(Object.values(p.failures))
+  )
+    throw new InvalidArgumentError(
+      'resume must be { delivered: string[], failures: {}, pending: string[] (not empty) }',
+      {
+        field: 'resume',
+      },
+    );
+  const { envelope, asGiven } = job.prepared;
+  const open: string[] = [];
+  for (const want of p.pending) {
+    const w = want.toLowerCase();
+    const wire = envelope.to.find((t) => t.toLowerCase() === w || asGiven(t).toLowerCase() === w);
+    if (wire === undefined)
+      throw new InvalidArgumentError(`resume.pending names ${JSON.stringify(want)}, not a recipient of this message`, {
+        field: 'resume.pending',
+      });
+    if (!open.includes(wire)) open.push(wire);
+  }
+  job.openRecipients = open;
+  job.settled = { delivered: [...p.delivered], failures: { ...p.failures } };
+}
+
 /** What the attempts need from the handler, fixed at its construction. */
 export interface DeliveryContext {
   pool: SmtpConnectionPool;

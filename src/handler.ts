@@ -6,7 +6,7 @@
  * DeliveryResult; a message refused before anything is sent is INVALID.
  */
 import type tls from 'node:tls';
-import { Delivery } from './delivery.js';
+import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
 import { invalid } from './delivery-results.js';
 import type { SmtpEncryption, SmtpProtocol } from './enums.js';
 import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from './errors.js';
@@ -101,6 +101,11 @@ export interface SendMessageOptions extends MessageInput {
   dkim?: DkimOptions | DkimOptions[];
   /** The SMTP envelope instead of the one derived from the headers (From; To + Cc + Bcc). */
   envelope?: { from: string; to: readonly string[] };
+  /**
+   * Go on from an earlier send of this message that delivered to some recipients: send to `pending` alone
+   * (a result's `pendingRecipients`), and name the earlier `delivered` and `failures` in the result.
+   */
+  resume?: DeliveryProgress;
 }
 
 /**
@@ -114,6 +119,7 @@ export const SEND_OPTION_KEYS: readonly string[] = Object.freeze([
   'onBeforeHandOver',
   'envelope',
   'dkim',
+  'resume',
 ]);
 const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
 
@@ -129,9 +135,18 @@ export interface SendRawOptions {
   onBeforeHandOver?: () => void | Promise<void>;
   /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
   dkim?: DkimOptions | DkimOptions[];
+  /** See {@link SendMessageOptions.resume}. */
+  resume?: DeliveryProgress;
 }
 
-const SEND_RAW_KEYS: readonly string[] = Object.freeze(['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim']);
+const SEND_RAW_KEYS: readonly string[] = Object.freeze([
+  'retry',
+  'signal',
+  'messageId',
+  'onBeforeHandOver',
+  'dkim',
+  'resume',
+]);
 
 /** Connections kept to one server: the reference design's pool size. */
 const DEFAULT_POOL_SIZE = 10;
@@ -302,41 +317,48 @@ export class SmtpProtocolHandler {
   }
 
   async #sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    let prepared: PreparedMessage;
+    let job: Job;
     try {
       if (typeof options !== 'object' || options === null)
         throw new InvalidArgumentError('sendMessage needs an options object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_MESSAGE_KEYS, 'sendMessage');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      prepared = prepareMessage(options, {
+      const prepared = prepareMessage(options, {
         limits: this.#limits,
         defaultFrom: this.fromAddress,
         messageId: options.messageId,
         envelope: options.envelope,
       });
+      job = newJob(prepared, options);
     } catch (err) {
       return invalid(err);
     }
-    return this.#delivery.deliver(
-      { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
-      options.dkim,
-    );
+    return this.#delivery.deliver(job, options.dkim);
   }
 
   async #sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions): Promise<DeliveryResult> {
-    let prepared: PreparedMessage;
+    let job: Job;
     try {
       if (typeof options !== 'object' || options === null)
         throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
       const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
-      prepared = prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits });
+      job = newJob(prepareRaw(envelope, message, { messageId: options.messageId, limits: this.#limits }), options);
     } catch (err) {
       return invalid(err);
     }
-    return this.#delivery.deliver(
-      { prepared, retry: options.retry !== false, signal: options.signal, beforeHandOver: options.onBeforeHandOver },
-      options.dkim,
-    );
+    return this.#delivery.deliver(job, options.dkim);
   }
+}
+
+/** The attempt loop's job for a prepared message; `resume` narrows it to an earlier send's pending recipients. */
+function newJob(prepared: PreparedMessage, options: SendRawOptions): Job {
+  const job: Job = {
+    prepared,
+    retry: options.retry !== false,
+    signal: options.signal,
+    beforeHandOver: options.onBeforeHandOver,
+  };
+  if (options.resume !== undefined) resumeJob(job, options.resume);
+  return job;
 }

@@ -14,6 +14,8 @@ export interface DeliveryResultInit {
   response?: string | null;
   recipientFailures?: Record<string, string>;
   acceptedRecipients?: string[];
+  deliveredRecipients?: string[];
+  pendingRecipients?: string[];
   sentAt?: Date | null;
   retryCount?: number;
   isRetryable?: boolean;
@@ -39,6 +41,17 @@ export class DeliveryResult {
   readonly recipientFailures: Record<string, string>;
   /** Recipients the server accepted (as the caller wrote them); kept for UNKNOWN, where they may have it. */
   readonly acceptedRecipients: string[];
+  /**
+   * Recipients the server certainly took the message for: a 2xx to the final dot (SMTP: every recipient
+   * accepted at RCPT), or an LMTP recipient's own 2xx after the data — in this attempt or an earlier one.
+   * Never a mere RCPT acceptance.
+   */
+  readonly deliveredRecipients: string[];
+  /**
+   * Recipients refused temporarily at RCPT while the message went to others: a follow-up transaction to them
+   * alone (the `resume` send option) cannot reach anyone twice.
+   */
+  readonly pendingRecipients: string[];
   /** When the server accepted the message (SUCCESS only). */
   readonly sentAt: Date | null;
   /** Attempts minus one. */
@@ -57,6 +70,8 @@ export class DeliveryResult {
     this.response = init.response ?? null;
     this.recipientFailures = init.recipientFailures ?? {};
     this.acceptedRecipients = init.acceptedRecipients ?? [];
+    this.deliveredRecipients = init.deliveredRecipients ?? [];
+    this.pendingRecipients = init.pendingRecipients ?? [];
     this.sentAt = init.sentAt ?? null;
     this.retryCount = init.retryCount ?? 0;
     this.isRetryable = init.isRetryable ?? false;
@@ -78,6 +93,8 @@ export class DeliveryResult {
       response: this.response,
       recipient_failures: { ...this.recipientFailures },
       accepted_recipients: [...this.acceptedRecipients],
+      delivered_recipients: [...this.deliveredRecipients],
+      pending_recipients: [...this.pendingRecipients],
       sent_at: this.sentAt ? this.sentAt.toISOString() : null,
       retry_count: this.retryCount,
       is_retryable: this.isRetryable,

@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
 import { sep } from 'node:path';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { DeliveryProgress } from '../delivery.js';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../handler.js';
@@ -339,6 +340,9 @@ export class SmtpOutboxWorker extends EventEmitter {
         throw new Error('another run of this job is handing its message over');
       }
     };
+    // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
+    const progress = (job.data as { resume?: DeliveryProgress } | null)?.resume;
+    const resume = progress === undefined ? {} : { resume: progress };
     let delivery: DeliveryResult;
     try {
       delivery =
@@ -347,11 +351,13 @@ export class SmtpOutboxWorker extends EventEmitter {
               ...(data.message as unknown as SendMessageOptions),
               retry: false,
               onBeforeHandOver,
+              ...resume,
             })
           : await this.#handler.sendRaw(data.envelope, data.raw, {
               retry: false,
               onBeforeHandOver,
               ...(data.messageId === null ? {} : { messageId: data.messageId }),
+              ...resume,
             });
     } catch (err) {
       // The handler answers every delivery outcome; a throw here is job data it could not even read.
@@ -395,6 +401,11 @@ export class SmtpOutboxWorker extends EventEmitter {
     if (claimToken !== null) await store.abandoned(jobId, claimToken, result);
   }
 
+  /**
+   * What a job attempt's result means for the job. "Delivered" is the result's `deliveredRecipients` (a 2xx
+   * to the dot, or an LMTP recipient's own 2xx), never an RCPT acceptance: a 451 at the dot, a 451 at DATA or a
+   * connection lost before the dot left delivered nothing, and the job is retried like any temporary failure.
+   */
   async #settle(
     job: Job,
     store: HandOverStore,
@@ -402,26 +413,41 @@ export class SmtpOutboxWorker extends EventEmitter {
     delivery: DeliveryResult,
   ): Promise<Record<string, unknown>> {
     const jobId = job.id!;
-    const json = delivery.toJSON();
+    // The job's attempts, not the handler's (it runs one attempt per job attempt).
+    const json = { ...delivery.toJSON(), retry_count: job.attemptsMade };
+    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const delivered = delivery.deliveredRecipients.length > 0;
+    if (delivered && delivery.pendingRecipients.length > 0 && !last && delivery.status !== SmtpDeliveryStatus.UNKNOWN) {
+      // Someone has the message, others refused it for now at RCPT: the next job attempt goes to those alone.
+      // The progress is in the job data before the record frees the claim, so no later run (a retry, or a
+      // re-run after a crash) can send to the whole envelope again.
+      const pending = new Set(delivery.pendingRecipients);
+      const failures: Record<string, string> = {};
+      for (const [rcpt, reply] of Object.entries(delivery.recipientFailures))
+        if (!pending.has(rcpt)) failures[rcpt] = reply;
+      const resume = { delivered: delivery.deliveredRecipients, failures, pending: delivery.pendingRecipients };
+      await job.updateData({ ...(job.data as Record<string, unknown>), resume });
+      const result = { ...json, status: SmtpDeliveryStatus.RETRY };
+      await store.record(jobId, token, 'not-delivered', result);
+      throw new Error(failedReason(result));
+    }
     switch (delivery.status) {
       case SmtpDeliveryStatus.SUCCESS:
         await store.record(jobId, token, 'delivered', json);
         return json;
       case SmtpDeliveryStatus.RETRY:
       case SmtpDeliveryStatus.TEMP_FAILED: {
-        if (delivery.acceptedRecipients && delivery.acceptedRecipients.length > 0) {
-          // Delivered to some recipients (LMTP's per-recipient replies), temporarily refused by others. A queue
-          // retry would re-run the whole job and reach the delivered ones again: the job ends here, its
-          // result naming who got it and who did not, for the caller to resend to the rest.
-          await store.record(jobId, token, 'delivered', json);
-          throw new UnrecoverableError(`partially delivered: ${failedReason(json)}`);
+        if (delivered) {
+          // Delivered to some recipients (LMTP's per-recipient replies), temporarily refused by others after the
+          // data, or out of attempts for them. A queue retry would reach the delivered ones again: the job ends
+          // here, its result naming who got it and who did not; nothing in it invites a resend.
+          const result = { ...json, status: SmtpDeliveryStatus.TEMP_FAILED, is_retryable: false };
+          await store.record(jobId, token, 'delivered', result);
+          throw new UnrecoverableError(failedReason(result));
         }
-        const attempt = job.attemptsMade + 1;
-        const last = attempt >= (job.opts.attempts ?? 1);
         const result: Record<string, unknown> = {
           ...json,
           status: last ? SmtpDeliveryStatus.TEMP_FAILED : SmtpDeliveryStatus.RETRY,
-          retry_count: job.attemptsMade,
         };
         await store.record(jobId, token, 'not-delivered', result);
         // A plain error: BullMQ retries it with the backoff while attempts remain.
@@ -431,7 +457,8 @@ export class SmtpOutboxWorker extends EventEmitter {
         await store.record(jobId, token, 'unknown', json);
         throw new UnrecoverableError(failedReason(json));
       default:
-        await store.record(jobId, token, 'not-delivered', json);
+        // A follow-up refused for good still leaves the earlier deliveries: recorded so that no run sends again.
+        await store.record(jobId, token, delivered ? 'delivered' : 'not-delivered', json);
         throw new UnrecoverableError(failedReason(json));
     }
   }
