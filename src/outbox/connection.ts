@@ -24,6 +24,8 @@ export interface OpenedConnection {
   bullmq: object;
   store: StoreClient;
   close: () => Promise<void>;
+  /** Redis `WAIT numreplicas timeout` on the store's connection; absent on a Cluster. */
+  wait?: (replicas: number, timeoutMs: number) => Promise<number>;
 }
 
 type Driver = 'ioredis' | 'node-redis';
@@ -42,6 +44,7 @@ interface IoredisLike {
   duplicate(...args: unknown[]): IoredisLike;
   quit(): Promise<unknown>;
   disconnect(): void;
+  call(command: string, ...args: unknown[]): Promise<unknown>;
 }
 
 const INSTALL = 'npm install ioredis';
@@ -125,18 +128,34 @@ export async function openConnection(
     const driver = driverOf(connection);
     if (driver === 'node-redis') {
       // node-redis has no per-command retry limit; BullMQ adapts the client itself.
-      return { bullmq: connection, store: bullmq.createNodeRedisClient(connection as never) as never, close: noop };
+      const raw = connection as { sendCommand(args: string[]): Promise<unknown> };
+      return {
+        bullmq: connection,
+        store: bullmq.createNodeRedisClient(connection as never) as never,
+        close: noop,
+        wait: async (n, ms) => Number(await raw.sendCommand(['WAIT', String(n), String(ms)])),
+      };
     }
     if (driver === 'ioredis') {
       const given = connection as IoredisLike;
       if (!(blocking && retriesBounded(given)))
-        return { bullmq: given, store: bullmq.createIORedisClient(given as never) as never, close: noop };
+        return {
+          bullmq: given,
+          store: bullmq.createIORedisClient(given as never) as never,
+          close: noop,
+          ...waitOf(given),
+        };
       const own = given.isCluster
         ? given.duplicate(undefined, {
             redisOptions: { ...given.options.redisOptions, maxRetriesPerRequest: null },
           })
         : given.duplicate({ maxRetriesPerRequest: null });
-      return { bullmq: own, store: bullmq.createIORedisClient(own as never) as never, close: () => quit(own) };
+      return {
+        bullmq: own,
+        store: bullmq.createIORedisClient(own as never) as never,
+        close: () => quit(own),
+        ...waitOf(own),
+      };
     }
   }
   const Redis = await loadIoredis();
@@ -155,10 +174,21 @@ export async function openConnection(
   }
   // BullMQ reports connection errors through its own events; without a listener ioredis would also print them.
   (client as unknown as { on(event: string, listener: () => void): void }).on('error', () => {});
-  return { bullmq: client, store: bullmq.createIORedisClient(client as never) as never, close: () => quit(client) };
+  return {
+    bullmq: client,
+    store: bullmq.createIORedisClient(client as never) as never,
+    close: () => quit(client),
+    ...waitOf(client),
+  };
 }
 
 async function noop(): Promise<void> {}
+
+/** WAIT on an ioredis `Redis` (a Cluster would send it to any node, not the claim's). */
+function waitOf(client: IoredisLike): Pick<OpenedConnection, 'wait'> {
+  if (client.isCluster) return {};
+  return { wait: async (n, ms) => Number(await client.call('WAIT', n, ms)) };
+}
 
 /** QUIT, or a plain disconnect when the client never connected or Redis is gone. */
 async function quit(client: IoredisLike): Promise<void> {

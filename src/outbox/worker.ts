@@ -70,6 +70,13 @@ export interface SmtpOutboxWorkerOptions {
    * local file (`/proc/self/environ`, a key file) is refused as INVALID instead of mailed out.
    */
   attachmentRoot?: string;
+  /**
+   * Replicas that must have each hand-over claim (Redis `WAIT`) before its final dot is written; default 0.
+   * With Sentinel, set it to 1 (and `min-replicas-to-write 1` on the primary): a replica promoted after the
+   * primary crashed then holds every claim whose dot may have left, so no job is sent a second time.
+   * Not available on a Cluster connection (its `WAIT` cannot be aimed at the claim's node here).
+   */
+  claimReplicas?: number;
 }
 
 const WORKER_KEYS: readonly string[] = Object.freeze([
@@ -83,7 +90,11 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
   'stalledInterval',
   'maxStalledCount',
   'attachmentRoot',
+  'claimReplicas',
 ]);
+
+/** How long a claim waits for its replicas (`claimReplicas`) before the hand-over is refused. */
+const CLAIM_WAIT_MS = 1000;
 
 /** How long `close()` lets Redis be unreachable before it stops waiting for it. */
 const REDIS_DOWN_GRACE_MS = 5000;
@@ -153,7 +164,7 @@ export function statusOfReason(reason: string | undefined): string | null {
 function positiveInt(options: SmtpOutboxWorkerOptions, key: keyof SmtpOutboxWorkerOptions): number | undefined {
   const v = options[key];
   if (v === undefined) return undefined;
-  if (!Number.isSafeInteger(v) || (v as number) < (key === 'maxStalledCount' ? 0 : 1))
+  if (!Number.isSafeInteger(v) || (v as number) < (key === 'maxStalledCount' || key === 'claimReplicas' ? 0 : 1))
     throw new InvalidArgumentError(`${key} must be a positive integer`, { field: key });
   return v as number;
 }
@@ -171,6 +182,7 @@ export class SmtpOutboxWorker extends EventEmitter {
   readonly #attachmentRoot: string | null;
   #closing: Promise<void> | null = null;
   #counter: Queue | null = null;
+  readonly #claimReplicas: number;
 
   /** @throws InvalidArgumentError naming the option at fault (handler options included). */
   constructor(options: SmtpOutboxWorkerOptions) {
@@ -182,6 +194,8 @@ export class SmtpOutboxWorker extends EventEmitter {
     const lockDuration = positiveInt(options, 'lockDuration');
     const stalledInterval = positiveInt(options, 'stalledInterval');
     const maxStalledCount = positiveInt(options, 'maxStalledCount') ?? 10;
+    const claimReplicas = positiveInt(options, 'claimReplicas') ?? 0;
+    this.#claimReplicas = claimReplicas;
     const { limiter } = options;
     if (
       limiter !== undefined &&
@@ -222,6 +236,12 @@ export class SmtpOutboxWorker extends EventEmitter {
     this.#ready = (async () => {
       // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
       const connection = await openConnection(options.connection, { blocking: true });
+      if (claimReplicas > 0 && !connection.wait) {
+        await connection.close();
+        throw new InvalidArgumentError('claimReplicas is not available on a Redis Cluster connection', {
+          field: 'claimReplicas',
+        });
+      }
       const worker = new Worker(queueName, (job) => this.#run(job), {
         connection: connection.bullmq as never,
         ...workerOptions,
@@ -339,6 +359,7 @@ export class SmtpOutboxWorker extends EventEmitter {
         refused = true;
         throw new Error('another run of this job is handing its message over');
       }
+      if (this.#claimReplicas > 0) await this.#replicated(store, jobId, token, messageId);
     };
     // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
     const progress = (job.data as { resume?: DeliveryProgress } | null)?.resume;
@@ -389,6 +410,25 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new Error(`retry: could not record the hand-over in Redis: ${delivery.error.message}`);
     }
     return this.#settle(job, store, token, delivery);
+  }
+
+  /**
+   * WAIT until `claimReplicas` replicas have the claim: a replica promoted after the primary's crash then
+   * knows it. Short of that, the claim is released (nothing was handed over) and the hand-over refused: the
+   * job is retried by the queue.
+   */
+  async #replicated(store: HandOverStore, jobId: string, token: string, messageId: string | null): Promise<void> {
+    const { connection } = await this.#ready;
+    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS).catch(() => 0);
+    if (acked >= this.#claimReplicas) return;
+    const why = `the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`;
+    await store.record(
+      jobId,
+      token,
+      'not-delivered',
+      resultJson(SmtpDeliveryStatus.RETRY, messageId, { smtpError: why }),
+    );
+    throw new Error(why);
   }
 
   /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
