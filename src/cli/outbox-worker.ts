@@ -25,13 +25,14 @@ export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis
                     | --cluster H:P,…] [--redis-pass-env VAR] [--queue smtpwire-outbox]
                     [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
                     [--lock-duration MS] [--stalled-interval MS] [--attachment-root DIR]
-                    [--progress MS] [--json]
+                    [--claim-replicas N] [--progress MS] [--json]
                     ${ENCRYPTION_USAGE} [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]
   Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq and ioredis packages) through
   host[:port] until SIGTERM, then finishes the jobs in flight. Redis: one node (--redis), the primary that
   Sentinel names (--sentinels, --sentinel-name), or a Cluster (--cluster; give the queue a {hash tag}).
   --limit 100/1000: at most 100 messages per second across every worker of the queue. Attachments given
-  by path in job data are read only under --attachment-root (job data is untrusted). Every --progress ms
+  by path in job data are read only under --attachment-root (job data is untrusted). --claim-replicas 1:
+  each hand-over claim waits for a replica (Sentinel) before the final dot. Every --progress ms
   (default 10000, 0: never) a line: this process's delivered/failed/unknown/retry, its rate, the queue's
   depth; --json prints it as one JSON object. Default: STARTTLS required (port 587).`;
 
@@ -59,6 +60,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       cluster: { type: 'string' },
       'redis-pass-env': { type: 'string' },
       progress: { type: 'string' },
+      'claim-replicas': { type: 'string' },
       json: { type: 'boolean' },
       queue: { type: 'string' },
       concurrency: { type: 'string' },
@@ -132,6 +134,9 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     ...(lockDuration ? { lockDuration } : {}),
     ...(stalledInterval ? { stalledInterval } : {}),
     ...(values['attachment-root'] === undefined ? {} : { attachmentRoot: values['attachment-root'] }),
+    ...(values['claim-replicas'] === undefined
+      ? {}
+      : { claimReplicas: positiveInt('claim-replicas', values['claim-replicas'], 0) }),
     handler: {
       hostname: target.host,
       encryption: encryptionFlag(values) ?? 'tls',
