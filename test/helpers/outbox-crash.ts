@@ -112,8 +112,6 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
         String(lockMs),
         '--stalled-interval',
         String(Math.max(500, lockMs / 2)),
-        '--progress',
-        '0',
         '--plain',
         `127.0.0.1:${server.port}`,
       ]),

@@ -45,7 +45,12 @@ else
     let queueCount = 0;
 
     beforeAll(async () => {
-      [redis, build] = await Promise.all([startRedis(), buildForWorkers()]);
+      // SMTPWIRE_OUTBOX_WORKER_BUILD: run the workers from another build (to compare releases' crash figures).
+      const other = process.env.SMTPWIRE_OUTBOX_WORKER_BUILD;
+      [redis, build] = await Promise.all([
+        startRedis(),
+        other ? { dir: other, remove: async () => {} } : buildForWorkers(),
+      ]);
     }, 120_000);
     afterAll(async () => {
       await redis?.stop();
