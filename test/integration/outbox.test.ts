@@ -75,6 +75,7 @@ else
       /** A plain ioredis client for the test's own look into Redis. */
       function rawClient(): Redis {
         const client = new Redis(redis.port, { maxRetriesPerRequest: null });
+        client.on('error', () => {});
         closers.push(() => client.quit());
         return client;
       }
@@ -393,7 +394,10 @@ else
           },
           { connection: new Redis(redis.port, { maxRetriesPerRequest: null }) },
         );
-        closers.push(() => bare.close());
+        closers.push(async () => {
+          await bare.close();
+          await bare.disconnect();
+        });
         await waitFor(async () => (await sideQueue.getJobState(id)) === 'failed');
         expect(await sideOutbox.getResult(id)).toMatchObject({ status: 'unknown' });
         const listed = await sideOutbox.listUnknown();
