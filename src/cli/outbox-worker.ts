@@ -134,7 +134,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     ...(lockDuration ? { lockDuration } : {}),
     ...(stalledInterval ? { stalledInterval } : {}),
     ...(values['attachment-root'] === undefined ? {} : { attachmentRoot: values['attachment-root'] }),
-    ...(values['claim-replicas'] === undefined
+    ...(values['claim-replicas'] === undefined || values['claim-replicas'] === '0'
       ? {}
       : { claimReplicas: positiveInt('claim-replicas', values['claim-replicas'], 0) }),
     handler: {

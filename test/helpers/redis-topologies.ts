@@ -118,10 +118,10 @@ const SERVER_ARGS = (dir: string, port: number): string[] => [
   'warning',
 ];
 
-async function startServer(root: string, name: string, extra: string[] = []): Promise<Proc> {
+async function startServer(root: string, name: string, extra: string[] = [], again?: number): Promise<Proc> {
   const dir = join(root, name);
-  await import('node:fs/promises').then((fs) => fs.mkdir(dir));
-  const port = await freePort();
+  if (again === undefined) await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+  const port = again ?? (await freePort());
   const p = { port, ...launch(REDIS_SERVER_BIN, [...SERVER_ARGS(dir, port), ...extra]) };
   await until(`redis-server on ${port}`, async () => /^\+PONG/.test(await command(port, 'PING')), 10_000).catch(
     (e: Error) => {
@@ -131,8 +131,80 @@ async function startServer(root: string, name: string, extra: string[] = []): Pr
   return p;
 }
 
+/**
+ * A TCP relay for the first replica's replication link (primary → replica), to stand for a network between
+ * them: `freeze()` holds what the primary sends, `thaw()` lets it through, `cut()` drops what is held and the
+ * link (a partition: what the primary sent never arrives). A SIGKILLed primary alone loses nothing in flight:
+ * the kernel still delivers what it wrote.
+ */
+export interface ReplicationLink {
+  freeze(): void;
+  thaw(): void;
+  cut(): void;
+}
+
+function relay(upstreamPort: number): Promise<ReplicationLink & { port: number; close(): void }> {
+  let frozen = false;
+  let held: Buffer[] = [];
+  let cutAll = false;
+  const pairs = new Set<{ down: import('node:net').Socket; up: import('node:net').Socket }>();
+  const server = createServer((down) => {
+    const up = createConnection({ port: upstreamPort, host: '127.0.0.1' });
+    const pair = { down, up };
+    pairs.add(pair);
+    const drop = (): void => {
+      pairs.delete(pair);
+      down.destroy();
+      up.destroy();
+    };
+    if (cutAll) return drop();
+    up.on('data', (d: Buffer) => (frozen ? held.push(d) : down.write(d)));
+    down.on('data', (d: Buffer) => up.write(d));
+    up.on('error', drop).on('close', drop);
+    down.on('error', drop).on('close', drop);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as { port: number }).port,
+        freeze: () => {
+          frozen = true;
+        },
+        thaw: () => {
+          frozen = false;
+          for (const { down } of pairs) for (const d of held) down.write(d);
+          held = [];
+        },
+        cut: () => {
+          cutAll = true;
+          held = [];
+          for (const { down, up } of pairs) {
+            down.destroy();
+            up.destroy();
+          }
+        },
+        close: () => {
+          for (const { down, up } of pairs) {
+            down.destroy();
+            up.destroy();
+          }
+          server.close();
+        },
+      }),
+    ),
+  );
+}
+
 export interface SentinelSet {
+  /** The first replica's replication link. */
+  readonly link: ReplicationLink;
   readonly sentinels: { host: string; port: number }[];
+  /** The data nodes' ports: the first primary, then the replicas. */
+  readonly ports: number[];
+  /** Sends a signal to the data node on `port` at once (SIGKILL, SIGSTOP, SIGCONT). */
+  signal(port: number, signal: NodeJS.Signals): void;
+  /** Starts a killed data node again on its port and directory (Sentinel makes it a replica). */
+  restart(port: number): Promise<void>;
   /** The port of the current primary, as the sentinels say. */
   primaryPort(): Promise<number>;
   /** SIGKILLs the current primary and waits until the sentinels promoted the replica. */
@@ -152,11 +224,12 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
     const primary = await startServer(root, 'primary', primaryArgs);
     procs.push(primary);
     // A replica would accept writes once promoted; the same guard applies to it then.
+    const link = await relay(primary.port);
     for (let i = 0; i < replicas; i++) {
       const replica = await startServer(root, `replica${i}`, [
         '--replicaof',
         '127.0.0.1',
-        String(primary.port),
+        String(i === 0 ? link.port : primary.port),
         ...primaryArgs,
       ]);
       procs.push(replica);
@@ -203,8 +276,22 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
       },
       15_000,
     );
+    const data = procs.slice(0, 1 + replicas);
+    const names = ['primary', ...Array.from({ length: replicas }, (_, i) => `replica${i}`)];
     return {
       sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+      link,
+      ports: data.map((p) => p.port),
+      signal(port, signal) {
+        data.find((p) => p.port === port)!.child.kill(signal);
+      },
+      async restart(port) {
+        const i = data.findIndex((p) => p.port === port);
+        // Sentinel rewrites its view; the node comes back as a replica of whoever is primary now.
+        const p = await startServer(root, names[i]!, primaryArgs, port);
+        data[i] = p;
+        procs.push(p);
+      },
       primaryPort,
       async killPrimary() {
         const killed = await primaryPort();
@@ -221,6 +308,7 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
         return { killed, promoted, failoverMs: Date.now() - t0 };
       },
       async stop() {
+        link.close();
         await Promise.all(procs.map(kill));
         await rm(root, { recursive: true, force: true });
       },
