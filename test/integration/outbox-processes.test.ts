@@ -193,8 +193,36 @@ else
       const duration = 500;
       const n = 80;
       const ids = await sendAll(queue, n, (i) => `l ${i}`);
-      await Promise.all([0, 1, 2].map(() => startWorker(queue, ['--limit', `${max}/${duration}`]).ready));
+      const ws = [0, 1, 2].map((i) =>
+        startWorker(queue, ['--limit', `${max}/${duration}`, ...(i === 0 ? ['--progress', '400', '--json'] : [])]),
+      );
+      await Promise.all(ws.map((w) => w.ready));
       await results(ids, Date.now() + 45_000);
+      // The progress line (--json): this process's counts, its rate and the queue's depth, once per interval.
+      await waitFor(() => /"queued":0/.test(ws[0]!.log()), 5000);
+      const lines = ws[0]!
+        .log()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              delivered: number;
+              failed: number;
+              unknown: number;
+              retry: number;
+              rate: number;
+              queued: number;
+              active: number;
+            },
+        );
+      expect(lines.length).toBeGreaterThan(2);
+      const last = lines.at(-1)!;
+      expect(Object.keys(last).sort()).toEqual(['active', 'delivered', 'failed', 'queued', 'rate', 'retry', 'unknown']);
+      expect(last.delivered).toBeGreaterThan(0);
+      expect(last.delivered).toBeLessThanOrEqual(n);
+      expect(last.failed + last.unknown + last.retry).toBe(0);
+      expect(Math.max(...lines.map((l) => l.queued))).toBeGreaterThan(0);
       at.sort((a, b) => a - b);
       const span = at.at(-1)! - at[0]!;
       // n messages at max per duration need at least (n / max − 1) whole windows; one window of slack
