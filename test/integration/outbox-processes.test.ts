@@ -242,4 +242,20 @@ else
       // A fixed window lets a sliding one see at most two windows' worth.
       expect(busiest).toBeLessThanOrEqual(2 * max);
     }, 90_000);
+
+    it('SIGTERM: the worker finishes the job in flight and exits 0', async () => {
+      const queue = `term${++queueCount}`;
+      server = await startScriptedServer({
+        onCommand: (_s, _l, event) => (event === 'DATA_END' ? { delay: 1500 } : undefined),
+      });
+      const w = startWorker(queue);
+      await w.ready;
+      const [id] = await sendAll(queue, 1, () => 'in flight at SIGTERM');
+      await waitFor(() => server!.sessions.some((s) => s.commands.some((c) => c.verb === 'DATA')), 10_000);
+      w.child.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+      expect(w.log()).toContain('smtpwire outbox-worker closed');
+      expect(await outbox!.getResult(id!)).toMatchObject({ status: 'success' });
+      expect(server.messages).toHaveLength(1);
+    }, 60_000);
   });
