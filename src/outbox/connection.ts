@@ -24,8 +24,11 @@ export interface OpenedConnection {
   bullmq: object;
   store: StoreClient;
   close: () => Promise<void>;
-  /** Redis `WAIT numreplicas timeout` on the store's connection; absent on a Cluster. */
-  wait?: (replicas: number, timeoutMs: number) => Promise<number>;
+  /**
+   * Redis `WAIT numreplicas timeout` on the connection that holds `key` (on a Cluster, the primary serving its
+   * slot); absent for a node-redis client without a single node.
+   */
+  wait?: (replicas: number, timeoutMs: number, key: string) => Promise<number>;
 }
 
 type Driver = 'ioredis' | 'node-redis';
@@ -184,10 +187,36 @@ export async function openConnection(
 
 async function noop(): Promise<void> {}
 
-/** WAIT on an ioredis `Redis` (a Cluster would send it to any node, not the claim's). */
+/**
+ * WAIT on an ioredis `Redis`, or on a `Cluster`'s primary for the key's slot (WAIT has no key: sent through the
+ * Cluster it would reach any node). A slot whose primary is not known answers 0: the claim is then refused.
+ */
 function waitOf(client: IoredisLike): Pick<OpenedConnection, 'wait'> {
-  if (client.isCluster) return {};
-  return { wait: async (n, ms) => Number(await client.call('WAIT', n, ms)) };
+  if (!client.isCluster) return { wait: async (n, ms) => Number(await client.call('WAIT', n, ms)) };
+  const cluster = client as IoredisLike & {
+    slots: string[][];
+    nodes(role: 'master'): (IoredisLike & { options: { host?: string; port?: number } })[];
+  };
+  return {
+    wait: async (n, ms, key) => {
+      const owner = cluster.slots[keySlot(key)]?.[0];
+      const node = cluster.nodes('master').find((r) => `${r.options.host}:${r.options.port}` === owner);
+      return node ? Number(await node.call('WAIT', n, ms)) : 0;
+    },
+  };
+}
+
+/** The Redis Cluster slot of a key: CRC16 (XMODEM) of its `{hash tag}` (or of the whole key), modulo 16384. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key);
+  let crc = 0;
+  for (const byte of hashed) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }
 
 /** QUIT, or a plain disconnect when the client never connected or Redis is gone. */

@@ -108,6 +108,11 @@ export class HandOverStore {
     return `${this.#base}:handover:${jobId}`;
   }
 
+  /** The key of a job's record (its slot is the queue's, on a Cluster). */
+  recordKey(jobId: string): string {
+    return this.#key(jobId);
+  }
+
   get unknownKey(): string {
     return `${this.#base}:unknown`;
   }

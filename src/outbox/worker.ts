@@ -74,7 +74,7 @@ export interface SmtpOutboxWorkerOptions {
    * Replicas that must have each hand-over claim (Redis `WAIT`) before its final dot is written; default 0.
    * With Sentinel, set it to 1 (and `min-replicas-to-write 1` on the primary): a replica promoted after the
    * primary crashed then holds every claim whose dot may have left, so no job is sent a second time.
-   * Not available on a Cluster connection (its `WAIT` cannot be aimed at the claim's node here).
+   * On a Cluster the `WAIT` goes to the primary serving the queue's slot.
    */
   claimReplicas?: number;
 }
@@ -238,7 +238,7 @@ export class SmtpOutboxWorker extends EventEmitter {
       const connection = await openConnection(options.connection, { blocking: true });
       if (claimReplicas > 0 && !connection.wait) {
         await connection.close();
-        throw new InvalidArgumentError('claimReplicas is not available on a Redis Cluster connection', {
+        throw new InvalidArgumentError('claimReplicas needs a connection that can send WAIT', {
           field: 'claimReplicas',
         });
       }
@@ -419,7 +419,7 @@ export class SmtpOutboxWorker extends EventEmitter {
    */
   async #replicated(store: HandOverStore, jobId: string, token: string, messageId: string | null): Promise<void> {
     const { connection } = await this.#ready;
-    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS).catch(() => 0);
+    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, store.recordKey(jobId)).catch(() => 0);
     if (acked >= this.#claimReplicas) return;
     const why = `the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`;
     await store.record(

@@ -322,6 +322,8 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
 
 export interface RedisCluster {
   readonly nodes: { host: string; port: number }[];
+  /** Starts a killed node again on its port and directory: it rejoins as a replica of whoever took over. */
+  restart(port: number): Promise<void>;
   /** SIGKILLs the primary serving `slotKey`'s slot and waits until its replica took over. */
   killPrimaryOf(slotKey: string): Promise<{ killed: number; promoted: number; failoverMs: number }>;
   stop(): Promise<void>;
@@ -332,17 +334,16 @@ export async function startCluster(): Promise<RedisCluster> {
   const root = await mkdtemp(join(tmpdir(), 'smtpwire-cluster-'));
   const procs: Proc[] = [];
   try {
-    for (let i = 0; i < 6; i++)
-      procs.push(
-        await startServer(root, `node${i}`, [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(root, `node${i}`, 'nodes.conf'),
-          '--cluster-node-timeout',
-          '1000',
-        ]),
-      );
+    const clusterArgs = (i: number): string[] => [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(root, `node${i}`, 'nodes.conf'),
+      '--cluster-node-timeout',
+      '1000',
+    ];
+    for (let i = 0; i < 6; i++) procs.push(await startServer(root, `node${i}`, clusterArgs(i)));
+    const ports = procs.map((p) => p.port);
     const create = launch('/usr/bin/redis-cli', [
       '--cluster',
       'create',
@@ -364,6 +365,10 @@ export async function startCluster(): Promise<RedisCluster> {
     const live = (): Proc[] => procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
     return {
       nodes: procs.slice(0, 3).map((p) => ({ host: '127.0.0.1', port: p.port })),
+      async restart(port) {
+        const i = ports.indexOf(port);
+        procs.push(await startServer(root, `node${i}`, clusterArgs(i), port));
+      },
       async killPrimaryOf(slotKey: string) {
         const asked = live()[0]!;
         const slot = Number(/:(\d+)/.exec(await command(asked.port, `CLUSTER KEYSLOT ${slotKey}`))?.[1]);

@@ -2,7 +2,9 @@
  * The outbox on Redis Cluster (real redis-server, cluster-enabled; test/helpers/redis-topologies.ts): three
  * primaries with a replica each, the queue name hash-tagged (`{mail}`) so BullMQ's keys and the hand-over
  * records share one slot. The crash run (worker processes SIGKILLed repeatedly) while the primary serving
- * the queue's slot is SIGKILLed and its replica takes over: 0 lost, 0 unreported duplicates at the sink.
+ * the queue's slot is SIGKILLed and its replica takes over (the killed node then rejoins as its replica): 0
+ * lost, 0 unreported duplicates at the sink. Claims WAIT for a replica (`--claim-replicas 1`), aimed at the
+ * primary serving the queue's slot.
  * Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 25 s.
  */
 import { Cluster } from 'ioredis';
@@ -43,7 +45,8 @@ else
       try {
         const report = await crashRun({
           buildDir: build.dir,
-          redisArgs: ['--cluster', cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')],
+          // Each claim WAITs for the replica of the slot's primary (aimed at that primary, not any node).
+          redisArgs: ['--cluster', cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','), '--claim-replicas', '1'],
           outbox,
           queueConnection,
           queue: QUEUE,
@@ -55,6 +58,8 @@ else
             afterDelivered: Math.floor(MESSAGES / 4),
             run: async () => {
               failover = await cluster.killPrimaryOf('{mail}');
+              // Back as the new primary's replica, so claims can WAIT for one again.
+              await cluster.restart(failover.killed);
             },
           },
         });

@@ -158,7 +158,10 @@ else
           await next.ready;
           let result: Awaited<ReturnType<SmtpOutbox['getResult']>> = 'waiting';
           await waitFor(
-            async () => typeof (result = await outbox.getResult(id).catch(() => 'waiting' as const)) === 'object',
+            async () => {
+              result = await outbox.getResult(id).catch(() => 'waiting' as const);
+              return typeof result === 'object';
+            },
             30_000,
             200,
           );

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { checkConnection, driverOf } from '../../src/outbox/connection.js';
+import { checkConnection, driverOf, keySlot } from '../../src/outbox/connection.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -24,6 +24,16 @@ describe('outbox connection option', () => {
     expect(driverOf({ sendCommand() {}, isOpen: false, duplicate() {} })).toBe('node-redis');
     expect(driverOf({ port: 6379 })).toBeNull();
     expect(() => driverOf({ duplicate() {} })).toThrow(/ioredis .* or node-redis/);
+  });
+
+  it('computes Redis Cluster key slots (CRC16 of the hash tag), as CLUSTER KEYSLOT does', () => {
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('bar')).toBe(5061);
+    expect(keySlot('hello')).toBe(866);
+    expect(keySlot('bull:{mail}:wait')).toBe(keySlot('mail'));
+    expect(keySlot('bull:{mail}:smtpwire:handover:7')).toBe(keySlot('{mail}'));
+    // An empty tag is no tag: the whole key is hashed.
+    expect(keySlot('a{}b')).not.toBe(keySlot(''));
   });
 
   it('without ioredis installed, options fail with a typed error naming `npm install ioredis`', async () => {
