@@ -71,10 +71,11 @@ export interface SmtpOutboxWorkerOptions {
    */
   attachmentRoot?: string;
   /**
-   * Replicas that must have each hand-over claim (Redis `WAIT`) before its final dot is written; default 0.
-   * With Sentinel, set it to 1 (and `min-replicas-to-write 1` on the primary): a replica promoted after the
-   * primary crashed then holds every claim whose dot may have left, so no job is sent a second time.
-   * On a Cluster the `WAIT` goes to the primary serving the queue's slot.
+   * Replicas that must have each hand-over claim (Redis `WAIT`, at most 1 s) before its final dot is written;
+   * default 0. With Sentinel or a Cluster, set it to 1 (and run 2 replicas, so one is left after a failover): a
+   * replica promoted after the primary crashed then holds every claim whose dot may have left, so no job is sent
+   * a second time. Short of it the claim is released and the job retried. On a Cluster the `WAIT` goes to the
+   * primary serving the queue's slot.
    */
   claimReplicas?: number;
 }
