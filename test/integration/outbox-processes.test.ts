@@ -5,10 +5,11 @@
  *   completed or failed with a reason, each completed message is stored exactly once, no message is
  *   stored twice, and messages the sink drops after the dot end UNKNOWN and are never resent;
  * - Redis SIGKILLed mid-run and restarted from its AOF: no job lost, still no duplicate;
- * - BullMQ's global limiter holds across worker processes (rate measured at the sink).
+ * - BullMQ's global limiter holds across worker processes (job starts per window; the overall rate at the sink).
  * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 800), chaos at most 30 s.
  */
 
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
@@ -180,7 +181,7 @@ else
       }
     }, 120_000);
 
-    it('the global limiter holds across 3 worker processes (measured at the sink)', async () => {
+    it('the global limiter holds across 3 worker processes (job starts per window; the overall rate at the sink)', async () => {
       const queue = `limit${++queueCount}`;
       const at: number[] = [];
       server = await startScriptedServer({
@@ -228,16 +229,24 @@ else
       // n messages at max per duration need at least (n / max − 1) whole windows; one window of slack
       // for the first messages' slower delivery (new SMTP connections), which shortens the span at the sink.
       const minimum = (n / max - 2) * duration;
+      // The limiter governs when jobs start (BullMQ's processedOn); arrivals at the sink also carry each
+      // send's latency, which a loaded machine bunches up, so the window check is on the starts.
+      const client = new Redis(redis.port, { maxRetriesPerRequest: null });
+      const q = new Queue(queue, { connection: client });
+      const started = (await q.getJobs(['completed'], 0, -1)).map((j) => j.processedOn!).sort((a, b) => a - b);
+      await q.close();
+      await client.quit();
       let busiest = 0;
-      for (let i = 0; i < at.length; i++) {
+      for (let i = 0; i < started.length; i++) {
         let j = i;
-        while (j < at.length && at[j]! - at[i]! < duration) j++;
+        while (j < started.length && started[j]! - started[i]! < duration) j++;
         busiest = Math.max(busiest, j - i);
       }
       console.info(
-        `outbox limiter test: ${n} messages in ${span} ms (minimum ${minimum}), busiest ${duration} ms: ${busiest}`,
+        `outbox limiter test: ${n} messages in ${span} ms at the sink (minimum ${minimum}), busiest ${duration} ms of job starts: ${busiest}`,
       );
       expect(at).toHaveLength(n);
+      expect(started).toHaveLength(n);
       expect(span).toBeGreaterThanOrEqual(minimum);
       // A fixed window lets a sliding one see at most two windows' worth.
       expect(busiest).toBeLessThanOrEqual(2 * max);
