@@ -5,7 +5,7 @@
  * the queue's slot is SIGKILLed and its replica takes over (the killed node then rejoins as its replica): 0
  * lost, 0 unreported duplicates at the sink. Claims WAIT for a replica (`--claim-replicas 1`), aimed at the
  * primary serving the queue's slot.
- * Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 25 s.
+ * Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 20 s.
  */
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,7 @@ else
           queue: QUEUE,
           messages: MESSAGES,
           workers: 2,
-          chaosMaxMs: 25_000,
+          chaosMaxMs: 20_000,
           drainMaxMs: 50_000,
           during: {
             afterDelivered: Math.floor(MESSAGES / 4),

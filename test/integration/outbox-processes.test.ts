@@ -6,7 +6,7 @@
  *   stored twice, and messages the sink drops after the dot end UNKNOWN and are never resent;
  * - Redis SIGKILLed mid-run and restarted from its AOF: no job lost, still no duplicate;
  * - BullMQ's global limiter holds across worker processes (job starts per window; the overall rate at the sink).
- * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 800), chaos at most 30 s.
+ * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 800), chaos at most 20 s.
  */
 
 import { Queue } from 'bullmq';
@@ -21,7 +21,7 @@ import { type RedisInstance, redisAvailability, startRedis } from '../helpers/re
 
 const availability = await redisAvailability();
 const CRASH_MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_CRASH_MESSAGES ?? 800);
-const CHAOS_MAX_MS = 30_000;
+const CHAOS_MAX_MS = 20_000;
 const DRAIN_MAX_MS = 45_000;
 const KILL_EVERY_MS = 300;
 

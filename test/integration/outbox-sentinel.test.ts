@@ -3,7 +3,7 @@
  * primary, two replicas, three sentinels. The crash run (worker processes SIGKILLed repeatedly) while the
  * primary is SIGKILLed mid-run and the sentinels promote a replica: 0 lost, 0 unreported duplicates at the
  * sink. Each claim WAITs for a replica (`--claim-replicas 1`), so the promoted replica holds every claim
- * whose dot may have left. Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 25 s.
+ * whose dot may have left. Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 20 s.
  *
  * And the failover that loses a claim, made deterministic: the replication link is held (a relay in this
  * process) while a worker claims and writes the dot; as the dot arrives the worker and the primary are
@@ -65,7 +65,7 @@ else
           queue: 'sentinel',
           messages: MESSAGES,
           workers: 2,
-          chaosMaxMs: 25_000,
+          chaosMaxMs: 20_000,
           drainMaxMs: 50_000,
           during: {
             afterDelivered: Math.floor(MESSAGES / 4),
