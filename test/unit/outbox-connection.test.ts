@@ -91,6 +91,11 @@ describe('smtpwire outbox-worker usage errors', () => {
       ['outbox-worker', '--plain'],
       ['outbox-worker', '--queue-name', 'x', 'localhost'],
       ['outbox-worker', '--concurrency', '0', 'localhost'],
+      ['outbox-worker', '--sentinels', '127.0.0.1:26379', 'localhost'],
+      ['outbox-worker', '--redis', 'redis://x', '--cluster', '127.0.0.1:7000', 'localhost'],
+      ['outbox-worker', '--cluster', '127.0.0.1', 'localhost'],
+      ['outbox-worker', '--progress', '-1', 'localhost'],
+      ['outbox-worker', '--redis-pass-env', 'NOT_SET_HERE', 'localhost'],
     ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(2);
@@ -99,5 +104,7 @@ describe('smtpwire outbox-worker usage errors', () => {
     const help = await run(['outbox-worker', '--help']);
     expect(help.code).toBe(0);
     expect(help.out).toContain('--limit MAX/MS');
+    expect(help.out).toContain('--sentinels H:P');
+    expect(help.out).toContain('--claim-replicas N');
   });
 });
