@@ -6,6 +6,8 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import { parseArgs } from 'node:util';
+// Node built-ins only: the channel's name without loading bullmq.
+import { OUTBOX_JOB_CHANNEL } from '../outbox/diagnostics.js';
 import {
   type CliIo,
   CONNECTION_OPTIONS,
@@ -35,8 +37,6 @@ export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis
   each hand-over claim waits for a replica (Sentinel) before the final dot. Every --progress ms
   (default 10000, 0: never) a line: this process's delivered/failed/unknown/retry, its rate, the queue's
   depth; --json prints it as one JSON object. Default: STARTTLS required (port 587).`;
-
-const OUTBOX_JOB_CHANNEL = 'smtpwire:outbox:job';
 
 /** host:port,host:port → [{ host, port }]. @throws UsageError. */
 function nodeList(flag: string, value: string): { host: string; port: number }[] {
