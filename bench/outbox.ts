@@ -12,8 +12,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { messageContent } from '../src/cli/bench/load.js';
-import { RespRedisClient, SmtpOutbox } from '../src/outbox/index.js';
+import { SmtpOutbox } from '../src/outbox/index.js';
 import { buildForWorkers, spawnWorker, type WorkerProcess } from '../test/helpers/outbox-workers.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { median, runWorker } from './spawn-worker.js';
@@ -50,7 +51,7 @@ interface OutboxRun {
 async function outboxRun(sinkPort: number, buildDir: string, workers: number, fsync: 'always' | 'everysec') {
   const redis = await startRedis({ appendfsync: fsync });
   const procs: WorkerProcess[] = [];
-  const client = new RespRedisClient({ port: redis.port });
+  const client = new Redis(redis.port, { maxRetriesPerRequest: null });
   const queue = new Queue('bench', { connection: client as never });
   const outbox = new SmtpOutbox({ connection: { port: redis.port }, queueName: 'bench' });
   try {

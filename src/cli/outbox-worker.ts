@@ -1,9 +1,13 @@
 /**
  * `smtpwire outbox-worker --redis URL [--queue NAME] … host[:port]`: runs one SmtpOutboxWorker process
- * until SIGTERM or SIGINT, then closes it gracefully (jobs in flight finish; a second signal exits at once).
- * Loads bullmq only when run: it is an optional peer dependency, and every other command works without it.
+ * until SIGTERM or SIGINT, then closes it gracefully (jobs in flight finish; a second signal exits at once),
+ * printing a progress line every interval. Loads bullmq (and ioredis) only when run: they are optional peer
+ * dependencies, and every other command works without them.
  */
+import diagnostics from 'node:diagnostics_channel';
 import { parseArgs } from 'node:util';
+// Node built-ins only: the channel's name without loading bullmq.
+import { OUTBOX_JOB_CHANNEL } from '../outbox/diagnostics.js';
 import { escapeTerminalText } from './api.js';
 import {
   type CliIo,
@@ -20,14 +24,29 @@ import {
 } from './common.js';
 
 /** `smtpwire outbox-worker --help`. */
-export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis://127.0.0.1:6379] [--queue smtpwire-outbox]
+export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis://127.0.0.1:6379 | --sentinels H:P,… --sentinel-name NAME
+                    | --cluster H:P,…] [--redis-pass-env VAR] [--queue smtpwire-outbox]
                     [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
                     [--lock-duration MS] [--stalled-interval MS] [--attachment-root DIR]
+                    [--claim-replicas N] [--progress MS] [--json]
                     ${ENCRYPTION_USAGE} [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]
-  Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq package) through host[:port]
-  until SIGTERM, then finishes the jobs in flight. --limit 100/1000: at most 100 messages per second
-  across every worker of the queue. Attachments given by path in job data are read only under
-  --attachment-root (job data is untrusted). Default: STARTTLS required (port 587).`;
+  Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq and ioredis packages) through
+  host[:port] until SIGTERM, then finishes the jobs in flight. Redis: one node (--redis), the primary that
+  Sentinel names (--sentinels, --sentinel-name), or a Cluster (--cluster; give the queue a {hash tag}).
+  --limit 100/1000: at most 100 messages per second across every worker of the queue. Attachments given
+  by path in job data are read only under --attachment-root (job data is untrusted). --claim-replicas 1:
+  each hand-over claim waits for a replica (Sentinel) before the final dot. Every --progress ms
+  (default 10000, 0: never) a line: this process's delivered/failed/unknown/retry, its rate, the queue's
+  depth; --json prints it as one JSON object. Default: STARTTLS required (port 587).`;
+
+/** host:port,host:port → [{ host, port }]. @throws UsageError. */
+function nodeList(flag: string, value: string): { host: string; port: number }[] {
+  return value.split(',').map((item) => {
+    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
+    if (!m) throw new UsageError(`--${flag} takes host:port,host:port, not ${JSON.stringify(item)}`);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port: positiveInt(flag, m[2], 1) };
+  });
+}
 
 /** Runs until a signal; resolves with exit code 0. @throws UsageError. */
 export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<number> {
@@ -36,7 +55,14 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     allowPositionals: true,
     options: {
       ...CONNECTION_OPTIONS,
-      redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+      redis: { type: 'string' },
+      sentinels: { type: 'string' },
+      'sentinel-name': { type: 'string' },
+      cluster: { type: 'string' },
+      'redis-pass-env': { type: 'string' },
+      progress: { type: 'string' },
+      'claim-replicas': { type: 'string' },
+      json: { type: 'boolean' },
       queue: { type: 'string' },
       concurrency: { type: 'string' },
       limit: { type: 'string' },
@@ -62,6 +88,38 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   const lockDuration = optionalInt('lock-duration');
   const stalledInterval = optionalInt('stalled-interval');
   const password = await readPassword(io, values.user, values['pass-env']);
+  const topologies = [values.redis, values.sentinels, values.cluster].filter((v) => v !== undefined).length;
+  if (topologies > 1) throw new UsageError('give one of --redis, --sentinels, --cluster');
+  if ((values.sentinels === undefined) !== (values['sentinel-name'] === undefined))
+    throw new UsageError('--sentinels and --sentinel-name go together');
+  const redisPassEnv = values['redis-pass-env'];
+  const redisPassword = redisPassEnv === undefined ? undefined : io.env[redisPassEnv];
+  if (redisPassEnv !== undefined && !redisPassword)
+    throw new UsageError(`--redis-pass-env: ${redisPassEnv} is not set`);
+  const auth = redisPassword === undefined ? {} : { password: redisPassword };
+  let connection: string | Record<string, unknown>;
+  let where: string;
+  if (values.sentinels !== undefined) {
+    const sentinels = nodeList('sentinels', values.sentinels);
+    connection = { sentinels, name: values['sentinel-name'], ...auth };
+    where = `Sentinel ${values['sentinel-name']} via ${values.sentinels}`;
+  } else if (values.cluster !== undefined) {
+    connection = { cluster: nodeList('cluster', values.cluster), redisOptions: auth };
+    where = `Cluster ${values.cluster}`;
+  } else {
+    const url = values.redis ?? 'redis://127.0.0.1:6379';
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--redis must be a redis:// URL, not ${JSON.stringify(url)}`);
+    }
+    connection = redisPassword === undefined ? url : { ...auth, ...urlOptions(parsed) };
+    // The URL without its password: this line goes to logs.
+    parsed.password = parsed.password ? '****' : '';
+    where = parsed.href;
+  }
+  const progressMs = values.progress === '0' ? 0 : positiveInt('progress', values.progress, 10_000);
   const tls = tlsFlags(values);
   let outbox: typeof import('../outbox/index.js');
   try {
@@ -70,13 +128,16 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     throw new UsageError(`the outbox needs the bullmq package (npm install bullmq): ${(err as Error).message}`);
   }
   const worker = new outbox.SmtpOutboxWorker({
-    connection: values.redis,
+    connection,
     ...(values.queue === undefined ? {} : { queueName: values.queue }),
     concurrency,
     ...(limiter ? { limiter } : {}),
     ...(lockDuration ? { lockDuration } : {}),
     ...(stalledInterval ? { stalledInterval } : {}),
     ...(values['attachment-root'] === undefined ? {} : { attachmentRoot: values['attachment-root'] }),
+    ...(values['claim-replicas'] === undefined || values['claim-replicas'] === '0'
+      ? {}
+      : { claimReplicas: positiveInt('claim-replicas', values['claim-replicas'], 0) }),
     handler: {
       hostname: target.host,
       encryption: encryptionFlag(values) ?? 'tls',
@@ -94,10 +155,8 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     io.stderr.write(`smtpwire outbox-worker: redis: ${escapeTerminalText(err.message)}\n`),
   );
   await worker.waitUntilReady();
-  // The URL without its password: this line goes to logs.
-  const redis = new URL(values.redis);
-  redis.password = redis.password ? '****' : '';
-  io.stdout.write(`smtpwire outbox-worker ready: queue ${worker.queueName} on ${redis.href}, pid ${process.pid}\n`);
+  io.stdout.write(`smtpwire outbox-worker ready: queue ${worker.queueName} on ${where}, pid ${process.pid}\n`);
+  const stopProgress = progressMs > 0 ? startProgress(worker, io, progressMs, values.json === true) : () => {};
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);
@@ -112,8 +171,56 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   process.once('SIGTERM', force);
   process.once('SIGINT', force);
   await worker.close();
+  stopProgress();
   process.off('SIGTERM', force);
   process.off('SIGINT', force);
   io.stdout.write('smtpwire outbox-worker closed\n');
   return EXIT_OK;
+}
+
+/** A `redis://` URL as ioredis options (for adding a password from the environment). */
+function urlOptions(url: URL): Record<string, unknown> {
+  const db = url.pathname.replace(/^\//, '');
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : 6379,
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(db ? { db: Number(db) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: { servername: url.hostname } } : {}),
+  };
+}
+
+/** Counts this process's job attempts from the outbox channel and prints a line every `everyMs`. */
+function startProgress(
+  worker: { counts(): Promise<Record<string, number>> },
+  io: CliIo,
+  everyMs: number,
+  json: boolean,
+): () => void {
+  const total = { delivered: 0, failed: 0, unknown: 0, retry: 0 };
+  let last = { ...total, at: performance.now() };
+  const onJob = (message: unknown): void => {
+    const outcome = (message as { outcome: keyof typeof total }).outcome;
+    if (outcome in total) total[outcome]++;
+  };
+  diagnostics.subscribe(OUTBOX_JOB_CHANNEL, onJob);
+  const timer = setInterval(async () => {
+    const now = performance.now();
+    const ended = (t: typeof total) => t.delivered + t.failed + t.unknown + t.retry;
+    const rate = ((ended(total) - ended(last)) * 1000) / (now - last.at);
+    last = { ...total, at: now };
+    const counts = await worker.counts().catch(() => null);
+    const depth = counts === null ? null : (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
+    const active = counts?.active ?? null;
+    const line = json
+      ? JSON.stringify({ ...total, rate: Math.round(rate * 10) / 10, queued: depth, active })
+      : `progress: delivered ${total.delivered}, failed ${total.failed}, unknown ${total.unknown}, retry ${total.retry}, ` +
+        `${rate.toFixed(1)} jobs/s; queue: ${depth ?? '?'} waiting, ${active ?? '?'} active`;
+    io.stdout.write(`${line}\n`);
+  }, everyMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    diagnostics.unsubscribe(OUTBOX_JOB_CHANNEL, onJob);
+  };
 }

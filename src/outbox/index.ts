@@ -6,6 +6,7 @@
 
 export type { OutboxConnection } from './connection.js';
 export { DEFAULT_QUEUE_NAME } from './connection.js';
+export { OUTBOX_JOB_CHANNEL, type OutboxJobMessage, type OutboxJobOutcome } from './diagnostics.js';
 export {
   type OutboxJobState,
   type OutboxSendOptions,
@@ -15,5 +16,4 @@ export {
   type SmtpOutboxOptions,
   type UnknownOutcome,
 } from './outbox.js';
-export { type RedisConnectionOptions, RespRedisClient } from './redis-client.js';
 export { SmtpOutboxWorker, type SmtpOutboxWorkerOptions } from './worker.js';

@@ -9,14 +9,23 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertKnownKeys } from '../options.js';
 import type { RawEnvelope, SendMessageOptions } from '../send/handler.js';
 import { DEFAULT_MAX_RETRIES } from '../send/retry.js';
-import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
+import {
+  checkConnection,
+  DEFAULT_QUEUE_NAME,
+  type OpenedConnection,
+  type OutboxConnection,
+  openConnection,
+} from './connection.js';
 import { jobIdFor, messageJobData, type OutboxJobData, rawJobData } from './job-data.js';
 import { HandOverStore } from './store.js';
 import { OUTBOX_BACKOFF_TYPE, resultJson, statusOfReason } from './worker.js';
 
 /** Options of {@link SmtpOutbox}. */
 export interface SmtpOutboxOptions {
-  /** Redis options, a `redis://` URL, or an ioredis / node-redis instance. */
+  /**
+   * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
+   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   */
   connection: OutboxConnection;
   /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
   queueName?: string;
@@ -70,10 +79,13 @@ const SEND_RAW_KEYS: readonly string[] = Object.freeze([...SEND_KEYS, 'messageId
  */
 export class SmtpOutbox extends EventEmitter {
   readonly queueName: string;
-  readonly #queue: Queue;
-  readonly #connection: ReturnType<typeof resolveConnection>;
-  readonly #store: Promise<HandOverStore>;
-  #events: QueueEvents | null = null;
+  /** The queue and store, built as soon as the driver is loaded. */
+  readonly #opened: Promise<{ queue: Queue; connection: OpenedConnection; store: HandOverStore }>;
+  /** The same, once connected: what every operation waits for. */
+  readonly #ready: Promise<{ queue: Queue; connection: OpenedConnection; store: HandOverStore }>;
+  #connected = false;
+  readonly #options: SmtpOutboxOptions;
+  #events: Promise<{ events: QueueEvents; connection: OpenedConnection }> | null = null;
   #closing: Promise<void> | null = null;
 
   /** @throws InvalidArgumentError naming the option at fault. */
@@ -83,26 +95,46 @@ export class SmtpOutbox extends EventEmitter {
       throw new InvalidArgumentError('options are required', { field: 'options' });
     assertKnownKeys(options, OUTBOX_KEYS, 'SmtpOutbox options');
     this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
-    this.#connection = resolveConnection(options.connection);
-    this.#queue = new Queue(this.queueName, {
-      connection: this.#connection.bullmq as never,
-      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-      defaultJobOptions: {
-        attempts: DEFAULT_MAX_RETRIES + 1,
-        backoff: { type: OUTBOX_BACKOFF_TYPE },
-        ...options.defaultJobOptions,
-      },
+    checkConnection(options.connection);
+    this.#options = options;
+    this.#opened = this.#open(options);
+    this.#ready = this.#opened.then(async (opened) => {
+      await opened.queue.waitUntilReady();
+      this.#connected = true;
+      return opened;
     });
-    this.#queue.on('error', (err) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
-    this.#store = this.#queue
-      .waitUntilReady()
-      .then(async () => new HandOverStore(await storeClientOf(this.#queue), this.#queue.toKey('smtpwire')));
-    this.#store.catch(() => {});
+    this.#opened.catch(() => {});
+    this.#ready.catch(() => {});
     this.on('newListener', (event: string) => {
       if (event === 'completed' || event === 'failed' || event === 'unknown') this.#listen();
     });
+  }
+
+  async #open(options: SmtpOutboxOptions) {
+    // The driver is loaded on first use (an optional peer), so the queue opens asynchronously.
+    const connection = await openConnection(options.connection, { blocking: false });
+    try {
+      const queue = new Queue(this.queueName, {
+        connection: connection.bullmq as never,
+        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+        defaultJobOptions: {
+          attempts: DEFAULT_MAX_RETRIES + 1,
+          backoff: { type: OUTBOX_BACKOFF_TYPE },
+          ...options.defaultJobOptions,
+        },
+      });
+      queue.on('error', (err) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      });
+      return { queue, connection, store: new HandOverStore(connection.store, queue.toKey('smtpwire')) };
+    } catch (err) {
+      await connection.close();
+      throw err;
+    }
+  }
+
+  async #queue(): Promise<Queue> {
+    return (await this.#ready).queue;
   }
 
   /**
@@ -131,7 +163,7 @@ export class SmtpOutbox extends EventEmitter {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
         throw new InvalidArgumentError(`${key} must be a non-negative integer`, { field: key });
     }
-    const job = await this.#queue.add('send', data, {
+    const job = await (await this.#queue()).add('send', data, {
       ...(jobId === undefined ? {} : { jobId }),
       ...(options.delay ? { delay: options.delay } : {}),
       ...(options.priority ? { priority: options.priority } : {}),
@@ -145,12 +177,13 @@ export class SmtpOutbox extends EventEmitter {
    */
   async getResult(jobId: string): Promise<Record<string, unknown> | OutboxJobState> {
     // The state first: a job read before it finished would show no return value under a later state.
-    const state = await this.#queue.getJobState(jobId);
+    const { queue, store } = await this.#ready;
+    const state = await queue.getJobState(jobId);
     if (state !== 'completed' && state !== 'failed') return state === 'unknown' ? 'not-found' : state;
-    const job = await this.#queue.getJob(jobId);
+    const job = await queue.getJob(jobId);
     if (!job) return 'not-found';
     if (state === 'completed') return job.returnvalue as Record<string, unknown>;
-    const record = await (await this.#store).read(jobId);
+    const record = await store.read(jobId);
     if (record.result && record.state !== 'handing-over') return record.result;
     const messageId = record.messageId ?? messageIdOf(job.data);
     // Failed outside the worker's own decisions (e.g. BullMQ's stalled limit): a claim without an
@@ -159,9 +192,25 @@ export class SmtpOutbox extends EventEmitter {
     return resultJson(status, messageId, { smtpError: job.failedReason, retryCount: job.attemptsMade });
   }
 
-  /** Jobs reported UNKNOWN and not yet resolved, oldest first. */
+  /**
+   * Jobs whose outcome is unknown and not resolved, oldest first: those reported UNKNOWN, and those BullMQ
+   * ended without the worker while their claim was open (failed for too many stalls, or removed): such a
+   * claim is marked UNKNOWN here, so it stays listed until resolved.
+   */
   async listUnknown(): Promise<UnknownOutcome[]> {
-    const store = await this.#store;
+    const { queue, store } = await this.#ready;
+    for (const { jobId } of await store.listClaims()) {
+      const state = await queue.getJobState(jobId);
+      if (state !== 'failed' && state !== 'unknown') continue;
+      const record = await store.read(jobId);
+      if (record.state !== 'handing-over' || record.token === null) continue;
+      const job = state === 'failed' ? await queue.getJob(jobId) : undefined;
+      const result = resultJson(SmtpDeliveryStatus.UNKNOWN, record.messageId, {
+        smtpError: `the job ended (${job?.failedReason ?? 'removed'}) while its hand-over was claimed and had no outcome: the message may have been delivered`,
+        retryCount: job?.attemptsMade ?? 0,
+      });
+      await store.abandoned(jobId, record.token, result);
+    }
     const out: UnknownOutcome[] = [];
     for (const { jobId, since } of await store.listUnknown()) {
       const record = await store.read(jobId);
@@ -178,10 +227,10 @@ export class SmtpOutbox extends EventEmitter {
   async resolveUnknown(jobId: string, decision: 'resend' | 'drop'): Promise<void> {
     if (decision !== 'resend' && decision !== 'drop')
       throw new InvalidArgumentError("decision must be 'resend' or 'drop'", { field: 'decision' });
-    const store = await this.#store;
+    const { queue, store } = await this.#ready;
     await store.forget(jobId);
     if (decision === 'resend') {
-      const job = await this.#queue.getJob(jobId);
+      const job = await queue.getJob(jobId);
       if (job && (await job.getState()) === 'failed') await job.retry('failed');
     }
   }
@@ -189,20 +238,39 @@ export class SmtpOutbox extends EventEmitter {
   /** Closes the event listener and the queue's Redis connection (queued jobs stay in Redis). */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#events?.close();
-      await this.#queue.close();
-      await this.#connection.close();
+      const listening = await this.#events?.catch(() => null);
+      await listening?.events.close();
+      await listening?.connection.close();
+      const opened = await this.#opened.catch(() => null);
+      if (!opened) return;
+      if (this.#connected) await opened.queue.close();
+      else {
+        // Never connected (Redis down, a wrong password, an untrusted certificate): BullMQ's close would wait
+        // for the connection; cut it instead (nothing was queued through it). A caller's client is the caller's
+        // to close, and BullMQ's disconnect settles only then: not waited for.
+        await opened.connection.close();
+        void opened.queue.disconnect().catch(() => {});
+      }
+      await opened.connection.close();
     })();
     return this.#closing;
   }
 
   #listen(): void {
     if (this.#events || this.#closing) return;
-    const events = new QueueEvents(this.queueName, {
-      connection: this.#connection.bullmq as never,
-      ...(this.#queue.opts.prefix === undefined ? {} : { prefix: this.#queue.opts.prefix }),
+    this.#events = this.#ready.then(async ({ queue }) => {
+      const connection = await openConnection(this.#options.connection, { blocking: true });
+      const events = new QueueEvents(this.queueName, {
+        connection: connection.bullmq as never,
+        ...(queue.opts.prefix === undefined ? {} : { prefix: queue.opts.prefix }),
+      });
+      this.#wire(events);
+      return { events, connection };
     });
-    this.#events = events;
+    this.#events.catch(() => {});
+  }
+
+  #wire(events: QueueEvents): void {
     events.on('error', () => {});
     events.on('completed', ({ jobId, returnvalue }) => this.emit('completed', jobId, returnvalue));
     events.on('failed', ({ jobId, failedReason }) => {
@@ -215,8 +283,8 @@ export class SmtpOutbox extends EventEmitter {
 
   /** Resolves once the queue is connected (and the event listener, when one was attached). */
   async waitUntilReady(): Promise<void> {
-    await this.#store;
-    await this.#events?.waitUntilReady();
+    await this.#ready;
+    await (await this.#events)?.events.waitUntilReady();
   }
 }
 

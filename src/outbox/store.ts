@@ -4,6 +4,8 @@
  *
  * `<prefix>:<queue>:smtpwire:handover:<jobId>` = { state, token, messageId, attempt, at, result? }
  * `<prefix>:<queue>:smtpwire:unknown`          = sorted set of job ids whose outcome is unknown (score: ms)
+ * `<prefix>:<queue>:smtpwire:claims`           = sorted set of job ids with a claim and no outcome yet (score: ms),
+ *   so that a claim BullMQ ended without the worker (stalled too often, removed) is still found.
  *
  * States: `handing-over` (the dot may be on its way; no outcome recorded), `delivered` (the server
  * accepted it), `not-delivered` (refused or failed before the hand-over), `unknown` (reported UNKNOWN).
@@ -43,6 +45,7 @@ if state == 'handing-over' and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] t
 redis.call('HSET', KEYS[1], 'state', 'handing-over', 'token', ARGV[1], 'messageId', ARGV[2], 'attempt', ARGV[3], 'at', ARGV[4])
 redis.call('HDEL', KEYS[1], 'result')
 redis.call('PERSIST', KEYS[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 return 1`;
 
 /**
@@ -63,6 +66,7 @@ if state == 'unknown' and ARGV[2] ~= 'delivered' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'token', ARGV[1], 'result', ARGV[3], 'at', ARGV[4], 'messageId', ARGV[6])
 if ARGV[2] == 'unknown' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5]) else redis.call('ZREM', KEYS[2], ARGV[5]) end
 if ARGV[2] == 'unknown' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+redis.call('ZREM', KEYS[3], ARGV[5])
 return 1`;
 
 /**
@@ -74,12 +78,14 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'handing-over' or redis.call('HGET', 
 redis.call('HSET', KEYS[1], 'state', 'unknown', 'result', ARGV[2], 'at', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('PERSIST', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[4])
 return 1`;
 
 /** Forgets a job's record (an operator's "resend"). */
 const FORGET = `
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1`;
 
 const SCRIPTS = { claim: CLAIM, record: RECORD, abandoned: ABANDONED, forget: FORGET } as const;
@@ -95,15 +101,28 @@ export class HandOverStore {
     this.#client = client;
     this.#base = base;
     for (const [name, lua] of Object.entries(SCRIPTS))
-      client.defineCommand(COMMAND(name as keyof typeof SCRIPTS), { numberOfKeys: name === 'claim' ? 1 : 2, lua });
+      client.defineCommand(COMMAND(name as keyof typeof SCRIPTS), { numberOfKeys: 3, lua });
   }
 
   #key(jobId: string): string {
     return `${this.#base}:handover:${jobId}`;
   }
 
+  /** The key of a job's record (its slot is the queue's, on a Cluster). */
+  recordKey(jobId: string): string {
+    return this.#key(jobId);
+  }
+
   get unknownKey(): string {
     return `${this.#base}:unknown`;
+  }
+
+  get claimsKey(): string {
+    return `${this.#base}:claims`;
+  }
+
+  #keys(jobId: string): string[] {
+    return [this.#key(jobId), this.unknownKey, this.claimsKey];
   }
 
   async read(jobId: string): Promise<HandOverRecord> {
@@ -122,11 +141,12 @@ export class HandOverStore {
   /** True when this run may write the final dot. */
   async claim(jobId: string, token: string, messageId: string | null, attempt: number): Promise<boolean> {
     const ok = await this.#client.runCommand(COMMAND('claim'), [
-      this.#key(jobId),
+      ...this.#keys(jobId),
       token,
       messageId ?? '',
       attempt,
       Date.now(),
+      jobId,
     ]);
     return ok === 1;
   }
@@ -139,8 +159,7 @@ export class HandOverStore {
     result: Record<string, unknown>,
   ): Promise<boolean> {
     const ok = await this.#client.runCommand(COMMAND('record'), [
-      this.#key(jobId),
-      this.unknownKey,
+      ...this.#keys(jobId),
       token,
       state,
       JSON.stringify(result),
@@ -155,8 +174,7 @@ export class HandOverStore {
   /** Marks UNKNOWN the claim of run `claimToken` if it is still unfinished; false when it changed meanwhile. */
   async abandoned(jobId: string, claimToken: string, result: Record<string, unknown>): Promise<boolean> {
     const ok = await this.#client.runCommand(COMMAND('abandoned'), [
-      this.#key(jobId),
-      this.unknownKey,
+      ...this.#keys(jobId),
       claimToken,
       JSON.stringify(result),
       Date.now(),
@@ -166,12 +184,21 @@ export class HandOverStore {
   }
 
   async forget(jobId: string): Promise<void> {
-    await this.#client.runCommand(COMMAND('forget'), [this.#key(jobId), this.unknownKey, jobId]);
+    await this.#client.runCommand(COMMAND('forget'), [...this.#keys(jobId), jobId]);
   }
 
   /** Job ids reported UNKNOWN and not resolved, oldest first, with when. */
-  async listUnknown(): Promise<{ jobId: string; since: Date }[]> {
-    const flat = await this.#client.zrange(this.unknownKey, 0, -1, { WITHSCORES: true });
+  listUnknown(): Promise<{ jobId: string; since: Date }[]> {
+    return this.#list(this.unknownKey);
+  }
+
+  /** Job ids with a claim and no recorded outcome (in flight, or their run died), oldest first. */
+  listClaims(): Promise<{ jobId: string; since: Date }[]> {
+    return this.#list(this.claimsKey);
+  }
+
+  async #list(key: string): Promise<{ jobId: string; since: Date }[]> {
+    const flat = await this.#client.zrange(key, 0, -1, { WITHSCORES: true });
     const out: { jobId: string; since: Date }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ jobId: flat[i]!, since: new Date(Number(flat[i + 1])) });
     return out;

@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
 import { assertKnownKeys, checkLimiter, nonNegativeInteger, positiveInteger } from '../options.js';
@@ -25,13 +25,25 @@ import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerO
 import { DeliveryResult } from '../send/result.js';
 import { backoffDelay, resolveRetryPolicy } from '../send/retry.js';
 import { openJobFiles } from './attachment-files.js';
-import { DEFAULT_QUEUE_NAME, type OutboxConnection, resolveConnection, storeClientOf } from './connection.js';
+import {
+  checkConnection,
+  DEFAULT_QUEUE_NAME,
+  type OpenedConnection,
+  type OutboxConnection,
+  openConnection,
+} from './connection.js';
+import { type OutboxJobOutcome, publishJob } from './diagnostics.js';
 import { type QueuedMessage, readJobData } from './job-data.js';
 import { type HandOverRecord, HandOverStore } from './store.js';
 
 /** Options of {@link SmtpOutboxWorker}. */
 export interface SmtpOutboxWorkerOptions {
-  /** Redis options, a `redis://` URL, or an ioredis / node-redis instance. */
+  /**
+   * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
+   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * BullMQ needs `maxRetriesPerRequest: null` on a worker's connection: it is set on what this worker opens,
+   * and an ioredis instance without it is duplicated with it (the caller's instance stays untouched).
+   */
   connection: OutboxConnection;
   /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
   queueName?: string;
@@ -58,6 +70,14 @@ export interface SmtpOutboxWorkerOptions {
    * local file (`/proc/self/environ`, a key file) is refused as INVALID instead of mailed out.
    */
   attachmentRoot?: string;
+  /**
+   * Replicas that must have each hand-over claim (Redis `WAIT`, at most 1 s) before its final dot is written;
+   * default 0. With Sentinel or a Cluster, set it to 1 (and run 2 replicas, so one is left after a failover): a
+   * replica promoted after the primary crashed then holds every claim whose dot may have left, so no job is sent
+   * a second time. Short of it the claim is released and the job retried. On a Cluster the `WAIT` goes to the
+   * primary serving the queue's slot.
+   */
+  claimReplicas?: number;
 }
 
 const WORKER_KEYS: readonly string[] = Object.freeze([
@@ -71,7 +91,11 @@ const WORKER_KEYS: readonly string[] = Object.freeze([
   'stalledInterval',
   'maxStalledCount',
   'attachmentRoot',
+  'claimReplicas',
 ]);
+
+/** How long a claim waits for its replicas (`claimReplicas`) before the hand-over is refused. */
+const CLAIM_WAIT_MS = 1000;
 
 /** How long `close()` lets Redis be unreachable before it stops waiting for it. */
 const REDIS_DOWN_GRACE_MS = 5000;
@@ -106,12 +130,14 @@ export function statusOfReason(reason: string | undefined): string | null {
  */
 export class SmtpOutboxWorker extends EventEmitter {
   readonly queueName: string;
-  readonly #worker: Worker;
+  readonly #ready: Promise<{ worker: Worker; connection: OpenedConnection; store: HandOverStore }>;
   readonly #handler: SmtpProtocolHandler;
-  readonly #close: () => Promise<void>;
+  /** Resolves with the store once open; `#process` runs only after that. */
   readonly #store: Promise<HandOverStore>;
   readonly #attachmentRoot: string | null;
   #closing: Promise<void> | null = null;
+  #counter: Queue | null = null;
+  readonly #claimReplicas: number;
 
   /** @throws InvalidArgumentError naming the option at fault (handler options included). */
   constructor(options: SmtpOutboxWorkerOptions) {
@@ -129,6 +155,8 @@ export class SmtpOutboxWorker extends EventEmitter {
         : positiveInteger(options.stalledInterval, undefined, 'stalledInterval');
     const maxStalledCount = nonNegativeInteger(options.maxStalledCount, 10, 'maxStalledCount');
     const limiter = checkLimiter(options.limiter);
+    const claimReplicas = nonNegativeInteger(options.claimReplicas, 0, 'claimReplicas');
+    this.#claimReplicas = claimReplicas;
     if (!options.handler || typeof options.handler !== 'object')
       throw new InvalidArgumentError('handler options are required (the SMTP server to send through)', {
         field: 'handler',
@@ -141,11 +169,10 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new InvalidArgumentError('attachmentRoot must be a directory path', { field: 'attachmentRoot' });
     this.#attachmentRoot = options.attachmentRoot === undefined ? null : realpathSync(options.attachmentRoot);
     this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
-    this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
-    const connection = resolveConnection(options.connection);
-    this.#close = connection.close;
-    this.#worker = new Worker(this.queueName, (job) => this.#process(job), {
-      connection: connection.bullmq as never,
+    const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    this.queueName = queueName;
+    checkConnection(options.connection);
+    const workerOptions = {
       concurrency,
       maxStalledCount,
       ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
@@ -156,14 +183,44 @@ export class SmtpOutboxWorker extends EventEmitter {
         // Retry n waits the handler policy's n-th delay (1 s, 5 s, 30 s by default, jittered).
         backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(0, attemptsMade - 1), policy),
       },
+    };
+    this.#ready = (async () => {
+      // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
+      const connection = await openConnection(options.connection, { blocking: true });
+      if (claimReplicas > 0 && !connection.wait) {
+        await connection.close();
+        throw new InvalidArgumentError('claimReplicas needs a connection that can send WAIT', {
+          field: 'claimReplicas',
+        });
+      }
+      const worker = new Worker(queueName, (job) => this.#run(job), {
+        connection: connection.bullmq as never,
+        ...workerOptions,
+      });
+      worker.on('error', (err) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      });
+      const store = new HandOverStore(connection.store, worker.toKey('smtpwire'));
+      return { worker, connection, store };
+    })();
+    this.#store = this.#ready.then(async ({ worker, store }) => {
+      await worker.waitUntilReady();
+      return store;
     });
-    this.#worker.on('error', (err) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
-    this.#store = this.#worker
-      .waitUntilReady()
-      .then(async () => new HandOverStore(await storeClientOf(this.#worker), this.#worker.toKey('smtpwire')));
     this.#store.catch(() => {});
+  }
+
+  /**
+   * The queue's job counts (`waiting`, `active`, `delayed`, `prioritized`, `completed`, `failed`), all workers
+   * together: for progress lines and health checks.
+   */
+  async counts(): Promise<Record<string, number>> {
+    const { worker, connection } = await this.#ready;
+    this.#counter ??= new Queue(this.queueName, {
+      connection: connection.bullmq as never,
+      ...(worker.opts.prefix === undefined ? {} : { prefix: worker.opts.prefix }),
+    });
+    return this.#counter.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   }
 
   /** Resolves once connected to Redis and taking jobs. */
@@ -179,21 +236,45 @@ export class SmtpOutboxWorker extends EventEmitter {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      const client = (await storeClientOf(this.#worker).catch(() => null)) as { status?: string } | null;
-      let down = 0;
-      const watch = setInterval(() => {
-        down = client?.status === 'ready' ? 0 : down + 1;
-        if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void this.#worker.disconnect().catch(() => {});
-      }, REDIS_WATCH_MS);
-      try {
-        await this.#worker.close();
-      } finally {
-        clearInterval(watch);
+      const opened = await this.#ready.catch(() => null);
+      if (opened) {
+        const { worker, connection } = opened;
+        const client = connection.store as { status?: string };
+        let down = 0;
+        const watch = setInterval(() => {
+          down = client.status === 'ready' || client.status === 'connect' ? 0 : down + 1;
+          if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void worker.disconnect().catch(() => {});
+        }, REDIS_WATCH_MS);
+        try {
+          await worker.close();
+        } finally {
+          clearInterval(watch);
+        }
       }
+      await this.#counter?.close();
       await this.#handler.close();
-      await this.#close();
+      await opened?.connection.close();
     })();
     return this.#closing;
+  }
+
+  /** One attempt, published on the `smtpwire:outbox:job` channel when it ends. */
+  async #run(job: Job): Promise<Record<string, unknown>> {
+    const started = performance.now();
+    let error: unknown;
+    try {
+      return await this.#process(job);
+    } catch (err) {
+      error = err;
+      throw err;
+    } finally {
+      publishJob(() => ({
+        queue: this.queueName,
+        jobId: job.id!,
+        ...attemptOutcome(error, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)),
+        durationMs: performance.now() - started,
+      }));
+    }
   }
 
   async #process(job: Job): Promise<Record<string, unknown>> {
@@ -252,6 +333,7 @@ export class SmtpOutboxWorker extends EventEmitter {
         refused = true;
         throw new Error('another run of this job is handing its message over');
       }
+      if (this.#claimReplicas > 0) await this.#replicated(store, jobId, token, messageId);
     };
     // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
     const progress = (job.data as { resume?: DeliveryProgress } | null)?.resume;
@@ -302,6 +384,25 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new Error(`retry: could not record the hand-over in Redis: ${delivery.error.message}`);
     }
     return this.#settle(job, store, token, delivery);
+  }
+
+  /**
+   * WAIT until `claimReplicas` replicas have the claim: a replica promoted after the primary's crash then
+   * knows it. Short of that, the claim is released (nothing was handed over) and the hand-over refused: the
+   * job is retried by the queue.
+   */
+  async #replicated(store: HandOverStore, jobId: string, token: string, messageId: string | null): Promise<void> {
+    const { connection } = await this.#ready;
+    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, store.recordKey(jobId)).catch(() => 0);
+    if (acked >= this.#claimReplicas) return;
+    const why = `the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`;
+    await store.record(
+      jobId,
+      token,
+      'not-delivered',
+      resultJson(SmtpDeliveryStatus.RETRY, messageId, { smtpError: why }),
+    );
+    throw new Error(why);
   }
 
   /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
@@ -365,10 +466,26 @@ export class SmtpOutboxWorker extends EventEmitter {
         await store.record(jobId, token, 'unknown', json);
         throw new UnrecoverableError(failedReason(json));
       default:
+        // Nothing delivered: decide.ts makes a send that delivered to anyone (earlier follow-ups included) SUCCESS.
         await store.record(jobId, token, 'not-delivered', json);
         throw new UnrecoverableError(failedReason(json));
     }
   }
+}
+
+/**
+ * How an attempt ended, from what the processor returned or threw: a return is a delivery; a throw is UNKNOWN
+ * when its reason says so, a failure when BullMQ will not run the job again, else a retry.
+ */
+export function attemptOutcome(
+  error: unknown,
+  lastAttempt: boolean,
+): { outcome: OutboxJobOutcome; status: string | null } {
+  if (error === undefined) return { outcome: 'delivered', status: SmtpDeliveryStatus.SUCCESS };
+  const status = statusOfReason((error as Error)?.message?.replace(/^partially delivered: /, ''));
+  if (status === SmtpDeliveryStatus.UNKNOWN) return { outcome: 'unknown', status };
+  if (error instanceof UnrecoverableError || lastAttempt) return { outcome: 'failed', status };
+  return { outcome: 'retry', status };
 }
 
 /** A DeliveryResult JSON for an outcome the worker decides itself (no SMTP exchange). */

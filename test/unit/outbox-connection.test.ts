@@ -1,39 +1,63 @@
-/** The outbox `connection` option (src/outbox/connection.ts, redis-client.ts): URLs, options, instances. */
+/** The outbox `connection` option (src/outbox/connection.ts): shapes checked at construction, drivers detected. */
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { resolveConnection } from '../../src/outbox/connection.js';
-import { parseRedisUrl, RespRedisClient } from '../../src/outbox/redis-client.js';
+import { checkConnection, driverOf, keySlot } from '../../src/outbox/connection.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('outbox connection option', () => {
-  it('parses redis:// and rediss:// URLs, credentials decoded, database checked', () => {
-    expect(parseRedisUrl('redis://127.0.0.1:6380/2')).toEqual({ host: '127.0.0.1', port: 6380, db: 2 });
-    expect(parseRedisUrl('rediss://u%40x:p%3Aw@[::1]')).toEqual({
-      host: '::1',
-      port: 6379,
-      username: 'u@x',
-      password: 'p:w',
-      tls: true,
-    });
-    expect(() => parseRedisUrl('http://x')).toThrow(/redis:\/\//);
-    expect(() => parseRedisUrl('redis://x/db1')).toThrow(/database/);
+  it('URLs must be redis:// or rediss://; options and clients are objects; keyPrefix is refused', () => {
+    expect(() => checkConnection('redis://127.0.0.1:6380/2')).not.toThrow();
+    expect(() => checkConnection('rediss://u:p@[::1]')).not.toThrow();
+    expect(() => checkConnection('http://x')).toThrow(/redis:\/\//);
+    expect(() => checkConnection(undefined)).toThrow(/connection is required/);
+    expect(() => checkConnection(6379 as never)).toThrow(/connection must be/);
+    expect(() => checkConnection({ keyPrefix: 'x:' })).toThrow(/keyPrefix/);
+    expect(() => checkConnection({ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' })).not.toThrow();
   });
 
-  it('Redis options and URLs get smtpwire’s own client (lazy: no socket until used); unknown keys are named', async () => {
-    const a = resolveConnection({ host: '127.0.0.1', port: 1 }, true);
-    expect(a.bullmq).toBeInstanceOf(RespRedisClient);
-    expect((a.bullmq as RespRedisClient).status).toBe('wait');
-    await a.close();
-    expect((a.bullmq as RespRedisClient).status).toBe('end');
-    expect(() => resolveConnection({ hots: 'x' } as never)).toThrow(/did you mean 'host'/);
-    expect(() => resolveConnection('redis://x/nope')).toThrow(/connection: not a database number/);
-    expect(() => resolveConnection(undefined as never)).toThrow(/connection is required/);
-    expect(() => resolveConnection(6379 as never)).toThrow(/connection must be/);
+  it('detects ioredis and node-redis instances structurally; an unknown client is refused', () => {
+    expect(driverOf({ defineCommand() {}, duplicate() {} })).toBe('ioredis');
+    expect(driverOf({ sendCommand() {}, isOpen: false, duplicate() {} })).toBe('node-redis');
+    expect(driverOf({ port: 6379 })).toBeNull();
+    expect(() => driverOf({ duplicate() {} })).toThrow(/ioredis .* or node-redis/);
   });
 
-  it('a driver instance (anything with duplicate()) goes to BullMQ untouched and is left open', async () => {
-    const driver = { duplicate() {}, connect() {}, disconnect() {} };
-    const r = resolveConnection(driver);
-    expect(r.bullmq).toBe(driver);
-    await r.close();
+  it('computes Redis Cluster key slots (CRC16 of the hash tag), as CLUSTER KEYSLOT does', () => {
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('bar')).toBe(5061);
+    expect(keySlot('hello')).toBe(866);
+    expect(keySlot('bull:{mail}:wait')).toBe(keySlot('mail'));
+    expect(keySlot('bull:{mail}:smtpwire:handover:7')).toBe(keySlot('{mail}'));
+    // An empty tag is no tag: the whole key is hashed.
+    expect(keySlot('a{}b')).not.toBe(keySlot(''));
+  });
+
+  it('without ioredis installed, options fail with a typed error naming `npm install ioredis`', async () => {
+    // A resolve hook in a child process makes ioredis unresolvable, as in an app that never installed it.
+    const hook = `data:text/javascript,${encodeURIComponent(`
+import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(\`
+export async function resolve(specifier, context, next) {
+  if (/^ioredis(\\\\/|$)/.test(specifier)) throw Object.assign(new Error("Cannot find package 'ioredis'"), { code: 'ERR_MODULE_NOT_FOUND' });
+  return next(specifier, context);
+}\`));
+`)}`;
+    const script = `
+const { SmtpOutbox } = await import(${JSON.stringify(join(ROOT, 'src/outbox/index.ts'))});
+const outbox = new SmtpOutbox({ connection: { port: 1 } });
+try { await outbox.waitUntilReady(); console.log('ready?'); }
+catch (err) { console.log(err.name + ' ' + err.code + ' ' + err.message); }
+await outbox.close();`;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', hook, '--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: ROOT, timeout: 30_000 },
+    );
+    expect(stdout).toMatch(/^InvalidArgumentError ERR_\w+ connection: .*npm install ioredis/);
   });
 });
 
@@ -67,6 +91,11 @@ describe('smtpwire outbox-worker usage errors', () => {
       ['outbox-worker', '--plain'],
       ['outbox-worker', '--queue-name', 'x', 'localhost'],
       ['outbox-worker', '--concurrency', '0', 'localhost'],
+      ['outbox-worker', '--sentinels', '127.0.0.1:26379', 'localhost'],
+      ['outbox-worker', '--redis', 'redis://x', '--cluster', '127.0.0.1:7000', 'localhost'],
+      ['outbox-worker', '--cluster', '127.0.0.1', 'localhost'],
+      ['outbox-worker', '--progress', '-1', 'localhost'],
+      ['outbox-worker', '--redis-pass-env', 'NOT_SET_HERE', 'localhost'],
     ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(2);
@@ -75,5 +104,7 @@ describe('smtpwire outbox-worker usage errors', () => {
     const help = await run(['outbox-worker', '--help']);
     expect(help.code).toBe(0);
     expect(help.out).toContain('--limit MAX/MS');
+    expect(help.out).toContain('--sentinels H:P');
+    expect(help.out).toContain('--claim-replicas N');
   });
 });

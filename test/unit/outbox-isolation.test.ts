@@ -28,12 +28,12 @@ function imports(file: string): string[] {
   return out;
 }
 
-/** A resolve hook that fails the process when anything asks for bullmq (or ioredis). */
+/** A resolve hook that fails the process when anything asks for bullmq, ioredis or node-redis. */
 const HOOK = `data:text/javascript,${encodeURIComponent(`
 import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(\`
 export async function resolve(specifier, context, next) {
-  if (/^(bullmq|ioredis)(\\\\/|$)/.test(specifier)) throw new Error('LOADED ' + specifier + ' from ' + context.parentURL);
+  if (/^(bullmq|ioredis|redis|@redis\\\\/client)(\\\\/|$)/.test(specifier)) throw new Error('LOADED ' + specifier + ' from ' + context.parentURL);
   return next(specifier, context);
 }\`));
 `)}`;
@@ -41,7 +41,9 @@ export async function resolve(specifier, context, next) {
 describe('bullmq stays behind smtpwire/outbox', () => {
   it('only src/outbox/ imports bullmq', () => {
     const offenders = sources(SRC)
-      .filter((f) => imports(f).some((s) => s === 'bullmq' || s.startsWith('bullmq/') || s === 'ioredis'))
+      .filter((f) =>
+        imports(f).some((s) => s === 'bullmq' || s.startsWith('bullmq/') || s === 'ioredis' || s === 'redis'),
+      )
       .map((f) => relative(SRC, f))
       .filter((f) => !f.startsWith('outbox/'));
     expect(offenders).toEqual([]);
@@ -62,7 +64,7 @@ describe('bullmq stays behind smtpwire/outbox', () => {
     expect([...seen].filter((f) => f.includes(`${join(SRC, 'outbox')}`))).toEqual([]);
   });
 
-  it('importing smtpwire and the CLI loads neither bullmq nor ioredis (resolve hook in a child process)', async () => {
+  it('importing smtpwire and the CLI loads no bullmq, ioredis or node-redis (resolve hook in a child process)', async () => {
     const script = `await import(${JSON.stringify(join(SRC, 'index.ts'))}); await import(${JSON.stringify(join(SRC, 'cli/main.ts'))}); console.log('clean');`;
     const { stdout } = await run(
       process.execPath,

@@ -1,0 +1,82 @@
+/**
+ * The outbox on Redis Cluster (real redis-server, cluster-enabled; test/helpers/redis-topologies.ts): three
+ * primaries with a replica each, the queue name hash-tagged (`{mail}`) so BullMQ's keys and the hand-over
+ * records share one slot. The crash run (worker processes SIGKILLed repeatedly) while the primary serving
+ * the queue's slot is SIGKILLed and its replica takes over (the killed node then rejoins as its replica): 0
+ * lost, 0 unreported duplicates at the sink. Claims WAIT for a replica (`--claim-replicas 1`), aimed at the
+ * primary serving the queue's slot.
+ * Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 20 s.
+ */
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SmtpOutbox } from '../../src/outbox/index.js';
+import { reportUnavailable } from '../conformance/unavailable.js';
+import { crashRun, crashSummary, expectCrashSafe } from '../helpers/outbox-crash.js';
+import { buildForWorkers } from '../helpers/outbox-workers.js';
+import { redisAvailability } from '../helpers/redis.js';
+import { type RedisCluster, startCluster } from '../helpers/redis-topologies.js';
+
+const availability = await redisAvailability();
+const MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES ?? 400);
+const QUEUE = '{mail}';
+
+if (!availability.available) reportUnavailable(availability);
+else
+  describe('outbox on Redis Cluster (real redis-server, 3 primaries + 3 replicas)', () => {
+    let cluster: RedisCluster;
+    let build: Awaited<ReturnType<typeof buildForWorkers>>;
+
+    beforeAll(async () => {
+      [cluster, build] = await Promise.all([startCluster(), buildForWorkers()]);
+    }, 120_000);
+    afterAll(async () => {
+      await cluster?.stop();
+      await build?.remove();
+    });
+
+    it(`crash: ${MESSAGES} messages, workers SIGKILLed, the queue's primary SIGKILLed and failed over: nothing lost, nothing sent twice`, async () => {
+      // The caller's own ioredis Cluster for the producer; the workers open theirs from --cluster.
+      const producer = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: null } });
+      producer.on('error', () => {});
+      const outbox = new SmtpOutbox({ connection: producer, queueName: QUEUE });
+      const queueConnection = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: null } });
+      queueConnection.on('error', () => {});
+      let failover: Awaited<ReturnType<RedisCluster['killPrimaryOf']>> | undefined;
+      try {
+        const report = await crashRun({
+          buildDir: build.dir,
+          // Each claim WAITs for the replica of the slot's primary (aimed at that primary, not any node).
+          redisArgs: ['--cluster', cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','), '--claim-replicas', '1'],
+          outbox,
+          queueConnection,
+          queue: QUEUE,
+          messages: MESSAGES,
+          workers: 2,
+          chaosMaxMs: 20_000,
+          drainMaxMs: 50_000,
+          during: {
+            afterDelivered: Math.floor(MESSAGES / 4),
+            run: async () => {
+              failover = await cluster.killPrimaryOf('{mail}');
+              // Back as the new primary's replica, so claims can WAIT for one again.
+              await cluster.restart(failover.killed);
+            },
+          },
+        });
+        try {
+          console.info(
+            `${crashSummary('outbox crash test (Cluster)', report)}; primary ${failover?.killed} killed, ${failover?.promoted} took over in ${failover?.failoverMs} ms`,
+          );
+          expect(failover).toBeDefined();
+          expect(failover!.promoted).not.toBe(failover!.killed);
+          expectCrashSafe(report, 3);
+        } finally {
+          await report.server.close();
+        }
+      } finally {
+        await outbox.close();
+        producer.disconnect();
+        queueConnection.disconnect();
+      }
+    }, 170_000);
+  });

@@ -1,0 +1,191 @@
+/**
+ * The outbox on Redis Sentinel (real redis-server + redis-sentinel, test/helpers/redis-topologies.ts): a
+ * primary, two replicas, three sentinels. The crash run (worker processes SIGKILLed repeatedly) while the
+ * primary is SIGKILLed mid-run and the sentinels promote a replica: 0 lost, 0 unreported duplicates at the
+ * sink. Each claim WAITs for a replica (`--claim-replicas 1`), so the promoted replica holds every claim
+ * whose dot may have left. Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 20 s.
+ *
+ * And the failover that loses a claim, made deterministic: the replication link is held (a relay in this
+ * process) while a worker claims and writes the dot; as the dot arrives the worker and the primary are
+ * SIGKILLed and the link is cut (a partition: the held claim never reaches the replica), and the replica is
+ * promoted. Without a claim that waits for a replica, the promoted replica knows no claim and the
+ * message goes out a second time, reported `success` (the hazard, shown). With `--claim-replicas 1` the dot
+ * waits until the thawed replica has the claim, and the re-run on the promoted replica reports UNKNOWN.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SmtpOutbox } from '../../src/outbox/index.js';
+import { startScriptedServer, waitFor } from '../../src/testing/index.js';
+import { reportUnavailable } from '../conformance/unavailable.js';
+import { crashRun, crashSummary, expectCrashSafe } from '../helpers/outbox-crash.js';
+import { buildForWorkers, spawnWorker, type WorkerProcess } from '../helpers/outbox-workers.js';
+import {
+  SENTINEL_NAME,
+  type SentinelSet,
+  sentinelAvailability,
+  startSentinelSet,
+} from '../helpers/redis-topologies.js';
+
+const availability = await sentinelAvailability();
+const MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES ?? 400);
+
+if (!availability.available) reportUnavailable(availability);
+else
+  describe('outbox on Redis Sentinel (real redis-server + redis-sentinel)', () => {
+    let set: SentinelSet;
+    let build: Awaited<ReturnType<typeof buildForWorkers>>;
+
+    beforeAll(async () => {
+      [set, build] = await Promise.all([startSentinelSet({ replicas: 2 }), buildForWorkers()]);
+    }, 120_000);
+    afterAll(async () => {
+      await set?.stop();
+      await build?.remove();
+    });
+
+    it(`crash: ${MESSAGES} messages, workers SIGKILLed, the primary SIGKILLed and failed over: nothing lost, nothing sent twice`, async () => {
+      const connection = { sentinels: set.sentinels, name: SENTINEL_NAME };
+      const outbox = new SmtpOutbox({ connection, queueName: 'sentinel' });
+      const queueConnection = new Redis({ ...connection, maxRetriesPerRequest: null });
+      queueConnection.on('error', () => {});
+      let failover: Awaited<ReturnType<SentinelSet['killPrimary']>> | undefined;
+      try {
+        const report = await crashRun({
+          buildDir: build.dir,
+          redisArgs: [
+            '--sentinels',
+            set.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+            '--sentinel-name',
+            SENTINEL_NAME,
+            '--claim-replicas',
+            '1',
+          ],
+          outbox,
+          queueConnection,
+          queue: 'sentinel',
+          messages: MESSAGES,
+          workers: 2,
+          chaosMaxMs: 20_000,
+          drainMaxMs: 50_000,
+          during: {
+            afterDelivered: Math.floor(MESSAGES / 4),
+            run: async () => {
+              failover = await set.killPrimary();
+            },
+          },
+        });
+        try {
+          console.info(
+            `${crashSummary('outbox crash test (Sentinel)', report)}; primary ${failover?.killed} killed, ${failover?.promoted} promoted in ${failover?.failoverMs} ms`,
+          );
+          expect(failover).toBeDefined();
+          expect(failover!.promoted).not.toBe(failover!.killed);
+          expectCrashSafe(report, 3);
+        } finally {
+          await report.server.close();
+        }
+      } finally {
+        await outbox.close();
+        queueConnection.disconnect();
+      }
+    }, 170_000);
+
+    for (const claimReplicas of [0, 1])
+      it(`a failover that loses the last claim: ${claimReplicas ? 'with --claim-replicas 1 the re-run reports UNKNOWN, one copy' : 'without a replicated claim the message goes out twice'}`, async () => {
+        const lone = await startSentinelSet({ replicas: 1 });
+        const [primary, replica] = lone.ports as [number, number];
+        const workers: WorkerProcess[] = [];
+        let thawed = false;
+        let killedAtDot = false;
+        const server = await startScriptedServer({
+          onCommand: (_session, _line, event) => {
+            // The claim comes after DATA and the body: let the link through a little later, during a claim's WAIT.
+            if (event === 'DATA' && !thawed)
+              setTimeout(() => {
+                if (killedAtDot) return;
+                thawed = true;
+                lone.link.thaw();
+              }, 300);
+            if (event === 'DATA_END' && !killedAtDot) {
+              // The dot arrived: the worker dies before it hears the 250 (no outcome recorded), the primary
+              // before it replicates anything more.
+              killedAtDot = true;
+              for (const w of workers) w.child.kill('SIGKILL');
+              lone.link.cut();
+              lone.signal(primary, 'SIGKILL');
+              return { delay: 200 };
+            }
+            return undefined;
+          },
+        });
+        const connection = { sentinels: lone.sentinels, name: SENTINEL_NAME };
+        const outbox = new SmtpOutbox({ connection, queueName: 'lost-claim' });
+        const raw = new Redis({ ...connection, maxRetriesPerRequest: null });
+        raw.on('error', () => {});
+        const args = [
+          '--sentinels',
+          lone.sentinels.map((n) => `${n.host}:${n.port}`).join(','),
+          '--sentinel-name',
+          SENTINEL_NAME,
+          '--queue',
+          'lost-claim',
+          '--lock-duration',
+          '2000',
+          '--stalled-interval',
+          '1000',
+          '--claim-replicas',
+          String(claimReplicas),
+          '--plain',
+          `127.0.0.1:${server.port}`,
+        ];
+        try {
+          const worker = spawnWorker(build.dir, args);
+          workers.push(worker);
+          await worker.ready;
+          // The job is on both nodes (delayed); then the link is held before the worker takes it.
+          const id = await outbox.send(
+            { fromAddress: 'a@example.com', toAddresses: ['b@example.com'], subject: 'lost claim' },
+            { delay: 1500 },
+          );
+          expect(Number(await raw.call('WAIT', 1, 2000))).toBe(1);
+          lone.link.freeze();
+          await waitFor(() => killedAtDot, 15_000);
+          await waitFor(async () => (await lone.primaryPort()) === replica, 20_000, 200);
+          // The old primary comes back as a replica (a claim can WAIT for it again); a new worker takes over.
+          await lone.restart(primary);
+          const next = spawnWorker(build.dir, args);
+          workers.push(next);
+          await next.ready;
+          let result: Awaited<ReturnType<SmtpOutbox['getResult']>> = 'waiting';
+          await waitFor(
+            async () => {
+              result = await outbox.getResult(id).catch(() => 'waiting' as const);
+              return typeof result === 'object';
+            },
+            30_000,
+            200,
+          );
+          const copies = server.messages.length;
+          const status = (result as unknown as Record<string, unknown>).status;
+          console.info(
+            `outbox lost-claim failover, claimReplicas ${claimReplicas}: ${copies} copies at the sink, ${status}`,
+          );
+          if (claimReplicas === 0) {
+            // The hazard: the promoted replica never saw the claim; the message went out twice, reported success.
+            expect(copies).toBe(2);
+            expect(status).toBe('success');
+          } else {
+            expect(copies).toBe(1);
+            expect(status).toBe('unknown');
+            expect((await outbox.listUnknown()).map((u) => u.jobId)).toEqual([id]);
+          }
+        } finally {
+          for (const w of workers) w.child.kill('SIGKILL');
+          await Promise.all(workers.map((w) => w.exited));
+          await outbox.close();
+          raw.disconnect();
+          await server.close();
+          await lone.stop();
+        }
+      }, 90_000);
+  });
