@@ -29,11 +29,11 @@ import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry 
 import { type DaneRequirement, lookupTlsa } from './dane.js';
 import { Destination, type DestinationSettings, isTlsFailure, type UsablePlan } from './destination.js';
 import { MtaSts, type StsCache, type StsLookup, type StsPolicy } from './mta-sts.js';
-import { decideTls, type PolicyType, policyType, type TlsPlan } from './policy.js';
+import { decideTls, policyType, type TlsPlan } from './policy.js';
 import { requireTlsPlan } from './requiretls.js';
 import { type MxHost, resolveMx } from './resolve.js';
 import { combineResults, type DomainOutcome, type MxDeliveryResult } from './results.js';
-import { type RptResultType, TlsRptCollector } from './tls-rpt.js';
+import { type PolicyType, type RptResultType, TlsRptCollector } from './tls-rpt.js';
 
 export interface SmtpMxHandlerOptions {
   /** `'mx'`: deliver to the recipients' MX hosts (the only value; it names the mode). */

@@ -13,7 +13,7 @@
 import type { SmtpError } from '../errors.js';
 import type { DaneRequirement, TlsaRecord } from './dane.js';
 import { mxMatches, type StsPolicy, stsRefused } from './mta-sts.js';
-import type { RptResultType } from './tls-rpt.js';
+import type { PolicyType, RptResultType } from './tls-rpt.js';
 
 export type TlsPlan =
   /** STARTTLS when offered, certificate unchecked; `report` also checks it for TLS-RPT (MTA-STS testing). */
@@ -24,9 +24,6 @@ export type TlsPlan =
   /** TLS required, not authenticated. */
   | { kind: 'encrypt' }
   | { kind: 'refuse'; error: SmtpError; resultType: RptResultType };
-
-/** Which policy governs a host (TLS-RPT `policy-type`). */
-export type PolicyType = 'tlsa' | 'sts' | 'no-policy-found';
 
 export interface PlanInput {
   domain: string;

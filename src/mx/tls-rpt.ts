@@ -6,7 +6,9 @@
  */
 import type { DnsResolver } from '../dns/client.js';
 import { canonicalName, RecordType } from '../dns/message.js';
-import type { PolicyType } from './policy.js';
+
+/** Which policy governs a host (RFC 8460 §4.4 `policy-type`; policy.ts decides it). */
+export type PolicyType = 'tlsa' | 'sts' | 'no-policy-found';
 
 /** RFC 8460 §4.3 result types. */
 export type RptResultType =

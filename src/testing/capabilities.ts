@@ -2,7 +2,7 @@
  * The EHLO keywords the scripted server advertises: its default extensions, STARTTLS and AUTH as the
  * session's state allows, or the test's own `capabilities` list or function.
  */
-import type { Settings } from './session.js';
+import type { Settings } from './session-types.js';
 
 /** The EHLO keywords for a session's current state: TLS active or not. */
 export function capabilities(s: Settings, tlsActive: boolean): string[] {

@@ -15,8 +15,8 @@ import type { ServerQuirks } from './quirks.js';
 import type { CommandRecord, MessageRecord, SessionRecord } from './records.js';
 import type { CommandHook, ScriptRule } from './script.js';
 import { RuleCounters } from './script.js';
-import type { Settings } from './session.js';
 import { Session } from './session.js';
+import type { Settings } from './session-types.js';
 
 /** Default SIZE limit and advertisement: 10 MiB (RFC 1870). */
 export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;

@@ -12,58 +12,13 @@ import * as tls from 'node:tls';
 import { serveAuth } from './auth-server.js';
 import { ByteReader, type Line } from './byte-reader.js';
 import { capabilities } from './capabilities.js';
-import { EARLY_TALKER_REPLY, omitsEnhancedCode, type ServerQuirks } from './quirks.js';
-import type { MessageRecord, SessionRecord } from './records.js';
-import type { CommandHook, RuleCounters, ScriptAction, ScriptRule } from './script.js';
+import { EARLY_TALKER_REPLY, omitsEnhancedCode } from './quirks.js';
+import type { SessionRecord } from './records.js';
+import type { ScriptAction } from './script.js';
 import { DEFAULT_SPLIT_DELAY } from './script.js';
+import type { Answer, SessionHost, Settings } from './session-types.js';
 import { Transactions } from './transaction.js';
 import { cut, isPositive, replyCode, toBuffer, toLines } from './wire.js';
-
-/** Resolved options, defaults applied. */
-export interface Settings {
-  host: string;
-  port: number;
-  hostname: string;
-  greeting: readonly string[];
-  capabilities: readonly string[] | ((defaults: string[]) => string[]) | undefined;
-  secureContext: tls.SecureContext | null;
-  requestCert: boolean;
-  implicitTls: boolean;
-  users: Readonly<Record<string, string>> | null;
-  authMechanisms: readonly string[];
-  requireAuth: boolean;
-  requireTls: boolean;
-  authRequiresTls: boolean;
-  /** PBKDF2 iterations the SCRAM server asks for. */
-  scramIterations: number;
-  /** Speak LMTP (RFC 2033): LHLO, and one reply per accepted recipient after the data. */
-  lmtp: boolean;
-  maxMessageSize: number;
-  maxLineLength: number;
-  maxRecipients: number;
-  onCommand: CommandHook | undefined;
-  /** Keep commands, replies and message bodies in the records (false for a long-running sink). */
-  record: boolean;
-  /** Deliberate non-conformances (quirks.ts); empty by default. */
-  quirks: ServerQuirks;
-}
-
-/** What a session needs from its server. */
-export interface SessionHost {
-  script(): readonly ScriptRule[];
-  counters: RuleCounters;
-  nextQueueId(): string;
-  message(m: MessageRecord): void;
-  closed(): void;
-}
-
-/** The outcome of {@link Session.respond}. */
-export interface Answer {
-  /** The reply written, or null when none was (silent, drop, closed). */
-  sent: string | null;
-  /** Its code (first three bytes), 0 when none or not numeric. */
-  code: number;
-}
 
 /** One connection: the reader, the command dispatcher and the fault machinery. */
 export class Session {

@@ -8,7 +8,7 @@ import type { ByteReader } from './byte-reader.js';
 import { bodyFacts, unstuffDataBody } from './message-body.js';
 import { FramingTerminatorScanner, LenientTerminatorScanner } from './quirks.js';
 import type { MessageRecord, SessionRecord, SmtpParams } from './records.js';
-import type { Answer, SessionHost, Settings } from './session.js';
+import type { Answer, SessionHost, Settings } from './session-types.js';
 import { isAscii, isPositive } from './wire.js';
 
 /** An open mail transaction (RFC 5321 §3.3). */

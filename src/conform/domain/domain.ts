@@ -13,7 +13,7 @@ import { type DaneRequirement, lookupTlsa } from '../../mx/dane.js';
 import { MemoryStsCache, MtaSts, mxMatches } from '../../mx/mta-sts.js';
 import { type MxHost, mxTargets, resolveMx } from '../../mx/resolve.js';
 import { lookupTlsRpt } from '../../mx/tls-rpt.js';
-import { conform } from '../conform.js';
+import { conformServer } from '../server.js';
 import type { ConformSummary } from '../types.js';
 import { scanTls } from './tls-scan.js';
 import {
@@ -275,7 +275,7 @@ export async function conformDomain(options: ConformDomainOptions): Promise<Conf
       );
       if (options.hostChecks && options.hostChecks.length > 0)
         entry.checks.push(
-          await conform({
+          await conformServer({
             host: address,
             port,
             only: options.hostChecks,
