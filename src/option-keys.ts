@@ -149,3 +149,129 @@ export const CONFORM_OPTION_KEYS = Object.freeze([
   'unknownCommandLimit',
   'signal',
 ] as const);
+
+/** `sendMessage` options beyond the message's own keys (`MESSAGE_INPUT_KEYS`). */
+export const SEND_MESSAGE_OPTION_KEYS = Object.freeze([
+  'retry',
+  'signal',
+  'messageId',
+  'onBeforeHandOver',
+  'envelope',
+  'dkim',
+  'resume',
+  'dsn',
+] as const);
+
+/** `sendRaw` options. */
+export const SEND_RAW_OPTION_KEYS = Object.freeze([
+  'retry',
+  'signal',
+  'messageId',
+  'onBeforeHandOver',
+  'dkim',
+  'resume',
+] as const);
+
+/** `SmtpMxHandler` options. */
+export const MX_HANDLER_OPTION_KEYS = Object.freeze([
+  'transport',
+  'resolver',
+  'fromAddress',
+  'clientName',
+  'localAddress',
+  'port',
+  'poolSize',
+  'timeouts',
+  'retryPolicy',
+  'limits',
+  'dkim',
+  'dkimSpool',
+  'ipv6',
+  'mtaSts',
+  'dane',
+  'ca',
+  'onTranscript',
+  'tlsRpt',
+] as const);
+
+/** `SmtpMxHandler({ mtaSts })`. */
+export const MX_STS_OPTION_KEYS = Object.freeze(['cache', 'port', 'ca', 'timeout'] as const);
+
+/** What the MX handler's `sendMessage` / `sendRaw` take beyond their own options. */
+export const MX_SEND_OPTION_KEYS = Object.freeze(['requireTls'] as const);
+
+/** `SmtpOutbox` options. */
+export const OUTBOX_OPTION_KEYS = Object.freeze(['connection', 'queueName', 'prefix', 'defaultJobOptions'] as const);
+
+/** `SmtpOutbox.send` options. */
+export const OUTBOX_SEND_KEYS = Object.freeze(['jobId', 'delay', 'priority'] as const);
+
+/** `SmtpOutbox.sendRaw` options. */
+export const OUTBOX_SEND_RAW_KEYS = Object.freeze([...OUTBOX_SEND_KEYS, 'messageId'] as const);
+
+/** `SmtpOutboxWorker` options. */
+export const OUTBOX_WORKER_OPTION_KEYS = Object.freeze([
+  'connection',
+  'queueName',
+  'prefix',
+  'handler',
+  'concurrency',
+  'limiter',
+  'lockDuration',
+  'stalledInterval',
+  'maxStalledCount',
+  'attachmentRoot',
+  'claimReplicas',
+] as const);
+
+/** nodemailer's `createTransport` options: every option nodemailer documents for its SMTP, pool, JSON, stream and sendmail transports. */
+export const NODEMAILER_TRANSPORT_KEYS = Object.freeze([
+  // connection
+  'service',
+  'url',
+  'host',
+  'port',
+  'secure',
+  'auth',
+  'authMethod',
+  'ignoreTLS',
+  'requireTLS',
+  'opportunisticTLS',
+  'tls',
+  'name',
+  'connectionTimeout',
+  'greetingTimeout',
+  'socketTimeout',
+  'dnsTimeout',
+  'lmtp',
+  'proxy',
+  // pool
+  'pool',
+  'maxConnections',
+  'maxMessages',
+  'rateDelta',
+  'rateLimit',
+  // logging
+  'logger',
+  'debug',
+  'transactionLog',
+  'component',
+  // message handling (the mailer's)
+  'dkim',
+  'disableFileAccess',
+  'disableUrlAccess',
+  'normalizeHeaderKey',
+  'attachDataUrls',
+  'maxRecipients',
+  // other transports
+  'jsonTransport',
+  'streamTransport',
+  'sendmail',
+  'buffer',
+  'newline',
+  'path',
+  'args',
+  'skipEncoding',
+  // smtpwire's own
+  'allowInsecureAuth',
+] as const);

@@ -18,11 +18,21 @@ import { type PreparedMessage, prepareMessage, prepareRaw } from '../message/pre
 import type { AddressInput } from '../message/types.js';
 import { MESSAGE_INPUT_KEYS } from '../message/types.js';
 import { resolveLimits, type ValidationLimits } from '../message/validator.js';
-import { assertKnownKeys, checkBooleans, checkClientName, checkFunction, findUnknownKey } from '../options.js';
+import {
+  assertKnownKeys,
+  checkBooleans,
+  checkClientName,
+  checkFunction,
+  findUnknownKey,
+  MX_HANDLER_OPTION_KEYS,
+  MX_SEND_OPTION_KEYS,
+  MX_STS_OPTION_KEYS,
+  SEND_MESSAGE_OPTION_KEYS,
+  SEND_RAW_OPTION_KEYS,
+} from '../options.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { invalid as invalidResult } from '../send/decide.js';
 import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../send/handler.js';
-import { SEND_OPTION_KEYS } from '../send/handler.js';
 import { DeliveryResult } from '../send/result.js';
 import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../send/retry.js';
 import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
@@ -74,38 +84,13 @@ export interface MxSendOptions {
   requireTls?: boolean;
 }
 
-/** Every key of SmtpMxHandlerOptions, checked both ways at compile time. */
-const OPTION_KEYS = [
-  'transport',
-  'resolver',
-  'fromAddress',
-  'clientName',
-  'localAddress',
-  'port',
-  'poolSize',
-  'timeouts',
-  'retryPolicy',
-  'limits',
-  'dkim',
-  'dkimSpool',
-  'ipv6',
-  'mtaSts',
-  'dane',
-  'ca',
-  'onTranscript',
-  'tlsRpt',
-] as const satisfies readonly (keyof SmtpMxHandlerOptions)[];
-type MissingKey = Exclude<keyof SmtpMxHandlerOptions, (typeof OPTION_KEYS)[number]>;
-const everyKeyListed: MissingKey extends never ? true : never = true;
-void everyKeyListed;
-const MTA_STS_KEYS: readonly string[] = ['cache', 'port', 'ca', 'timeout'];
 // `resume` names one server's progress: a delivery to several domains keeps its own per domain (retryRecipients).
 const SEND_KEYS: readonly string[] = [
   ...MESSAGE_INPUT_KEYS,
-  ...SEND_OPTION_KEYS.filter((key) => key !== 'resume'),
-  'requireTls',
+  ...SEND_MESSAGE_OPTION_KEYS.filter((key) => key !== 'resume'),
+  ...MX_SEND_OPTION_KEYS,
 ];
-const RAW_KEYS: readonly string[] = ['retry', 'signal', 'messageId', 'onBeforeHandOver', 'dkim', 'requireTls'];
+const RAW_KEYS: readonly string[] = [...SEND_RAW_OPTION_KEYS.filter((key) => key !== 'resume'), ...MX_SEND_OPTION_KEYS];
 const DEFAULT_POOL_SIZE = 2;
 /** Destinations (MX address × TLS plan) kept with their pools; the least recently used idle ones go first. */
 const MAX_DESTINATIONS = 256;
@@ -149,9 +134,9 @@ export class SmtpMxHandler {
   constructor(options: SmtpMxHandlerOptions = {}) {
     if (options === null || typeof options !== 'object')
       throw new InvalidArgumentError('options must be an object', { field: 'options' });
-    assertKnownKeys(options, OPTION_KEYS, 'SmtpMxHandler');
+    assertKnownKeys(options, MX_HANDLER_OPTION_KEYS, 'SmtpMxHandler');
     if (options.mtaSts !== undefined && options.mtaSts !== false)
-      assertKnownKeys(options.mtaSts, MTA_STS_KEYS, 'SmtpMxHandler.mtaSts');
+      assertKnownKeys(options.mtaSts, MX_STS_OPTION_KEYS, 'SmtpMxHandler.mtaSts');
     checkClientName(options.clientName);
     checkBooleans(options, ['ipv6', 'dane']);
     checkFunction(options.onTranscript, 'onTranscript');

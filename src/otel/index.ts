@@ -12,7 +12,7 @@
  * ```
  */
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
-import { ErrorCodes, SmtpError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { Observer } from './instrumentation.js';
 import { Instruments } from './metrics.js';
 
@@ -46,17 +46,20 @@ const VERSION = '0.1.0';
  * Subscribes to every smtpwire channel and reports sends, attempts, pool and connection phases as
  * spans, and the metrics listed in the README ("Observability"). Call it once per process (each call
  * is an independent subscriber).
- * @throws SmtpError (`ERR_SMTP_INVALID_STATE`) when `@opentelemetry/api` is not installed.
+ * @throws InvalidArgumentError (`ERR_SMTP_INVALID_ARGUMENT`) when `@opentelemetry/api` is not installed.
  */
 export async function instrument(options: InstrumentOptions = {}): Promise<SmtpwireInstrumentation> {
   let api: typeof import('@opentelemetry/api');
   try {
     api = await import('@opentelemetry/api');
   } catch (err) {
-    throw new SmtpError('smtpwire/otel needs the optional peer dependency @opentelemetry/api (npm install it)', {
-      code: ErrorCodes.INVALID_STATE,
-      cause: err,
-    });
+    // A missing optional peer is the caller's setup at fault: the code the outbox gives a missing ioredis.
+    throw new InvalidArgumentError(
+      'smtpwire/otel needs the optional peer dependency @opentelemetry/api (npm install it)',
+      {
+        cause: err,
+      },
+    );
   }
   const tracer =
     options.traces === false

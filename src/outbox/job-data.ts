@@ -6,8 +6,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
+import { parseAddress } from '../message/address.js';
 import { assertMessageId, messageIdDomain } from '../message/mime/headers.js';
 import { readMessageId } from '../message/prepare.js';
+import type { AddressInput } from '../message/types.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 
 /** Bumped when the shape changes; a worker refuses versions it does not know (INVALID). */
@@ -71,17 +73,19 @@ export function assertJsonSafe(value: unknown, path: string): void {
   }
 }
 
-/** A fresh RFC 5322 Message-ID on the sender's domain (so a queued message keeps one across attempts). */
+/**
+ * A fresh RFC 5322 Message-ID on the sender's domain (so a queued message keeps one across attempts),
+ * taken as the message builder takes it: the address module parses the sender. An address it refuses
+ * gets `localhost` here; the worker's send then refuses the message itself (INVALID).
+ */
 function newMessageId(from: unknown): string {
-  const address =
-    typeof from === 'string'
-      ? from
-      : typeof (from as { address?: unknown })?.address === 'string'
-        ? (from as { address: string }).address
-        : '';
-  // The address part of `"Name" <a@b>`; good enough for a domain, the builder checks the address itself.
-  const bare = /<([^>]*)>\s*$/.exec(address)?.[1] ?? address;
-  return `<${randomBytes(16).toString('hex')}@${messageIdDomain(bare)}>`;
+  let wire = '';
+  try {
+    wire = parseAddress(from as AddressInput).wire;
+  } catch {
+    // Not a usable sender: messageIdDomain('') is `localhost`.
+  }
+  return `<${randomBytes(16).toString('hex')}@${messageIdDomain(wire)}>`;
 }
 
 /**

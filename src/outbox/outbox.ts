@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { InvalidArgumentError } from '../errors.js';
-import { assertKnownKeys } from '../options.js';
+import { assertKnownKeys, OUTBOX_OPTION_KEYS, OUTBOX_SEND_KEYS, OUTBOX_SEND_RAW_KEYS } from '../options.js';
 import type { RawEnvelope, SendMessageOptions } from '../send/handler.js';
 import { DEFAULT_MAX_RETRIES } from '../send/retry.js';
 import {
@@ -68,10 +68,6 @@ export interface UnknownOutcome {
   result: Record<string, unknown> | null;
 }
 
-const OUTBOX_KEYS: readonly string[] = Object.freeze(['connection', 'queueName', 'prefix', 'defaultJobOptions']);
-const SEND_KEYS: readonly string[] = Object.freeze(['jobId', 'delay', 'priority']);
-const SEND_RAW_KEYS: readonly string[] = Object.freeze([...SEND_KEYS, 'messageId']);
-
 /**
  * The outbox. Events (once a listener is attached): `completed` (jobId, result JSON), `failed` (jobId,
  * reason, status) for a permanent failure, `unknown` (jobId, reason) for an outcome an operator must resolve,
@@ -93,7 +89,7 @@ export class SmtpOutbox extends EventEmitter {
     super();
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
-    assertKnownKeys(options, OUTBOX_KEYS, 'SmtpOutbox options');
+    assertKnownKeys(options, OUTBOX_OPTION_KEYS, 'SmtpOutbox options');
     this.queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
     checkConnection(options.connection);
     this.#options = options;
@@ -142,7 +138,7 @@ export class SmtpOutbox extends EventEmitter {
    * @throws InvalidArgumentError for what cannot be queued (a stream, a Buffer, a function, `dkim`, …).
    */
   async send(message: QueueableMessage, options: OutboxSendOptions = {}): Promise<string> {
-    assertKnownKeys(options, SEND_KEYS, 'SmtpOutbox.send options');
+    assertKnownKeys(options, OUTBOX_SEND_KEYS, 'SmtpOutbox.send options');
     const data = messageJobData(message);
     return this.#add(data, jobIdFor(options.jobId, data.message.messageId), options);
   }
@@ -152,7 +148,7 @@ export class SmtpOutbox extends EventEmitter {
    * @throws InvalidArgumentError as `send`.
    */
   async sendRaw(envelope: RawEnvelope, message: string | Uint8Array, options: OutboxSendRawOptions = {}) {
-    assertKnownKeys(options, SEND_RAW_KEYS, 'SmtpOutbox.sendRaw options');
+    assertKnownKeys(options, OUTBOX_SEND_RAW_KEYS, 'SmtpOutbox.sendRaw options');
     const data = rawJobData(envelope, message, options.messageId);
     return this.#add(data, jobIdFor(options.jobId, data.messageId), options);
   }

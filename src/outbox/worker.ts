@@ -19,11 +19,17 @@ import { realpathSync } from 'node:fs';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../errors.js';
-import { assertKnownKeys, checkLimiter, nonNegativeInteger, positiveInteger } from '../options.js';
+import {
+  assertKnownKeys,
+  checkLimiter,
+  nonNegativeInteger,
+  OUTBOX_WORKER_OPTION_KEYS,
+  positiveInteger,
+} from '../options.js';
 import type { DeliveryProgress } from '../send/delivery.js';
 import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../send/handler.js';
 import { DeliveryResult } from '../send/result.js';
-import { backoffDelay, resolveRetryPolicy } from '../send/retry.js';
+import { backoffDelay } from '../send/retry.js';
 import { openJobFiles } from './attachment-files.js';
 import {
   checkConnection,
@@ -80,20 +86,6 @@ export interface SmtpOutboxWorkerOptions {
   claimReplicas?: number;
 }
 
-const WORKER_KEYS: readonly string[] = Object.freeze([
-  'connection',
-  'queueName',
-  'prefix',
-  'handler',
-  'concurrency',
-  'limiter',
-  'lockDuration',
-  'stalledInterval',
-  'maxStalledCount',
-  'attachmentRoot',
-  'claimReplicas',
-]);
-
 /** How long a claim waits for its replicas (`claimReplicas`) before the hand-over is refused. */
 const CLAIM_WAIT_MS = 1000;
 
@@ -144,7 +136,7 @@ export class SmtpOutboxWorker extends EventEmitter {
     super();
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
-    assertKnownKeys(options, WORKER_KEYS, 'SmtpOutboxWorker options');
+    assertKnownKeys(options, OUTBOX_WORKER_OPTION_KEYS, 'SmtpOutboxWorker options');
     // options.ts's rules: the same value gets the same error here as anywhere else.
     const concurrency = positiveInteger(options.concurrency, 10, 'concurrency');
     const lockDuration =
@@ -161,7 +153,6 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new InvalidArgumentError('handler options are required (the SMTP server to send through)', {
         field: 'handler',
       });
-    const policy = resolveRetryPolicy(options.handler.retryPolicy);
     if (
       options.attachmentRoot !== undefined &&
       (typeof options.attachmentRoot !== 'string' || options.attachmentRoot === '')
@@ -169,6 +160,8 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new InvalidArgumentError('attachmentRoot must be a directory path', { field: 'attachmentRoot' });
     this.#attachmentRoot = options.attachmentRoot === undefined ? null : realpathSync(options.attachmentRoot);
     this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
+    // The handler resolved the policy (and refused a bad one): its backoff is the jobs' backoff.
+    const policy = this.#handler.retryPolicy;
     const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
     this.queueName = queueName;
     checkConnection(options.connection);

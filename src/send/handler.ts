@@ -29,6 +29,8 @@ import {
   findUnknownKey,
   positiveInteger,
   resolveEndpoint,
+  SEND_MESSAGE_OPTION_KEYS,
+  SEND_RAW_OPTION_KEYS,
 } from '../options.js';
 import {
   type PoolConnectionParams,
@@ -123,18 +125,10 @@ export interface SendMessageOptions extends MessageInput {
 
 /**
  * The keys `sendMessage` takes: the message's own (`MESSAGE_INPUT_KEYS`) plus these send options.
- * Any other key gives an INVALID result naming it and the nearest known key.
+ * Any other key gives an INVALID result naming it and the nearest known key. (The list lives in
+ * option-keys.ts, tied to {@link SendMessageOptions} there; exported here as plain strings.)
  */
-export const SEND_OPTION_KEYS: readonly string[] = Object.freeze([
-  'retry',
-  'signal',
-  'messageId',
-  'onBeforeHandOver',
-  'envelope',
-  'dkim',
-  'resume',
-  'dsn',
-]);
+export const SEND_OPTION_KEYS: readonly string[] = SEND_MESSAGE_OPTION_KEYS;
 const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
 
 /**
@@ -156,15 +150,6 @@ export interface SendRawOptions {
   resume?: DeliveryProgress;
 }
 
-const SEND_RAW_KEYS: readonly string[] = Object.freeze([
-  'retry',
-  'signal',
-  'messageId',
-  'onBeforeHandOver',
-  'dkim',
-  'resume',
-]);
-
 /** Connections kept to one server: the reference design's pool size. */
 const DEFAULT_POOL_SIZE = 10;
 
@@ -177,6 +162,8 @@ export class SmtpProtocolHandler {
   readonly encryption: SmtpEncryption;
   readonly fromAddress: AddressInput | undefined;
   readonly pool: SmtpConnectionPool;
+  /** The retry policy resolved from the options, defaults applied (the outbox worker's backoff reads it). */
+  readonly retryPolicy: Readonly<RetryPolicy>;
 
   readonly #params: PoolConnectionParams;
   readonly #limits: Readonly<ValidationLimits>;
@@ -212,6 +199,7 @@ export class SmtpProtocolHandler {
     checkBooleans(options, ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls']);
     const timeouts = resolveTimeouts(options.timeouts);
     const retryPolicy = resolveRetryPolicy(options.retryPolicy);
+    this.retryPolicy = retryPolicy;
     this.#limits = resolveLimits(options.limits);
     // DKIM (issue 14): options and keys checked here, so a bad key throws now, never at send time.
     const dkim = options.dkim === undefined ? null : createDkimSigners(options.dkim);
@@ -375,7 +363,7 @@ export class SmtpProtocolHandler {
     try {
       if (typeof options !== 'object' || options === null)
         throw new InvalidArgumentError('sendRaw options must be an object', { field: 'options' });
-      const unknown = findUnknownKey(options, SEND_RAW_KEYS, 'sendRaw');
+      const unknown = findUnknownKey(options, SEND_RAW_OPTION_KEYS, 'sendRaw');
       if (unknown) throw new InvalidArgumentError(unknown.message, { field: unknown.key });
       const prepared = prepareRaw(envelope, message, {
         messageId: options.messageId,

@@ -43,6 +43,6 @@ describe('the OpenTelemetry peer is optional', () => {
     expect(stderr).not.toContain('DENIED');
     expect(code).toBe(0);
     // The resolve hook did run (instrument's dynamic import was refused by it), so it was active all along.
-    expect(stdout.trim()).toBe('instrument: ERR_SMTP_INVALID_STATE DENIED @opentelemetry/api');
+    expect(stdout.trim()).toBe('instrument: ERR_SMTP_INVALID_ARGUMENT DENIED @opentelemetry/api');
   }, 30_000);
 });

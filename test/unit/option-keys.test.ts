@@ -4,20 +4,41 @@
  * not in the interface, fails the build here. The runtime half checks each list refuses what is not in it.
  */
 import { describe, expect, it } from 'vitest';
+import type {
+  JSONTransport,
+  Mail,
+  SendmailTransport,
+  SMTPTransport,
+  StreamTransport,
+} from '../../src/compat/nodemailer/types.js';
 import type { ProbeChecks, ProbeOptions } from '../../src/conform/probe.js';
 import type { ConformOptions } from '../../src/conform/types.js';
+import type { MessageInput } from '../../src/message/types.js';
+import type { MxSendOptions, SmtpMxHandlerOptions } from '../../src/mx/handler.js';
 import {
   CONFORM_OPTION_KEYS,
   CONNECTION_OPTION_KEYS,
   HANDLER_OPTION_KEYS,
+  MX_HANDLER_OPTION_KEYS,
+  MX_SEND_OPTION_KEYS,
+  MX_STS_OPTION_KEYS,
+  NODEMAILER_TRANSPORT_KEYS,
+  OUTBOX_OPTION_KEYS,
+  OUTBOX_SEND_KEYS,
+  OUTBOX_SEND_RAW_KEYS,
+  OUTBOX_WORKER_OPTION_KEYS,
   POOL_OPTION_KEYS,
   POOL_PARAM_KEYS,
   PROBE_CHECKS_KEYS,
   PROBE_OPTION_KEYS,
+  SEND_MESSAGE_OPTION_KEYS,
+  SEND_RAW_OPTION_KEYS,
 } from '../../src/option-keys.js';
+import type { OutboxSendOptions, OutboxSendRawOptions, SmtpOutboxOptions } from '../../src/outbox/outbox.js';
+import type { SmtpOutboxWorkerOptions } from '../../src/outbox/worker.js';
 import type { PoolConnectionParams } from '../../src/pool/pool-key.js';
 import type { SmtpConnectionPoolOptions } from '../../src/pool/pool-options.js';
-import type { SmtpProtocolHandlerOptions } from '../../src/send/handler.js';
+import type { SendMessageOptions, SendRawOptions, SmtpProtocolHandlerOptions } from '../../src/send/handler.js';
 import type { SmtpConnectionOptions } from '../../src/transport/connection-types.js';
 
 /** `true` only when the list and the interface's keys are the same set; otherwise the keys that differ. */
@@ -27,6 +48,32 @@ type Same<List extends readonly string[], T> = [Exclude<keyof T, List[number]>] 
     : { listedButNotInInterface: Exclude<List[number], keyof T> }
   : { inInterfaceButNotListed: Exclude<keyof T, List[number]> };
 
+/**
+ * createTransport's keys: the transports' own options (their message defaults, Mail.Options, go in
+ * createTransport's second argument; Mail.Options' plugin index signature is left out), the mailer
+ * options nodemailer reads from the transport, and
+ * smtpwire's `allowInsecureAuth`; `localAddress` is refused with a reason (UNSUPPORTED), not listed.
+ */
+type Declared<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] };
+type TransportOwn<T> = Record<Exclude<Declared<T>, Declared<Mail.Options>>, unknown>;
+type NodemailerTransportKeys = Omit<
+  TransportOwn<SMTPTransport.Options> &
+    TransportOwn<JSONTransport.Options> &
+    TransportOwn<StreamTransport.Options> &
+    TransportOwn<SendmailTransport.Options> &
+    Record<
+      | 'dkim'
+      | 'disableFileAccess'
+      | 'disableUrlAccess'
+      | 'normalizeHeaderKey'
+      | 'attachDataUrls'
+      | 'maxRecipients'
+      | 'allowInsecureAuth',
+      unknown
+    >,
+  'localAddress'
+>;
+
 const tied: {
   connection: Same<typeof CONNECTION_OPTION_KEYS, SmtpConnectionOptions>;
   pool: Same<typeof POOL_OPTION_KEYS, SmtpConnectionPoolOptions>;
@@ -35,7 +82,35 @@ const tied: {
   probe: Same<typeof PROBE_OPTION_KEYS, ProbeOptions>;
   probeChecks: Same<typeof PROBE_CHECKS_KEYS, ProbeChecks>;
   conform: Same<typeof CONFORM_OPTION_KEYS, ConformOptions>;
-} = { connection: true, pool: true, poolParams: true, handler: true, probe: true, probeChecks: true, conform: true };
+  sendMessage: Same<typeof SEND_MESSAGE_OPTION_KEYS, Omit<SendMessageOptions, keyof MessageInput>>;
+  sendRaw: Same<typeof SEND_RAW_OPTION_KEYS, SendRawOptions>;
+  mxHandler: Same<typeof MX_HANDLER_OPTION_KEYS, SmtpMxHandlerOptions>;
+  mxSts: Same<typeof MX_STS_OPTION_KEYS, Exclude<SmtpMxHandlerOptions['mtaSts'], false | undefined>>;
+  mxSend: Same<typeof MX_SEND_OPTION_KEYS, MxSendOptions>;
+  outbox: Same<typeof OUTBOX_OPTION_KEYS, SmtpOutboxOptions>;
+  outboxSend: Same<typeof OUTBOX_SEND_KEYS, OutboxSendOptions>;
+  outboxSendRaw: Same<typeof OUTBOX_SEND_RAW_KEYS, OutboxSendRawOptions>;
+  outboxWorker: Same<typeof OUTBOX_WORKER_OPTION_KEYS, SmtpOutboxWorkerOptions>;
+  nodemailerTransport: Same<typeof NODEMAILER_TRANSPORT_KEYS, NodemailerTransportKeys>;
+} = {
+  connection: true,
+  pool: true,
+  poolParams: true,
+  handler: true,
+  probe: true,
+  probeChecks: true,
+  conform: true,
+  sendMessage: true,
+  sendRaw: true,
+  mxHandler: true,
+  mxSts: true,
+  mxSend: true,
+  outbox: true,
+  outboxSend: true,
+  outboxSendRaw: true,
+  outboxWorker: true,
+  nodemailerTransport: true,
+};
 
 describe('option key lists', () => {
   it('are tied to their interfaces (compile time) and hold no duplicates', () => {
@@ -48,6 +123,16 @@ describe('option key lists', () => {
       PROBE_OPTION_KEYS,
       PROBE_CHECKS_KEYS,
       CONFORM_OPTION_KEYS,
+      SEND_MESSAGE_OPTION_KEYS,
+      SEND_RAW_OPTION_KEYS,
+      MX_HANDLER_OPTION_KEYS,
+      MX_STS_OPTION_KEYS,
+      MX_SEND_OPTION_KEYS,
+      OUTBOX_OPTION_KEYS,
+      OUTBOX_SEND_KEYS,
+      OUTBOX_SEND_RAW_KEYS,
+      OUTBOX_WORKER_OPTION_KEYS,
+      NODEMAILER_TRANSPORT_KEYS,
     ])
       expect(new Set(list).size).toBe(list.length);
   });

@@ -37,6 +37,17 @@ describe('outbox job data', () => {
       expect(() => messageJobData({ ...msg, [key]: key === 'retry' ? true : {} })).toThrow(/cannot be queued/);
   });
 
+  it('takes the Message-ID domain from the sender as the address module parses it', () => {
+    const domainOf = (fromAddress: unknown): string =>
+      /@([^>]+)>$/.exec(messageJobData({ ...msg, fromAddress }).message.messageId)![1]!;
+    expect(domainOf({ name: 'Jane', address: 'jane@example.net' })).toBe('example.net');
+    expect(domainOf('jane@bücher.example')).toBe('xn--bcher-kva.example');
+    expect(domainOf('Jane <jane@[192.0.2.1]>')).toBe('[192.0.2.1]');
+    // No usable sender: a placeholder domain; the worker's send refuses the message itself.
+    expect(domainOf('not an address')).toBe('localhost');
+    expect(domainOf(undefined)).toBe('localhost');
+  });
+
   it('job ids: the caller’s (checked), else one per Message-ID, stable', () => {
     expect(jobIdFor('order-1', '<a@b>')).toBe('order-1');
     expect(jobIdFor(undefined, '<a@b>')).toBe(jobIdFor(undefined, '<a@b>'));

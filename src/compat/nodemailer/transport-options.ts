@@ -8,62 +8,10 @@ import type { SmtpEncryption } from '../../enums.js';
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import type { DkimOptions as EngineDkimOptions } from '../../message/dkim/sign.js';
 import { createDkimSigners, DEFAULT_SIGNED_HEADERS } from '../../message/dkim/sign.js';
-import { assertKnownKeys, assertObject } from '../../options.js';
+import { assertKnownKeys, assertObject, NODEMAILER_TRANSPORT_KEYS } from '../../options.js';
 import type { SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import { wellKnown, wellKnownNames } from './services.js';
 import type { DkimOptions } from './types.js';
-
-/** Every option nodemailer documents for the SMTP, pool, JSON, stream and sendmail transports. */
-const TRANSPORT_KEYS = [
-  // connection
-  'service',
-  'url',
-  'host',
-  'port',
-  'secure',
-  'auth',
-  'authMethod',
-  'ignoreTLS',
-  'requireTLS',
-  'opportunisticTLS',
-  'tls',
-  'name',
-  'connectionTimeout',
-  'greetingTimeout',
-  'socketTimeout',
-  'dnsTimeout',
-  'lmtp',
-  'proxy',
-  // pool
-  'pool',
-  'maxConnections',
-  'maxMessages',
-  'rateDelta',
-  'rateLimit',
-  // logging
-  'logger',
-  'debug',
-  'transactionLog',
-  'component',
-  // message handling (the mailer's)
-  'dkim',
-  'disableFileAccess',
-  'disableUrlAccess',
-  'normalizeHeaderKey',
-  'attachDataUrls',
-  'maxRecipients',
-  // other transports
-  'jsonTransport',
-  'streamTransport',
-  'sendmail',
-  'buffer',
-  'newline',
-  'path',
-  'args',
-  'skipEncoding',
-  // smtpwire's own
-  'allowInsecureAuth',
-] as const;
 
 /** nodemailer options smtpwire does not implement, and why. */
 const UNSUPPORTED: Record<string, string> = {
@@ -113,7 +61,7 @@ export function normalizeTransportOptions(input: unknown): NormalizedOptions {
   let options: Record<string, unknown> =
     typeof input === 'string' ? { url: input } : ((input ?? {}) as Record<string, unknown>);
   assertObject(options, 'createTransport options');
-  assertKnownKeys(options, TRANSPORT_KEYS as unknown as string[], 'createTransport options', UNSUPPORTED);
+  assertKnownKeys(options, NODEMAILER_TRANSPORT_KEYS, 'createTransport options', UNSUPPORTED);
   const fromUrl = typeof options.url === 'string' ? parseConnectionUrl(options.url) : {};
   const serviceName = (options.service ?? fromUrl.service) as string | undefined;
   let service = {};
