@@ -108,9 +108,9 @@ export class DnsResolver {
       for (const server of this.servers) {
         if (options.signal?.aborted) throw new AbortError('DNS lookup aborted', { cause: options.signal.reason });
         try {
-          const answer = await exchangeUdp(server, name, type, this.#timeout, options.signal);
+          const answer = await exchange('UDP', server, name, type, this.#timeout, options.signal);
           if (!answer.flags.tc) return answer;
-          return await exchangeTcp(server, name, type, this.#timeout, options.signal);
+          return await exchange('TCP', server, name, type, this.#timeout, options.signal);
         } catch (err) {
           if (err instanceof AbortError) throw err;
           last = err;
@@ -163,15 +163,15 @@ function newId(): number {
   return Math.floor(Math.random() * 0x10000);
 }
 
-function matches(answer: DnsMessage, id: number, name: string, type: number): boolean {
+function matches(answer: DnsMessage, query: Query): boolean {
   const q = answer.questions[0];
   return (
     answer.flags.qr &&
-    answer.id === id &&
+    answer.id === query.id &&
     answer.questions.length === 1 &&
     q !== undefined &&
-    q.type === type &&
-    canonicalName(q.name) === canonicalName(name)
+    q.type === query.type &&
+    canonicalName(q.name) === canonicalName(query.name)
   );
 }
 
@@ -203,7 +203,9 @@ function withTimeout<T>(
   });
 }
 
-function exchangeUdp(
+/** One query sent and the matching answer awaited, over UDP or TCP, bounded by `timeout` and `signal`. */
+function exchange(
+  via: 'UDP' | 'TCP',
   server: Required<DnsServer>,
   name: string,
   type: number,
@@ -211,69 +213,74 @@ function exchangeUdp(
   signal: AbortSignal | undefined,
 ): Promise<DnsMessage> {
   const id = newId();
-  const query = encodeQuery(id, name, type);
-  return withTimeout(timeout, signal, `DNS over UDP to ${server.host}:${server.port}`, (settle) => {
-    const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
-    socket.on('error', (err) => settle(new DnsError(`DNS over UDP: ${err.message}`, { temporary: true, cause: err })));
-    socket.on('message', (msg, rinfo) => {
-      // Only the server asked, on its port: anything else may be a spoofing attempt.
-      if (rinfo.port !== server.port || normaliseIp(rinfo.address) !== normaliseIp(server.host)) return;
-      let answer: DnsMessage;
-      try {
-        answer = decodeMessage(msg);
-      } catch {
-        return;
-      }
-      if (matches(answer, id, name, type)) settle(null, answer);
-    });
-    socket.send(query, server.port, server.host, (err) => {
-      if (err) settle(new DnsError(`DNS over UDP: ${err.message}`, { temporary: true, cause: err }));
-    });
-    return () => {
-      try {
-        socket.close();
-      } catch {
-        // Already closed after an error: nothing left to release.
-      }
-    };
-  });
+  const q: Query = { id, name, type, bytes: encodeQuery(id, name, type) };
+  return withTimeout(timeout, signal, `DNS over ${via} to ${server.host}:${server.port}`, (settle) =>
+    via === 'UDP' ? sendUdp(server, q, settle) : sendTcp(server, q, settle),
+  );
 }
 
-function exchangeTcp(
-  server: Required<DnsServer>,
-  name: string,
-  type: number,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<DnsMessage> {
-  const id = newId();
-  const query = encodeQuery(id, name, type);
-  return withTimeout(timeout, signal, `DNS over TCP to ${server.host}:${server.port}`, (settle) => {
-    const socket = net.connect({ host: server.host, port: server.port });
-    let buf = Buffer.alloc(0);
-    socket.on('connect', () => {
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(query.length);
-      socket.write(Buffer.concat([len, query]));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      // RFC 1035 §4.2.2: a two-octet length, so a message is at most 65535 octets: the buffer is bounded.
-      if (buf.length < 2) return;
-      const need = buf.readUInt16BE(0);
-      if (buf.length < 2 + need) return;
-      try {
-        const answer = decodeMessage(buf.subarray(2, 2 + need));
-        if (matches(answer, id, name, type)) settle(null, answer);
-        else settle(new DnsError('DNS over TCP: the answer does not match the query', { temporary: true }));
-      } catch (err) {
-        settle(err as Error);
-      }
-    });
-    socket.on('error', (err) => settle(new DnsError(`DNS over TCP: ${err.message}`, { temporary: true, cause: err })));
-    socket.on('close', () => settle(new DnsError('DNS over TCP: connection closed', { temporary: true })));
-    return () => socket.destroy();
+interface Query {
+  id: number;
+  name: string;
+  type: number;
+  bytes: Buffer;
+}
+
+type Settle = (err: Error | null, value?: DnsMessage) => void;
+
+/** Sends the query by UDP; returns how to release the socket. */
+function sendUdp(server: Required<DnsServer>, q: Query, settle: Settle): () => void {
+  const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
+  socket.on('error', (err) => settle(new DnsError(`DNS over UDP: ${err.message}`, { temporary: true, cause: err })));
+  socket.on('message', (msg, rinfo) => {
+    // Only the server asked, on its port: anything else may be a spoofing attempt.
+    if (rinfo.port !== server.port || normaliseIp(rinfo.address) !== normaliseIp(server.host)) return;
+    let answer: DnsMessage;
+    try {
+      answer = decodeMessage(msg);
+    } catch {
+      return;
+    }
+    if (matches(answer, q)) settle(null, answer);
   });
+  socket.send(q.bytes, server.port, server.host, (err) => {
+    if (err) settle(new DnsError(`DNS over UDP: ${err.message}`, { temporary: true, cause: err }));
+  });
+  return () => {
+    try {
+      socket.close();
+    } catch {
+      // Already closed after an error: nothing left to release.
+    }
+  };
+}
+
+/** Sends the query by TCP (RFC 1035 §4.2.2 length prefix); returns how to release the socket. */
+function sendTcp(server: Required<DnsServer>, q: Query, settle: Settle): () => void {
+  const socket = net.connect({ host: server.host, port: server.port });
+  let buf = Buffer.alloc(0);
+  socket.on('connect', () => {
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(q.bytes.length);
+    socket.write(Buffer.concat([len, q.bytes]));
+  });
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    // RFC 1035 §4.2.2: a two-octet length, so a message is at most 65535 octets: the buffer is bounded.
+    if (buf.length < 2) return;
+    const need = buf.readUInt16BE(0);
+    if (buf.length < 2 + need) return;
+    try {
+      const answer = decodeMessage(buf.subarray(2, 2 + need));
+      if (matches(answer, q)) settle(null, answer);
+      else settle(new DnsError('DNS over TCP: the answer does not match the query', { temporary: true }));
+    } catch (err) {
+      settle(err as Error);
+    }
+  });
+  socket.on('error', (err) => settle(new DnsError(`DNS over TCP: ${err.message}`, { temporary: true, cause: err })));
+  socket.on('close', () => settle(new DnsError('DNS over TCP: connection closed', { temporary: true })));
+  return () => socket.destroy();
 }
 
 function normaliseIp(ip: string): string {
