@@ -238,3 +238,50 @@ export function expectCrashSafe(r: CrashRunReport, minKills = 5): void {
   expect(r.dropped.size).toBeGreaterThan(0);
   expect(r.listedUnknown).toEqual(r.resultUnknown);
 }
+
+/** Messages in each topology's crash run (SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES, default 400). */
+export const TOPOLOGY_MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES ?? 400);
+
+/** What a topology reports of the failover it caused. */
+export interface Failover {
+  killed: number;
+  promoted: number;
+  failoverMs: number;
+}
+
+/**
+ * The crash run of the Sentinel and Cluster suites: two workers SIGKILLed repeatedly (chaos at most 20 s),
+ * and once a quarter of the messages reached the sink, `failover` SIGKILLs the Redis primary. Then the
+ * run must be crash-safe and a different node must have taken over. Closes the sink; the caller closes
+ * the outbox and its connections.
+ */
+export async function failoverCrashRun(
+  name: string,
+  o: Pick<CrashRunOptions, 'buildDir' | 'redisArgs' | 'outbox' | 'queueConnection' | 'queue'>,
+  failover: () => Promise<Failover>,
+): Promise<void> {
+  let done: Failover | undefined;
+  const report = await crashRun({
+    ...o,
+    messages: TOPOLOGY_MESSAGES,
+    workers: 2,
+    chaosMaxMs: 20_000,
+    drainMaxMs: 50_000,
+    during: {
+      afterDelivered: Math.floor(TOPOLOGY_MESSAGES / 4),
+      run: async () => {
+        done = await failover();
+      },
+    },
+  });
+  try {
+    console.info(
+      `${crashSummary(name, report)}; primary ${done?.killed} killed, ${done?.promoted} took over in ${done?.failoverMs} ms`,
+    );
+    expect(done).toBeDefined();
+    expect(done!.promoted).not.toBe(done!.killed);
+    expectCrashSafe(report, 3);
+  } finally {
+    await report.server.close();
+  }
+}

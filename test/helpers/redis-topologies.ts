@@ -4,13 +4,13 @@
  * - Sentinel: a primary, `replicas` replicas and three sentinels (`redis-sentinel`, quorum 2, down after 1 s);
  * - Cluster: three primaries with one replica each (`cluster-enabled`, node timeout 1 s).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerAvailability } from '../conformance/servers/index.js';
-import { REDIS_SERVER_BIN } from './redis.js';
+import { durableArgs, freePort, REDIS_SERVER_BIN, spawnRedis } from './redis.js';
 
 export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
 export const SENTINEL_NAME = 'smtpwire';
@@ -29,14 +29,6 @@ export async function sentinelAvailability(): Promise<ServerAvailability> {
     }
   }
   return { name: 'redis-sentinel' as never, available: true };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Sends one inline command and returns the raw reply (enough for PING / INFO / CLUSTER INFO here). */
@@ -81,17 +73,6 @@ interface Proc {
   log: () => string;
 }
 
-function launch(bin: string, args: string[]): Omit<Proc, 'port'> {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const orphan = (): void => void child.kill('SIGKILL');
-  process.once('exit', orphan);
-  child.once('exit', () => process.off('exit', orphan));
-  child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-6000)));
-  child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-6000)));
-  return { child, log: () => log };
-}
-
 function kill(p: Proc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve();
   const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
@@ -99,30 +80,13 @@ function kill(p: Proc): Promise<void> {
   return exited;
 }
 
-const SERVER_ARGS = (dir: string, port: number): string[] => [
-  '--port',
-  String(port),
-  '--bind',
-  '127.0.0.1',
-  '--dir',
-  dir,
-  '--appendonly',
-  'yes',
-  '--appendfsync',
-  'always',
-  '--save',
-  '',
-  '--protected-mode',
-  'no',
-  '--loglevel',
-  'warning',
-];
+const SERVER_ARGS = (dir: string, port: number): string[] => ['--port', String(port), ...durableArgs(dir)];
 
 async function startServer(root: string, name: string, extra: string[] = [], again?: number): Promise<Proc> {
   const dir = join(root, name);
   if (again === undefined) await import('node:fs/promises').then((fs) => fs.mkdir(dir));
   const port = again ?? (await freePort());
-  const p = { port, ...launch(REDIS_SERVER_BIN, [...SERVER_ARGS(dir, port), ...extra]) };
+  const p = { port, ...spawnRedis(REDIS_SERVER_BIN, [...SERVER_ARGS(dir, port), ...extra]) };
   await until(`redis-server on ${port}`, async () => /^\+PONG/.test(await command(port, 'PING')), 10_000).catch(
     (e: Error) => {
       throw new Error(`${e.message}\n${p.log()}`);
@@ -260,7 +224,7 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
           '',
         ].join('\n'),
       );
-      const p = { port, ...launch(REDIS_SENTINEL_BIN, [conf]) };
+      const p = { port, ...spawnRedis(REDIS_SENTINEL_BIN, [conf]) };
       sentinels.push(p);
       procs.push(p);
     }
@@ -344,7 +308,7 @@ export async function startCluster(): Promise<RedisCluster> {
     ];
     for (let i = 0; i < 6; i++) procs.push(await startServer(root, `node${i}`, clusterArgs(i)));
     const ports = procs.map((p) => p.port);
-    const create = launch('/usr/bin/redis-cli', [
+    const create = spawnRedis('/usr/bin/redis-cli', [
       '--cluster',
       'create',
       ...procs.map((p) => `127.0.0.1:${p.port}`),

@@ -41,12 +41,48 @@ export interface RedisInstance {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A free 127.0.0.1 port (the OS's choice; other helpers run tests at the same time). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * What every test Redis runs with after its port arguments: loopback only, its own directory, every
+ * acknowledged write in the AOF (`always`; `everysec` for benchmarks), no RDB snapshots.
+ */
+export function durableArgs(dir: string, appendfsync: 'always' | 'everysec' = 'always'): string[] {
+  return [
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    appendfsync,
+    '--save',
+    '',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
+}
+
+/** Spawns a Redis binary, SIGKILLed if the test process exits first, with its last output for error messages. */
+export function spawnRedis(bin: string, args: string[]): { child: ChildProcess; log: () => string } {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const orphan = (): void => void child.kill('SIGKILL');
+  process.once('exit', orphan);
+  child.once('exit', () => process.off('exit', orphan));
+  child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+  child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+  return { child, log: () => log };
 }
 
 async function waitForPort(
@@ -96,52 +132,29 @@ export async function startRedis({
   const dir = await mkdtemp(join(tmpdir(), 'smtpwire-redis-'));
   const port = await freePort();
   let child: ChildProcess;
-  let log = '';
   const launch = async (): Promise<void> => {
-    log = '';
-    child = spawn(
-      REDIS_SERVER_BIN,
-      [
-        ...(tls
-          ? [
-              '--port',
-              '0',
-              '--tls-port',
-              String(port),
-              '--tls-cert-file',
-              CERTS.cert,
-              '--tls-key-file',
-              CERTS.key,
-              '--tls-ca-cert-file',
-              CERTS.ca,
-              '--tls-auth-clients',
-              'no',
-            ]
-          : ['--port', String(port)]),
-        ...(password === undefined ? [] : ['--requirepass', password]),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        appendfsync,
-        '--save',
-        '',
-        '--protected-mode',
-        'no',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const orphan = (): void => void child.kill('SIGKILL');
-    process.once('exit', orphan);
-    child.once('exit', () => process.off('exit', orphan));
-    child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-    child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-    await waitForPort(port, tls, child, () => log);
+    const p = spawnRedis(REDIS_SERVER_BIN, [
+      ...(tls
+        ? [
+            '--port',
+            '0',
+            '--tls-port',
+            String(port),
+            '--tls-cert-file',
+            CERTS.cert,
+            '--tls-key-file',
+            CERTS.key,
+            '--tls-ca-cert-file',
+            CERTS.ca,
+            '--tls-auth-clients',
+            'no',
+          ]
+        : ['--port', String(port)]),
+      ...(password === undefined ? [] : ['--requirepass', password]),
+      ...durableArgs(dir, appendfsync),
+    ]);
+    child = p.child;
+    await waitForPort(port, tls, child, p.log);
   };
   const exited = (): Promise<void> =>
     child.exitCode !== null || child.signalCode !== null

@@ -8,16 +8,15 @@
  * Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 20 s.
  */
 import { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
-import { crashRun, crashSummary, expectCrashSafe } from '../helpers/outbox-crash.js';
+import { failoverCrashRun, TOPOLOGY_MESSAGES as MESSAGES } from '../helpers/outbox-crash.js';
 import { buildForWorkers } from '../helpers/outbox-workers.js';
 import { redisAvailability } from '../helpers/redis.js';
 import { type RedisCluster, startCluster } from '../helpers/redis-topologies.js';
 
 const availability = await redisAvailability();
-const MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES ?? 400);
 const QUEUE = '{mail}';
 
 if (!availability.available) reportUnavailable(availability);
@@ -41,38 +40,29 @@ else
       const outbox = new SmtpOutbox({ connection: producer, queueName: QUEUE });
       const queueConnection = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: null } });
       queueConnection.on('error', () => {});
-      let failover: Awaited<ReturnType<RedisCluster['killPrimaryOf']>> | undefined;
       try {
-        const report = await crashRun({
-          buildDir: build.dir,
-          // Each claim WAITs for the replica of the slot's primary (aimed at that primary, not any node).
-          redisArgs: ['--cluster', cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','), '--claim-replicas', '1'],
-          outbox,
-          queueConnection,
-          queue: QUEUE,
-          messages: MESSAGES,
-          workers: 2,
-          chaosMaxMs: 20_000,
-          drainMaxMs: 50_000,
-          during: {
-            afterDelivered: Math.floor(MESSAGES / 4),
-            run: async () => {
-              failover = await cluster.killPrimaryOf('{mail}');
-              // Back as the new primary's replica, so claims can WAIT for one again.
-              await cluster.restart(failover.killed);
-            },
+        await failoverCrashRun(
+          'outbox crash test (Cluster)',
+          {
+            buildDir: build.dir,
+            // Each claim WAITs for the replica of the slot's primary (aimed at that primary, not any node).
+            redisArgs: [
+              '--cluster',
+              cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+              '--claim-replicas',
+              '1',
+            ],
+            outbox,
+            queueConnection,
+            queue: QUEUE,
           },
-        });
-        try {
-          console.info(
-            `${crashSummary('outbox crash test (Cluster)', report)}; primary ${failover?.killed} killed, ${failover?.promoted} took over in ${failover?.failoverMs} ms`,
-          );
-          expect(failover).toBeDefined();
-          expect(failover!.promoted).not.toBe(failover!.killed);
-          expectCrashSafe(report, 3);
-        } finally {
-          await report.server.close();
-        }
+          async () => {
+            const failover = await cluster.killPrimaryOf('{mail}');
+            // Back as the new primary's replica, so claims can WAIT for one again.
+            await cluster.restart(failover.killed);
+            return failover;
+          },
+        );
       } finally {
         await outbox.close();
         producer.disconnect();

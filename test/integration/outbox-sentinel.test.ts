@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
 import { startScriptedServer, waitFor } from '../../src/testing/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
-import { crashRun, crashSummary, expectCrashSafe } from '../helpers/outbox-crash.js';
+import { failoverCrashRun, TOPOLOGY_MESSAGES as MESSAGES } from '../helpers/outbox-crash.js';
 import { buildForWorkers, spawnWorker, type WorkerProcess } from '../helpers/outbox-workers.js';
 import {
   SENTINEL_NAME,
@@ -27,7 +27,6 @@ import {
 } from '../helpers/redis-topologies.js';
 
 const availability = await sentinelAvailability();
-const MESSAGES = Number(process.env.SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES ?? 400);
 
 if (!availability.available) reportUnavailable(availability);
 else
@@ -48,42 +47,25 @@ else
       const outbox = new SmtpOutbox({ connection, queueName: 'sentinel' });
       const queueConnection = new Redis({ ...connection, maxRetriesPerRequest: null });
       queueConnection.on('error', () => {});
-      let failover: Awaited<ReturnType<SentinelSet['killPrimary']>> | undefined;
       try {
-        const report = await crashRun({
-          buildDir: build.dir,
-          redisArgs: [
-            '--sentinels',
-            set.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
-            '--sentinel-name',
-            SENTINEL_NAME,
-            '--claim-replicas',
-            '1',
-          ],
-          outbox,
-          queueConnection,
-          queue: 'sentinel',
-          messages: MESSAGES,
-          workers: 2,
-          chaosMaxMs: 20_000,
-          drainMaxMs: 50_000,
-          during: {
-            afterDelivered: Math.floor(MESSAGES / 4),
-            run: async () => {
-              failover = await set.killPrimary();
-            },
+        await failoverCrashRun(
+          'outbox crash test (Sentinel)',
+          {
+            buildDir: build.dir,
+            redisArgs: [
+              '--sentinels',
+              set.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+              '--sentinel-name',
+              SENTINEL_NAME,
+              '--claim-replicas',
+              '1',
+            ],
+            outbox,
+            queueConnection,
+            queue: 'sentinel',
           },
-        });
-        try {
-          console.info(
-            `${crashSummary('outbox crash test (Sentinel)', report)}; primary ${failover?.killed} killed, ${failover?.promoted} promoted in ${failover?.failoverMs} ms`,
-          );
-          expect(failover).toBeDefined();
-          expect(failover!.promoted).not.toBe(failover!.killed);
-          expectCrashSafe(report, 3);
-        } finally {
-          await report.server.close();
-        }
+          () => set.killPrimary(),
+        );
       } finally {
         await outbox.close();
         queueConnection.disconnect();
