@@ -1,6 +1,11 @@
-/** Spawns the smtpwire CLI as a user would: `node --import tsx src/cli/main.ts …`, or a compiled main.js. */
+/**
+ * The smtpwire CLI in tests: spawned as a user would run it (`node --import tsx src/cli/main.ts …`, or a
+ * compiled main.js), or its `main` called in this process with captured streams.
+ */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { main as cliMain } from '../../src/cli/main.js';
 
 /** The CLI's entry point in the source tree. */
 export const CLI_MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
@@ -28,4 +33,16 @@ export function runCli(args: string[], options: { env?: Record<string, string>; 
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Calls the CLI's `main` in this process (no stdin, empty environment) and returns what it wrote. */
+export async function runMain(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => out.push(c));
+  stderr.on('data', (c: Buffer) => err.push(c));
+  const code = await cliMain(argv, { stdout, stderr, stdin: new PassThrough(), env: {} });
+  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }

@@ -1,27 +1,13 @@
-/**
- * The CLI's DKIM: `smtpwire dkim-record` prints the TXT record a verifier accepts, and `send --dkim-*`
- * (repeatable) dual-signs what the server receives. Run in process through `main()`.
- */
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { dkimDnsRecord } from '../../src/index.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
+import { runMain } from '../helpers/cli.js';
 import { DKIM_KEYS, mailauthVerify } from '../helpers/dkim-verifiers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/dkim/', import.meta.url));
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await main(argv, { stdout, stderr, stdin: new PassThrough(), env: {} });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+const run = runMain;
 
 let server: ScriptedSmtpServer;
 beforeAll(async () => {

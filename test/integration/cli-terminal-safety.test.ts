@@ -1,15 +1,7 @@
-/**
- * No server byte reaches a terminal raw (issue 23): a hostile server's greeting, EHLO, replies and
- * refusals carry ESC/CSI/OSC sequences, BEL, NUL, a C1 CSI (U+009B) and bidi overrides; every text
- * path of the CLI (probe and conform, plain and -v; send, plain and -v; error messages) prints them
- * escaped. `--json` and `--junit` are untouched (their own encodings are safe).
- */
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { escapeTerminalText } from '../../src/util/terminal-text.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runMain } from '../helpers/cli.js';
 
 /** What a terminal would act on: C0, DEL, C1, bidi controls. */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
@@ -39,16 +31,7 @@ async function hostile(): Promise<ScriptedSmtpServer> {
   return server;
 }
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = new PassThrough();
-  const err = new PassThrough();
-  out.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  err.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const code = await main(args, { stdout: out, stderr: err, stdin: new PassThrough(), env: {} });
-  return { code, stdout, stderr };
-}
+const run = runMain;
 
 describe('escapeTerminalText', () => {
   it('escapes C0, DEL, C1 and bidi controls readably, keeps letters, and is idempotent', () => {

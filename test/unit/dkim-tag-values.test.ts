@@ -1,30 +1,15 @@
-/**
- * DKIM tag values (issue 23): a headerFields or oversign name with `;` would end `h=` and inject tags; a huge
- * expiresIn wrote `x=1e+22`; `smtpwire dkim-record` took a newline in --selector / --domain. One owner checks
- * selector and domain for both the signer and the CLI.
- */
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { dkimRecordName, dkimSign } from '../../src/index.js';
 import { DKIM_MAX_EXPIRES_IN, DkimSigner } from '../../src/message/dkim/sign.js';
+import { runMain } from '../helpers/cli.js';
 import { DKIM_KEYS } from '../helpers/dkim-verifiers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/dkim/', import.meta.url));
 const base = { domainName: 'example.com', keySelector: 's1', privateKey: DKIM_KEYS.ed25519 };
 const MESSAGE = 'From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n';
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await main(argv, { stdout, stderr, stdin: new PassThrough(), env: {} });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+const run = runMain;
 
 describe('DKIM tag values', () => {
   it.each([
