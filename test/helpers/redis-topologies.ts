@@ -10,7 +10,8 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerAvailability } from '../conformance/servers/index.js';
-import { durableArgs, freePort, REDIS_SERVER_BIN, spawnRedis } from './redis.js';
+import { freePort } from '../conformance/servers/process.js';
+import { durableArgs, REDIS_SERVER_BIN, spawnRedis } from './redis.js';
 
 export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
 export const SENTINEL_NAME = 'smtpwire';

@@ -5,12 +5,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { access, constants, mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { ServerAvailability } from '../conformance/servers/index.js';
-import { CERTS } from '../conformance/servers/process.js';
+import { CERTS, freePort } from '../conformance/servers/process.js';
 
 export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
 
@@ -39,15 +39,6 @@ export interface RedisInstance {
   /** Starts again on the same port and directory (loading the AOF). */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A free 127.0.0.1 port (the OS's choice; other helpers run tests at the same time). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**

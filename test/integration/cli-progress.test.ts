@@ -30,21 +30,23 @@ function inPty(args: string[]): Promise<{ code: number | null; out: string }> {
   });
 }
 
+/** One quick check against the scripted server, the same run on a terminal and to a pipe. */
+const conformArgs = (port: number): string[] => [
+  'conform',
+  `127.0.0.1:${port}`,
+  '--encryption',
+  'none',
+  '--only',
+  'pipelining',
+  '--timeout',
+  '1000',
+];
+
 describe('conform progress', () => {
   it('on a terminal: a status line per check as it starts and ends, cleared before the report', async () => {
     const server = await startScriptedServer();
     servers.push(server);
-    const args = [
-      'conform',
-      `127.0.0.1:${server.port}`,
-      '--encryption',
-      'none',
-      '--only',
-      'pipelining',
-      '--timeout',
-      '1000',
-    ];
-    const { code, out } = await inPty(args);
+    const { code, out } = await inPty(conformArgs(server.port));
     expect(code).not.toBeNull();
     // Each update rewrites the line: carriage return, erase line, the text.
     const updates = out.split('\r\x1b[2K').slice(1);
@@ -63,16 +65,7 @@ describe('conform progress', () => {
   it('to a pipe: no progress line, no escape sequence', async () => {
     const server = await startScriptedServer();
     servers.push(server);
-    const run = await runCli([
-      'conform',
-      `127.0.0.1:${server.port}`,
-      '--encryption',
-      'none',
-      '--only',
-      'pipelining',
-      '--timeout',
-      '1000',
-    ]);
+    const run = await runCli(conformArgs(server.port));
     expect(run.stdout).not.toContain('\x1b');
     expect(run.stdout).not.toContain('\r');
   }, 60_000);
