@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { conformDomain, formatDomainHtml, formatDomainJunit, formatDomainText } from './api.js';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS, positiveInt, UsageError } from './common.js';
+import { toJsonText } from './json.js';
 
 export const CONFORM_DOMAIN_USAGE = `usage: smtpwire conform --domain DOMAIN [--resolver IP[:PORT]]… [--trusted-resolver]
                        [--port N] [--ca FILE] [--sts-port N] [--timeout MS] [--only ID|GROUP]…
@@ -53,11 +54,7 @@ export async function conformDomainCommand(argv: string[], io: CliIo): Promise<n
     ...(values.timeout === undefined ? {} : { timeout: positiveInt('timeout', values.timeout, 0) }),
     ...(values.only === undefined ? {} : { hostChecks: values.only }),
   });
-  const text = values.json
-    ? `${JSON.stringify(report, null, 2)}\n`
-    : values.junit
-      ? formatDomainJunit(report)
-      : formatDomainText(report);
+  const text = values.json ? toJsonText(report) : values.junit ? formatDomainJunit(report) : formatDomainText(report);
   if (values.html !== undefined) writeFileSync(values.html, formatDomainHtml(report));
   if (values.output !== undefined) writeFileSync(values.output, text);
   else io.stdout.write(text);

@@ -18,6 +18,7 @@ import {
 } from './common.js';
 import { CONFORM_DOMAIN_USAGE, conformDomainCommand } from './conform-domain.js';
 import { showConformProgress } from './conform-progress.js';
+import { toJsonText } from './json.js';
 
 /** `smtpwire conform --help`. */
 export const CONFORM_USAGE = `usage: smtpwire conform host[:port] [--encryption none|tls|ssl] [--ca FILE] [--insecure]
@@ -88,7 +89,7 @@ export async function conformCommand(argv: string[], io: CliIo): Promise<number>
     stopProgress?.();
   }
   const text = values.json
-    ? `${JSON.stringify(report, null, 2)}\n`
+    ? toJsonText(report)
     : values.junit
       ? formatConformJunit(report)
       : formatConformText(report, { evidence: values.verbose === true });

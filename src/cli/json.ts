@@ -4,9 +4,13 @@
  * `toJSON()` is snake_case, such as DeliveryResult, go through {@link deliveryResultJson}); this
  * module gives every command the same number, date and error rendering.
  *
+ * Server text travels in these values (replies, greetings, evidence) and the JSON goes to a terminal:
+ * the controls JSON.stringify leaves raw (DEL, C1, bidi) become `\uXXXX` escapes, the same JSON value.
+ *
  * Durations are milliseconds; a fractional number is rounded to 3 decimals (a microsecond), so
  * `performance.now()` noise such as `12.345678912` prints as `12.346`. Integers are untouched.
  */
+import { terminalSafeJson } from '../util/terminal-text.js';
 import type { DeliveryResult } from './api.js';
 
 /** Rounds a fractional number to µs (3 decimals of a millisecond); anything else passes through. */
@@ -27,12 +31,12 @@ function replacer(this: unknown, _key: string, value: unknown): unknown {
 
 /** `value` as indented JSON with a final newline, numbers rounded to µs, errors as `{ code, message }`. */
 export function toJsonText(value: unknown): string {
-  return `${JSON.stringify(value, replacer, 2)}\n`;
+  return `${terminalSafeJson(JSON.stringify(value, replacer, 2))}\n`;
 }
 
 /** One-line JSON (an event stream, as `sink --json` prints), numbers rounded the same way. */
 export function toJsonLine(value: unknown): string {
-  return `${JSON.stringify(value, replacer)}\n`;
+  return `${terminalSafeJson(JSON.stringify(value, replacer))}\n`;
 }
 
 /** A DeliveryResult for `--json`: the same fields as the object, in camelCase (its `toJSON()` is the reference's snake_case). */

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type MessageRecord, startScriptedServer } from '../testing/index.js';
-import { escapeClipped as escapeText, terminalSafeJson } from '../util/terminal-text.js';
+import { escapeClipped as escapeText } from '../util/terminal-text.js';
 import { type CliIo, UsageError } from './common.js';
 import { toJsonLine } from './json.js';
 import { deliverToMaildir, prepareMaildir } from './maildir.js';
@@ -105,7 +105,7 @@ export async function sinkCommand(argv: string[], io: CliIo): Promise<number> {
   };
   const report = (m: Shown): void => {
     if (values.quiet) return;
-    print(values.json ? terminalSafeJson(toJsonLine({ event: 'message', ...m })) : textLine(m));
+    print(values.json ? toJsonLine({ event: 'message', ...m }) : textLine(m));
   };
   /** A message read and not yet answered, by session (onMessage and its onCommand run in one go). */
   const waiting = new Map<number, MessageRecord>();

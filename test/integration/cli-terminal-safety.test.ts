@@ -83,6 +83,24 @@ describe('the CLI prints server bytes escaped', () => {
     }
   });
 
+  it('--json and --junit: the same values, escaped for a terminal (conform, probe, send)', async () => {
+    const server = await hostile();
+    const target = `127.0.0.1:${server.port}`;
+    const conformArgs = ['conform', target, '--plain', '--only', 'reply-syntax', '--timeout', '2000'];
+    const runs = [
+      [...conformArgs, '--json'],
+      [...conformArgs, '--junit'],
+      ['probe', target, '--plain', '--timeout', '2000', '--json'],
+      ['send', '--plain', '--from', 'a@example.com', '--to', 'b@example.org', '--text', 'hi', '--json', target],
+    ];
+    for (const argv of runs) {
+      const r = await run(argv);
+      expect(unsafeIn(r.stdout), `${argv.join(' ')}: ${r.stdout}`).toBeNull();
+      // JSON: a \uXXXX escape, the value a program reads unchanged; JUnit: the evidence as the text report has it.
+      expect(r.stdout).toContain('\\u009b31m\\u202eevil');
+    }
+  });
+
   it('send, text and -v (a refused recipient and a refused message)', async () => {
     const server = await hostile();
     const r = await run([
