@@ -89,14 +89,21 @@ async function fetchUrl(href: string, headers: Record<string, string> | undefine
     await res.body?.cancel();
     throw nodemailerError('EMESSAGE', `${what}: ${href} is larger than ${MAX_CONTENT_BYTES} bytes`, { command: 'API' });
   }
+  const body = await boundedBody(res, MAX_CONTENT_BYTES);
+  if (body === null)
+    throw nodemailerError('EMESSAGE', `${what}: ${href} is larger than ${MAX_CONTENT_BYTES} bytes`, { command: 'API' });
+  return body;
+}
+
+/** A fetch response's body, or null (the rest cancelled) once it passes `max` bytes. */
+async function boundedBody(res: Response, max: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body ?? []) {
     size += chunk.length;
-    if (size > MAX_CONTENT_BYTES) {
-      throw nodemailerError('EMESSAGE', `${what}: ${href} is larger than ${MAX_CONTENT_BYTES} bytes`, {
-        command: 'API',
-      });
+    if (size > max) {
+      await res.body?.cancel().catch(() => {});
+      return null;
     }
     chunks.push(Buffer.from(chunk));
   }
@@ -105,17 +112,9 @@ async function fetchUrl(href: string, headers: Record<string, string> | undefine
 
 /** A fetch response's body as text, at most `max` bytes (a larger body throws). */
 export async function boundedText(res: Response, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body ?? []) {
-    size += chunk.length;
-    if (size > max) {
-      await res.body?.cancel().catch(() => {});
-      throw new Error(`response larger than ${max} bytes`);
-    }
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await boundedBody(res, max);
+  if (body === null) throw new Error(`response larger than ${max} bytes`);
+  return body.toString('utf8');
 }
 
 /** The access refusals nodemailer gives (same wording). */
