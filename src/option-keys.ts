@@ -275,3 +275,17 @@ export const NODEMAILER_TRANSPORT_KEYS = Object.freeze([
   // smtpwire's own
   'allowInsecureAuth',
 ] as const);
+
+/** `conform({ domain })` options (the domain scan). */
+export const CONFORM_DOMAIN_OPTION_KEYS = Object.freeze([
+  'domain',
+  'resolver',
+  'port',
+  'ca',
+  'mtaSts',
+  'clientName',
+  'timeout',
+  'hostChecks',
+  'addressesPerHost',
+  'signal',
+] as const);

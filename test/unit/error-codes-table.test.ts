@@ -39,6 +39,13 @@ const params = (o: object) => async () => {
 };
 const probeWith = (o: object) => () => probe({ host: 'localhost', ...o } as never);
 const conformWith = (o: object) => () => conform({ host: 'localhost', ...o } as never);
+// A loopback resolver with one quick try: a value that passed the checks would stay on this machine.
+const conformDomainWith = (o: object) => () =>
+  conform({
+    domain: 'example.invalid',
+    resolver: { servers: [{ host: '127.0.0.1', port: 9 }], timeout: 200, tries: 1 },
+    ...o,
+  } as never);
 const send = (o: object) => async () => {
   const h = new SmtpProtocolHandler({ hostname: 'localhost', encryption: 'none' });
   try {
@@ -100,6 +107,7 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       probe: probeWith({ usrname: 'x' }),
       'probe checks': probeWith({ checks: { bareLfRcpt: 'a@b' } }),
       conform: conformWith({ rcpt_to: 'a@b' }),
+      'conform domain': conformDomainWith({ hostCheck: ['limits'] }),
       sendMessage: send({ subjcet: 'x' }),
       sendRaw: sendRaw({ messageID: 'x' }),
       'address object': send({ toAddresses: [{ address: 'b@example.org', nmae: 'B' }] }),
@@ -120,6 +128,8 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'probe 70000': probeWith({ port: 70000 }),
       'conform 70000': conformWith({ port: 70000 }),
       'conform 1.5': conformWith({ port: 1.5 }),
+      'conform domain 70000': conformDomainWith({ port: 70000 }),
+      'conform domain mtaSts.port 0': conformDomainWith({ mtaSts: { port: 0 } }),
       'outbox worker handler 70000': worker({ handler: { hostname: 'localhost', port: 70000 } }),
     },
   },
@@ -132,6 +142,7 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'outbox worker concurrency 1.5': worker({ concurrency: 1.5 }),
       'outbox worker limiter.max 0': worker({ limiter: { max: 0, duration: 1000 } }),
       'conform unknownCommandLimit 0': conformWith({ unknownCommandLimit: 0 }),
+      'conform domain addressesPerHost 0': conformDomainWith({ addressesPerHost: 0 }),
     },
   },
 ];
@@ -149,6 +160,7 @@ describe('one error code per fault class, across every entry point', () => {
     const fromHandler = await codeOf(handler({ port: 70000 }));
     const fromConform = await codeOf(conformWith({ port: 70000 }));
     expect(fromConform.message).toBe(fromHandler.message);
+    expect((await codeOf(conformDomainWith({ port: 70000 }))).message).toBe(fromHandler.message);
     expect(fromConform.message).toMatch(/port must be an integer from 1 to 65535, not 70000/);
   });
 

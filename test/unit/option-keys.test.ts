@@ -11,11 +11,13 @@ import type {
   SMTPTransport,
   StreamTransport,
 } from '../../src/compat/nodemailer/types.js';
+import type { ConformDomainOptions } from '../../src/conform/domain/types.js';
 import type { ProbeChecks, ProbeOptions } from '../../src/conform/probe.js';
 import type { ConformOptions } from '../../src/conform/types.js';
 import type { MessageInput } from '../../src/message/types.js';
 import type { MxSendOptions, SmtpMxHandlerOptions } from '../../src/mx/handler.js';
 import {
+  CONFORM_DOMAIN_OPTION_KEYS,
   CONFORM_OPTION_KEYS,
   CONNECTION_OPTION_KEYS,
   HANDLER_OPTION_KEYS,
@@ -82,6 +84,7 @@ const tied: {
   probe: Same<typeof PROBE_OPTION_KEYS, ProbeOptions>;
   probeChecks: Same<typeof PROBE_CHECKS_KEYS, ProbeChecks>;
   conform: Same<typeof CONFORM_OPTION_KEYS, ConformOptions>;
+  conformDomain: Same<typeof CONFORM_DOMAIN_OPTION_KEYS, ConformDomainOptions>;
   sendMessage: Same<typeof SEND_MESSAGE_OPTION_KEYS, Omit<SendMessageOptions, keyof MessageInput>>;
   sendRaw: Same<typeof SEND_RAW_OPTION_KEYS, SendRawOptions>;
   mxHandler: Same<typeof MX_HANDLER_OPTION_KEYS, SmtpMxHandlerOptions>;
@@ -100,6 +103,7 @@ const tied: {
   probe: true,
   probeChecks: true,
   conform: true,
+  conformDomain: true,
   sendMessage: true,
   sendRaw: true,
   mxHandler: true,
@@ -123,6 +127,7 @@ describe('option key lists', () => {
       PROBE_OPTION_KEYS,
       PROBE_CHECKS_KEYS,
       CONFORM_OPTION_KEYS,
+      CONFORM_DOMAIN_OPTION_KEYS,
       SEND_MESSAGE_OPTION_KEYS,
       SEND_RAW_OPTION_KEYS,
       MX_HANDLER_OPTION_KEYS,

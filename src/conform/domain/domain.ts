@@ -13,6 +13,15 @@ import { type DaneRequirement, lookupTlsa } from '../../mx/dane.js';
 import { MemoryStsCache, MtaSts, mxMatches } from '../../mx/mta-sts.js';
 import { type MxHost, mxTargets, resolveMx } from '../../mx/resolve.js';
 import { lookupTlsRpt } from '../../mx/tls-rpt.js';
+import {
+  assertKnownKeys,
+  assertObject,
+  CONFORM_DOMAIN_OPTION_KEYS,
+  checkClientName,
+  checkPort,
+  duration,
+  positiveInteger,
+} from '../../options.js';
 import { conformServer } from '../server.js';
 import type { ConformSummary } from '../types.js';
 import { scanTls } from './tls-scan.js';
@@ -24,32 +33,24 @@ import {
   type DomainMxHost,
 } from './types.js';
 
-const KNOWN = new Set([
-  'domain',
-  'resolver',
-  'port',
-  'ca',
-  'mtaSts',
-  'clientName',
-  'timeout',
-  'hostChecks',
-  'addressesPerHost',
-  'signal',
-]);
 const DEFAULT_TIMEOUT = 10_000;
 
 /**
  * Scans a domain. @throws InvalidArgumentError for an unknown option or a bad value.
  */
 export async function conformDomain(options: ConformDomainOptions): Promise<ConformDomainReport> {
-  for (const key of Object.keys(options))
-    if (!KNOWN.has(key)) throw new InvalidArgumentError(`unknown conform option '${key}'`, { field: key });
+  // options.ts's rules, as for the one-server scan: the same value gets the same error.
+  assertObject(options, 'conform options');
+  assertKnownKeys(options, CONFORM_DOMAIN_OPTION_KEYS, 'conform options');
   if (typeof options.domain !== 'string' || !/^[A-Za-z0-9.-]+$/.test(options.domain))
     throw new InvalidArgumentError('domain must be an ASCII domain name (an A-label for IDNs)', { field: 'domain' });
   const started = performance.now();
   const domain = canonicalName(options.domain);
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
-  const port = options.port ?? 25;
+  const timeout = duration(options.timeout, DEFAULT_TIMEOUT, 'timeout', { infinityOk: false });
+  const port = checkPort(options.port ?? 25, 'tls');
+  if (options.mtaSts?.port !== undefined) checkPort(options.mtaSts.port, 'tls', 'mtaSts.port');
+  checkClientName(options.clientName);
+  const perHost = positiveInteger(options.addressesPerHost, 2, 'addressesPerHost');
   const resolver =
     options.resolver instanceof DnsResolver
       ? options.resolver
@@ -224,7 +225,6 @@ export async function conformDomain(options: ConformDomainOptions): Promise<Conf
   );
 
   // ── per MX host: TLSA, TLS ──
-  const perHost = options.addressesPerHost ?? 2;
   for (const h of hosts) {
     const entry: DomainMxHost = { host: h.host, preference: h.preference, addresses: h.addresses, checks: [] };
     mx.push(entry);
