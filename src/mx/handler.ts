@@ -23,10 +23,12 @@ import {
   checkBooleans,
   checkClientName,
   checkFunction,
+  checkPort,
   findUnknownKey,
   MX_HANDLER_OPTION_KEYS,
   MX_SEND_OPTION_KEYS,
   MX_STS_OPTION_KEYS,
+  positiveInteger,
   SEND_MESSAGE_OPTION_KEYS,
   SEND_RAW_OPTION_KEYS,
 } from '../options.js';
@@ -144,12 +146,9 @@ export class SmtpMxHandler {
       throw new InvalidArgumentError('localAddress must be an IP address', { field: 'localAddress' });
     if (options.transport !== undefined && options.transport !== 'mx')
       throw new InvalidArgumentError("transport must be 'mx'", { field: 'transport' });
-    const port = options.port ?? 25;
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw new InvalidArgumentError('port must be 1–65535', { field: 'port' });
-    const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
-    if (!Number.isInteger(poolSize) || poolSize < 1)
-      throw new InvalidArgumentError('poolSize must be a positive integer', { field: 'poolSize' });
+    // options.ts's rules: the same value gets the same error as from SmtpProtocolHandler.
+    const port = checkPort(options.port ?? 25, 'tls');
+    const poolSize = positiveInteger(options.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
     this.resolver = options.resolver instanceof DnsResolver ? options.resolver : new DnsResolver(options.resolver);
     this.#retryPolicy = resolveRetryPolicy(options.retryPolicy);
     this.#limits = resolveLimits(options.limits);

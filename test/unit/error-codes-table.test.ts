@@ -9,6 +9,7 @@ import { createTransport } from '../../src/compat/nodemailer.js';
 import { conform } from '../../src/conform/conform.js';
 import { probe } from '../../src/conform/probe.js';
 import { SmtpMessageValidator } from '../../src/message/validator.js';
+import { SmtpMxHandler } from '../../src/mx/handler.js';
 import { SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { SmtpConnectionPool } from '../../src/pool/pool.js';
 import { SmtpProtocolHandler } from '../../src/send/handler.js';
@@ -71,6 +72,7 @@ const sendRaw = (o: object) => async () => {
 const transport = (o: object) => () => createTransport({ host: 'localhost', ...o } as never);
 // Both fail on their options before any Redis connection is made.
 const outbox = (o: object) => () => new SmtpOutbox(o as never);
+const mx = (o: object) => () => new SmtpMxHandler(o as never);
 const worker = (o: object) => () => new SmtpOutboxWorker({ handler: { hostname: 'localhost' }, ...o } as never);
 
 const CLASSES: { fault: string; code: string; cases: Record<string, () => unknown> }[] = [
@@ -129,6 +131,7 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'conform 70000': conformWith({ port: 70000 }),
       'conform 1.5': conformWith({ port: 1.5 }),
       'conform domain 70000': conformDomainWith({ port: 70000 }),
+      'mx handler 70000': mx({ port: 70000 }),
       'conform domain mtaSts.port 0': conformDomainWith({ mtaSts: { port: 0 } }),
       'outbox worker handler 70000': worker({ handler: { hostname: 'localhost', port: 70000 } }),
     },
@@ -138,6 +141,7 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
     code: 'ERR_SMTP_INVALID_ARGUMENT',
     cases: {
       'handler poolSize 0': handler({ poolSize: 0 }),
+      'mx handler poolSize 1.5': mx({ poolSize: 1.5 }),
       'outbox worker concurrency 0': worker({ concurrency: 0 }),
       'outbox worker concurrency 1.5': worker({ concurrency: 1.5 }),
       'outbox worker limiter.max 0': worker({ limiter: { max: 0, duration: 1000 } }),
@@ -156,11 +160,12 @@ describe('one error code per fault class, across every entry point', () => {
     });
   }
 
-  it('a bad port gets the same message from the handler and from conform', async () => {
+  it('a bad port gets the same message from the handler, conform and the MX handler', async () => {
     const fromHandler = await codeOf(handler({ port: 70000 }));
     const fromConform = await codeOf(conformWith({ port: 70000 }));
     expect(fromConform.message).toBe(fromHandler.message);
     expect((await codeOf(conformDomainWith({ port: 70000 }))).message).toBe(fromHandler.message);
+    expect((await codeOf(mx({ port: 70000 }))).message).toBe(fromHandler.message);
     expect(fromConform.message).toMatch(/port must be an integer from 1 to 65535, not 70000/);
   });
 
