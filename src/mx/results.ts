@@ -85,13 +85,18 @@ export class MxDeliveryResult extends DeliveryResult {
 export function combineResults(messageId: string | null, outcomes: readonly DomainOutcome[]): MxDeliveryResult {
   const recipients: Record<string, RecipientOutcome> = {};
   const accepted: string[] = [];
+  const delivered: string[] = [];
   const failures: Record<string, string> = {};
   const retry: string[] = [];
   for (const o of outcomes) {
     const r = o.result;
     for (const rcpt of o.recipients) {
       const refused = r.recipientFailures[rcpt];
-      const ok = r.acceptedRecipients.includes(rcpt);
+      // Delivered is the domain result's own word (a 2xx to the dot, or an LMTP recipient's 2xx), never an RCPT
+      // acceptance: a 451 to the dot leaves RCPT-accepted recipients undelivered. Accepted recipients of an
+      // UNKNOWN domain may have it.
+      const got = r.deliveredRecipients.includes(rcpt);
+      const ok = got || (r.status === SmtpDeliveryStatus.UNKNOWN && r.acceptedRecipients.includes(rcpt));
       // A recipient refused with 4xx while others were accepted is a temporary failure of its own.
       const refusedFor =
         refused === undefined
@@ -99,13 +104,13 @@ export function combineResults(messageId: string | null, outcomes: readonly Doma
           : refused.startsWith('4')
             ? SmtpDeliveryStatus.TEMP_FAILED
             : SmtpDeliveryStatus.REJECTED;
-      const status = ok
-        ? r.status === SmtpDeliveryStatus.UNKNOWN
+      const status = got
+        ? SmtpDeliveryStatus.SUCCESS
+        : ok
           ? SmtpDeliveryStatus.UNKNOWN
-          : SmtpDeliveryStatus.SUCCESS
-        : refusedFor !== null && r.status === SmtpDeliveryStatus.SUCCESS
-          ? refusedFor
-          : r.status;
+          : refusedFor !== null && r.status === SmtpDeliveryStatus.SUCCESS
+            ? refusedFor
+            : r.status;
       recipients[rcpt] = {
         domain: o.domain,
         status,
@@ -113,6 +118,7 @@ export function combineResults(messageId: string | null, outcomes: readonly Doma
         error: ok ? null : (refused ?? r.smtpError ?? r.status),
       };
       if (ok) accepted.push(rcpt);
+      if (got) delivered.push(rcpt);
       else failures[rcpt] = refused ?? r.smtpError ?? r.status;
       if (!ok && TEMPORARY.includes(status)) retry.push(rcpt);
     }
@@ -129,20 +135,21 @@ export function combineResults(messageId: string | null, outcomes: readonly Doma
   else status = SmtpDeliveryStatus.FAILED;
   // The deciding domain: the first with the overall status (its reply and error describe the result).
   const deciding = outcomes.find((o) => o.result.status === status)?.result ?? outcomes[0]?.result;
-  const delivered = status === SmtpDeliveryStatus.SUCCESS;
+  const success = status === SmtpDeliveryStatus.SUCCESS;
   const init: DeliveryResultInit = {
     status,
     messageId,
     smtpCode: deciding?.smtpCode ?? null,
-    smtpError: delivered ? null : (deciding?.smtpError ?? null),
+    smtpError: success ? null : (deciding?.smtpError ?? null),
     enhancedCode: deciding?.enhancedCode ?? null,
     response: deciding?.response ?? null,
     recipientFailures: failures,
     acceptedRecipients: accepted,
-    sentAt: delivered ? (deciding?.sentAt ?? new Date()) : null,
+    deliveredRecipients: delivered,
+    sentAt: success ? (deciding?.sentAt ?? new Date()) : null,
     retryCount: Math.max(0, ...outcomes.map((o) => o.result.retryCount)),
     isRetryable: TEMPORARY.includes(status),
-    error: delivered ? null : (deciding?.error ?? null),
+    error: success ? null : (deciding?.error ?? null),
   };
-  return new MxDeliveryResult(init, outcomes, recipients, delivered ? retry : []);
+  return new MxDeliveryResult(init, outcomes, recipients, success ? retry : []);
 }

@@ -345,6 +345,8 @@ describe('one result for several domains', () => {
       isRetryable: status === 'temp_failed',
       smtpError: status === 'success' ? null : `${status} at ${domain}`,
       acceptedRecipients: status === 'success' || status === 'unknown' ? recipients : [],
+      // As decide.ts reports them: a SUCCESS names whom the message reached.
+      deliveredRecipients: status === 'success' ? recipients : [],
       ...extra,
     }),
     mxHost: null,
@@ -363,6 +365,33 @@ describe('one result for several domains', () => {
     expect(r.recipientFailures).toEqual({ 'y@b.example': 'temp_failed at b.example' });
     expect(r.retryRecipients).toEqual(['y@b.example']);
     expect(r.recipients['y@b.example']).toMatchObject({ status: 'temp_failed', domain: 'b.example' });
+  });
+
+  it('a 451 to the dot at one domain: its recipients accepted at RCPT are not delivered, and are resent to', () => {
+    const r = combineResults('<m@x>', [
+      outcome('a.example', ['x@a.example'], SmtpDeliveryStatus.SUCCESS),
+      // RCPT accepted, the dot answered 451, no attempts left: accepted, never delivered.
+      outcome('b.example', ['y@b.example'], SmtpDeliveryStatus.TEMP_FAILED, { acceptedRecipients: ['y@b.example'] }),
+    ]);
+    expect(r.status).toBe(SmtpDeliveryStatus.SUCCESS);
+    expect(r.deliveredRecipients).toEqual(['x@a.example']);
+    expect(r.acceptedRecipients).toEqual(['x@a.example']);
+    expect(r.recipients['y@b.example']).toMatchObject({ status: 'temp_failed', error: 'temp_failed at b.example' });
+    expect(r.recipientFailures).toEqual({ 'y@b.example': 'temp_failed at b.example' });
+    expect(r.retryRecipients).toEqual(['y@b.example']);
+  });
+
+  it('an UNKNOWN domain: its accepted recipients may have it, those it delivered to did', () => {
+    const r = combineResults('<m@x>', [
+      outcome('a.example', ['x@a.example', 'z@a.example'], SmtpDeliveryStatus.UNKNOWN, {
+        deliveredRecipients: ['x@a.example'],
+      }),
+    ]);
+    expect(r.status).toBe(SmtpDeliveryStatus.UNKNOWN);
+    expect(r.recipients['x@a.example']?.status).toBe('success');
+    expect(r.recipients['z@a.example']?.status).toBe('unknown');
+    expect(r.acceptedRecipients).toEqual(['x@a.example', 'z@a.example']);
+    expect(r.retryRecipients).toEqual([]);
   });
 
   it.each([
