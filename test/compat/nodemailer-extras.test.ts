@@ -19,6 +19,7 @@ import {
 } from '../../src/compat/nodemailer/transport-options.js';
 import nodemailer, { createTransport } from '../../src/compat/nodemailer.js';
 import { testCertificates } from '../../src/testing/certs.js';
+import { startScriptedServer } from '../../src/testing/index.js';
 import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
 import { startSocksProxy } from './socks-proxy.js';
 
@@ -398,6 +399,20 @@ describe('translation tables', () => {
     expect(all).toMatch(/DEBUG \[smtp-transport\] \[\w+\] C: EHLO/);
     expect(all).not.toContain('hunter2-password');
     expect(all).not.toContain(Buffer.from('\0u\0hunter2-password').toString('base64'));
+  });
+
+  it('logger: true escapes what a terminal would act on in server text, bidi controls and C1 included', async () => {
+    const s = await startScriptedServer({ greeting: '220 \u202eevil\u009b31m \x1b[2J ready' });
+    cleanups.push(() => s.close());
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((line: unknown) => void lines.push(String(line)));
+    cleanups.push(() => spy.mockRestore());
+    const t = createTransport({ host: '127.0.0.1', port: s.port, ignoreTLS: true, logger: true, debug: true });
+    await t.sendMail(mail);
+    await t.close();
+    const greeting = lines.find((l) => l.includes('S: 220'));
+    expect(greeting).toContain('S: 220 \\u202eevil\\u009b31m \\x1b[2J ready');
+    expect(lines.join('\n')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
   });
 
   it('sendmail: an envelope address starting with "-" never reaches the command line', async () => {

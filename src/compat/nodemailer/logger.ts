@@ -5,6 +5,8 @@
  */
 import { format } from 'node:util';
 import type { TranscriptEntry } from '../../transport/connection.js';
+// The one escaper for server text shown to a person (control, C1 and bidi characters).
+import { escapeTerminalText as printable } from '../../util/terminal-text.js';
 import type { Logger } from './types.js';
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -15,11 +17,6 @@ export interface CompatLogger {
   readonly debug: boolean;
   log(level: Level, data: Record<string, unknown>, message: string, ...args: unknown[]): void;
   transcript(entry: TranscriptEntry, cid: string): void;
-}
-
-/** Control characters from a server shown escaped, never raw on a terminal. */
-function printable(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function consoleLogger(component: string): Pick<Logger, Level> {
