@@ -134,6 +134,7 @@ export interface StsFetchOptions {
   port?: number;
   /** CAs to trust instead of Node's (a private or lab CA). */
   ca?: string | Buffer | (string | Buffer)[];
+  /** ms for the whole fetch (connect, TLS, the policy read); default 15 s. */
   timeout?: number;
 }
 
@@ -241,7 +242,6 @@ export class MtaSts {
           ...(this.#fetch.ca === undefined ? {} : { ca: this.#fetch.ca }),
           rejectUnauthorized: true,
           signal,
-          timeout,
           headers: { accept: 'text/plain' },
         },
         (res) => {
@@ -270,7 +270,9 @@ export class MtaSts {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no policy from ${host} within ${timeout} ms`)));
+      // The whole fetch, not each silence: a policy host trickling bytes must not hold a delivery for long.
+      const deadline = setTimeout(() => req.destroy(new Error(`no policy from ${host} within ${timeout} ms`)), timeout);
+      req.on('close', () => clearTimeout(deadline));
       req.on('error', reject);
     });
   }

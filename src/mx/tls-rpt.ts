@@ -155,8 +155,8 @@ export function buildReport(sessions: readonly RptSession[], meta: ReportMeta): 
 
 /**
  * Sends a report to an `https:` rua (RFC 8460 §5.4): POST, gzipped, `application/tlsrpt+gzip`.
- * Resolves with the HTTP status (2xx: accepted); rejects on a network or TLS error. The certificate is
- * checked (`ca` for a private CA).
+ * Resolves with the HTTP status (2xx: accepted); rejects on a network or TLS error, or when the whole
+ * exchange takes longer than `timeout` (default 30 s). The certificate is checked (`ca` for a private CA).
  */
 export async function postTlsRptReport(
   url: string,
@@ -177,14 +177,18 @@ export async function postTlsRptReport(
         rejectUnauthorized: true,
         ...(options.ca === undefined ? {} : { ca: options.ca }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        timeout,
       },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)));
+    // The whole exchange, not each silence: a collector trickling bytes must not hold the sender forever.
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)),
+      timeout,
+    );
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', reject);
     req.end(body);
   });

@@ -38,6 +38,28 @@ describe('postTlsRptReport', () => {
     expect(c.got).toEqual([{ type: 'application/tlsrpt+gzip', body: { 'report-id': 'r1', policies: [] } }]);
   });
 
+  it('gives up on a collector that trickles its answer, within the timeout for the whole exchange', async () => {
+    const certs = testCertificates();
+    const timers: NodeJS.Timeout[] = [];
+    const server = https.createServer({ cert: certs.cert, key: certs.key }, (req, res) => {
+      req.resume();
+      res.writeHead(200);
+      // One byte every 50 ms, for ever: never idle long enough for a per-silence timeout.
+      timers.push(setInterval(() => res.write('.'), 50));
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/tlsrpt`;
+    try {
+      const started = Date.now();
+      await expect(postTlsRptReport(url, {}, { ca: certs.ca, timeout: 400 })).rejects.toThrow(/within 400 ms/);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      server.closeAllConnections();
+    }
+  });
+
   it('refuses a collector whose certificate is not trusted', async () => {
     const c = await collector();
     await expect(postTlsRptReport(c.url, {})).rejects.toThrow(/certificate|self-signed|issuer/i);
