@@ -422,6 +422,18 @@ describe('translation tables', () => {
     ).rejects.toMatchObject({ code: 'ESENDMAIL' });
   });
 
+  it('raw: the Message-ID is read from the header block, never from a body line that looks like it', async () => {
+    const t = createTransport({ streamTransport: true, buffer: true });
+    const raw = 'From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\n\r\nMessage-ID: <fake@body.example>\r\n';
+    const info = await t.sendMail({ raw, envelope: { from: 'a@example.com', to: ['b@example.org'] } });
+    expect(info.messageId).not.toBe('<fake@body.example>');
+    const withId = await t.sendMail({
+      raw: `Message-ID: <real@head.example>\r\n${raw}`,
+      envelope: { from: 'a@example.com', to: ['b@example.org'] },
+    });
+    expect(withId.messageId).toBe('<real@head.example>');
+  });
+
   it('deliberate: no Bcc field in any output (streamTransport here), though the envelope keeps the address', async () => {
     const info = await createTransport({ streamTransport: true, buffer: true }).sendMail({
       ...mail,

@@ -9,6 +9,7 @@ import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { type BuildMessageOptions, buildMessage } from '../../message/mime/builder.js';
 import { decodeQuotedPrintable, encodeWords, foldHeader } from '../../message/mime/encodings.js';
 import { assertCustomHeaderName, customHeaderFields, RESERVED_FIELDS } from '../../message/mime/headers.js';
+import { readMessageId } from '../../message/prepare.js';
 import type { AlternativeInput, AttachmentInput, IcalEventInput } from '../../message/types.js';
 import { headerText, mailboxes, phraseText, wireList, wireSingle } from './addresses.js';
 import { type AccessPolicy, parseDataUri, resolveContent, resolveText, sourceKind } from './content.js';
@@ -286,8 +287,9 @@ export async function compose(data: MailData, options: ComposeOptions): Promise<
   if (data.raw !== undefined && data.raw !== null) {
     const raw = await resolveContent(data.raw, policy, 'raw');
     const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw ?? '', 'utf8');
-    const id = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im.exec(bytes.toString('latin1', 0, 64 * 1024));
-    return { raw: bytes, envelope, messageId: id?.[1] ?? (data.messageId ? bracket(data.messageId) : '') };
+    // The engine's one reader: the header block only (a body line that looks like the field is not it).
+    const id = readMessageId(bytes);
+    return { raw: bytes, envelope, messageId: id ?? (data.messageId ? bracket(data.messageId) : '') };
   }
   const attachments = [...((data.attachments ?? []) as Record<string, unknown>[])];
   let html = await bodyText(data.html, data.encoding, policy, 'html');
