@@ -39,12 +39,12 @@ export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis
   (default 10000, 0: never) a line: this process's delivered/failed/unknown/retry, its rate, the queue's
   depth; --json prints it as one JSON object. Default: STARTTLS required (port 587).`;
 
-/** host:port,host:port → [{ host, port }]. @throws UsageError. */
+/** host:port,host:port → [{ host, port }], each read as a server argument is (parseTarget). @throws UsageError. */
 function nodeList(flag: string, value: string): { host: string; port: number }[] {
   return value.split(',').map((item) => {
-    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
-    if (!m) throw new UsageError(`--${flag} takes host:port,host:port, not ${JSON.stringify(item)}`);
-    return { host: m[1]!.replace(/^\[|\]$/g, ''), port: positiveInt(flag, m[2], 1) };
+    const { host, port } = parseTarget(item);
+    if (port === undefined) throw new UsageError(`--${flag} takes host:port,host:port, not ${JSON.stringify(item)}`);
+    return { host, port };
   });
 }
 

@@ -94,6 +94,7 @@ describe('smtpwire outbox-worker usage errors', () => {
       ['outbox-worker', '--sentinels', '127.0.0.1:26379', 'localhost'],
       ['outbox-worker', '--redis', 'redis://x', '--cluster', '127.0.0.1:7000', 'localhost'],
       ['outbox-worker', '--cluster', '127.0.0.1', 'localhost'],
+      ['outbox-worker', '--cluster', '127.0.0.1:70000', 'localhost'],
       ['outbox-worker', '--progress', '-1', 'localhost'],
       ['outbox-worker', '--redis-pass-env', 'NOT_SET_HERE', 'localhost'],
     ]) {
