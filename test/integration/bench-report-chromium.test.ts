@@ -2,12 +2,10 @@
  * The `--report` page rendered by a real browser (Debian chromium, headless): the DOM Chromium built
  * has the SVG elements the report should draw, and the screenshot shows them in their colours.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { orderedPhases } from '../../src/cli/bench/command.js';
 import { LatencyHistogram } from '../../src/cli/bench/histogram.js';
@@ -15,12 +13,10 @@ import type { LoadPart } from '../../src/cli/bench/load.js';
 import { renderHtmlReport } from '../../src/cli/bench/report-html.js';
 import { mergeParts } from '../../src/cli/bench/run.js';
 import { TimeSeries } from '../../src/cli/bench/series.js';
-import type { ServerAvailability, ServerName } from '../conformance/servers/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
+import { chromiumAvailability, headlessChromium } from '../helpers/chromium.js';
 import { countColour, decodePng } from '../helpers/png.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const run = promisify(execFile);
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -31,21 +27,8 @@ const tempDir = (): string => {
   return d;
 };
 
-/** Headless Chromium with a throw-away profile, no network chatter. */
-async function chromium(args: string[]): Promise<string> {
-  const flags = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    `--user-data-dir=${tempDir()}`,
-  ];
-  const { stdout } = await run(CHROMIUM, [...flags, ...args], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
-  return stdout;
-}
+/** Headless Chromium with a throw-away profile. */
+const chromium = (args: string[]): Promise<string> => headlessChromium(args, tempDir());
 
 /** One thread's part: 6 s at 500/s with a 1 s stall from 3 s, one in 100 failing, six phases. */
 function syntheticPart(startedAt: number): LoadPart {
@@ -91,14 +74,10 @@ function syntheticPart(startedAt: number): LoadPart {
   };
 }
 
-const available = existsSync(CHROMIUM);
+const availability = chromiumAvailability();
 describe('bench --report in headless Chromium', () => {
-  if (!available) {
-    reportUnavailable({
-      name: 'chromium' as ServerName,
-      available: false,
-      reason: `${CHROMIUM} is missing (Debian package chromium)`,
-    } satisfies ServerAvailability);
+  if (!availability.available) {
+    reportUnavailable(availability);
     return;
   }
 

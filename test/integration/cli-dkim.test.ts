@@ -1,3 +1,7 @@
+/**
+ * The CLI's DKIM: `smtpwire dkim-record` prints the TXT record a verifier accepts, and `send --dkim-*`
+ * (repeatable) dual-signs what the server receives. Run in process through `main()`.
+ */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dkimDnsRecord } from '../../src/index.js';

@@ -1,3 +1,10 @@
+/**
+ * No server byte reaches a terminal raw (issue 23): a hostile server's greeting, EHLO, replies and
+ * refusals carry ESC/CSI/OSC sequences, BEL, NUL, a C1 CSI (U+009B) and bidi overrides; every text
+ * path of the CLI (probe and conform, plain and -v; send, plain and -v; error messages) prints them
+ * escaped. `--json` keeps the values and escapes what JSON leaves raw (DEL, C1, bidi) as `\uXXXX`;
+ * `--junit` carries the evidence escaped as the text report does.
+ */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 import { escapeTerminalText } from '../../src/util/terminal-text.js';

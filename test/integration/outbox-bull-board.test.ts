@@ -4,12 +4,10 @@
  * "completed", and the UNKNOWN job (dropped after the dot) is under "failed" with its `unknown: …` reason — the
  * job `outbox.listUnknown()` lists.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -19,42 +17,16 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { startScriptedServer, waitFor } from '../../src/testing/index.js';
-import type { ServerAvailability, ServerName } from '../conformance/servers/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
+import { chromiumAvailability, headlessChromium } from '../helpers/chromium.js';
 import { type RedisInstance, redisAvailability, startRedis } from '../helpers/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const run = promisify(execFile);
-
 const redisUp = await redisAvailability();
-const chromiumUp: ServerAvailability = existsSync(CHROMIUM)
-  ? { name: 'chromium' as ServerName, available: true }
-  : {
-      name: 'chromium' as ServerName,
-      available: false,
-      reason: `${CHROMIUM} not installed (chromium; run .ci/install-servers.sh as root)`,
-    };
+const chromiumUp = chromiumAvailability();
 
 /** The DOM headless Chromium built for `url`, after the page's scripts ran. */
-async function renderedDom(url: string, profile: string): Promise<string> {
-  const { stdout } = await run(
-    CHROMIUM,
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      `--user-data-dir=${profile}`,
-      '--virtual-time-budget=8000',
-      '--dump-dom',
-      url,
-    ],
-    { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-  );
-  return stdout;
+function renderedDom(url: string, profile: string): Promise<string> {
+  return headlessChromium(['--virtual-time-budget=8000', '--dump-dom', url], profile);
 }
 
 if (!redisUp.available) reportUnavailable(redisUp);

@@ -1,3 +1,8 @@
+/**
+ * DKIM tag values (issue 23): a headerFields or oversign name with `;` would end `h=` and inject tags; a huge
+ * expiresIn wrote `x=1e+22`; `smtpwire dkim-record` took a newline in --selector / --domain. One owner checks
+ * selector and domain for both the signer and the CLI.
+ */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { dkimRecordName, dkimSign } from '../../src/index.js';
