@@ -39,8 +39,21 @@ function reply(q: DnsMessage, patch: Partial<DnsMessage> & { rcode?: number; ad?
   };
 }
 
-/** A UDP server and a TCP server on the same loopback port. */
+/**
+ * A UDP server and a TCP server on the same loopback port. The kernel picks a free UDP port; the same TCP
+ * port may be taken by another process (tests run side by side), so a few ports are tried.
+ */
 async function fakeDns(answer: Answer): Promise<number> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await fakeDnsOnce(answer);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || tries === 5) throw err;
+    }
+  }
+}
+
+async function fakeDnsOnce(answer: Answer): Promise<number> {
   const udp = dgram.createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
   const port = udp.address().port;
@@ -62,6 +75,9 @@ async function fakeDns(answer: Answer): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);
     tcp.listen(port, '127.0.0.1', () => resolve());
+  }).catch((err: unknown) => {
+    udp.close();
+    throw err;
   });
   closers.push(
     () => udp.close(),

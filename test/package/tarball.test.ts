@@ -205,7 +205,7 @@ try {
 `,
     );
     const r = await run(process.execPath, ['otel.mjs'], app);
-    expect(r.out.trim()).toBe('ERR_SMTP_INVALID_STATE true');
+    expect(r.out.trim()).toBe('ERR_SMTP_INVALID_ARGUMENT true');
   });
 
   it('the bin answers --version', async () => {
