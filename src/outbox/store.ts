@@ -57,12 +57,14 @@ export const RECORD_RETENTION_MS = 7 * 24 * 3600_000;
 /**
  * Records an outcome for run `token`, unless another run is handing the job over right now (0). A late
  * 'delivered' from a run that was presumed dead overwrites 'unknown': the truth resolves the unknown. Nothing
- * else does: a late 'not-delivered' must not take a job off the operator's UNKNOWN list (0).
+ * else does: a late 'not-delivered' must not take a job off the operator's UNKNOWN list (0). 'delivered' is
+ * final (only an operator's forget clears it): a stale run's failure recorded over it would let a later run
+ * claim the job again and send a duplicate (0).
  */
 const RECORD = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'handing-over' and redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-if state == 'unknown' and ARGV[2] ~= 'delivered' then return 0 end
+if (state == 'unknown' or state == 'delivered') and ARGV[2] ~= 'delivered' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'token', ARGV[1], 'result', ARGV[3], 'at', ARGV[4], 'messageId', ARGV[6])
 if ARGV[2] == 'unknown' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5]) else redis.call('ZREM', KEYS[2], ARGV[5]) end
 if ARGV[2] == 'unknown' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[7]) end

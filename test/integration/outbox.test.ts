@@ -311,6 +311,11 @@ else
         expect(await store.record('j1', 'run-a', 'delivered', { status: 'success' })).toBe(true);
         expect(await store.listUnknown()).toEqual([]);
         expect(Number(await client.call('PTTL', key))).toBeGreaterThan(0);
+        // 'delivered' is final: a stale run's failure or UNKNOWN recorded over it would let a later claim resend.
+        expect(await store.record('j1', 'stale-run', 'not-delivered', { status: 'retry' })).toBe(false);
+        expect(await store.record('j1', 'stale-run', 'unknown', { status: 'unknown' })).toBe(false);
+        expect((await store.read('j1')).state).toBe('delivered');
+        expect(await store.claim('j1', 'run-b', '<j1@example.com>', 2)).toBe(false);
       });
 
       it('a re-run that finds a claimed hand-over without an outcome reports UNKNOWN and sends nothing', async () => {
