@@ -11,7 +11,6 @@ import { defaultHeaderKey, envelopeOf } from '../../src/compat/nodemailer/compos
 import { engineDsn } from '../../src/compat/nodemailer/dsn.js';
 import { mergeDefaults } from '../../src/compat/nodemailer/mail-message.js';
 import { wellKnown } from '../../src/compat/nodemailer/services.js';
-import { ENGINE_TAKES_DSN } from '../../src/compat/nodemailer/smtp-transport.js';
 import {
   handlerOptions,
   normalizeTransportOptions,
@@ -252,9 +251,7 @@ describe('DSN (nodemailer form → the engine’s { ret, envid, notify, orcpt })
     expect(() => engineDsn({ return: 'body' })).toThrow(/headers' or 'full/);
   });
 
-  // PENDING ENGINE SUPPORT: the send layer (issue 23) adds `dsn` to sendRaw. Until it is merged the
-  // compat layer refuses a DSN request instead of dropping it; after the merge this asserts the wire.
-  it(`dsn on sendMail: ${ENGINE_TAKES_DSN ? 'requested on the wire' : 'refused clearly while the engine lacks DSN (pending issue 23)'}`, async () => {
+  it('dsn on sendMail: requested on the wire (RET, ENVID on MAIL; NOTIFY on RCPT)', async () => {
     const args: Record<string, unknown>[] = [];
     const s = await server({
       hideDSN: false,
@@ -270,21 +267,13 @@ describe('DSN (nodemailer form → the engine’s { ret, envid, notify, orcpt })
     const t = createTransport({ host: '127.0.0.1', port: s.port, tls: tls() });
     cleanups.push(() => t.close());
     const sent = t.sendMail({ ...mail, dsn: { id: 'env-1', return: 'headers', notify: ['failure'] } });
-    if (ENGINE_TAKES_DSN) {
-      await sent;
-      expect(s.messages).toHaveLength(1);
-      // The request must reach the wire: a merged engine that dropped it would fail here.
-      expect(args).toEqual([
-        { mail: expect.objectContaining({ RET: 'HDRS', ENVID: 'env-1' }) },
-        { rcpt: expect.objectContaining({ NOTIFY: 'FAILURE' }) },
-      ]);
-    } else {
-      await expect(sent).rejects.toMatchObject({
-        code: 'EMESSAGE',
-        message: expect.stringContaining('cannot request DSN yet'),
-      });
-      expect(s.messages).toHaveLength(0);
-    }
+    await sent;
+    expect(s.messages).toHaveLength(1);
+    // The request must reach the wire: an engine that dropped it would fail here.
+    expect(args).toEqual([
+      { mail: expect.objectContaining({ RET: 'HDRS', ENVID: 'env-1' }) },
+      { rcpt: expect.objectContaining({ NOTIFY: 'FAILURE' }) },
+    ]);
   });
 });
 

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCodes } from '../../errors.js';
 import type { PoolConnectionParams } from '../../pool/pool-key.js';
-import { SEND_OPTION_KEYS, SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../send/handler.js';
+import { SmtpProtocolHandler, type SmtpProtocolHandlerOptions } from '../../send/handler.js';
 import type { DeliveryResult } from '../../send/result.js';
 import { SmtpConnection, type TranscriptEntry } from '../../transport/connection.js';
 import { wireAddress } from './addresses.js';
@@ -19,9 +19,6 @@ import { proxySocketFactory } from './proxy.js';
 import type { Outgoing } from './transport.js';
 import { handlerOptions, type NormalizedOptions } from './transport-options.js';
 import type { SMTPTransport } from './types.js';
-
-/** Whether the engine on this branch takes `dsn` (the send layer adds it; until then DSN is refused, never dropped). */
-export const ENGINE_TAKES_DSN = SEND_OPTION_KEYS.includes('dsn');
 
 type Auth = SMTPTransport.AuthenticationTypeOAuth2 & { pass?: string; provisionCallback?: unknown };
 
@@ -169,10 +166,6 @@ export class SmtpTransport extends EventEmitter {
       throw nodemailerError('EENVELOPE', 'No recipients defined', { command: 'API' });
     if (envelope.to.length === 0) throw nodemailerError('EENVELOPE', 'No recipients defined', { command: 'API' });
     const dsn = engineDsn(out.data.dsn);
-    if (dsn !== null && !ENGINE_TAKES_DSN)
-      throw nodemailerError('EMESSAGE', 'dsn: this build of the engine cannot request DSN yet; nothing was sent', {
-        command: 'API',
-      });
     const route = this.#routeFor(out.data.auth);
     const started = Date.now();
     let handedOver = started;

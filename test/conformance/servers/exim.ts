@@ -127,7 +127,7 @@ export async function startExim(opts: StartOptions = {}): Promise<EximServer> {
   const uid = Number(stdout.trim());
   await chmod(dir, 0o755);
   await chown(join(dir, 'mail'), uid, 0);
-  await writeFile(join(dir, 'users'), users.map((u) => `${u.username}: ${u.password}`).join('\n') + '\n');
+  await writeFile(join(dir, 'users'), `${users.map((u) => `${u.username}: ${u.password}`).join('\n')}\n`);
   const port = await freePort();
   const conf = join(dir, 'exim.conf');
   await writeFile(conf, config(dir, port, sizeLimit));
