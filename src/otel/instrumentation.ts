@@ -117,7 +117,12 @@ export class Observer {
   readonly #m: Instruments | null;
   readonly #options: ObserverOptions;
   readonly #store: FrameStore;
-  readonly #frames = new WeakMap<object, Frame>();
+  /**
+   * Where a traced call's frame is kept on its channel context (one per call, made by the engine): a
+   * property under this observer's own symbol, invisible to keys and JSON; a WeakMap cost a visible
+   * share of the module's time per message.
+   */
+  readonly #slot = Symbol('smtpwire otel frame');
   /** Pool state per connection, for the connection.count gauge. */
   readonly #state = new WeakMap<object, 'idle' | 'used'>();
   readonly #hosts = new Map<string, Attributes>();
@@ -227,7 +232,7 @@ export class Observer {
       this.#m?.pending(host, 1);
       if (parent?.kind === 'attempt') parent.acquiring = frame;
     }
-    this.#frames.set(context, frame);
+    (context as Record<symbol, Frame | undefined>)[this.#slot] = frame;
     return frame;
   }
 
@@ -256,8 +261,9 @@ export class Observer {
   }
 
   #frameOf(context: object): Frame | undefined {
-    const frame = this.#frames.get(context);
-    this.#frames.delete(context);
+    const slots = context as Record<symbol, Frame | undefined>;
+    const frame = slots[this.#slot];
+    slots[this.#slot] = undefined;
     return frame;
   }
 

@@ -16,7 +16,7 @@ const base = {
 };
 
 const bytes = (options: object, cache?: AddressCache): string =>
-  buildMessage({ ...base, ...options } as Parameters<typeof buildMessage>[0], cache)
+  buildMessage({ subject: 's', ...base, ...options }, cache)
     .toBufferSync()
     .toString('latin1');
 
