@@ -1,10 +1,10 @@
 /**
  * Turns smtpwire's diagnostics channels (src/util/channels.ts) into OpenTelemetry spans and metrics.
  *
- * Span tree, without ids: a send (and a connect, an AUTH) binds an AsyncLocalStorage frame for the
- * duration of its call; the send's current attempt hangs on the send's frame and an attempt's acquire
- * on the attempt's, so whatever is published inside (a nested tracing call, a pool wait, a reply)
- * finds its parent:
+ * Span tree, without ids: a send (and a connect, an AUTH) binds a frame for the duration of its call (in
+ * the OpenTelemetry context when a context manager runs, else in an AsyncLocalStorage: see FrameStore);
+ * the send's current attempt hangs on the send's frame and an attempt's acquire on the attempt's, so
+ * whatever is published inside (a nested tracing call, a pool wait, a reply) finds its parent:
  *
  *   smtp.send ─┬─ smtp.dkim.sign
  *              └─ smtp.attempt ─┬─ smtp.pool.acquire ─┬─ smtp.connect ─ smtp.connect.{tcp,tls,greeting,ehlo,starttls}
