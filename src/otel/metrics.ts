@@ -10,14 +10,27 @@
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api';
 import { ATTR, METRIC } from './names.js';
 
+interface Row {
+  readonly attributes: Attributes;
+  value: number;
+}
+
 /** Running sums per attribute set, keyed by a string the caller builds. */
 class Sums {
-  readonly #rows = new Map<string, { attributes: Attributes; value: number }>();
+  readonly #rows = new Map<string, Row>();
 
   add(key: string, attributes: () => Attributes, n = 1): void {
-    const row = this.#rows.get(key);
-    if (row) row.value += n;
-    else this.#rows.set(key, { attributes: attributes(), value: n });
+    this.row(key, attributes).value += n;
+  }
+
+  /** The row of `key` (made at 0 on first use), for a caller that keeps it. */
+  row(key: string, attributes: () => Attributes): Row {
+    let row = this.#rows.get(key);
+    if (!row) {
+      row = { attributes: attributes(), value: 0 };
+      this.#rows.set(key, row);
+    }
+    return row;
   }
 
   observe(observable: Observable, result: BatchObservableResult): void {
@@ -26,6 +39,17 @@ class Sums {
 }
 
 const byHost = (host: string) => () => ({ [ATTR.serverAddress]: host });
+
+/** A host's rows, kept so the per-message counts are one map lookup (no key string, no closure). */
+interface HostRows {
+  attempts: Row | null;
+  pending: Row | null;
+  bytes: Row | null;
+  idle: Row | null;
+  used: Row | null;
+  /** By status, then reply class. */
+  readonly sends: Map<string, Map<string, Row>>;
+}
 
 export class Instruments {
   readonly sendDuration: Histogram;
@@ -45,6 +69,7 @@ export class Instruments {
   readonly #outboxJobs = new Sums();
   /** Per outbox queue: `performance.now()` of its last job end (for the idle-time gauge). */
   readonly #outboxLast = new Map<string, { at: number; attributes: Attributes }>();
+  readonly #rowsByHost = new Map<string, HostRows>();
   #handshakeCount = 0;
   #resumedCount = 0;
   readonly #observables: Observable[];
@@ -146,16 +171,38 @@ export class Instruments {
     meter.addBatchObservableCallback(this.#callback, this.#observables);
   }
 
+  #rows(host: string): HostRows {
+    let rows = this.#rowsByHost.get(host);
+    if (!rows) {
+      rows = { attempts: null, pending: null, bytes: null, idle: null, used: null, sends: new Map() };
+      this.#rowsByHost.set(host, rows);
+    }
+    return rows;
+  }
+
   sent(host: string, status: string, replyClass: string): void {
-    this.#sends.add(`${host}\0${status}\0${replyClass}`, () => ({
-      [ATTR.serverAddress]: host,
-      [ATTR.status]: status,
-      [ATTR.replyClass]: replyClass,
-    }));
+    const rows = this.#rows(host);
+    let byClass = rows.sends.get(status);
+    if (!byClass) {
+      byClass = new Map();
+      rows.sends.set(status, byClass);
+    }
+    let row = byClass.get(replyClass);
+    if (!row) {
+      row = this.#sends.row(`${host}\0${status}\0${replyClass}`, () => ({
+        [ATTR.serverAddress]: host,
+        [ATTR.status]: status,
+        [ATTR.replyClass]: replyClass,
+      }));
+      byClass.set(replyClass, row);
+    }
+    row.value++;
   }
 
   attempt(host: string): void {
-    this.#attempts.add(host, byHost(host));
+    const rows = this.#rows(host);
+    rows.attempts ??= this.#attempts.row(host, byHost(host));
+    rows.attempts.value++;
   }
 
   retry(host: string): void {
@@ -163,7 +210,9 @@ export class Instruments {
   }
 
   bytesSent(host: string, n: number): void {
-    this.#bytes.add(host, byHost(host), n);
+    const rows = this.#rows(host);
+    rows.bytes ??= this.#bytes.row(host, byHost(host));
+    rows.bytes.value += n;
   }
 
   waited(host: string): void {
@@ -171,15 +220,18 @@ export class Instruments {
   }
 
   pending(host: string, n: 1 | -1): void {
-    this.#pending.add(host, byHost(host), n);
+    const rows = this.#rows(host);
+    rows.pending ??= this.#pending.row(host, byHost(host));
+    rows.pending.value += n;
   }
 
   connection(host: string, state: 'idle' | 'used', n: 1 | -1): void {
-    this.#connections.add(
-      `${host}\0${state}`,
-      () => ({ [ATTR.serverAddress]: host, [ATTR.connectionState]: state }),
-      n,
-    );
+    const rows = this.#rows(host);
+    rows[state] ??= this.#connections.row(`${host}\0${state}`, () => ({
+      [ATTR.serverAddress]: host,
+      [ATTR.connectionState]: state,
+    }));
+    rows[state].value += n;
   }
 
   handshake(resumed: boolean): void {

@@ -14,16 +14,17 @@
  * holds a slot. The pool never parses SMTP; it asks `isBroken`, `noop()`, `close()`, `destroy()`.
  *
  * This file is the moves of connections (checkout, open, release, retire, reap, shutdown). Beside it:
- * `bucket.ts` (a key's state, slot count, the slot wait), `gate.ts` (one call's abort signal),
- * `pool-options.ts` (options, defaults, checks), `pool-stats.ts`, `pool-key.ts`, `rate-limit.ts`, `mutex.ts`.
+ * `bucket.ts` (a key's state, slot count, the slot wait), `handoff.ts` (the FIFO waiting for a release), `gate.ts`
+ * (one call's abort signal), `pool-options.ts` (options, defaults, checks), `pool-stats.ts`, `pool-key.ts`, `rate-limit.ts`.
  */
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { Credentials } from '../protocol/auth.js';
 import { TlsSessionStore } from '../transport/connect.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import { channels } from '../util/channels.js';
-import { type Bucket, type Entry, type HandoffWaiter, newBucket, slots, waitForSlot } from './bucket.js';
+import { type Bucket, type Entry, newBucket, slots, waitForSlot } from './bucket.js';
 import { Gate } from './gate.js';
+import { rejectWaiters, takeWaiter, waitForHandoff } from './handoff.js';
 import { type PoolConnectionParams, type PoolKey, resolveParams } from './pool-key.js';
 import { type PoolableConnection, resolvePoolOptions, type SmtpConnectionPoolOptions } from './pool-options.js';
 import { collectStats, type PoolStats } from './pool-stats.js';
@@ -74,6 +75,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   readonly #orphans = new WeakSet<C>();
   /** Abort controllers of every getConnection still acquiring, so close can reject them. */
   readonly #gates = new Set<Gate>();
+  /** #notify bound once, for the hand-over FIFO's abort and deadline paths. */
+  readonly #onWaitersChanged = (bucket: Bucket<C>): void => this.#notify(bucket);
   #reaper: NodeJS.Timeout | null = null;
   #closed = false;
   #destroyed = false;
@@ -137,7 +140,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       // Every slot busy, nothing parked: wait in the destination's FIFO for a connection handed straight
       // over at its release (no lock, no timer of its own). Null: a slot was freed instead.
       if (bucket.idle.length === 0 && slots(bucket) >= this.#max) {
-        const conn = await this.#waitForHandoff(bucket, signal);
+        const conn = await waitForHandoff(bucket, this.#acquireTimeout, signal, this.#onWaitersChanged);
         if (conn !== null) return conn;
         // Woken to take the general path: it kept its use of the bucket until now (so the bucket was not dropped).
         bucket.users--;
@@ -237,8 +240,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       this.#retire(entry, 'close');
     } else if (entry.bucket.waiters.length > 0) {
       // Straight to the oldest waiter: it stays busy and referenced. Just used, so no health check.
-      const waiter = entry.bucket.waiters.shift()!;
-      this.#leave(entry.bucket, waiter);
+      const waiter = takeWaiter(entry.bucket, false);
       entry.checkouts++;
       this.#reused++;
       waiter.resolve(conn);
@@ -281,7 +283,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     });
     for (const gate of this.#gates) gate.abort(new ClosedError('pool closed while waiting for a connection'));
     for (const bucket of this.#buckets.values()) {
-      this.#rejectWaiters(bucket, new ClosedError('pool closed while waiting for a connection'));
+      rejectWaiters(bucket, new ClosedError('pool closed while waiting for a connection'));
       bucket.limiter?.clear(new ClosedError('pool closed while waiting for a connection'));
       for (const entry of [...bucket.idle]) this.#retire(entry, 'close');
       this.#notify(bucket);
@@ -308,7 +310,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     this.#stopReaper();
     for (const gate of this.#gates) gate.abort(reason);
     for (const bucket of this.#buckets.values()) {
-      this.#rejectWaiters(bucket, reason);
+      rejectWaiters(bucket, reason);
       bucket.limiter?.clear(reason);
       for (const entry of [...bucket.idle, ...bucket.busy]) {
         if (entry.state === 'busy') this.#orphans.add(entry.conn);
@@ -515,91 +517,13 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       });
   }
 
-  /** Waits in the destination's FIFO for a released connection; null when a slot was freed instead. */
-  #waitForHandoff(bucket: Bucket<C>, signal: AbortSignal | undefined): Promise<C | null> {
-    bucket.users++;
-    return new Promise<C | null>((resolve, reject) => {
-      const waiter: HandoffWaiter<C> = {
-        resolve,
-        reject,
-        deadlineAt: this.#acquireTimeout === Infinity ? Infinity : Date.now() + this.#acquireTimeout,
-        signal,
-        onAbort: null,
-      };
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
-          const i = bucket.waiters.indexOf(waiter);
-          if (i === -1) return;
-          bucket.waiters.splice(i, 1);
-          this.#leave(bucket, waiter);
-          reject(new AbortError('aborted while waiting for a connection', { cause: signal.reason }));
-          this.#notify(bucket);
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      bucket.waiters.push(waiter);
-      this.#armDeadline(bucket);
-    });
-  }
-
-  /** A waiter is out of the FIFO (the caller removed it): its listener and its use of the bucket go. */
-  #leave(bucket: Bucket<C>, waiter: HandoffWaiter<C>, keepUse = false): void {
-    if (waiter.onAbort !== null) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    if (!keepUse) bucket.users--;
-    // The deadline timer holds the process only while someone waits.
-    if (bucket.waiters.length === 0) bucket.deadline?.unref();
-  }
-
-  #rejectWaiters(bucket: Bucket<C>, err: unknown): void {
-    for (const waiter of bucket.waiters.splice(0)) {
-      this.#leave(bucket, waiter);
-      waiter.reject(err);
-    }
-  }
-
-  /**
-   * One acquire deadline per destination, for its oldest waiter (every waiter waits the same
-   * `acquireTimeout`, so the oldest is due first); moved only when it would fire too late, and
-   * re-armed for the next waiter when it fires.
-   */
-  #armDeadline(bucket: Bucket<C>): void {
-    const head = bucket.waiters[0];
-    if (head === undefined || head.deadlineAt === Infinity) return;
-    const timer = bucket.deadline;
-    if (timer !== null) {
-      timer.ref();
-      if (bucket.deadlineAt <= head.deadlineAt) return;
-      clearTimeout(timer);
-    }
-    bucket.deadlineAt = head.deadlineAt;
-    bucket.deadline = setTimeout(() => this.#expire(bucket), Math.max(0, head.deadlineAt - Date.now()));
-  }
-
-  #expire(bucket: Bucket<C>): void {
-    bucket.deadline = null;
-    const now = Date.now();
-    while (bucket.waiters.length > 0 && bucket.waiters[0]!.deadlineAt <= now) {
-      const waiter = bucket.waiters.shift()!;
-      this.#leave(bucket, waiter);
-      waiter.reject(
-        new TimeoutError(`no connection to ${bucket.label} became free within ${this.#acquireTimeout} ms`, {
-          phase: 'acquire',
-          timeout: this.#acquireTimeout,
-        }),
-      );
-    }
-    this.#armDeadline(bucket);
-    this.#notify(bucket);
-  }
-
   /** Something changed in the bucket: wake the lock holder, drop an unused bucket, finish closeAll. */
   #notify(bucket: Bucket<C>): void {
     bucket.wake?.();
     // A slot was freed (or a connection parked) while some wait for a hand-over: the oldest takes the
     // general path now (it connects anew in the freed slot, or takes the parked one).
     if (bucket.waiters.length > 0 && (slots(bucket) < this.#max || bucket.idle.length > 0)) {
-      const waiter = bucket.waiters.shift()!;
-      this.#leave(bucket, waiter, true);
+      const waiter = takeWaiter(bucket, true);
       waiter.resolve(null);
     }
     if (

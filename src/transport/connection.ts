@@ -15,7 +15,7 @@
  * arrives: with PIPELINING a warm connection costs about one round trip per message. The message is
  * *handed over* only when the socket has taken that final write (its write callback).
  *
- * Around it: connection-types.ts (options and phases), transaction-plan.ts (what this server can take),
+ * Around it: connection-types.ts (options and phases), connection-options.ts (their checks, the TLS upgrade's), transaction-plan.ts (what this server can take),
  * body.ts (DATA pump, BDAT chunker), timeouts.ts, outcome.ts (what a transaction came to), connect.ts
  * (sockets, TLS).
  */
@@ -29,20 +29,10 @@ import {
   ClosedError,
   ConnectionError,
   ErrorCodes,
-  InvalidArgumentError,
   SmtpError,
   toSmtpError,
 } from '../errors.js';
-import {
-  checkBooleans,
-  checkClientName,
-  checkConnectionKeys,
-  checkFunction,
-  positiveInteger,
-  resolveEndpoint,
-  resolveTimeouts,
-  type Timeouts,
-} from '../options.js';
+import type { Timeouts } from '../options.js';
 import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.js';
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
@@ -50,6 +40,7 @@ import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
 import { channels } from '../util/channels.js';
 import { Mutex } from '../util/mutex.js';
 import { openSocket, upgradeToTls } from './connect.js';
+import { resolveConnectionOptions, tlsUpgradeOptions } from './connection-options.js';
 import type {
   ConnectionTimings,
   OperationOptions,
@@ -129,18 +120,8 @@ export class SmtpConnection extends EventEmitter {
 
   constructor(options: SmtpConnectionOptions) {
     super();
-    if (options === null || typeof options !== 'object')
-      throw new InvalidArgumentError('SmtpConnection options must be an object', { field: 'options' });
-    checkConnectionKeys(options);
-    const { host, port, encryption, protocol } = resolveEndpoint(options);
-    checkClientName(options.clientName);
-    checkBooleans(options, ['opportunisticTls', 'pipelining', 'chunking', 'allowInsecureAuth']);
-    checkFunction(options.onTranscript, 'onTranscript');
-    checkFunction(options.verifyPeer, 'verifyPeer');
-    this.#timeouts = resolveTimeouts(options.timeouts);
-    if (options.chunkSize !== undefined) positiveInteger(options.chunkSize, undefined, 'chunkSize');
-    if (options.maxLineLength !== undefined) positiveInteger(options.maxLineLength, undefined, 'maxLineLength');
-    if (options.maxReplyLines !== undefined) positiveInteger(options.maxReplyLines, undefined, 'maxReplyLines');
+    const { host, port, encryption, protocol, timeouts } = resolveConnectionOptions(options);
+    this.#timeouts = timeouts;
     this.host = host;
     this.port = port;
     this.encryption = encryption;
@@ -292,7 +273,7 @@ export class SmtpConnection extends EventEmitter {
       // destroy() may have been called while the socket was opening: it must not outlive that.
       if (this.#broken) socket.destroy();
       if (this.encryption === 'ssl' && !this.#broken) {
-        socket = await upgradeToTls(socket, this.#upgradeOptions(true, signal));
+        socket = await upgradeToTls(socket, tlsUpgradeOptions(this, this.#options, this.#timeouts, true, signal));
         lap('tls');
         this.#secure = true;
         if (this.#broken) socket.destroy();
@@ -342,24 +323,11 @@ export class SmtpConnection extends EventEmitter {
     this.#plaintextInfo = this.#info;
     this.#info = null;
     this.#replies.resetParser();
-    const secure = await upgradeToTls(plain, this.#upgradeOptions(false, signal));
+    const secure = await upgradeToTls(plain, tlsUpgradeOptions(this, this.#options, this.#timeouts, false, signal));
     this.#replies.discardInput(false);
     this.#secure = true;
     this.#attach(secure);
     await this.#hello();
-  }
-
-  #upgradeOptions(implicit: boolean, signal: AbortSignal | undefined) {
-    return {
-      host: this.host,
-      port: this.port,
-      tls: this.#options.tls,
-      tlsTimeout: this.#timeouts.tls,
-      implicit,
-      signal,
-      sessions: this.#options.tlsSessions,
-      verifyPeer: this.#options.verifyPeer,
-    };
   }
 
   /** Says EHLO again (e.g. to refresh capabilities). */

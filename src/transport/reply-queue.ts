@@ -16,6 +16,40 @@ import { closingError, replyError } from './outcome.js';
 
 /** Re-runs the parser on input it held back (after a refused STARTTLS). */
 const EMPTY = Buffer.alloc(0);
+const NO_OPTIONS: SendOptions = {};
+
+/**
+ * A reply to read later (`ReplyQueue.sendLater`): `take()` gives it synchronously once it is in (the
+ * usual case: a pipelined RCPT's reply comes in the same read as MAIL's), else a promise of it.
+ */
+export class LaterReply {
+  #reply: Reply | null = null;
+  #failed = false;
+  #error: unknown = null;
+  #waiter: { resolve: (reply: Reply) => void; reject: (err: unknown) => void } | null = null;
+
+  readonly resolve = (reply: Reply): void => {
+    if (this.#reply !== null || this.#failed) return;
+    this.#reply = reply;
+    this.#waiter?.resolve(reply);
+  };
+
+  readonly reject = (err: unknown): void => {
+    if (this.#reply !== null || this.#failed) return;
+    this.#failed = true;
+    this.#error = err;
+    this.#waiter?.reject(err);
+  };
+
+  /** The reply, or a promise of it; throws (or rejects with) what failed it. Read it once. */
+  take(): Reply | Promise<Reply> {
+    if (this.#reply !== null) return this.#reply;
+    if (this.#failed) throw this.#error;
+    return new Promise<Reply>((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+}
 
 /** One command waiting for its reply. */
 export interface Pending {
@@ -162,41 +196,67 @@ export class ReplyQueue {
   send(line: string | null, opts: SendOptions = {}): Promise<Reply> {
     const broken = this.#host.broken();
     if (broken) return Promise.reject(broken);
-    const timeouts = this.#host.timeouts;
-    return new Promise<Reply>((resolve, reject) => {
-      const entry: Pending = {
-        line,
-        label: opts.command ?? opts.redacted,
-        phase: opts.afterHandOver ? 'finalReply' : opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
-        timeout: opts.afterHandOver
-          ? timeouts.finalReply
-          : opts.final
-            ? timeouts.dataIdle
-            : (opts.timeout ?? timeouts.command),
-        handedOver: opts.afterHandOver === true,
-        switchesToTls: opts.switchesToTls ?? false,
-        resolve,
-        reject,
-      };
-      this.#inflight.push(entry);
-      // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
-      const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
-      const onWritten = opts.final
-        ? (err?: Error | null): void => {
-            if (!err) this.#handedOver(entry);
-          }
-        : undefined;
-      const host = this.#host;
-      if (line !== null) {
-        if (!opts.quiet && host.transcribing()) host.transcript('client', opts.redacted ?? cmd.redactCommand(line));
-        host.write(line, body === undefined ? onWritten : undefined);
+    return new Promise<Reply>((resolve, reject) => this.#enqueue(line, opts, resolve, reject));
+  }
+
+  /**
+   * As `send(line)`, for a pipelined command whose reply is read later (RCPT and DATA behind MAIL): no
+   * promise unless it is awaited before its reply is in, and none to mark as handled meanwhile.
+   */
+  sendLater(line: string): LaterReply {
+    const later = new LaterReply();
+    const broken = this.#host.broken();
+    if (broken) later.reject(broken);
+    else {
+      try {
+        this.#enqueue(line, NO_OPTIONS, later.resolve, later.reject);
+      } catch (err) {
+        // What the promise of `send` would have rejected with.
+        later.reject(err);
       }
-      if (body === undefined) {
-        // nothing more
-      } else if (Buffer.isBuffer(body)) host.write(body, onWritten);
-      else for (let i = 0; i < body.length; i++) host.write(body[i]!, i === body.length - 1 ? onWritten : undefined);
-      if (this.#inflight.length === 1) this.#armTimer();
-    });
+    }
+    return later;
+  }
+
+  #enqueue(
+    line: string | null,
+    opts: SendOptions,
+    resolve: (reply: Reply) => void,
+    reject: (err: SmtpError) => void,
+  ): void {
+    const timeouts = this.#host.timeouts;
+    const entry: Pending = {
+      line,
+      label: opts.command ?? opts.redacted,
+      phase: opts.afterHandOver ? 'finalReply' : opts.final ? 'dataIdle' : (opts.phase ?? 'command'),
+      timeout: opts.afterHandOver
+        ? timeouts.finalReply
+        : opts.final
+          ? timeouts.dataIdle
+          : (opts.timeout ?? timeouts.command),
+      handedOver: opts.afterHandOver === true,
+      switchesToTls: opts.switchesToTls ?? false,
+      resolve,
+      reject,
+    };
+    this.#inflight.push(entry);
+    // An empty body writes nothing: the callback then goes with the line (e.g. `BDAT 0 LAST`).
+    const body = opts.body === undefined || opts.body.length === 0 ? undefined : opts.body;
+    const onWritten = opts.final
+      ? (err?: Error | null): void => {
+          if (!err) this.#handedOver(entry);
+        }
+      : undefined;
+    const host = this.#host;
+    if (line !== null) {
+      if (!opts.quiet && host.transcribing()) host.transcript('client', opts.redacted ?? cmd.redactCommand(line));
+      host.write(line, body === undefined ? onWritten : undefined);
+    }
+    if (body === undefined) {
+      // nothing more
+    } else if (Buffer.isBuffer(body)) host.write(body, onWritten);
+    else for (let i = 0; i < body.length; i++) host.write(body[i]!, i === body.length - 1 ? onWritten : undefined);
+    if (this.#inflight.length === 1) this.#armTimer();
   }
 
   /** Sends `line` and throws a ReplyError unless the reply matches `code` (a digit prefix, e.g. 250 or 2). */

@@ -34,7 +34,7 @@ import {
   type RecipientRejection,
   type Tx,
 } from './outcome.js';
-import type { SendOptions } from './reply-queue.js';
+import type { LaterReply, SendOptions } from './reply-queue.js';
 import { handedOverError } from './timeouts.js';
 import type { MessageBody, TransactionPlan } from './transaction-plan.js';
 import type { Transcript } from './transcript.js';
@@ -43,6 +43,8 @@ import type { Transcript } from './transcript.js';
 export interface CommandChannel {
   /** Writes a command (and body bytes) and queues the entry its reply settles. */
   send(line: string | null, opts?: SendOptions): Promise<Reply>;
+  /** As `send(line)`, for a pipelined reply read later: a promise only when it is not in by then. */
+  sendLater(line: string): LaterReply;
   /** Resolves when no reply is pending (without PIPELINING, every command waits for the last reply). */
   idle(): Promise<void>;
   /** When the last final write reached the socket (performance.now()). */
@@ -91,17 +93,9 @@ export interface TransactionHost {
   readonly transcript: Pick<Transcript, 'active' | 'line'>;
 }
 
-const noop = (): void => {};
-
 /** What the body pump needs: the stall limit and the connection's poisoning. */
 function pumpHostOf(host: TransactionHost): PumpHost {
   return { idleMs: host.writer.dataIdle, fail: (err) => host.session.fail(err), broken: () => host.session.broken() };
-}
-
-/** Marks a promise as handled now (it is awaited later, in order), so an early rejection is not "unhandled". */
-function settleLater<T>(p: Promise<T>): Promise<T> {
-  p.catch(noop);
-  return p;
 }
 
 /**
@@ -186,11 +180,11 @@ async function runTransaction(
   host.session.transition('mail');
   // With PIPELINING, MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1).
   const mailP = host.channel.send(plan.mailLine);
-  let rcptPs: Promise<Reply>[] = [];
-  let dataP: Promise<Reply> | null = null;
+  let rcptLater: LaterReply[] = [];
+  let dataLater: LaterReply | null = null;
   if (pipelining) {
-    rcptPs = plan.rcptLines.map((line) => settleLater(host.channel.send(line)));
-    if (!useBdat) dataP = settleLater(host.channel.send(cmd.data()));
+    rcptLater = plan.rcptLines.map((line) => host.channel.sendLater(line));
+    if (!useBdat) dataLater = host.channel.sendLater(cmd.data());
   }
   const mailReply = await mailP;
   if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'MAIL', reply: mailReply });
@@ -198,13 +192,15 @@ async function runTransaction(
   if (mailReply.code === 421) return serviceClosing(host, 'mail', mailReply, tx);
   if (!replyMatches(mailReply, 2)) {
     // The server answers the pipelined rest with 503s; drain them so the FIFO stays aligned.
-    await drainPipelined(host, rcptPs, dataP);
+    await drainPipelined(host, rcptLater, dataLater);
     await endRefused(host, false);
     return outcomeOf('mail', mailReply, tx, null, 0);
   }
   host.session.transition('rcpt');
   for (let i = 0; i < plan.rcptLines.length; i++) {
-    const reply = await (pipelining ? rcptPs[i]! : host.channel.send(plan.rcptLines[i]!));
+    // A pipelined reply already in is read without an await (no microtask hop).
+    const pending = pipelining ? rcptLater[i]!.take() : host.channel.send(plan.rcptLines[i]!);
+    const reply = pending instanceof Promise ? await pending : pending;
     const recipient = envelope.to[i]!;
     if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'RCPT', reply, recipient });
     if (reply.code === 421) {
@@ -217,7 +213,7 @@ async function runTransaction(
   mark(tx, 2);
   options.onRecipients?.(tx.accepted, tx.rejected);
   if (tx.accepted.length === 0) {
-    await drainPipelined(host, [], dataP);
+    await drainPipelined(host, [], dataLater);
     await endRefused(host, true);
     return outcomeOf('rcpt', tx.rejected[tx.rejected.length - 1]!.reply, tx, null, 0);
   }
@@ -226,7 +222,8 @@ async function runTransaction(
     mark(tx, 3);
     return sendBdat(host, plan, body, tx);
   }
-  const dataReply = await (dataP ?? host.channel.send(cmd.data()));
+  const dataPending = dataLater === null ? host.channel.send(cmd.data()) : dataLater.take();
+  const dataReply = dataPending instanceof Promise ? await dataPending : dataPending;
   if (channels.reply.hasSubscribers) channels.reply.publish({ host: host.host, command: 'DATA', reply: dataReply });
   mark(tx, 3);
   if (dataReply.code === 421) return serviceClosing(host, 'data', dataReply, tx);
@@ -447,12 +444,12 @@ function finish(host: TransactionHost, replies: Reply[], tx: Tx, via: 'DATA' | '
  */
 async function drainPipelined(
   host: TransactionHost,
-  rcptPs: Promise<Reply>[],
-  dataP: Promise<Reply> | null,
+  rcptLater: LaterReply[],
+  dataLater: LaterReply | null,
 ): Promise<void> {
   try {
-    for (const p of rcptPs) await p;
-    if (dataP && (await dataP).code === 354) {
+    for (const later of rcptLater) await later.take();
+    if (dataLater && (await dataLater.take()).code === 354) {
       // RFC 2920 §3.1: a server that accepts DATA with no valid recipient gets an empty message.
       // Never "handed over": an empty message is not the caller's message.
       if (host.transcript.active) host.transcript.line('client', '.');

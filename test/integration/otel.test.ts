@@ -174,6 +174,11 @@ describe('smtpwire/otel spans and metrics', () => {
     const send = one('smtp.send');
     expect(parentOf(send)).toBe(idOf(parent));
     expect(send.spanContext().traceId).toBe(parent.spanContext().traceId);
+    // With a context manager the send's frame travels in the OpenTelemetry context: the tree below is whole.
+    const attempt = one('smtp.attempt');
+    expect(parentOf(attempt)).toBe(idOf(send));
+    expect(parentOf(one('smtp.pool.acquire'))).toBe(idOf(attempt));
+    expect(parentOf(one('smtp.connect'))).toBe(idOf(one('smtp.pool.acquire')));
     expect(trace.getActiveSpan()).toBeUndefined();
   });
 

@@ -65,8 +65,8 @@ const bodyText = fc
     }),
   );
 
-/** A display name: the address parser refuses C0/C1 control characters in one (RFC 5322 qtext). */
-const displayName = unicodeText.map((s) => s.replace(/[\x00-\x1f\x7f-\x9f]/g, ''));
+/** A display name: the address parser refuses C0/C1 controls and the line separators U+2028/U+2029 in one. */
+const displayName = unicodeText.map((s) => s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, ''));
 
 const attachment = fc.record({
   filename: fc

@@ -76,3 +76,36 @@ describe('one lazy deadline per connection', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('sendLater: a pipelined reply read later', () => {
+  it('a reply already in is taken synchronously, in FIFO order with send()', async () => {
+    const { q } = queue();
+    const mail = q.send('MAIL FROM:<a@b.example>\r\n');
+    const rcpt = q.sendLater('RCPT TO:<c@d.example>\r\n');
+    const data = q.sendLater('DATA\r\n');
+    q.receive(Buffer.from('250 mail\r\n550 5.1.1 no\r\n354 go\r\n'));
+    expect((await mail).code).toBe(250);
+    const r = rcpt.take();
+    expect(r).not.toBeInstanceOf(Promise);
+    expect((r as { code: number }).code).toBe(550);
+    expect((data.take() as { code: number }).code).toBe(354);
+    expect(q.length).toBe(0);
+  });
+
+  it('taken before its reply: a promise that the reply settles', async () => {
+    const { q, reply } = queue();
+    const rcpt = q.sendLater('RCPT TO:<c@d.example>\r\n');
+    const p = rcpt.take();
+    expect(p).toBeInstanceOf(Promise);
+    reply('250 ok');
+    expect((await p).code).toBe(250);
+  });
+
+  it('failed before it is taken (the connection poisoned): take() throws that error, nothing unhandled', () => {
+    const { q } = queue();
+    const rcpt = q.sendLater('RCPT TO:<c@d.example>\r\n');
+    const err = new Error('poisoned');
+    for (const entry of q.takeAll()) entry.reject(err as never);
+    expect(() => rcpt.take()).toThrow(err);
+  });
+});

@@ -29,29 +29,14 @@ import {
   type AddressEntry,
   addressFromObject,
   flattenAddresses,
-  formatEntry,
   parseAddress,
   parseAddressList,
 } from '../address.js';
 import type { AddressInput, AlternativeInput, AttachmentInput, MessageInput } from '../types.js';
-import {
-  base64EncodedLength,
-  base64Lines,
-  base64Slices,
-  base64Stream,
-  encodeUnstructured,
-  foldHeader,
-  MAX_LINE_LENGTH,
-} from './encodings.js';
+import { base64EncodedLength, base64Lines, base64Slices, base64Stream, foldHeader } from './encodings.js';
 import { listFields, type OptionField, priorityFields } from './fields.js';
-import {
-  assertHeaderLines,
-  assertMessageId,
-  assertNoInjection,
-  customHeaderFields,
-  formatDate,
-  messageIdDomain,
-} from './headers.js';
+import { addressHeader, dateHeader, subjectHeader } from './header-lines.js';
+import { assertMessageId, assertNoInjection, customHeaderFields, messageIdDomain } from './headers.js';
 import {
   alternativeLeaf,
   attachmentLeaf,
@@ -115,7 +100,6 @@ export interface BuiltMessage {
 }
 
 const CRLF = '\r\n';
-const STRUCTURED = { structured: true } as const;
 /** Seed of deterministic mode when none is given. */
 const DEFAULT_SEED = 'smtpwire';
 /** The date of deterministic mode when none is given: fixed so golden files never change. */
@@ -210,12 +194,6 @@ function labelled<T, I>(field: string, input: I, parse: (input: I) => T): T {
       ...(err.position === undefined ? {} : { position: err.position }),
     });
   }
-}
-
-function addressHeader(name: string, entries: readonly AddressEntry<Address>[]): string {
-  const folded = foldHeader(name, entries.map((e) => formatEntry(e, true)).join(', '), STRUCTURED);
-  assertHeaderLines(folded, name);
-  return folded;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,16 +493,14 @@ export function buildMessage(options: BuildMessageOptions, cache?: AddressCache)
   assignBoundaries(root, entropy, encodedTexts(root));
 
   // The header block.
-  let headers = addressHeader('From', [from]);
-  if (to.entries.length > 0) headers += addressHeader('To', to.entries);
-  if (cc.entries.length > 0) headers += addressHeader('Cc', cc.entries);
-  if (replyTo.length > 0) headers += addressHeader('Reply-To', replyTo);
-  // Words sized so the first one fits after "Subject: " on a 78-character line.
-  headers += foldHeader(
-    'Subject',
-    encodeUnstructured(subject, { encodeLongTokens: true, maxWordLength: MAX_LINE_LENGTH - 'Subject: '.length }),
-  );
-  headers += foldHeader('Date', formatDate(date));
+  // Address values are shared (and their lines worth keeping) only when they come from the cache.
+  const shared = cache !== undefined;
+  let headers = addressHeader('From', [from], shared);
+  if (to.entries.length > 0) headers += addressHeader('To', to.entries, shared);
+  if (cc.entries.length > 0) headers += addressHeader('Cc', cc.entries, shared);
+  if (replyTo.length > 0) headers += addressHeader('Reply-To', replyTo, shared);
+  headers += subjectHeader(subject);
+  headers += dateHeader(date);
   headers += foldHeader('Message-ID', messageId);
   for (const [, folded] of optionFields) headers += folded;
   headers += customFields;

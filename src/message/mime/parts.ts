@@ -53,7 +53,16 @@ export type Node = Leaf | Multipart;
 
 /** CR, LF and CRLF in any mixture become CRLF (RFC 5322 §2.3: no bare CR or LF). */
 function normaliseNewlines(text: string): string {
-  return text.replace(/\r\n|\r|\n/g, CRLF);
+  return onlyCrlf(text) ? text : text.replace(/\r\n|\r|\n/g, CRLF);
+}
+
+/** Every CR followed by LF and every LF preceded by CR: the text is already normal (no copy to make). */
+function onlyCrlf(text: string): boolean {
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1))
+    if (text.charCodeAt(i - 1) !== 0x0d) return false;
+  for (let i = text.indexOf('\r'); i !== -1; i = text.indexOf('\r', i + 1))
+    if (text.charCodeAt(i + 1) !== 0x0a) return false;
+  return true;
 }
 
 /** Longest line in octets, lines split at CRLF (the input is normalised). */
