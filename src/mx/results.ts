@@ -146,6 +146,8 @@ export function combineResults(messageId: string | null, outcomes: readonly Doma
     recipientFailures: failures,
     acceptedRecipients: accepted,
     deliveredRecipients: delivered,
+    // The DeliveryResult name for "resend to these alone duplicates nothing": the same list as retryRecipients.
+    pendingRecipients: success ? retry : [],
     sentAt: success ? (deciding?.sentAt ?? new Date()) : null,
     retryCount: Math.max(0, ...outcomes.map((o) => o.result.retryCount)),
     isRetryable: TEMPORARY.includes(status),

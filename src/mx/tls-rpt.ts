@@ -6,6 +6,7 @@
  */
 import type { DnsResolver } from '../dns/client.js';
 import { canonicalName, RecordType } from '../dns/message.js';
+import { ConnectionError, InvalidArgumentError, TimeoutError } from '../errors.js';
 
 /** Which policy governs a host (RFC 8460 §4.4 `policy-type`; policy.ts decides it). */
 export type PolicyType = 'tlsa' | 'sts' | 'no-policy-found';
@@ -155,16 +156,18 @@ export function buildReport(sessions: readonly RptSession[], meta: ReportMeta): 
 
 /**
  * Sends a report to an `https:` rua (RFC 8460 §5.4): POST, gzipped, `application/tlsrpt+gzip`.
- * Resolves with the HTTP status (2xx: accepted); rejects on a network or TLS error, or when the whole
- * exchange takes longer than `timeout` (default 30 s). The certificate is checked (`ca` for a private CA).
+ * Resolves with the HTTP status (2xx: accepted); rejects with InvalidArgumentError for a rua that is not
+ * `https:`, ConnectionError on a network or TLS error (the cause kept), TimeoutError when the whole exchange
+ * takes longer than `timeout` (default 30 s). The certificate is checked (`ca` for a private CA).
  */
 export async function postTlsRptReport(
   url: string,
   report: Record<string, unknown>,
   options: { ca?: string | Buffer | (string | Buffer)[]; timeout?: number; signal?: AbortSignal } = {},
 ): Promise<number> {
-  const target = new URL(url);
-  if (target.protocol !== 'https:') throw new TypeError(`not an https rua: ${url}`);
+  const target = URL.canParse(url) ? new URL(url) : null;
+  if (target?.protocol !== 'https:')
+    throw new InvalidArgumentError(`not an https rua: ${JSON.stringify(url)}`, { field: 'url' });
   const [{ default: https }, { gzipSync }] = await Promise.all([import('node:https'), import('node:zlib')]);
   const body = gzipSync(Buffer.from(JSON.stringify(report), 'utf8'));
   const timeout = options.timeout ?? 30_000;
@@ -185,11 +188,20 @@ export async function postTlsRptReport(
     );
     // The whole exchange, not each silence: a collector trickling bytes must not hold the sender forever.
     const deadline = setTimeout(
-      () => req.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)),
+      () =>
+        req.destroy(
+          new TimeoutError(`no answer from ${target.host} within ${timeout} ms`, { phase: 'finalReply', timeout }),
+        ),
       timeout,
     );
     req.on('close', () => clearTimeout(deadline));
-    req.on('error', reject);
+    req.on('error', (err) =>
+      reject(
+        err instanceof TimeoutError
+          ? err
+          : new ConnectionError(`TLS-RPT report to ${target.host} failed: ${err.message}`, { cause: err }),
+      ),
+    );
     req.end(body);
   });
 }

@@ -158,7 +158,7 @@ export class SmtpOutboxWorker extends EventEmitter {
       (typeof options.attachmentRoot !== 'string' || options.attachmentRoot === '')
     )
       throw new InvalidArgumentError('attachmentRoot must be a directory path', { field: 'attachmentRoot' });
-    this.#attachmentRoot = options.attachmentRoot === undefined ? null : realpathSync(options.attachmentRoot);
+    this.#attachmentRoot = options.attachmentRoot === undefined ? null : attachmentRootPath(options.attachmentRoot);
     this.#handler = new SmtpProtocolHandler({ poolSize: concurrency, ...options.handler });
     // The handler resolved the policy (and refused a bad one): its backoff is the jobs' backoff.
     const policy = this.#handler.retryPolicy;
@@ -463,6 +463,18 @@ export class SmtpOutboxWorker extends EventEmitter {
         await store.record(jobId, token, 'not-delivered', json);
         throw new UnrecoverableError(failedReason(json));
     }
+  }
+}
+
+/** The root's real path (files are checked against it); a root that cannot be resolved is the caller's error. */
+function attachmentRootPath(root: string): string {
+  try {
+    return realpathSync(root);
+  } catch (err) {
+    throw new InvalidArgumentError(`attachmentRoot ${JSON.stringify(root)}: ${(err as Error).message}`, {
+      field: 'attachmentRoot',
+      cause: err,
+    });
   }
 }
 

@@ -52,7 +52,10 @@ describe('postTlsRptReport', () => {
     const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/tlsrpt`;
     try {
       const started = Date.now();
-      await expect(postTlsRptReport(url, {}, { ca: certs.ca, timeout: 400 })).rejects.toThrow(/within 400 ms/);
+      await expect(postTlsRptReport(url, {}, { ca: certs.ca, timeout: 400 })).rejects.toMatchObject({
+        code: 'ERR_SMTP_TIMEOUT',
+        message: expect.stringMatching(/within 400 ms/),
+      });
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       for (const t of timers) clearInterval(t);
@@ -62,7 +65,18 @@ describe('postTlsRptReport', () => {
 
   it('refuses a collector whose certificate is not trusted', async () => {
     const c = await collector();
-    await expect(postTlsRptReport(c.url, {})).rejects.toThrow(/certificate|self-signed|issuer/i);
+    await expect(postTlsRptReport(c.url, {})).rejects.toMatchObject({
+      code: 'ERR_SMTP_CONNECTION',
+      message: expect.stringMatching(/certificate|self-signed|issuer/i),
+    });
     expect(c.got).toEqual([]);
+  });
+
+  it('refuses a rua that is not https (or not a URL) with a typed error, before any request', async () => {
+    for (const url of ['http://127.0.0.1/v1/tlsrpt', 'mailto:tlsrpt@example.com', 'not a url'])
+      await expect(postTlsRptReport(url, {})).rejects.toMatchObject({
+        code: 'ERR_SMTP_INVALID_ARGUMENT',
+        field: 'url',
+      });
   });
 });

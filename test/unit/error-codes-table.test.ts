@@ -149,6 +149,13 @@ const CLASSES: { fault: string; code: string; cases: Record<string, () => unknow
       'conform domain addressesPerHost 0': conformDomainWith({ addressesPerHost: 0 }),
     },
   },
+  {
+    fault: 'a path the caller named that does not resolve',
+    code: 'ERR_SMTP_INVALID_ARGUMENT',
+    cases: {
+      'outbox worker attachmentRoot missing': worker({ attachmentRoot: '/nonexistent/smtpwire-attachment-root' }),
+    },
+  },
 ];
 
 describe('one error code per fault class, across every entry point', () => {

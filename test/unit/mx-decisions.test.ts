@@ -364,6 +364,7 @@ describe('one result for several domains', () => {
     expect(r.acceptedRecipients).toEqual(['x@a.example']);
     expect(r.recipientFailures).toEqual({ 'y@b.example': 'temp_failed at b.example' });
     expect(r.retryRecipients).toEqual(['y@b.example']);
+    expect(r.pendingRecipients).toEqual(r.retryRecipients);
     expect(r.recipients['y@b.example']).toMatchObject({ status: 'temp_failed', domain: 'b.example' });
   });
 
@@ -392,6 +393,7 @@ describe('one result for several domains', () => {
     expect(r.recipients['z@a.example']?.status).toBe('unknown');
     expect(r.acceptedRecipients).toEqual(['x@a.example', 'z@a.example']);
     expect(r.retryRecipients).toEqual([]);
+    expect(r.pendingRecipients).toEqual([]);
   });
 
   it.each([
