@@ -206,6 +206,8 @@ export class TlsError extends SmtpError {
 export interface AuthErrorOptions extends SmtpErrorOptions {
   replyCode?: number;
   enhancedCode?: string | null;
+  /** The refusing reply's text lines (without code), as ReplyError keeps them. */
+  lines?: readonly string[];
 }
 
 /**
@@ -214,8 +216,11 @@ export interface AuthErrorOptions extends SmtpErrorOptions {
  */
 export class AuthError extends SmtpError {
   override name = 'AuthError';
+  /** The refusing reply's text lines (empty when no reply refused: no mechanism, plaintext). */
+  readonly lines: readonly string[];
   constructor(message: string, options: AuthErrorOptions = {}) {
     super(message, options, ErrorCodes.AUTH);
+    this.lines = options.lines ?? [];
   }
 }
 

@@ -63,12 +63,13 @@ describe('SCRAM against the testing server', () => {
     expect(server.lastSession?.authMechanism).toBe('SCRAM-SHA-1');
   });
 
-  it('a wrong password is a 535 AuthError; the connection stays usable', async () => {
+  it('a wrong password is a 535 AuthError with the reply kept; the connection stays usable', async () => {
     const { conn } = await setup({});
-    await expect(conn.login({ username: 'alice', password: 'wrong' })).rejects.toMatchObject({
-      code: 'ERR_SMTP_AUTH',
-      replyCode: 535,
-    });
+    const err = await conn.login({ username: 'alice', password: 'wrong' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_SMTP_AUTH', replyCode: 535 });
+    // The refusing reply's text, as ReplyError keeps it (nodemailer's `response` is built from it).
+    expect((err as { lines: string[] }).lines.join(' ')).toMatch(/\S/);
+    expect((err as Error).message).toContain((err as { lines: string[] }).lines.join(' '));
     expect(conn.isBroken).toBe(false);
   });
 

@@ -155,8 +155,8 @@ function socketFields(err: unknown): Extra {
 function replyText(err: SmtpError | null): string | undefined {
   if (err instanceof ReplyError)
     return formatReply({ code: err.replyCode, enhanced: err.enhancedCode, lines: err.lines });
-  // An AUTH refusal carries the reply in its message (`AUTH PLAIN failed: 535 …`).
-  if (err instanceof AuthError && err.replyCode) return /failed: (\d{3}[\s\S]*)$/.exec(err.message)?.[1];
+  if (err instanceof AuthError && err.replyCode !== null)
+    return formatReply({ code: err.replyCode, enhanced: err.enhancedCode, lines: err.lines });
   return undefined;
 }
 

@@ -165,6 +165,7 @@ async function exchange(io: SaslTransport, method: AuthMethod, mechanism: Mechan
       command: `AUTH ${method}`,
       replyCode: reply.code,
       enhancedCode: reply.enhanced,
+      lines: reply.lines,
     });
   }
   mechanism.finish?.();
