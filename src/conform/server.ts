@@ -24,7 +24,7 @@ import {
 } from '../options.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { formatReply } from '../protocol/reply.js';
-import { isLoopback } from '../transport/connect.js';
+import { credentialsAllowed } from '../transport/login.js';
 import { EXTENSION_CHECKS } from './checks/extensions.js';
 import { LIMIT_CHECKS } from './checks/limits.js';
 import { PIPELINING_CHECKS } from './checks/pipelining.js';
@@ -196,7 +196,8 @@ async function discover(
     if (o.credentials) {
       const method = o.credentials.method ?? chooseMechanism(info, o.credentials, server.secure);
       if (unverified) server.error = 'certificate not verified: credentials were not sent';
-      else if (!server.secure && !isLoopback(o.host)) server.error = 'no TLS: credentials were not sent';
+      // The engine's rule; a scan never sends credentials in plaintext to a remote host.
+      else if (!credentialsAllowed(o.host, server.secure, false)) server.error = 'no TLS: credentials were not sent';
       else if (method === null) server.error = 'no supported AUTH mechanism advertised';
       else {
         const { username, password, accessToken } = o.credentials;

@@ -22,6 +22,14 @@ export interface LoginContext {
 }
 
 /**
+ * The one rule for sending credentials: over TLS, to a loopback host, or when the caller allowed plaintext
+ * (`allowInsecureAuth`). The engine's login and conform's scan both ask it.
+ */
+export function credentialsAllowed(host: string, secure: boolean, allowInsecureAuth: boolean | undefined): boolean {
+  return secure || isLoopback(host) || allowInsecureAuth === true;
+}
+
+/**
  * Checks that credentials may be sent and chooses the mechanism: the options for `saslLogin`.
  * @throws AuthError (`ERR_SMTP_AUTH_INSECURE`, `ERR_SMTP_AUTH_UNAVAILABLE`, or no usable mechanism).
  */
@@ -32,7 +40,7 @@ export function planLogin(
 ): SaslLoginOptions {
   const { host, info } = ctx;
   const secure = ctx.tlsSocket !== null;
-  if (!secure && !isLoopback(host) && !ctx.allowInsecureAuth) {
+  if (!credentialsAllowed(host, secure, ctx.allowInsecureAuth)) {
     throw new AuthError(`refusing to send credentials to ${host} without TLS (set allowInsecureAuth to allow it)`, {
       code: ErrorCodes.AUTH_INSECURE,
     });

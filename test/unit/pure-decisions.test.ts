@@ -10,7 +10,7 @@ import { TokenBucket } from '../../src/pool/rate-limit.js';
 import { parseEhlo, type ServerInfo } from '../../src/protocol/extensions.js';
 import { type Reply, ReplyParser } from '../../src/protocol/reply.js';
 import { greetingRefused, hello } from '../../src/transport/handshake.js';
-import { planLogin } from '../../src/transport/login.js';
+import { credentialsAllowed, planLogin } from '../../src/transport/login.js';
 import { planTransaction } from '../../src/transport/transaction-plan.js';
 // The lock: pool/mutex.ts here; the core wave moves it to util/mutex.ts (same class, same contract).
 import { Mutex } from '../../src/util/mutex.js';
@@ -83,6 +83,20 @@ describe('planTransaction: what the server lacks is refused before a byte is wri
     );
     const watched = planTransaction(envelope, Readable.from(['x']), ehlo('SIZE 1000'), host);
     expect(watched.watch).toEqual({ refuseEightBit: true, maxSize: 1000 });
+  });
+});
+
+describe('credentialsAllowed: the one rule the engine and conform share', () => {
+  it.each([
+    ['smtp.example.com', true, false, true],
+    ['smtp.example.com', false, false, false],
+    ['smtp.example.com', false, undefined, false],
+    ['smtp.example.com', false, true, true],
+    ['127.0.0.1', false, false, true],
+    ['localhost', false, false, true],
+    ['::1', false, false, true],
+  ] as const)('%s, secure %s, allowInsecureAuth %s → %s', (host, secure, allow, expected) => {
+    expect(credentialsAllowed(host, secure, allow)).toBe(expected);
   });
 });
 
