@@ -40,6 +40,12 @@ describe('domain report formatters', () => {
     expect(text).toMatch(/FAIL {2}mta-sts-policy/);
   });
 
+  it('text: bidi overrides from the network are escaped too (the one terminal escaper)', () => {
+    const text = formatDomainText({ ...report, mx: [{ ...report.mx[0]!, host: 'mx.\u202eelpmaxe.d' }] });
+    expect(text).not.toContain('\u202e');
+    expect(text).toContain('mx.\\u202eelpmaxe.d');
+  });
+
   it('HTML: no markup from the network survives', () => {
     const page = formatDomainHtml(report);
     expect(page).not.toContain('<script>');

@@ -1,24 +1,20 @@
 /**
  * The domain report as text and JUnit XML (the JSON form is the report object). Every string that
  * came from the network (policy text, certificate dates, error messages) is escaped before it
- * reaches a terminal: control characters are shown as `\xNN`.
+ * reaches a terminal, through the one terminal escaper (C0/C1 controls, bidi overrides).
  */
+import { escapeTerminalText as safe } from '../../util/terminal-text.js';
 import { formatConformJunit, type JunitCheck } from '../report.js';
 import type { ConformReport } from '../types.js';
 import { type ConformDomainReport, DOMAIN_GROUPS } from './types.js';
 
 const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skipped: 'SKIP' } as const;
 
-/** No server byte goes raw to a terminal. */
-function safe(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 export function formatDomainText(report: ConformDomainReport): string {
   const out = [`smtpwire conform --domain ${safe(report.domain)}`];
   for (const h of report.mx)
     out.push(
-      `  mx ${String(h.preference).padStart(5)}  ${safe(h.host)}  ${h.addresses.map(safe).join(', ') || '(no address)'}`,
+      `  mx ${String(h.preference).padStart(5)}  ${safe(h.host)}  ${h.addresses.map((a) => safe(a)).join(', ') || '(no address)'}`,
     );
   const width = Math.max(10, ...report.findings.map((f) => f.id.length));
   for (const group of DOMAIN_GROUPS) {
