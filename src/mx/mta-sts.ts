@@ -9,7 +9,7 @@
 import type { LookupFunction } from 'node:net';
 import type { DnsResolver } from '../dns/client.js';
 import { canonicalName, RecordType } from '../dns/message.js';
-import { DnsError, ErrorCodes, TlsError } from '../errors.js';
+import { AbortError, DnsError, ErrorCodes, TlsError } from '../errors.js';
 
 export type StsMode = 'enforce' | 'testing' | 'none';
 
@@ -190,7 +190,10 @@ export class MtaSts {
       await this.#cache.set(d, { policy, id, expiresAt: this.#now() + policy.maxAge * 1000 });
       return { policy, id, source: 'fetched', fetchError: null };
     } catch (err) {
-      if ((err as { code?: string }).code === ErrorCodes.ABORTED) throw err;
+      // node:https rejects an abort with its own AbortError (ABORT_ERR), and the lookup hook recodes ours:
+      // ask the signal, or an abort would pass for a fetch failure (and be reported to TLS-RPT as one).
+      if (options.signal?.aborted)
+        throw new AbortError('MTA-STS policy fetch aborted', { cause: options.signal.reason });
       const why = (err as Error).message;
       // A fetch failure keeps an unexpired cached policy in force (RFC 8461 §5.1).
       if (cached && cached.expiresAt > this.#now())

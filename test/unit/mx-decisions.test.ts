@@ -4,6 +4,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { DnsResolver } from '../../src/dns/client.js';
 import { SmtpDeliveryStatus } from '../../src/enums.js';
@@ -235,6 +236,29 @@ describe('MTA-STS (RFC 8461)', () => {
     expect(changed.fetchError).not.toBeNull();
     now += 2000;
     expect(await sts.policyFor('d.example')).toMatchObject({ source: 'none', policy: null });
+  });
+
+  it('policyFor rejects with AbortError when aborted mid-fetch (not a fetch failure that fails open)', async () => {
+    // A policy host that accepts the connection and never answers the TLS handshake.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const resolver = {
+        lookup: async (_name: string, type: number) =>
+          type === 16
+            ? { rcode: 'NOERROR', records: [{ type: 16, strings: ['v=STSv1; id=one'] }], authenticated: false }
+            : { rcode: 'NOERROR', records: [{ type: 1, address: '127.0.0.1' }], authenticated: false },
+      } as unknown as DnsResolver;
+      const port = (silent.address() as AddressInfo).port;
+      const sts = new MtaSts({ resolver, fetch: { port, timeout: 5000 } });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      await expect(sts.policyFor('d.example', { signal: controller.signal })).rejects.toMatchObject({
+        code: ErrorCodes.ABORTED,
+      });
+    } finally {
+      silent.close();
+    }
   });
 });
 
