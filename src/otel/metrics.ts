@@ -121,26 +121,26 @@ export class Instruments {
       description: 'Time since the last outbox job attempt of the queue ended (a stalled worker shows here)',
       unit: 's',
     });
-    this.sendDuration = meter.createHistogram(METRIC.sendDuration, {
-      description: 'Time from the call to its DeliveryResult, retries and backoff included',
-      unit: 's',
-    });
-    this.waitTime = meter.createHistogram(METRIC.waitTime, {
-      description: 'Time to get a connection from the pool (a new connection: its connect and AUTH included)',
-      unit: 's',
-    });
-    this.connectDuration = meter.createHistogram(METRIC.connectDuration, {
-      description: 'TCP connect, TLS, greeting, EHLO and STARTTLS of a new connection',
-      unit: 's',
-    });
-    this.dkimDuration = meter.createHistogram(METRIC.dkimDuration, {
-      description: 'DKIM signing of one message (every signature, the body read once)',
-      unit: 's',
-    });
-    this.outboxJobDuration = meter.createHistogram(METRIC.outboxJobDuration, {
-      description: 'Duration of one outbox job attempt',
-      unit: 's',
-    });
+    // Every histogram is a duration in seconds.
+    const seconds = (name: string, description: string): Histogram =>
+      meter.createHistogram(name, { description, unit: 's' });
+    this.sendDuration = seconds(
+      METRIC.sendDuration,
+      'Time from the call to its DeliveryResult, retries and backoff included',
+    );
+    this.waitTime = seconds(
+      METRIC.waitTime,
+      'Time to get a connection from the pool (a new connection: its connect and AUTH included)',
+    );
+    this.connectDuration = seconds(
+      METRIC.connectDuration,
+      'TCP connect, TLS, greeting, EHLO and STARTTLS of a new connection',
+    );
+    this.dkimDuration = seconds(
+      METRIC.dkimDuration,
+      'DKIM signing of one message (every signature, the body read once)',
+    );
+    this.outboxJobDuration = seconds(METRIC.outboxJobDuration, 'Duration of one outbox job attempt');
     this.#observables = [
       sends,
       attempts,
