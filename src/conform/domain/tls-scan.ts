@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import { ErrorCodes } from '../../errors.js';
 import { type DaneRequirement, verifyDane } from '../../mx/dane.js';
 import { chainOf } from '../../mx/destination.js';
 import { SmtpConnection } from '../../transport/connection.js';
@@ -26,7 +27,7 @@ async function handshake(
   mxHost: string,
   port: number,
   options: { ca: ScanTlsOptions['ca']; timeout: number; clientName: string; legacyOnly: boolean },
-): Promise<{ captured: Captured | null; error: string | null; secure: boolean }> {
+): Promise<{ captured: Captured | null; error: string | null; code: string | null; secure: boolean }> {
   let captured: Captured | null = null;
   const t = options.timeout;
   const conn = new SmtpConnection({
@@ -57,10 +58,10 @@ async function handshake(
     await conn.connect();
     const secure = conn.secure;
     await conn.close().catch(() => {});
-    return { captured, error: null, secure };
+    return { captured, error: null, code: null, secure };
   } catch (err) {
     conn.destroy();
-    return { captured, error: (err as Error).message, secure: false };
+    return { captured, error: (err as Error).message, code: (err as { code?: string }).code ?? null, secure: false };
   }
 }
 
@@ -114,12 +115,19 @@ export async function scanTls(address: string, mxHost: string, o: ScanTlsOptions
     `negotiated ${c.protocol ?? 'unknown'}`,
   );
   const legacy = await handshake(address, mxHost, o.port, { ...o, legacyOnly: true });
+  // Refused means the handshake was turned down (an alert, a reset); silence or a session that never
+  // got to STARTTLS says nothing about the versions.
+  const refused = legacy.error !== null && legacy.code !== ErrorCodes.TIMEOUT;
   add(
     'tls-legacy-versions',
     'tls',
-    legacy.secure ? 'warn' : 'pass',
+    legacy.secure ? 'warn' : refused ? 'pass' : 'skipped',
     'RFC 8996',
-    legacy.secure ? 'TLS 1.0 or 1.1 is still accepted' : 'TLS 1.0 and 1.1 are refused',
+    legacy.secure
+      ? 'TLS 1.0 or 1.1 is still accepted'
+      : refused
+        ? 'TLS 1.0 and 1.1 are refused'
+        : `inconclusive: the TLS 1.0/1.1 attempt ${legacy.error === null ? 'got no TLS session' : `failed: ${legacy.error}`}`,
   );
   const leaf = c.chain[0] ? new X509Certificate(c.chain[0]) : null;
   const soft = o.pkixRequired ? 'fail' : 'warn';
