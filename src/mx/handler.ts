@@ -334,7 +334,7 @@ export class SmtpMxHandler {
       // A domain literal (user@[192.0.2.1]) names its host: no MX, no policy.
       let hosts: MxHost[];
       let mxSecure = false;
-      let sts: StsLookup = { policy: null, id: null, source: 'none', fetchError: null };
+      let sts: StsLookup = { policy: null, id: null, source: 'none', fetchError: null, txtError: null };
       if (domain.startsWith('[')) {
         const address = domain.slice(1, -1).replace(/^ipv6:/i, '');
         hosts = [{ host: address, preference: 0, implicit: true, addresses: [address], secure: false, error: null }];

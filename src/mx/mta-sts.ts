@@ -144,6 +144,8 @@ export interface StsLookup {
   source: 'fetched' | 'cache' | 'none';
   /** Why a policy announced in DNS could not be fetched (TLS-RPT `sts-policy-fetch-error`). */
   fetchError: string | null;
+  /** Why the `_mta-sts` TXT lookup failed, or null when it answered: then "no policy" is not "no record". */
+  txtError: string | null;
 }
 
 /** The MTA-STS policy source: DNS for the TXT record and the policy host's address, HTTPS for the body. */
@@ -171,24 +173,27 @@ export class MtaSts {
   ): Promise<StsLookup> {
     const d = canonicalName(domain);
     let txtId: string | null | 'unavailable';
+    let txtError: string | null = null;
     try {
       const txt = await this.#resolver.lookup(`_mta-sts.${d}`, RecordType.TXT, { signal: options.signal });
       txtId = parseStsTxt(txt.records.map((r) => ('strings' in r ? r.strings : [])));
     } catch (err) {
       if (!(err instanceof DnsError)) throw err;
       txtId = 'unavailable';
+      txtError = err.message;
     }
     const cached = await this.#cache.get(d);
     let decision = cacheDecision(txtId, cached, this.#now());
     if (decision === 'use-cache' && options.refresh && typeof txtId === 'string') decision = 'fetch';
-    if (decision === 'use-cache') return { policy: cached!.policy, id: cached!.id, source: 'cache', fetchError: null };
-    if (decision === 'none') return { policy: null, id: null, source: 'none', fetchError: null };
+    if (decision === 'use-cache')
+      return { policy: cached!.policy, id: cached!.id, source: 'cache', fetchError: null, txtError };
+    if (decision === 'none') return { policy: null, id: null, source: 'none', fetchError: null, txtError };
     const id = txtId as string;
     try {
       const text = await this.#get(d, options.signal);
       const policy = parseStsPolicy(text);
       await this.#cache.set(d, { policy, id, expiresAt: this.#now() + policy.maxAge * 1000 });
-      return { policy, id, source: 'fetched', fetchError: null };
+      return { policy, id, source: 'fetched', fetchError: null, txtError };
     } catch (err) {
       // node:https rejects an abort with its own AbortError (ABORT_ERR), and the lookup hook recodes ours:
       // ask the signal, or an abort would pass for a fetch failure (and be reported to TLS-RPT as one).
@@ -197,8 +202,8 @@ export class MtaSts {
       const why = (err as Error).message;
       // A fetch failure keeps an unexpired cached policy in force (RFC 8461 §5.1).
       if (cached && cached.expiresAt > this.#now())
-        return { policy: cached.policy, id: cached.id, source: 'cache', fetchError: why };
-      return { policy: null, id: null, source: 'none', fetchError: why };
+        return { policy: cached.policy, id: cached.id, source: 'cache', fetchError: why, txtError };
+      return { policy: null, id: null, source: 'none', fetchError: why, txtError };
     }
   }
 

@@ -158,7 +158,18 @@ export async function conformDomain(options: ConformDomainOptions): Promise<Conf
     },
   }).policyFor(domain, { signal });
   const policy = sts.policy;
-  if (!policy && !sts.fetchError)
+  if (!policy && sts.txtError !== null)
+    add(
+      {
+        id: 'mta-sts-policy',
+        group: 'mta-sts',
+        status: 'warn',
+        rfc: 'RFC 8461 §3.1',
+        reason: `the MTA-STS record (_mta-sts TXT) could not be looked up: ${sts.txtError}`,
+      },
+      t,
+    );
+  else if (!policy && !sts.fetchError)
     add(
       {
         id: 'mta-sts-policy',
