@@ -94,7 +94,7 @@ async function runBounded(def: CheckDef, ctx: CheckContext): Promise<Verdict> {
 }
 
 /** Counts per status and the overall verdict: `fail` if any check failed, else `warn` if any warned. */
-export function summarize(checks: readonly ConformCheck[], durationMs: number): ConformSummary {
+export function summarize(checks: readonly Pick<ConformCheck, 'status'>[], durationMs: number): ConformSummary {
   const count = (s: ConformCheck['status']): number => checks.filter((c) => c.status === s).length;
   const fail = count('fail');
   const warn = count('warn');

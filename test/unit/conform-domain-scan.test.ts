@@ -38,5 +38,8 @@ describe('conformDomain', () => {
     const sts = report.findings.find((f) => f.id === 'mta-sts-policy');
     expect(sts).toMatchObject({ status: 'warn', reason: expect.stringMatching(/could not be looked up.*SERVFAIL/) });
     expect(sts?.reason).not.toMatch(/no MTA-STS record/);
+    // The summary counts every finding (the runner's summarize): the MX host without an address fails.
+    expect(report.summary).toMatchObject({ total: report.findings.length, status: 'fail' });
+    expect(report.summary.fail).toBe(report.findings.filter((f) => f.status === 'fail').length);
   });
 });

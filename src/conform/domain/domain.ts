@@ -22,8 +22,8 @@ import {
   duration,
   positiveInteger,
 } from '../../options.js';
+import { summarize } from '../runner.js';
 import { conformServer } from '../server.js';
-import type { ConformSummary } from '../types.js';
 import { scanTls } from './tls-scan.js';
 import {
   type ConformDomainOptions,
@@ -298,17 +298,7 @@ export async function conformDomain(options: ConformDomainOptions): Promise<Conf
     }
   }
   const hostFindings = mx.flatMap((m) => m.checks.flatMap((c) => c.checks));
-  const all = [...findings.map((f) => f.status), ...hostFindings.map((c) => c.status)];
-  const count = (s: string): number => all.filter((x) => x === s).length;
-  const summary: ConformSummary = {
-    pass: count('pass'),
-    warn: count('warn'),
-    fail: count('fail'),
-    skipped: count('skipped'),
-    total: all.length,
-    status: count('fail') > 0 ? 'fail' : count('warn') > 0 ? 'warn' : 'pass',
-    durationMs: Math.round(performance.now() - started),
-  };
+  const summary = summarize([...findings, ...hostFindings], performance.now() - started);
   findings.sort((a, b) => DOMAIN_GROUPS.indexOf(a.group) - DOMAIN_GROUPS.indexOf(b.group));
   return { domain, mx, findings, summary };
 }
