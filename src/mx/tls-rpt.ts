@@ -112,7 +112,10 @@ export function buildReport(sessions: readonly RptSession[], meta: ReportMeta): 
   const byPolicy = new Map<string, RptSession[]>();
   for (const s of sessions) {
     const key = JSON.stringify([s.domain, s.policyType, s.policyStrings]);
-    byPolicy.set(key, [...(byPolicy.get(key) ?? []), s]);
+    // Appended in place: copying the group per session is quadratic (a collector holds up to 100,000).
+    const group = byPolicy.get(key);
+    if (group) group.push(s);
+    else byPolicy.set(key, [s]);
   }
   const policies = [...byPolicy.values()].map((group) => {
     const first = group[0]!;
