@@ -243,6 +243,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       const waiter = takeWaiter(entry.bucket, false);
       entry.checkouts++;
       this.#reused++;
+      // Given back, then out again: observers pair each release with its checkout (the in-use count).
+      if (channels.poolRelease.hasSubscribers) channels.poolRelease.publish({ connection: conn, parked: false });
       waiter.resolve(conn);
       return;
     } else {
