@@ -445,6 +445,22 @@ describe('the per-key limit and its FIFO of waiters', () => {
     }
   });
 
+  it('a call waiting for a busy destination is published on smtpwire:pool:wait', async () => {
+    const pool = makePool({ maxConnections: 1 });
+    const a = await pool.getConnection(P);
+    const seen: unknown[] = [];
+    const onWait = (m: unknown): void => void seen.push(m);
+    diagnostics.subscribe('smtpwire:pool:wait', onWait);
+    try {
+      const w = pool.getConnection(P);
+      expect(seen).toEqual([{ host: 'smtp.example.com', port: 587, label: expect.any(String), waiting: 1 }]);
+      pool.releaseConnection(a);
+      expect(await w).toBe(a);
+    } finally {
+      diagnostics.unsubscribe('smtpwire:pool:wait', onWait);
+    }
+  });
+
   it('waiters share one deadline timer per destination, and each times out acquireTimeout after it came', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const pool = makePool({ maxConnections: 1, acquireTimeout: 1000 });
