@@ -7,6 +7,7 @@
  * sent without credentials is how mail ends up unauthenticated. So every options object is checked
  * against its list of known keys, and the error names the nearest known key.
  */
+import { isIP } from 'node:net';
 import { defaultPort, isEncryption, isProtocol, type SmtpEncryption, type SmtpProtocol } from './enums.js';
 import { assertNoLineBreaks, InvalidArgumentError } from './errors.js';
 import {
@@ -203,6 +204,14 @@ export function checkClientName(value: unknown, field = 'clientName'): string | 
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new InvalidArgumentError(`${field} must be a string`, { field });
   ehlo(value);
+  return value;
+}
+
+/** The source address to connect from: undefined, or an IPv4/IPv6 address (`net.connect`'s `localAddress`). */
+export function checkLocalAddress(value: unknown, field = 'localAddress'): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || isIP(value) === 0)
+    throw new InvalidArgumentError(`${field} must be an IP address, not ${describe(value)}`, { field });
   return value;
 }
 

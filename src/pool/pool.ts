@@ -140,7 +140,9 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       // Every slot busy, nothing parked: wait in the destination's FIFO for a connection handed straight
       // over at its release (no lock, no timer of its own). Null: a slot was freed instead.
       if (bucket.idle.length === 0 && slots(bucket) >= this.#max) {
-        const conn = await waitForHandoff(bucket, this.#acquireTimeout, signal, this.#onWaitersChanged);
+        const handedOver = waitForHandoff(bucket, this.#acquireTimeout, signal, this.#onWaitersChanged);
+        this.#publishWait(bucket, normal);
+        const conn = await handedOver;
         if (conn !== null) return conn;
         // Woken to take the general path: it kept its use of the bucket until now (so the bucket was not dropped).
         bucket.users--;
@@ -243,6 +245,8 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       const waiter = takeWaiter(entry.bucket, false);
       entry.checkouts++;
       this.#reused++;
+      // Given back, then out again: observers pair each release with its checkout (the in-use count).
+      if (channels.poolRelease.hasSubscribers) channels.poolRelease.publish({ connection: conn, parked: false });
       waiter.resolve(conn);
       return;
     } else {
@@ -415,10 +419,15 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
         bucket.pending.add(conn);
         return { fresh: conn };
       }
-      if (channels.poolWait.hasSubscribers)
-        channels.poolWait.publish({ host: params.host, port: params.port, label: bucket.label, waiting: bucket.users });
+      this.#publishWait(bucket, params);
       await waitForSlot(bucket, gate);
     }
+  }
+
+  /** `smtpwire:pool:wait`: a checkout found every slot taken and waits (for a slot or a hand-over). */
+  #publishWait(bucket: Bucket<C>, params: PoolConnectionParams): void {
+    if (channels.poolWait.hasSubscribers)
+      channels.poolWait.publish({ host: params.host, port: params.port, label: bucket.label, waiting: bucket.users });
   }
 
   /** Connects (and logs in) a connection whose slot is reserved. On failure the slot is freed. */

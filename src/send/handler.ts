@@ -296,7 +296,7 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
-    return this.#track(
+    return this.#track(() =>
       channels.send.hasSubscribers
         ? channels.send.tracePromise(() => this.#sendMessage(options), this.#traceContext('message'))
         : this.#sendMessage(options),
@@ -309,7 +309,7 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions = {}): Promise<DeliveryResult> {
-    return this.#track(
+    return this.#track(() =>
       channels.send.hasSubscribers
         ? channels.send.tracePromise(() => this.#sendRaw(envelope, message, options), this.#traceContext('raw'))
         : this.#sendRaw(envelope, message, options),
@@ -328,8 +328,10 @@ export class SmtpProtocolHandler {
     return { kind, host: this.hostname, port: this.port };
   }
 
-  #track(p: Promise<DeliveryResult>): Promise<DeliveryResult> {
+  /** Starts a send unless the handler is closed: a refused call must not send anyway (the caller may resend it). */
+  #track(start: () => Promise<DeliveryResult>): Promise<DeliveryResult> {
     if (this.#closed) return Promise.reject(new ClosedError('handler is closed'));
+    const p = start();
     this.#inflight.add(p);
     const done = (): void => void this.#inflight.delete(p);
     p.then(done, done);

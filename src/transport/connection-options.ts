@@ -10,6 +10,7 @@ import {
   checkClientName,
   checkConnectionKeys,
   checkFunction,
+  checkLocalAddress,
   positiveInteger,
   resolveEndpoint,
   resolveTimeouts,
@@ -36,6 +37,7 @@ export function resolveConnectionOptions(options: SmtpConnectionOptions): Resolv
   checkBooleans(options, ['opportunisticTls', 'pipelining', 'chunking', 'allowInsecureAuth']);
   checkFunction(options.onTranscript, 'onTranscript');
   checkFunction(options.verifyPeer, 'verifyPeer');
+  checkLocalAddress(options.localAddress);
   const timeouts = resolveTimeouts(options.timeouts);
   if (options.chunkSize !== undefined) positiveInteger(options.chunkSize, undefined, 'chunkSize');
   if (options.maxLineLength !== undefined) positiveInteger(options.maxLineLength, undefined, 'maxLineLength');

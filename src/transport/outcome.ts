@@ -77,6 +77,11 @@ export interface AbortGate {
   reject: ((err: unknown) => void) | null;
   /** The caller's wait ended by its abort. */
   left: boolean;
+  /**
+   * LMTP, the caller gone: settles once the late replies are read (or fail). The writer lock waits for it,
+   * as it waits for the replies of a caller still there.
+   */
+  late: Promise<void> | null;
 }
 
 export function outcomeOf(

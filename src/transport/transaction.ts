@@ -120,7 +120,13 @@ export async function sendTransaction(
       options.onHandedOver?.();
     }
   };
-  const gate: AbortGate = { watching: signal !== undefined, handedOver: false, reject: null, left: false };
+  const gate: AbortGate = {
+    watching: signal !== undefined,
+    handedOver: false,
+    reject: null,
+    left: false,
+    late: null,
+  };
   const onAbort =
     signal === undefined
       ? null
@@ -153,7 +159,8 @@ export async function sendTransaction(
     throw thrown;
   } finally {
     if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
-    unlock();
+    if (gate.late === null) unlock();
+    else void gate.late.then(unlock);
   }
 }
 
@@ -298,11 +305,11 @@ async function handOver(
   } catch (err) {
     // The caller left (an abort after the hand-over): the replies still arrive and still count for the
     // connection (a delivery for maxMessagesPerConnection, a 421 that closes it).
-    if (tx.gate.left && all !== null)
-      all.then(
-        (late) => finish(host, late, tx, via, bytesSent),
-        () => {},
-      );
+    if (tx.gate.left && all !== null) {
+      const late = all.then((replies) => void finish(host, replies, tx, via, bytesSent)).catch(() => {});
+      // LMTP: still held until the last reply, as for a caller who stayed (see above).
+      if (lmtp) tx.gate.late = late;
+    }
     throw err;
   }
   tx.unlock();

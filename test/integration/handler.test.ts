@@ -283,6 +283,19 @@ describe('connect, testConnection, authenticate, close', () => {
     await expect(handler.sendMessage(msg)).rejects.toMatchObject({ code: 'ERR_SMTP_CLOSED' });
   });
 
+  it('a send refused because close() has begun is not sent anyway', async () => {
+    const { server, handler } = await withScript([{ on: 'DATA_END', delay: 100 }]);
+    const pending = handler.sendMessage(msg);
+    await new Promise((r) => setTimeout(r, 20));
+    const closing = handler.close();
+    // close() is still waiting for `pending`: the pool is open, yet this send must not go.
+    await expect(handler.sendMessage({ ...msg, subject: 'Late' })).rejects.toMatchObject({ code: 'ERR_SMTP_CLOSED' });
+    await closing;
+    expect((await pending).status).toBe('success');
+    expect(server.messages).toHaveLength(1);
+    expect(server.commands.filter((c) => c.verb === 'MAIL')).toHaveLength(1);
+  });
+
   it('validates options eagerly, naming the field', () => {
     const bad: [Partial<SmtpProtocolHandlerOptions>, string][] = [
       [{ hostname: '' }, 'hostname'],

@@ -94,6 +94,25 @@ describe('results that are true', () => {
     expect(server!.messages.filter((m) => m.data.toString().includes('Subject: second'))).toHaveLength(1);
   });
 
+  it('LMTP: a caller leaving after the hand-over does not let the next message read its missing replies', async () => {
+    const h = await setup(
+      [{ on: 'LMTP_RCPT', match: /^short@/, raw: '' }],
+      { poolSize: 1, timeouts: { finalReply: 400 } },
+      true,
+    );
+    const ac = new AbortController();
+    const first = h.sendMessage({
+      ...msg(['a@x.example', 'short@x.example'], 'first'),
+      signal: ac.signal,
+      onBeforeHandOver: () => void setTimeout(() => ac.abort(), 50),
+    });
+    const second = h.sendMessage(msg(['b@x.example'], 'second'));
+    const [r1, r2] = await Promise.all([first, second]);
+    expect(r1.status).toBe('unknown');
+    expect(r2).toMatchObject({ status: 'success', deliveredRecipients: ['b@x.example'] });
+    expect(server!.messages.filter((m) => m.data.toString().includes('Subject: second'))).toHaveLength(1);
+  });
+
   it('result keys are the address part as the caller wrote it (no display name), for every recipient list', async () => {
     const h = await setup([
       { on: 'RCPT', match: /gone@/i, reply: '550 5.1.1 No such user' },

@@ -120,6 +120,9 @@ describe('one rule per value, the same in every constructor', () => {
     expect(thrown(handler({ onTranscript: 'log' })).field).toBe('onTranscript');
     expect(thrown(connection({ onTranscript: {} })).field).toBe('onTranscript');
     expect(thrown(handler({ authMethod: 'plain' })).field).toBe('authMethod');
+    expect(thrown(connection({ localAddress: 'nope' })).field).toBe('localAddress');
+    expect(thrown(connection({ localAddress: 42 })).field).toBe('localAddress');
+    expect(() => connection({ localAddress: '127.0.0.1' })()).not.toThrow();
   });
 
   it('a password is never echoed in the error', () => {

@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -425,6 +426,39 @@ describe('the per-key limit and its FIFO of waiters', () => {
     expect(pool.getStats().waiting).toBe(1);
     pool.releaseConnection(a);
     expect(await w2).toBe(a);
+  });
+
+  it('a connection released straight to a waiter is published as released (not parked)', async () => {
+    const pool = makePool({ maxConnections: 1 });
+    const a = await pool.getConnection(P);
+    const w = pool.getConnection(P);
+    await tick();
+    const seen: unknown[] = [];
+    const onRelease = (m: unknown): void => void seen.push(m);
+    diagnostics.subscribe('smtpwire:pool:release', onRelease);
+    try {
+      pool.releaseConnection(a);
+      expect(await w).toBe(a);
+      expect(seen).toEqual([{ connection: a, parked: false }]);
+    } finally {
+      diagnostics.unsubscribe('smtpwire:pool:release', onRelease);
+    }
+  });
+
+  it('a call waiting for a busy destination is published on smtpwire:pool:wait', async () => {
+    const pool = makePool({ maxConnections: 1 });
+    const a = await pool.getConnection(P);
+    const seen: unknown[] = [];
+    const onWait = (m: unknown): void => void seen.push(m);
+    diagnostics.subscribe('smtpwire:pool:wait', onWait);
+    try {
+      const w = pool.getConnection(P);
+      expect(seen).toEqual([{ host: 'smtp.example.com', port: 587, label: expect.any(String), waiting: 1 }]);
+      pool.releaseConnection(a);
+      expect(await w).toBe(a);
+    } finally {
+      diagnostics.unsubscribe('smtpwire:pool:wait', onWait);
+    }
   });
 
   it('waiters share one deadline timer per destination, and each times out acquireTimeout after it came', async () => {
