@@ -7,7 +7,6 @@
  * with the retry policy's backoff between rounds. Every session is recorded for TLS-RPT.
  */
 
-import { isIP } from 'node:net';
 import { DnsResolver, type DnsResolverOptions } from '../dns/client.js';
 import { canonicalName } from '../dns/message.js';
 import { SmtpDeliveryStatus } from '../enums.js';
@@ -23,6 +22,7 @@ import {
   checkBooleans,
   checkClientName,
   checkFunction,
+  checkLocalAddress,
   checkPort,
   findUnknownKey,
   MX_HANDLER_OPTION_KEYS,
@@ -142,8 +142,7 @@ export class SmtpMxHandler {
     checkClientName(options.clientName);
     checkBooleans(options, ['ipv6', 'dane']);
     checkFunction(options.onTranscript, 'onTranscript');
-    if (options.localAddress !== undefined && isIP(options.localAddress) === 0)
-      throw new InvalidArgumentError('localAddress must be an IP address', { field: 'localAddress' });
+    checkLocalAddress(options.localAddress);
     if (options.transport !== undefined && options.transport !== 'mx')
       throw new InvalidArgumentError("transport must be 'mx'", { field: 'transport' });
     // options.ts's rules: the same value gets the same error as from SmtpProtocolHandler.
