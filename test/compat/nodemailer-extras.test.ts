@@ -475,12 +475,14 @@ describe('the mailer contract', () => {
     expect(s.connections).toBe(0);
   });
 
-  it('no CR/LF from the caller reaches a header: prepared values, plain values, names, list comments', async () => {
+  it('no CR/LF from the caller reaches a header: prepared values, plain values, names, list comments, In-Reply-To, References', async () => {
     const t = createTransport({ streamTransport: true, buffer: true });
     const attempts: object[] = [
       { headers: { 'X-A': { prepared: true, value: 'a\r\nBcc: victim@example.com' } } },
       { headers: { 'X-A': 'a\r\nBcc: victim@example.com' } },
       { headers: { 'X-A\r\nBcc': 'x' } },
+      { inReplyTo: '<p@example.com>\r\nBcc: victim@example.com' },
+      { references: ['<p@example.com>\0'] },
     ];
     for (const extra of attempts) {
       await expect(t.sendMail({ ...mail, ...extra })).rejects.toMatchObject({ code: 'EMESSAGE', command: 'API' });
