@@ -483,7 +483,7 @@ export function attemptOutcome(
   lastAttempt: boolean,
 ): { outcome: OutboxJobOutcome; status: string | null } {
   if (error === undefined) return { outcome: 'delivered', status: SmtpDeliveryStatus.SUCCESS };
-  const status = statusOfReason((error as Error)?.message?.replace(/^partially delivered: /, ''));
+  const status = statusOfReason((error as Error)?.message);
   if (status === SmtpDeliveryStatus.UNKNOWN) return { outcome: 'unknown', status };
   if (error instanceof UnrecoverableError || lastAttempt) return { outcome: 'failed', status };
   return { outcome: 'retry', status };
