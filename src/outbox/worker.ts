@@ -321,11 +321,13 @@ export class SmtpOutboxWorker extends EventEmitter {
   ): Promise<Record<string, unknown>> {
     const jobId = job.id!;
     let refused = false;
+    let claimed = false;
     const onBeforeHandOver = async (): Promise<void> => {
       if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
         refused = true;
         throw new Error('another run of this job is handing its message over');
       }
+      claimed = true;
       if (this.#claimReplicas > 0) await this.#replicated(store, jobId);
     };
     // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
@@ -348,8 +350,9 @@ export class SmtpOutboxWorker extends EventEmitter {
               ...resume,
             });
     } catch (err) {
-      // The handler answers every delivery outcome; a throw here is job data it could not even read.
-      if (!(err instanceof TypeError || err instanceof InvalidArgumentError)) throw err;
+      // The handler answers every delivery outcome; a throw here is job data it could not even read. Past the
+      // claim the dot may have left: the claim stays open (the next run reports UNKNOWN), never 'not-delivered'.
+      if (claimed || !(err instanceof TypeError || err instanceof InvalidArgumentError)) throw err;
       const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: (err as Error).message });
       await store.record(jobId, token, 'not-delivered', result);
       throw new UnrecoverableError(failedReason(result));
