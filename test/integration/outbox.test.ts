@@ -616,5 +616,14 @@ else
             }),
         ).toThrow(/limiter/);
       });
+
+      it('delay and priority follow options.ts: an integer ≥ 0, the key named', async () => {
+        const { outbox } = await setup();
+        for (const bad of [{ delay: -1 }, { priority: 1.5 }, { delay: '5' }])
+          await expect(outbox.send(msg(1), bad as never)).rejects.toMatchObject({
+            code: 'ERR_SMTP_INVALID_ARGUMENT',
+            field: Object.keys(bad)[0],
+          });
+      });
     },
   );
