@@ -423,6 +423,16 @@ describe('translation tables', () => {
     expect(withId.messageId).toBe('<real@head.example>');
   });
 
+  it('a data: URI with a malformed %-escape is EMESSAGE, not a URIError', async () => {
+    const t = createTransport({ streamTransport: true, buffer: true });
+    await expect(t.sendMail({ ...mail, attachments: [{ path: 'data:text/plain,%E0%A4%A' }] })).rejects.toMatchObject({
+      code: 'EMESSAGE',
+      command: 'API',
+    });
+    const ok = await t.sendMail({ ...mail, attachments: [{ path: 'data:text/plain,a%20b' }] });
+    expect(ok.message.toString()).toContain(Buffer.from('a b').toString('base64'));
+  });
+
   it('deliberate: no Bcc field in any output (streamTransport here), though the envelope keeps the address', async () => {
     const info = await createTransport({ streamTransport: true, buffer: true }).sendMail({
       ...mail,

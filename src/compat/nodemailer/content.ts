@@ -50,8 +50,13 @@ export function parseDataUri(uri: string): { content: Buffer; contentType: strin
   if (base64) params.pop();
   const contentType = params[0]?.trim() || 'text/plain';
   const data = m[2]!;
-  const content = base64 ? Buffer.from(data, 'base64') : Buffer.from(decodeURIComponent(data), 'utf8');
-  return { content, contentType };
+  if (base64) return { content: Buffer.from(data, 'base64'), contentType };
+  try {
+    return { content: Buffer.from(decodeURIComponent(data), 'utf8'), contentType };
+  } catch {
+    // A stray '%' is the caller's bad input: nodemailer's message error, not a URIError thrown through sendMail.
+    throw nodemailerError('EMESSAGE', 'a data: URI holds a malformed %-escape', { command: 'API' });
+  }
 }
 
 /** Reads a stream into one Buffer, at most {@link MAX_CONTENT_BYTES}. */
