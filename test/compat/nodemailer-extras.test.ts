@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultHeaderKey, envelopeOf } from '../../src/compat/nodemailer/compose.js';
 import { engineDsn } from '../../src/compat/nodemailer/dsn.js';
 import { mergeDefaults } from '../../src/compat/nodemailer/mail-message.js';
+import { OAuth2Token } from '../../src/compat/nodemailer/oauth2.js';
 import { wellKnown } from '../../src/compat/nodemailer/services.js';
 import {
   handlerOptions,
@@ -112,6 +113,20 @@ describe('OAuth2 token refresh', () => {
     await expect(revoked.sendMail(mail)).rejects.toMatchObject({
       code: 'EAUTH',
       message: expect.stringContaining('invalid_grant'),
+    });
+  });
+
+  it('a token endpoint answering JSON null is EAUTH (no access_token), not a TypeError', async () => {
+    const http = createServer((_req, res) => res.end('null'));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => http.close(() => r())));
+    const token = new OAuth2Token({
+      refreshToken: 'rt',
+      accessUrl: `http://127.0.0.1:${(http.address() as AddressInfo).port}/token`,
+    });
+    await expect(token.getToken()).rejects.toMatchObject({
+      code: 'EAUTH',
+      message: expect.stringContaining('no access_token'),
     });
   });
 
