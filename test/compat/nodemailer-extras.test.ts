@@ -448,6 +448,19 @@ describe('translation tables', () => {
     expect(ok.message.toString()).toContain(Buffer.from('a b').toString('base64'));
   });
 
+  it('an href whose server stops answering fails the send (ESTREAM) once the fetch times out', async () => {
+    const http = createServer(() => {}); // never answers
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => http.close(() => r())));
+    cleanups.push(() => http.closeAllConnections());
+    const timeout = AbortSignal.timeout.bind(AbortSignal);
+    const spy = vi.spyOn(AbortSignal, 'timeout').mockImplementation(() => timeout(100));
+    cleanups.push(() => spy.mockRestore());
+    const href = `http://127.0.0.1:${(http.address() as AddressInfo).port}/file.txt`;
+    const t = createTransport({ streamTransport: true, buffer: true });
+    await expect(t.sendMail({ ...mail, attachments: [{ href }] })).rejects.toMatchObject({ code: 'ESTREAM' });
+  });
+
   it('deliberate: no Bcc field in any output (streamTransport here), though the envelope keeps the address', async () => {
     const info = await createTransport({ streamTransport: true, buffer: true }).sendMail({
       ...mail,
