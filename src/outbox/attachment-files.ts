@@ -5,9 +5,16 @@
  * inode), and the bytes are read from the handle. A symlink or rename swapped in after the check cannot redirect
  * the read: the handle already points at the checked file, and a path that no longer leads to it is refused.
  */
+import { constants } from 'node:fs';
 import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { QueuedMessage } from './job-data.js';
+
+/**
+ * Non-blocking: opening a FIFO (or a device) a job names would otherwise wait for a writer forever, holding a
+ * thread of libuv's pool, before the checks below refuse it. A regular file reads the same either way.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 /** Text parts (alternatives, iCalendar) are read whole: at most this many octets each. */
 const MAX_TEXT_PART = 64 * 1024 * 1024;
@@ -64,7 +71,7 @@ export async function openJobFiles(message: QueuedMessage, root: string | null):
     if (item.content !== undefined) return refuse('give content or path, not both');
     let handle: FileHandle;
     try {
-      handle = await open(path, 'r');
+      handle = await open(path, OPEN_FLAGS);
     } catch {
       return refuse(`it is not a file under the worker's attachmentRoot ${root}`);
     }

@@ -6,7 +6,13 @@ import { EventEmitter } from 'node:events';
 import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
 import { InvalidArgumentError } from '../errors.js';
-import { assertKnownKeys, OUTBOX_OPTION_KEYS, OUTBOX_SEND_KEYS, OUTBOX_SEND_RAW_KEYS } from '../options.js';
+import {
+  assertKnownKeys,
+  nonNegativeInteger,
+  OUTBOX_OPTION_KEYS,
+  OUTBOX_SEND_KEYS,
+  OUTBOX_SEND_RAW_KEYS,
+} from '../options.js';
 import type { RawEnvelope, SendMessageOptions } from '../send/handler.js';
 import { DEFAULT_MAX_RETRIES } from '../send/retry.js';
 import {
@@ -154,11 +160,9 @@ export class SmtpOutbox extends EventEmitter {
   }
 
   async #add(data: OutboxJobData, jobId: string | undefined, options: OutboxSendOptions): Promise<string> {
-    for (const key of ['delay', 'priority'] as const) {
-      const v = options[key];
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
-        throw new InvalidArgumentError(`${key} must be a non-negative integer`, { field: key });
-    }
+    // options.ts's rule: the same value gets the same error here as anywhere else.
+    for (const key of ['delay', 'priority'] as const)
+      if (options[key] !== undefined) nonNegativeInteger(options[key], undefined, key);
     const job = await (await this.#queue()).add('send', data, {
       ...(jobId === undefined ? {} : { jobId }),
       ...(options.delay ? { delay: options.delay } : {}),

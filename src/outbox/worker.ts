@@ -321,12 +321,14 @@ export class SmtpOutboxWorker extends EventEmitter {
   ): Promise<Record<string, unknown>> {
     const jobId = job.id!;
     let refused = false;
+    let claimed = false;
     const onBeforeHandOver = async (): Promise<void> => {
       if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
         refused = true;
         throw new Error('another run of this job is handing its message over');
       }
-      if (this.#claimReplicas > 0) await this.#replicated(store, jobId, token, messageId);
+      claimed = true;
+      if (this.#claimReplicas > 0) await this.#replicated(store, jobId);
     };
     // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
     const progress = (job.data as { resume?: DeliveryProgress } | null)?.resume;
@@ -348,8 +350,9 @@ export class SmtpOutboxWorker extends EventEmitter {
               ...resume,
             });
     } catch (err) {
-      // The handler answers every delivery outcome; a throw here is job data it could not even read.
-      if (!(err instanceof TypeError || err instanceof InvalidArgumentError)) throw err;
+      // The handler answers every delivery outcome; a throw here is job data it could not even read. Past the
+      // claim the dot may have left: the claim stays open (the next run reports UNKNOWN), never 'not-delivered'.
+      if (claimed || !(err instanceof TypeError || err instanceof InvalidArgumentError)) throw err;
       const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: (err as Error).message });
       await store.record(jobId, token, 'not-delivered', result);
       throw new UnrecoverableError(failedReason(result));
@@ -373,29 +376,25 @@ export class SmtpOutboxWorker extends EventEmitter {
       throw new UnrecoverableError(failedReason(result));
     }
     if (delivery.error?.code === ErrorCodes.HANDOVER_REFUSED) {
-      // Redis refused the claim: nothing was handed over, a later attempt may send.
-      throw new Error(`retry: could not record the hand-over in Redis: ${delivery.error.message}`);
+      // No dot left. The claim may be in Redis all the same (a WAIT short of replicas, a claim whose reply was
+      // lost): free it, or the next attempt would find it held and report UNKNOWN for a message never sent.
+      const why = delivery.error.message;
+      const result = resultJson(SmtpDeliveryStatus.RETRY, messageId, { smtpError: why });
+      await store.record(jobId, token, 'not-delivered', result).catch(() => {});
+      throw new Error(`retry: could not record the hand-over in Redis: ${why}`);
     }
     return this.#settle(job, store, token, delivery);
   }
 
   /**
    * WAIT until `claimReplicas` replicas have the claim: a replica promoted after the primary's crash then
-   * knows it. Short of that, the claim is released (nothing was handed over) and the hand-over refused: the
-   * job is retried by the queue.
+   * knows it. Short of that, the hand-over is refused: `#send` releases the claim and the queue retries the job.
    */
-  async #replicated(store: HandOverStore, jobId: string, token: string, messageId: string | null): Promise<void> {
+  async #replicated(store: HandOverStore, jobId: string): Promise<void> {
     const { connection } = await this.#ready;
     const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, store.recordKey(jobId)).catch(() => 0);
     if (acked >= this.#claimReplicas) return;
-    const why = `the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`;
-    await store.record(
-      jobId,
-      token,
-      'not-delivered',
-      resultJson(SmtpDeliveryStatus.RETRY, messageId, { smtpError: why }),
-    );
-    throw new Error(why);
+    throw new Error(`the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`);
   }
 
   /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
@@ -487,7 +486,7 @@ export function attemptOutcome(
   lastAttempt: boolean,
 ): { outcome: OutboxJobOutcome; status: string | null } {
   if (error === undefined) return { outcome: 'delivered', status: SmtpDeliveryStatus.SUCCESS };
-  const status = statusOfReason((error as Error)?.message?.replace(/^partially delivered: /, ''));
+  const status = statusOfReason((error as Error)?.message);
   if (status === SmtpDeliveryStatus.UNKNOWN) return { outcome: 'unknown', status };
   if (error instanceof UnrecoverableError || lastAttempt) return { outcome: 'failed', status };
   return { outcome: 'retry', status };

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultHeaderKey, envelopeOf } from '../../src/compat/nodemailer/compose.js';
 import { engineDsn } from '../../src/compat/nodemailer/dsn.js';
 import { mergeDefaults } from '../../src/compat/nodemailer/mail-message.js';
+import { OAuth2Token } from '../../src/compat/nodemailer/oauth2.js';
 import { wellKnown } from '../../src/compat/nodemailer/services.js';
 import {
   handlerOptions,
@@ -112,6 +113,20 @@ describe('OAuth2 token refresh', () => {
     await expect(revoked.sendMail(mail)).rejects.toMatchObject({
       code: 'EAUTH',
       message: expect.stringContaining('invalid_grant'),
+    });
+  });
+
+  it('a token endpoint answering JSON null is EAUTH (no access_token), not a TypeError', async () => {
+    const http = createServer((_req, res) => res.end('null'));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => http.close(() => r())));
+    const token = new OAuth2Token({
+      refreshToken: 'rt',
+      accessUrl: `http://127.0.0.1:${(http.address() as AddressInfo).port}/token`,
+    });
+    await expect(token.getToken()).rejects.toMatchObject({
+      code: 'EAUTH',
+      message: expect.stringContaining('no access_token'),
     });
   });
 
@@ -423,6 +438,29 @@ describe('translation tables', () => {
     expect(withId.messageId).toBe('<real@head.example>');
   });
 
+  it('a data: URI with a malformed %-escape is EMESSAGE, not a URIError', async () => {
+    const t = createTransport({ streamTransport: true, buffer: true });
+    await expect(t.sendMail({ ...mail, attachments: [{ path: 'data:text/plain,%E0%A4%A' }] })).rejects.toMatchObject({
+      code: 'EMESSAGE',
+      command: 'API',
+    });
+    const ok = await t.sendMail({ ...mail, attachments: [{ path: 'data:text/plain,a%20b' }] });
+    expect(ok.message.toString()).toContain(Buffer.from('a b').toString('base64'));
+  });
+
+  it('an href whose server stops answering fails the send (ESTREAM) once the fetch times out', async () => {
+    const http = createServer(() => {}); // never answers
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => http.close(() => r())));
+    cleanups.push(() => http.closeAllConnections());
+    const timeout = AbortSignal.timeout.bind(AbortSignal);
+    const spy = vi.spyOn(AbortSignal, 'timeout').mockImplementation(() => timeout(100));
+    cleanups.push(() => spy.mockRestore());
+    const href = `http://127.0.0.1:${(http.address() as AddressInfo).port}/file.txt`;
+    const t = createTransport({ streamTransport: true, buffer: true });
+    await expect(t.sendMail({ ...mail, attachments: [{ href }] })).rejects.toMatchObject({ code: 'ESTREAM' });
+  });
+
   it('deliberate: no Bcc field in any output (streamTransport here), though the envelope keeps the address', async () => {
     const info = await createTransport({ streamTransport: true, buffer: true }).sendMail({
       ...mail,
@@ -475,12 +513,14 @@ describe('the mailer contract', () => {
     expect(s.connections).toBe(0);
   });
 
-  it('no CR/LF from the caller reaches a header: prepared values, plain values, names, list comments', async () => {
+  it('no CR/LF from the caller reaches a header: prepared values, plain values, names, list comments, In-Reply-To, References', async () => {
     const t = createTransport({ streamTransport: true, buffer: true });
     const attempts: object[] = [
       { headers: { 'X-A': { prepared: true, value: 'a\r\nBcc: victim@example.com' } } },
       { headers: { 'X-A': 'a\r\nBcc: victim@example.com' } },
       { headers: { 'X-A\r\nBcc': 'x' } },
+      { inReplyTo: '<p@example.com>\r\nBcc: victim@example.com' },
+      { references: ['<p@example.com>\0'] },
     ];
     for (const extra of attempts) {
       await expect(t.sendMail({ ...mail, ...extra })).rejects.toMatchObject({ code: 'EMESSAGE', command: 'API' });

@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { createIORedisClient, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SmtpOutbox, SmtpOutboxWorker } from '../../src/outbox/index.js';
 import { HandOverStore } from '../../src/outbox/store.js';
 import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
@@ -380,6 +380,23 @@ else
         expect(server.messages).toHaveLength(0);
       });
 
+      it('a claim that reached Redis but whose reply was lost is released: the retry delivers, once', async () => {
+        const { outbox } = await setup();
+        const claim = HandOverStore.prototype.claim;
+        const spy = vi.spyOn(HandOverStore.prototype, 'claim').mockImplementationOnce(async function (
+          this: HandOverStore,
+          ...args
+        ) {
+          await claim.apply(this, args);
+          throw new Error('connection lost after the claim');
+        });
+        closers.push(async () => spy.mockRestore());
+        const id = await outbox.send(msg(1));
+        expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+        expect(spy).toHaveBeenCalledTimes(2);
+        expect(server.messages).toHaveLength(1);
+      });
+
       it('a claim left open by a job BullMQ failed without the worker (too many stalls) is listed as UNKNOWN', async () => {
         const { outbox } = await setup();
         const client = rawClient();
@@ -598,6 +615,15 @@ else
               limiter: { max: 0, duration: 1 },
             }),
         ).toThrow(/limiter/);
+      });
+
+      it('delay and priority follow options.ts: an integer ≥ 0, the key named', async () => {
+        const { outbox } = await setup();
+        for (const bad of [{ delay: -1 }, { priority: 1.5 }, { delay: '5' }])
+          await expect(outbox.send(msg(1), bad as never)).rejects.toMatchObject({
+            code: 'ERR_SMTP_INVALID_ARGUMENT',
+            field: Object.keys(bad)[0],
+          });
       });
     },
   );

@@ -8,7 +8,12 @@
 import { ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { type BuildMessageOptions, buildMessage } from '../../message/mime/builder.js';
 import { decodeQuotedPrintable, encodeWords, foldHeader } from '../../message/mime/encodings.js';
-import { assertCustomHeaderName, customHeaderFields, RESERVED_FIELDS } from '../../message/mime/headers.js';
+import {
+  assertCustomHeaderName,
+  assertNoInjection,
+  customHeaderFields,
+  RESERVED_FIELDS,
+} from '../../message/mime/headers.js';
 import { readMessageId } from '../../message/prepare.js';
 import type { AlternativeInput, AttachmentInput, IcalEventInput } from '../../message/types.js';
 import { headerText, mailboxes, phraseText, wireList, wireSingle } from './addresses.js';
@@ -248,6 +253,12 @@ function bracket(id: string): string {
   return t.startsWith('<') ? t : `<${t}>`;
 }
 
+/** In-Reply-To / References: written past the builder's checks, so through the core's injection guard first. */
+function idField(name: string, value: string, field: string): string {
+  assertNoInjection(value, field);
+  return foldHeader(name, value);
+}
+
 /** The SMTP envelope nodemailer derives: `envelope` when given (its `cc`/`bcc` too), else the headers. */
 export function envelopeOf(data: MailData): Composed['envelope'] {
   const e = data.envelope;
@@ -321,10 +332,10 @@ export async function compose(data: MailData, options: ComposeOptions): Promise<
   let extraFields = '';
   const sender = mailboxes(data.sender, 'sender')[0];
   if (sender) extraFields += foldHeader('Sender', headerText(sender), { structured: true });
-  if (data.inReplyTo) extraFields += foldHeader('In-Reply-To', bracket(String(data.inReplyTo)));
+  if (data.inReplyTo) extraFields += idField('In-Reply-To', bracket(String(data.inReplyTo)), 'inReplyTo');
   if (data.references) {
     const refs = ([] as string[]).concat(data.references as string | string[]).flatMap((r) => String(r).split(/\s+/));
-    extraFields += foldHeader('References', refs.filter(Boolean).map(bracket).join(' '));
+    extraFields += idField('References', refs.filter(Boolean).map(bracket).join(' '), 'references');
   }
   let messageId = data.messageId ? bracket(String(data.messageId)) : undefined;
   let date = data.date === undefined ? undefined : new Date(data.date);

@@ -50,8 +50,13 @@ export function parseDataUri(uri: string): { content: Buffer; contentType: strin
   if (base64) params.pop();
   const contentType = params[0]?.trim() || 'text/plain';
   const data = m[2]!;
-  const content = base64 ? Buffer.from(data, 'base64') : Buffer.from(decodeURIComponent(data), 'utf8');
-  return { content, contentType };
+  if (base64) return { content: Buffer.from(data, 'base64'), contentType };
+  try {
+    return { content: Buffer.from(decodeURIComponent(data), 'utf8'), contentType };
+  } catch {
+    // A stray '%' is the caller's bad input: nodemailer's message error, not a URIError thrown through sendMail.
+    throw nodemailerError('EMESSAGE', 'a data: URI holds a malformed %-escape', { command: 'API' });
+  }
 }
 
 /** Reads a stream into one Buffer, at most {@link MAX_CONTENT_BYTES}. */
@@ -70,10 +75,14 @@ export async function readStream(stream: Readable, what: string): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
+/** How long fetching one URL source (headers and body) may take: a server that stops answering fails the send. */
+const FETCH_TIMEOUT_MS = 5 * 60_000;
+
 async function fetchUrl(href: string, headers: Record<string, string> | undefined, what: string): Promise<Buffer> {
+  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
   let res: Response;
   try {
-    res = await fetch(href, { ...(headers ? { headers } : {}), redirect: 'follow' });
+    res = await fetch(href, { ...(headers ? { headers } : {}), redirect: 'follow', signal });
   } catch (err) {
     throw nodemailerError('ESTREAM', `${what}: cannot fetch ${href}: ${(err as Error).message}`, {
       cause: err,
@@ -89,7 +98,15 @@ async function fetchUrl(href: string, headers: Record<string, string> | undefine
     await res.body?.cancel();
     throw nodemailerError('EMESSAGE', `${what}: ${href} is larger than ${MAX_CONTENT_BYTES} bytes`, { command: 'API' });
   }
-  const body = await boundedBody(res, MAX_CONTENT_BYTES);
+  let body: Buffer | null;
+  try {
+    body = await boundedBody(res, MAX_CONTENT_BYTES);
+  } catch (err) {
+    throw nodemailerError('ESTREAM', `${what}: cannot read ${href}: ${(err as Error).message}`, {
+      cause: err,
+      command: 'API',
+    });
+  }
   if (body === null)
     throw nodemailerError('EMESSAGE', `${what}: ${href} is larger than ${MAX_CONTENT_BYTES} bytes`, { command: 'API' });
   return body;

@@ -119,7 +119,8 @@ export class OAuth2Token extends EventEmitter {
         body: form.toString(),
         signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS),
       });
-      body = JSON.parse(await boundedText(res, MAX_TOKEN_RESPONSE));
+      // `null` is JSON too: read as a reply without a token, not a TypeError below.
+      body = JSON.parse(await boundedText(res, MAX_TOKEN_RESPONSE)) ?? {};
     } catch (err) {
       throw nodemailerError('EAUTH', `Failed to generate new access token: ${(err as Error).message}`, {
         cause: err,

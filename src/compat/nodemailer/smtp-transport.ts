@@ -162,8 +162,6 @@ export class SmtpTransport extends EventEmitter {
 
   async send(out: Outgoing): Promise<SMTPTransport.SentMessageInfo> {
     const { envelope } = out;
-    if (envelope.from === false && envelope.to.length === 0)
-      throw nodemailerError('EENVELOPE', 'No recipients defined', { command: 'API' });
     if (envelope.to.length === 0) throw nodemailerError('EENVELOPE', 'No recipients defined', { command: 'API' });
     const dsn = engineDsn(out.data.dsn);
     const route = this.#routeFor(out.data.auth);
