@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import { SmtpDeliveryStatus } from '../enums.js';
-import { InvalidArgumentError } from '../errors.js';
+import { ErrorCodes, InvalidArgumentError, SmtpError } from '../errors.js';
 import {
   assertKnownKeys,
   nonNegativeInteger,
@@ -228,7 +228,10 @@ export class SmtpOutbox extends EventEmitter {
     if (decision !== 'resend' && decision !== 'drop')
       throw new InvalidArgumentError("decision must be 'resend' or 'drop'", { field: 'decision' });
     const { queue, store } = await this.#ready;
-    await store.forget(jobId);
+    if (!(await store.forget(jobId)))
+      throw new SmtpError(`job ${jobId} is not UNKNOWN (its hand-over is in progress or settled): nothing to resolve`, {
+        code: ErrorCodes.INVALID_STATE,
+      });
     if (decision === 'resend') {
       const job = await queue.getJob(jobId);
       if (job && (await job.getState()) === 'failed') await job.retry('failed');

@@ -83,8 +83,14 @@ redis.call('PERSIST', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[4])
 return 1`;
 
-/** Forgets a job's record (an operator's "resend"). */
+/**
+ * Forgets a job's UNKNOWN record (an operator's decision), or nothing when there is none. Refused (0) in any
+ * other state: forgetting a claim in progress would let a re-run send the message a second time, and forgetting
+ * a delivery would let a later claim send it again.
+ */
 const FORGET = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and state ~= 'unknown' then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -185,8 +191,9 @@ export class HandOverStore {
     return ok === 1;
   }
 
-  async forget(jobId: string): Promise<void> {
-    await this.#client.runCommand(COMMAND('forget'), [...this.#keys(jobId), jobId]);
+  /** False (nothing changed) when the job's record is not UNKNOWN: a claim in progress or a settled outcome. */
+  async forget(jobId: string): Promise<boolean> {
+    return (await this.#client.runCommand(COMMAND('forget'), [...this.#keys(jobId), jobId])) === 1;
   }
 
   /** Job ids reported UNKNOWN and not resolved, oldest first, with when. */

@@ -316,6 +316,12 @@ else
         expect(await store.record('j1', 'stale-run', 'unknown', { status: 'unknown' })).toBe(false);
         expect((await store.read('j1')).state).toBe('delivered');
         expect(await store.claim('j1', 'run-b', '<j1@example.com>', 2)).toBe(false);
+        // An operator's forget is for UNKNOWN records only: never a delivery, never a claim in progress.
+        expect(await store.forget('j1')).toBe(false);
+        expect((await store.read('j1')).state).toBe('delivered');
+        expect(await store.claim('j2', 'run-c', '<j2@example.com>', 1)).toBe(true);
+        expect(await store.forget('j2')).toBe(false);
+        expect((await store.read('j2')).state).toBe('handing-over');
       });
 
       it('a re-run that finds a claimed hand-over without an outcome reports UNKNOWN and sends nothing', async () => {
