@@ -15,16 +15,16 @@
  *
  * This file is the moves of connections (checkout, open, release, retire, reap, shutdown). Beside it:
  * `bucket.ts` (a key's state, slot count, the slot wait), `handoff.ts` (the FIFO waiting for a release), `gate.ts`
- * (one call's abort signal), `pool-options.ts` (options, defaults, checks), `pool-stats.ts`, `pool-key.ts`, `rate-limit.ts`.
+ * (one call's abort signal), `pool-options.ts` (options, defaults, checks), `pool-stats.ts`, `pool-key.ts`, `pool-events.ts` (what it publishes), `rate-limit.ts`.
  */
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { Credentials } from '../protocol/auth.js';
 import { TlsSessionStore } from '../transport/connect.js';
 import type { SmtpConnection } from '../transport/connection.js';
-import { channels } from '../util/channels.js';
 import { type Bucket, type Entry, newBucket, slots, waitForSlot } from './bucket.js';
 import { Gate } from './gate.js';
 import { rejectWaiters, takeWaiter, waitForHandoff } from './handoff.js';
+import { publishRelease, publishWait, traced } from './pool-events.js';
 import { type PoolConnectionParams, type PoolKey, resolveParams } from './pool-key.js';
 import { type PoolableConnection, resolvePoolOptions, type SmtpConnectionPoolOptions } from './pool-options.js';
 import { collectStats, type PoolStats } from './pool-stats.js';
@@ -141,7 +141,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       // over at its release (no lock, no timer of its own). Null: a slot was freed instead.
       if (bucket.idle.length === 0 && slots(bucket) >= this.#max) {
         const handedOver = waitForHandoff(bucket, this.#acquireTimeout, signal, this.#onWaitersChanged);
-        this.#publishWait(bucket, normal);
+        publishWait(normal, bucket.label, bucket.users);
         const conn = await handedOver;
         if (conn !== null) return conn;
         // Woken to take the general path: it kept its use of the bucket until now (so the bucket was not dropped).
@@ -246,7 +246,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       entry.checkouts++;
       this.#reused++;
       // Given back, then out again: observers pair each release with its checkout (the in-use count).
-      if (channels.poolRelease.hasSubscribers) channels.poolRelease.publish({ connection: conn, parked: false });
+      publishRelease(conn, false);
       waiter.resolve(conn);
       return;
     } else {
@@ -257,8 +257,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
       conn.unref?.();
       this.#startReaper();
     }
-    if (channels.poolRelease.hasSubscribers)
-      channels.poolRelease.publish({ connection: conn, parked: entry.state === 'idle' });
+    publishRelease(conn, entry.state === 'idle');
     this.#notify(entry.bucket);
   }
 
@@ -419,32 +418,22 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
         bucket.pending.add(conn);
         return { fresh: conn };
       }
-      this.#publishWait(bucket, params);
+      publishWait(params, bucket.label, bucket.users);
       await waitForSlot(bucket, gate);
     }
-  }
-
-  /** `smtpwire:pool:wait`: a checkout found every slot taken and waits (for a slot or a hand-over). */
-  #publishWait(bucket: Bucket<C>, params: PoolConnectionParams): void {
-    if (channels.poolWait.hasSubscribers)
-      channels.poolWait.publish({ host: params.host, port: params.port, label: bucket.label, waiting: bucket.users });
   }
 
   /** Connects (and logs in) a connection whose slot is reserved. On failure the slot is freed. */
   async #open(bucket: Bucket<C>, conn: C, params: PoolConnectionParams, signal: AbortSignal | undefined): Promise<C> {
     const op = signal ? { signal } : {};
     try {
-      await (channels.connect.hasSubscribers
-        ? channels.connect.tracePromise(() => conn.connect(op), traceContext(conn, params))
-        : conn.connect(op));
+      await traced('connect', conn, params, () => conn.connect(op));
       if (params.username !== undefined) {
         const credentials: Credentials = { username: params.username };
         if (params.password !== undefined) credentials.password = params.password;
         if (params.accessToken !== undefined) credentials.accessToken = params.accessToken;
         const how = params.authMethod ? { ...op, method: params.authMethod } : op;
-        await (channels.auth.hasSubscribers
-          ? channels.auth.tracePromise(() => conn.login(credentials, how), traceContext(conn, params))
-          : conn.login(credentials, how));
+        await traced('auth', conn, params, () => conn.login(credentials, how));
       }
     } catch (err) {
       conn.destroy();
@@ -600,9 +589,4 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     }
     if (parked === 0) this.#stopReaper();
   }
-}
-
-/** The context of the `connect` and `auth` tracing channels. */
-function traceContext(connection: object, params: PoolConnectionParams) {
-  return { connection, host: params.host, port: params.port, method: params.authMethod ?? null };
 }
