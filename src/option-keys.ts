@@ -79,6 +79,7 @@ export const HANDLER_OPTION_KEYS = Object.freeze([
   'dkimSpool',
   'protocol',
   'scramMinIterations',
+  'localAddress',
 ] as const);
 
 /** `probe()` options. */
@@ -239,6 +240,7 @@ export const NODEMAILER_TRANSPORT_KEYS = Object.freeze([
   'opportunisticTLS',
   'tls',
   'name',
+  'localAddress',
   'connectionTimeout',
   'greetingTimeout',
   'socketTimeout',

@@ -23,6 +23,7 @@ import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from '../m
 import {
   checkBooleans,
   checkClientName,
+  checkLocalAddress,
   checkCredentials,
   checkFunction,
   checkHandlerKeys,
@@ -97,6 +98,8 @@ export interface SmtpProtocolHandlerOptions {
   protocol?: SmtpProtocol | undefined;
   /** SCRAM: the lowest PBKDF2 iteration count accepted from a server. Default 4096. */
   scramMinIterations?: number | undefined;
+  /** The local IP address every connection binds to (a host with several addresses). */
+  localAddress?: string | undefined;
 }
 
 export interface SendMessageOptions extends MessageInput {
@@ -195,6 +198,7 @@ export class SmtpProtocolHandler {
     const poolSize = positiveInteger(options.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
     checkCredentials(options);
     checkClientName(options.clientName);
+    checkLocalAddress(options.localAddress);
     checkFunction(options.onTranscript, 'onTranscript');
     checkBooleans(options, ['pipelining', 'chunking', 'allowInsecureAuth', 'opportunisticTls']);
     const timeouts = resolveTimeouts(options.timeouts);
@@ -231,6 +235,7 @@ export class SmtpProtocolHandler {
         timeouts,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
         ...(options.clientName === undefined ? {} : { clientName: options.clientName }),
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
         ...(options.pipelining === undefined ? {} : { pipelining: options.pipelining }),
         ...(options.chunking === undefined ? {} : { chunking: options.chunking }),
         ...(options.allowInsecureAuth === undefined ? {} : { allowInsecureAuth: options.allowInsecureAuth }),

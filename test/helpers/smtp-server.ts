@@ -16,6 +16,8 @@ export interface ReceivedMessage {
   size: number;
   secure: boolean;
   user: string | undefined;
+  /** The client's address as the server saw it. */
+  remoteAddress: string;
   utf8: boolean;
   body8bit: boolean;
 }
@@ -109,6 +111,7 @@ export async function startSmtpServer(options: TestServerOptions = {}): Promise<
           size,
           secure: session.secure,
           user: session.user as string | undefined,
+          remoteAddress: session.remoteAddress,
           utf8: Boolean(args.SMTPUTF8),
           body8bit: String(args.BODY ?? '').toUpperCase() === '8BITMIME',
         });

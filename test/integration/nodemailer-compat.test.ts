@@ -351,10 +351,25 @@ describe('where smtpwire/nodemailer is stricter or says more', () => {
   it('transport options it cannot honour throw at createTransport, naming them', () => {
     expect(() => createTransport({ service: 'no-such-provider' } as never)).toThrow(/not a well-known service/);
     expect(() => createTransport({ hots: 'x' } as never)).toThrow(/did you mean 'host'/);
-    expect(() => createTransport({ localAddress: '10.0.0.1' } as never)).toThrow(/local address/);
+    expect(() => createTransport({ localAddress: 'not-an-ip' })).toThrow(/localAddress/);
     expect(() => createTransport({ port: 0 })).toThrow(InvalidArgumentError);
     expect(() => createTransport({ name: 'bad name\r\n' })).toThrow(InvalidArgumentError);
     expect(() => createTransport('ftp://host')).toThrow(/smtp: or smtps:/);
+  });
+
+  it('localAddress binds the source address, as nodemailer does', async () => {
+    // 127.0.0.2 is on the loopback interface (127/8) without any setup, unlike the default source 127.0.0.1.
+    const r = await both(async (nodemailer, target) => {
+      const t = nodemailer.createTransport({ ...target, localAddress: '127.0.0.2' });
+      try {
+        return (await t.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 'x' })).accepted;
+      } finally {
+        t.close();
+      }
+    });
+    expect(r.mine.value).toEqual(r.real.value);
+    expect(r.real.messages.map((m) => m.remoteAddress)).toEqual(['127.0.0.2']);
+    expect(r.mine.messages.map((m) => m.remoteAddress)).toEqual(['127.0.0.2']);
   });
 
   it('OAuth2 with an access token authenticates with XOAUTH2; isIdle and the idle event', async () => {

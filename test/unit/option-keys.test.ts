@@ -54,27 +54,24 @@ type Same<List extends readonly string[], T> = [Exclude<keyof T, List[number]>] 
  * createTransport's keys: the transports' own options (their message defaults, Mail.Options, go in
  * createTransport's second argument; Mail.Options' plugin index signature is left out), the mailer
  * options nodemailer reads from the transport, and
- * smtpwire's `allowInsecureAuth`; `localAddress` is refused with a reason (UNSUPPORTED), not listed.
+ * smtpwire's `allowInsecureAuth`.
  */
 type Declared<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] };
 type TransportOwn<T> = Record<Exclude<Declared<T>, Declared<Mail.Options>>, unknown>;
-type NodemailerTransportKeys = Omit<
-  TransportOwn<SMTPTransport.Options> &
-    TransportOwn<JSONTransport.Options> &
-    TransportOwn<StreamTransport.Options> &
-    TransportOwn<SendmailTransport.Options> &
-    Record<
-      | 'dkim'
-      | 'disableFileAccess'
-      | 'disableUrlAccess'
-      | 'normalizeHeaderKey'
-      | 'attachDataUrls'
-      | 'maxRecipients'
-      | 'allowInsecureAuth',
-      unknown
-    >,
-  'localAddress'
->;
+type NodemailerTransportKeys = TransportOwn<SMTPTransport.Options> &
+  TransportOwn<JSONTransport.Options> &
+  TransportOwn<StreamTransport.Options> &
+  TransportOwn<SendmailTransport.Options> &
+  Record<
+    | 'dkim'
+    | 'disableFileAccess'
+    | 'disableUrlAccess'
+    | 'normalizeHeaderKey'
+    | 'attachDataUrls'
+    | 'maxRecipients'
+    | 'allowInsecureAuth',
+    unknown
+  >;
 
 const tied: {
   connection: Same<typeof CONNECTION_OPTION_KEYS, SmtpConnectionOptions>;

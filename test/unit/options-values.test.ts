@@ -123,6 +123,8 @@ describe('one rule per value, the same in every constructor', () => {
     expect(thrown(connection({ localAddress: 'nope' })).field).toBe('localAddress');
     expect(thrown(connection({ localAddress: 42 })).field).toBe('localAddress');
     expect(() => connection({ localAddress: '127.0.0.1' })()).not.toThrow();
+    expect(thrown(handler({ localAddress: 'nope' })).field).toBe('localAddress');
+    expect(() => handler({ localAddress: '::1' })()).not.toThrow();
   });
 
   it('a password is never echoed in the error', () => {

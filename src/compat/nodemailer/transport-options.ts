@@ -15,7 +15,6 @@ import type { DkimOptions } from './types.js';
 
 /** nodemailer options smtpwire does not implement, and why. */
 const UNSUPPORTED: Record<string, string> = {
-  localAddress: 'binding a local address is not supported by the engine',
   getSocket: "a custom socket is not supported: use 'proxy'",
   connection: "a ready socket is not supported: use 'proxy'",
   SES: 'the SES API transport is not included: use SES over SMTP (service: "SES-<REGION>")',
@@ -127,6 +126,7 @@ export function handlerOptions(o: NormalizedOptions): SmtpProtocolHandlerOptions
     ...(o.ignoreTLS === true || o.allowInsecureAuth === true ? { allowInsecureAuth: true } : {}),
     ...(o.tls === undefined ? {} : { tls: o.tls as SmtpProtocolHandlerOptions['tls'] }),
     ...(typeof o.name === 'string' ? { clientName: o.name } : {}),
+    ...(o.localAddress === undefined ? {} : { localAddress: o.localAddress as string }),
     timeouts: {
       // DNS resolution is part of the engine's connect step: the shorter of the two bounds it.
       connect: dns === undefined ? connect : Math.min(connect, Math.max(dns, 1)),
