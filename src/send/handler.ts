@@ -23,10 +23,10 @@ import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from '../m
 import {
   checkBooleans,
   checkClientName,
-  checkLocalAddress,
   checkCredentials,
   checkFunction,
   checkHandlerKeys,
+  checkLocalAddress,
   findUnknownKey,
   positiveInteger,
   resolveEndpoint,
