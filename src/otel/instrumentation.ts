@@ -464,7 +464,8 @@ export class Observer {
   // ── attributes ────────────────────────────────────────────────────────────────────────
 
   /** One attribute object per host for the histograms (the SDK reads it, never keeps it). */
-  #hostAttributes(host: string): Attributes {
+  #hostAttributes(given: string): Attributes {
+    const host = this.#m!.metricHost(given);
     let attributes = this.#hosts.get(host);
     if (!attributes) {
       attributes = { [ATTR.serverAddress]: host };
@@ -473,7 +474,8 @@ export class Observer {
     return attributes;
   }
 
-  #statusAttributes(host: string, status: string): Attributes {
+  #statusAttributes(given: string, status: string): Attributes {
+    const host = this.#m!.metricHost(given);
     const key = `${host}\0${status}`;
     let attributes = this.#hosts.get(key);
     if (!attributes) {

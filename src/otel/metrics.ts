@@ -8,7 +8,7 @@
  * all the spans of a message (its attribute hashing per call), see bench/channels.ts.
  */
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api';
-import { ATTR, METRIC } from './names.js';
+import { ATTR, MAX_METRIC_HOSTS, METRIC, OVERFLOW_HOST } from './names.js';
 
 interface Row {
   readonly attributes: Attributes;
@@ -171,6 +171,17 @@ export class Instruments {
     meter.addBatchObservableCallback(this.#callback, this.#observables);
   }
 
+  /**
+   * The host a metric row is kept under: itself while fewer than MAX_METRIC_HOSTS have rows, else OVERFLOW_HOST.
+   * Stable per host (a host with rows keeps them; a later one always overflows), so up/down counts balance.
+   */
+  metricHost(host: string): string {
+    if (this.#rowsByHost.has(host)) return host;
+    if (this.#rowsByHost.size >= MAX_METRIC_HOSTS) return OVERFLOW_HOST;
+    this.#rows(host);
+    return host;
+  }
+
   #rows(host: string): HostRows {
     let rows = this.#rowsByHost.get(host);
     if (!rows) {
@@ -180,7 +191,8 @@ export class Instruments {
     return rows;
   }
 
-  sent(host: string, status: string, replyClass: string): void {
+  sent(given: string, status: string, replyClass: string): void {
+    const host = this.metricHost(given);
     const rows = this.#rows(host);
     let byClass = rows.sends.get(status);
     if (!byClass) {
@@ -199,33 +211,39 @@ export class Instruments {
     row.value++;
   }
 
-  attempt(host: string): void {
+  attempt(given: string): void {
+    const host = this.metricHost(given);
     const rows = this.#rows(host);
     rows.attempts ??= this.#attempts.row(host, byHost(host));
     rows.attempts.value++;
   }
 
-  retry(host: string): void {
+  retry(given: string): void {
+    const host = this.metricHost(given);
     this.#retries.add(host, byHost(host));
   }
 
-  bytesSent(host: string, n: number): void {
+  bytesSent(given: string, n: number): void {
+    const host = this.metricHost(given);
     const rows = this.#rows(host);
     rows.bytes ??= this.#bytes.row(host, byHost(host));
     rows.bytes.value += n;
   }
 
-  waited(host: string): void {
+  waited(given: string): void {
+    const host = this.metricHost(given);
     this.#waits.add(host, byHost(host));
   }
 
-  pending(host: string, n: 1 | -1): void {
+  pending(given: string, n: 1 | -1): void {
+    const host = this.metricHost(given);
     const rows = this.#rows(host);
     rows.pending ??= this.#pending.row(host, byHost(host));
     rows.pending.value += n;
   }
 
-  connection(host: string, state: 'idle' | 'used', n: 1 | -1): void {
+  connection(given: string, state: 'idle' | 'used', n: 1 | -1): void {
+    const host = this.metricHost(given);
     const rows = this.#rows(host);
     rows[state] ??= this.#connections.row(`${host}\0${state}`, () => ({
       [ATTR.serverAddress]: host,

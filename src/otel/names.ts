@@ -5,6 +5,14 @@
  * `smtp.*`; pool metrics follow the shape of `db.client.connection.*`.
  */
 
+/**
+ * Metric rows are kept per `server.address`: at most this many distinct hosts (an MX handler meets new ones
+ * without end); later hosts share the row `_OTHER` (the conventions' overflow value), so memory and the
+ * backend's series stay bounded. Spans always carry the real host.
+ */
+export const MAX_METRIC_HOSTS = 500;
+export const OVERFLOW_HOST = '_OTHER';
+
 export const SPAN = Object.freeze({
   send: 'smtp.send',
   attempt: 'smtp.attempt',
