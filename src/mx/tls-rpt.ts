@@ -75,79 +75,120 @@ export interface ReportMeta {
   end: Date;
 }
 
-/** Collects sessions; `report(domain, meta)` builds the RFC 8460 §4.4 JSON object for one policy domain. */
+/** The sessions of one policy, tallied: what a report needs, in memory bounded by distinct failures. */
+interface PolicyTally {
+  domain: string;
+  policyType: PolicyType;
+  policyStrings: string[];
+  mxHosts: Set<string>;
+  successful: number;
+  failed: number;
+  /** Failure groups (result, IPs, MX host) → the first session of the group and its count. */
+  failures: Map<string, { s: RptSession; n: number }>;
+}
+
+/**
+ * Failure groups kept per policy; a failure beyond it still counts in the summary's
+ * `total-failure-session-count`, only its `failure-details` row is not added.
+ */
+export const MAX_FAILURE_GROUPS = 1000;
+
+/** Adds one session to the tallies, by domain and policy. */
+function tally(byPolicy: Map<string, PolicyTally>, s: RptSession): void {
+  const key = JSON.stringify([s.domain, s.policyType, s.policyStrings]);
+  let t = byPolicy.get(key);
+  if (!t) {
+    t = {
+      domain: s.domain,
+      policyType: s.policyType,
+      policyStrings: s.policyStrings,
+      mxHosts: new Set(),
+      successful: 0,
+      failed: 0,
+      failures: new Map(),
+    };
+    byPolicy.set(key, t);
+  }
+  t.mxHosts.add(s.mxHost);
+  if (!s.failure) {
+    t.successful++;
+    return;
+  }
+  t.failed++;
+  const failureKey = JSON.stringify([s.failure, s.sendingIp, s.mxHost, s.receivingIp]);
+  const f = t.failures.get(failureKey);
+  if (f) f.n++;
+  else if (t.failures.size < MAX_FAILURE_GROUPS) t.failures.set(failureKey, { s, n: 1 });
+}
+
+/**
+ * Collects sessions as counts per policy domain and policy (every session counts; nothing is dropped);
+ * `report(domain, meta)` builds the RFC 8460 §4.4 JSON object for one policy domain. A long-running process
+ * hands reports off and calls `clear()` per reporting period.
+ */
 export class TlsRptCollector {
-  readonly #sessions: RptSession[] = [];
-  /** Bound: a long-running process hands reports off and calls `clear()`; beyond this, the oldest are dropped. */
-  constructor(readonly maxSessions = 100_000) {}
+  /** Policy domain → its policies' tallies. */
+  readonly #domains = new Map<string, Map<string, PolicyTally>>();
+  #count = 0;
 
   record(session: RptSession): void {
-    this.#sessions.push(session);
-    if (this.#sessions.length > this.maxSessions) this.#sessions.shift();
+    let byPolicy = this.#domains.get(session.domain);
+    if (!byPolicy) {
+      byPolicy = new Map();
+      this.#domains.set(session.domain, byPolicy);
+    }
+    tally(byPolicy, session);
+    this.#count++;
   }
 
-  get sessions(): readonly RptSession[] {
-    return this.#sessions;
+  /** Sessions recorded since the last `clear()`. */
+  get sessionCount(): number {
+    return this.#count;
   }
 
   /** The policy domains with sessions. */
   domains(): string[] {
-    return [...new Set(this.#sessions.map((s) => s.domain))];
+    return [...this.#domains.keys()];
   }
 
   clear(): void {
-    this.#sessions.length = 0;
+    this.#domains.clear();
+    this.#count = 0;
   }
 
   report(domain: string, meta: ReportMeta): Record<string, unknown> {
-    return buildReport(
-      this.#sessions.filter((s) => s.domain === canonicalName(domain)),
-      meta,
-    );
+    return reportOf(this.#domains.get(canonicalName(domain))?.values() ?? [], meta);
   }
 }
 
 /** RFC 8460 §4.4: one entry per policy, success and failure counts, failures grouped. Pure. */
 export function buildReport(sessions: readonly RptSession[], meta: ReportMeta): Record<string, unknown> {
-  const byPolicy = new Map<string, RptSession[]>();
-  for (const s of sessions) {
-    const key = JSON.stringify([s.domain, s.policyType, s.policyStrings]);
-    // Appended in place: copying the group per session is quadratic (a collector holds up to 100,000).
-    const group = byPolicy.get(key);
-    if (group) group.push(s);
-    else byPolicy.set(key, [s]);
-  }
-  const policies = [...byPolicy.values()].map((group) => {
-    const first = group[0]!;
-    const failures = new Map<string, { s: RptSession; n: number }>();
-    for (const s of group) {
-      if (!s.failure) continue;
-      const key = JSON.stringify([s.failure, s.sendingIp, s.mxHost, s.receivingIp]);
-      const f = failures.get(key);
-      if (f) f.n++;
-      else failures.set(key, { s, n: 1 });
-    }
-    return {
-      policy: {
-        'policy-type': first.policyType,
-        'policy-string': first.policyStrings,
-        'policy-domain': first.domain,
-        'mx-host': [...new Set(group.map((s) => s.mxHost))],
-      },
-      summary: {
-        'total-successful-session-count': group.filter((s) => !s.failure).length,
-        'total-failure-session-count': group.filter((s) => s.failure).length,
-      },
-      'failure-details': [...failures.values()].map(({ s, n }) => ({
-        'result-type': s.failure,
-        ...(s.sendingIp ? { 'sending-mta-ip': s.sendingIp } : {}),
-        'receiving-mx-hostname': s.mxHost,
-        ...(s.receivingIp ? { 'receiving-ip': s.receivingIp } : {}),
-        'failed-session-count': n,
-        ...(s.detail ? { 'additional-information': s.detail } : {}),
-      })),
-    };
-  });
+  const byPolicy = new Map<string, PolicyTally>();
+  for (const s of sessions) tally(byPolicy, s);
+  return reportOf(byPolicy.values(), meta);
+}
+
+function reportOf(tallies: Iterable<PolicyTally>, meta: ReportMeta): Record<string, unknown> {
+  const policies = [...tallies].map((t) => ({
+    policy: {
+      'policy-type': t.policyType,
+      'policy-string': t.policyStrings,
+      'policy-domain': t.domain,
+      'mx-host': [...t.mxHosts],
+    },
+    summary: {
+      'total-successful-session-count': t.successful,
+      'total-failure-session-count': t.failed,
+    },
+    'failure-details': [...t.failures.values()].map(({ s, n }) => ({
+      'result-type': s.failure,
+      ...(s.sendingIp ? { 'sending-mta-ip': s.sendingIp } : {}),
+      'receiving-mx-hostname': s.mxHost,
+      ...(s.receivingIp ? { 'receiving-ip': s.receivingIp } : {}),
+      'failed-session-count': n,
+      ...(s.detail ? { 'additional-information': s.detail } : {}),
+    })),
+  }));
   return {
     'organization-name': meta.organizationName,
     'date-range': { 'start-datetime': meta.start.toISOString(), 'end-datetime': meta.end.toISOString() },
