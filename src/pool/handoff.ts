@@ -8,10 +8,14 @@ import type { Bucket, HandoffWaiter } from './bucket.js';
 
 type Notify<C> = (bucket: Bucket<C>) => void;
 
-/** Waits in the destination's FIFO for a released connection; null when a slot was freed instead. */
+/**
+ * Waits in the destination's FIFO for a released connection; null when a slot was freed instead (the caller
+ * then goes on to the general path, by `deadlineAt` still).
+ */
 export function waitForHandoff<C>(
   bucket: Bucket<C>,
   acquireTimeout: number,
+  deadlineAt: number,
   signal: AbortSignal | undefined,
   notify: Notify<C>,
 ): Promise<C | null> {
@@ -20,7 +24,7 @@ export function waitForHandoff<C>(
     const waiter: HandoffWaiter<C> = {
       resolve,
       reject,
-      deadlineAt: acquireTimeout === Infinity ? Infinity : Date.now() + acquireTimeout,
+      deadlineAt,
       signal,
       onAbort: null,
     };

@@ -136,11 +136,14 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
 
   /** Every path but the fast one: the destination's hand-over FIFO, or the rate limit, the key lock and a checkout. */
   async #acquire(bucket: Bucket<C>, normal: PoolKey, signal: AbortSignal | undefined): Promise<C> {
+    // The one acquire deadline of this call, whichever ways it waits (Infinity: none).
+    let deadlineAt = Infinity;
     if (!bucket.limiter && !bucket.mutex.locked) {
       // Every slot busy, nothing parked: wait in the destination's FIFO for a connection handed straight
       // over at its release (no lock, no timer of its own). Null: a slot was freed instead.
       if (bucket.idle.length === 0 && slots(bucket) >= this.#max) {
-        const handedOver = waitForHandoff(bucket, this.#acquireTimeout, signal, this.#onWaitersChanged);
+        if (this.#acquireTimeout !== Infinity) deadlineAt = Date.now() + this.#acquireTimeout;
+        const handedOver = waitForHandoff(bucket, this.#acquireTimeout, deadlineAt, signal, this.#onWaitersChanged);
         publishWait(normal, bucket.label, bucket.users);
         const conn = await handedOver;
         if (conn !== null) return conn;
@@ -159,14 +162,18 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     const deadline =
       this.#acquireTimeout === Infinity
         ? null
-        : setTimeout(() => {
-            gate.abort(
-              new TimeoutError(`no connection to ${bucket.label} became free within ${this.#acquireTimeout} ms`, {
-                phase: 'acquire',
-                timeout: this.#acquireTimeout,
-              }),
-            );
-          }, this.#acquireTimeout);
+        : setTimeout(
+            () => {
+              gate.abort(
+                new TimeoutError(`no connection to ${bucket.label} became free within ${this.#acquireTimeout} ms`, {
+                  phase: 'acquire',
+                  timeout: this.#acquireTimeout,
+                }),
+              );
+            },
+            // A waiter woken from the FIFO has already spent part of its time there.
+            deadlineAt === Infinity ? this.#acquireTimeout : Math.max(0, deadlineAt - Date.now()),
+          );
     this.#gates.add(gate);
     let got: { entry: Entry<C> } | { fresh: C };
     try {

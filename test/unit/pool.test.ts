@@ -461,6 +461,27 @@ describe('the per-key limit and its FIFO of waiters', () => {
     }
   });
 
+  it('a waiter woken by a freed slot keeps its deadline on the general path (acquireTimeout in all, not anew)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const pool = makePool({ maxConnections: 1, acquireTimeout: 1000 });
+    const a = await pool.getConnection(P);
+    const w = pool.getConnection(P);
+    w.catch(() => {});
+    vi.advanceTimersByTime(600);
+    // The slot is freed (not handed over): w is woken to the general path, but a caller arriving at that
+    // moment takes the slot first, so w waits for a slot again.
+    a.kill();
+    pool.releaseConnection(a);
+    const x = pool.getConnection(P);
+    expect(await x).not.toBe(a);
+    expect(pool.getStats()).toMatchObject({ busy: 1, waiting: 1 });
+    await vi.advanceTimersByTimeAsync(399);
+    expect(await settled(w)).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await settled(w)).toBe('rejected');
+    await expect(w).rejects.toMatchObject({ name: 'TimeoutError', phase: 'acquire', timeout: 1000 });
+  });
+
   it('waiters share one deadline timer per destination, and each times out acquireTimeout after it came', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const pool = makePool({ maxConnections: 1, acquireTimeout: 1000 });
