@@ -10,6 +10,7 @@
  * could not be stored). Runs until SIGTERM or SIGINT.
  */
 import { parseArgs } from 'node:util';
+import { headerBlock, readMessageId } from '../message/prepare.js';
 import { type MessageRecord, startScriptedServer } from '../testing/index.js';
 import { escapeClipped as escapeText } from '../util/terminal-text.js';
 import { type CliIo, UsageError } from './common.js';
@@ -18,8 +19,6 @@ import { deliverToMaildir, prepareMaildir } from './maildir.js';
 
 /** Forget recorded sessions and messages this often, so a long run keeps memory bounded. */
 const FORGET_EVERY_MS = 1000;
-/** Header bytes read for Subject and Message-ID. */
-const HEADER_SCAN = 64 * 1024;
 /** Output waiting for a slow reader beyond this is dropped (counted), so memory stays bounded. */
 const MAX_PENDING_OUTPUT = 1024 * 1024;
 
@@ -46,17 +45,11 @@ interface Shown {
   error: string | null;
 }
 
-/** Subject and Message-ID from the header block (unfolded; encoded-words left as they are). */
+/** Subject (unfolded; encoded-words left as they are) and Message-ID, from the header block. */
 function headerFields(data: Buffer): { subject: string | null; messageId: string | null } {
-  let end = data.indexOf('\r\n\r\n');
-  if (end === -1) end = data.indexOf('\n\n');
-  const head = data.subarray(0, Math.min(end === -1 ? data.length : end, HEADER_SCAN)).toString('utf8');
-  const unfolded = head.replace(/\r?\n[ \t]+/g, ' ');
-  const field = (name: string): string | null => {
-    const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(unfolded);
-    return m ? m[1]!.trim() : null;
-  };
-  return { subject: field('Subject'), messageId: field('Message-ID') };
+  const unfolded = headerBlock(data, 'utf8').replace(/\r?\n[ \t]+/g, ' ');
+  const subject = /^Subject:[ \t]*(.*)$/im.exec(unfolded);
+  return { subject: subject ? subject[1]!.trim() : null, messageId: readMessageId(data) };
 }
 
 /** One text line: every string that came from the client is escaped. */
@@ -97,6 +90,8 @@ export async function sinkCommand(argv: string[], io: CliIo): Promise<number> {
     await prepareMaildir(maildir);
   }
   let shown = 0;
+  // Messages read but refused (552 over the size cap, 451 not stored): not counted as received.
+  let refused = 0;
   let dropped = 0;
   const print = (line: string): void => {
     // A reader that does not keep up loses lines, never the sink its memory.
@@ -117,7 +112,8 @@ export async function sinkCommand(argv: string[], io: CliIo): Promise<number> {
     maxRecipients: 1000,
     record: false,
     onMessage: (m) => {
-      if (!m.oversize && (maildir !== undefined || !values.quiet)) waiting.set(m.session, m);
+      if (m.oversize) refused++;
+      else if (maildir !== undefined || !values.quiet) waiting.set(m.session, m);
     },
     // The end of a message: store it (with --maildir) and show it before the server answers.
     onCommand: async (session, _line, event) => {
@@ -146,6 +142,7 @@ export async function sinkCommand(argv: string[], io: CliIo): Promise<number> {
         } catch (err) {
           shownMessage.error = (err as Error).message;
           report(shownMessage);
+          refused++;
           return { reply: '451 4.3.0 The message could not be stored' };
         }
       }
@@ -169,7 +166,7 @@ export async function sinkCommand(argv: string[], io: CliIo): Promise<number> {
     process.on('SIGINT', stop);
   });
   clearInterval(forget);
-  const messages = server.messageCount;
+  const messages = server.messageCount - refused;
   await server.close();
   io.stdout.write(
     values.json

@@ -514,12 +514,22 @@ function sameText(wire: string): string {
 
 const MESSAGE_ID_HEADER = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]+>)/im;
 
-/** The Message-ID of a raw message, read from its header block only (the one reader: the outbox calls it too). */
-export function readMessageId(message: Uint8Array): string | null {
+/** How much of a message without a blank line is read as its header block. */
+const HEADER_BLOCK_MAX = 64 * 1024;
+
+/**
+ * The header block of a raw message, as text: up to the first blank line (CRLF CRLF, or LF LF from a
+ * lenient writer), at most 64 KiB when there is none. The one reader of where the header ends.
+ */
+export function headerBlock(message: Uint8Array, encoding: 'latin1' | 'utf8' = 'latin1'): string {
   const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
   let end = buf.indexOf('\r\n\r\n');
   if (end === -1) end = buf.indexOf('\n\n');
-  const head = buf.toString('latin1', 0, end === -1 ? Math.min(buf.length, 64 * 1024) : end);
-  const m = MESSAGE_ID_HEADER.exec(head);
+  return buf.toString(encoding, 0, end === -1 ? Math.min(buf.length, HEADER_BLOCK_MAX) : end);
+}
+
+/** The Message-ID of a raw message, read from its header block only (the one reader: the outbox calls it too). */
+export function readMessageId(message: Uint8Array): string | null {
+  const m = MESSAGE_ID_HEADER.exec(headerBlock(message));
   return m ? m[1]! : null;
 }

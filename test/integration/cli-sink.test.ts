@@ -149,6 +149,8 @@ describe('smtpwire sink', () => {
     expect(r.status).not.toBe('success');
     await sink.stop();
     expect(sink.output()).toMatch(/NOT STORED \(451\): ENOENT/);
+    // Refused, so not counted as received.
+    expect(sink.output()).toMatch(/smtpwire sink stopped after 0 messages/);
     expect(readdirSync(join(dir, 'new'))).toEqual([]);
   }, 30_000);
 });
