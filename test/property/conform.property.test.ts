@@ -75,6 +75,17 @@ describe('escapeBytes (evidence)', () => {
 });
 
 describe('replySyntaxProblems', () => {
+  it.each([
+    ['250 ok\u0007', true],
+    ['250 ok\u001b[2J', true],
+    ['250 ok\u007f', true],
+    ['250 ok\u0000', true],
+    ['250 ok\tok', false],
+    ['250 grüße', false],
+  ])('%j: control character flagged = %s', (line, flagged) => {
+    expect(replySyntaxProblems([line]).some((p) => p.startsWith('control character'))).toBe(flagged);
+  });
+
   const code = fc.integer({ min: 200, max: 599 });
   const text = fc.stringMatching(/^[ -~]{0,30}$/);
   it('finds nothing in well-formed replies, and flags a changed code or an enhanced code of another class', () => {
@@ -85,6 +96,7 @@ describe('replySyntaxProblems', () => {
         expect(replySyntaxProblems(good)).toEqual([]);
         const other = klass === 5 ? 2 : 5;
         expect(replySyntaxProblems([`${c} ${other}.1.1 ${lines[0]}`])).toHaveLength(1);
+        expect(replySyntaxProblems([`${c} ${klass}.0.0 a\tb ${lines[0]}`])).toEqual([]);
         if (lines.length > 1) {
           const changed = [...good];
           changed[1] = `${c === 599 ? 598 : c + 1}${changed[1]!.slice(3)}`;

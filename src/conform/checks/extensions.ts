@@ -20,8 +20,9 @@
  * - `relay-open` (opt-in): unauthenticated MAIL, then `RCPT TO:<smtpwire-relay-test@example.net>`
  *   (RFC 2606 domain), never DATA. 2xx → fail (open relay); refused → pass.
  * - `reply-syntax`: every reply line of the whole run (plus HELP, VRFY, NOOP in its own session)
- *   has three digits and a space or hyphen, one code per multi-line reply, and an enhanced code
- *   whose class is the reply's (RFC 3463 §2) → else fail.
+ *   has three digits and a space or hyphen, one code per multi-line reply, text without control
+ *   characters but HT (RFC 5321 §4.2 textstring), and an enhanced code whose class is the reply's
+ *   (RFC 3463 §2) → else fail.
  */
 import type { ServerInfo } from '../../protocol/extensions.js';
 import { formatReply } from '../../protocol/reply.js';
@@ -158,6 +159,8 @@ async function relay(ctx: CheckContext): Promise<Verdict> {
 
 const LINE = /^([2-5]\d\d)([ -]|$)/;
 const ENHANCED = /^([245])\.\d{1,3}\.\d{1,3}(?: |$)/;
+/** RFC 5321 §4.2 textstring is HT, SP and printable characters (UTF-8 too, RFC 6531): no other control. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** Problems in a stream of raw reply lines (one session's), at most a few examples. */
 export function replySyntaxProblems(lines: readonly string[]): string[] {
@@ -173,6 +176,7 @@ export function replySyntaxProblems(lines: readonly string[]): string[] {
     const code = m[1]!;
     if (open !== null && code !== open) problems.push(`code changed within a multi-line reply (${open} then ${code})`);
     const text = line.slice(4);
+    if (CONTROL.test(text)) problems.push(`control character in reply text ${JSON.stringify(line.slice(0, 60))}`);
     const e = ENHANCED.exec(text);
     if (e && e[1] !== code[0]) problems.push(`enhanced code ${text.split(' ')[0]} does not match reply ${code}`);
     open = m[2] === '-' ? code : null;
