@@ -8,7 +8,7 @@
  * `orderMx` and `mxTargets` are pure and table-tested; `resolveMx` does the lookups.
  */
 
-import type { DnsResolver } from '../dns/client.js';
+import type { DnsLookup, DnsResolver } from '../dns/client.js';
 import { canonicalName, type DnsRecord, RecordType } from '../dns/message.js';
 import { DnsError, ErrorCodes } from '../errors.js';
 
@@ -90,6 +90,8 @@ export interface ResolveMxOptions {
   ipv6?: boolean;
   signal?: AbortSignal | undefined;
   random?: () => number;
+  /** The domain's MX answer, when the caller already looked it up (not asked again). */
+  answer?: DnsLookup;
 }
 
 /**
@@ -102,7 +104,7 @@ export async function resolveMx(
   options: ResolveMxOptions = {},
 ): Promise<MxResolution> {
   const signal = options.signal;
-  const answer = await resolver.lookup(domain, RecordType.MX, { signal });
+  const answer = options.answer ?? (await resolver.lookup(domain, RecordType.MX, { signal }));
   const targets = mxTargets(domain, answer, options.random);
   const hosts = await Promise.all(
     targets.map(async (t): Promise<MxHost> => {

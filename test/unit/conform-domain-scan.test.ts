@@ -7,10 +7,13 @@ import { DnsError } from '../../src/errors.js';
 
 /** Answers from a table; a name mapped to an Error fails its lookup. Never sends a packet. */
 class TableResolver extends DnsResolver {
+  /** Every lookup asked, as `name type`. */
+  readonly asked: string[] = [];
   constructor(readonly table: Record<string, DnsRecord[] | Error>) {
     super({ servers: ['127.0.0.1'] });
   }
   override async lookup<R extends DnsRecord = DnsRecord>(name: string, type: number) {
+    this.asked.push(`${name} ${type}`);
     const entry = this.table[`${name} ${type}`];
     if (entry instanceof Error) throw entry;
     return {
@@ -41,5 +44,7 @@ describe('conformDomain', () => {
     // The summary counts every finding (the runner's summarize): the MX host without an address fails.
     expect(report.summary).toMatchObject({ total: report.findings.length, status: 'fail' });
     expect(report.summary.fail).toBe(report.findings.filter((f) => f.status === 'fail').length);
+    // The MX records are looked up once (the MX checks and the host resolution share the answer).
+    expect(resolver.asked.filter((q) => q === `d.example ${RecordType.MX}`)).toHaveLength(1);
   });
 });

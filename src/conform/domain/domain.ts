@@ -103,7 +103,7 @@ export async function conformDomain(options: ConformDomainOptions): Promise<Conf
         },
         t,
       );
-    const resolution = await resolveMx(resolver, domain, { signal });
+    const resolution = await resolveMx(resolver, domain, { signal, answer });
     hosts = resolution.hosts;
     mxSecure = resolution.secure;
     add(
@@ -291,6 +291,8 @@ export async function conformDomain(options: ConformDomainOptions): Promise<Conf
             port,
             only: options.hostChecks,
             tls: { servername: h.host, rejectUnauthorized: false },
+            // The scan's bound per reply, as for its own lookups and handshakes.
+            replyTimeout: timeout,
             ...(options.clientName === undefined ? {} : { clientName: options.clientName }),
             ...(signal === undefined ? {} : { signal }),
           }),
