@@ -13,7 +13,7 @@ import type { DkimSpoolOptions } from '../message/dkim/signed-body.js';
 import { SmtpConnectionPool } from '../pool/pool.js';
 import { Delivery, type Job } from '../send/delivery.js';
 import type { DeliveryResult } from '../send/result.js';
-import type { Timeouts, TranscriptEntry } from '../transport/connection.js';
+import type { SmtpConnection, Timeouts, TranscriptEntry } from '../transport/connection.js';
 import { daneRefused, verifyDane } from './dane.js';
 import type { TlsPlan } from './policy.js';
 import type { TlsUsed } from './results.js';
@@ -65,10 +65,18 @@ export function chainOf(socket: TLSSocket): Buffer[] {
   return out;
 }
 
+/** One send at a destination: its result and what the handshake of the connection it used showed. */
+export interface Delivered {
+  result: DeliveryResult;
+  /** null: no connection was had, or it did not use TLS. */
+  facts: HandshakeFacts | null;
+}
+
 export class Destination {
   readonly pool: SmtpConnectionPool;
   readonly #delivery: Delivery;
-  #facts: HandshakeFacts | null = null;
+  /** Per connection (its TLS socket): the facts of its own handshake, whatever sends ran beside it. */
+  readonly #facts = new WeakMap<TLSSocket, HandshakeFacts>();
   #inUse = 0;
 
   constructor(
@@ -95,7 +103,7 @@ export class Destination {
         failure: null,
         detail: null,
       };
-      this.#facts = facts;
+      this.#facts.set(socket, facts);
       if (plan.kind === 'dane') {
         const why = verifyDane(chainOf(socket), plan.records, mxHost, settings.now());
         if (why) {
@@ -144,22 +152,29 @@ export class Destination {
     });
   }
 
-  /** The last handshake's facts (a reused pooled connection keeps those of its own handshake). */
-  get facts(): HandshakeFacts | null {
-    return this.#facts;
-  }
-
-  /** The TLS the session had, for the result. */
-  tlsUsed(): TlsUsed {
+  /** The TLS a send had, for the result. */
+  tlsUsed(facts: HandshakeFacts | null): TlsUsed {
     const kind = this.plan.kind;
-    if (kind === 'plaintext' || this.#facts === null)
+    if (kind === 'plaintext' || facts === null)
       return { plan: kind === 'plaintext' ? 'none' : kind, version: null, authenticated: false };
-    return { plan: kind, version: this.#facts.version, authenticated: this.#facts.authenticated };
+    return { plan: kind, version: facts.version, authenticated: facts.authenticated };
   }
 
-  /** Resets the facts before an attempt, so a plaintext session does not show an earlier handshake. */
-  resetFacts(): void {
-    this.#facts = null;
+  /**
+   * The facts of a connection's handshake. A resumed session skipped `verifyPeer` (its first handshake
+   * passed it, or the session would not have been kept): a required check held; a reporting one is not redone.
+   */
+  #factsOf(socket: TLSSocket | null): HandshakeFacts | null {
+    if (socket === null) return null;
+    const known = this.#facts.get(socket);
+    if (known) return known;
+    const kind = this.plan.kind;
+    return {
+      version: socket.getProtocol(),
+      authenticated: kind === 'dane' || (kind === 'pkix' && socket.authorized),
+      failure: null,
+      detail: null,
+    };
   }
 
   /** Sends in progress here: a destination in use is never closed to make room. */
@@ -167,10 +182,15 @@ export class Destination {
     return this.#inUse;
   }
 
-  async deliver(job: Job & { dkim?: DkimOptions | DkimOptions[] | undefined }): Promise<DeliveryResult> {
+  async deliver(job: Job & { dkim?: DkimOptions | DkimOptions[] | undefined }): Promise<Delivered> {
     this.#inUse++;
+    let socket: TLSSocket | null = null;
     try {
-      return await this.#delivery.deliver(job, job.dkim);
+      const onConnection = (conn: SmtpConnection): void => {
+        socket = conn.tlsSocket;
+      };
+      const result = await this.#delivery.deliver({ ...job, onConnection }, job.dkim);
+      return { result, facts: this.#factsOf(socket) };
     } finally {
       this.#inUse--;
     }

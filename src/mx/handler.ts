@@ -44,7 +44,7 @@ import { MtaSts, type StsCache, type StsLookup, type StsPolicy } from './mta-sts
 import { decideTls, policyType, type TlsPlan } from './policy.js';
 import { requireTlsPlan } from './requiretls.js';
 import { type MxHost, resolveMx } from './resolve.js';
-import { combineResults, type DomainOutcome, type MxDeliveryResult } from './results.js';
+import { combineResults, type DomainOutcome, type MxDeliveryResult, type TlsUsed } from './results.js';
 import { type PolicyType, type RptResultType, TlsRptCollector } from './tls-rpt.js';
 
 export interface SmtpMxHandlerOptions {
@@ -114,7 +114,7 @@ interface Attempted {
   result: DeliveryResult;
   mxHost: string;
   address: string;
-  destination: Destination;
+  tls: TlsUsed;
 }
 
 export class SmtpMxHandler {
@@ -451,22 +451,21 @@ export class SmtpMxHandler {
     dane: DaneRequirement,
   ): Promise<Attempted> {
     const dest = this.#destination(address, mxHost, plan);
-    let result = await dest.deliver(job);
+    let { result, facts } = await dest.deliver(job);
     let used = dest;
     // Opportunistic TLS that fails its handshake is retried in plaintext, as MTAs do: without a
     // policy, plaintext is what the sender accepted.
     if (plan.kind === 'opportunistic' && result.error?.code === ErrorCodes.TLS && !result.error.messageHandedOver) {
       this.#report(domain, ptype, sts, dane, mxHost, address, 'validation-failure', result.error.message);
       used = this.#destination(address, mxHost, { kind: 'plaintext' });
-      result = await used.deliver(job);
+      ({ result, facts } = await used.deliver(job));
     }
-    const facts = used.facts;
     let failure: RptResultType | null = facts?.failure ?? null;
     if (failure === null && plan.kind === 'opportunistic') failure = plan.reportedFailure;
     if (failure === null && result.error && isTlsFailure(result.error)) failure = tlsFailureType(result.error);
     if (used === dest)
       this.#report(domain, ptype, sts, dane, mxHost, address, failure, facts?.detail ?? result.error?.message ?? null);
-    return { result, mxHost, address, destination: used };
+    return { result, mxHost, address, tls: used.tlsUsed(facts) };
   }
 
   #destination(address: string, mxHost: string, plan: UsablePlan): Destination {
@@ -503,7 +502,7 @@ export class SmtpMxHandler {
       result: a.result,
       mxHost: a.mxHost,
       address: a.address,
-      tls: a.destination.tlsUsed(),
+      tls: a.tls,
     };
   }
 

@@ -38,6 +38,8 @@ export interface Job {
   start: SendState | null;
   /** RFC 3461 parameters for every attempt (checked by `protocol/dsn.ts`). */
   dsn: DsnOptions | undefined;
+  /** Told the connection each attempt got (MX delivery reads that connection's TLS facts). */
+  onConnection?: ((conn: SmtpConnection) => void) | undefined;
 }
 
 /**
@@ -278,6 +280,7 @@ export class Delivery {
     } catch (err) {
       return failed(toSmtpError(err));
     }
+    job.onConnection?.(conn);
     // Taken only now: a failed connect leaves a one-shot stream unread, so the retry can still send it.
     const body = job.prepared.body();
     if (body === null) {
