@@ -2,12 +2,14 @@
  * The TLS an MX host gets, decided from the policies that apply (pure, table-tested):
  *
  *   DANE usable TLSA (validated)  → TLS required, the chain checked against the TLSA records
- *   DANE TLSA, none usable        → TLS required, not authenticated (RFC 7672 §2.2)
  *   MTA-STS enforce               → MX must match the policy; TLS required, WebPKI-valid for the MX name
+ *   DANE TLSA, none usable        → TLS required, not authenticated (RFC 7672 §2.2)
  *   MTA-STS testing               → delivered as without a policy; failures are reported (TLS-RPT)
  *   nothing                       → opportunistic STARTTLS, the certificate not checked (as MTAs do)
  *
- * DANE overrides MTA-STS (RFC 8461 §2). REQUIRETLS (requiretls.ts) then refuses any plan that is not
+ * Usable DANE overrides MTA-STS (RFC 8461 §2). TLSA records none of which is usable authenticate nothing, so
+ * they do not: an enforce policy's check still applies (the stricter plan, as Postfix's policy table gives it
+ * precedence over DNS-derived `dane` → `encrypt`); without one, TLS is only required. REQUIRETLS (requiretls.ts) then refuses any plan that is not
  * validated. transport/ enforces the plan (`verifyPeer`, required STARTTLS); this module only decides.
  */
 import type { SmtpError } from '../errors.js';
@@ -36,7 +38,6 @@ export interface PlanInput {
 export function decideTls(input: PlanInput): TlsPlan {
   const { dane, sts } = input;
   if (dane.kind === 'authenticate') return { kind: 'dane', records: dane.records };
-  if (dane.kind === 'encrypt') return { kind: 'encrypt' };
   if (sts && sts.mode === 'enforce') {
     if (!mxMatches(sts.mx, input.mxHost))
       return {
@@ -46,6 +47,7 @@ export function decideTls(input: PlanInput): TlsPlan {
       };
     return { kind: 'pkix' };
   }
+  if (dane.kind === 'encrypt') return { kind: 'encrypt' };
   if (sts && sts.mode === 'testing') {
     const matches = mxMatches(sts.mx, input.mxHost);
     return { kind: 'opportunistic', report: true, reportedFailure: matches ? null : 'validation-failure' };
@@ -55,7 +57,11 @@ export function decideTls(input: PlanInput): TlsPlan {
 
 /** The policy behind a plan, for TLS-RPT. Pure. */
 export function policyType(input: PlanInput): PolicyType {
-  if (input.dane.kind !== 'none') return 'tlsa';
-  if (input.sts && input.sts.mode !== 'none') return 'sts';
+  // The policy decideTls applies: usable DANE, then an enforce policy, then unusable TLSA, then testing.
+  const { dane, sts } = input;
+  if (dane.kind === 'authenticate') return 'tlsa';
+  if (sts?.mode === 'enforce') return 'sts';
+  if (dane.kind !== 'none') return 'tlsa';
+  if (sts && sts.mode !== 'none') return 'sts';
   return 'no-policy-found';
 }

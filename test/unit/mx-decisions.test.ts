@@ -19,7 +19,7 @@ import {
   parseStsTxt,
   type StsPolicy,
 } from '../../src/mx/mta-sts.js';
-import { decideTls } from '../../src/mx/policy.js';
+import { decideTls, policyType } from '../../src/mx/policy.js';
 import { requireTlsPlan } from '../../src/mx/requiretls.js';
 import { mxTargets, orderMx, resolveMx } from '../../src/mx/resolve.js';
 import { combineResults, type DomainOutcome } from '../../src/mx/results.js';
@@ -131,8 +131,28 @@ describe('the TLS plan per MX host', () => {
     ['testing, not listed: delivered (reported)', none, testing, 'rogue.example', 'opportunistic'],
     ['DANE overrides MTA-STS', { kind: 'authenticate' as const, records: [ee] }, enforce, 'rogue.example', 'dane'],
     ['DANE records none usable: encrypt', { kind: 'encrypt' as const, records: [] }, null, 'mx.d.example', 'encrypt'],
+    ['none usable + testing: encrypt', { kind: 'encrypt' as const, records: [] }, testing, 'mx.d.example', 'encrypt'],
+    // Unusable TLSA authenticates nothing: an enforce policy still checks the MX and its certificate.
+    ['none usable + enforce: pkix', { kind: 'encrypt' as const, records: [] }, enforce, 'mx.d.example', 'pkix'],
+    [
+      'none usable + enforce, not listed',
+      { kind: 'encrypt' as const, records: [] },
+      enforce,
+      'rogue.example',
+      'refuse',
+    ],
   ])('%s', (_, dane, sts, host, kind) => {
     expect(decideTls({ domain: 'd.example', mxHost: host, dane, sts }).kind).toBe(kind);
+  });
+
+  it.each([
+    ['usable DANE', { kind: 'authenticate' as const, records: [ee] }, enforce, 'tlsa'],
+    ['unusable TLSA under enforce', { kind: 'encrypt' as const, records: [] }, enforce, 'sts'],
+    ['unusable TLSA under testing', { kind: 'encrypt' as const, records: [] }, testing, 'tlsa'],
+    ['testing alone', none, testing, 'sts'],
+    ['nothing', none, null, 'no-policy-found'],
+  ])('the reported policy is the applied one: %s → %s', (_, dane, sts, type) => {
+    expect(policyType({ domain: 'd.example', mxHost: 'mx.d.example', dane, sts })).toBe(type);
   });
 
   it('an enforce refusal names the host and is ERR_SMTP_TLS_POLICY', () => {
