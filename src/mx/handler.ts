@@ -34,7 +34,7 @@ import {
 } from '../options.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { invalid as invalidResult } from '../send/decide.js';
-import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../send/handler.js';
+import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../send/send-options.js';
 import { DeliveryResult } from '../send/result.js';
 import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../send/retry.js';
 import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry } from '../transport/connection.js';

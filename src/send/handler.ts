@@ -11,14 +11,8 @@ import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpErro
 import { AddressCache } from '../message/address.js';
 import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
 import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
-import {
-  type PreparedMessage,
-  prepareMessage,
-  prepareRaw,
-  type RawEnvelopeInput,
-  type RawMessageInput,
-} from '../message/prepare.js';
-import { type AddressInput, MESSAGE_INPUT_KEYS, type MessageInput } from '../message/types.js';
+import { type PreparedMessage, prepareMessage, prepareRaw } from '../message/prepare.js';
+import { type AddressInput, MESSAGE_INPUT_KEYS } from '../message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from '../message/validator.js';
 import {
   checkBooleans,
@@ -44,9 +38,12 @@ import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { resolveTimeouts, type SmtpConnection, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
 import { channels } from '../util/channels.js';
 import { invalid } from './decide.js';
-import { Delivery, type DeliveryProgress, type Job, resumeJob } from './delivery.js';
+import { Delivery, type Job, resumeJob } from './delivery.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
+import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from './send-options.js';
+
+export type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from './send-options.js';
 
 /**
  * Handler options. Optional fields also take `undefined` (as when absent), so values such as
@@ -102,30 +99,6 @@ export interface SmtpProtocolHandlerOptions {
   localAddress?: string | undefined;
 }
 
-export interface SendMessageOptions extends MessageInput {
-  /** Retry temporary failures with backoff. Default true. */
-  retry?: boolean;
-  signal?: AbortSignal;
-  /** Fixed Message-ID (with angle brackets); default a fresh random one. */
-  messageId?: string;
-  /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
-  onBeforeHandOver?: () => void | Promise<void>;
-  /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
-  dkim?: DkimOptions | DkimOptions[];
-  /** The SMTP envelope instead of the one derived from the headers (From; To + Cc + Bcc). */
-  envelope?: { from: string; to: readonly string[] };
-  /**
-   * Delivery status notifications (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT. Refused
-   * before a byte is written when the server does not offer DSN, unless `ifUnsupported: 'send-without'`.
-   */
-  dsn?: DsnOptions;
-  /**
-   * Go on from an earlier send of this message that delivered to some recipients: send to `pending` alone
-   * (a result's `pendingRecipients`), and name the earlier `delivered` and `failures` in the result.
-   */
-  resume?: DeliveryProgress;
-}
-
 /**
  * The keys `sendMessage` takes: the message's own (`MESSAGE_INPUT_KEYS`) plus these send options.
  * Any other key gives an INVALID result naming it and the nearest known key. (The list lives in
@@ -134,30 +107,8 @@ export interface SendMessageOptions extends MessageInput {
 export const SEND_OPTION_KEYS: readonly string[] = SEND_MESSAGE_OPTION_KEYS;
 const SEND_MESSAGE_KEYS: readonly string[] = Object.freeze([...MESSAGE_INPUT_KEYS, ...SEND_OPTION_KEYS]);
 
-/**
- * The envelope of `sendRaw`: RFC 5322 address forms, declarations about a stream (see README), and the
- * DSN request (as `SendMessageOptions.dsn`).
- */
-export type RawEnvelope = RawEnvelopeInput & { dsn?: DsnOptions };
-
-export interface SendRawOptions {
-  retry?: boolean;
-  signal?: AbortSignal;
-  /** For the result when the message's own Message-ID header cannot be read (streams). */
-  messageId?: string;
-  /** Awaited before the final dot of each attempt (see `SendMailOptions.onBeforeHandOver`). */
-  onBeforeHandOver?: () => void | Promise<void>;
-  /** DKIM for this message, instead of the handler's; `[]` sends it unsigned. */
-  dkim?: DkimOptions | DkimOptions[];
-  /** See {@link SendMessageOptions.resume}. */
-  resume?: DeliveryProgress;
-}
-
 /** Connections kept to one server: the reference design's pool size. */
 const DEFAULT_POOL_SIZE = 10;
-
-/** A raw message: bytes, or a factory giving a fresh stream per attempt (a bare stream can be sent once). */
-export type RawMessage = RawMessageInput;
 
 export class SmtpProtocolHandler {
   readonly hostname: string;
