@@ -136,6 +136,7 @@ export { parseEhlo, type ServerInfo } from './protocol/extensions.js';
 export { formatReply, isPermanent, isPositive, isTransient, type Reply, ReplyParser } from './protocol/reply.js';
 export { saslprep } from './protocol/sasl/saslprep.js';
 export {
+  type MxTransportOptions,
   type RawEnvelope,
   type RawMessage,
   SEND_OPTION_KEYS,

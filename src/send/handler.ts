@@ -7,13 +7,14 @@
  */
 import type tls from 'node:tls';
 import type { SmtpEncryption, SmtpProtocol } from '../enums.js';
-import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, type SmtpError, toSmtpError } from '../errors.js';
+import { AuthError, ClosedError, ErrorCodes, InvalidArgumentError, SmtpError, toSmtpError } from '../errors.js';
 import { AddressCache } from '../message/address.js';
 import { createDkimSigners, type DkimOptions } from '../message/dkim/sign.js';
 import { type DkimSpoolOptions, resolveDkimSpool } from '../message/dkim/signed-body.js';
 import { type PreparedMessage, prepareMessage, prepareRaw } from '../message/prepare.js';
 import { type AddressInput, MESSAGE_INPUT_KEYS } from '../message/types.js';
 import { resolveLimits, SmtpMessageValidator, type ValidationLimits } from '../message/validator.js';
+import { SmtpMxHandler, type SmtpMxHandlerOptions } from '../mx/handler.js';
 import {
   checkBooleans,
   checkClientName,
@@ -42,6 +43,13 @@ import { Delivery, type Job, resumeJob } from './delivery.js';
 import type { DeliveryResult } from './result.js';
 import { type RetryPolicy, resolveRetryPolicy } from './retry.js';
 import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from './send-options.js';
+
+/** `new SmtpProtocolHandler({ transport: 'mx', … })`: the options of SmtpMxHandler, `transport` given. */
+export type MxTransportOptions = SmtpMxHandlerOptions & { transport: 'mx' };
+
+function isMxTransport(options: SmtpProtocolHandlerOptions | MxTransportOptions): options is MxTransportOptions {
+  return (options as { transport?: unknown }).transport === 'mx';
+}
 
 export type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from './send-options.js';
 
@@ -119,19 +127,42 @@ export class SmtpProtocolHandler {
   /** The retry policy resolved from the options, defaults applied (the outbox worker's backoff reads it). */
   readonly retryPolicy: Readonly<RetryPolicy>;
 
-  readonly #params: PoolConnectionParams;
-  readonly #limits: Readonly<ValidationLimits>;
+  /**
+   * With `transport: 'mx'`: the SmtpMxHandler every send goes through (resolver, `tlsRpt` …); null for a
+   * handler of one server.
+   */
+  readonly mx: SmtpMxHandler | null = null;
+
+  // Unset with `transport: 'mx'` (every method that reads them is for one server and checks `mx` first).
+  readonly #params!: PoolConnectionParams;
+  readonly #limits!: Readonly<ValidationLimits>;
   /** The same sender and recipients come back message after message: each text is parsed once per handler. */
   readonly #addresses = new AddressCache();
   readonly #inflight = new Set<Promise<unknown>>();
-  readonly #delivery: Delivery;
+  readonly #delivery!: Delivery;
   #closed = false;
   #lastError: SmtpError | null = null;
 
-  /** @throws InvalidArgumentError naming the option at fault. */
-  constructor(options: SmtpProtocolHandlerOptions) {
+  /**
+   * One server (`hostname` …), or with `transport: 'mx'` the recipients' domains: the options of
+   * {@link SmtpMxHandler}, the same `sendMessage` / `sendRaw` and results (each an MxDeliveryResult).
+   * @throws InvalidArgumentError naming the option at fault.
+   */
+  constructor(options: SmtpProtocolHandlerOptions | MxTransportOptions) {
     if (!options || typeof options !== 'object')
       throw new InvalidArgumentError('options are required', { field: 'options' });
+    if (isMxTransport(options)) {
+      const mx = new SmtpMxHandler(options);
+      this.mx = mx;
+      this.hostname = '';
+      this.port = options.port ?? 25;
+      this.encryption = 'tls';
+      this.fromAddress = mx.fromAddress;
+      this.retryPolicy = resolveRetryPolicy(options.retryPolicy);
+      // Never used: each MX destination has its own pool.
+      this.pool = new SmtpConnectionPool({ maxConnections: 1 });
+      return;
+    }
     // Every rule lives in options.ts, shared with the pool, SmtpConnection and probe.
     checkHandlerKeys(options);
     const { username, password, accessToken } = options;
@@ -218,7 +249,7 @@ export class SmtpProtocolHandler {
 
   /** Authenticates with the configured credentials; false without credentials or when refused. */
   async authenticate(options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    if (this.#params.username === undefined) {
+    if (this.mx === null && this.#params.username === undefined) {
       this.#lastError = new AuthError('no credentials configured (username and password or accessToken)', {
         code: ErrorCodes.AUTH_UNAVAILABLE,
       });
@@ -228,6 +259,15 @@ export class SmtpProtocolHandler {
   }
 
   async #probe(signal: AbortSignal | undefined, use: (conn: SmtpConnection) => Promise<boolean>): Promise<boolean> {
+    if (this.mx !== null) {
+      this.#lastError = new SmtpError(
+        "transport 'mx' has no single server to connect to: send, and read each domain's result",
+        {
+          code: ErrorCodes.INVALID_STATE,
+        },
+      );
+      return false;
+    }
     if (this.#closed) {
       this.#lastError = new ClosedError('handler is closed');
       return false;
@@ -252,6 +292,7 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendMessage(options: SendMessageOptions): Promise<DeliveryResult> {
+    if (this.mx !== null) return this.mx.sendMessage(options);
     return this.#track(() =>
       channels.send.hasSubscribers
         ? channels.send.tracePromise(() => this.#sendMessage(options), this.#traceContext('message'))
@@ -265,6 +306,7 @@ export class SmtpProtocolHandler {
    * @throws ClosedError after `close()`.
    */
   sendRaw(envelope: RawEnvelope, message: RawMessage, options: SendRawOptions = {}): Promise<DeliveryResult> {
+    if (this.mx !== null) return this.mx.sendRaw(envelope, message, options);
     return this.#track(() =>
       channels.send.hasSubscribers
         ? channels.send.tracePromise(() => this.#sendRaw(envelope, message, options), this.#traceContext('raw'))
@@ -276,7 +318,7 @@ export class SmtpProtocolHandler {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
-    await this.pool.closeAll();
+    await Promise.all([this.pool.closeAll(), this.mx?.close()]);
   }
 
   /** The context of the `smtpwire:send` tracing channel. */

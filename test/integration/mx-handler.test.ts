@@ -1,11 +1,13 @@
 /**
- * MX delivery reports the TLS of the connection each send used, not of the destination's last handshake:
- * two sends at once over one destination, one connection upgraded with STARTTLS and one that was not
- * offered it (opportunistic: plaintext), each result says what its own session had.
+ * Delivery to a domain against a scripted server and a table resolver (no DNS lab needed):
+ * - the TLS each result reports is that of the connection the send used, not of the destination's last
+ *   handshake (two sends at once, one session upgraded with STARTTLS, one not offered it);
+ * - `new SmtpProtocolHandler({ transport: 'mx' })` is the same delivery through the main class.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DnsResolver } from '../../src/dns/client.js';
 import { type DnsRecord, RecordType } from '../../src/dns/message.js';
+import { SmtpProtocolHandler } from '../../src/index.js';
 import { SmtpMxHandler } from '../../src/mx/handler.js';
 import type { MxDeliveryResult } from '../../src/mx/results.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
@@ -36,7 +38,7 @@ class TableResolver extends DnsResolver {
 }
 
 let server: ScriptedSmtpServer | undefined;
-let handler: SmtpMxHandler | undefined;
+let handler: SmtpMxHandler | SmtpProtocolHandler | undefined;
 afterEach(async () => {
   await handler?.close();
   await server?.close();
@@ -69,5 +71,41 @@ describe('MX delivery: TLS facts per connection', () => {
     expect(server.sessions.map((s) => s.tls)).toEqual(expect.arrayContaining([true, false]));
     const versions = results.map((r) => r.domains[0]!.tls?.version ?? null).sort();
     expect(versions).toEqual([expect.stringMatching(/^TLSv1\.[23]$/), null]);
+  });
+});
+
+describe("new SmtpProtocolHandler({ transport: 'mx' })", () => {
+  it('delivers to the domain through an SmtpMxHandler: the same sendMessage / sendRaw, MX results', async () => {
+    server = await startScriptedServer({ tls: true });
+    const h = new SmtpProtocolHandler({
+      transport: 'mx',
+      resolver: new TableResolver(),
+      port: server.port,
+      ipv6: false,
+      mtaSts: false,
+      fromAddress: 'a@sender.example',
+      retryPolicy: { maxRetries: 0 },
+    });
+    handler = h;
+    expect(h.mx).toBeInstanceOf(SmtpMxHandler);
+    const r = (await h.sendMessage({ toAddresses: ['b@d.example'], subject: 's', textBody: 'x' })) as MxDeliveryResult;
+    expect(r.status).toBe('success');
+    expect(r.domains[0]).toMatchObject({ domain: 'd.example', mxHost: 'mx.d.example', address: '127.0.0.1' });
+    const raw = await h.sendRaw({ from: 'a@sender.example', to: ['c@d.example'] }, 'Subject: r\r\n\r\nbody\r\n');
+    expect(raw.status).toBe('success');
+    expect(server.messages.map((m) => m.rcptTo)).toEqual([['b@d.example'], ['c@d.example']]);
+    // No single server to connect to: false, with the reason.
+    expect(await h.testConnection()).toBe(false);
+    expect(h.lastError?.code).toBe('ERR_SMTP_INVALID_STATE');
+    expect(h.mx?.tlsRpt.domains()).toEqual(['d.example']);
+    await h.close();
+    await expect(h.sendMessage({ toAddresses: ['b@d.example'], subject: 's', textBody: 'x' })).rejects.toThrow(
+      /closed/,
+    );
+  });
+
+  it('its options are checked as SmtpMxHandler checks them', () => {
+    expect(() => new SmtpProtocolHandler({ transport: 'mx', poolSize: 0 })).toThrow(/poolSize/);
+    expect(() => new SmtpProtocolHandler({ transport: 'mx', hostname: 'x' } as never)).toThrow(/hostname/);
   });
 });
