@@ -34,9 +34,9 @@ import {
 } from '../options.js';
 import { checkDsn, type DsnOptions } from '../protocol/dsn.js';
 import { invalid as invalidResult } from '../send/decide.js';
-import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../send/send-options.js';
 import { DeliveryResult } from '../send/result.js';
 import { backoffDelay, type RetryPolicy, resolveRetryPolicy, sleep } from '../send/retry.js';
+import type { RawEnvelope, RawMessage, SendMessageOptions, SendRawOptions } from '../send/send-options.js';
 import { RFC5321_TIMEOUTS, resolveTimeouts, type Timeouts, type TranscriptEntry } from '../transport/connection.js';
 import { type DaneRequirement, lookupTlsa } from './dane.js';
 import { Destination, type DestinationSettings, isTlsFailure, type UsablePlan } from './destination.js';
