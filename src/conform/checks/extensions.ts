@@ -26,6 +26,7 @@
  */
 import type { ServerInfo } from '../../protocol/extensions.js';
 import { formatReply } from '../../protocol/reply.js';
+import { escapeTerminalText } from '../../util/terminal-text.js';
 import type { CheckContext, CheckDef, Verdict } from '../context.js';
 import { codes, verdict } from '../context.js';
 
@@ -163,20 +164,25 @@ const ENHANCED = /^([245])\.\d{1,3}\.\d{1,3}(?: |$)/;
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** Problems in a stream of raw reply lines (one session's), at most a few examples. */
+/** A server's line as evidence: clipped, every control character escaped (JSON.stringify leaves bidi ones raw). */
+function shown(line: string): string {
+  return escapeTerminalText(line.slice(0, 60), { backslash: true });
+}
+
 export function replySyntaxProblems(lines: readonly string[]): string[] {
   const problems: string[] = [];
   let open: string | null = null;
   for (const line of lines) {
     const m = LINE.exec(line);
     if (!m) {
-      problems.push(`malformed line ${JSON.stringify(line.slice(0, 60))}`);
+      problems.push(`malformed line "${shown(line)}"`);
       open = null;
       continue;
     }
     const code = m[1]!;
     if (open !== null && code !== open) problems.push(`code changed within a multi-line reply (${open} then ${code})`);
     const text = line.slice(4);
-    if (CONTROL.test(text)) problems.push(`control character in reply text ${JSON.stringify(line.slice(0, 60))}`);
+    if (CONTROL.test(text)) problems.push(`control character in reply text "${shown(line)}"`);
     const e = ENHANCED.exec(text);
     if (e && e[1] !== code[0]) problems.push(`enhanced code ${text.split(' ')[0]} does not match reply ${code}`);
     open = m[2] === '-' ? code : null;
