@@ -139,7 +139,23 @@ else
       await pool.query(`UPDATE smtpwire_handover SET expires_at = 1 WHERE queue = $1 AND job_id = 'j1'`, [name]);
       expect((await store.read('j1')).state).toBe(null);
       expect(await store.claim('j1', 'run-e', null, 5)).toBe(true);
-    });
+      // Expired rows are deleted as records go on (every 1,000 records), whichever queue they belong to.
+      await other.record('old', 'run-a', 'delivered', { status: 'success' });
+      await pool.query(`UPDATE smtpwire_handover SET expires_at = 1 WHERE job_id = 'old'`, []);
+      const count = async () =>
+        Number(
+          ((await pool.query(`SELECT count(*) AS job_id FROM smtpwire_handover WHERE job_id = 'old'`, [])).rows[0]!
+            .job_id as unknown as string) ?? 0,
+        );
+      expect(await count()).toBe(1);
+      for (let i = 0; i < 1000; i += 50)
+        await Promise.all(
+          Array.from({ length: 50 }, (_, k) =>
+            store.record(`bulk-${i + k}`, 'run', 'not-delivered', { status: 'retry' }),
+          ),
+        );
+      expect(await count()).toBe(0);
+    }, 30_000);
 
     it('delivers through SmtpOutboxWorker; a plain BullMQ Queue on the PostgreSQL backend sees the jobs', async () => {
       const server: ScriptedSmtpServer = await startScriptedServer();

@@ -7,7 +7,7 @@
  *
  * `listClaims` is the rows in `handing-over`, `listUnknown` those in `unknown`: no separate sets to keep in step.
  * A settled row (delivered, not delivered) expires RECORD_RETENTION_MS after its outcome, like the Redis key:
- * it reads as absent from then on and is deleted by the next `listUnknown`.
+ * it reads as absent from then on, and every PURGE_EVERY records as many expired rows are deleted.
  */
 import { type HandOverRecord, type HandOverState, type HandOverStorage, RECORD_RETENTION_MS } from '../store.js';
 
@@ -33,14 +33,21 @@ function createSql(table: string): string {
   at bigint NOT NULL,
   result jsonb,
   expires_at bigint,
-  PRIMARY KEY (queue, job_id))`;
+  PRIMARY KEY (queue, job_id));
+CREATE INDEX IF NOT EXISTS ${HANDOVER_TABLE}_open ON ${table} (queue, state, at)
+  WHERE state IN ('handing-over', 'unknown');
+CREATE INDEX IF NOT EXISTS ${HANDOVER_TABLE}_expires ON ${table} (expires_at) WHERE expires_at IS NOT NULL`;
 }
+
+/** Every this many records, up to as many expired rows are deleted (the table stays the size of its retention). */
+const PURGE_EVERY = 1000;
 
 /** Hand-over records of one queue, in PostgreSQL. */
 export class PgHandOverStore implements HandOverStorage {
   readonly #db: PgQueryable;
   readonly #table: string;
   readonly #queue: string;
+  #records = 0;
 
   /** The table's `CREATE TABLE IF NOT EXISTS` (connection.ts runs it once per pool, under BullMQ's migration lock). */
   static createSql = createSql;
@@ -123,7 +130,17 @@ export class PgHandOverStore implements HandOverStorage {
         state === 'unknown' ? null : now + RECORD_RETENTION_MS,
       ],
     );
+    if (++this.#records % PURGE_EVERY === 0) await this.#purge(PURGE_EVERY).catch(() => {});
     return rowCount === 1;
+  }
+
+  /** Deletes up to `limit` expired rows of any queue. */
+  async #purge(limit: number): Promise<void> {
+    await this.#db.query(
+      `DELETE FROM ${this.#table} WHERE ctid IN
+         (SELECT ctid FROM ${this.#table} WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)`,
+      [Date.now(), limit],
+    );
   }
 
   async abandoned(jobId: string, claimToken: string, result: Record<string, unknown>): Promise<boolean> {
@@ -146,9 +163,7 @@ export class PgHandOverStore implements HandOverStorage {
     return (await this.read(jobId)).state === null;
   }
 
-  /** Also deletes the queue's expired rows (the Redis keys expire by themselves). */
-  async listUnknown(): Promise<{ jobId: string; since: Date }[]> {
-    await this.#query(`DELETE FROM ${this.#table} h WHERE queue = $1 AND NOT ${LIVE('$2')}`, [Date.now()]);
+  listUnknown(): Promise<{ jobId: string; since: Date }[]> {
     return this.#list('unknown');
   }
 
@@ -156,10 +171,11 @@ export class PgHandOverStore implements HandOverStorage {
     return this.#list('handing-over');
   }
 
-  async #list(state: HandOverState): Promise<{ jobId: string; since: Date }[]> {
+  /** `state` is written into the statement (one of two constants), so the partial index `…_open` serves it. */
+  async #list(state: 'handing-over' | 'unknown'): Promise<{ jobId: string; since: Date }[]> {
     const { rows } = await this.#query(
-      `SELECT job_id, at FROM ${this.#table} WHERE queue = $1 AND state = $2 ORDER BY at, job_id`,
-      [state],
+      `SELECT job_id, at FROM ${this.#table} WHERE queue = $1 AND state = '${state}' ORDER BY at, job_id`,
+      [],
     );
     return rows.map((r) => ({ jobId: String(r.job_id), since: new Date(Number(r.at)) }));
   }
