@@ -6,7 +6,7 @@
  * 1. A run after a stall (the worker died, or lost its lock and BullMQ's stalled check gave the job to
  *    another) reads the job's hand-over record first: `delivered` → complete with the recorded result;
  *    `handing-over` (a run stopped between its claim and its outcome) or `unknown` → UNKNOWN; nothing sent.
- * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis (atomic; refused while
+ * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis or PostgreSQL (atomic; refused while
  *    another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a first run
  *    skips the read); only then does the dot leave.
  * 3. After the reply, the outcome is recorded; then BullMQ completes or fails the job.
@@ -47,6 +47,7 @@ export interface SmtpOutboxWorkerOptions {
   /**
    * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
    * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * Or PostgreSQL (the optional peer pg): a `postgres://` URL or `{ postgres: URL | pool options }`.
    * BullMQ needs `maxRetriesPerRequest: null` on a worker's connection: it is set on what this worker opens,
    * and an ioredis instance without it is duplicated with it (the caller's instance stays untouched).
    */
