@@ -166,9 +166,10 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       ...(values.chunking ? { chunking: true } : {}),
     },
   });
-  // Redis's error text is server-derived: through the one terminal escaper.
+  // The server's error text is server-derived: through the one terminal escaper.
+  const store = values.postgres === undefined ? 'redis' : 'postgres';
   worker.on('error', (err: Error) =>
-    io.stderr.write(`smtpwire outbox-worker: redis: ${escapeTerminalText(err.message)}\n`),
+    io.stderr.write(`smtpwire outbox-worker: ${store}: ${escapeTerminalText(err.message)}\n`),
   );
   await worker.waitUntilReady();
   io.stdout.write(`smtpwire outbox-worker ready: queue ${worker.queueName} on ${where}, pid ${process.pid}\n`);

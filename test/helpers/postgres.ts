@@ -76,7 +76,9 @@ export async function startPostgres(): Promise<PostgresInstance> {
   const bin = await binDir();
   if (!bin) throw new Error('PostgreSQL is not installed');
   const user = await runAs();
-  const dir = await mkdtemp(join(tmpdir(), 'smtpwire-pg-'));
+  // /tmp when running as root: nobody must reach the directory (a TMPDIR under a 0700 home would not do), and
+  // the unix socket's path must stay short (~100 bytes at most).
+  const dir = await mkdtemp(join(user ? '/tmp' : tmpdir(), 'smtpwire-pg-'));
   if (user) await chown(dir, user.uid, user.gid);
   const data = join(dir, 'data');
   await run(

@@ -224,7 +224,7 @@ else
       await expect(outbox.resolveUnknown(id, 'drop')).rejects.toMatchObject({ code: 'ERR_SMTP_INVALID_STATE' });
     });
 
-    it('a worker started while PostgreSQL is down waits for it, then delivers; close() while it waits returns', async () => {
+    it('a worker started while PostgreSQL is down waits for it, then delivers; close() returns while it waits or with the server gone', async () => {
       const server = await startScriptedServer();
       closers.push(() => server.close());
       const queueName = `down-${++queueCount}`;
@@ -245,6 +245,13 @@ else
       const id = await outbox.send(msg('after-restart'));
       expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
       expect(server.messages).toHaveLength(1);
+      // With the server gone, close() does not wait for it.
+      await pg.crash();
+      const t2 = Date.now();
+      await waiting.close();
+      await outbox.close();
+      expect(Date.now() - t2).toBeLessThan(5000);
+      await pg.restart();
     }, 30_000);
 
     it('crash: worker processes SIGKILLed and PostgreSQL shut down immediately mid-run, 0 lost, 0 duplicated', async () => {
