@@ -8,6 +8,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { parseArgs } from 'node:util';
 // Node built-ins only: the channel's name without loading bullmq.
 import { OUTBOX_JOB_CHANNEL } from '../outbox/diagnostics.js';
+import { isPostgresConnection } from '../outbox/postgres/connection.js';
 import { escapeTerminalText } from './api.js';
 import {
   type CliIo,
@@ -110,7 +111,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     } catch {
       throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
     }
-    if (!/^postgres(ql)?:$/.test(parsed.protocol))
+    if (!isPostgresConnection(values.postgres))
       throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
     connection = values.postgres;
     parsed.password = parsed.password ? '****' : '';
