@@ -63,7 +63,7 @@ else
         [{ postgres: 5 }, 'connection.postgres'],
         [{ postgres: 'redis://x' }, 'connection.postgres'],
         [{ postgres: 'postgres://x', host: 'y' }, 'connection'],
-        [{ postgres: { schema: 5 } }, 'connection.postgres.schema'],
+        [{ postgres: { schema: 'mail' } }, 'connection.postgres.schema'],
       ] as const) {
         let err: unknown;
         try {

@@ -22,9 +22,7 @@ describe('outbox connection option', () => {
   it('postgres:// URLs and { postgres } select PostgreSQL; a malformed one is refused naming its field', () => {
     expect(() => checkConnection('postgres://u@127.0.0.1:5432/db')).not.toThrow();
     expect(() => checkConnection('postgresql://u@127.0.0.1/db')).not.toThrow();
-    expect(() =>
-      checkConnection({ postgres: { host: '127.0.0.1', database: 'mail', schema: 'outbox' } }),
-    ).not.toThrow();
+    expect(() => checkConnection({ postgres: { host: '127.0.0.1', database: 'mail' } })).not.toThrow();
     expect(() => checkConnection({ postgres: 'postgres://x' })).not.toThrow();
     const field = (connection: unknown): string | undefined => {
       try {
@@ -38,7 +36,7 @@ describe('outbox connection option', () => {
     expect(field({ postgres: 'mysql://x' })).toBe('connection.postgres');
     expect(field({ postgres: { query() {} } })).toBe('connection.postgres');
     expect(field({ postgres: {}, port: 1 })).toBe('connection');
-    expect(field({ postgres: { schema: ['a'] } })).toBe('connection.postgres.schema');
+    expect(field({ postgres: { schema: 'mail' } })).toBe('connection.postgres.schema');
   });
 
   it('detects ioredis and node-redis instances structurally; an unknown client is refused', () => {

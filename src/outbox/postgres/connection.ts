@@ -11,16 +11,14 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { HandOverStorage } from '../store.js';
 import { HANDOVER_TABLE, PgHandOverStore, type PgQueryable } from './store.js';
 
-/** `{ postgres: URL | node-postgres PoolConfig (+ schema) }`, or a `postgres://` / `postgresql://` URL. */
+/** `{ postgres: URL | node-postgres PoolConfig }`, or a `postgres://` / `postgresql://` URL. */
 export interface PostgresConnectionOption {
-  postgres: string | (Record<string, unknown> & { schema?: string });
+  postgres: string | Record<string, unknown>;
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 const INSTALL = 'npm install pg';
 const PG: string = 'pg';
-/** BullMQ's default schema; the queue's tables and the hand-over table live in it. */
-const DEFAULT_SCHEMA = 'bullmq';
 /** How long opening a connection waits for the server, unless the config says otherwise. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -45,8 +43,9 @@ export function checkPostgresConnection(connection: string | object): void {
     throw new InvalidArgumentError('connection.postgres: give pool options or a URL, not a pg.Pool', {
       field: 'connection.postgres',
     });
-  if (typeof pg === 'object' && pg.schema !== undefined && typeof pg.schema !== 'string')
-    throw new InvalidArgumentError('connection.postgres.schema must be a string', {
+  // BullMQ reads its migration ledger in its default schema for a pool it did not build (this module builds them).
+  if (typeof pg === 'object' && 'schema' in pg)
+    throw new InvalidArgumentError('connection.postgres.schema is not supported: the queue lives in schema bullmq', {
       field: 'connection.postgres.schema',
     });
 }
@@ -156,9 +155,10 @@ export async function openPostgres(
   signal?: AbortSignal,
 ): Promise<PostgresOpened> {
   const given = typeof connection === 'string' ? connection : connection.postgres;
-  const { schema = DEFAULT_SCHEMA, ...config } =
-    typeof given === 'string' ? { connectionString: given } : (given as Record<string, unknown> & { schema?: string });
+  const config: Record<string, unknown> = typeof given === 'string' ? { connectionString: given } : given;
   const [bullmq, pg] = await Promise.all([import('bullmq'), loadPg()]);
+  // BullMQ's default schema: the queue's tables and the hand-over table live in it.
+  const schema = bullmq.DEFAULT_SCHEMA;
   const quoted = bullmq.quoteSchemaName(schema);
   const options = `-c search_path=${quoted} -c synchronous_commit=on`;
   const pool = new pg.Pool({

@@ -1,6 +1,6 @@
 /**
- * The hand-over records in PostgreSQL: one row per job in `<schema>.smtpwire_handover`, in the schema of the
- * BullMQ queue it belongs to (default `bullmq`), with the same states and refusal rules as the Redis store
+ * The hand-over records in PostgreSQL: one row per job in `bullmq.smtpwire_handover`, beside BullMQ's own
+ * tables in its schema, keyed by queue name and job id, with the same states and refusal rules as the Redis store
  * (../store.ts). Each operation is one statement, so it is atomic; the pool runs with
  * `synchronous_commit = on`, so a claim's reply means its row is in the write-ahead log on disk (with the
  * server's `fsync` on) before the final dot may leave.
@@ -16,7 +16,7 @@ export interface PgQueryable {
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }
 
-/** The table's name in the queue's schema. */
+/** The table's name in BullMQ's schema. */
 export const HANDOVER_TABLE = 'smtpwire_handover';
 
 /** A row that is there and not expired (`$now` is the statement's parameter holding the time in ms). */
