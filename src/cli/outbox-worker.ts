@@ -26,8 +26,8 @@ import {
 
 /** `smtpwire outbox-worker --help`. */
 export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis://127.0.0.1:6379 | --sentinels H:P,… --sentinel-name NAME
-                    | --cluster H:P,… | --postgres postgres://…] [--redis-pass-env VAR] [--queue smtpwire-outbox]
-                    [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
+                    | --cluster H:P,… | --postgres postgres://…] [--redis-pass-env VAR]
+                    [--queue smtpwire-outbox] [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
                     [--lock-duration MS] [--stalled-interval MS] [--attachment-root DIR]
                     [--claim-replicas N] [--progress MS] [--json]
                     ${ENCRYPTION_USAGE} [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]

@@ -130,8 +130,9 @@ function retriesBounded(client: IoredisLike): boolean {
 
 /**
  * Opens the connection. `blocking`: for a Worker or QueueEvents, which BullMQ requires to have
- * `maxRetriesPerRequest: null`. `signal`: stops a PostgreSQL open still waiting for its server. Options and URLs get it set; a caller's ioredis instance without it is
- * duplicated with it (the duplicate is closed here, the caller's instance is left as it is).
+ * `maxRetriesPerRequest: null`. Options and URLs get it set; a caller's ioredis instance without it is
+ * duplicated with it (the duplicate is closed here, the caller's instance is left as it is). `signal`: stops a
+ * PostgreSQL open still waiting for its server.
  * @throws InvalidArgumentError when ioredis is needed and missing.
  */
 export async function openConnection(

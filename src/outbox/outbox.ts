@@ -129,8 +129,8 @@ export class SmtpOutbox extends EventEmitter {
             backoff: { type: OUTBOX_BACKOFF_TYPE },
             ...options.defaultJobOptions,
           },
-          // Typed as BullMQ's Redis default: the methods used here are the same on every backend.
         },
+        // Typed as BullMQ's Redis default: the methods used here are the same on every backend.
         connection.backend as undefined,
       );
       queue.on('error', (err) => {

@@ -6,9 +6,9 @@
  * 1. A run after a stall (the worker died, or lost its lock and BullMQ's stalled check gave the job to
  *    another) reads the job's hand-over record first: `delivered` → complete with the recorded result;
  *    `handing-over` (a run stopped between its claim and its outcome) or `unknown` → UNKNOWN; nothing sent.
- * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis or PostgreSQL (atomic; refused while
- *    another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a first run
- *    skips the read); only then does the dot leave.
+ * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis or PostgreSQL (atomic;
+ *    refused while another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a
+ *    first run skips the read); only then does the dot leave.
  * 3. After the reply, the outcome is recorded; then BullMQ completes or fails the job.
  * A crash between 2 and 3 leaves `handing-over`: the re-run reports UNKNOWN, whether or not the dot
  * left. A false UNKNOWN is possible; a resend of a message that may have been delivered is not.

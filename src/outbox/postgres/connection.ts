@@ -123,7 +123,7 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
   });
 }
 
-/** BullMQ's migrations, then the hand-over table under BullMQ's migration lock (no race on CREATE … IF NOT EXISTS). */
+/** BullMQ's migrations, then the hand-over table under BullMQ's migration lock (no race on CREATE IF NOT EXISTS). */
 async function prepare(
   pool: PgPool,
   schema: string,
