@@ -15,10 +15,11 @@ set -euo pipefail
 # libnet-ssleay-perl: swaks needs it for STARTTLS and implicit TLS (only a Recommends of swaks).
 # Dovecot (LMTP, submission, SCRAM/OAUTHBEARER), Redis + Sentinel (outbox topologies), dkimpy + PyNaCl (DKIM
 # verification), ripmime (independent MIME reader), chromium (HTML report test); unbound (validating resolver),
-# ldnsutils (ldns-signzone, ldns-keygen) and nsd (authoritative) for the DNS lab of MX delivery.
+# ldnsutils (ldns-signzone, ldns-keygen) and nsd (authoritative) for the DNS lab of MX delivery; postgresql for
+# the outbox on PostgreSQL (its tests initdb a private instance; the package's own cluster is not started here).
 PACKAGES=(postfix python3-aiosmtpd sasl2-bin libsasl2-modules swaks libnet-ssleay-perl
   dovecot-core dovecot-lmtpd dovecot-submissiond redis-server redis-sentinel python3-dkim python3-nacl ripmime chromium
-  unbound ldnsutils nsd)
+  unbound ldnsutils nsd postgresql)
 
 loud() {
   printf '%s\n' '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' \

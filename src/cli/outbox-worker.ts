@@ -8,6 +8,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { parseArgs } from 'node:util';
 // Node built-ins only: the channel's name without loading bullmq.
 import { OUTBOX_JOB_CHANNEL } from '../outbox/diagnostics.js';
+import { isPostgresConnection } from '../outbox/postgres/connection.js';
 import { escapeTerminalText } from './api.js';
 import {
   type CliIo,
@@ -25,14 +26,15 @@ import {
 
 /** `smtpwire outbox-worker --help`. */
 export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis://127.0.0.1:6379 | --sentinels H:P,… --sentinel-name NAME
-                    | --cluster H:P,…] [--redis-pass-env VAR] [--queue smtpwire-outbox]
-                    [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
+                    | --cluster H:P,… | --postgres postgres://…] [--redis-pass-env VAR]
+                    [--queue smtpwire-outbox] [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
                     [--lock-duration MS] [--stalled-interval MS] [--attachment-root DIR]
                     [--claim-replicas N] [--progress MS] [--json]
                     ${ENCRYPTION_USAGE} [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]
   Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq and ioredis packages) through
   host[:port] until SIGTERM, then finishes the jobs in flight. Redis: one node (--redis), the primary that
   Sentinel names (--sentinels, --sentinel-name), or a Cluster (--cluster; give the queue a {hash tag}).
+  --postgres: the queue on PostgreSQL (BullMQ's backend, needs the pg package; password from PGPASSWORD).
   --limit 100/1000: at most 100 messages per second across every worker of the queue. Attachments given
   by path in job data are read only under --attachment-root (job data is untrusted). --claim-replicas 1:
   each hand-over claim waits for a replica (Sentinel) before the final dot. Every --progress ms
@@ -56,6 +58,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     options: {
       ...CONNECTION_OPTIONS,
       redis: { type: 'string' },
+      postgres: { type: 'string' },
       sentinels: { type: 'string' },
       'sentinel-name': { type: 'string' },
       cluster: { type: 'string' },
@@ -88,8 +91,10 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   const lockDuration = optionalInt('lock-duration');
   const stalledInterval = optionalInt('stalled-interval');
   const password = await readPassword(io, values.user, values['pass-env']);
-  const topologies = [values.redis, values.sentinels, values.cluster].filter((v) => v !== undefined).length;
-  if (topologies > 1) throw new UsageError('give one of --redis, --sentinels, --cluster');
+  const topologies = [values.redis, values.sentinels, values.cluster, values.postgres].filter(
+    (v) => v !== undefined,
+  ).length;
+  if (topologies > 1) throw new UsageError('give one of --redis, --sentinels, --cluster, --postgres');
   if ((values.sentinels === undefined) !== (values['sentinel-name'] === undefined))
     throw new UsageError('--sentinels and --sentinel-name go together');
   const redisPassEnv = values['redis-pass-env'];
@@ -99,7 +104,19 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   const auth = redisPassword === undefined ? {} : { password: redisPassword };
   let connection: string | Record<string, unknown>;
   let where: string;
-  if (values.sentinels !== undefined) {
+  if (values.postgres !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(values.postgres);
+    } catch {
+      throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
+    }
+    if (!isPostgresConnection(values.postgres))
+      throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
+    connection = values.postgres;
+    parsed.password = parsed.password ? '****' : '';
+    where = parsed.href;
+  } else if (values.sentinels !== undefined) {
     const sentinels = nodeList('sentinels', values.sentinels);
     connection = { sentinels, name: values['sentinel-name'], ...auth };
     where = `Sentinel ${values['sentinel-name']} via ${values.sentinels}`;
@@ -150,9 +167,10 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       ...(values.chunking ? { chunking: true } : {}),
     },
   });
-  // Redis's error text is server-derived: through the one terminal escaper.
+  // The server's error text is server-derived: through the one terminal escaper.
+  const store = values.postgres === undefined ? 'redis' : 'postgres';
   worker.on('error', (err: Error) =>
-    io.stderr.write(`smtpwire outbox-worker: redis: ${escapeTerminalText(err.message)}\n`),
+    io.stderr.write(`smtpwire outbox-worker: ${store}: ${escapeTerminalText(err.message)}\n`),
   );
   await worker.waitUntilReady();
   io.stdout.write(`smtpwire outbox-worker ready: queue ${worker.queueName} on ${where}, pid ${process.pid}\n`);

@@ -3,14 +3,17 @@
  * client the hand-over store runs its scripts on. smtpwire has no Redis client of its own: connection
  * options and `redis://` URLs open an ioredis client (ioredis is an optional peer, loaded with `import()`
  * on first use); an ioredis `Redis` or `Cluster` instance, or a node-redis client, is used as given.
+ * A PostgreSQL connection is postgres/connection.ts's: BullMQ's PostgreSQL backend and a hand-over table.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { StoreClient } from './store.js';
+import { checkPostgresConnection, isPostgresConnection, openPostgres } from './postgres/connection.js';
+import { type HandOverStorage, HandOverStore, type StoreClient } from './store.js';
 
 /**
  * ioredis options (`host`, `port`, `password`, `tls`, `sentinels` + `name`, …), `{ cluster: [nodes], …
  * ClusterOptions }` for a Redis Cluster, a `redis://` / `rediss://` URL, or a client instance: ioredis
- * `Redis` / `Cluster`, node-redis `createClient()`.
+ * `Redis` / `Cluster`, node-redis `createClient()`. Or PostgreSQL (postgres/connection.ts): a `postgres://`
+ * URL or `{ postgres: URL | pool options }`.
  */
 export type OutboxConnection = string | Record<string, unknown> | object;
 
@@ -22,7 +25,12 @@ export const DEFAULT_QUEUE_NAME = 'smtpwire-outbox';
 /** What to give BullMQ as `connection`, the hand-over store's client, and how to close what this module opened. */
 export interface OpenedConnection {
   bullmq: object;
-  store: StoreClient;
+  /** BullMQ's backend factory for the Queue / Worker / QueueEvents (PostgreSQL's); absent: BullMQ's default, Redis. */
+  backend?: unknown;
+  /** The Redis client of the hand-over store (its `status` says whether Redis is reachable); null on PostgreSQL. */
+  store: StoreClient | null;
+  /** The hand-over records of a queue opened on this connection (BullMQ's Queue or Worker). */
+  handOver(queue: { name: string; toKey(type: string): string }): HandOverStorage;
   close: () => Promise<void>;
   /**
    * Redis `WAIT numreplicas timeout` on the connection that holds `key` (on a Cluster, the primary serving its
@@ -90,9 +98,13 @@ export function checkConnection(connection: OutboxConnection | undefined): void 
     throw new InvalidArgumentError('connection is required: Redis options, a redis:// URL or a client', {
       field: 'connection',
     });
+  if (isPostgresConnection(connection)) {
+    checkPostgresConnection(connection);
+    return;
+  }
   if (typeof connection === 'string') {
     if (!/^rediss?:\/\//.test(connection))
-      throw new InvalidArgumentError('connection: a URL must start with redis:// or rediss://', {
+      throw new InvalidArgumentError('connection: a URL must start with redis://, rediss:// or postgres://', {
         field: 'connection',
       });
     return;
@@ -119,13 +131,15 @@ function retriesBounded(client: IoredisLike): boolean {
 /**
  * Opens the connection. `blocking`: for a Worker or QueueEvents, which BullMQ requires to have
  * `maxRetriesPerRequest: null`. Options and URLs get it set; a caller's ioredis instance without it is
- * duplicated with it (the duplicate is closed here, the caller's instance is left as it is).
+ * duplicated with it (the duplicate is closed here, the caller's instance is left as it is). `signal`: stops a
+ * PostgreSQL open still waiting for its server.
  * @throws InvalidArgumentError when ioredis is needed and missing.
  */
 export async function openConnection(
   connection: OutboxConnection,
-  { blocking }: { blocking: boolean },
+  { blocking, signal }: { blocking: boolean; signal?: AbortSignal },
 ): Promise<OpenedConnection> {
+  if (isPostgresConnection(connection)) return openPostgres(connection as Parameters<typeof openPostgres>[0], signal);
   const bullmq = await import('bullmq');
   if (typeof connection === 'object' && connection !== null) {
     const driver = driverOf(connection);
@@ -134,7 +148,7 @@ export async function openConnection(
       const raw = connection as { sendCommand(args: string[]): Promise<unknown> };
       return {
         bullmq: connection,
-        store: bullmq.createNodeRedisClient(connection as never) as never,
+        ...redisStore(bullmq.createNodeRedisClient(connection as never) as never),
         close: noop,
         wait: async (n, ms) => Number(await raw.sendCommand(['WAIT', String(n), String(ms)])),
       };
@@ -144,7 +158,7 @@ export async function openConnection(
       if (!(blocking && retriesBounded(given)))
         return {
           bullmq: given,
-          store: bullmq.createIORedisClient(given as never) as never,
+          ...redisStore(bullmq.createIORedisClient(given as never) as never),
           close: noop,
           ...waitOf(given),
         };
@@ -155,7 +169,7 @@ export async function openConnection(
         : given.duplicate({ maxRetriesPerRequest: null });
       return {
         bullmq: own,
-        store: bullmq.createIORedisClient(own as never) as never,
+        ...redisStore(bullmq.createIORedisClient(own as never) as never),
         close: () => quit(own),
         ...waitOf(own),
       };
@@ -179,13 +193,18 @@ export async function openConnection(
   (client as unknown as { on(event: string, listener: () => void): void }).on('error', () => {});
   return {
     bullmq: client,
-    store: bullmq.createIORedisClient(client as never) as never,
+    ...redisStore(bullmq.createIORedisClient(client as never) as never),
     close: () => quit(client),
     ...waitOf(client),
   };
 }
 
 async function noop(): Promise<void> {}
+
+/** The hand-over records in Redis, under the queue's key (`<prefix>:<queue>:smtpwire`). */
+function redisStore(store: StoreClient): Pick<OpenedConnection, 'store' | 'handOver'> {
+  return { store, handOver: (queue) => new HandOverStore(store, queue.toKey('smtpwire')) };
+}
 
 /**
  * WAIT on an ioredis `Redis`, or on a `Cluster`'s primary for the key's slot (WAIT has no key: sent through the

@@ -23,7 +23,7 @@ import {
   openConnection,
 } from './connection.js';
 import { jobIdFor, messageJobData, type OutboxJobData, rawJobData } from './job-data.js';
-import { HandOverStore } from './store.js';
+import type { HandOverStorage } from './store.js';
 import { OUTBOX_BACKOFF_TYPE, resultJson, statusOfReason } from './worker.js';
 
 /** Options of {@link SmtpOutbox}. */
@@ -31,6 +31,7 @@ export interface SmtpOutboxOptions {
   /**
    * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
    * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * Or PostgreSQL (the optional peer pg): a `postgres://` URL or `{ postgres: URL | pool options }`.
    */
   connection: OutboxConnection;
   /** Default `smtpwire-outbox`. Use a `{hash tag}` (e.g. `{mail}`) on Redis Cluster. */
@@ -82,13 +83,15 @@ export interface UnknownOutcome {
 export class SmtpOutbox extends EventEmitter {
   readonly queueName: string;
   /** The queue and store, built as soon as the driver is loaded. */
-  readonly #opened: Promise<{ queue: Queue; connection: OpenedConnection; store: HandOverStore }>;
+  readonly #opened: Promise<{ queue: Queue; connection: OpenedConnection; store: HandOverStorage }>;
   /** The same, once connected: what every operation waits for. */
-  readonly #ready: Promise<{ queue: Queue; connection: OpenedConnection; store: HandOverStore }>;
+  readonly #ready: Promise<{ queue: Queue; connection: OpenedConnection; store: HandOverStorage }>;
   #connected = false;
   readonly #options: SmtpOutboxOptions;
   #events: Promise<{ events: QueueEvents; connection: OpenedConnection }> | null = null;
   #closing: Promise<void> | null = null;
+  /** Aborted by close(): an open still waiting for its server (PostgreSQL) gives up. */
+  readonly #abort = new AbortController();
 
   /** @throws InvalidArgumentError naming the option at fault. */
   constructor(options: SmtpOutboxOptions) {
@@ -114,21 +117,26 @@ export class SmtpOutbox extends EventEmitter {
 
   async #open(options: SmtpOutboxOptions) {
     // The driver is loaded on first use (an optional peer), so the queue opens asynchronously.
-    const connection = await openConnection(options.connection, { blocking: false });
+    const connection = await openConnection(options.connection, { blocking: false, signal: this.#abort.signal });
     try {
-      const queue = new Queue(this.queueName, {
-        connection: connection.bullmq as never,
-        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-        defaultJobOptions: {
-          attempts: DEFAULT_MAX_RETRIES + 1,
-          backoff: { type: OUTBOX_BACKOFF_TYPE },
-          ...options.defaultJobOptions,
+      const queue = new Queue(
+        this.queueName,
+        {
+          connection: connection.bullmq as never,
+          ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+          defaultJobOptions: {
+            attempts: DEFAULT_MAX_RETRIES + 1,
+            backoff: { type: OUTBOX_BACKOFF_TYPE },
+            ...options.defaultJobOptions,
+          },
         },
-      });
+        // Typed as BullMQ's Redis default: the methods used here are the same on every backend.
+        connection.backend as undefined,
+      );
       queue.on('error', (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });
-      return { queue, connection, store: new HandOverStore(connection.store, queue.toKey('smtpwire')) };
+      return { queue, connection, store: connection.handOver(queue) };
     } catch (err) {
       await connection.close();
       throw err;
@@ -241,6 +249,7 @@ export class SmtpOutbox extends EventEmitter {
   /** Closes the event listener and the queue's Redis connection (queued jobs stay in Redis). */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#abort.abort(new Error('the outbox was closed'));
       const listening = await this.#events?.catch(() => null);
       await listening?.events.close();
       await listening?.connection.close();
@@ -262,11 +271,15 @@ export class SmtpOutbox extends EventEmitter {
   #listen(): void {
     if (this.#events || this.#closing) return;
     this.#events = this.#ready.then(async ({ queue }) => {
-      const connection = await openConnection(this.#options.connection, { blocking: true });
-      const events = new QueueEvents(this.queueName, {
-        connection: connection.bullmq as never,
-        ...(queue.opts.prefix === undefined ? {} : { prefix: queue.opts.prefix }),
-      });
+      const connection = await openConnection(this.#options.connection, { blocking: true, signal: this.#abort.signal });
+      const events = new QueueEvents(
+        this.queueName,
+        {
+          connection: connection.bullmq as never,
+          ...(queue.opts.prefix === undefined ? {} : { prefix: queue.opts.prefix }),
+        },
+        connection.backend as undefined,
+      );
       this.#wire(events);
       return { events, connection };
     });

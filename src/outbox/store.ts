@@ -99,8 +99,39 @@ return 1`;
 const SCRIPTS = { claim: CLAIM, record: RECORD, abandoned: ABANDONED, forget: FORGET } as const;
 const COMMAND = (name: keyof typeof SCRIPTS): string => `smtpwire-outbox-${name}:1`;
 
-/** Hand-over records of one queue. */
-export class HandOverStore {
+/**
+ * What the worker and the outbox need of a queue's hand-over records, whatever holds them: this module's Redis
+ * store, or postgres/store.ts's table. Each call is atomic, and its answer means the change is durable.
+ */
+export interface HandOverStorage {
+  read(jobId: string): Promise<HandOverRecord>;
+  /**
+   * Claims the hand-over for run `token` (true: it may write the final dot). Refused while another run is
+   * handing the same job over, once it was delivered, or while it is reported UNKNOWN.
+   */
+  claim(jobId: string, token: string, messageId: string | null, attempt: number): Promise<boolean>;
+  /**
+   * Records an outcome for run `token`; false when another run owns the hand-over, or when a settled record
+   * ('delivered', 'unknown') would be overwritten by anything but 'delivered'.
+   */
+  record(
+    jobId: string,
+    token: string,
+    state: Exclude<HandOverState, 'handing-over'>,
+    result: Record<string, unknown>,
+  ): Promise<boolean>;
+  /** Marks UNKNOWN the claim of run `claimToken` if it is still unfinished; false when it changed meanwhile. */
+  abandoned(jobId: string, claimToken: string, result: Record<string, unknown>): Promise<boolean>;
+  /** Forgets an UNKNOWN record (or nothing); false, changing nothing, for a claim in progress or a settled outcome. */
+  forget(jobId: string): Promise<boolean>;
+  /** Job ids reported UNKNOWN and not resolved, oldest first, with when. */
+  listUnknown(): Promise<{ jobId: string; since: Date }[]>;
+  /** Job ids with a claim and no recorded outcome (in flight, or their run died), oldest first. */
+  listClaims(): Promise<{ jobId: string; since: Date }[]>;
+}
+
+/** Hand-over records of one queue, in Redis. */
+export class HandOverStore implements HandOverStorage {
   readonly #client: StoreClient;
   readonly #base: string;
 

@@ -6,9 +6,9 @@
  * 1. A run after a stall (the worker died, or lost its lock and BullMQ's stalled check gave the job to
  *    another) reads the job's hand-over record first: `delivered` → complete with the recorded result;
  *    `handing-over` (a run stopped between its claim and its outcome) or `unknown` → UNKNOWN; nothing sent.
- * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis (atomic; refused while
- *    another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a first run
- *    skips the read); only then does the dot leave.
+ * 2. Just before the final dot, `onBeforeHandOver` claims the hand-over in Redis or PostgreSQL (atomic;
+ *    refused while another run holds it, after a delivery, or while UNKNOWN: the same decisions as 1, so a
+ *    first run skips the read); only then does the dot leave.
  * 3. After the reply, the outcome is recorded; then BullMQ completes or fails the job.
  * A crash between 2 and 3 leaves `handing-over`: the re-run reports UNKNOWN, whether or not the dot
  * left. A false UNKNOWN is possible; a resend of a message that may have been delivered is not.
@@ -40,13 +40,14 @@ import {
 } from './connection.js';
 import { type OutboxJobOutcome, publishJob } from './diagnostics.js';
 import { type QueuedMessage, readJobData } from './job-data.js';
-import { type HandOverRecord, HandOverStore } from './store.js';
+import type { HandOverRecord, HandOverStorage, HandOverStore } from './store.js';
 
 /** Options of {@link SmtpOutboxWorker}. */
 export interface SmtpOutboxWorkerOptions {
   /**
    * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
    * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * Or PostgreSQL (the optional peer pg): a `postgres://` URL or `{ postgres: URL | pool options }`.
    * BullMQ needs `maxRetriesPerRequest: null` on a worker's connection: it is set on what this worker opens,
    * and an ioredis instance without it is duplicated with it (the caller's instance stays untouched).
    */
@@ -122,12 +123,14 @@ export function statusOfReason(reason: string | undefined): string | null {
  */
 export class SmtpOutboxWorker extends EventEmitter {
   readonly queueName: string;
-  readonly #ready: Promise<{ worker: Worker; connection: OpenedConnection; store: HandOverStore }>;
+  readonly #ready: Promise<{ worker: Worker; connection: OpenedConnection; store: HandOverStorage }>;
   readonly #handler: SmtpProtocolHandler;
   /** Resolves with the store once open; `#process` runs only after that. */
-  readonly #store: Promise<HandOverStore>;
+  readonly #store: Promise<HandOverStorage>;
   readonly #attachmentRoot: string | null;
   #closing: Promise<void> | null = null;
+  /** Aborted by close(): an open still waiting for its server (PostgreSQL) gives up. */
+  readonly #abort = new AbortController();
   #counter: Queue | null = null;
   readonly #claimReplicas: number;
 
@@ -179,21 +182,24 @@ export class SmtpOutboxWorker extends EventEmitter {
     };
     this.#ready = (async () => {
       // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
-      const connection = await openConnection(options.connection, { blocking: true });
+      const connection = await openConnection(options.connection, { blocking: true, signal: this.#abort.signal });
       if (claimReplicas > 0 && !connection.wait) {
         await connection.close();
         throw new InvalidArgumentError('claimReplicas needs a connection that can send WAIT', {
           field: 'claimReplicas',
         });
       }
-      const worker = new Worker(queueName, (job) => this.#run(job), {
-        connection: connection.bullmq as never,
-        ...workerOptions,
-      });
+      // Typed as BullMQ's Redis default: the methods used here are the same on every backend.
+      const worker = new Worker(
+        queueName,
+        (job) => this.#run(job),
+        { connection: connection.bullmq as never, ...workerOptions },
+        connection.backend as undefined,
+      );
       worker.on('error', (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });
-      const store = new HandOverStore(connection.store, worker.toKey('smtpwire'));
+      const store = connection.handOver(worker);
       return { worker, connection, store };
     })();
     this.#store = this.#ready.then(async ({ worker, store }) => {
@@ -209,10 +215,14 @@ export class SmtpOutboxWorker extends EventEmitter {
    */
   async counts(): Promise<Record<string, number>> {
     const { worker, connection } = await this.#ready;
-    this.#counter ??= new Queue(this.queueName, {
-      connection: connection.bullmq as never,
-      ...(worker.opts.prefix === undefined ? {} : { prefix: worker.opts.prefix }),
-    });
+    this.#counter ??= new Queue(
+      this.queueName,
+      {
+        connection: connection.bullmq as never,
+        ...(worker.opts.prefix === undefined ? {} : { prefix: worker.opts.prefix }),
+      },
+      connection.backend as undefined,
+    );
     return this.#counter.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   }
 
@@ -229,12 +239,15 @@ export class SmtpOutboxWorker extends EventEmitter {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#abort.abort(new Error('the worker was closed'));
       const opened = await this.#ready.catch(() => null);
       if (opened) {
         const { worker, connection } = opened;
-        const client = connection.store as { status?: string };
+        // Redis only: a PostgreSQL pool fails its queries while the server is down instead of queueing them.
+        const client = connection.store as { status?: string } | null;
         let down = 0;
         const watch = setInterval(() => {
+          if (!client) return;
           down = client.status === 'ready' || client.status === 'connect' ? 0 : down + 1;
           if (down * REDIS_WATCH_MS >= REDIS_DOWN_GRACE_MS) void worker.disconnect().catch(() => {});
         }, REDIS_WATCH_MS);
@@ -313,7 +326,7 @@ export class SmtpOutboxWorker extends EventEmitter {
 
   async #send(
     job: Job,
-    store: HandOverStore,
+    store: HandOverStorage,
     token: string,
     data: Exclude<ReturnType<typeof readJobData>, { kind: 'invalid' }>,
     message: QueuedMessage | null,
@@ -390,16 +403,18 @@ export class SmtpOutboxWorker extends EventEmitter {
    * WAIT until `claimReplicas` replicas have the claim: a replica promoted after the primary's crash then
    * knows it. Short of that, the hand-over is refused: `#send` releases the claim and the queue retries the job.
    */
-  async #replicated(store: HandOverStore, jobId: string): Promise<void> {
+  async #replicated(store: HandOverStorage, jobId: string): Promise<void> {
     const { connection } = await this.#ready;
-    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, store.recordKey(jobId)).catch(() => 0);
+    // `wait` is there on Redis connections only, whose store is HandOverStore.
+    const key = (store as HandOverStore).recordKey(jobId);
+    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, key).catch(() => 0);
     if (acked >= this.#claimReplicas) return;
     throw new Error(`the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`);
   }
 
   /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
   async #abandoned(
-    store: HandOverStore,
+    store: HandOverStorage,
     jobId: string,
     claimToken: string | null,
     result: Record<string, unknown>,
@@ -416,7 +431,7 @@ export class SmtpOutboxWorker extends EventEmitter {
    */
   async #settle(
     job: Job,
-    store: HandOverStore,
+    store: HandOverStorage,
     token: string,
     delivery: DeliveryResult,
   ): Promise<Record<string, unknown>> {

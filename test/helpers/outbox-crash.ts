@@ -17,7 +17,9 @@ export interface CrashRunOptions {
   redisArgs: string[];
   /** The producer's outbox (on the same queue) and a connection for a plain BullMQ Queue to count jobs. */
   outbox: SmtpOutbox;
-  queueConnection: object;
+  queueConnection: object | string;
+  /** BullMQ's backend factory for that Queue when it is not Redis (createPostgresBackend). */
+  queueBackend?: unknown;
   queue: string;
   prefix?: string;
   messages: number;
@@ -124,7 +126,11 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       ]),
     );
   };
-  const q = new Queue(o.queue, { connection: o.queueConnection as never, ...(o.prefix ? { prefix: o.prefix } : {}) });
+  const q = new Queue(
+    o.queue,
+    { connection: o.queueConnection as never, ...(o.prefix ? { prefix: o.prefix } : {}) },
+    o.queueBackend as undefined,
+  );
   q.on('error', () => {});
   const started = Date.now();
   let kills = 0;

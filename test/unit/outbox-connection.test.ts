@@ -19,6 +19,26 @@ describe('outbox connection option', () => {
     expect(() => checkConnection({ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' })).not.toThrow();
   });
 
+  it('postgres:// URLs and { postgres } select PostgreSQL; a malformed one is refused naming its field', () => {
+    expect(() => checkConnection('postgres://u@127.0.0.1:5432/db')).not.toThrow();
+    expect(() => checkConnection('postgresql://u@127.0.0.1/db')).not.toThrow();
+    expect(() => checkConnection({ postgres: { host: '127.0.0.1', database: 'mail' } })).not.toThrow();
+    expect(() => checkConnection({ postgres: 'postgres://x' })).not.toThrow();
+    const field = (connection: unknown): string | undefined => {
+      try {
+        checkConnection(connection as never);
+      } catch (err) {
+        return (err as { field?: string }).field;
+      }
+      return undefined;
+    };
+    expect(field({ postgres: 5432 })).toBe('connection.postgres');
+    expect(field({ postgres: 'mysql://x' })).toBe('connection.postgres');
+    expect(field({ postgres: { query() {} } })).toBe('connection.postgres');
+    expect(field({ postgres: {}, port: 1 })).toBe('connection');
+    expect(field({ postgres: { schema: 'mail' } })).toBe('connection.postgres.schema');
+  });
+
   it('detects ioredis and node-redis instances structurally; an unknown client is refused', () => {
     expect(driverOf({ defineCommand() {}, duplicate() {} })).toBe('ioredis');
     expect(driverOf({ sendCommand() {}, isOpen: false, duplicate() {} })).toBe('node-redis');
@@ -61,6 +81,31 @@ await outbox.close();`;
   });
 });
 
+it('without pg installed, a postgres:// connection fails with a typed error naming `npm install pg`', async () => {
+  const hook = `data:text/javascript,${encodeURIComponent(`
+import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(\`
+export async function resolve(specifier, context, next) {
+  if (/^pg(\\\\/|$)/.test(specifier)) throw Object.assign(new Error("Cannot find package 'pg'"), { code: 'ERR_MODULE_NOT_FOUND' });
+  return next(specifier, context);
+}\`));
+`)}`;
+  const script = `
+const { SmtpOutbox } = await import(${JSON.stringify(join(ROOT, 'src/outbox/index.ts'))});
+const outbox = new SmtpOutbox({ connection: 'postgres://127.0.0.1:1/x' });
+try { await outbox.waitUntilReady(); console.log('ready?'); }
+catch (err) { console.log(err.name + ' ' + err.code + ' ' + err.message); }
+await outbox.close();`;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', hook, '--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: ROOT, timeout: 30_000 },
+  );
+  expect(stdout).toMatch(
+    /^InvalidArgumentError ERR_\w+ connection: PostgreSQL needs the pg package \(npm install pg\)/,
+  );
+});
+
 describe('smtpwire outbox-worker usage errors', () => {
   const run = async (argv: string[]) => {
     const { main } = await import('../../src/cli/main.js');
@@ -97,6 +142,9 @@ describe('smtpwire outbox-worker usage errors', () => {
       ['outbox-worker', '--cluster', '127.0.0.1:70000', 'localhost'],
       ['outbox-worker', '--progress', '-1', 'localhost'],
       ['outbox-worker', '--redis-pass-env', 'NOT_SET_HERE', 'localhost'],
+      ['outbox-worker', '--postgres', 'redis://x', 'localhost'],
+      ['outbox-worker', '--postgres', 'not a url', 'localhost'],
+      ['outbox-worker', '--postgres', 'postgres://x', '--redis', 'redis://x', 'localhost'],
     ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(2);
@@ -107,5 +155,6 @@ describe('smtpwire outbox-worker usage errors', () => {
     expect(help.out).toContain('--limit MAX/MS');
     expect(help.out).toContain('--sentinels H:P');
     expect(help.out).toContain('--claim-replicas N');
+    expect(help.out).toContain('--postgres postgres://');
   });
 });

@@ -28,12 +28,12 @@ function imports(file: string): string[] {
   return out;
 }
 
-/** A resolve hook that fails the process when anything asks for bullmq, ioredis or node-redis. */
+/** A resolve hook that fails the process when anything asks for bullmq, ioredis, node-redis or pg. */
 const HOOK = `data:text/javascript,${encodeURIComponent(`
 import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(\`
 export async function resolve(specifier, context, next) {
-  if (/^(bullmq|ioredis|redis|@redis\\\\/client)(\\\\/|$)/.test(specifier)) throw new Error('LOADED ' + specifier + ' from ' + context.parentURL);
+  if (/^(bullmq|ioredis|redis|pg|@redis\\\\/client)(\\\\/|$)/.test(specifier)) throw new Error('LOADED ' + specifier + ' from ' + context.parentURL);
   return next(specifier, context);
 }\`));
 `)}`;
@@ -42,7 +42,9 @@ describe('bullmq stays behind smtpwire/outbox', () => {
   it('only src/outbox/ imports bullmq', () => {
     const offenders = sources(SRC)
       .filter((f) =>
-        imports(f).some((s) => s === 'bullmq' || s.startsWith('bullmq/') || s === 'ioredis' || s === 'redis'),
+        imports(f).some(
+          (s) => s === 'bullmq' || s.startsWith('bullmq/') || s === 'ioredis' || s === 'redis' || s === 'pg',
+        ),
       )
       .map((f) => relative(SRC, f))
       .filter((f) => !f.startsWith('outbox/'));
@@ -64,7 +66,7 @@ describe('bullmq stays behind smtpwire/outbox', () => {
     expect([...seen].filter((f) => f.includes(`${join(SRC, 'outbox')}`))).toEqual([]);
   });
 
-  it('importing smtpwire and the CLI loads no bullmq, ioredis or node-redis (resolve hook in a child process)', async () => {
+  it('importing smtpwire and the CLI loads no bullmq, ioredis, node-redis or pg (resolve hook in a child process)', async () => {
     const script = `await import(${JSON.stringify(join(SRC, 'index.ts'))}); await import(${JSON.stringify(join(SRC, 'cli/main.ts'))}); console.log('clean');`;
     const { stdout } = await run(
       process.execPath,
