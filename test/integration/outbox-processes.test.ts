@@ -6,11 +6,14 @@
  *   stored twice, and messages the sink drops after the dot end UNKNOWN and are never resent;
  * - Redis SIGKILLed mid-run and restarted from its AOF: no job lost, still no duplicate;
  * - BullMQ's global limiter holds across worker processes (job starts per window; the overall rate at the sink).
+ * The crash run also on node-redis (producer, queue connection and `outbox-worker --driver node-redis`), a
+ * quarter of the messages (at most 200).
  * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 800), chaos at most 20 s.
  */
 
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
 import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
@@ -152,6 +155,36 @@ else
         expect(report.rerun).toBeGreaterThan(0);
       } finally {
         await queueConnection.quit();
+      }
+    }, 150_000);
+
+    it(`crash on node-redis: ${Math.min(200, CRASH_MESSAGES / 4)} messages, 3 workers, one SIGKILLed every ~${KILL_EVERY_MS} ms: nothing lost, nothing sent twice`, async () => {
+      const queue = `crash${++queueCount}`;
+      const producer = createClient({ url: redis.url });
+      const queueConnection = createClient({ url: redis.url });
+      for (const c of [producer, queueConnection]) c.on('error', () => {});
+      outbox = new SmtpOutbox({ connection: producer, queueName: queue });
+      try {
+        const report = await crashRun({
+          buildDir: build.dir,
+          redisArgs: ['--redis', redis.url, '--driver', 'node-redis'],
+          outbox,
+          queueConnection,
+          queue,
+          messages: Math.min(200, CRASH_MESSAGES / 4),
+          killEveryMs: KILL_EVERY_MS,
+          chaosMaxMs: CHAOS_MAX_MS,
+          drainMaxMs: DRAIN_MAX_MS,
+        });
+        server = report.server;
+        console.info(crashSummary('outbox crash test (single node, node-redis)', report));
+        // Fewer messages finish sooner: the kills stop once every job finished.
+        expectCrashSafe(report, 1);
+      } finally {
+        await outbox.close();
+        outbox = undefined;
+        await producer.destroy();
+        await queueConnection.destroy();
       }
     }, 150_000);
 
