@@ -58,6 +58,17 @@ export function clientView(instance: NodeRedisLike, kind = nodeRedisKind(instanc
     view.sendCommand = (args: unknown, options?: unknown) => instance.sendCommand(false, args, options);
     view.quit = () => (instance as SentinelLike).close();
     view.disconnect = () => instance.destroy();
+    // A blocking pop cut by close() fails inside the Sentinel with a TypeError; said as a client says it, the
+    // adapter knows it for the closed connection it is (instead of reporting it as an error).
+    const bzPopMin = (instance as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>).bzPopMin!;
+    view.bzPopMin = async (...args: unknown[]) => {
+      try {
+        return await bzPopMin.apply(view, args);
+      } catch (err) {
+        if (!instance.isOpen) throw new Error('The client is closed', { cause: err });
+        throw err;
+      }
+    };
   }
   return view;
 }

@@ -89,6 +89,21 @@ describe('outbox connection option', () => {
     expect(calls).toEqual([['close'], ['destroy'], ['instance', false, ['INFO'], undefined]]);
   });
 
+  it("a Sentinel's blocking pop cut by close() fails as a closed client's does (BullMQ's adapter then ignores it)", async () => {
+    const { instance } = fake('sentinel');
+    const failing = Object.assign(instance, {
+      bzPopMin: async () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'isReady')");
+      },
+    });
+    const view = clientView(failing as unknown as NodeRedisLike) as unknown as {
+      bzPopMin(key: string, timeout: number): Promise<unknown>;
+    };
+    await expect(view.bzPopMin('k', 1)).rejects.toThrow(/reading 'isReady'/);
+    failing.isOpen = false;
+    await expect(view.bzPopMin('k', 1)).rejects.toThrow(/^The client is closed$/);
+  });
+
   it("WAIT goes where the claim went: a Cluster's connection to the key's primary, a Sentinel's primary, the client", async () => {
     const cluster = fake('cluster');
     expect(await nodeRedisWait(cluster.instance as unknown as NodeRedisLike)(1, 500, 'bull:{mail}:x')).toBe(1);
