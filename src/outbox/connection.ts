@@ -2,7 +2,9 @@
  * The `connection` option both outbox classes take, turned into the Redis client BullMQ runs on and the
  * client the hand-over store runs its scripts on. smtpwire has no Redis client of its own: connection
  * options and `redis://` URLs open an ioredis client (ioredis is an optional peer, loaded with `import()`
- * on first use); an ioredis `Redis` or `Cluster` instance, or a node-redis client, is used as given.
+ * on first use); an ioredis `Redis` or `Cluster` instance, or a node-redis client, Sentinel or Cluster, is
+ * the caller's (node-redis ones through src/outbox/node-redis.ts). `connectionFor` turns `outbox-worker`'s
+ * flags into a connection on either driver.
  */
 import { InvalidArgumentError } from '../errors.js';
 import {
@@ -18,7 +20,7 @@ import type { StoreClient } from './store.js';
 /**
  * ioredis options (`host`, `port`, `password`, `tls`, `sentinels` + `name`, …), `{ cluster: [nodes], …
  * ClusterOptions }` for a Redis Cluster, a `redis://` / `rediss://` URL, or a client instance: ioredis
- * `Redis` / `Cluster`, node-redis `createClient()`.
+ * `Redis` / `Cluster`, node-redis `createClient()` / `createSentinel()` / `createCluster()`.
  */
 export type OutboxConnection = string | Record<string, unknown> | object;
 
