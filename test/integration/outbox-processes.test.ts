@@ -290,13 +290,19 @@ else
       server = await startScriptedServer({
         onCommand: (_s, _l, event) => (event === 'DATA_END' ? { delay: 1500 } : undefined),
       });
-      const w = startWorker(queue);
+      // Progress lines while it runs; none once it closed.
+      const w = startWorker(queue, ['--progress', '100']);
       await w.ready;
       const [id] = await sendAll(queue, 1, () => 'in flight at SIGTERM');
       await waitFor(() => server!.sessions.some((s) => s.commands.some((c) => c.verb === 'DATA')), 10_000);
+      await waitFor(() => w.log().includes('progress: '), 1000);
+      const atTerm = w.log();
       w.child.kill('SIGTERM');
       expect(await w.exited).toBe(0);
-      expect(w.log()).toContain('smtpwire outbox-worker closed');
+      expect(w.log()).toMatch(/smtpwire outbox-worker closed\n$/);
+      // Progress stops at the signal, not at the end of the 1.5 s drain (at most a line already on its way).
+      const after = w.log().slice(atTerm.length);
+      expect(after.split('\n').filter((line) => line.startsWith('progress: ')).length).toBeLessThanOrEqual(1);
       expect(await outbox!.getResult(id!)).toMatchObject({ status: 'success' });
       expect(server.messages).toHaveLength(1);
     }, 60_000);
