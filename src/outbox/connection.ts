@@ -164,7 +164,16 @@ function withPassword(url: string, password: string | undefined): string {
 export function driverOf(connection: object): Driver | null {
   const c = connection as Record<string, unknown>;
   if (typeof c.defineCommand === 'function' && typeof c.duplicate === 'function') return 'ioredis';
-  if (typeof c.sendCommand === 'function' && ('isOpen' in c || 'isReady' in c)) return 'node-redis';
+  if (typeof c.sendCommand === 'function' && ('isOpen' in c || 'isReady' in c)) {
+    // A client pool (createClientPool) has no duplicate(): BullMQ would take it for connection options and open
+    // a Redis of its own at 127.0.0.1:6379, and a claim's WAIT could go out on another pooled connection.
+    if (typeof c.duplicate !== 'function')
+      throw new InvalidArgumentError(
+        'connection: a node-redis client pool is not supported; pass createClient(), createSentinel() or createCluster()',
+        { field: 'connection' },
+      );
+    return 'node-redis';
+  }
   if (typeof c.duplicate === 'function')
     throw new InvalidArgumentError('connection: a client instance must be ioredis (Redis, Cluster) or node-redis', {
       field: 'connection',

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createClientPool } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { checkConnection, connectionFor, driverOf, keySlot } from '../../src/outbox/connection.js';
 import { clientView, type NodeRedisLike, nodeRedisKind, nodeRedisWait } from '../../src/outbox/node-redis.js';
@@ -35,6 +36,8 @@ describe('outbox connection option', () => {
     expect(nodeRedisKind(common)).toBe('client');
     expect(nodeRedisKind(sentinel)).toBe('sentinel');
     expect(nodeRedisKind(cluster)).toBe('cluster');
+    // A pool: no duplicate(), one connection per command at best.
+    expect(() => driverOf(createClientPool({ url: 'redis://127.0.0.1:1' }))).toThrow(/client pool is not supported/);
   });
 
   /** A fake node-redis instance recording what it is asked. */
