@@ -6,7 +6,8 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import { parseArgs } from 'node:util';
-// Node built-ins only: the channel's name without loading bullmq.
+// Neither loads bullmq or a Redis driver (connection.ts imports them on first use).
+import { connectionFor, DRIVERS, type Driver, type RedisTarget } from '../outbox/connection.js';
 import { OUTBOX_JOB_CHANNEL } from '../outbox/diagnostics.js';
 import { isPostgresConnection } from '../outbox/postgres/connection.js';
 import { escapeTerminalText } from './api.js';
@@ -27,17 +28,19 @@ import {
 /** `smtpwire outbox-worker --help`. */
 export const OUTBOX_WORKER_USAGE = `usage: smtpwire outbox-worker [--redis redis://127.0.0.1:6379 | --sentinels H:P,… --sentinel-name NAME
                     | --cluster H:P,… | --postgres postgres://…] [--redis-pass-env VAR]
-                    [--queue smtpwire-outbox] [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
+                    [--driver ioredis|node-redis] [--queue smtpwire-outbox]
+                    [--concurrency 10] [--limit MAX/MS] [--from ADDRESS] [--pool N]
                     [--lock-duration MS] [--stalled-interval MS] [--attachment-root DIR]
                     [--claim-replicas N] [--progress MS] [--json]
                     ${ENCRYPTION_USAGE} [--ca FILE] [--insecure] [--user U --pass-env VAR] host[:port]
-  Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq and ioredis packages) through
-  host[:port] until SIGTERM, then finishes the jobs in flight. Redis: one node (--redis), the primary that
-  Sentinel names (--sentinels, --sentinel-name), or a Cluster (--cluster; give the queue a {hash tag}).
-  --postgres: the queue on PostgreSQL (BullMQ's backend, needs the pg package; password from PGPASSWORD).
+  Sends the jobs of an SmtpOutbox queue (smtpwire/outbox, needs the bullmq package and the driver's: ioredis,
+  or redis for --driver node-redis) through host[:port] until SIGTERM, then finishes the jobs in flight.
+  Redis: one node (--redis), the primary that Sentinel names (--sentinels, --sentinel-name), or a Cluster
+  (--cluster; give the queue a {hash tag}). --postgres: the queue on PostgreSQL (BullMQ's backend, needs
+  the pg package; password from PGPASSWORD).
   --limit 100/1000: at most 100 messages per second across every worker of the queue. Attachments given
   by path in job data are read only under --attachment-root (job data is untrusted). --claim-replicas 1:
-  each hand-over claim waits for a replica (Sentinel) before the final dot. Every --progress ms
+  each hand-over claim waits for a replica before the final dot. Every --progress ms
   (default 10000, 0: never) a line: this process's delivered/failed/unknown/retry, its rate, the queue's
   depth; --json prints it as one JSON object. Default: STARTTLS required (port 587).`;
 
@@ -63,6 +66,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
       'sentinel-name': { type: 'string' },
       cluster: { type: 'string' },
       'redis-pass-env': { type: 'string' },
+      driver: { type: 'string' },
       progress: { type: 'string' },
       'claim-replicas': { type: 'string' },
       json: { type: 'boolean' },
@@ -101,27 +105,27 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   const redisPassword = redisPassEnv === undefined ? undefined : io.env[redisPassEnv];
   if (redisPassEnv !== undefined && !redisPassword)
     throw new UsageError(`--redis-pass-env: ${redisPassEnv} is not set`);
+  const driver = (values.driver ?? 'ioredis') as Driver;
+  if (!DRIVERS.includes(driver))
+    throw new UsageError(`--driver is ${DRIVERS.join(' or ')}, not ${JSON.stringify(values.driver)}`);
   const auth = redisPassword === undefined ? {} : { password: redisPassword };
-  let connection: string | Record<string, unknown>;
+  // Redis (on `driver`), or a PostgreSQL URL.
+  let store: RedisTarget | { postgres: string };
   let where: string;
   if (values.postgres !== undefined) {
-    let parsed: URL;
-    try {
-      parsed = new URL(values.postgres);
-    } catch {
+    if (values.driver !== undefined) throw new UsageError('--driver chooses a Redis driver: not with --postgres');
+    if (!isPostgresConnection(values.postgres) || !URL.canParse(values.postgres))
       throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
-    }
-    if (!isPostgresConnection(values.postgres))
-      throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
-    connection = values.postgres;
+    store = { postgres: values.postgres };
+    const parsed = new URL(values.postgres);
+    // The URL without its password: this line goes to logs.
     parsed.password = parsed.password ? '****' : '';
     where = parsed.href;
   } else if (values.sentinels !== undefined) {
-    const sentinels = nodeList('sentinels', values.sentinels);
-    connection = { sentinels, name: values['sentinel-name'], ...auth };
+    store = { sentinels: nodeList('sentinels', values.sentinels), name: values['sentinel-name']!, ...auth };
     where = `Sentinel ${values['sentinel-name']} via ${values.sentinels}`;
   } else if (values.cluster !== undefined) {
-    connection = { cluster: nodeList('cluster', values.cluster), redisOptions: auth };
+    store = { cluster: nodeList('cluster', values.cluster), ...auth };
     where = `Cluster ${values.cluster}`;
   } else {
     const url = values.redis ?? 'redis://127.0.0.1:6379';
@@ -131,11 +135,14 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     } catch {
       throw new UsageError(`--redis must be a redis:// URL, not ${JSON.stringify(url)}`);
     }
-    connection = redisPassword === undefined ? url : { ...auth, ...urlOptions(parsed) };
+    if (!/^rediss?:$/.test(parsed.protocol))
+      throw new UsageError(`--redis must be a redis:// or rediss:// URL, not ${JSON.stringify(url)}`);
+    store = { url, ...auth };
     // The URL without its password: this line goes to logs.
     parsed.password = parsed.password ? '****' : '';
     where = parsed.href;
   }
+  if (!('postgres' in store)) where += ` (${driver})`;
   const progressMs = values.progress === '0' ? 0 : positiveInt('progress', values.progress, 10_000);
   const tls = tlsFlags(values);
   let outbox: typeof import('../outbox/index.js');
@@ -144,8 +151,10 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   } catch (err) {
     throw new UsageError(`the outbox needs the bullmq package (npm install bullmq): ${(err as Error).message}`);
   }
+  const opened =
+    'postgres' in store ? { connection: store.postgres, close: async () => {} } : await connectionFor(driver, store);
   const worker = new outbox.SmtpOutboxWorker({
-    connection,
+    connection: opened.connection,
     ...(values.queue === undefined ? {} : { queueName: values.queue }),
     concurrency,
     ...(limiter ? { limiter } : {}),
@@ -168,9 +177,9 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     },
   });
   // The server's error text is server-derived: through the one terminal escaper.
-  const store = values.postgres === undefined ? 'redis' : 'postgres';
+  const storeName = 'postgres' in store ? 'postgres' : 'redis';
   worker.on('error', (err: Error) =>
-    io.stderr.write(`smtpwire outbox-worker: ${store}: ${escapeTerminalText(err.message)}\n`),
+    io.stderr.write(`smtpwire outbox-worker: ${storeName}: ${escapeTerminalText(err.message)}\n`),
   );
   await worker.waitUntilReady();
   io.stdout.write(`smtpwire outbox-worker ready: queue ${worker.queueName} on ${where}, pid ${process.pid}\n`);
@@ -188,24 +197,14 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   const force = (): never => process.exit(EXIT_FAILURE);
   process.once('SIGTERM', force);
   process.once('SIGINT', force);
-  await worker.close();
+  // Before close: a tick after it would count on a queue connection opened anew and never closed.
   stopProgress();
+  await worker.close();
+  await opened.close();
   process.off('SIGTERM', force);
   process.off('SIGINT', force);
   io.stdout.write('smtpwire outbox-worker closed\n');
   return EXIT_OK;
-}
-
-/** A `redis://` URL as ioredis options (for adding a password from the environment). */
-function urlOptions(url: URL): Record<string, unknown> {
-  const db = url.pathname.replace(/^\//, '');
-  return {
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port ? Number(url.port) : 6379,
-    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
-    ...(db ? { db: Number(db) } : {}),
-    ...(url.protocol === 'rediss:' ? { tls: { servername: url.hostname } } : {}),
-  };
 }
 
 /** Counts this process's job attempts from the outbox channel and prints a line every `everyMs`. */
@@ -222,6 +221,7 @@ function startProgress(
     if (outcome in total) total[outcome]++;
   };
   diagnostics.subscribe(OUTBOX_JOB_CHANNEL, onJob);
+  let stopped = false;
   const timer = setInterval(async () => {
     const now = performance.now();
     const ended = (t: typeof total) => t.delivered + t.failed + t.unknown + t.retry;
@@ -230,6 +230,8 @@ function startProgress(
     const counts = await worker.counts().catch(() => null);
     const depth = counts === null ? null : (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
     const active = counts?.active ?? null;
+    // Stopped while the counts were on their way: no line after the worker's last.
+    if (stopped) return;
     const line = json
       ? JSON.stringify({ ...total, rate: Math.round(rate * 10) / 10, queued: depth, active })
       : `progress: delivered ${total.delivered}, failed ${total.failed}, unknown ${total.unknown}, retry ${total.retry}, ` +
@@ -238,6 +240,7 @@ function startProgress(
   }, everyMs);
   timer.unref();
   return () => {
+    stopped = true;
     clearInterval(timer);
     diagnostics.unsubscribe(OUTBOX_JOB_CHANNEL, onJob);
   };

@@ -2,18 +2,28 @@
  * The `connection` option both outbox classes take, turned into the Redis client BullMQ runs on and the
  * client the hand-over store runs its scripts on. smtpwire has no Redis client of its own: connection
  * options and `redis://` URLs open an ioredis client (ioredis is an optional peer, loaded with `import()`
- * on first use); an ioredis `Redis` or `Cluster` instance, or a node-redis client, is used as given.
- * A PostgreSQL connection is postgres/connection.ts's: BullMQ's PostgreSQL backend and a hand-over table.
+ * on first use); an ioredis `Redis` or `Cluster` instance, or a node-redis client, Sentinel or Cluster, is
+ * the caller's (node-redis ones through src/outbox/node-redis.ts). `connectionFor` turns `outbox-worker`'s
+ * flags into a connection on either driver. A PostgreSQL connection is postgres/connection.ts's: BullMQ's
+ * PostgreSQL backend and a hand-over table.
  */
 import { InvalidArgumentError } from '../errors.js';
+import {
+  clientView,
+  closeNodeRedis,
+  type NodeRedisLike,
+  nodeRedisKind,
+  nodeRedisWait,
+  workerDuplicate,
+} from './node-redis.js';
 import { checkPostgresConnection, isPostgresConnection, openPostgres } from './postgres/connection.js';
 import { type HandOverStorage, HandOverStore, type StoreClient } from './store.js';
 
 /**
  * ioredis options (`host`, `port`, `password`, `tls`, `sentinels` + `name`, …), `{ cluster: [nodes], …
  * ClusterOptions }` for a Redis Cluster, a `redis://` / `rediss://` URL, or a client instance: ioredis
- * `Redis` / `Cluster`, node-redis `createClient()`. Or PostgreSQL (postgres/connection.ts): a `postgres://`
- * URL or `{ postgres: URL | pool options }`.
+ * `Redis` / `Cluster`, node-redis `createClient()` / `createSentinel()` / `createCluster()`. Or PostgreSQL
+ * (postgres/connection.ts): a `postgres://` URL or `{ postgres: URL | pool options }`.
  */
 export type OutboxConnection = string | Record<string, unknown> | object;
 
@@ -33,13 +43,15 @@ export interface OpenedConnection {
   handOver(queue: { name: string; toKey(type: string): string }): HandOverStorage;
   close: () => Promise<void>;
   /**
-   * Redis `WAIT numreplicas timeout` on the connection that holds `key` (on a Cluster, the primary serving its
-   * slot); absent for a node-redis client without a single node.
+   * Redis `WAIT numreplicas timeout` on the connection the claim of `key` was written on (on a Cluster, the one
+   * to the primary serving its slot).
    */
   wait?: (replicas: number, timeoutMs: number, key: string) => Promise<number>;
 }
 
-type Driver = 'ioredis' | 'node-redis';
+/** The Redis drivers: ioredis (BullMQ's own, the default) and node-redis (the `redis` package). */
+export const DRIVERS = ['ioredis', 'node-redis'] as const;
+export type Driver = (typeof DRIVERS)[number];
 
 /** The part of the ioredis module used here (ioredis is an optional peer; its types are not a dependency). */
 interface IoredisModule {
@@ -77,11 +89,99 @@ export function loadIoredis(): Promise<IoredisModule> {
   return ioredisModule;
 }
 
+/** The part of the `redis` package used here (an optional peer; its types are not a dependency). */
+interface NodeRedisModule {
+  createClient(options: object): NodeRedisLike;
+  createSentinel(options: object): NodeRedisLike;
+  createCluster(options: object): NodeRedisLike;
+}
+
+let nodeRedisModule: Promise<NodeRedisModule> | null = null;
+
+/** Loads node-redis on first use (an optional peer, like ioredis). */
+function loadNodeRedis(): Promise<NodeRedisModule> {
+  nodeRedisModule ??= import('redis').then(
+    (mod) => mod as unknown as NodeRedisModule,
+    (err: unknown) => {
+      nodeRedisModule = null;
+      throw new InvalidArgumentError(
+        `connection: the node-redis driver needs the redis package (npm install redis): ${(err as Error).message}`,
+        { field: 'connection', cause: err },
+      );
+    },
+  );
+  return nodeRedisModule;
+}
+
+/** Where Redis is, as `outbox-worker`'s flags say it: one node (a URL), the primary Sentinel names, or a Cluster. */
+export type RedisTarget = { password?: string } & (
+  | { url: string }
+  | { sentinels: { host: string; port: number }[]; name: string }
+  | { cluster: { host: string; port: number }[] }
+);
+
+/**
+ * The `connection` for a target on a driver, and how to close what this opened. ioredis: options or a URL,
+ * which the outbox opens and closes itself. node-redis: a `createClient()`, `createSentinel()` or
+ * `createCluster()` instance, not connected yet (the outbox connects what it runs on), closed by `close`.
+ * The password (from the environment) goes to the data nodes, as ioredis's `password` does.
+ * @throws InvalidArgumentError when the driver's package is missing.
+ */
+export async function connectionFor(
+  driver: Driver,
+  target: RedisTarget,
+): Promise<{ connection: OutboxConnection; close: () => Promise<void> }> {
+  const { password } = target;
+  const auth = password === undefined ? {} : { password };
+  if (driver === 'ioredis') {
+    await loadIoredis();
+    if ('url' in target) return { connection: withPassword(target.url, password), close: noop };
+    if ('sentinels' in target)
+      return { connection: { sentinels: target.sentinels, name: target.name, ...auth }, close: noop };
+    return { connection: { cluster: target.cluster, redisOptions: auth }, close: noop };
+  }
+  const redis = await loadNodeRedis();
+  let client: NodeRedisLike;
+  if ('url' in target) client = redis.createClient({ url: withPassword(target.url, password) });
+  else if ('sentinels' in target)
+    client = redis.createSentinel({
+      name: target.name,
+      sentinelRootNodes: target.sentinels,
+      ...(password === undefined ? {} : { nodeClientOptions: auth }),
+    });
+  else
+    client = redis.createCluster({
+      rootNodes: target.cluster.map(({ host, port }) => ({ socket: { host, port } })),
+      ...(password === undefined ? {} : { defaults: auth }),
+    });
+  // BullMQ reports connection errors through its own events; an `error` without a listener would throw.
+  client.on('error', () => {});
+  return { connection: client, close: () => closeNodeRedis(client) };
+}
+
+/** The URL with `password` in it (both drivers decode it), everything else kept: user, database, query options. */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const parsed = new URL(url);
+  // The setter leaves `%` as it is: encoded first, the driver's decoding gives the password back exactly.
+  parsed.password = encodeURIComponent(password);
+  return parsed.href;
+}
+
 /** Which driver a client instance is, or null for plain options. Structural, like BullMQ's own detection. */
 export function driverOf(connection: object): Driver | null {
   const c = connection as Record<string, unknown>;
   if (typeof c.defineCommand === 'function' && typeof c.duplicate === 'function') return 'ioredis';
-  if (typeof c.sendCommand === 'function' && ('isOpen' in c || 'isReady' in c)) return 'node-redis';
+  if (typeof c.sendCommand === 'function' && ('isOpen' in c || 'isReady' in c)) {
+    // A client pool (createClientPool) has no duplicate(): BullMQ would take it for connection options and open
+    // a Redis of its own at 127.0.0.1:6379, and a claim's WAIT could go out on another pooled connection.
+    if (typeof c.duplicate !== 'function')
+      throw new InvalidArgumentError(
+        'connection: a node-redis client pool is not supported; pass createClient(), createSentinel() or createCluster()',
+        { field: 'connection' },
+      );
+    return 'node-redis';
+  }
   if (typeof c.duplicate === 'function')
     throw new InvalidArgumentError('connection: a client instance must be ioredis (Redis, Cluster) or node-redis', {
       field: 'connection',
@@ -143,16 +243,7 @@ export async function openConnection(
   const bullmq = await import('bullmq');
   if (typeof connection === 'object' && connection !== null) {
     const driver = driverOf(connection);
-    if (driver === 'node-redis') {
-      // node-redis has no per-command retry limit; BullMQ adapts the client itself.
-      const raw = connection as { sendCommand(args: string[]): Promise<unknown> };
-      return {
-        bullmq: connection,
-        ...redisStore(bullmq.createNodeRedisClient(connection as never) as never),
-        close: noop,
-        wait: async (n, ms) => Number(await raw.sendCommand(['WAIT', String(n), String(ms)])),
-      };
-    }
+    if (driver === 'node-redis') return nodeRedisConnection(connection as NodeRedisLike, blocking, bullmq);
     if (driver === 'ioredis') {
       const given = connection as IoredisLike;
       if (!(blocking && retriesBounded(given)))
@@ -204,6 +295,32 @@ async function noop(): Promise<void> {}
 /** The hand-over records in Redis, under the queue's key (`<prefix>:<queue>:smtpwire`). */
 function redisStore(store: StoreClient): Pick<OpenedConnection, 'store' | 'handOver'> {
   return { store, handOver: (queue) => new HandOverStore(store, queue.toKey('smtpwire')) };
+}
+
+/**
+ * A node-redis client, Sentinel or Cluster: the producer runs on the caller's instance; a worker on its own
+ * duplicate (see workerDuplicate), closed here. BullMQ gets the instance as a client (clientView) and adapts it.
+ */
+function nodeRedisConnection(
+  given: NodeRedisLike,
+  blocking: boolean,
+  bullmq: typeof import('bullmq'),
+): OpenedConnection {
+  const kind = nodeRedisKind(given);
+  const own = blocking ? workerDuplicate(given, kind) : null;
+  const client = own ?? given;
+  const view = clientView(client, kind);
+  const store = bullmq.createNodeRedisClient(view as never) as unknown as StoreClient & {
+    on(event: string, listener: () => void): void;
+  };
+  // The store's adapter re-emits the client's errors; BullMQ reports them through its own events.
+  store.on('error', () => {});
+  return {
+    bullmq: view,
+    ...redisStore(store),
+    close: own ? () => closeNodeRedis(own) : noop,
+    wait: nodeRedisWait(client, kind),
+  };
 }
 
 /**

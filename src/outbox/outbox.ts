@@ -30,7 +30,8 @@ import { OUTBOX_BACKOFF_TYPE, resultJson, statusOfReason } from './worker.js';
 export interface SmtpOutboxOptions {
   /**
    * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
-   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or a node-redis client, Sentinel or
+   * Cluster instance.
    * Or PostgreSQL (the optional peer pg): a `postgres://` URL or `{ postgres: URL | pool options }`.
    */
   connection: OutboxConnection;

@@ -46,7 +46,8 @@ import type { HandOverRecord, HandOverStorage, HandOverStore } from './store.js'
 export interface SmtpOutboxWorkerOptions {
   /**
    * ioredis options (Sentinel: `sentinels` + `name`; Cluster: `{ cluster: [nodes] }`), a `redis://` URL
-   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or node-redis client instance.
+   * (both need the optional peer ioredis), or an ioredis `Redis` / `Cluster` or a node-redis client, Sentinel or
+   * Cluster instance.
    * Or PostgreSQL (the optional peer pg): a `postgres://` URL or `{ postgres: URL | pool options }`.
    * BullMQ needs `maxRetriesPerRequest: null` on a worker's connection: it is set on what this worker opens,
    * and an ioredis instance without it is duplicated with it (the caller's instance stays untouched).

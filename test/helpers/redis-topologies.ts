@@ -291,6 +291,10 @@ export interface RedisCluster {
   restart(port: number): Promise<void>;
   /** SIGKILLs the primary serving `slotKey`'s slot and waits until its replica took over. */
   killPrimaryOf(slotKey: string): Promise<{ killed: number; promoted: number; failoverMs: number }>;
+  /** The ports of the replicas of the primary serving `slotKey`'s slot. */
+  replicasOf(slotKey: string): Promise<number[]>;
+  /** Sends a signal to the node on `port` (SIGSTOP, SIGCONT). */
+  signal(port: number, signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -333,6 +337,25 @@ export async function startCluster(): Promise<RedisCluster> {
       async restart(port) {
         const i = ports.indexOf(port);
         procs.push(await startServer(root, `node${i}`, clusterArgs(i), port));
+      },
+      async replicasOf(slotKey: string) {
+        const asked = live()[0]!;
+        const slot = Number(/:(\d+)/.exec(await command(asked.port, `CLUSTER KEYSLOT ${slotKey}`))?.[1]);
+        const lines = (await command(asked.port, 'CLUSTER NODES')).split('\n').map((l) => l.split(' '));
+        const serves = (f: string[]): boolean =>
+          f.slice(8).some((range) => {
+            const [a, b] = range.split('-').map(Number);
+            return slot >= a! && slot <= (b ?? a)!;
+          });
+        const primary = lines.find((f) => f[2]?.includes('master') && !f[2].includes('fail') && serves(f));
+        return lines
+          .filter((f) => f[2]?.includes('slave') && f[3] === primary?.[0])
+          .map((f) => Number(/:(\d+)@/.exec(f[1]!)?.[1]));
+      },
+      signal(port, signal) {
+        live()
+          .find((p) => p.port === port)!
+          .child.kill(signal);
       },
       async killPrimaryOf(slotKey: string) {
         const asked = live()[0]!;

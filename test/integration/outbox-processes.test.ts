@@ -6,11 +6,14 @@
  *   stored twice, and messages the sink drops after the dot end UNKNOWN and are never resent;
  * - Redis SIGKILLed mid-run and restarted from its AOF: no job lost, still no duplicate;
  * - BullMQ's global limiter holds across worker processes (job starts per window; the overall rate at the sink).
+ * The crash run also on node-redis (producer, queue connection and `outbox-worker --driver node-redis`), a
+ * quarter of the messages (at most 200).
  * Bounded by count and time: SMTPWIRE_OUTBOX_CRASH_MESSAGES (default 800), chaos at most 20 s.
  */
 
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
 import { type ScriptedSmtpServer, startScriptedServer, waitFor } from '../../src/testing/index.js';
@@ -155,6 +158,36 @@ else
       }
     }, 150_000);
 
+    it(`crash on node-redis: ${Math.min(200, CRASH_MESSAGES / 4)} messages, 3 workers, one SIGKILLed every ~${KILL_EVERY_MS} ms: nothing lost, nothing sent twice`, async () => {
+      const queue = `crash${++queueCount}`;
+      const producer = createClient({ url: redis.url });
+      const queueConnection = createClient({ url: redis.url });
+      for (const c of [producer, queueConnection]) c.on('error', () => {});
+      outbox = new SmtpOutbox({ connection: producer, queueName: queue });
+      try {
+        const report = await crashRun({
+          buildDir: build.dir,
+          redisArgs: ['--redis', redis.url, '--driver', 'node-redis'],
+          outbox,
+          queueConnection,
+          queue,
+          messages: Math.min(200, CRASH_MESSAGES / 4),
+          killEveryMs: KILL_EVERY_MS,
+          chaosMaxMs: CHAOS_MAX_MS,
+          drainMaxMs: DRAIN_MAX_MS,
+        });
+        server = report.server;
+        console.info(crashSummary('outbox crash test (single node, node-redis)', report));
+        // Fewer messages finish sooner: the kills stop once every job finished.
+        expectCrashSafe(report, 1);
+      } finally {
+        await outbox.close();
+        outbox = undefined;
+        await producer.destroy();
+        await queueConnection.destroy();
+      }
+    }, 150_000);
+
     it('Redis SIGKILLed mid-run and restarted from its AOF: no job lost, none sent twice', async () => {
       const queue = `restart${++queueCount}`;
       server = await startScriptedServer({
@@ -257,13 +290,19 @@ else
       server = await startScriptedServer({
         onCommand: (_s, _l, event) => (event === 'DATA_END' ? { delay: 1500 } : undefined),
       });
-      const w = startWorker(queue);
+      // Progress lines while it runs; none once it closed.
+      const w = startWorker(queue, ['--progress', '100']);
       await w.ready;
       const [id] = await sendAll(queue, 1, () => 'in flight at SIGTERM');
       await waitFor(() => server!.sessions.some((s) => s.commands.some((c) => c.verb === 'DATA')), 10_000);
+      await waitFor(() => w.log().includes('progress: '), 1000);
+      const atTerm = w.log();
       w.child.kill('SIGTERM');
       expect(await w.exited).toBe(0);
-      expect(w.log()).toContain('smtpwire outbox-worker closed');
+      expect(w.log()).toMatch(/smtpwire outbox-worker closed\n$/);
+      // Progress stops at the signal, not at the end of the 1.5 s drain (at most a line already on its way).
+      const after = w.log().slice(atTerm.length);
+      expect(after.split('\n').filter((line) => line.startsWith('progress: ')).length).toBeLessThanOrEqual(1);
       expect(await outbox!.getResult(id!)).toMatchObject({ status: 'success' });
       expect(server.messages).toHaveLength(1);
     }, 60_000);

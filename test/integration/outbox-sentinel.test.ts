@@ -3,7 +3,7 @@
  * primary, two replicas, three sentinels. The crash run (worker processes SIGKILLed repeatedly) while the
  * primary is SIGKILLed mid-run and the sentinels promote a replica: 0 lost, 0 unreported duplicates at the
  * sink. Each claim WAITs for a replica (`--claim-replicas 1`), so the promoted replica holds every claim
- * whose dot may have left. Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400), chaos at most 20 s.
+ * whose dot may have left.
  *
  * And the failover that loses a claim, made deterministic: the replication link is held (a relay in this
  * process) while a worker claims and writes the dot; as the dot arrives the worker and the primary are
@@ -11,13 +11,20 @@
  * promoted. Without a claim that waits for a replica, the promoted replica knows no claim and the
  * message goes out a second time, reported `success` (the hazard, shown). With `--claim-replicas 1` the dot
  * waits until the thawed replica has the claim, and the re-run on the promoted replica reports UNKNOWN.
+ *
+ * The crash run on each driver (the producer, the test's own queue connection and the worker processes all on
+ * it): ioredis, and node-redis's `createSentinel()` (`outbox-worker --driver node-redis`); the lost claim with
+ * `--claim-replicas 1` on each driver's workers too (WAIT must reach the primary on the claim's connection).
+ * Bounded: SMTPWIRE_OUTBOX_TOPOLOGY_MESSAGES (default 400; node-redis half, at most 200), chaos at most 20 s.
  */
 import { Redis } from 'ioredis';
+import { createSentinel } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpOutbox } from '../../src/outbox/index.js';
+import { clientView, type NodeRedisLike } from '../../src/outbox/node-redis.js';
 import { startScriptedServer, waitFor } from '../../src/testing/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
-import { failoverCrashRun, TOPOLOGY_MESSAGES as MESSAGES } from '../helpers/outbox-crash.js';
+import { failoverCrashRun, topologyMessages } from '../helpers/outbox-crash.js';
 import { buildForWorkers, spawnWorker, type WorkerProcess } from '../helpers/outbox-workers.js';
 import {
   SENTINEL_NAME,
@@ -42,38 +49,65 @@ else
       await build?.remove();
     });
 
-    it(`crash: ${MESSAGES} messages, workers SIGKILLed, the primary SIGKILLed and failed over: nothing lost, nothing sent twice`, async () => {
-      const connection = { sentinels: set.sentinels, name: SENTINEL_NAME };
-      const outbox = new SmtpOutbox({ connection, queueName: 'sentinel' });
-      const queueConnection = new Redis({ ...connection, maxRetriesPerRequest: null });
-      queueConnection.on('error', () => {});
-      try {
-        await failoverCrashRun(
-          'outbox crash test (Sentinel)',
-          {
-            buildDir: build.dir,
-            redisArgs: [
-              '--sentinels',
-              set.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
-              '--sentinel-name',
-              SENTINEL_NAME,
-              '--claim-replicas',
-              '1',
-            ],
-            outbox,
-            queueConnection,
-            queue: 'sentinel',
-          },
-          () => set.killPrimary(),
-        );
-      } finally {
-        await outbox.close();
-        queueConnection.disconnect();
-      }
-    }, 170_000);
+    for (const driver of ['ioredis', 'node-redis'] as const)
+      it(`crash on ${driver}: ${topologyMessages(driver)} messages, workers SIGKILLed, the primary SIGKILLed and failed over: nothing lost, nothing sent twice`, async () => {
+        const queue = `sentinel-${driver}`;
+        // The caller's own Sentinel instances for the producer and the test's queue; the workers open theirs
+        // from --sentinels (and --driver).
+        const open = (): { connection: object; close: () => unknown } => {
+          if (driver === 'ioredis') {
+            const c = new Redis({ sentinels: set.sentinels, name: SENTINEL_NAME, maxRetriesPerRequest: null });
+            c.on('error', () => {});
+            return { connection: c, close: () => c.disconnect() };
+          }
+          const c = createSentinel({ name: SENTINEL_NAME, sentinelRootNodes: set.sentinels });
+          c.on('error', () => {});
+          // A plain BullMQ Queue takes a node-redis Sentinel only through the view the outbox uses.
+          return { connection: clientView(c as unknown as NodeRedisLike), close: () => c.destroy() };
+        };
+        const producer = open();
+        const queueConnection = open();
+        const outbox = new SmtpOutbox({ connection: producer.connection, queueName: queue });
+        try {
+          await failoverCrashRun(
+            `outbox crash test (Sentinel, ${driver})`,
+            {
+              buildDir: build.dir,
+              redisArgs: [
+                '--sentinels',
+                set.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+                '--sentinel-name',
+                SENTINEL_NAME,
+                '--claim-replicas',
+                '1',
+                '--driver',
+                driver,
+              ],
+              outbox,
+              queueConnection: queueConnection.connection,
+              queue,
+              messages: topologyMessages(driver),
+            },
+            async () => {
+              const failover = await set.killPrimary();
+              // Back as a replica, so the next run (the other driver's) still has two to fail over to.
+              await set.restart(failover.killed);
+              return failover;
+            },
+          );
+        } finally {
+          await outbox.close();
+          await producer.close();
+          await queueConnection.close();
+        }
+      }, 170_000);
 
-    for (const claimReplicas of [0, 1])
-      it(`a failover that loses the last claim: ${claimReplicas ? 'with --claim-replicas 1 the re-run reports UNKNOWN, one copy' : 'without a replicated claim the message goes out twice'}`, async () => {
+    for (const [claimReplicas, driver] of [
+      [0, 'ioredis'],
+      [1, 'ioredis'],
+      [1, 'node-redis'],
+    ] as const)
+      it(`a failover that loses the last claim: ${claimReplicas ? `with --claim-replicas 1 (${driver} workers) the re-run reports UNKNOWN, one copy` : 'without a replicated claim the message goes out twice'}`, async () => {
         const lone = await startSentinelSet({ replicas: 1 });
         const [primary, replica] = lone.ports as [number, number];
         const workers: WorkerProcess[] = [];
@@ -117,6 +151,8 @@ else
           '1000',
           '--claim-replicas',
           String(claimReplicas),
+          '--driver',
+          driver,
           '--plain',
           `127.0.0.1:${server.port}`,
         ];

@@ -3,8 +3,10 @@ import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createClientPool } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { checkConnection, driverOf, keySlot } from '../../src/outbox/connection.js';
+import { checkConnection, connectionFor, driverOf, keySlot } from '../../src/outbox/connection.js';
+import { clientView, type NodeRedisLike, nodeRedisKind, nodeRedisWait } from '../../src/outbox/node-redis.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -46,6 +48,127 @@ describe('outbox connection option', () => {
     expect(() => driverOf({ duplicate() {} })).toThrow(/ioredis .* or node-redis/);
   });
 
+  it('tells a node-redis client, Sentinel and Cluster apart structurally (all three are node-redis)', () => {
+    const common = { isOpen: false, sendCommand() {}, duplicate() {}, destroy() {}, on() {} };
+    const sentinel = { ...common, getMasterNode() {}, acquire() {} };
+    const cluster = { ...common, getNodeClientForKey() {}, masters: [] };
+    for (const instance of [common, sentinel, cluster]) expect(driverOf(instance)).toBe('node-redis');
+    expect(nodeRedisKind(common)).toBe('client');
+    expect(nodeRedisKind(sentinel)).toBe('sentinel');
+    expect(nodeRedisKind(cluster)).toBe('cluster');
+    // A pool: no duplicate(), one connection per command at best.
+    expect(() => driverOf(createClientPool({ url: 'redis://127.0.0.1:1' }))).toThrow(/client pool is not supported/);
+  });
+
+  /** A fake node-redis instance recording what it is asked. */
+  function fake(kind: 'sentinel' | 'cluster') {
+    const calls: unknown[][] = [];
+    const listeners: string[] = [];
+    const record = <T>(call: unknown[], reply: T): T => {
+      calls.push(call);
+      return reply;
+    };
+    const node = { sendCommand: async (args: string[]) => record(['node', ...args], 1) };
+    const instance = {
+      isOpen: true,
+      duplicates: 0,
+      sendCommand: async (...args: unknown[]) => record(['instance', ...args], 1),
+      duplicate() {
+        this.duplicates++;
+        return this;
+      },
+      destroy: () => calls.push(['destroy']),
+      close: async () => void calls.push(['close']),
+      on: (event: string) => listeners.push(event),
+      ...(kind === 'cluster'
+        ? { getNodeClientForKey: async (key: string, ro: boolean) => record(['route', key, ro], node) }
+        : { getMasterNode() {}, acquire() {} }),
+    };
+    return { instance, calls, listeners };
+  }
+
+  it("a Cluster seen as a client: 'ready' / 'end' are its 'connect' / 'disconnect', sendCommand(args) routes by no key", async () => {
+    const { instance, calls, listeners } = fake('cluster');
+    const view = clientView(instance as unknown as NodeRedisLike) as NodeRedisLike & Record<string, never>;
+    view.on('ready', () => {});
+    view.on('end', () => {});
+    view.on('error', () => {});
+    expect(listeners).toEqual(['connect', 'disconnect', 'error']);
+    await view.sendCommand(['CLIENT', 'LIST']);
+    expect(calls).toEqual([['instance', undefined, false, ['CLIENT', 'LIST'], undefined]]);
+    // BullMQ's ioredis-style duplicate options never reach node-redis (`name` is a Sentinel's primary there).
+    const dup = (view.duplicate as (o: object) => NodeRedisLike & Record<string, unknown>)({ name: 'bull:x' });
+    expect(instance.duplicates).toBe(1);
+    expect(nodeRedisKind(dup)).toBe('cluster');
+    expect(dup.sendCommand).not.toBe(instance.sendCommand);
+  });
+
+  it('a Sentinel seen as a client: quit() closes, disconnect() destroys, sendCommand(args) goes to the primary', async () => {
+    const { instance, calls } = fake('sentinel');
+    const view = clientView(instance as unknown as NodeRedisLike) as NodeRedisLike & Record<string, () => unknown>;
+    await view.quit!();
+    view.disconnect!();
+    await view.sendCommand(['INFO']);
+    expect(calls).toEqual([['close'], ['destroy'], ['instance', false, ['INFO'], undefined]]);
+  });
+
+  it("a Sentinel's blocking pop cut by close() fails as a closed client's does (BullMQ's adapter then ignores it)", async () => {
+    const { instance } = fake('sentinel');
+    const failing = Object.assign(instance, {
+      bzPopMin: async () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'isReady')");
+      },
+    });
+    const view = clientView(failing as unknown as NodeRedisLike) as unknown as {
+      bzPopMin(key: string, timeout: number): Promise<unknown>;
+    };
+    await expect(view.bzPopMin('k', 1)).rejects.toThrow(/reading 'isReady'/);
+    failing.isOpen = false;
+    await expect(view.bzPopMin('k', 1)).rejects.toThrow(/^The client is closed$/);
+  });
+
+  it("WAIT goes where the claim went: a Cluster's connection to the key's primary, a Sentinel's primary, the client", async () => {
+    const cluster = fake('cluster');
+    expect(await nodeRedisWait(cluster.instance as unknown as NodeRedisLike)(1, 500, 'bull:{mail}:x')).toBe(1);
+    expect(cluster.calls).toEqual([
+      ['route', 'bull:{mail}:x', false],
+      ['node', 'WAIT', '1', '500'],
+    ]);
+    const sentinel = fake('sentinel');
+    await nodeRedisWait(sentinel.instance as unknown as NodeRedisLike)(2, 100, 'k');
+    expect(sentinel.calls).toEqual([['instance', false, ['WAIT', '2', '100']]]);
+  });
+
+  it('outbox-worker targets: a password from the environment goes into the URL, its options and user kept', async () => {
+    const { connection } = await connectionFor('ioredis', {
+      url: 'rediss://app@redis.example:6380/2?family=6',
+      password: 'p%41ss:@/',
+    });
+    expect(typeof connection).toBe('string');
+    const url = new URL(connection as string);
+    expect(decodeURIComponent(url.password)).toBe('p%41ss:@/');
+    expect(url.username).toBe('app');
+    expect(url.pathname).toBe('/2');
+    expect(url.searchParams.get('family')).toBe('6');
+    expect((await connectionFor('ioredis', { url: 'redis://h:1' })).connection).toBe('redis://h:1');
+    const nodes = [{ host: '127.0.0.1', port: 7000 }];
+    expect((await connectionFor('ioredis', { cluster: nodes, password: 'x' })).connection).toEqual({
+      cluster: nodes,
+      redisOptions: { password: 'x' },
+    });
+    // node-redis: an instance of the right kind, not connected (the worker connects its own duplicate).
+    const sentinel = await connectionFor('node-redis', { sentinels: nodes, name: 'mymaster' });
+    expect(nodeRedisKind(sentinel.connection as object)).toBe('sentinel');
+    const cluster = await connectionFor('node-redis', { cluster: nodes });
+    expect(nodeRedisKind(cluster.connection as object)).toBe('cluster');
+    const client = await connectionFor('node-redis', { url: 'redis://127.0.0.1:1', password: 'x' });
+    expect(nodeRedisKind(client.connection as object)).toBe('client');
+    for (const c of [sentinel, cluster, client]) {
+      expect((c.connection as NodeRedisLike).isOpen).toBe(false);
+      await c.close();
+    }
+  });
+
   it('computes Redis Cluster key slots (CRC16 of the hash tag), as CLUSTER KEYSLOT does', () => {
     expect(keySlot('foo')).toBe(12182);
     expect(keySlot('bar')).toBe(5061);
@@ -56,28 +179,46 @@ describe('outbox connection option', () => {
     expect(keySlot('a{}b')).not.toBe(keySlot(''));
   });
 
-  it('without ioredis installed, options fail with a typed error naming `npm install ioredis`', async () => {
-    // A resolve hook in a child process makes ioredis unresolvable, as in an app that never installed it.
+  /** Runs `script` in a child process where `pkg` cannot be resolved, as in an app that never installed it. */
+  async function withoutPackage(pkg: string, script: string): Promise<string> {
     const hook = `data:text/javascript,${encodeURIComponent(`
 import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(\`
 export async function resolve(specifier, context, next) {
-  if (/^ioredis(\\\\/|$)/.test(specifier)) throw Object.assign(new Error("Cannot find package 'ioredis'"), { code: 'ERR_MODULE_NOT_FOUND' });
+  if (/^${pkg}(\\\\/|$)/.test(specifier)) throw Object.assign(new Error("Cannot find package '${pkg}'"), { code: 'ERR_MODULE_NOT_FOUND' });
   return next(specifier, context);
 }\`));
 `)}`;
-    const script = `
-const { SmtpOutbox } = await import(${JSON.stringify(join(ROOT, 'src/outbox/index.ts'))});
-const outbox = new SmtpOutbox({ connection: { port: 1 } });
-try { await outbox.waitUntilReady(); console.log('ready?'); }
-catch (err) { console.log(err.name + ' ' + err.code + ' ' + err.message); }
-await outbox.close();`;
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', hook, '--import', 'tsx', '--input-type=module', '-e', script],
       { cwd: ROOT, timeout: 30_000 },
     );
+    return stdout;
+  }
+
+  it('without ioredis installed, options fail with a typed error naming `npm install ioredis`', async () => {
+    const stdout = await withoutPackage(
+      'ioredis',
+      `
+const { SmtpOutbox } = await import(${JSON.stringify(join(ROOT, 'src/outbox/index.ts'))});
+const outbox = new SmtpOutbox({ connection: { port: 1 } });
+try { await outbox.waitUntilReady(); console.log('ready?'); }
+catch (err) { console.log(err.name + ' ' + err.code + ' ' + err.message); }
+await outbox.close();`,
+    );
     expect(stdout).toMatch(/^InvalidArgumentError ERR_\w+ connection: .*npm install ioredis/);
+  });
+
+  it('without redis installed, the node-redis driver fails with a typed error naming `npm install redis`', async () => {
+    const stdout = await withoutPackage(
+      'redis',
+      `
+const { connectionFor } = await import(${JSON.stringify(join(ROOT, 'src/outbox/connection.ts'))});
+try { await connectionFor('node-redis', { url: 'redis://127.0.0.1:1' }); console.log('opened?'); }
+catch (err) { console.log(err.name + ' ' + err.code + ' ' + err.message); }`,
+    );
+    expect(stdout).toMatch(/^InvalidArgumentError ERR_\w+ connection: .*npm install redis\b/);
   });
 });
 
@@ -145,6 +286,9 @@ describe('smtpwire outbox-worker usage errors', () => {
       ['outbox-worker', '--postgres', 'redis://x', 'localhost'],
       ['outbox-worker', '--postgres', 'not a url', 'localhost'],
       ['outbox-worker', '--postgres', 'postgres://x', '--redis', 'redis://x', 'localhost'],
+      ['outbox-worker', '--postgres', 'postgres://x', '--driver', 'node-redis', 'localhost'],
+      ['outbox-worker', '--driver', 'redis', 'localhost'],
+      ['outbox-worker', '--redis', 'http://127.0.0.1:6379', 'localhost'],
     ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(2);
@@ -156,5 +300,6 @@ describe('smtpwire outbox-worker usage errors', () => {
     expect(help.out).toContain('--sentinels H:P');
     expect(help.out).toContain('--claim-replicas N');
     expect(help.out).toContain('--postgres postgres://');
+    expect(help.out).toContain('--driver ioredis|node-redis');
   });
 });
