@@ -8,12 +8,13 @@
  * PostgreSQL backend and a hand-over table.
  */
 import { InvalidArgumentError } from '../errors.js';
+import type { ClaimCommand } from './claim-replicas.js';
 import {
   clientView,
   closeNodeRedis,
   type NodeRedisLike,
+  nodeRedisCommand,
   nodeRedisKind,
-  nodeRedisWait,
   workerDuplicate,
 } from './node-redis.js';
 import { checkPostgresConnection, isPostgresConnection, openPostgres } from './postgres/connection.js';
@@ -43,10 +44,10 @@ export interface OpenedConnection {
   handOver(queue: { name: string; toKey(type: string): string }): HandOverStorage;
   close: () => Promise<void>;
   /**
-   * Redis `WAIT numreplicas timeout` on the connection the claim of `key` was written on (on a Cluster, the one
-   * to the primary serving its slot).
+   * A command on the connection the claim of `key` is written on (on a Cluster, the one to the primary serving
+   * its slot), for `claimReplicas` (claim-replicas.ts). Redis only.
    */
-  wait?: (replicas: number, timeoutMs: number, key: string) => Promise<number>;
+  command?: ClaimCommand;
 }
 
 /** The Redis drivers: ioredis (BullMQ's own, the default) and node-redis (the `redis` package). */
@@ -251,7 +252,7 @@ export async function openConnection(
           bullmq: given,
           ...redisStore(bullmq.createIORedisClient(given as never) as never),
           close: noop,
-          ...waitOf(given),
+          command: ioredisCommand(given),
         };
       const own = given.isCluster
         ? given.duplicate(undefined, {
@@ -262,7 +263,7 @@ export async function openConnection(
         bullmq: own,
         ...redisStore(bullmq.createIORedisClient(own as never) as never),
         close: () => quit(own),
-        ...waitOf(own),
+        command: ioredisCommand(own),
       };
     }
   }
@@ -286,7 +287,7 @@ export async function openConnection(
     bullmq: client,
     ...redisStore(bullmq.createIORedisClient(client as never) as never),
     close: () => quit(client),
-    ...waitOf(client),
+    command: ioredisCommand(client),
   };
 }
 
@@ -319,26 +320,26 @@ function nodeRedisConnection(
     bullmq: view,
     ...redisStore(store),
     close: own ? () => closeNodeRedis(own) : noop,
-    wait: nodeRedisWait(client, kind),
+    command: nodeRedisCommand(client, kind),
   };
 }
 
 /**
- * WAIT on an ioredis `Redis`, or on a `Cluster`'s primary for the key's slot (WAIT has no key: sent through the
- * Cluster it would reach any node). A slot whose primary is not known answers 0: the claim is then refused.
+ * A command on an ioredis `Redis`, or on a `Cluster`'s connection to the primary for the key's slot (WAIT has no
+ * key: sent through the Cluster it would reach any node). A slot whose primary is not known: it fails (the claim
+ * is then refused).
  */
-function waitOf(client: IoredisLike): Pick<OpenedConnection, 'wait'> {
-  if (!client.isCluster) return { wait: async (n, ms) => Number(await client.call('WAIT', n, ms)) };
+function ioredisCommand(client: IoredisLike): ClaimCommand {
+  if (!client.isCluster) return (_key, [name, ...rest]) => client.call(name!, ...rest);
   const cluster = client as IoredisLike & {
     slots: string[][];
     nodes(role: 'master'): (IoredisLike & { options: { host?: string; port?: number } })[];
   };
-  return {
-    wait: async (n, ms, key) => {
-      const owner = cluster.slots[keySlot(key)]?.[0];
-      const node = cluster.nodes('master').find((r) => `${r.options.host}:${r.options.port}` === owner);
-      return node ? Number(await node.call('WAIT', n, ms)) : 0;
-    },
+  return async (key, [name, ...rest]) => {
+    const owner = cluster.slots[keySlot(key)]?.[0];
+    const node = cluster.nodes('master').find((r) => `${r.options.host}:${r.options.port}` === owner);
+    if (!node) throw new Error(`no known primary serves the slot of ${key}`);
+    return node.call(name!, ...rest);
   };
 }
 

@@ -6,6 +6,8 @@
  * that speaks the client's dialect is all the adapter needs. Nothing here speaks the Redis protocol.
  */
 
+import type { ClaimCommand } from './claim-replicas.js';
+
 /** Which node-redis instance: structural, as BullMQ's own driver detection is. */
 export type NodeRedisKind = 'client' | 'sentinel' | 'cluster';
 
@@ -87,22 +89,19 @@ export function workerDuplicate(instance: NodeRedisLike, kind = nodeRedisKind(in
 }
 
 /**
- * Redis `WAIT numreplicas timeout` on the connection the claim of `key` was written on (WAIT waits for that
- * connection's writes): the client itself; the Sentinel's primary connection; on a Cluster, the connection to
- * the primary serving `key`'s slot (WAIT has no key: sent through the Cluster it would reach any node).
+ * A command on the connection the claim of `key` is written on (a claim's `WAIT` waits for that connection's
+ * writes, and `CLIENT INFO` names it): the client itself; the Sentinel's primary connection; on a Cluster, the
+ * connection to the primary serving `key`'s slot (WAIT has no key: sent through the Cluster it would reach any
+ * node).
  */
-export function nodeRedisWait(
-  instance: NodeRedisLike,
-  kind = nodeRedisKind(instance),
-): (replicas: number, timeoutMs: number, key: string) => Promise<number> {
-  const args = (n: number, ms: number): string[] => ['WAIT', String(n), String(ms)];
+export function nodeRedisCommand(instance: NodeRedisLike, kind = nodeRedisKind(instance)): ClaimCommand {
   if (kind === 'cluster')
-    return async (n, ms, key) => {
+    return async (key, args) => {
       const node = await (instance as ClusterLike).getNodeClientForKey(key, false);
-      return Number(await node.sendCommand(args(n, ms)));
+      return node.sendCommand(args);
     };
-  if (kind === 'sentinel') return async (n, ms) => Number(await instance.sendCommand(false, args(n, ms)));
-  return async (n, ms) => Number(await instance.sendCommand(args(n, ms)));
+  if (kind === 'sentinel') return (_key, args) => instance.sendCommand(false, args);
+  return (_key, args) => instance.sendCommand(args);
 }
 
 /** Closes an instance the outbox opened; one already closed (BullMQ may have quit it) is left as it is. */

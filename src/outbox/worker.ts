@@ -31,6 +31,7 @@ import { type SendMessageOptions, SmtpProtocolHandler, type SmtpProtocolHandlerO
 import { DeliveryResult } from '../send/result.js';
 import { backoffDelay } from '../send/retry.js';
 import { openJobFiles } from './attachment-files.js';
+import { claimReplicated, nameConnection } from './claim-replicas.js';
 import {
   checkConnection,
   DEFAULT_QUEUE_NAME,
@@ -184,9 +185,9 @@ export class SmtpOutboxWorker extends EventEmitter {
     this.#ready = (async () => {
       // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
       const connection = await openConnection(options.connection, { blocking: true, signal: this.#abort.signal });
-      if (claimReplicas > 0 && !connection.wait) {
+      if (claimReplicas > 0 && !connection.command) {
         await connection.close();
-        throw new InvalidArgumentError('claimReplicas needs a connection that can send WAIT', {
+        throw new InvalidArgumentError('claimReplicas needs a Redis connection (it sends WAIT)', {
           field: 'claimReplicas',
         });
       }
@@ -337,12 +338,13 @@ export class SmtpOutboxWorker extends EventEmitter {
     let refused = false;
     let claimed = false;
     const onBeforeHandOver = async (): Promise<void> => {
+      const replicated = this.#claimReplicas > 0 ? await this.#replicatedClaim(store, jobId) : null;
       if (!(await store.claim(jobId, token, messageId, job.attemptsMade + 1))) {
         refused = true;
         throw new Error('another run of this job is handing its message over');
       }
       claimed = true;
-      if (this.#claimReplicas > 0) await this.#replicated(store, jobId);
+      if (replicated) await replicated();
     };
     // An earlier attempt of this job delivered to some recipients: this one goes to the rest alone (#settle).
     const progress = (job.data as { resume?: DeliveryProgress } | null)?.resume;
@@ -401,16 +403,18 @@ export class SmtpOutboxWorker extends EventEmitter {
   }
 
   /**
-   * WAIT until `claimReplicas` replicas have the claim: a replica promoted after the primary's crash then
-   * knows it. Short of that, the hand-over is refused: `#send` releases the claim and the queue retries the job.
+   * For `claimReplicas`, before the claim: names the claim's connection, and gives what to await after the
+   * claim: WAIT until `claimReplicas` replicas have it, answered on that same connection; a replica promoted
+   * after the primary's crash then knows it. Short of that, the hand-over is refused: `#send` releases the
+   * claim and the queue retries the job.
    */
-  async #replicated(store: HandOverStorage, jobId: string): Promise<void> {
+  async #replicatedClaim(store: HandOverStorage, jobId: string): Promise<() => Promise<void>> {
     const { connection } = await this.#ready;
-    // `wait` is there on Redis connections only, whose store is HandOverStore.
+    // `command` is there on Redis connections only (checked at start), whose store is HandOverStore.
+    const command = connection.command!;
     const key = (store as HandOverStore).recordKey(jobId);
-    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, key).catch(() => 0);
-    if (acked >= this.#claimReplicas) return;
-    throw new Error(`the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`);
+    const before = await nameConnection(command, key);
+    return () => claimReplicated(command, key, this.#claimReplicas, CLAIM_WAIT_MS, before);
   }
 
   /** Marks a claim that was never finished UNKNOWN (listed for an operator). */

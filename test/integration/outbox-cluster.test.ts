@@ -15,6 +15,7 @@
 import { Cluster } from 'ioredis';
 import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitOn } from '../../src/outbox/claim-replicas.js';
 import { connectionFor, openConnection } from '../../src/outbox/connection.js';
 import { SmtpOutbox } from '../../src/outbox/index.js';
 import { clientView, type NodeRedisLike } from '../../src/outbox/node-redis.js';
@@ -59,16 +60,16 @@ else
           expect(await store.read(driver)).toMatchObject({ state: null });
           // A fresh cluster's replicas may still be syncing: WAIT answers 1 once the slot's replica is online.
           expect(await store.claim(`${driver}-0`, 'token', null, 1)).toBe(true);
-          await waitFor(async () => (await opened.wait!(1, 1000, key)) === 1, 15_000);
+          await waitFor(async () => (await waitOn(opened.command!, 1, 1000, key)) === 1, 15_000);
           // Stopped for less than the node timeout (1 s): no failover, but no replication acknowledgement either.
           for (const port of replicas) cluster.signal(port, 'SIGSTOP');
           try {
             expect(await store.claim(driver, 'token', null, 1)).toBe(true);
-            expect(await opened.wait!(1, 300, key)).toBe(0);
+            expect(await waitOn(opened.command!, 1, 300, key)).toBe(0);
           } finally {
             for (const port of replicas) cluster.signal(port, 'SIGCONT');
           }
-          expect(await opened.wait!(1, 5000, key)).toBe(1);
+          expect(await waitOn(opened.command!, 1, 5000, key)).toBe(1);
         } finally {
           await opened.close();
           await given.close();

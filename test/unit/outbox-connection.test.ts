@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { createClientPool } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { checkConnection, connectionFor, driverOf, keySlot } from '../../src/outbox/connection.js';
-import { clientView, type NodeRedisLike, nodeRedisKind, nodeRedisWait } from '../../src/outbox/node-redis.js';
+import { clientView, type NodeRedisLike, nodeRedisCommand, nodeRedisKind } from '../../src/outbox/node-redis.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -129,13 +129,14 @@ describe('outbox connection option', () => {
 
   it("WAIT goes where the claim went: a Cluster's connection to the key's primary, a Sentinel's primary, the client", async () => {
     const cluster = fake('cluster');
-    expect(await nodeRedisWait(cluster.instance as unknown as NodeRedisLike)(1, 500, 'bull:{mail}:x')).toBe(1);
+    const wait = ['WAIT', '1', '500'];
+    expect(await nodeRedisCommand(cluster.instance as unknown as NodeRedisLike)('bull:{mail}:x', wait)).toBe(1);
     expect(cluster.calls).toEqual([
       ['route', 'bull:{mail}:x', false],
       ['node', 'WAIT', '1', '500'],
     ]);
     const sentinel = fake('sentinel');
-    await nodeRedisWait(sentinel.instance as unknown as NodeRedisLike)(2, 100, 'k');
+    await nodeRedisCommand(sentinel.instance as unknown as NodeRedisLike)('k', ['WAIT', '2', '100']);
     expect(sentinel.calls).toEqual([['instance', false, ['WAIT', '2', '100']]]);
   });
 
