@@ -191,6 +191,18 @@ export function driverOf(connection: object): Driver | null {
 }
 
 /**
+ * What to give BullMQ's own classes (`Queue`, `QueueEvents`, `FlowProducer`, Bull Board's `BullMQAdapter`'s
+ * queue) to reach the outbox's queue from your own connection: a node-redis Sentinel or Cluster as the client
+ * view the outbox itself runs on (BullMQ 6.7 alone does not take them: it mistakes a Sentinel for options and
+ * waits forever for a Cluster's `ready`); any other connection as it is.
+ */
+export function bullmqConnection<T extends object>(connection: T): T {
+  return driverOf(connection) === 'node-redis'
+    ? (clientView(connection as unknown as NodeRedisLike) as unknown as T)
+    : connection;
+}
+
+/**
  * Checks the option's shape at construction (no I/O): a URL, an options object or a known client.
  * @throws InvalidArgumentError naming `connection`.
  */

@@ -5,7 +5,7 @@
  */
 
 export type { OutboxConnection } from './connection.js';
-export { DEFAULT_QUEUE_NAME } from './connection.js';
+export { bullmqConnection, DEFAULT_QUEUE_NAME } from './connection.js';
 export { OUTBOX_JOB_CHANNEL, type OutboxJobMessage, type OutboxJobOutcome } from './diagnostics.js';
 export {
   type OutboxJobState,

@@ -17,8 +17,7 @@ import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitOn } from '../../src/outbox/claim-replicas.js';
 import { connectionFor, openConnection } from '../../src/outbox/connection.js';
-import { SmtpOutbox } from '../../src/outbox/index.js';
-import { clientView, type NodeRedisLike } from '../../src/outbox/node-redis.js';
+import { bullmqConnection, SmtpOutbox } from '../../src/outbox/index.js';
 import { HandOverStore } from '../../src/outbox/store.js';
 import { waitFor } from '../../src/testing/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
@@ -88,8 +87,8 @@ else
           }
           const c = createCluster({ rootNodes: cluster.nodes.map((n) => ({ socket: n })) });
           c.on('error', () => {});
-          // A plain BullMQ Queue takes a node-redis Cluster only through the view the outbox uses.
-          return { connection: clientView(c as unknown as NodeRedisLike), close: () => c.destroy() };
+          // A plain BullMQ Queue takes a node-redis Cluster only through bullmqConnection (the outbox's view).
+          return { connection: bullmqConnection(c), close: () => c.destroy() };
         };
         const producer = open();
         const queue = open();

@@ -20,8 +20,7 @@
 import { Redis } from 'ioredis';
 import { createSentinel } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmtpOutbox } from '../../src/outbox/index.js';
-import { clientView, type NodeRedisLike } from '../../src/outbox/node-redis.js';
+import { bullmqConnection, SmtpOutbox } from '../../src/outbox/index.js';
 import { startScriptedServer, waitFor } from '../../src/testing/index.js';
 import { reportUnavailable } from '../conformance/unavailable.js';
 import { failoverCrashRun, topologyMessages } from '../helpers/outbox-crash.js';
@@ -62,8 +61,8 @@ else
           }
           const c = createSentinel({ name: SENTINEL_NAME, sentinelRootNodes: set.sentinels });
           c.on('error', () => {});
-          // A plain BullMQ Queue takes a node-redis Sentinel only through the view the outbox uses.
-          return { connection: clientView(c as unknown as NodeRedisLike), close: () => c.destroy() };
+          // A plain BullMQ Queue takes a node-redis Sentinel only through bullmqConnection (the outbox's view).
+          return { connection: bullmqConnection(c), close: () => c.destroy() };
         };
         const producer = open();
         const queueConnection = open();

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClientPool } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { checkConnection, connectionFor, driverOf, keySlot } from '../../src/outbox/connection.js';
+import { bullmqConnection, checkConnection, connectionFor, driverOf, keySlot } from '../../src/outbox/connection.js';
 import { clientView, type NodeRedisLike, nodeRedisCommand, nodeRedisKind } from '../../src/outbox/node-redis.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -110,6 +110,24 @@ describe('outbox connection option', () => {
     view.disconnect!();
     await view.sendCommand(['INFO']);
     expect(calls).toEqual([['close'], ['destroy'], ['instance', false, ['INFO'], undefined]]);
+  });
+
+  it('bullmqConnection: a node-redis Sentinel or Cluster as the view BullMQ can drive; anything else as it is', async () => {
+    for (const kind of ['sentinel', 'cluster'] as const) {
+      const { instance, calls } = fake(kind);
+      const view = bullmqConnection(instance) as unknown as NodeRedisLike;
+      expect(view).not.toBe(instance);
+      await view.sendCommand(['PING']);
+      expect(calls.at(-1)).toEqual(
+        kind === 'cluster'
+          ? ['instance', undefined, false, ['PING'], undefined]
+          : ['instance', false, ['PING'], undefined],
+      );
+    }
+    const ioredisLike = { defineCommand() {}, duplicate() {} };
+    expect(bullmqConnection(ioredisLike)).toBe(ioredisLike);
+    const options = { host: '127.0.0.1' };
+    expect(bullmqConnection(options)).toBe(options);
   });
 
   it("a Sentinel's blocking pop cut by close() fails as a closed client's does (BullMQ's adapter then ignores it)", async () => {
