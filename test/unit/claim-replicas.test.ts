@@ -18,7 +18,10 @@ function scripted(acked: number) {
     sent.push(args);
     return args[0] === 'WAIT' ? acked : current;
   };
-  return { command, sent, reconnect: () => void (current = INFO(9, 50002)) };
+  const reconnect = (): void => {
+    current = INFO(9, 50002);
+  };
+  return { command, sent, reconnect };
 }
 
 describe('claimReplicas', () => {
