@@ -160,6 +160,10 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
     }
     const chaosMs = Date.now() - started;
     if (during) await during.run();
+    await finalResults(o.outbox, ids, Date.now() + drainMaxMs);
+    // Read again once every job finished: after a failover a result seen earlier can change (the promoted replica
+    // may lack a job's last writes, so a job seen completed is re-run and ends UNKNOWN; a late 'delivered'
+    // resolves an UNKNOWN), and what counts is what the outbox says at the end.
     const results = await finalResults(o.outbox, ids, Date.now() + drainMaxMs);
     const counts = new Map<string, number>();
     for (const m of server.messages) {

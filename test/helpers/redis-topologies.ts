@@ -10,7 +10,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerAvailability } from '../conformance/servers/index.js';
-import { freePort } from '../conformance/servers/process.js';
+import { canBind, freePort } from '../conformance/servers/process.js';
 import { durableArgs, REDIS_SERVER_BIN, spawnRedis } from './redis.js';
 
 export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
@@ -86,14 +86,29 @@ const SERVER_ARGS = (dir: string, port: number): string[] => ['--port', String(p
 async function startServer(root: string, name: string, extra: string[] = [], again?: number): Promise<Proc> {
   const dir = join(root, name);
   if (again === undefined) await import('node:fs/promises').then((fs) => fs.mkdir(dir));
-  const port = again ?? (await freePort());
-  const p = { port, ...spawnRedis(REDIS_SERVER_BIN, [...SERVER_ARGS(dir, port), ...extra]) };
-  await until(`redis-server on ${port}`, async () => /^\+PONG/.test(await command(port, 'PING')), 10_000).catch(
-    (e: Error) => {
-      throw new Error(`${e.message}\n${p.log()}`);
-    },
-  );
-  return p;
+  // A cluster node also listens on port + 10000 (its bus), which freePort does not check, and which another
+  // process may take meanwhile (it is in the ephemeral range): a new port is tried when the start fails.
+  const cluster = extra.includes('--cluster-enabled');
+  for (let attempt = 1; ; attempt++) {
+    const port = again ?? (cluster ? await clusterPort() : await freePort());
+    const p = { port, ...spawnRedis(REDIS_SERVER_BIN, [...SERVER_ARGS(dir, port), ...extra]) };
+    try {
+      await until(`redis-server on ${port}`, async () => /^\+PONG/.test(await command(port, 'PING')), 10_000);
+      return p;
+    } catch (e) {
+      p.child.kill('SIGKILL');
+      if (again !== undefined || attempt === 3 || !/Address already in use/.test(p.log()))
+        throw new Error(`${(e as Error).message}\n${p.log()}`);
+    }
+  }
+}
+
+/** A free port whose cluster bus port (+10000) is free too. */
+async function clusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10000 <= 65535 && (await canBind(port + 10000))) return port;
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ReplyError } from '../../src/errors.js';
 import { type PoolConnectionParams, SmtpConnectionPool } from '../../src/pool/pool.js';
 import { testCertificates } from '../../src/testing/certs.js';
+import { waitFor } from '../../src/testing/index.js';
 import type { SmtpConnection } from '../../src/transport/connection.js';
 import { startSmtpServer, type TestServer, type TestServerOptions } from '../helpers/smtp-server.js';
 
@@ -99,14 +100,14 @@ describe('SmtpConnectionPool against smtp-server', () => {
   });
 
   it('replaces a connection the server dropped while idle, transparently', async () => {
-    // smtp-server closes a silent session after socketTimeout with a 421.
-    const s = await serve({ socketTimeout: 150 });
+    // smtp-server closes a silent session after socketTimeout with a 421 (long enough that the second
+    // session's own handshake is not cut on a loaded machine).
+    const s = await serve({ socketTimeout: 600 });
     pool = new SmtpConnectionPool({ maxConnections: 1 });
     const at = params(s.port);
     const first = await pool.getConnection(at);
     pool.releaseConnection(first);
-    await new Promise((r) => setTimeout(r, 400));
-    expect(first.isBroken).toBe(true);
+    await waitFor(() => first.isBroken, 10_000);
     expect(first.error).toBeInstanceOf(ReplyError);
     const second = await pool.getConnection(at);
     expect(second).not.toBe(first);
