@@ -38,6 +38,8 @@ export interface CrashRunReport {
   jobs: number;
   kills: number;
   chaosMs: number;
+  /** Messages at the sink when the chaos ended (for a delivery rate under kills). */
+  deliveredInChaos: number;
   totalMs: number;
   byStatus: Record<string, number>;
   /** Message-ID → copies at the sink. */
@@ -153,6 +155,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       startWorker();
     }
     const chaosMs = Date.now() - started;
+    const deliveredInChaos = server.messages.length;
     if (during) await during.run();
     const results = await finalResults(o.outbox, ids, Date.now() + drainMaxMs);
     const counts = new Map<string, number>();
@@ -174,6 +177,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       jobs: ids.length,
       kills,
       chaosMs,
+      deliveredInChaos,
       totalMs: Date.now() - started,
       byStatus,
       counts,
