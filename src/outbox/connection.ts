@@ -188,25 +188,6 @@ export async function openConnection(
 async function noop(): Promise<void> {}
 
 /**
- * A second ioredis connection to what `opened` reaches (same options), for the hand-over claim alone: on the
- * worker's shared connection the claim's reply would wait behind the BullMQ commands pipelined after it, and
- * that wait lies between the claim and the final dot (a crash there makes a false UNKNOWN). Null for a
- * node-redis client: the claim then shares the connection.
- */
-export async function openClaimConnection(opened: OpenedConnection): Promise<OpenedConnection | null> {
-  if (driverOf(opened.bullmq) !== 'ioredis') return null;
-  const bullmq = await import('bullmq');
-  const client = (opened.bullmq as IoredisLike).duplicate();
-  (client as unknown as { on(event: string, listener: () => void): void }).on('error', () => {});
-  return {
-    bullmq: client,
-    store: bullmq.createIORedisClient(client as never) as never,
-    close: () => quit(client),
-    ...waitOf(client),
-  };
-}
-
-/**
  * WAIT on an ioredis `Redis`, or on a `Cluster`'s primary for the key's slot (WAIT has no key: sent through the
  * Cluster it would reach any node). A slot whose primary is not known answers 0: the claim is then refused.
  */

@@ -102,20 +102,14 @@ const COMMAND = (name: keyof typeof SCRIPTS): string => `smtpwire-outbox-${name}
 /** Hand-over records of one queue. */
 export class HandOverStore {
   readonly #client: StoreClient;
-  readonly #claimClient: StoreClient;
   readonly #base: string;
 
-  /**
-   * @param base the queue's key for `smtpwire` (BullMQ's `queue.toKey('smtpwire')`).
-   * @param claimClient a connection of its own for `claim` (default `client`): see `openClaimConnection`.
-   */
-  constructor(client: StoreClient, base: string, claimClient: StoreClient = client) {
+  /** @param base the queue's key for `smtpwire` (BullMQ's `queue.toKey('smtpwire')`). */
+  constructor(client: StoreClient, base: string) {
     this.#client = client;
-    this.#claimClient = claimClient;
     this.#base = base;
     for (const [name, lua] of Object.entries(SCRIPTS))
       client.defineCommand(COMMAND(name as keyof typeof SCRIPTS), { numberOfKeys: 3, lua });
-    if (claimClient !== client) claimClient.defineCommand(COMMAND('claim'), { numberOfKeys: 3, lua: CLAIM });
   }
 
   #key(jobId: string): string {
@@ -154,7 +148,7 @@ export class HandOverStore {
 
   /** True when this run may write the final dot. */
   async claim(jobId: string, token: string, messageId: string | null, attempt: number): Promise<boolean> {
-    const ok = await this.#claimClient.runCommand(COMMAND('claim'), [
+    const ok = await this.#client.runCommand(COMMAND('claim'), [
       ...this.#keys(jobId),
       token,
       messageId ?? '',

@@ -36,7 +36,6 @@ import {
   DEFAULT_QUEUE_NAME,
   type OpenedConnection,
   type OutboxConnection,
-  openClaimConnection,
   openConnection,
 } from './connection.js';
 import { type OutboxJobOutcome, publishJob } from './diagnostics.js';
@@ -123,13 +122,7 @@ export function statusOfReason(reason: string | undefined): string | null {
  */
 export class SmtpOutboxWorker extends EventEmitter {
   readonly queueName: string;
-  readonly #ready: Promise<{
-    worker: Worker;
-    connection: OpenedConnection;
-    /** The claim's own connection (ioredis), or the shared one. */
-    claim: OpenedConnection;
-    store: HandOverStore;
-  }>;
+  readonly #ready: Promise<{ worker: Worker; connection: OpenedConnection; store: HandOverStore }>;
   readonly #handler: SmtpProtocolHandler;
   /** Resolves with the store once open; `#process` runs only after that. */
   readonly #store: Promise<HandOverStore>;
@@ -187,9 +180,7 @@ export class SmtpOutboxWorker extends EventEmitter {
     this.#ready = (async () => {
       // The driver is loaded on first use (an optional peer), so the worker starts asynchronously.
       const connection = await openConnection(options.connection, { blocking: true });
-      // WAIT counts the writes of the connection it is sent on: the claim's.
-      const claim = (await openClaimConnection(connection)) ?? connection;
-      if (claimReplicas > 0 && !claim.wait) {
+      if (claimReplicas > 0 && !connection.wait) {
         await connection.close();
         throw new InvalidArgumentError('claimReplicas needs a connection that can send WAIT', {
           field: 'claimReplicas',
@@ -202,8 +193,8 @@ export class SmtpOutboxWorker extends EventEmitter {
       worker.on('error', (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });
-      const store = new HandOverStore(connection.store, worker.toKey('smtpwire'), claim.store);
-      return { worker, connection, claim, store };
+      const store = new HandOverStore(connection.store, worker.toKey('smtpwire'));
+      return { worker, connection, store };
     })();
     this.#store = this.#ready.then(async ({ worker, store }) => {
       await worker.waitUntilReady();
@@ -255,7 +246,6 @@ export class SmtpOutboxWorker extends EventEmitter {
       }
       await this.#counter?.close();
       await this.#handler.close();
-      if (opened && opened.claim !== opened.connection) await opened.claim.close();
       await opened?.connection.close();
     })();
     return this.#closing;
@@ -401,8 +391,8 @@ export class SmtpOutboxWorker extends EventEmitter {
    * knows it. Short of that, the hand-over is refused: `#send` releases the claim and the queue retries the job.
    */
   async #replicated(store: HandOverStore, jobId: string): Promise<void> {
-    const { claim } = await this.#ready;
-    const acked = await claim.wait!(this.#claimReplicas, CLAIM_WAIT_MS, store.recordKey(jobId)).catch(() => 0);
+    const { connection } = await this.#ready;
+    const acked = await connection.wait!(this.#claimReplicas, CLAIM_WAIT_MS, store.recordKey(jobId)).catch(() => 0);
     if (acked >= this.#claimReplicas) return;
     throw new Error(`the claim reached ${acked} of ${this.#claimReplicas} replica(s) within ${CLAIM_WAIT_MS} ms`);
   }
