@@ -2,8 +2,8 @@
  * The hand-over claim is acknowledged before the final dot leaves, never pipelined ahead of its reply (issue 24).
  * A TCP proxy in front of a real redis-server holds, for HOLD_MS, every reply Redis sends on a connection once a
  * claim went through it; the scripted SMTP server notes when each final dot arrives. Each dot must come after
- * the claim's reply was let through (and so at least HOLD_MS after the claim), on both drivers: ioredis (the
- * claim on a connection of its own) and a node-redis client (the claim on the shared connection).
+ * the claim's reply was let through (and so at least HOLD_MS after the claim), on both drivers (ioredis and a
+ * node-redis client).
  */
 import net from 'node:net';
 import { createClient } from 'redis';
