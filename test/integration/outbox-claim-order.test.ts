@@ -18,7 +18,7 @@ const HOLD_MS = 400;
 const JOBS = 3;
 
 /** The claim script's call: EVALSHA/EVAL, 3 keys (the last the claims set), 5 arguments = 11 elements. */
-const CLAIM_CALL = /\*11\r\n\$(?:7\r\nEVALSHA|4\r\nEVAL)\r\n[^]*?:smtpwire:claims\r\n/i;
+const CLAIM_CALL = /\*11\r\n\$(?:7\r\nEVALSHA|4\r\nEVAL)\r\n.*?:smtpwire:claims\r\n/is;
 
 interface ClaimProxy {
   port: number;
