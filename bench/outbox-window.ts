@@ -11,8 +11,12 @@
  * Rounds alternate between the builds. Each round queues BENCH_WINDOW_MESSAGES (3000) 1 KB messages, then starts
  * BENCH_WINDOW_WORKERS (2) `outbox-worker` processes (`--concurrency` BENCH_WINDOW_CONCURRENCY 16, `--pool`
  * BENCH_WINDOW_POOL 4) and waits for all; the first 500 jobs of a round are warm-up. Redis `appendfsync always`.
- * MONITOR costs Redis CPU and the sink shares this process: the window includes their delays, alike for every build.
+ * MONITOR costs Redis CPU; its stream goes to a file through `redis-cli monitor` and is read after the round, so
+ * this process runs nothing but the sink meanwhile (parsing the stream here delayed the sink's replies, and more
+ * so for a build writing more segments).
  */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -25,7 +29,7 @@ import { startRedis } from '../test/helpers/redis.js';
 const env = (name: string, fallback: string): number => Number(process.env[name] ?? fallback);
 const ROUNDS = env('BENCH_WINDOW_ROUNDS', '3');
 const MESSAGES = env('BENCH_WINDOW_MESSAGES', '3000');
-/** BENCH_WINDOW_MONITOR=0: no MONITOR (no window figures), for the claim round trip alone. */
+/** BENCH_WINDOW_MONITOR=0: no MONITOR (no window figures), for the rate alone. */
 const MONITOR = process.env.BENCH_WINDOW_MONITOR !== '0';
 const WORKERS = env('BENCH_WINDOW_WORKERS', '2');
 const CONCURRENCY = env('BENCH_WINDOW_CONCURRENCY', '16');
@@ -97,13 +101,12 @@ interface Round {
 async function round(buildDir: string, redisPort: number, url: string, queueName: string): Promise<Round> {
   const sink = await startSink();
   const claims = new Map<string, number>();
-  const monitorClient = new Redis(redisPort);
-  const monitor = MONITOR ? await monitorClient.monitor() : monitorClient;
-  monitor.on('monitor', (time: string, args: string[]) => {
-    // The claim: EVALSHA/EVAL sha|script 3 <record> <unknown> <claims> token messageId attempt at jobId.
-    if (args.length === 11 && args[2] === '3' && args[5]?.endsWith(':smtpwire:claims') && /^eval/i.test(args[0]!))
-      claims.set(args[7]!, Number(time) * 1000);
-  });
+  const file = `${process.env.TMPDIR ?? '/tmp'}/smtpwire-monitor-${process.pid}-${queueName}.txt`;
+  const fd = openSync(file, 'w');
+  const monitor = MONITOR
+    ? spawn('redis-cli', ['-p', String(redisPort), 'monitor'], { stdio: ['ignore', fd, 'ignore'] })
+    : null;
+  if (monitor) await new Promise((r) => setTimeout(r, 300));
   const outbox = new SmtpOutbox({ connection: url, queueName });
   const queueClient = new Redis(redisPort, { maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: queueClient as never });
@@ -145,6 +148,15 @@ async function round(buildDir: string, redisPort: number, url: string, queueName
       await new Promise((r) => setTimeout(r, 50));
     }
     const seconds = (performance.now() - t0) / 1000;
+    monitor?.kill();
+    if (monitor) await new Promise((r) => monitor.once('exit', r));
+    // `1733456789.123456 [0 127.0.0.1:5555] "evalsha" "<sha>" "3" "<record>" "<unknown>" "<claims>" "token" "messageId" …`
+    for (const line of readFileSync(file, 'latin1').split('\n')) {
+      if (!/^\d+\.\d+ \[\d+ [^\]]*\] "eval/i.test(line)) continue;
+      const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+      if (args.length === 11 && args[2] === '3' && args[5]!.endsWith(':smtpwire:claims'))
+        claims.set(args[7]!, Number(line.slice(0, line.indexOf(' '))) * 1000);
+    }
     // Jobs in the order their dots arrived, warm-up left out.
     const arrived = [...sink.dots].sort((a, b) => a[1] - b[1]).slice(WARMUP);
     const windows: number[] = [];
@@ -156,8 +168,9 @@ async function round(buildDir: string, redisPort: number, url: string, queueName
   } finally {
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
-    monitor.disconnect();
-    monitorClient.disconnect();
+    monitor?.kill();
+    closeSync(fd);
+    rmSync(file, { force: true });
     await outbox.close();
     await queue.close();
     queueClient.disconnect();

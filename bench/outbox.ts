@@ -4,8 +4,10 @@
  * End to end: from the first `send()` to the last job completed. CPU per 1,000 messages: the worker
  * processes' user+system time (from /proc), Redis's and the producer's shown apart.
  *
- * Environment: BENCH_OUTBOX_MESSAGES (measured, default 20,000, after BENCH_OUTBOX_WARMUP: 3,000), BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC
- * (everysec,always: Redis appendfsync), BENCH_OUTBOX_CONCURRENCY (64 jobs in flight per worker, over
+ * Environment: BENCH_OUTBOX_MESSAGES (measured, default 20,000) after BENCH_OUTBOX_WARMUP (3,000: with a
+ * 200-message warm-up a 4,000-message run charged the workers twice the steady-state CPU per job, JIT and all),
+ * BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC (everysec,always: Redis appendfsync),
+ * BENCH_OUTBOX_CONCURRENCY (64 jobs in flight per worker, over
  * BENCH_OUTBOX_POOL (4) SMTP connections: 16 sends per connection, as the direct rows). Standalone:
  * `tsx bench/outbox.ts`. BENCH_OUTBOX_BUILD: the compiled src/ the workers run (default: this checkout's).
  */
