@@ -4,10 +4,12 @@
  * End to end: from the first `send()` to the last job completed. CPU per 1,000 messages: the worker
  * processes' user+system time (from /proc), Redis's and the producer's shown apart.
  *
- * Environment: BENCH_OUTBOX_MESSAGES (default 4000), BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC
- * (everysec,always: Redis appendfsync), BENCH_OUTBOX_CONCURRENCY (64 jobs in flight per worker, over
+ * Environment: BENCH_OUTBOX_MESSAGES (measured, default 20,000) after BENCH_OUTBOX_WARMUP (3,000: with a
+ * 200-message warm-up a 4,000-message run charged the workers twice the steady-state CPU per job, JIT and all),
+ * BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC (everysec,always: Redis appendfsync),
+ * BENCH_OUTBOX_CONCURRENCY (64 jobs in flight per worker, over
  * BENCH_OUTBOX_POOL (4) SMTP connections: 16 sends per connection, as the direct rows). Standalone:
- * `tsx bench/outbox.ts`.
+ * `tsx bench/outbox.ts`. BENCH_OUTBOX_BUILD: the compiled src/ the workers run (default: this checkout's).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +22,9 @@ import { startRedis } from '../test/helpers/redis.js';
 import { median, runWorker } from './spawn-worker.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
-const MESSAGES = Number(env('BENCH_OUTBOX_MESSAGES', '4000'));
+const MESSAGES = Number(env('BENCH_OUTBOX_MESSAGES', '20000'));
+/** Sent and finished before the measured run: connections, JIT, Lua script cache, BullMQ's steady state. */
+const WARMUP = Number(env('BENCH_OUTBOX_WARMUP', '3000'));
 const WORKERS = env('BENCH_OUTBOX_WORKERS', '1,2').split(',').map(Number);
 const FSYNC = env('BENCH_OUTBOX_FSYNC', 'everysec,always').split(',') as ('always' | 'everysec')[];
 const CONCURRENCY = Number(env('BENCH_OUTBOX_CONCURRENCY', '64'));
@@ -79,9 +83,12 @@ async function outboxRun(sinkPort: number, buildDir: string, workers: number, fs
       subject: `${content.subject} ${i}`,
       textBody: content.textBody,
     });
-    // Warm-up: connections, JIT, Lua script cache.
-    await Promise.all(Array.from({ length: 200 }, (_, i) => outbox.send(message(-i - 1))));
-    await waitForFinished(queue, 200);
+    let warm = 0;
+    const warmProducer = async (): Promise<void> => {
+      while (warm < WARMUP) await outbox.send(message(-++warm));
+    };
+    await Promise.all(Array.from({ length: 128 }, warmProducer));
+    await waitForFinished(queue, WARMUP);
     const pids = procs.map((p) => p.child.pid!);
     const cpu0 = pids.map(cpuSeconds);
     const redis0 = cpuSeconds(redis.pid);
@@ -92,7 +99,7 @@ async function outboxRun(sinkPort: number, buildDir: string, workers: number, fs
       while (next < MESSAGES) await outbox.send(message(next++));
     };
     await Promise.all(Array.from({ length: 128 }, producer));
-    const counts = await waitForFinished(queue, 200 + MESSAGES);
+    const counts = await waitForFinished(queue, WARMUP + MESSAGES);
     const seconds = (performance.now() - t0) / 1000;
     const self = process.cpuUsage(self0);
     const per1000 = (s: number): number => (s / MESSAGES) * 1000;
@@ -124,7 +131,8 @@ async function waitForFinished(queue: Queue, total: number): Promise<{ completed
 
 /** The outbox table in Markdown; `reps` runs per cell (median). */
 export async function outboxTable(sinkPort: number, reps: number): Promise<string> {
-  const compiled = join(import.meta.dirname, '..', '.tmp', 'bench-build', 'src');
+  // BENCH_OUTBOX_BUILD: a compiled src/ to run the workers from (an A/B against another build).
+  const compiled = process.env.BENCH_OUTBOX_BUILD ?? join(import.meta.dirname, '..', '.tmp', 'bench-build', 'src');
   let build: { dir: string; remove: () => Promise<void> } | null = null;
   let buildDir = compiled;
   try {

@@ -161,6 +161,7 @@ export class SmtpConnection extends EventEmitter {
           this.#assertUsable();
           if (!this.#out.write(buf)) await this.#out.drain();
         },
+        flush: () => this.#out.flush(),
       },
       session,
       transcript: this.#transcript,

@@ -32,6 +32,11 @@ export class SocketWriter {
     return socket.write(data, onWritten);
   }
 
+  /** Sends what this turn wrote so far now, instead of at the end of the turn. */
+  flush(): void {
+    if (this.#corked) this.#uncork();
+  }
+
   #uncork = (): void => {
     this.#corked = false;
     this.#socket()?.uncork();

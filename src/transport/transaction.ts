@@ -57,6 +57,8 @@ export interface BodyWriter {
   readonly dataIdle: number;
   /** Resolves once the socket can take more. */
   write(buf: Buffer): Promise<void>;
+  /** Sends what was written in this turn of the event loop now (writes are otherwise held to its end). */
+  flush(): void;
 }
 
 /** The session the transaction moves through: the phase table and the poisoned state (connection.ts owns both). */
@@ -283,6 +285,10 @@ async function handOver(
   mark(tx, 4);
   const lmtp = host.protocol === 'lmtp';
   const finalPs = writeFinal(host, data, label, via, header, lmtp ? tx.accepted.length : 1);
+  // After a hook (the outbox's claim), the dot leaves at once rather than at the end of this turn: a
+  // crash in between would leave a claim whose dot never left (a false UNKNOWN). The next transaction's
+  // commands then go in a segment of their own.
+  if (tx.beforeHandOver !== undefined) host.writer.flush();
   host.session.transition('ready');
   // LMTP: the connection is handed on only after the last per-recipient reply. Pipelined behind a server
   // that sends too few, the next message's MAIL reply would be read as a recipient's delivery; held back,

@@ -40,6 +40,8 @@ export interface CrashRunReport {
   jobs: number;
   kills: number;
   chaosMs: number;
+  /** Messages at the sink when the chaos ended (for a delivery rate under kills). */
+  deliveredInChaos: number;
   totalMs: number;
   byStatus: Record<string, number>;
   /** Message-ID → copies at the sink. */
@@ -159,6 +161,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       startWorker();
     }
     const chaosMs = Date.now() - started;
+    const deliveredInChaos = server.messages.length;
     if (during) await during.run();
     await finalResults(o.outbox, ids, Date.now() + drainMaxMs);
     // Read again once every job finished: after a failover a result seen earlier can change (the promoted replica
@@ -184,6 +187,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       jobs: ids.length,
       kills,
       chaosMs,
+      deliveredInChaos,
       totalMs: Date.now() - started,
       byStatus,
       counts,

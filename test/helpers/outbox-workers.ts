@@ -49,7 +49,9 @@ export interface WorkerProcess {
 
 /** Starts `smtpwire outbox-worker …args` from the build. */
 export function spawnWorker(buildDir: string, args: readonly string[]): WorkerProcess {
-  const child = spawn(process.execPath, [join(buildDir, 'cli/main.js'), 'outbox-worker', ...args], {
+  // SMTPWIRE_WORKER_NODE_ARGS: node flags for the workers alone (e.g. `--cpu-prof` in a benchmark).
+  const nodeArgs = (process.env.SMTPWIRE_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(buildDir, 'cli/main.js'), 'outbox-worker', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
