@@ -7,12 +7,12 @@ import fc from 'fast-check';
 import { type AddressObject, simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { type BuildMessageOptions, buildMessage } from '../../src/message/mime/index.js';
+import { headerSafe } from '../helpers/header-safe.js';
 
 /** Property runs; raise with MIME_RUNS=2000 for a deeper search. */
 const RUNS = Number(process.env.MIME_RUNS ?? 100);
 
 /** No CR, LF or NUL: values that may go into a header. */
-const headerSafe = (s: string): string => s.replace(/[\r\n\0\v\f\u0085\u2028\u2029]/g, '');
 
 /** Unicode text mixing every kind of character with the awkward ASCII bits of headers. */
 const unicodeText = fc
