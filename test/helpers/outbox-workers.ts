@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { killOnExit } from './orphans.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -57,11 +58,9 @@ export function spawnWorker(buildDir: string, args: readonly string[]): WorkerPr
   let out = '';
   let ready = false;
   // Never outlive the test process (afterEach kills them; this covers an aborted run).
-  const orphan = (): void => void child.kill('SIGKILL');
-  process.once('exit', orphan);
+  killOnExit(child);
   const exited = new Promise<number | null>((r) =>
     child.once('exit', (code) => {
-      process.off('exit', orphan);
       r(code);
     }),
   );

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerAvailability } from '../conformance/servers/index.js';
 import { freePort } from '../conformance/servers/process.js';
+import { killOnExit } from './orphans.js';
 
 const PG_LIB = '/usr/lib/postgresql';
 
@@ -111,9 +112,7 @@ export async function startPostgres(): Promise<PostgresInstance> {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}) },
     );
-    const orphan = (): void => void child.kill('SIGQUIT');
-    process.once('exit', orphan);
-    child.once('exit', () => process.off('exit', orphan));
+    killOnExit(child, 'SIGQUIT');
     child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
     child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
     const deadline = Date.now() + 20_000;

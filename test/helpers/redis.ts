@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { ServerAvailability } from '../conformance/servers/index.js';
 import { CERTS, freePort } from '../conformance/servers/process.js';
+import { killOnExit } from './orphans.js';
 
 export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
 
@@ -68,9 +69,7 @@ export function durableArgs(dir: string, appendfsync: 'always' | 'everysec' = 'a
 export function spawnRedis(bin: string, args: string[]): { child: ChildProcess; log: () => string } {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  const orphan = (): void => void child.kill('SIGKILL');
-  process.once('exit', orphan);
-  child.once('exit', () => process.off('exit', orphan));
+  killOnExit(child);
   child.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
   child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
   return { child, log: () => log };
