@@ -33,11 +33,24 @@ async function binDir(): Promise<string | null> {
 
 /** Whether PostgreSQL can run here (for `reportUnavailable`). */
 export async function postgresAvailability(): Promise<ServerAvailability> {
-  if (await binDir()) return { name: 'postgresql' as never, available: true };
+  const bin = await binDir();
+  if (!bin)
+    return {
+      name: 'postgresql' as never,
+      available: false,
+      reason: `no ${PG_LIB}/<version>/bin/{postgres,initdb} (postgresql; run .ci/install-servers.sh as root)`,
+    };
+  // Installed is not enough: initdb runs `postgres -V` through the shell, as the user the server runs as.
+  const user = await runAs().catch(() => null);
+  const works = await run('/bin/sh', ['-c', `"${join(bin, 'postgres')}" -V`], user).then(
+    () => null,
+    (err: Error) => err.message.split('\n').slice(0, 2).join(' '),
+  );
+  if (works === null) return { name: 'postgresql' as never, available: true };
   return {
     name: 'postgresql' as never,
     available: false,
-    reason: `no ${PG_LIB}/<version>/bin/{postgres,initdb} (postgresql; run .ci/install-servers.sh as root)`,
+    reason: `${join(bin, 'postgres')} cannot run here: ${works}`,
   };
 }
 
