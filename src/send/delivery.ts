@@ -15,6 +15,7 @@ import { isWireBody } from '../protocol/dot-stuff.js';
 import type { DsnOptions } from '../protocol/dsn.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import type { RecipientRejection } from '../transport/outcome.js';
+import { allowSharedSignal } from '../util/abort.js';
 import { channels } from '../util/channels.js';
 import {
   type AttemptOutcome,
@@ -130,6 +131,7 @@ export class Delivery {
    * stream — and a signing failure is INVALID with nothing sent. Any spool file is deleted afterwards.
    */
   async deliver(job: Job, perMessage: DkimOptions | DkimOptions[] | undefined): Promise<DeliveryResult> {
+    if (job.signal !== undefined) allowSharedSignal(job.signal);
     let signers: readonly DkimSigner[] | null;
     try {
       signers = dkimSignersFor(perMessage, this.#dkim);

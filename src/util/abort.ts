@@ -1,3 +1,5 @@
+import { defaultMaxListeners, getMaxListeners, setMaxListeners } from 'node:events';
+
 /**
  * What a waiter needs of an abort signal: whether and why it aborted, and abort listeners. A platform
  * `AbortSignal` is one; so is the pool's `Gate` (without an AbortController's cost), with no cast.
@@ -8,3 +10,19 @@ export interface AbortSource {
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
   removeEventListener(type: 'abort', listener: () => void): void;
 }
+
+/**
+ * A caller's signal may be shared by any number of sends at once (an application's shutdown signal); each
+ * listens only while it runs and removes its listeners after, but past 10 at once Node warns of a leak
+ * (MaxListenersExceededWarning). Lifted, like undici does for fetch, unless the caller set a limit of their own.
+ */
+export function allowSharedSignal(signal: AbortSignal): void {
+  // Not 0 ("no limit"): Node 20's getMaxListeners then throws for an EventTarget. A signal of another
+  // implementation (a polyfill) is left as it is.
+  try {
+    if (getMaxListeners(signal) === defaultMaxListeners) setMaxListeners(SHARED_SIGNAL_LISTENERS, signal);
+  } catch {}
+}
+
+/** Listeners a shared signal may hold at once before Node warns: far beyond any real number of sends. */
+const SHARED_SIGNAL_LISTENERS = 2 ** 30;
