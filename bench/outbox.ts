@@ -1,131 +1,54 @@
 /**
  * The outbox row of `npm run bench` (issue 16): 1 KB messages end to end through SmtpOutbox → Redis →
- * 1 and 2 `smtpwire outbox-worker` processes → the sink, against direct `sendMessage` in the same run.
- * End to end: from the first `send()` to the last job completed. CPU per 1,000 messages: the worker
- * processes' user+system time (from /proc), Redis's and the producer's shown apart.
+ * 1 and 2 `smtpwire outbox-worker` processes → the sink, against direct `sendMessage` in the same run; measured
+ * as bench/outbox-measure.ts says (its environment applies: messages, warm-up, concurrency, pool).
  *
- * Environment: BENCH_OUTBOX_MESSAGES (measured, default 20,000) after BENCH_OUTBOX_WARMUP (3,000: with a
- * 200-message warm-up a 4,000-message run charged the workers twice the steady-state CPU per job, JIT and all),
- * BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC (everysec,always: Redis appendfsync),
- * BENCH_OUTBOX_CONCURRENCY (64 jobs in flight per worker, over
- * BENCH_OUTBOX_POOL (4) SMTP connections: 16 sends per connection, as the direct rows). Standalone:
- * `tsx bench/outbox.ts`. BENCH_OUTBOX_BUILD: the compiled src/ the workers run (default: this checkout's).
+ * Environment: BENCH_OUTBOX_WORKERS (1,2), BENCH_OUTBOX_FSYNC (everysec,always: Redis appendfsync).
+ * Standalone: `tsx bench/outbox.ts`. BENCH_OUTBOX_BUILD: the compiled src/ the workers run (default: this
+ * checkout's).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { messageContent } from '../src/cli/bench/load.js';
 import { SmtpOutbox } from '../src/outbox/index.js';
-import { buildForWorkers, spawnWorker, type WorkerProcess } from '../test/helpers/outbox-workers.js';
+import { buildForWorkers } from '../test/helpers/outbox-workers.js';
 import { startRedis } from '../test/helpers/redis.js';
+import {
+  cpuSeconds,
+  MESSAGES,
+  measureOutbox,
+  type OutboxRun,
+  POOL,
+  SIZE,
+  spawnWorkers,
+  stopWorkers,
+} from './outbox-measure.js';
 import { median, runWorker } from './spawn-worker.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
-const MESSAGES = Number(env('BENCH_OUTBOX_MESSAGES', '20000'));
-/** Sent and finished before the measured run: connections, JIT, Lua script cache, BullMQ's steady state. */
-const WARMUP = Number(env('BENCH_OUTBOX_WARMUP', '3000'));
 const WORKERS = env('BENCH_OUTBOX_WORKERS', '1,2').split(',').map(Number);
 const FSYNC = env('BENCH_OUTBOX_FSYNC', 'everysec,always').split(',') as ('always' | 'everysec')[];
-const CONCURRENCY = Number(env('BENCH_OUTBOX_CONCURRENCY', '64'));
-const POOL = Number(env('BENCH_OUTBOX_POOL', '4'));
-const SIZE = 1024;
-/** Linux clock ticks per second (USER_HZ), for /proc/<pid>/stat. */
-const TICKS = 100;
 
-/** User + system CPU seconds of a process so far (0 when it is gone). */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-interface OutboxRun {
-  rate: number;
-  workerCpu: number;
-  redisCpu: number;
-  producerCpu: number;
-  failed: number;
-}
-
-async function outboxRun(sinkPort: number, buildDir: string, workers: number, fsync: 'always' | 'everysec') {
+async function outboxRun(
+  sinkPort: number,
+  buildDir: string,
+  workers: number,
+  fsync: 'always' | 'everysec',
+): Promise<OutboxRun> {
   const redis = await startRedis({ appendfsync: fsync });
-  const procs: WorkerProcess[] = [];
   const client = new Redis(redis.port, { maxRetriesPerRequest: null });
   const queue = new Queue('bench', { connection: client as never });
   const outbox = new SmtpOutbox({ connection: { port: redis.port }, queueName: 'bench' });
+  const procs = spawnWorkers(buildDir, workers, ['--redis', redis.url], sinkPort);
   try {
-    for (let i = 0; i < workers; i++)
-      procs.push(
-        spawnWorker(buildDir, [
-          '--redis',
-          redis.url,
-          '--queue',
-          'bench',
-          '--concurrency',
-          String(CONCURRENCY),
-          '--pool',
-          String(POOL),
-          '--plain',
-          `127.0.0.1:${sinkPort}`,
-        ]),
-      );
-    await Promise.all(procs.map((p) => p.ready));
-    await outbox.waitUntilReady();
-    const content = messageContent(SIZE);
-    const message = (i: number) => ({
-      fromAddress: 'bench@smtpwire.example',
-      toAddresses: ['sink@smtpwire.example'],
-      subject: `${content.subject} ${i}`,
-      textBody: content.textBody,
-    });
-    let warm = 0;
-    const warmProducer = async (): Promise<void> => {
-      while (warm < WARMUP) await outbox.send(message(-++warm));
-    };
-    await Promise.all(Array.from({ length: 128 }, warmProducer));
-    await waitForFinished(queue, WARMUP);
-    const pids = procs.map((p) => p.child.pid!);
-    const cpu0 = pids.map(cpuSeconds);
-    const redis0 = cpuSeconds(redis.pid);
-    const self0 = process.cpuUsage();
-    const t0 = performance.now();
-    let next = 0;
-    const producer = async (): Promise<void> => {
-      while (next < MESSAGES) await outbox.send(message(next++));
-    };
-    await Promise.all(Array.from({ length: 128 }, producer));
-    const counts = await waitForFinished(queue, WARMUP + MESSAGES);
-    const seconds = (performance.now() - t0) / 1000;
-    const self = process.cpuUsage(self0);
-    const per1000 = (s: number): number => (s / MESSAGES) * 1000;
-    return {
-      rate: MESSAGES / seconds,
-      workerCpu: per1000(pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpu0[i]!, 0)),
-      redisCpu: per1000(cpuSeconds(redis.pid) - redis0),
-      // The producer shares this process with the completion poll: an upper bound.
-      producerCpu: per1000((self.user + self.system) / 1e6),
-      failed: counts.failed,
-    } satisfies OutboxRun;
+    return await measureOutbox(outbox, queue, procs, () => cpuSeconds(redis.pid));
   } finally {
-    for (const p of procs) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => p.exited));
+    await stopWorkers(procs);
     await outbox.close();
     await queue.close();
     await client.quit();
     await redis.stop();
-  }
-}
-
-async function waitForFinished(queue: Queue, total: number): Promise<{ completed: number; failed: number }> {
-  for (;;) {
-    const c = await queue.getJobCounts('completed', 'failed');
-    if ((c.completed ?? 0) + (c.failed ?? 0) >= total) return { completed: c.completed ?? 0, failed: c.failed ?? 0 };
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -176,7 +99,7 @@ export async function outboxTable(sinkPort: number, reps: number): Promise<strin
         }
         const m = (f: (r: OutboxRun) => number): number => median(runs.map(f));
         rows.push(
-          `| outbox (SmtpOutbox → BullMQ → worker) | ${workers} | ${fsync} | ${m((r) => r.rate).toFixed(0)} | ${(m((r) => r.rate) / directRate).toFixed(2)} | ${m((r) => r.workerCpu).toFixed(3)} | ${m((r) => r.redisCpu).toFixed(3)} | ${m((r) => r.producerCpu).toFixed(3)} | ${runs.reduce((a, r) => a + r.failed, 0)} |`,
+          `| outbox (SmtpOutbox → BullMQ → worker) | ${workers} | ${fsync} | ${m((r) => r.rate).toFixed(0)} | ${(m((r) => r.rate) / directRate).toFixed(2)} | ${m((r) => r.workerCpu).toFixed(3)} | ${m((r) => r.storeCpu).toFixed(3)} | ${m((r) => r.producerCpu).toFixed(3)} | ${runs.reduce((a, r) => a + r.failed, 0)} |`,
         );
       }
     }
