@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { simpleParser } from 'mailparser';
 import { type Example, type Nodemailer, scratchPath, type Target } from './harness.js';
 
 const PNG = Buffer.from(
@@ -222,6 +223,32 @@ export const fieldExamples: Example[] = [
     view: async (_v, messages) => {
       const raw = messages[0]?.raw.toString() ?? '';
       return { rawAttachment: /raw\.txt/.test(raw), extra: raw.includes('text/x-extra') };
+    },
+  },
+  {
+    name: 'raw parts keep their Content-Type parameters (a Latin-1 part stays Latin-1)',
+    kind: 'feature',
+    run: (nm, t) =>
+      send(nm, t, {
+        text: 'x',
+        attachments: [
+          {
+            raw: 'Content-Type: text/plain; charset=iso-8859-1; name="l1.txt"\r\nContent-Disposition: attachment; filename="l1.txt"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9\r\n',
+          },
+        ],
+        alternatives: [{ raw: 'Content-Type: text/x-extra; charset=iso-8859-1; format=flowed\r\n\r\nextra part\r\n' }],
+      }),
+    view: async (_v, messages) => {
+      const parsed = await simpleParser(messages[0]?.raw ?? '');
+      const attachment = parsed.attachments.find((a) => a.filename === 'l1.txt');
+      const params = (attachment?.headers.get('content-type') as { params?: Record<string, string> } | undefined)
+        ?.params;
+      const raw = messages[0]?.raw.toString('latin1') ?? '';
+      return {
+        charset: params?.charset ?? null,
+        text: attachment ? new TextDecoder('latin1').decode(attachment.content) : null,
+        extraParams: /text\/x-extra;[^\r\n]*charset=iso-8859-1/i.test(raw.replace(/\r\n[ \t]+/g, ' ')),
+      };
     },
   },
   {

@@ -151,7 +151,11 @@ function rawPart(raw: Buffer): { contentType: string; content: Buffer; filename:
       : cte === 'quoted-printable'
         ? decodeQuotedPrintable(body.toString('latin1'))
         : body;
-  const contentType = (fields.get('content-type') ?? 'text/plain').split(';')[0]!.trim();
+  // Kept whole (charset, format, method …: nodemailer inserts the part as it is), less a `name` parameter,
+  // which the builder writes from the file name.
+  const contentType = (fields.get('content-type') ?? 'text/plain')
+    .replace(/;\s*name\*?(?:\*\d+)?\*?=(?:"[^"]*"|[^;]*)/gi, '')
+    .trim();
   const name = /(?:file)?name="?([^";]+)"?/i.exec(
     `${fields.get('content-disposition') ?? ''};${fields.get('content-type') ?? ''}`,
   );
