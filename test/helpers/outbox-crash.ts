@@ -251,7 +251,8 @@ export function expectCrashSafe(r: CrashRunReport, minKills = 5): void {
   expect(r.kills).toBeGreaterThanOrEqual(minKills);
   expect(r.results.size).toBe(r.jobs);
   expect(Object.keys(r.byStatus)).toContain('success');
-  for (const status of Object.keys(r.byStatus)) expect(['success', 'unknown']).toContain(status);
+  for (const [id, result] of r.results)
+    expect(['success', 'unknown'], `job ${id}: ${JSON.stringify(result)}`).toContain(result.status);
   expect(r.duplicates).toEqual([]);
   expect(r.lostOrDoubled).toEqual([]);
   for (const [id, result] of r.results)

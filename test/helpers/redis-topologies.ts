@@ -271,6 +271,18 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
         const p = await startServer(root, names[i]!, primaryArgs, port);
         data[i] = p;
         procs.push(p);
+        // Back only once it is a synced replica: until then it holds its old data, and a failover that
+        // promoted it would lose everything written since (the next run would find no job at all).
+        await until(
+          `${port} to be a synced replica`,
+          async () => {
+            const info = await command(port, 'INFO replication');
+            return (
+              /role:slave/.test(info) && /master_link_status:up/.test(info) && !/master_sync_in_progress:1/.test(info)
+            );
+          },
+          30_000,
+        );
       },
       primaryPort,
       async killPrimary() {
@@ -352,6 +364,17 @@ export async function startCluster(): Promise<RedisCluster> {
       async restart(port) {
         const i = ports.indexOf(port);
         procs.push(await startServer(root, `node${i}`, clusterArgs(i), port));
+        // Back only once it is a synced replica of the slot's new primary (a failover must not promote stale data).
+        await until(
+          `${port} to be a synced replica`,
+          async () => {
+            const info = await command(port, 'INFO replication');
+            return (
+              /role:slave/.test(info) && /master_link_status:up/.test(info) && !/master_sync_in_progress:1/.test(info)
+            );
+          },
+          30_000,
+        );
       },
       async replicasOf(slotKey: string) {
         const asked = live()[0]!;
