@@ -294,7 +294,7 @@ export class SmtpOutboxWorker extends EventEmitter {
     // A run after a stall (its worker died or lost its lock) reads the record first, so an in-doubt job costs
     // no SMTP traffic. Any other run skips the round trip: the claim before the dot refuses it just the same.
     const stalled = job.stalledCounter > 0 || job.attemptsStarted > job.attemptsMade + 1;
-    const before = stalled ? await store.read(jobId) : EMPTY_RECORD;
+    let before = stalled ? await store.read(jobId) : EMPTY_RECORD;
     if (before.state === 'delivered' && before.result) return before.result;
     if (before.state === 'handing-over' || before.state === 'unknown') {
       const result = resultJson(SmtpDeliveryStatus.UNKNOWN, messageId ?? before.messageId, {
@@ -304,8 +304,14 @@ export class SmtpOutboxWorker extends EventEmitter {
             : `a run of attempt ${before.attempt} stopped after claiming the hand-over and before recording its outcome (worker crash or lost lock): the message may have been delivered; not resent`,
         retryCount: job.attemptsMade,
       });
-      if (before.state === 'handing-over') await this.#abandoned(store, jobId, before.token, result);
-      throw new UnrecoverableError(failedReason(result));
+      if (before.state === 'handing-over' && !(await this.#abandoned(store, jobId, before.token, result))) {
+        // The claim changed since it was read: its run, alive after all (a lost lock), recorded an outcome or
+        // released it. Decide on the record as it is now: a released claim handed nothing over, so this run sends.
+        before = await store.read(jobId);
+        if (before.state === 'delivered' && before.result) return before.result;
+      }
+      if (before.state === 'handing-over' || before.state === 'unknown')
+        throw new UnrecoverableError(failedReason(result));
     }
     if (data.kind === 'invalid') {
       const result = resultJson(SmtpDeliveryStatus.INVALID, messageId, { smtpError: data.reason });
@@ -380,10 +386,12 @@ export class SmtpOutboxWorker extends EventEmitter {
         smtpError: 'another run of this job claimed the hand-over (a lost lock or a crash): it may have been delivered',
         retryCount: job.attemptsMade,
       });
-      const current = await store.read(jobId);
+      let current = await store.read(jobId);
+      // The claim changed between the read and its marking (its run recorded an outcome or released it): read again.
+      if (current.state === 'handing-over' && !(await this.#abandoned(store, jobId, current.token, result)))
+        current = await store.read(jobId);
       // The other run (which lost its lock) finished meanwhile: its delivery is this job's outcome.
       if (current.state === 'delivered' && current.result) return current.result;
-      if (current.state === 'handing-over') await this.#abandoned(store, jobId, current.token, result);
       if (current.state === 'unknown' && current.result) throw new UnrecoverableError(failedReason(current.result));
       // The claim was freed meanwhile (the other run recorded 'not-delivered'): nothing was handed over by
       // anyone, so this is an ordinary retry, not an UNKNOWN.
@@ -423,8 +431,8 @@ export class SmtpOutboxWorker extends EventEmitter {
     jobId: string,
     claimToken: string | null,
     result: Record<string, unknown>,
-  ): Promise<void> {
-    if (claimToken !== null) await store.abandoned(jobId, claimToken, result);
+  ): Promise<boolean> {
+    return claimToken !== null && (await store.abandoned(jobId, claimToken, result));
   }
 
   /**

@@ -355,6 +355,35 @@ else
         expect(server.messages).toHaveLength(0);
       });
 
+      it('a stalled re-run whose claim is released while it looks (its run was alive: a lost lock) sends, never fails the job', async () => {
+        const { outbox } = await setup();
+        const client = rawClient();
+        const queue = new Queue(queueName, { connection: client });
+        closers.push(() => queue.close());
+        const store = new HandOverStore(createIORedisClient(client) as never, queue.toKey('smtpwire'));
+        expect(await store.claim('released-1', 'live-run', '<r@example.com>', 1)).toBe(true);
+        // The live run gives its claim back (its hand-over was refused, nothing sent) just as the re-run, having
+        // read the claim, marks it UNKNOWN: the marking finds the claim changed.
+        const original = HandOverStore.prototype.abandoned;
+        const spy = vi.spyOn(HandOverStore.prototype, 'abandoned').mockImplementation(async function (
+          this: HandOverStore,
+          jobId,
+          token,
+          result,
+        ) {
+          if (jobId === 'released-1')
+            await store.record(jobId, 'live-run', 'not-delivered', { status: 'retry', message_id: '<r@example.com>' });
+          return original.call(this, jobId, token, result);
+        });
+        closers.push(async () => void spy.mockRestore());
+        const id = await outbox.send(msg(1), { jobId: 'released-1', delay: 300 });
+        await client.call('HSET', queue.toKey(id), 'stc', 1);
+        expect(await finished(outbox, id)).toMatchObject({ status: 'success' });
+        expect(server.messages).toHaveLength(1);
+        expect(spy).toHaveBeenCalled();
+        expect(await outbox.listUnknown()).toEqual([]);
+      });
+
       it('a run that loses the claim to another run (a lost lock) sends no dot: UNKNOWN, or the other run’s delivery', async () => {
         // The "other run" acts while this run is in DATA: after its start check, before its claim.
         let other: ((jobId: string) => Promise<unknown>) | null = null;
