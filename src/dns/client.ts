@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { getServers } from 'node:dns';
 import net from 'node:net';
 import { AbortError, DnsError, InvalidArgumentError } from '../errors.js';
+import { listenAbort } from '../util/abort.js';
 import {
   canonicalName,
   type DnsMessage,
@@ -198,7 +199,7 @@ function withTimeout<T>(
       () => settle(new DnsError(`${what}: no answer within ${timeout} ms`, { temporary: true })),
       timeout,
     );
-    signal?.addEventListener('abort', onAbort, { once: true });
+    listenAbort(signal, onAbort);
     cleanup = run(settle);
   });
 }

@@ -4,6 +4,7 @@
  * `notify` is the pool's "something changed in the bucket" (pool.ts `#notify`).
  */
 import { AbortError, TimeoutError } from '../errors.js';
+import { listenAbort } from '../util/abort.js';
 import type { Bucket, HandoffWaiter } from './bucket.js';
 
 type Notify<C> = (bucket: Bucket<C>) => void;
@@ -37,7 +38,7 @@ export function waitForHandoff<C>(
         reject(new AbortError('aborted while waiting for a connection', { cause: signal.reason }));
         notify(bucket);
       };
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      listenAbort(signal, waiter.onAbort);
     }
     bucket.waiters.push(waiter);
     armDeadline(bucket, acquireTimeout, notify);

@@ -21,6 +21,7 @@ import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../
 import type { Credentials } from '../protocol/auth.js';
 import { TlsSessionStore } from '../transport/connect.js';
 import type { SmtpConnection } from '../transport/connection.js';
+import { listenAbort } from '../util/abort.js';
 import { type Bucket, type Entry, newBucket, slots, waitForSlot } from './bucket.js';
 import { Gate } from './gate.js';
 import { rejectWaiters, takeWaiter, waitForHandoff } from './handoff.js';
@@ -158,7 +159,7 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
     const gate = new Gate();
     const onAbort = (): void =>
       gate.abort(new AbortError('aborted while waiting for a connection', { cause: signal?.reason }));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    listenAbort(signal, onAbort);
     const deadline =
       this.#acquireTimeout === Infinity
         ? null

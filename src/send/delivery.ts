@@ -15,7 +15,6 @@ import { isWireBody } from '../protocol/dot-stuff.js';
 import type { DsnOptions } from '../protocol/dsn.js';
 import type { SmtpConnection } from '../transport/connection.js';
 import type { RecipientRejection } from '../transport/outcome.js';
-import { allowSharedSignal } from '../util/abort.js';
 import { channels } from '../util/channels.js';
 import {
   type AttemptOutcome,
@@ -131,7 +130,6 @@ export class Delivery {
    * stream — and a signing failure is INVALID with nothing sent. Any spool file is deleted afterwards.
    */
   async deliver(job: Job, perMessage: DkimOptions | DkimOptions[] | undefined): Promise<DeliveryResult> {
-    if (job.signal !== undefined) allowSharedSignal(job.signal);
     let signers: readonly DkimSigner[] | null;
     try {
       signers = dkimSignersFor(perMessage, this.#dkim);

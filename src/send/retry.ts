@@ -18,6 +18,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import { assertKnownNestedKeys } from '../options.js';
+import { listenAbort } from '../util/abort.js';
 
 /** How the handler retries a delivery. */
 export interface RetryPolicy {
@@ -213,6 +214,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       },
       Math.min(ms, MAX_DELAY),
     );
-    signal?.addEventListener('abort', onAbort, { once: true });
+    listenAbort(signal, onAbort);
   });
 }

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { AbortError, ConnectionError, ErrorCodes, TimeoutError, TlsError } from '../errors.js';
+import { listenAbort } from '../util/abort.js';
 
 /** node:tls is loaded only when a connection actually needs it. */
 let tlsModule: typeof tls | undefined;
@@ -66,7 +67,7 @@ export function openSocket(options: OpenSocketOptions): Promise<net.Socket> {
     }
     socket.once('connect', onConnect);
     socket.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    listenAbort(signal, onAbort);
   });
 }
 
@@ -195,7 +196,7 @@ export async function upgradeToTls(socket: net.Socket, options: UpgradeOptions):
     secure.once('secureConnect', onSecure);
     secure.once('error', onError);
     secure.once('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    listenAbort(signal, onAbort);
   });
 }
 

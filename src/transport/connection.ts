@@ -37,6 +37,7 @@ import { type AuthMethod, type Credentials, saslLogin } from '../protocol/auth.j
 import * as cmd from '../protocol/commands.js';
 import type { ServerInfo } from '../protocol/extensions.js';
 import { type Reply, ReplyParser, replyMatches } from '../protocol/reply.js';
+import { listenAbort } from '../util/abort.js';
 import { channels } from '../util/channels.js';
 import { Mutex } from '../util/mutex.js';
 import { openSocket, upgradeToTls } from './connect.js';
@@ -281,7 +282,7 @@ export class SmtpConnection extends EventEmitter {
       }
       if (this.#broken) throw this.#broken;
       if (signal?.aborted) throw new AbortError('connect aborted', { cause: signal.reason });
-      signal?.addEventListener('abort', onAbort, { once: true });
+      listenAbort(signal, onAbort);
       this.#attach(socket);
       this.#transition('greeting');
       const greeting = await this.#send(null, { phase: 'greeting', timeout: this.#timeouts.greeting });
@@ -472,7 +473,7 @@ export class SmtpConnection extends EventEmitter {
     this.#assertUsable();
     const release = await this.#writer.acquire(signal);
     const onAbort = (): void => this.#fail(new AbortError('operation aborted', { cause: signal?.reason }));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    listenAbort(signal, onAbort);
     try {
       if (barrier || !this.#pipelining) await this.#replies.idle();
       this.#assertUsable();

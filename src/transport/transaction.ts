@@ -10,6 +10,7 @@ import { AbortError, CapabilityError, ErrorCodes, SmtpError, toSmtpError } from 
 import * as cmd from '../protocol/commands.js';
 import { BodyEncoder } from '../protocol/dot-stuff.js';
 import { type Reply, replyMatches } from '../protocol/reply.js';
+import { listenAbort } from '../util/abort.js';
 import { channels } from '../util/channels.js';
 import type { Mutex } from '../util/mutex.js';
 import {
@@ -137,7 +138,7 @@ export async function sendTransaction(
           if (gate.handedOver) gate.reject?.(handedOverError(err));
           else host.session.fail(err);
         };
-  if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
+  if (onAbort !== null) listenAbort(signal, onAbort);
   try {
     host.session.assertUsable();
     const pipelining = host.session.pipelining();

@@ -3,7 +3,7 @@
  * set off Node's MaxListenersExceededWarning, and aborting it still ends every send.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpProtocolHandler } from '../../src/index.js';
+import { SmtpConnectionPool, SmtpProtocolHandler } from '../../src/index.js';
 import { type ScriptedSmtpServer, startScriptedServer } from '../../src/testing/index.js';
 
 let server: ScriptedSmtpServer | undefined;
@@ -39,6 +39,33 @@ describe('a signal shared by many sends', () => {
       expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
     } finally {
       process.off('warning', onWarning);
+    }
+  });
+
+  it('the engine alone: 20 connections of a pool checked out and used with one signal, no warning', async () => {
+    server = await startScriptedServer();
+    const pool = new SmtpConnectionPool({ maxConnections: 2 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const { signal } = new AbortController();
+      const params = { host: '127.0.0.1', port: server.port, encryption: 'none' as const };
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const conn = await pool.getConnection(params, { signal });
+          try {
+            await conn.noop({ signal });
+          } finally {
+            pool.releaseConnection(conn);
+          }
+        }),
+      );
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await pool.closeAll();
     }
   });
 
