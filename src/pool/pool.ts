@@ -526,9 +526,9 @@ export class SmtpConnectionPool<C extends PoolableConnection = SmtpConnection> {
   /** Something changed in the bucket: wake the lock holder, drop an unused bucket, finish closeAll. */
   #notify(bucket: Bucket<C>): void {
     bucket.wake?.();
-    // A slot was freed (or a connection parked) while some wait for a hand-over: the oldest takes the
-    // general path now (it connects anew in the freed slot, or takes the parked one).
-    if (bucket.waiters.length > 0 && (slots(bucket) < this.#max || bucket.idle.length > 0)) {
+    // A slot freed (or a connection parked) while some wait for a hand-over: the oldest takes the general path
+    // (a new connection, or the parked one); not under the key's lock, where a later waiter could overtake it.
+    if (bucket.waiters.length > 0 && !bucket.mutex.locked && (slots(bucket) < this.#max || bucket.idle.length > 0)) {
       const waiter = takeWaiter(bucket, true);
       waiter.resolve(null);
     }
