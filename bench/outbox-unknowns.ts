@@ -14,12 +14,11 @@
  * BENCH_UNKNOWN_CHAOS_MS (kills for at most this long per round, 20,000), BENCH_UNKNOWN_CONCURRENCY (16).
  */
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { SmtpOutbox } from '../src/outbox/index.js';
 import { type CrashRunReport, crashRun } from '../test/helpers/outbox-crash.js';
-import { buildForWorkers } from '../test/helpers/outbox-workers.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { buildsFrom, roundOrder } from './ab-builds.js';
 
 const env = (name: string, fallback: string): number => Number(process.env[name] ?? fallback);
 const ROUNDS = env('BENCH_UNKNOWN_ROUNDS', '4');
@@ -89,20 +88,14 @@ async function round(buildDir: string, port: number, url: string, queue: string)
 }
 
 const arg = process.argv[2];
-let own: { dir: string; remove: () => Promise<void> } | null = null;
-const builds: [string, string][] = [];
-if (arg)
-  for (const part of arg.split(',')) builds.push(part.split('=', 2).map((s, i) => (i ? resolve(s) : s)) as never);
-else {
-  own = await buildForWorkers();
-  builds.push(['src', own.dir]);
-}
+const built = await buildsFrom(arg);
+const builds = built.list;
 const redis = await startRedis({ appendfsync: 'always' });
 const results = new Map<string, Round[]>(builds.map(([name]) => [name, []]));
 let q = 0;
 try {
   for (let i = 0; i < ROUNDS; i++)
-    for (const [name, dir] of i % 2 === 0 ? builds : [...builds].reverse()) {
+    for (const [name, dir] of roundOrder(builds, i)) {
       const load = loadavg()[0]!.toFixed(2);
       const r = await round(dir, redis.port, redis.url, `unknowns${++q}`);
       results.get(name)!.push(r);
@@ -130,5 +123,5 @@ try {
   process.stdout.write(`${rows.join('\n')}\n(load average at the end: ${loadavg().map((l) => l.toFixed(2))})\n`);
 } finally {
   await redis.stop();
-  await own?.remove();
+  await built.remove();
 }

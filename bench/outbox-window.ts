@@ -19,12 +19,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SmtpOutbox } from '../src/outbox/index.js';
-import { buildForWorkers, spawnWorker, type WorkerProcess } from '../test/helpers/outbox-workers.js';
+import { spawnWorker, type WorkerProcess } from '../test/helpers/outbox-workers.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { buildsFrom, roundOrder } from './ab-builds.js';
 
 const env = (name: string, fallback: string): number => Number(process.env[name] ?? fallback);
 const ROUNDS = env('BENCH_WINDOW_ROUNDS', '3');
@@ -182,23 +182,14 @@ const quantile = (sorted: number[], q: number): string =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]?.toFixed(2) ?? '-';
 
 const arg = process.argv[2];
-let own: { dir: string; remove: () => Promise<void> } | null = null;
-const builds: [string, string][] = [];
-if (arg)
-  for (const part of arg.split(',')) {
-    const [name, dir] = part.split('=', 2) as [string, string];
-    builds.push([name, resolve(dir)]);
-  }
-else {
-  own = await buildForWorkers();
-  builds.push(['src', own.dir]);
-}
+const built = await buildsFrom(arg);
+const builds = built.list;
 const redis = await startRedis({ appendfsync: 'always' });
 const results = new Map<string, Round[]>(builds.map(([name]) => [name, []]));
 let q = 0;
 try {
   for (let i = 0; i < ROUNDS; i++)
-    for (const [name, dir] of i % 2 === 0 ? builds : [...builds].reverse()) {
+    for (const [name, dir] of roundOrder(builds, i)) {
       const load = loadavg()[0]!.toFixed(2);
       const r = await round(dir, redis.port, redis.url, `window${++q}`);
       results.get(name)!.push(r);
@@ -231,5 +222,5 @@ try {
   process.stdout.write(`${rows.join('\n')}\n(load average at the end: ${loadavg().map((l) => l.toFixed(2))})\n`);
 } finally {
   await redis.stop();
-  await own?.remove();
+  await built.remove();
 }

@@ -83,6 +83,21 @@ function kill(p: Proc): Promise<void> {
 
 const SERVER_ARGS = (dir: string, port: number): string[] => ['--port', String(port), ...durableArgs(dir)];
 
+/**
+ * Resolves once the node restarted on `port` is a synced replica: until then it holds its old data, and a
+ * failover that promoted it would lose everything written since (a next run would find no job at all).
+ */
+function syncedReplica(port: number): Promise<void> {
+  return until(
+    `${port} to be a synced replica`,
+    async () => {
+      const info = await command(port, 'INFO replication');
+      return /role:slave/.test(info) && /master_link_status:up/.test(info) && !/master_sync_in_progress:1/.test(info);
+    },
+    30_000,
+  );
+}
+
 async function startServer(root: string, name: string, extra: string[] = [], again?: number): Promise<Proc> {
   const dir = join(root, name);
   if (again === undefined) await import('node:fs/promises').then((fs) => fs.mkdir(dir));
@@ -271,18 +286,7 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
         const p = await startServer(root, names[i]!, primaryArgs, port);
         data[i] = p;
         procs.push(p);
-        // Back only once it is a synced replica: until then it holds its old data, and a failover that
-        // promoted it would lose everything written since (the next run would find no job at all).
-        await until(
-          `${port} to be a synced replica`,
-          async () => {
-            const info = await command(port, 'INFO replication');
-            return (
-              /role:slave/.test(info) && /master_link_status:up/.test(info) && !/master_sync_in_progress:1/.test(info)
-            );
-          },
-          30_000,
-        );
+        await syncedReplica(port);
       },
       primaryPort,
       async killPrimary() {
@@ -364,17 +368,7 @@ export async function startCluster(): Promise<RedisCluster> {
       async restart(port) {
         const i = ports.indexOf(port);
         procs.push(await startServer(root, `node${i}`, clusterArgs(i), port));
-        // Back only once it is a synced replica of the slot's new primary (a failover must not promote stale data).
-        await until(
-          `${port} to be a synced replica`,
-          async () => {
-            const info = await command(port, 'INFO replication');
-            return (
-              /role:slave/.test(info) && /master_link_status:up/.test(info) && !/master_sync_in_progress:1/.test(info)
-            );
-          },
-          30_000,
-        );
+        await syncedReplica(port);
       },
       async replicasOf(slotKey: string) {
         const asked = live()[0]!;
