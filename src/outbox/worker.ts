@@ -304,12 +304,9 @@ export class SmtpOutboxWorker extends EventEmitter {
             : `a run of attempt ${before.attempt} stopped after claiming the hand-over and before recording its outcome (worker crash or lost lock): the message may have been delivered; not resent`,
         retryCount: job.attemptsMade,
       });
-      if (before.state === 'handing-over' && !(await this.#abandoned(store, jobId, before.token, result))) {
-        // The claim changed since it was read: its run, alive after all (a lost lock), recorded an outcome or
-        // released it. Decide on the record as it is now: a released claim handed nothing over, so this run sends.
-        before = await store.read(jobId);
-        if (before.state === 'delivered' && before.result) return before.result;
-      }
+      // A claim released meanwhile (its run was alive after all) handed nothing over: this run sends.
+      before = await this.#markAbandoned(store, jobId, before, result);
+      if (before.state === 'delivered' && before.result) return before.result;
       if (before.state === 'handing-over' || before.state === 'unknown')
         throw new UnrecoverableError(failedReason(result));
     }
@@ -386,10 +383,7 @@ export class SmtpOutboxWorker extends EventEmitter {
         smtpError: 'another run of this job claimed the hand-over (a lost lock or a crash): it may have been delivered',
         retryCount: job.attemptsMade,
       });
-      let current = await store.read(jobId);
-      // The claim changed between the read and its marking (its run recorded an outcome or released it): read again.
-      if (current.state === 'handing-over' && !(await this.#abandoned(store, jobId, current.token, result)))
-        current = await store.read(jobId);
+      const current = await this.#markAbandoned(store, jobId, await store.read(jobId), result);
       // The other run (which lost its lock) finished meanwhile: its delivery is this job's outcome.
       if (current.state === 'delivered' && current.result) return current.result;
       if (current.state === 'unknown' && current.result) throw new UnrecoverableError(failedReason(current.result));
@@ -425,14 +419,19 @@ export class SmtpOutboxWorker extends EventEmitter {
     return () => claimReplicated(command, key, this.#claimReplicas, CLAIM_WAIT_MS, before);
   }
 
-  /** Marks a claim that was never finished UNKNOWN (listed for an operator). */
-  async #abandoned(
+  /**
+   * Marks `record`'s open claim UNKNOWN (listed for an operator) and gives the record to decide on: the one
+   * marked, or, when the claim changed meanwhile (its run was alive after all, a lost lock, and recorded an
+   * outcome or released it), the record as it is now.
+   */
+  async #markAbandoned(
     store: HandOverStorage,
     jobId: string,
-    claimToken: string | null,
+    record: HandOverRecord,
     result: Record<string, unknown>,
-  ): Promise<boolean> {
-    return claimToken !== null && (await store.abandoned(jobId, claimToken, result));
+  ): Promise<HandOverRecord> {
+    if (record.state !== 'handing-over' || record.token === null) return record;
+    return (await store.abandoned(jobId, record.token, result)) ? record : store.read(jobId);
   }
 
   /**
