@@ -17,6 +17,7 @@ import {
   nodeRedisKind,
   workerDuplicate,
 } from './node-redis.js';
+import { optionalPeer } from './peer.js';
 import { checkPostgresConnection, isPostgresConnection, openPostgres } from './postgres/connection.js';
 import { type HandOverStorage, HandOverStore, type StoreClient } from './store.js';
 
@@ -71,24 +72,8 @@ interface IoredisLike {
   call(command: string, ...args: unknown[]): Promise<unknown>;
 }
 
-const INSTALL = 'npm install ioredis';
-
-let ioredisModule: Promise<IoredisModule> | null = null;
-
 /** Loads ioredis on first use (an optional peer: `import 'smtpwire'` never reaches this). */
-export function loadIoredis(): Promise<IoredisModule> {
-  ioredisModule ??= import('ioredis').then(
-    (mod) => ((mod as { default?: unknown }).default ?? mod) as IoredisModule,
-    (err: unknown) => {
-      ioredisModule = null;
-      throw new InvalidArgumentError(
-        `connection: Redis options and URLs need the ioredis package (${INSTALL}), or pass a node-redis client as connection: ${(err as Error).message}`,
-        { field: 'connection', cause: err },
-      );
-    },
-  );
-  return ioredisModule;
-}
+export const loadIoredis = optionalPeer<IoredisModule>('ioredis', 'Redis options and URLs need the ioredis package');
 
 /** The part of the `redis` package used here (an optional peer; its types are not a dependency). */
 interface NodeRedisModule {
@@ -97,22 +82,12 @@ interface NodeRedisModule {
   createCluster(options: object): NodeRedisLike;
 }
 
-let nodeRedisModule: Promise<NodeRedisModule> | null = null;
-
-/** Loads node-redis on first use (an optional peer, like ioredis). */
-function loadNodeRedis(): Promise<NodeRedisModule> {
-  nodeRedisModule ??= import('redis').then(
-    (mod) => mod as unknown as NodeRedisModule,
-    (err: unknown) => {
-      nodeRedisModule = null;
-      throw new InvalidArgumentError(
-        `connection: the node-redis driver needs the redis package (npm install redis): ${(err as Error).message}`,
-        { field: 'connection', cause: err },
-      );
-    },
-  );
-  return nodeRedisModule;
-}
+/** Loads node-redis on first use (an optional peer, like ioredis): its named exports. */
+const loadNodeRedis = optionalPeer<NodeRedisModule>(
+  'redis',
+  'the node-redis driver needs the redis package',
+  (mod) => mod,
+);
 
 /** Where Redis is, as `outbox-worker`'s flags say it: one node (a URL), the primary Sentinel names, or a Cluster. */
 export type RedisTarget = { password?: string } & (

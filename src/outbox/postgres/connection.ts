@@ -8,6 +8,7 @@
  * migrations run here before BullMQ reads them.
  */
 import { InvalidArgumentError } from '../../errors.js';
+import { optionalPeer } from '../peer.js';
 import type { HandOverStorage } from '../store.js';
 import { HANDOVER_TABLE, PgHandOverStore, type PgQueryable } from './store.js';
 
@@ -17,8 +18,6 @@ export interface PostgresConnectionOption {
 }
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
-const INSTALL = 'npm install pg';
-const PG: string = 'pg';
 /** How long opening a connection waits for the server, unless the config says otherwise. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -56,26 +55,10 @@ interface PgPool extends PgQueryable {
   on(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-let pgModule: Promise<{ Pool: new (config: Record<string, unknown>) => PgPool }> | null = null;
-
-function loadPg(): Promise<{ Pool: new (config: Record<string, unknown>) => PgPool }> {
-  // A specifier TypeScript does not resolve: pg ships no types, and none are needed beyond PgPool here.
-  pgModule ??= import(PG).then(
-    (mod) =>
-      ((mod as { default?: unknown }).default ?? mod) as { Pool: new (config: Record<string, unknown>) => PgPool },
-    (err: unknown) => {
-      pgModule = null;
-      throw new InvalidArgumentError(
-        `connection: PostgreSQL needs the pg package (${INSTALL}): ${(err as Error).message}`,
-        {
-          field: 'connection',
-          cause: err,
-        },
-      );
-    },
-  );
-  return pgModule;
-}
+const loadPg = optionalPeer<{ Pool: new (config: Record<string, unknown>) => PgPool }>(
+  'pg',
+  'PostgreSQL needs the pg package',
+);
 
 /** What connection.ts's OpenedConnection takes from here (declared here: connection.ts imports this module). */
 export interface PostgresOpened {
