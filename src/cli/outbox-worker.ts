@@ -53,6 +53,13 @@ function nodeList(flag: string, value: string): { host: string; port: number }[]
   });
 }
 
+/** The URL as a log line may show it: its password masked. */
+function withoutPassword(url: URL): string {
+  const shown = new URL(url);
+  shown.password = shown.password ? '****' : '';
+  return shown.href;
+}
+
 /** Runs until a signal; resolves with exit code 0. @throws UsageError. */
 export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -114,13 +121,12 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
   let where: string;
   if (values.postgres !== undefined) {
     if (values.driver !== undefined) throw new UsageError('--driver chooses a Redis driver: not with --postgres');
+    if (redisPassEnv !== undefined)
+      throw new UsageError("--redis-pass-env is Redis's: PostgreSQL's password comes from PGPASSWORD");
     if (!isPostgresConnection(values.postgres) || !URL.canParse(values.postgres))
       throw new UsageError(`--postgres must be a postgres:// URL, not ${JSON.stringify(values.postgres)}`);
     store = { postgres: values.postgres };
-    const parsed = new URL(values.postgres);
-    // The URL without its password: this line goes to logs.
-    parsed.password = parsed.password ? '****' : '';
-    where = parsed.href;
+    where = withoutPassword(new URL(values.postgres));
   } else if (values.sentinels !== undefined) {
     store = { sentinels: nodeList('sentinels', values.sentinels), name: values['sentinel-name']!, ...auth };
     where = `Sentinel ${values['sentinel-name']} via ${values.sentinels}`;
@@ -138,9 +144,7 @@ export async function outboxWorkerCommand(argv: string[], io: CliIo): Promise<nu
     if (!/^rediss?:$/.test(parsed.protocol))
       throw new UsageError(`--redis must be a redis:// or rediss:// URL, not ${JSON.stringify(url)}`);
     store = { url, ...auth };
-    // The URL without its password: this line goes to logs.
-    parsed.password = parsed.password ? '****' : '';
-    where = parsed.href;
+    where = withoutPassword(parsed);
   }
   if (!('postgres' in store)) where += ` (${driver})`;
   const progressMs = values.progress === '0' ? 0 : positiveInt('progress', values.progress, 10_000);

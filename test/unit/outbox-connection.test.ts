@@ -285,7 +285,7 @@ describe('smtpwire outbox-worker usage errors', () => {
         },
       },
       stdin: process.stdin,
-      env: {},
+      env: { REDIS_PASS: 'x' },
     } as never;
     return { code: await main(argv, io), out, err };
   };
@@ -306,6 +306,7 @@ describe('smtpwire outbox-worker usage errors', () => {
       ['outbox-worker', '--postgres', 'not a url', 'localhost'],
       ['outbox-worker', '--postgres', 'postgres://x', '--redis', 'redis://x', 'localhost'],
       ['outbox-worker', '--postgres', 'postgres://x', '--driver', 'node-redis', 'localhost'],
+      ['outbox-worker', '--postgres', 'postgres://x', '--redis-pass-env', 'REDIS_PASS', 'localhost'],
       ['outbox-worker', '--driver', 'redis', 'localhost'],
       ['outbox-worker', '--redis', 'http://127.0.0.1:6379', 'localhost'],
     ]) {
