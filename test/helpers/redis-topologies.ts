@@ -198,8 +198,11 @@ export interface SentinelSet {
   readonly ports: number[];
   /** Sends a signal to the data node on `port` at once (SIGKILL, SIGSTOP, SIGCONT). */
   signal(port: number, signal: NodeJS.Signals): void;
-  /** Starts a killed data node again on its port and directory (Sentinel makes it a replica). */
-  restart(port: number): Promise<void>;
+  /**
+   * Starts a killed data node again on its port and directory (Sentinel makes it a replica); with `synced`,
+   * resolves only once it is a synced replica (before a run that may fail over to it).
+   */
+  restart(port: number, options?: { synced?: boolean }): Promise<void>;
   /** The port of the current primary, as the sentinels say. */
   primaryPort(): Promise<number>;
   /** SIGKILLs the current primary and waits until the sentinels promoted the replica. */
@@ -280,13 +283,13 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
       signal(port, signal) {
         data.find((p) => p.port === port)!.child.kill(signal);
       },
-      async restart(port) {
+      async restart(port, { synced = false } = {}) {
         const i = data.findIndex((p) => p.port === port);
         // Sentinel rewrites its view; the node comes back as a replica of whoever is primary now.
         const p = await startServer(root, names[i]!, primaryArgs, port);
         data[i] = p;
         procs.push(p);
-        await syncedReplica(port);
+        if (synced) await syncedReplica(port);
       },
       primaryPort,
       async killPrimary() {
@@ -319,7 +322,7 @@ export async function startSentinelSet({ replicas = 1, minReplicasToWrite = 0 } 
 export interface RedisCluster {
   readonly nodes: { host: string; port: number }[];
   /** Starts a killed node again on its port and directory: it rejoins as a replica of whoever took over. */
-  restart(port: number): Promise<void>;
+  restart(port: number, options?: { synced?: boolean }): Promise<void>;
   /** SIGKILLs the primary serving `slotKey`'s slot and waits until its replica took over. */
   killPrimaryOf(slotKey: string): Promise<{ killed: number; promoted: number; failoverMs: number }>;
   /** The ports of the replicas of the primary serving `slotKey`'s slot. */
@@ -365,10 +368,10 @@ export async function startCluster(): Promise<RedisCluster> {
     const live = (): Proc[] => procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
     return {
       nodes: procs.slice(0, 3).map((p) => ({ host: '127.0.0.1', port: p.port })),
-      async restart(port) {
+      async restart(port, { synced = false } = {}) {
         const i = ports.indexOf(port);
         procs.push(await startServer(root, `node${i}`, clusterArgs(i), port));
-        await syncedReplica(port);
+        if (synced) await syncedReplica(port);
       },
       async replicasOf(slotKey: string) {
         const asked = live()[0]!;

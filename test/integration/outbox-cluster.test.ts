@@ -115,7 +115,7 @@ else
             async () => {
               const failover = await cluster.killPrimaryOf(QUEUE[driver]);
               // Back as the new primary's replica, so claims can WAIT for one again.
-              await cluster.restart(failover.killed);
+              await cluster.restart(failover.killed, { synced: true });
               return failover;
             },
           );

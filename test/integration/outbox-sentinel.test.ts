@@ -90,7 +90,7 @@ else
             async () => {
               const failover = await set.killPrimary();
               // Back as a replica, so the next run (the other driver's) still has two to fail over to.
-              await set.restart(failover.killed);
+              await set.restart(failover.killed, { synced: true });
               return failover;
             },
           );
